@@ -1,0 +1,143 @@
+//! `FeedSource`: an advisory or VEX feed and its snapshot.
+
+pub mod v1alpha1 {
+    use crate::common::{Conditions, SecretKeyRef, conditions_schema};
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+    use kube::CustomResource;
+    use schemars::JsonSchema;
+    use serde::{Deserialize, Serialize};
+
+    /// An advisory or VEX feed (OSV, Debian / Alpine trackers, NVD, GHSA, OpenVEX, CSAF,
+    /// CycloneDX VEX), synced on a cadence from a URL or imported once from an offline kit.
+    /// A changed snapshot hash triggers impact selection and re-evaluation.
+    #[derive(CustomResource, Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[kube(
+        group = "stella-ops.org",
+        version = "v1alpha1",
+        kind = "FeedSource",
+        status = "FeedSourceStatus",
+        shortname = "stfeed",
+        category = "stella",
+        derive = "PartialEq",
+        printcolumn = r#"{"name":"Format","type":"string","jsonPath":".spec.format"}"#,
+        printcolumn = r#"{"name":"Cadence","type":"string","jsonPath":".spec.cadence"}"#,
+        printcolumn = r#"{"name":"Records","type":"integer","jsonPath":".status.records"}"#,
+        printcolumn = r#"{"name":"Snapshot","type":"string","jsonPath":".status.snapshotHash"}"#,
+        printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
+        printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
+        printcolumn = r#"{"name":"Last Sync","type":"date","priority":1,"jsonPath":".status.lastSuccessfulSyncTime"}"#,
+        printcolumn = r#"{"name":"URL","type":"string","priority":1,"jsonPath":".spec.url"}"#
+    )]
+    #[serde(rename_all = "camelCase")]
+    #[schemars(extend("x-kubernetes-validations" = [
+        {"rule": "has(self.url) != has(self.offlineKit)",
+         "message": "exactly one of url and offlineKit is required"},
+        {"rule": "!has(self.offlineKit) || !has(self.cadence)",
+         "message": "an offline kit is imported once; cadence applies to url feeds", "fieldPath": ".cadence"},
+    ]))]
+    pub struct FeedSourceSpec {
+        /// Record format.
+        pub format: FeedFormat,
+        /// Where to fetch from: `https://…` (a file, an OSV `all.zip`, an API base URL).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 8, max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
+        pub url: Option<String>,
+        /// An offline kit: an archive plus a manifest of digests, verified on import.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub offline_kit: Option<OfflineKit>,
+        /// How often to sync a `url` feed (`6h`, `PT6H`). Defaults to 6h.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 32), regex(pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"))]
+        pub cadence: Option<String>,
+        /// OSV ecosystems to keep (`Debian:12`, `npm`, `PyPI`); empty keeps all.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 64), inner(length(min = 1, max = 64)))]
+        pub ecosystems: Vec<String>,
+        /// Provider trust, for VEX consensus and scoring.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trust: Option<ProviderTrust>,
+        /// Credentials (API key or bearer token), e.g. for NVD's API.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub auth_secret_ref: Option<SecretKeyRef>,
+        /// Stop syncing without deleting the feed's records.
+        #[serde(default)]
+        pub suspend: bool,
+    }
+
+    /// Feed record formats.
+    #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum FeedFormat {
+        Osv,
+        DebianTracker,
+        AlpineSecdb,
+        Nvd,
+        Ghsa,
+        Openvex,
+        Csaf,
+        CyclonedxVex,
+    }
+
+    /// An offline kit location.
+    #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct OfflineKit {
+        /// Where the kit is: an `https://` URL, or an `oci://` reference.
+        #[schemars(length(min = 8, max = 2048), regex(pattern = r"^(https?|oci)://[^\s]+$"))]
+        pub url: String,
+        /// Expected digest of the kit's manifest; the import fails on mismatch.
+        #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+        pub manifest_digest: String,
+    }
+
+    /// Provider trust.
+    #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ProviderTrust {
+        /// Trust tier: `vendor`, `distro`, `platform`, `hub` or `attestation`.
+        pub tier: TrustTier,
+        /// Weight in `[0, 1]` of this provider's statements.
+        #[schemars(range(min = 0.0, max = 1.0))]
+        pub weight: f64,
+    }
+
+    /// Trust tiers.
+    #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
+    #[serde(rename_all = "kebab-case")]
+    pub enum TrustTier {
+        Vendor,
+        Distro,
+        Platform,
+        Hub,
+        Attestation,
+    }
+
+    /// Observed state of a `FeedSource`.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct FeedSourceStatus {
+        /// Last sync attempt.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_sync_time: Option<Time>,
+        /// Last successful sync.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_successful_sync_time: Option<Time>,
+        /// Hash of this feed's records after the last successful sync.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+        pub snapshot_hash: Option<String>,
+        /// Records accepted.
+        #[serde(default)]
+        pub records: u64,
+        /// Records rejected (schema-invalid), with reasons in the controller's events.
+        #[serde(default)]
+        pub rejected: u64,
+        /// `Ready`, `Synced`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(schema_with = "conditions_schema")]
+        pub conditions: Conditions,
+        /// The `.metadata.generation` this status describes.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub observed_generation: Option<i64>,
+    }
+}

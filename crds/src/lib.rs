@@ -1,0 +1,52 @@
+//! Stella Ops custom resources: the `stella-ops.org/v1alpha1` kinds as Rust types.
+//!
+//! Types only: no client and no I/O. The OpenAPI v3 schemas in `config/crd/bases/` are
+//! generated from these types (`///` doc comments become field descriptions), and a test
+//! fails when the committed YAML drifts from what the types generate.
+
+pub mod common;
+pub mod feed_source;
+pub mod notify;
+pub mod policy;
+pub mod scan;
+pub mod schedule;
+pub mod symbol_source;
+
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::CustomResourceExt;
+
+/// The API group of every Stella Ops kind.
+pub const GROUP: &str = "stella-ops.org";
+/// The served (and stored) version.
+pub const VERSION: &str = "v1alpha1";
+/// The `kubectl get` category shared by every kind: `kubectl get stella -A`.
+pub const CATEGORY: &str = "stella";
+
+/// Every CustomResourceDefinition, ordered by kind name.
+pub fn all() -> Vec<CustomResourceDefinition> {
+    let mut crds = vec![
+        scan::v1alpha1::Scan::crd(),
+        schedule::v1alpha1::Schedule::crd(),
+        policy::v1alpha1::Policy::crd(),
+        notify::v1alpha1::NotifyRule::crd(),
+        notify::v1alpha1::NotifyChannel::crd(),
+        symbol_source::v1alpha1::SymbolSource::crd(),
+        feed_source::v1alpha1::FeedSource::crd(),
+    ];
+    crds.sort_by(|a, b| a.spec.names.kind.cmp(&b.spec.names.kind));
+    crds
+}
+
+/// The file name a CRD is written to under `config/crd/bases/`: `<group>_<plural>.yaml`,
+/// as controller-gen names them.
+pub fn file_name(crd: &CustomResourceDefinition) -> String {
+    format!("{}_{}.yaml", crd.spec.group, crd.spec.names.plural)
+}
+
+/// Renders one CRD as a YAML document. Deterministic: the same types give the same bytes.
+pub fn render_yaml(crd: &CustomResourceDefinition) -> Result<String, serde_saphyr::ser::Error> {
+    let body = serde_saphyr::to_string(crd)?;
+    Ok(format!(
+        "# Generated from the Rust types in crds/ by `stella-operator crd`; do not edit.\n---\n{body}"
+    ))
+}

@@ -1,0 +1,69 @@
+//! Command-line surface of `stella-operator`.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Stella Ops operator: reconciles Scan, Schedule, Policy, NotifyRule, NotifyChannel,
+/// SymbolSource and FeedSource resources (group stella-ops.org).
+#[derive(Debug, Parser)]
+#[command(name = "stella-operator", version, about)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the CustomResourceDefinitions generated from the Rust types, or write them
+    /// one file per kind (`config/crd/bases/<group>_<plural>.yaml`).
+    Crd {
+        /// Directory to write into (the files it owns are replaced). Prints all CRDs as one
+        /// multi-document YAML stream to stdout when absent.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+        /// Fail instead of writing when a file would change (for CI).
+        #[arg(long, requires = "out")]
+        check: bool,
+    },
+}
+
+impl Cli {
+    pub(crate) fn run(self) -> Result<()> {
+        match self.command {
+            Command::Crd { out: None, .. } => {
+                let mut stdout = std::io::stdout().lock();
+                for crd in stella_crds::all() {
+                    stdout.write_all(stella_crds::render_yaml(&crd)?.as_bytes())?;
+                }
+                Ok(())
+            }
+            Command::Crd { out: Some(dir), check } => write_crds(&dir, check),
+        }
+    }
+}
+
+fn write_crds(dir: &Path, check: bool) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    let mut stale = Vec::new();
+    for crd in stella_crds::all() {
+        let path = dir.join(stella_crds::file_name(&crd));
+        let yaml = stella_crds::render_yaml(&crd)?;
+        let current = std::fs::read_to_string(&path).unwrap_or_default();
+        if current == yaml {
+            continue;
+        }
+        if check {
+            stale.push(path.display().to_string());
+        } else {
+            std::fs::write(&path, yaml)
+                .with_context(|| format!("failed to write {}", path.display()))?;
+            eprintln!("wrote {}", path.display());
+        }
+    }
+    if !stale.is_empty() {
+        bail!("generated CRDs differ from the committed files: {}", stale.join(", "));
+    }
+    Ok(())
+}
