@@ -15,6 +15,7 @@ pub mod v1alpha1 {
         group = "stella-ops.org",
         version = "v1alpha1",
         kind = "FeedSource",
+        doc = "An advisory or VEX feed synced on a cadence or imported from an offline kit.",
         status = "FeedSourceStatus",
         shortname = "stfeed",
         category = "stella",

@@ -15,6 +15,7 @@ pub mod v1alpha1 {
         group = "stella-ops.org",
         version = "v1alpha1",
         kind = "Policy",
+        doc = "Policy DSL v1.0 rules, scoring configuration and admission settings; its digest pins every verdict.",
         plural = "policies",
         status = "PolicyStatus",
         shortname = "stpol",

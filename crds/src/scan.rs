@@ -15,6 +15,7 @@ pub mod v1alpha1 {
         group = "stella-ops.org",
         version = "v1alpha1",
         kind = "Scan",
+        doc = "A container image to scan; its status holds the verdict, finding counts and artifact references.",
         namespaced,
         status = "ScanStatus",
         shortname = "stscan",

@@ -14,6 +14,7 @@ pub mod v1alpha1 {
         group = "stella-ops.org",
         version = "v1alpha1",
         kind = "Schedule",
+        doc = "Recurring re-evaluation (analysis-only) or rescans (content-refresh) of a selection of images.",
         status = "ScheduleStatus",
         shortname = "stsched",
         category = "stella",

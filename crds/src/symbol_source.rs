@@ -15,6 +15,7 @@ pub mod v1alpha1 {
         group = "stella-ops.org",
         version = "v1alpha1",
         kind = "SymbolSource",
+        doc = "A debug-symbol provider (debuginfod or symbol server) with freshness state and trust score.",
         status = "SymbolSourceStatus",
         shortname = "stsym",
         category = "stella",
