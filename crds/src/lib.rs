@@ -34,7 +34,29 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         feed_source::v1alpha1::FeedSource::crd(),
     ];
     crds.sort_by(|a, b| a.spec.names.kind.cmp(&b.spec.names.kind));
-    crds
+    crds.into_iter().map(without_null_enum_values).collect()
+}
+
+/// Drops `null` from `enum` lists. schemars lists it for `Option<Enum>` fields, but our types
+/// never serialise `None` (the field is omitted), and API servers before 1.22 fail to convert
+/// a CRD whose enum holds `null` (its `JSON` value decodes to empty bytes), rejecting it with
+/// "per-version schemas may not all be set to identical values".
+fn without_null_enum_values(crd: CustomResourceDefinition) -> CustomResourceDefinition {
+    fn walk(value: &mut serde_json::Value) {
+        match value {
+            serde_json::Value::Object(map) => {
+                if let Some(serde_json::Value::Array(values)) = map.get_mut("enum") {
+                    values.retain(|v| !v.is_null());
+                }
+                map.values_mut().for_each(walk);
+            }
+            serde_json::Value::Array(items) => items.iter_mut().for_each(walk),
+            _ => {}
+        }
+    }
+    let mut value = serde_json::to_value(&crd).expect("a CRD serialises");
+    walk(&mut value);
+    serde_json::from_value(value).expect("a CRD without null enum values deserialises")
 }
 
 /// The file name a CRD is written to under `config/crd/bases/`: `<group>_<plural>.yaml`,

@@ -20,6 +20,15 @@ if [[ -x "$bin" ]]; then
     exit 0
 fi
 
+# One build at a time, across test binaries and CI steps.
+mkdir -p "$cache"
+exec 9>"$cache/.kube-apiserver-build.lock"
+flock 9
+if [[ -x "$bin" ]]; then
+    echo "kube-apiserver: cached at $bin"
+    exit 0
+fi
+
 need=()
 command -v go >/dev/null || need+=(golang-go)
 command -v etcd >/dev/null || need+=(etcd-server)
@@ -55,14 +64,41 @@ ln -sfn "$src" "$gopath/src/k8s.io/kubernetes"
 export GOPATH="$gopath" GO111MODULE=off CGO_ENABLED=0 GOFLAGS=
 cd "$gopath/src/k8s.io/kubernetes"
 
-# Fix 2: reflect.mapiterinit takes the iterator as an argument since Go 1.18 (reflect2 v1.0.2).
+# Fix 2: since Go 1.18 reflect.mapiterinit fills an iterator the caller allocates
+# (reflect2 v1.0.2): pass it in, and give hiter the runtime's full layout so it is big enough.
 r2=vendor/github.com/modern-go/reflect2
-if grep -q 'func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer) \*hiter' "$r2/unsafe_link.go"; then
-    sed -i 's|func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer) \*hiter|func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer, it *hiter)|' "$r2/unsafe_link.go"
-    python3 - "$r2/unsafe_map.go" <<'PY'
+if ! grep -q 'checkBucket' "$r2/unsafe_link.go"; then
+    python3 - "$r2/unsafe_link.go" "$r2/unsafe_map.go" <<'PY2'
 import sys
-p = sys.argv[1]
-s = open(p).read()
+link, umap = sys.argv[1], sys.argv[2]
+s = open(link).read()
+old_sig = "func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer) *hiter"
+new_sig = "func mapiterinit(rtype unsafe.Pointer, m unsafe.Pointer, it *hiter)"
+old_hiter = """type hiter struct {
+	key   unsafe.Pointer // Must be in first position.  Write nil to indicate iteration end (see cmd/internal/gc/range.go).
+	value unsafe.Pointer // Must be in second position (see cmd/internal/gc/range.go).
+	// rest fields are ignored
+}"""
+new_hiter = """type hiter struct {
+	key         unsafe.Pointer
+	value       unsafe.Pointer
+	t           unsafe.Pointer
+	h           unsafe.Pointer
+	buckets     unsafe.Pointer
+	bptr        unsafe.Pointer
+	overflow    *[]unsafe.Pointer
+	oldoverflow *[]unsafe.Pointer
+	startBucket uintptr
+	offset      uint8
+	wrapped     bool
+	B           uint8
+	i           uint8
+	bucket      uintptr
+	checkBucket uintptr
+}"""
+assert old_sig in s and old_hiter in s, "reflect2 unsafe_link.go not in the expected v1.0.1 form"
+open(link, "w").write(s.replace(old_sig, new_sig).replace(old_hiter, new_hiter))
+s = open(umap).read()
 old = """func (type2 *UnsafeMapType) UnsafeIterate(obj unsafe.Pointer) MapIterator {
 	return &UnsafeMapIterator{
 		hiter:      mapiterinit(type2.rtype, *(*unsafe.Pointer)(obj)),"""
@@ -71,9 +107,9 @@ new = """func (type2 *UnsafeMapType) UnsafeIterate(obj unsafe.Pointer) MapIterat
 	mapiterinit(type2.rtype, *(*unsafe.Pointer)(obj), &it)
 	return &UnsafeMapIterator{
 		hiter:      &it,"""
-assert old in s, "reflect2 UnsafeIterate not in the expected form"
-open(p, "w").write(s.replace(old, new))
-PY
+assert old in s, "reflect2 UnsafeIterate not in the expected v1.0.1 form"
+open(umap, "w").write(s.replace(old, new))
+PY2
 fi
 
 # Fix 1: the OpenAPI definitions kube-apiserver compiles in are generated, not shipped.

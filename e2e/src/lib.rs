@@ -1,0 +1,16 @@
+//! Test harness: a real Kubernetes API server for the project's tests.
+//!
+//! There is no cluster on the build machines, but Debian's `kubernetes` source package builds
+//! `kube-apiserver` 1.20 (see `e2e/harness/build-kube-apiserver.sh`). [`TestCluster`] builds
+//! it once (cached), starts etcd and the API server on loopback with token auth, RBAC and
+//! self-signed certificates, hands tests a kubeconfig, and tears everything down. When
+//! `KUBECONFIG` names a kind or k3d cluster, the same tests run there instead.
+//!
+//! Limits of the local server, as with envtest: Kubernetes 1.20 ignores CEL rules, and no
+//! controller-manager runs (Jobs never get Pods; tests set Job status themselves).
+
+pub mod cluster;
+pub mod compat;
+pub mod pki;
+
+pub use cluster::{ClusterKind, Error, TestCluster};

@@ -1,0 +1,1 @@
+//! The install manifests render with kustomize and pass server-side dry-run.
