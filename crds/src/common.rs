@@ -16,7 +16,20 @@ pub const SHA256_DIGEST_PATTERN: &str = r"^sha256:[a-f0-9]{64}$";
 pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
 /// Vulnerability severity, from the advisory (CVSS-derived where the source gives a score).
-#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    Default,
+    Deserialize,
+    Serialize,
+    JsonSchema,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+)]
 pub enum Severity {
     Critical,
     High,
@@ -54,7 +67,10 @@ pub enum Verdict {
 pub struct SecretKeyRef {
     /// Name of the Secret. Namespaced kinds read it from their own namespace; cluster-scoped
     /// kinds read it from the operator's namespace.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
     /// Key within the Secret's `data`.
     #[schemars(length(min = 1, max = 253), regex(pattern = r"^[-._a-zA-Z0-9]+$"))]
@@ -66,7 +82,10 @@ pub struct SecretKeyRef {
 #[serde(rename_all = "camelCase")]
 pub struct SecretRef {
     /// Name of the Secret in the same namespace.
-    #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+    #[schemars(
+        length(min = 1, max = 253),
+        regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+    )]
     pub name: String,
 }
 
@@ -79,6 +98,9 @@ pub(crate) fn conditions_schema(generator: &mut schemars::SchemaGenerator) -> sc
     let obj = schema.ensure_object();
     obj.insert("maxItems".into(), 16.into());
     obj.insert("x-kubernetes-list-type".into(), "map".into());
-    obj.insert("x-kubernetes-list-map-keys".into(), serde_json::json!(["type"]));
+    obj.insert(
+        "x-kubernetes-list-map-keys".into(),
+        serde_json::json!(["type"]),
+    );
     schema
 }

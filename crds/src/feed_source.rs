@@ -48,7 +48,12 @@ pub mod v1alpha1 {
         pub offline_kit: Option<OfflineKit>,
         /// How often to sync a `url` feed (`6h`, `PT6H`). Defaults to 6h.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(max = 32), regex(pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"))]
+        #[schemars(
+            length(max = 32),
+            regex(
+                pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"
+            )
+        )]
         pub cadence: Option<String>,
         /// OSV ecosystems to keep (`Debian:12`, `npm`, `PyPI`); empty keeps all.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,7 +89,10 @@ pub mod v1alpha1 {
     #[serde(rename_all = "camelCase")]
     pub struct OfflineKit {
         /// Where the kit is: an `https://` URL, or an `oci://` reference.
-        #[schemars(length(min = 8, max = 2048), regex(pattern = r"^(https?|oci)://[^\s]+$"))]
+        #[schemars(
+            length(min = 8, max = 2048),
+            regex(pattern = r"^(https?|oci)://[^\s]+$")
+        )]
         pub url: String,
         /// Expected digest of the kit's manifest; the import fails on mismatch.
         #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]

@@ -76,7 +76,9 @@ pub mod v1alpha1 {
     }
 
     /// Event kinds the platform emits.
-    #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    #[derive(
+        Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+    )]
     pub enum EventKind {
         #[serde(rename = "scanner.report.ready")]
         ScannerReportReady,
@@ -111,7 +113,10 @@ pub mod v1alpha1 {
     ]))]
     pub struct NotifyAction {
         /// Name of a `NotifyChannel` in this namespace.
-        #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+        #[schemars(
+            length(min = 1, max = 253),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+        )]
         pub channel: String,
         /// Overrides the channel's default target (Slack channel, e-mail address, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -123,7 +128,12 @@ pub mod v1alpha1 {
         pub template: Option<String>,
         /// At most one delivery per this interval for the same event key (`5m`, `PT5M`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(max = 32), regex(pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"))]
+        #[schemars(
+            length(max = 32),
+            regex(
+                pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"
+            )
+        )]
         pub throttle: Option<String>,
         /// Coalesce matching events into one message per period.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -273,7 +283,12 @@ pub mod v1alpha1 {
     pub struct ChannelLimits {
         /// Per-delivery timeout (`10s`, `PT10S`).
         #[serde(default = "default_timeout")]
-        #[schemars(length(max = 32), regex(pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"))]
+        #[schemars(
+            length(max = 32),
+            regex(
+                pattern = r"^(([0-9]+(ms|s|m|h|d))+|P([0-9]+W)?([0-9]+D)?(T([0-9]+H)?([0-9]+M)?([0-9]+S)?)?)$"
+            )
+        )]
         pub timeout: String,
         /// Most deliveries per minute.
         #[serde(default = "default_rpm")]

@@ -98,7 +98,10 @@ pub mod v1alpha1 {
         pub namespaces: Vec<String>,
         /// Package URL prefixes (`pkg:deb/debian/openssl`, `pkg:npm/`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        #[schemars(length(max = 256), inner(length(min = 4, max = 512), regex(pattern = r"^pkg:[a-z]")))]
+        #[schemars(
+            length(max = 256),
+            inner(length(min = 4, max = 512), regex(pattern = r"^pkg:[a-z]"))
+        )]
         pub purls: Vec<String>,
         /// Vulnerability ids or aliases (`CVE-2024-3094`, `GHSA-…`).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -134,7 +137,9 @@ pub mod v1alpha1 {
         /// Date (`YYYY-MM-DD`) or RFC 3339 time after which the rule no longer applies:
         /// waivers expire.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"))]
+        #[schemars(regex(
+            pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+        ))]
         pub expires: Option<String>,
         /// Why the rule exists (recorded with every decision it makes).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -340,7 +345,9 @@ pub mod v1alpha1 {
         pub images: Vec<String>,
         /// RFC 3339 time or date after which the exemption no longer applies.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(regex(pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"))]
+        #[schemars(regex(
+            pattern = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?(Z|[+-][0-9]{2}:[0-9]{2}))?$"
+        ))]
         pub expires: Option<String>,
         /// Why (shown in admission answers and events).
         #[schemars(length(min = 1, max = 1024))]
@@ -363,7 +370,10 @@ pub mod v1alpha1 {
     #[serde(rename_all = "camelCase")]
     pub struct SignatureKey {
         /// Key name, shown in decisions.
-        #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+        #[schemars(
+            length(min = 1, max = 63),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        )]
         pub name: String,
         /// Secret key holding the PEM public key.
         pub secret_ref: SecretKeyRef,

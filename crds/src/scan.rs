@@ -1,7 +1,9 @@
 //! `Scan`: one image to scan, and where its results are.
 
 pub mod v1alpha1 {
-    use crate::common::{Conditions, SecretKeyRef, SecretRef, Severity, Verdict, conditions_schema};
+    use crate::common::{
+        Conditions, SecretKeyRef, SecretRef, Severity, Verdict, conditions_schema,
+    };
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
     use kube::CustomResource;
     use schemars::JsonSchema;
@@ -81,7 +83,10 @@ pub mod v1alpha1 {
         /// Name of the cluster-scoped `Policy` that decides the verdict. Without one the scan
         /// reports findings and no verdict.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(min = 1, max = 253), regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$"))]
+        #[schemars(
+            length(min = 1, max = 253),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+        )]
         pub policy_ref: Option<String>,
 
         /// Sign the report and SBOMs as a DSSE in-toto statement.
@@ -230,10 +235,17 @@ pub mod v1alpha1 {
 
         /// Total findings.
         pub fn total(&self) -> u64 {
-            [self.critical, self.high, self.medium, self.low, self.none, self.unknown]
-                .iter()
-                .map(|&n| u64::from(n))
-                .sum()
+            [
+                self.critical,
+                self.high,
+                self.medium,
+                self.low,
+                self.none,
+                self.unknown,
+            ]
+            .iter()
+            .map(|&n| u64::from(n))
+            .sum()
         }
     }
 

@@ -35,13 +35,18 @@ pub mod v1alpha1 {
         /// e.g. `0 2 * * *`, or a macro such as `@daily`.
         #[schemars(
             length(min = 1, max = 128),
-            regex(pattern = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$")
+            regex(
+                pattern = r"^(@(yearly|annually|monthly|weekly|daily|midnight|hourly)|(\S+\s+){4}\S+)$"
+            )
         )]
         pub cron: String,
 
         /// IANA time zone the cron expression is read in, e.g. `Europe/Sofia`. Defaults to UTC.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(min = 1, max = 64), regex(pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$"))]
+        #[schemars(
+            length(min = 1, max = 64),
+            regex(pattern = r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$")
+        )]
         pub time_zone: Option<String>,
 
         /// `analysis-only` (re-match stored SBOMs, no pull) or `content-refresh` (rescan).

@@ -32,7 +32,10 @@ pub mod v1alpha1 {
     #[serde(rename_all = "camelCase")]
     pub struct SymbolSourceSpec {
         /// Machine-readable key, unique across sources (`debian-debuginfod`). Immutable.
-        #[schemars(length(min = 1, max = 63), regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"))]
+        #[schemars(
+            length(min = 1, max = 63),
+            regex(pattern = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+        )]
         #[schemars(extend("x-kubernetes-validations" = [
             {"rule": "self == oldSelf", "message": "key is immutable"},
         ]))]

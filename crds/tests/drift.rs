@@ -28,17 +28,22 @@ fn committed_crds_match_the_types() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".yaml"))
         .collect();
-    assert_eq!(present, expected, "config/crd/bases holds files no type generates");
+    assert_eq!(
+        present, expected,
+        "config/crd/bases holds files no type generates"
+    );
 }
 
 #[test]
 fn rendering_is_deterministic() {
     for crd in stella_crds::all() {
         let a = stella_crds::render_yaml(&crd).unwrap();
-        let b = stella_crds::render_yaml(&stella_crds::all()
-            .into_iter()
-            .find(|c| c.spec.names.kind == crd.spec.names.kind)
-            .unwrap())
+        let b = stella_crds::render_yaml(
+            &stella_crds::all()
+                .into_iter()
+                .find(|c| c.spec.names.kind == crd.spec.names.kind)
+                .unwrap(),
+        )
         .unwrap();
         assert_eq!(a, b);
     }
@@ -50,34 +55,81 @@ fn every_kind_is_in_the_stella_category_with_a_short_name_and_conditions() {
     let kinds: Vec<_> = crds.iter().map(|c| c.spec.names.kind.as_str()).collect();
     assert_eq!(
         kinds,
-        ["FeedSource", "NotifyChannel", "NotifyRule", "Policy", "Scan", "Schedule", "SymbolSource"]
+        [
+            "FeedSource",
+            "NotifyChannel",
+            "NotifyRule",
+            "Policy",
+            "Scan",
+            "Schedule",
+            "SymbolSource"
+        ]
     );
     for crd in &crds {
         let kind = &crd.spec.names.kind;
         assert_eq!(crd.spec.group, stella_crds::GROUP);
-        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["stella".to_string()][..]), "{kind}");
-        assert!(crd.spec.names.short_names.as_ref().is_some_and(|s| !s.is_empty()), "{kind}");
+        assert_eq!(
+            crd.spec.names.categories.as_deref(),
+            Some(&["stella".to_string()][..]),
+            "{kind}"
+        );
+        assert!(
+            crd.spec
+                .names
+                .short_names
+                .as_ref()
+                .is_some_and(|s| !s.is_empty()),
+            "{kind}"
+        );
         let version = &crd.spec.versions[0];
         assert_eq!(version.name, stella_crds::VERSION);
-        assert!(version.subresources.as_ref().and_then(|s| s.status.as_ref()).is_some(), "{kind}");
+        assert!(
+            version
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some(),
+            "{kind}"
+        );
         let schema = serde_json::to_value(version.schema.as_ref().unwrap()).unwrap();
         let status = &schema["openAPIV3Schema"]["properties"]["status"]["properties"];
-        assert_eq!(status["conditions"]["x-kubernetes-list-type"], "map", "{kind}");
+        assert_eq!(
+            status["conditions"]["x-kubernetes-list-type"], "map",
+            "{kind}"
+        );
         assert_eq!(status["observedGeneration"]["type"], "integer", "{kind}");
         let columns = version.additional_printer_columns.as_ref().unwrap();
-        assert!(columns.iter().any(|c| c.name == "Age"), "{kind} has no Age column");
+        assert!(
+            columns.iter().any(|c| c.name == "Age"),
+            "{kind} has no Age column"
+        );
     }
 }
 
 #[test]
 fn scan_columns_are_what_kubectl_get_scans_shows() {
-    let crd = stella_crds::all().into_iter().find(|c| c.spec.names.kind == "Scan").unwrap();
-    let columns = crd.spec.versions[0].additional_printer_columns.clone().unwrap();
+    let crd = stella_crds::all()
+        .into_iter()
+        .find(|c| c.spec.names.kind == "Scan")
+        .unwrap();
+    let columns = crd.spec.versions[0]
+        .additional_printer_columns
+        .clone()
+        .unwrap();
     let default: Vec<_> = columns
         .iter()
         .filter(|c| c.priority.unwrap_or(0) == 0)
         .map(|c| c.name.as_str())
         .collect();
-    assert_eq!(default, ["Image", "Digest", "Phase", "Verdict", "Critical", "High", "Age"]);
-    assert!(columns.iter().any(|c| c.name == "Medium" && c.priority == Some(1)));
+    assert_eq!(
+        default,
+        [
+            "Image", "Digest", "Phase", "Verdict", "Critical", "High", "Age"
+        ]
+    );
+    assert!(
+        columns
+            .iter()
+            .any(|c| c.name == "Medium" && c.priority == Some(1))
+    );
 }

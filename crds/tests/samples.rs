@@ -65,7 +65,11 @@ fn schema_errors(schema: &Value, object: &Value) -> Vec<(String, String)> {
             let mut field = field_path(error.instance_path().as_str());
             if let jsonschema::error::ValidationErrorKind::Required { property } = error.kind() {
                 let property = property.as_str().unwrap_or_default();
-                field = if field.is_empty() { property.to_string() } else { format!("{field}.{property}") };
+                field = if field.is_empty() {
+                    property.to_string()
+                } else {
+                    format!("{field}.{property}")
+                };
             }
             (field, error.to_string())
         })
@@ -76,7 +80,10 @@ fn schema_errors(schema: &Value, object: &Value) -> Vec<(String, String)> {
 fn cel_errors(schema: &Value, object: &Value) -> Vec<(String, String)> {
     match kube_cel::validate(schema, object, None) {
         Ok(()) => vec![],
-        Err(errors) => errors.iter().map(|e| (e.field_path.clone(), e.message.clone())).collect(),
+        Err(errors) => errors
+            .iter()
+            .map(|e| (e.field_path.clone(), e.message.clone()))
+            .collect(),
     }
 }
 
@@ -90,7 +97,9 @@ fn deserialize_typed(kind: &str, object: &Value) -> Result<(), serde_json::Error
         "Policy" => serde_json::from_value::<policy::v1alpha1::Policy>(o).map(drop),
         "NotifyRule" => serde_json::from_value::<notify::v1alpha1::NotifyRule>(o).map(drop),
         "NotifyChannel" => serde_json::from_value::<notify::v1alpha1::NotifyChannel>(o).map(drop),
-        "SymbolSource" => serde_json::from_value::<symbol_source::v1alpha1::SymbolSource>(o).map(drop),
+        "SymbolSource" => {
+            serde_json::from_value::<symbol_source::v1alpha1::SymbolSource>(o).map(drop)
+        }
         "FeedSource" => serde_json::from_value::<feed_source::v1alpha1::FeedSource>(o).map(drop),
         other => panic!("unknown kind {other}"),
     }
@@ -119,7 +128,11 @@ fn valid_samples_pass_schema_and_cel_and_cover_every_kind() {
 fn invalid_samples_fail_naming_the_field() {
     let schemas = schemas();
     let files = yaml_files(&repo_root().join("config/samples/invalid"));
-    assert!(files.len() >= 14, "expected the invalid sample set, found {}", files.len());
+    assert!(
+        files.len() >= 14,
+        "expected the invalid sample set, found {}",
+        files.len()
+    );
     let mut cel_only = 0;
     for path in files {
         let object = load(&path);
@@ -133,7 +146,11 @@ fn invalid_samples_fail_naming_the_field() {
         if annotations[EXPECT_INVALID_BY] == "cel" {
             cel_only += 1;
             // The sample isolates one CEL rule: structurally it is valid.
-            assert!(schema_errs.is_empty(), "{}: {schema_errs:?}", path.display());
+            assert!(
+                schema_errs.is_empty(),
+                "{}: {schema_errs:?}",
+                path.display()
+            );
             let errors = cel_errors(schema, &object);
             assert!(
                 errors.iter().any(|(field, _)| field == expected),
@@ -148,12 +165,18 @@ fn invalid_samples_fail_naming_the_field() {
             );
         }
     }
-    assert!(cel_only >= 4, "every CEL rule family needs an invalid sample");
+    assert!(
+        cel_only >= 4,
+        "every CEL rule family needs an invalid sample"
+    );
 }
 
 #[test]
 fn field_paths_read_like_the_api_server() {
     assert_eq!(field_path("/spec/rules/3/action"), "spec.rules[3].action");
-    assert_eq!(field_path("/spec/match/eventKinds/0"), "spec.match.eventKinds[0]");
+    assert_eq!(
+        field_path("/spec/match/eventKinds/0"),
+        "spec.match.eventKinds[0]"
+    );
     assert_eq!(field_path(""), "");
 }

@@ -62,18 +62,25 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
         conditions,
         observed_generation: Some(i64::MAX),
     };
-    let mut scan = Scan::new("x".repeat(253).as_str(), ScanSpec {
-        image: format!("registry.example.com/{}:tag", "r".repeat(990)),
-        image_pull_secrets: vec![],
-        platform: None,
-        force: false,
-        insecure_registry: false,
-        views: vec![SbomView::Inventory, SbomView::Usage],
-        formats: vec![SbomFormat::CyclonedxJson],
-        policy_ref: None,
-        attest: None,
-    });
+    let mut scan = Scan::new(
+        "x".repeat(253).as_str(),
+        ScanSpec {
+            image: format!("registry.example.com/{}:tag", "r".repeat(990)),
+            image_pull_secrets: vec![],
+            platform: None,
+            force: false,
+            insecure_registry: false,
+            views: vec![SbomView::Inventory, SbomView::Usage],
+            formats: vec![SbomFormat::CyclonedxJson],
+            policy_ref: None,
+            attest: None,
+        },
+    );
     scan.status = Some(status);
     let bytes = serde_json::to_vec(&scan).unwrap();
-    assert!(bytes.len() < 64 * 1024, "worst-case Scan is {} bytes", bytes.len());
+    assert!(
+        bytes.len() < 64 * 1024,
+        "worst-case Scan is {} bytes",
+        bytes.len()
+    );
 }

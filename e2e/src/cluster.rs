@@ -22,9 +22,16 @@ pub enum Error {
     #[error("failed to generate certificates: {0}")]
     Pki(#[from] rcgen::Error),
     #[error("failed to start {what}: {source}")]
-    Spawn { what: &'static str, source: std::io::Error },
+    Spawn {
+        what: &'static str,
+        source: std::io::Error,
+    },
     #[error("{what} did not become ready within {seconds}s; last log lines:\n{log}")]
-    NotReady { what: &'static str, seconds: u64, log: String },
+    NotReady {
+        what: &'static str,
+        seconds: u64,
+        log: String,
+    },
     #[error("failed to read the kubeconfig: {0}")]
     Kubeconfig(String),
 }
@@ -88,7 +95,10 @@ impl TestCluster {
 
     /// Bearer token of a local user (see [`USERS`]); `None` on an external cluster.
     pub fn token(&self, user: &str) -> Option<&str> {
-        self.tokens.iter().find(|(u, _)| u == user).map(|(_, t)| t.as_str())
+        self.tokens
+            .iter()
+            .find(|(u, _)| u == user)
+            .map(|(_, t)| t.as_str())
     }
 
     /// The API server URL.
@@ -194,7 +204,10 @@ impl TestCluster {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&etcd_log)?)
             .spawn()
-            .map_err(|source| Error::Spawn { what: "etcd", source })?;
+            .map_err(|source| Error::Spawn {
+                what: "etcd",
+                source,
+            })?;
         cluster.children.push(child);
         wait_for_port(client_port, "etcd", &etcd_log, Duration::from_secs(30))?;
 
@@ -202,7 +215,12 @@ impl TestCluster {
         let ca = TestCa::new("stella-e2e-ca")?;
         let serving = ca.serving_cert(
             "kube-apiserver",
-            &["localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"],
+            &[
+                "localhost",
+                "kubernetes",
+                "kubernetes.default",
+                "kubernetes.default.svc",
+            ],
         )?;
         let (sa_key, sa_pub) = signing_key_pair()?;
         write(&root.join("ca.crt"), ca.cert_pem())?;
@@ -228,15 +246,33 @@ impl TestCluster {
             .arg("--advertise-address=127.0.0.1")
             .arg(format!("--secure-port={port}"))
             .arg(format!("--cert-dir={}", root.join("certs").display()))
-            .arg(format!("--tls-cert-file={}", root.join("apiserver.crt").display()))
-            .arg(format!("--tls-private-key-file={}", root.join("apiserver.key").display()))
-            .arg(format!("--client-ca-file={}", root.join("ca.crt").display()))
-            .arg(format!("--token-auth-file={}", root.join("tokens.csv").display()))
+            .arg(format!(
+                "--tls-cert-file={}",
+                root.join("apiserver.crt").display()
+            ))
+            .arg(format!(
+                "--tls-private-key-file={}",
+                root.join("apiserver.key").display()
+            ))
+            .arg(format!(
+                "--client-ca-file={}",
+                root.join("ca.crt").display()
+            ))
+            .arg(format!(
+                "--token-auth-file={}",
+                root.join("tokens.csv").display()
+            ))
             .arg("--authorization-mode=RBAC")
             .arg(format!("--service-account-issuer={issuer}"))
             .arg(format!("--api-audiences={issuer}"))
-            .arg(format!("--service-account-key-file={}", root.join("sa.pub").display()))
-            .arg(format!("--service-account-signing-key-file={}", root.join("sa.key").display()))
+            .arg(format!(
+                "--service-account-key-file={}",
+                root.join("sa.pub").display()
+            ))
+            .arg(format!(
+                "--service-account-signing-key-file={}",
+                root.join("sa.key").display()
+            ))
             .arg("--service-cluster-ip-range=10.96.0.0/16")
             .arg("--allow-privileged=true")
             // No controller-manager creates the `default` ServiceAccount or its token Secret.
@@ -247,7 +283,10 @@ impl TestCluster {
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log)?)
             .spawn()
-            .map_err(|source| Error::Spawn { what: "kube-apiserver", source })?;
+            .map_err(|source| Error::Spawn {
+                what: "kube-apiserver",
+                source,
+            })?;
         cluster.children.push(child);
 
         let admin = cluster.token("admin").unwrap_or_default().to_string();
@@ -272,7 +311,9 @@ impl TestCluster {
         let ready = std::thread::scope(|scope| {
             scope
                 .spawn(|| {
-                    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                    let runtime = tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()?;
                     runtime.block_on(async {
                         while started.elapsed() < timeout {
                             if let Ok(client) = self.client().await {
@@ -295,7 +336,11 @@ impl TestCluster {
         if ready {
             Ok(())
         } else {
-            Err(Error::NotReady { what: "kube-apiserver", seconds: timeout.as_secs(), log: tail(log) })
+            Err(Error::NotReady {
+                what: "kube-apiserver",
+                seconds: timeout.as_secs(),
+                log: tail(log),
+            })
         }
     }
 
@@ -307,7 +352,11 @@ impl TestCluster {
         }
         let pids: Vec<String> = self.children.iter().map(|c| c.id().to_string()).collect();
         let pids = pids.join(" ");
-        let dir = self.dir.as_ref().map(|d| d.path().display().to_string()).unwrap_or_default();
+        let dir = self
+            .dir
+            .as_ref()
+            .map(|d| d.path().display().to_string())
+            .unwrap_or_default();
         let script = format!(
             "while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill -TERM {pids} 2>/dev/null; \
              sleep 2; kill -KILL {pids} 2>/dev/null; rm -rf '{dir}'",
@@ -320,7 +369,10 @@ impl TestCluster {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .map_err(|source| Error::Spawn { what: "watchdog", source })?;
+            .map_err(|source| Error::Spawn {
+                what: "watchdog",
+                source,
+            })?;
         Ok(())
     }
 }
@@ -350,13 +402,19 @@ fn apiserver_binary() -> Result<PathBuf, Error> {
         return Ok(binary);
     }
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("harness/build-kube-apiserver.sh");
-    eprintln!("stella-e2e: building kube-apiserver {LOCAL_VERSION} (once; cached in {})", cache.display());
+    eprintln!(
+        "stella-e2e: building kube-apiserver {LOCAL_VERSION} (once; cached in {})",
+        cache.display()
+    );
     let output = Command::new("bash")
         .arg(&script)
         .env("STELLA_CACHE", &cache)
         .stdin(Stdio::null())
         .output()
-        .map_err(|source| Error::Spawn { what: "build-kube-apiserver.sh", source })?;
+        .map_err(|source| Error::Spawn {
+            what: "build-kube-apiserver.sh",
+            source,
+        })?;
     if !output.status.success() || !binary.is_file() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         let lines: Vec<&str> = stderr.lines().rev().take(20).collect();
@@ -379,7 +437,9 @@ fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
         b.prefix("stella-e2e-");
         b
     };
-    if shm.is_dir() && let Ok(dir) = builder().tempdir_in(shm) {
+    if shm.is_dir()
+        && let Ok(dir) = builder().tempdir_in(shm)
+    {
         return Ok(dir);
     }
     builder().tempdir()
@@ -387,14 +447,21 @@ fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
 
 fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path).map(|p| p.join(name)).find(|p| p.is_file())
+    std::env::split_paths(&path)
+        .map(|p| p.join(name))
+        .find(|p| p.is_file())
 }
 
 fn free_port() -> std::io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-fn wait_for_port(port: u16, what: &'static str, log: &Path, timeout: Duration) -> Result<(), Error> {
+fn wait_for_port(
+    port: u16,
+    what: &'static str,
+    log: &Path,
+    timeout: Duration,
+) -> Result<(), Error> {
     let started = Instant::now();
     while started.elapsed() < timeout {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -402,7 +469,11 @@ fn wait_for_port(port: u16, what: &'static str, log: &Path, timeout: Duration) -
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err(Error::NotReady { what, seconds: timeout.as_secs(), log: tail(log) })
+    Err(Error::NotReady {
+        what,
+        seconds: timeout.as_secs(),
+        log: tail(log),
+    })
 }
 
 fn write(path: &Path, contents: &str) -> std::io::Result<()> {

@@ -34,6 +34,9 @@ mod tests {
             "properties": {"x": {"type": "string", "x-kubernetes-validations": []}},
             "items": [{"x-kubernetes-validations": [], "maxItems": 2}]}});
         strip_cel_rules(&mut crd);
-        assert_eq!(crd, json!({"spec": {"properties": {"x": {"type": "string"}}, "items": [{"maxItems": 2}]}}));
+        assert_eq!(
+            crd,
+            json!({"spec": {"properties": {"x": {"type": "string"}}, "items": [{"maxItems": 2}]}})
+        );
     }
 }

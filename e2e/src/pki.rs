@@ -35,7 +35,11 @@ impl TestCa {
             KeyUsagePurpose::DigitalSignature,
         ];
         let cert_pem = params.self_signed(&key)?.pem();
-        Ok(TestCa { params, key, cert_pem })
+        Ok(TestCa {
+            params,
+            key,
+            cert_pem,
+        })
     }
 
     /// The CA certificate (PEM): the `caBundle` / `certificate-authority` clients trust.
@@ -44,18 +48,34 @@ impl TestCa {
     }
 
     /// A serving certificate for `dns_names`, `127.0.0.1` and `::1`.
-    pub fn serving_cert(&self, common_name: &str, dns_names: &[&str]) -> Result<CertifiedPem, rcgen::Error> {
+    pub fn serving_cert(
+        &self,
+        common_name: &str,
+        dns_names: &[&str],
+    ) -> Result<CertifiedPem, rcgen::Error> {
         let key = KeyPair::generate()?;
         let names: Vec<String> = dns_names.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(names)?;
-        params.distinguished_name.push(DnType::CommonName, common_name);
-        params.subject_alt_names.push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-        params.subject_alt_names.push(SanType::IpAddress(IpAddr::V6(std::net::Ipv6Addr::LOCALHOST)));
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params.subject_alt_names.push(SanType::IpAddress(IpAddr::V6(
+            std::net::Ipv6Addr::LOCALHOST,
+        )));
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::KeyEncipherment];
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = params.signed_by(&key, &issuer)?;
-        Ok(CertifiedPem { cert_pem: cert.pem(), key_pem: key.serialize_pem() })
+        Ok(CertifiedPem {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+        })
     }
 }
 

@@ -9,9 +9,9 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
 use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
-use stella_e2e::compat::{strip_cel_rules, supports_cel};
 use std::path::Path;
 use std::time::Duration;
+use stella_e2e::compat::{strip_cel_rules, supports_cel};
 
 const MANAGER: &str = "stella-e2e";
 
@@ -43,9 +43,13 @@ pub(crate) async fn install_crds(client: &kube::Client) -> Vec<CustomResourceDef
         }
         let crd: CustomResourceDefinition = serde_json::from_value(value).unwrap();
         let name = crd.metadata.name.clone().unwrap();
-        api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&crd))
-            .await
-            .unwrap_or_else(|e| panic!("applying {}: {e}", path.display()));
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&crd),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("applying {}: {e}", path.display()));
         tokio::time::timeout(
             Duration::from_secs(30),
             await_condition(api.clone(), &name, conditions::is_crd_established()),
@@ -59,7 +63,12 @@ pub(crate) async fn install_crds(client: &kube::Client) -> Vec<CustomResourceDef
     installed
 }
 
-fn api_for(client: &kube::Client, crds: &[CustomResourceDefinition], object: &Value, ns: &str) -> Api<DynamicObject> {
+fn api_for(
+    client: &kube::Client,
+    crds: &[CustomResourceDefinition],
+    object: &Value,
+    ns: &str,
+) -> Api<DynamicObject> {
     let kind = object["kind"].as_str().unwrap();
     let crd = crds.iter().find(|c| c.spec.names.kind == kind).unwrap();
     let gvk = GroupVersionKind::gvk(&crd.spec.group, &crd.spec.versions[0].name, kind);
@@ -77,7 +86,10 @@ fn assert_subset(expected: &Value, actual: &Value, at: &str) {
         (Value::Object(e), Value::Object(a)) => {
             for (key, value) in e {
                 let child = format!("{at}.{key}");
-                assert!(a.contains_key(key), "{child} missing from the stored object");
+                assert!(
+                    a.contains_key(key),
+                    "{child} missing from the stored object"
+                );
                 assert_subset(value, &a[key], &child);
             }
         }
@@ -118,7 +130,10 @@ async fn crds_install_and_samples_round_trip() {
     let ns = unique_namespace("stella-samples");
     let namespaces: Api<Namespace> = Api::all(client.clone());
     namespaces
-        .create(&PostParams::default(), &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap())
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": ns}})).unwrap(),
+        )
         .await
         .unwrap();
 
@@ -129,11 +144,19 @@ async fn crds_install_and_samples_round_trip() {
         let name = object["metadata"]["name"].as_str().unwrap().to_string();
         let api = api_for(&client, &crds, &object, &ns);
         let dynamic: DynamicObject = serde_json::from_value(object.clone()).unwrap();
-        api.patch(&name, &PatchParams::apply(MANAGER).force(), &Patch::Apply(&dynamic))
-            .await
-            .unwrap_or_else(|e| panic!("{} rejected: {e}", path.display()));
+        api.patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&dynamic),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{} rejected: {e}", path.display()));
         let stored = serde_json::to_value(api.get(&name).await.unwrap()).unwrap();
-        assert_subset(&object["spec"], &stored["spec"], &format!("{}: spec", path.display()));
+        assert_subset(
+            &object["spec"],
+            &stored["spec"],
+            &format!("{}: spec", path.display()),
+        );
         if stored["metadata"]["namespace"].is_null() {
             cluster_scoped.push((api, name));
         }
@@ -147,9 +170,15 @@ async fn crds_install_and_samples_round_trip() {
     for path in yaml_files(&repo_root().join("config/samples/invalid")) {
         let object: Value = load(&path);
         let annotations = &object["metadata"]["annotations"];
-        let field = annotations["stella-ops.org/expect-invalid"].as_str().unwrap();
+        let field = annotations["stella-ops.org/expect-invalid"]
+            .as_str()
+            .unwrap();
         if annotations["stella-ops.org/expect-invalid-by"] == "cel" && !cel {
-            eprintln!("{}: CEL rule not checked on Kubernetes {}", path.display(), version.git_version);
+            eprintln!(
+                "{}: CEL rule not checked on Kubernetes {}",
+                path.display(),
+                version.git_version
+            );
             continue;
         }
         let api = api_for(&client, &crds, &object, &ns);
@@ -160,7 +189,8 @@ async fn crds_install_and_samples_round_trip() {
                 assert_eq!(status.code, 422, "{}: {status:?}", path.display());
                 // Servers before 1.22 drop list indices from field paths (`spec.actions.throttle`).
                 let names = |f: &str| {
-                    status.message.contains(&format!("{f}:")) || status.message.contains(&format!("{f} in body"))
+                    status.message.contains(&format!("{f}:"))
+                        || status.message.contains(&format!("{f} in body"))
                 };
                 assert!(
                     names(field) || names(&without_indices(field)),
@@ -173,7 +203,10 @@ async fn crds_install_and_samples_round_trip() {
             Err(other) => panic!("{}: {other}", path.display()),
         }
     }
-    assert!(rejected >= 20, "only {rejected} invalid samples were checked");
+    assert!(
+        rejected >= 20,
+        "only {rejected} invalid samples were checked"
+    );
 
     // The status subresource and the printer columns: `kubectl get stella -A`.
     let scans = api_for(&client, &crds, &json!({"kind": "Scan"}), &ns);
@@ -185,7 +218,11 @@ async fn crds_install_and_samples_round_trip() {
                    "components": 212, "observedGeneration": 1}
     });
     scans
-        .patch_status("nginx-1-27", &PatchParams::apply(MANAGER).force(), &Patch::Apply(&status))
+        .patch_status(
+            "nginx-1-27",
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&status),
+        )
         .await
         .unwrap();
 
@@ -195,22 +232,61 @@ async fn crds_install_and_samples_round_trip() {
         .find(|l| l.contains("IMAGE"))
         .unwrap_or_else(|| panic!("no Scan table in:\n{table}"));
     let columns: Vec<&str> = header.split_whitespace().collect();
-    assert_eq!(columns, ["NAMESPACE", "NAME", "IMAGE", "DIGEST", "PHASE", "VERDICT", "CRITICAL", "HIGH", "AGE"]);
+    assert_eq!(
+        columns,
+        [
+            "NAMESPACE",
+            "NAME",
+            "IMAGE",
+            "DIGEST",
+            "PHASE",
+            "VERDICT",
+            "CRITICAL",
+            "HIGH",
+            "AGE"
+        ]
+    );
     let row = table.lines().find(|l| l.contains("nginx-1-27")).unwrap();
-    for cell in [ns.as_str(), "registry.example.com/library/nginx:1.27.2", &digest, "Completed", "FAIL", "3", "14"] {
-        assert!(row.split_whitespace().any(|c| c == cell), "{cell} missing from {row:?}");
+    for cell in [
+        ns.as_str(),
+        "registry.example.com/library/nginx:1.27.2",
+        &digest,
+        "Completed",
+        "FAIL",
+        "3",
+        "14",
+    ] {
+        assert!(
+            row.split_whitespace().any(|c| c == cell),
+            "{cell} missing from {row:?}"
+        );
     }
-    for kind in ["policy.stella-ops.org/baseline", "schedule.stella-ops.org/nightly-eu",
-                 "symbolsource.stella-ops.org/debian-debuginfod", "feedsource.stella-ops.org/osv-debian",
-                 "notifyrule.stella-ops.org/high-critical-alerts", "notifychannel.stella-ops.org/soc-email"] {
-        assert!(table.contains(kind.split('/').nth(1).unwrap()), "{kind} missing from:\n{table}");
+    for kind in [
+        "policy.stella-ops.org/baseline",
+        "schedule.stella-ops.org/nightly-eu",
+        "symbolsource.stella-ops.org/debian-debuginfod",
+        "feedsource.stella-ops.org/osv-debian",
+        "notifyrule.stella-ops.org/high-critical-alerts",
+        "notifychannel.stella-ops.org/soc-email",
+    ] {
+        assert!(
+            table.contains(kind.split('/').nth(1).unwrap()),
+            "{kind} missing from:\n{table}"
+        );
     }
-    let wide = run(cluster.kubectl().args(["get", "scans", "-n", &ns, "-o", "wide"]));
+    let wide = run(cluster
+        .kubectl()
+        .args(["get", "scans", "-n", &ns, "-o", "wide"]));
     let header: Vec<&str> = wide.lines().next().unwrap().split_whitespace().collect();
     for column in ["MEDIUM", "LOW", "COMPONENTS", "POLICY", "ATTESTATION"] {
-        assert!(header.contains(&column), "{column} missing from -o wide: {header:?}");
+        assert!(
+            header.contains(&column),
+            "{column} missing from -o wide: {header:?}"
+        );
     }
-    let short = run(cluster.kubectl().args(["get", "stscan", "-n", &ns, "-o", "name"]));
+    let short = run(cluster
+        .kubectl()
+        .args(["get", "stscan", "-n", &ns, "-o", "name"]));
     assert_eq!(short.trim(), "scan.stella-ops.org/nginx-1-27");
 
     for (api, name) in cluster_scoped {

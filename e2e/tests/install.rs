@@ -5,16 +5,23 @@
 use crate::crds::install_crds;
 use crate::{cluster, repo_root, run};
 use serde_json::Value;
-use stella_e2e::compat::{strip_cel_rules, supports_cel};
 use std::collections::BTreeSet;
 use std::process::Command;
+use stella_e2e::compat::{strip_cel_rules, supports_cel};
 
-const OVERLAYS: [&str; 3] = ["config/default", "config/overlays/admission-dry-run", "config/overlays/admission-enforce"];
+const OVERLAYS: [&str; 3] = [
+    "config/default",
+    "config/overlays/admission-dry-run",
+    "config/overlays/admission-enforce",
+];
 
 /// Renders a kustomization into its objects.
 fn render(dir: &str) -> Vec<Value> {
-    let yaml = run(Command::new("kubectl").args(["kustomize", &repo_root().join(dir).display().to_string()]));
-    let documents: Vec<Value> = serde_saphyr::from_multiple(&yaml).unwrap_or_else(|e| panic!("{dir}: {e}"));
+    let yaml =
+        run(Command::new("kubectl")
+            .args(["kustomize", &repo_root().join(dir).display().to_string()]));
+    let documents: Vec<Value> =
+        serde_saphyr::from_multiple(&yaml).unwrap_or_else(|e| panic!("{dir}: {e}"));
     documents.into_iter().filter(|d| !d.is_null()).collect()
 }
 
@@ -26,23 +33,56 @@ fn of_kind<'a>(objects: &'a [Value], kind: &'a str) -> impl Iterator<Item = &'a 
 fn manifests_render_with_least_privilege_and_locked_down_pods() {
     for dir in OVERLAYS {
         let objects = render(dir);
-        let kinds: BTreeSet<&str> = objects.iter().map(|o| o["kind"].as_str().unwrap()).collect();
-        for kind in ["Namespace", "CustomResourceDefinition", "ServiceAccount", "ClusterRole", "Deployment",
-                     "DaemonSet", "Service", "ValidatingWebhookConfiguration"] {
+        let kinds: BTreeSet<&str> = objects
+            .iter()
+            .map(|o| o["kind"].as_str().unwrap())
+            .collect();
+        for kind in [
+            "Namespace",
+            "CustomResourceDefinition",
+            "ServiceAccount",
+            "ClusterRole",
+            "Deployment",
+            "DaemonSet",
+            "Service",
+            "ValidatingWebhookConfiguration",
+        ] {
             assert!(kinds.contains(kind), "{dir}: no {kind}");
         }
-        assert_eq!(of_kind(&objects, "CustomResourceDefinition").count(), 7, "{dir}");
-        let accounts: BTreeSet<&str> =
-            of_kind(&objects, "ServiceAccount").map(|o| o["metadata"]["name"].as_str().unwrap()).collect();
-        assert_eq!(accounts, BTreeSet::from(["stella-operator", "stella-worker", "stella-webhook", "stella-observer"]));
+        assert_eq!(
+            of_kind(&objects, "CustomResourceDefinition").count(),
+            7,
+            "{dir}"
+        );
+        let accounts: BTreeSet<&str> = of_kind(&objects, "ServiceAccount")
+            .map(|o| o["metadata"]["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            accounts,
+            BTreeSet::from([
+                "stella-operator",
+                "stella-worker",
+                "stella-webhook",
+                "stella-observer"
+            ])
+        );
 
         // Every namespaced object lands in stella-system.
         for object in &objects {
             let kind = object["kind"].as_str().unwrap();
-            let namespaced = !matches!(kind, "Namespace" | "CustomResourceDefinition" | "ClusterRole"
-                | "ClusterRoleBinding" | "ValidatingWebhookConfiguration");
+            let namespaced = !matches!(
+                kind,
+                "Namespace"
+                    | "CustomResourceDefinition"
+                    | "ClusterRole"
+                    | "ClusterRoleBinding"
+                    | "ValidatingWebhookConfiguration"
+            );
             if namespaced {
-                assert_eq!(object["metadata"]["namespace"], "stella-system", "{dir}: {kind}");
+                assert_eq!(
+                    object["metadata"]["namespace"], "stella-system",
+                    "{dir}: {kind}"
+                );
             }
         }
 
@@ -51,12 +91,27 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
             let name = role["metadata"]["name"].as_str().unwrap();
             for rule in role["rules"].as_array().unwrap() {
                 let strings = |key: &str| -> Vec<String> {
-                    rule[key].as_array().map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect()).unwrap_or_default()
+                    rule[key]
+                        .as_array()
+                        .map(|a| a.iter().map(|v| v.as_str().unwrap().to_string()).collect())
+                        .unwrap_or_default()
                 };
-                assert!(!strings("verbs").contains(&"*".to_string()), "{name}: wildcard verb");
-                assert!(!strings("resources").contains(&"*".to_string()), "{name}: wildcard resource");
-                if role["kind"] == "ClusterRole" && strings("resources").contains(&"secrets".to_string()) {
-                    assert_eq!(strings("verbs"), ["get"], "{name}: secrets beyond get, cluster-wide");
+                assert!(
+                    !strings("verbs").contains(&"*".to_string()),
+                    "{name}: wildcard verb"
+                );
+                assert!(
+                    !strings("resources").contains(&"*".to_string()),
+                    "{name}: wildcard resource"
+                );
+                if role["kind"] == "ClusterRole"
+                    && strings("resources").contains(&"secrets".to_string())
+                {
+                    assert_eq!(
+                        strings("verbs"),
+                        ["get"],
+                        "{name}: secrets beyond get, cluster-wide"
+                    );
                 }
             }
         }
@@ -65,15 +120,30 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
         for workload in of_kind(&objects, "Deployment").chain(of_kind(&objects, "DaemonSet")) {
             let name = workload["metadata"]["name"].as_str().unwrap();
             let pod = &workload["spec"]["template"]["spec"];
-            assert!(pod["serviceAccountName"].as_str().is_some_and(|s| s.starts_with("stella-")), "{name}");
+            assert!(
+                pod["serviceAccountName"]
+                    .as_str()
+                    .is_some_and(|s| s.starts_with("stella-")),
+                "{name}"
+            );
             for container in pod["containers"].as_array().unwrap() {
                 let security = &container["securityContext"];
                 assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
                 assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
-                assert_eq!(security["capabilities"]["drop"], serde_json::json!(["ALL"]), "{name}");
+                assert_eq!(
+                    security["capabilities"]["drop"],
+                    serde_json::json!(["ALL"]),
+                    "{name}"
+                );
                 for bound in ["requests", "limits"] {
-                    assert!(container["resources"][bound]["memory"].is_string(), "{name}: no memory {bound}");
-                    assert!(container["resources"][bound]["cpu"].is_string(), "{name}: no cpu {bound}");
+                    assert!(
+                        container["resources"][bound]["memory"].is_string(),
+                        "{name}: no memory {bound}"
+                    );
+                    assert!(
+                        container["resources"][bound]["cpu"].is_string(),
+                        "{name}: no cpu {bound}"
+                    );
                 }
                 if name != "stella-observer" {
                     assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
@@ -82,7 +152,9 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
         }
 
         // The webhook never sees the control plane or us, answers fast, and fails open.
-        let webhook = of_kind(&objects, "ValidatingWebhookConfiguration").next().unwrap();
+        let webhook = of_kind(&objects, "ValidatingWebhookConfiguration")
+            .next()
+            .unwrap();
         for hook in webhook["webhooks"].as_array().unwrap() {
             assert_eq!(hook["failurePolicy"], "Ignore", "{dir}");
             assert!(hook["timeoutSeconds"].as_u64().unwrap() <= 10, "{dir}");
@@ -90,13 +162,20 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
             for ns in ["kube-system", "kube-node-lease", "stella-system"] {
                 assert!(excluded.contains(ns), "{dir}: {ns} not excluded");
             }
-            assert_eq!(hook["clientConfig"]["service"]["namespace"], "stella-system");
+            assert_eq!(
+                hook["clientConfig"]["service"]["namespace"],
+                "stella-system"
+            );
         }
         let mode = of_kind(&objects, "Deployment")
             .find(|d| d["metadata"]["name"] == "stella-webhook")
             .map(|d| d["spec"]["template"]["spec"]["containers"][0]["args"].to_string())
             .unwrap();
-        let expected = if dir.ends_with("enforce") { "--mode=enforce" } else { "--mode=dry-run" };
+        let expected = if dir.ends_with("enforce") {
+            "--mode=enforce"
+        } else {
+            "--mode=dry-run"
+        };
         assert!(mode.contains(expected), "{dir}: webhook args {mode}");
     }
 }
@@ -109,8 +188,10 @@ async fn manifests_pass_server_side_dry_run() {
     // The CRDs and the namespace exist for real first, as `kubectl apply` would create them
     // before the objects that need them.
     install_crds(&client).await;
-    let served: BTreeSet<String> =
-        run(cluster.kubectl().arg("api-versions")).lines().map(str::to_string).collect();
+    let served: BTreeSet<String> = run(cluster.kubectl().arg("api-versions"))
+        .lines()
+        .map(str::to_string)
+        .collect();
 
     for dir in OVERLAYS {
         let mut objects = render(dir);
@@ -131,11 +212,17 @@ async fn manifests_pass_server_side_dry_run() {
         }
         // Only API versions newer than the server (policy/v1 needs Kubernetes 1.21) may be skipped.
         for entry in &skipped {
-            assert_eq!(entry, "PodDisruptionBudget policy/v1", "{dir}: {entry} not served");
+            assert_eq!(
+                entry, "PodDisruptionBudget policy/v1",
+                "{dir}: {entry} not served"
+            );
             eprintln!("{dir}: {entry} is not served by this API server; skipped");
         }
         let output = apply(cluster, &objects, true);
-        let answered = output.lines().filter(|l| l.ends_with("(server dry run)")).count();
+        let answered = output
+            .lines()
+            .filter(|l| l.ends_with("(server dry run)"))
+            .count();
         assert_eq!(answered, objects.len(), "{dir}:\n{output}");
     }
 }

@@ -4,8 +4,8 @@
 mod crds;
 mod install;
 
-use stella_e2e::TestCluster;
 use std::path::PathBuf;
+use stella_e2e::TestCluster;
 
 /// The shared cluster, or `None` (the test is skipped, loudly) when no API server can be had
 /// here. Under CI, or with `STELLA_E2E_REQUIRE=1`, a missing cluster fails the test instead.
@@ -39,7 +39,9 @@ fn unique_namespace(prefix: &str) -> String {
 
 /// Runs a command, returning stdout; panics with stderr on failure.
 fn run(command: &mut std::process::Command) -> String {
-    let output = command.output().unwrap_or_else(|e| panic!("{command:?}: {e}"));
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("{command:?}: {e}"));
     assert!(
         output.status.success(),
         "{command:?} failed: {}\n{}",

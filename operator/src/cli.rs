@@ -39,7 +39,10 @@ impl Cli {
                 }
                 Ok(())
             }
-            Command::Crd { out: Some(dir), check } => write_crds(&dir, check),
+            Command::Crd {
+                out: Some(dir),
+                check,
+            } => write_crds(&dir, check),
         }
     }
 }
@@ -63,7 +66,10 @@ fn write_crds(dir: &Path, check: bool) -> Result<()> {
         }
     }
     if !stale.is_empty() {
-        bail!("generated CRDs differ from the committed files: {}", stale.join(", "));
+        bail!(
+            "generated CRDs differ from the committed files: {}",
+            stale.join(", ")
+        );
     }
     Ok(())
 }

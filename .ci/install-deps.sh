@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a Debian machine (run as root). Idempotent.
+set -euo pipefail
+export DEBIAN_FRONTEND=noninteractive
+need=()
+command -v etcd >/dev/null || need+=(etcd-server)
+command -v go >/dev/null || need+=(golang-go)
+command -v dpkg-source >/dev/null || need+=(dpkg-dev)
+command -v flock >/dev/null || need+=(util-linux)
+# kubectl ships with the machine image; Debian's own is the fallback.
+command -v kubectl >/dev/null || need+=(kubernetes-client)
+if ((${#need[@]})); then
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+# The test API server: built once from Debian's kubernetes source package, then cached.
+bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"

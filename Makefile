@@ -1,0 +1,36 @@
+# Development tasks. `make test` is the command CI runs.
+CARGO ?= cargo
+
+.PHONY: all generate fmt lint test test-harness bench e2e build
+
+all: build
+
+build:
+	$(CARGO) build --workspace
+
+## Regenerate config/crd/bases from the Rust types in crds/.
+generate:
+	$(CARGO) run -q -p stella-operator -- crd --out config/crd/bases
+
+fmt:
+	$(CARGO) fmt --all
+
+lint:
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+## Build (once, cached) the kube-apiserver the e2e tests run against. Needs root for apt-get;
+## without it the cluster tests skip with a message (outside CI).
+test-harness:
+	@bash e2e/harness/build-kube-apiserver.sh || echo "kube-apiserver harness unavailable: cluster tests will skip"
+
+## Every test: unit, integration, and the API-server tests.
+test: test-harness
+	$(CARGO) test --workspace
+
+## Only the end-to-end tests (local API server, or the kind/k3d cluster in KUBECONFIG).
+e2e: test-harness
+	$(CARGO) test -p stella-e2e
+
+bench:
+	$(CARGO) bench --workspace

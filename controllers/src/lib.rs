@@ -1,0 +1,4 @@
+//! Reconcilers of the Stella Ops kinds, written as dereference → validate → build → apply →
+//! update_status, with the pure steps here and unit-tested beside the code.
+
+pub mod conditions;
