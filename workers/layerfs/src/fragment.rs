@@ -1,0 +1,139 @@
+//! One layer tar → a [`Fragment`].
+
+use crate::{Error, Result, normalize};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+/// What analyzers want captured from layers.
+pub trait Capture: Sync {
+    /// Whether the bytes of the regular file at `path` (normalised) are needed.
+    fn wants(&self, path: &str) -> bool;
+    /// Largest file captured; larger wanted files fail the layer with a clear error.
+    fn max_file_bytes(&self) -> u64 {
+        512 << 20
+    }
+}
+
+impl<F: Fn(&str) -> bool + Sync> Capture for F {
+    fn wants(&self, path: &str) -> bool {
+        self(path)
+    }
+}
+
+/// Kind of a tar entry after normalisation.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum EntryKind {
+    File { size: u64, mode: u32 },
+    Dir,
+    /// Target as written in the tar (relative or absolute, resolved inside the root later).
+    Symlink { target: String },
+    /// Hardlink to another path of the image (normalised).
+    Hardlink { target: String },
+    /// `.wh.<name>`: deletes `<name>` from lower layers.
+    Whiteout,
+    /// `.wh..wh..opq`: hides the directory's lower-layer contents.
+    Opaque,
+    /// Character or block device, FIFO: recorded, never opened.
+    Special,
+}
+
+/// One entry of a layer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FragmentEntry {
+    /// Normalised path; for whiteouts, the path being deleted; for opaque markers, the directory.
+    pub path: String,
+    pub kind: EntryKind,
+}
+
+/// Everything a scan needs from one layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fragment {
+    /// Entries in tar order.
+    pub entries: Vec<FragmentEntry>,
+    /// Bytes of wanted regular files, by path (the last occurrence in the layer wins).
+    pub files: BTreeMap<String, serde_bytes::ByteBuf>,
+    /// Entries skipped as hostile or unreadable, with the reason.
+    pub skipped: Vec<String>,
+}
+
+/// Reads a layer tar into a fragment. Entries whose names climb out of the root (`../`) are
+/// skipped and recorded; hardlinks to such paths likewise.
+pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> {
+    let mut archive = tar::Archive::new(reader);
+    let mut fragment = Fragment::default();
+    for entry in archive.entries().map_err(Error::Tar)? {
+        let mut entry = entry.map_err(Error::Tar)?;
+        let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let Some(path) = normalize(&raw) else {
+            fragment.skipped.push(format!("{raw}: path escapes the image root"));
+            continue;
+        };
+        if path.is_empty() {
+            continue;
+        }
+        let (dir, name) = match path.rsplit_once('/') {
+            Some((dir, name)) => (dir, name),
+            None => ("", path.as_str()),
+        };
+        let join = |n: &str| if dir.is_empty() { n.to_string() } else { format!("{dir}/{n}") };
+        if name == ".wh..wh..opq" {
+            fragment.entries.push(FragmentEntry { path: dir.to_string(), kind: EntryKind::Opaque });
+            continue;
+        }
+        if let Some(hidden) = name.strip_prefix(".wh.") {
+            if !hidden.is_empty() && hidden != "." && hidden != ".." {
+                fragment.entries.push(FragmentEntry { path: join(hidden), kind: EntryKind::Whiteout });
+            }
+            continue;
+        }
+        let header = entry.header();
+        let kind = match header.entry_type() {
+            tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
+                EntryKind::File { size: entry.size(), mode: header.mode().unwrap_or(0o644) }
+            }
+            tar::EntryType::Directory => EntryKind::Dir,
+            tar::EntryType::Symlink => {
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned())
+                    .unwrap_or_default();
+                EntryKind::Symlink { target }
+            }
+            tar::EntryType::Link => {
+                let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+                match target.as_deref().and_then(normalize) {
+                    Some(target) if !target.is_empty() => EntryKind::Hardlink { target },
+                    _ => {
+                        fragment.skipped.push(format!("{path}: hardlink target escapes the image root"));
+                        continue;
+                    }
+                }
+            }
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => EntryKind::Special,
+            // PAX/GNU metadata records are consumed by the tar reader; anything else is noted.
+            other => {
+                fragment.skipped.push(format!("{path}: unsupported entry type {other:?}"));
+                continue;
+            }
+        };
+        if let EntryKind::File { size, .. } = kind
+            && capture.wants(&path)
+        {
+            let limit = capture.max_file_bytes();
+            if size > limit {
+                return Err(Error::CaptureTooLarge { path, limit });
+            }
+            let mut bytes = Vec::with_capacity(size as usize);
+            entry.by_ref().take(limit + 1).read_to_end(&mut bytes).map_err(Error::Tar)?;
+            fragment.files.insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
+        } else if let EntryKind::Hardlink { target } = &kind
+            && capture.wants(&path)
+            && let Some(bytes) = fragment.files.get(target).cloned()
+        {
+            fragment.files.insert(path.clone(), bytes);
+        }
+        fragment.entries.push(FragmentEntry { path, kind });
+    }
+    Ok(fragment)
+}
