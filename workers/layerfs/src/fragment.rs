@@ -137,3 +137,47 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
     }
     Ok(fragment)
 }
+
+/// Reads an unpacked root filesystem directory into a fragment, as if it were one layer.
+/// Symlinks are recorded, never followed; devices, FIFOs and sockets are recorded as special
+/// and never opened.
+pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragment> {
+    let mut fragment = Fragment::default();
+    let mut stack = vec![std::path::PathBuf::new()];
+    while let Some(relative) = stack.pop() {
+        let dir = root.join(&relative);
+        let mut children: Vec<_> = std::fs::read_dir(&dir).map_err(Error::Tar)?.collect::<std::io::Result<_>>().map_err(Error::Tar)?;
+        children.sort_by_key(|e| e.file_name());
+        for child in children {
+            let path = relative.join(child.file_name());
+            let name = path.to_string_lossy().into_owned();
+            let meta = std::fs::symlink_metadata(child.path()).map_err(Error::Tar)?;
+            let file_type = meta.file_type();
+            let kind = if file_type.is_dir() {
+                stack.push(path.clone());
+                EntryKind::Dir
+            } else if file_type.is_symlink() {
+                let target = std::fs::read_link(child.path()).map_err(Error::Tar)?;
+                EntryKind::Symlink { target: target.to_string_lossy().into_owned() }
+            } else if file_type.is_file() {
+                use std::os::unix::fs::PermissionsExt;
+                EntryKind::File { size: meta.len(), mode: meta.permissions().mode() & 0o7777 }
+            } else {
+                EntryKind::Special
+            };
+            if let EntryKind::File { size, .. } = kind
+                && capture.wants(&name)
+            {
+                let limit = capture.max_file_bytes();
+                if size > limit {
+                    return Err(Error::CaptureTooLarge { path: name, limit });
+                }
+                let bytes = std::fs::read(child.path()).map_err(Error::Tar)?;
+                fragment.files.insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+            }
+            fragment.entries.push(FragmentEntry { path: name, kind });
+        }
+    }
+    fragment.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(fragment)
+}

@@ -11,7 +11,7 @@
 mod fragment;
 mod union;
 
-pub use fragment::{Capture, EntryKind, Fragment, FragmentEntry, read_layer};
+pub use fragment::{Capture, EntryKind, Fragment, FragmentEntry, read_dir, read_layer};
 pub use union::{Filesystem, Node};
 
 /// Errors reading a layer.

@@ -1,0 +1,32 @@
+//! The analyzers against real third-party databases from `../shared/fixtures/` (or
+//! `$STELLA_FIXTURES`); skipped with a message where the fixtures are absent.
+
+mod apk;
+mod dpkg;
+
+use std::path::PathBuf;
+use stella_layerfs::{Filesystem, read_dir};
+
+/// The fixtures directory, or `None` (and a message) when it is not there.
+fn fixtures(sub: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("STELLA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+    let dir = base.join(sub);
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)", dir.display());
+        None
+    }
+}
+
+/// A merged filesystem of one unpacked directory.
+fn filesystem(root: &std::path::Path) -> Filesystem {
+    let fragment = read_dir(root, &stella_analyzers::wants).unwrap();
+    Filesystem::build([&fragment])
+}
+
+fn json(path: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
