@@ -1,0 +1,69 @@
+//! SBOM emission. The same [`Inventory`] always serialises to the same bytes: keys sorted,
+//! components sorted, no wall-clock time (the only timestamp is the image's own `created`),
+//! and identifiers derived from content, never random.
+
+pub mod canonical;
+pub mod cyclonedx;
+pub mod spdx;
+
+use serde::{Deserialize, Serialize};
+use stella_analyzers::{Distro, Package};
+
+/// The image an SBOM describes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageInfo {
+    /// Identity: manifest digest, else config digest (`sha256:…`).
+    pub digest: String,
+    pub config_digest: String,
+    /// Name as the user gave it (`registry/repo:tag`, a path, …).
+    pub name: String,
+    /// Repository without tag or digest, when known (for the `pkg:oci` purl).
+    pub repository: Option<String>,
+    pub tags: Vec<String>,
+    /// `created` from the image config (RFC 3339), if it has one.
+    pub created: Option<String>,
+    pub os: String,
+    pub architecture: String,
+    /// Layer blob digests, bottom first.
+    pub layers: Vec<String>,
+}
+
+/// One component with where it came from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Component {
+    pub package: Package,
+    /// Digest of the layer that introduced it (as present continuously to the top layer).
+    pub layer_digest: Option<String>,
+}
+
+/// Everything an SBOM is made of.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Inventory {
+    pub image: ImageInfo,
+    pub distro: Option<Distro>,
+    /// Sorted by purl.
+    pub components: Vec<Component>,
+    /// The analyzer set that produced it.
+    pub analyzer_version: String,
+    /// Databases found but unreadable (a degraded, not a fabricated, result).
+    pub errors: Vec<String>,
+}
+
+/// The stella version recorded as the producing tool.
+pub const TOOL_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// A UUID (RFC 4122 form, version 5 bits) derived from `parts`: the same inputs give the same
+/// serial number, different inputs a different one.
+pub fn derived_uuid(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let mut b: [u8; 16] = hasher.finalize()[..16].try_into().expect("16 bytes");
+    b[6] = (b[6] & 0x0f) | 0x50;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h = hex::encode(b);
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}

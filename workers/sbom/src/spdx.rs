@@ -1,0 +1,95 @@
+//! SPDX 3.0.1 JSON-LD.
+
+use crate::{Inventory, TOOL_VERSION, canonical, cyclonedx::oci_purl, derived_uuid};
+use serde_json::{Value, json};
+
+const CONTEXT: &str = "https://spdx.org/rdf/3.0.1/spdx-context.jsonld";
+
+/// Renders the inventory as an SPDX 3.0.1 JSON-LD document (pretty, canonical, newline-ended).
+pub fn to_json(inventory: &Inventory) -> String {
+    canonical::to_string_pretty(&document(inventory))
+}
+
+/// The document as a JSON value.
+pub fn document(inventory: &Inventory) -> Value {
+    let image = &inventory.image;
+    let namespace = format!(
+        "https://stella-ops.org/spdx/{}/{}",
+        image.digest.trim_start_matches("sha256:"),
+        derived_uuid(&["spdx", &image.digest, &inventory.analyzer_version])
+    );
+    let id = |kind: &str, key: &str| format!("{namespace}/{kind}/{}", &derived_uuid(&[kind, key])[..18]);
+    // SPDX requires a creation time: the image's own, so two runs agree (epoch when it has none).
+    let created = image.created.clone().unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let created = normalise_time(&created);
+    let agent = format!("{namespace}/agent/stella-ops");
+    let tool = format!("{namespace}/tool/stella");
+    let document_id = format!("{namespace}/document");
+    let sbom_id = format!("{namespace}/sbom");
+    let image_id = format!("{namespace}/image");
+
+    let mut graph = vec![
+        json!({"type": "CreationInfo", "@id": "_:creationinfo", "specVersion": "3.0.1", "created": created,
+               "createdBy": [agent], "createdUsing": [tool]}),
+        json!({"type": "Organization", "spdxId": agent, "name": "Stella Ops", "creationInfo": "_:creationinfo"}),
+        json!({"type": "Tool", "spdxId": tool, "name": format!("stella {TOOL_VERSION}"), "creationInfo": "_:creationinfo"}),
+    ];
+    let mut image_package = json!({
+        "type": "software_Package", "spdxId": image_id, "creationInfo": "_:creationinfo",
+        "name": image.repository.clone().unwrap_or_else(|| image.name.clone()),
+        "software_packageVersion": image.digest,
+        "software_packageUrl": oci_purl(inventory),
+        "software_primaryPurpose": "container",
+        "verifiedUsing": [{"type": "Hash", "algorithm": "sha256", "hashValue": image.digest.trim_start_matches("sha256:")}],
+        "comment": format!("stellaops:analyzerVersion={}; stellaops:configDigest={}; stellaops:layers={}",
+                           inventory.analyzer_version, image.config_digest, image.layers.join(",")),
+    });
+    if image.created.is_some() {
+        image_package["builtTime"] = Value::String(created.clone());
+    }
+    graph.push(image_package);
+
+    let mut elements = vec![agent.clone(), tool.clone(), image_id.clone()];
+    let mut contained = Vec::new();
+    for c in &inventory.components {
+        let p = &c.package;
+        let package_id = id("package", &format!("{}#{}", p.purl, p.evidence.path));
+        let mut comment = format!("stellaops:evidence={}:/{}", p.evidence.source, p.evidence.path);
+        if let Some(layer) = &c.layer_digest {
+            comment.push_str(&format!("; stellaops:layerDigest={layer}"));
+        }
+        let mut package = json!({
+            "type": "software_Package", "spdxId": package_id, "creationInfo": "_:creationinfo",
+            "name": p.name, "software_packageVersion": p.version, "software_packageUrl": p.purl,
+            "software_primaryPurpose": "library", "comment": comment,
+        });
+        if let Some(s) = &p.supplier {
+            package["software_copyrightText"] = Value::String(format!("Maintainer: {s}"));
+        }
+        graph.push(package);
+        elements.push(package_id.clone());
+        contained.push(package_id);
+    }
+    if !contained.is_empty() {
+        let rel = id("relationship", "image-contains");
+        graph.push(json!({"type": "Relationship", "spdxId": rel, "creationInfo": "_:creationinfo",
+                          "from": image_id, "relationshipType": "contains", "to": contained, "completeness": "complete"}));
+        elements.push(rel);
+    }
+    graph.push(json!({"type": "software_Sbom", "spdxId": sbom_id, "creationInfo": "_:creationinfo",
+                      "rootElement": [image_id], "element": elements.clone(), "software_sbomType": ["analyzed"]}));
+    let mut all = elements;
+    all.push(sbom_id.clone());
+    graph.push(json!({"type": "SpdxDocument", "spdxId": document_id, "creationInfo": "_:creationinfo",
+                      "rootElement": [sbom_id], "element": all, "profileConformance": ["core", "software"],
+                      "dataLicense": "https://spdx.org/licenses/CC0-1.0"}));
+    json!({"@context": CONTEXT, "@graph": graph})
+}
+
+/// SPDX wants `YYYY-MM-DDThh:mm:ssZ`: drop fractional seconds, keep UTC.
+fn normalise_time(time: &str) -> String {
+    match time.split_once('.') {
+        Some((seconds, rest)) if rest.ends_with('Z') => format!("{seconds}Z"),
+        _ => time.to_string(),
+    }
+}
