@@ -40,3 +40,37 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
     analysis.packages.sort_by(|a, b| a.purl.cmp(&b.purl).then_with(|| a.evidence.path.cmp(&b.evidence.path)));
     analysis
 }
+
+/// The identity of a package within its database, for layer attribution.
+pub fn package_key(package: &Package) -> String {
+    format!("{}\u{0}{}\u{0}{}", package.name, package.version, package.arch.as_deref().unwrap_or(""))
+}
+
+/// The package keys a single-file database holds, for databases whose packages can be
+/// attributed to the layer that added them (one file holding every package). `None` for other
+/// paths and for unreadable versions of the file.
+pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTreeSet<String>> {
+    let text = String::from_utf8_lossy(bytes);
+    let key = |name: &str, version: &str, arch: Option<&str>| format!("{name}\u{0}{version}\u{0}{}", arch.unwrap_or(""));
+    match path {
+        dpkg::STATUS => dpkg::parse_stanzas(&text).ok().map(|stanzas| {
+            stanzas
+                .iter()
+                .filter(|s| dpkg::is_installed(s.get("Status").map(String::as_str)))
+                .filter_map(|s| {
+                    let name = s.get("Package").filter(|n| !n.is_empty())?;
+                    let version = s.get("Version").filter(|v| !v.is_empty())?;
+                    Some(key(name, version, s.get("Architecture").map(String::as_str).filter(|a| !a.is_empty())))
+                })
+                .collect()
+        }),
+        apk::INSTALLED => apk::parse(&text).ok().map(|records| {
+            records
+                .iter()
+                .filter(|r| !r.name.is_empty() && !r.version.is_empty())
+                .map(|r| key(&r.name, &r.version, r.arch.as_deref()))
+                .collect()
+        }),
+        _ => None,
+    }
+}

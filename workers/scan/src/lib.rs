@@ -1,0 +1,244 @@
+//! The scan pipeline for one image: read every layer into a fragment (in parallel, or from the
+//! fragment cache), merge them into the union filesystem, run the analyzers, attribute each
+//! package to the layer that introduced it, and produce the [`Inventory`] the SBOMs are made
+//! from. No I/O beyond the image's own blobs and the cache.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use stella_acquire::{Image, Limits};
+use stella_analyzers::ANALYZER_VERSION;
+use stella_layerfs::{EntryKind, Filesystem, Fragment};
+use stella_sbom::{Component, ImageInfo, Inventory};
+
+/// Errors of a scan.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Acquire(#[from] stella_acquire::Error),
+    #[error("layer {digest}: {source}")]
+    Layer { digest: String, source: stella_layerfs::Error },
+    #[error("layer {digest}: {reason}")]
+    LayerIntegrity { digest: String, reason: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Where fragments are cached, keyed by layer blob digest and analyzer version.
+pub trait FragmentCache: Sync {
+    fn get(&self, layer_digest: &str, analyzer_version: &str) -> Option<Fragment>;
+    fn put(&self, layer_digest: &str, analyzer_version: &str, fragment: &Fragment);
+}
+
+/// Progress events, for bars on a terminal.
+#[derive(Clone, Debug)]
+pub enum Event {
+    LayerStarted { index: usize, digest: String, size: u64 },
+    LayerDone { index: usize, cached: bool, uncompressed_bytes: u64 },
+    Analyzing,
+}
+
+/// How to scan.
+pub struct Options<'a> {
+    pub limits: Limits,
+    /// Layers read at once (defaults to the number of CPUs).
+    pub parallelism: usize,
+    pub cache: Option<&'a dyn FragmentCache>,
+    pub progress: Option<&'a (dyn Fn(Event) + Sync)>,
+}
+
+impl Default for Options<'_> {
+    fn default() -> Self {
+        Options {
+            limits: Limits::default(),
+            parallelism: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            cache: None,
+            progress: None,
+        }
+    }
+}
+
+impl std::fmt::Debug for Options<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options").field("limits", &self.limits).field("parallelism", &self.parallelism).finish()
+    }
+}
+
+/// What a scan read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub layers: usize,
+    pub layers_from_cache: usize,
+    pub compressed_bytes: u64,
+    pub uncompressed_bytes: u64,
+}
+
+/// The result of scanning an image.
+#[derive(Debug)]
+pub struct Outcome {
+    pub inventory: Inventory,
+    pub stats: Stats,
+}
+
+/// Scans an acquired image.
+pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
+    let (fragments, stats) = read_fragments(image, options)?;
+    if let Some(progress) = options.progress {
+        progress(Event::Analyzing);
+    }
+    let fs = Filesystem::build(fragments.iter());
+    let analysis = stella_analyzers::analyze(&fs);
+    let layer_digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
+    let layers = attribute(&fragments, &fs, &analysis.packages);
+    let components = analysis
+        .packages
+        .into_iter()
+        .zip(layers)
+        .map(|(package, layer)| Component { package, layer_digest: layer.map(|i| layer_digests[i].clone()) })
+        .collect();
+    let mut errors = analysis.errors;
+    for (digest, fragment) in layer_digests.iter().zip(&fragments) {
+        for skipped in &fragment.skipped {
+            errors.push(format!("layer {digest}: skipped {skipped}"));
+        }
+    }
+    let (repository, _) = split_reference(&image.source);
+    let inventory = Inventory {
+        image: ImageInfo {
+            digest: image.digest().to_string(),
+            config_digest: image.config_digest.to_string(),
+            name: image.source.clone(),
+            repository,
+            tags: image.tags.clone(),
+            created: image.config.created.clone(),
+            os: image.config.os.clone(),
+            architecture: image.config.architecture.clone(),
+            layers: layer_digests,
+        },
+        distro: analysis.distro,
+        components,
+        analyzer_version: ANALYZER_VERSION.to_string(),
+        errors,
+    };
+    Ok(Outcome { inventory, stats })
+}
+
+/// Reads every layer into a fragment: from the cache when it has it, else by streaming the
+/// blob (verified) through the tar reader, several layers at once.
+pub fn read_fragments(image: &Image, options: &Options) -> Result<(Vec<Fragment>, Stats)> {
+    let count = image.layers.len();
+    let slots: Vec<Mutex<Option<Result<(Fragment, bool, u64, u64)>>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let next = AtomicUsize::new(0);
+    let workers = options.parallelism.clamp(1, count.max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    if index >= count {
+                        break;
+                    }
+                    let result = read_one(image, index, options);
+                    *slots[index].lock().unwrap_or_else(|p| p.into_inner()) = Some(result);
+                }
+            });
+        }
+    });
+    let mut fragments = Vec::with_capacity(count);
+    let mut stats = Stats { layers: count, ..Stats::default() };
+    for slot in slots {
+        let result = slot.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every layer was read");
+        let (fragment, cached, compressed, uncompressed) = result?;
+        stats.layers_from_cache += usize::from(cached);
+        stats.compressed_bytes += compressed;
+        stats.uncompressed_bytes += uncompressed;
+        fragments.push(fragment);
+    }
+    Ok((fragments, stats))
+}
+
+fn read_one(image: &Image, index: usize, options: &Options) -> Result<(Fragment, bool, u64, u64)> {
+    let layer = &image.layers[index];
+    let digest = layer.digest.to_string();
+    if let Some(cache) = options.cache
+        && let Some(fragment) = cache.get(&digest, ANALYZER_VERSION)
+    {
+        if let Some(progress) = options.progress {
+            progress(Event::LayerDone { index, cached: true, uncompressed_bytes: 0 });
+        }
+        return Ok((fragment, true, 0, 0));
+    }
+    if let Some(progress) = options.progress {
+        progress(Event::LayerStarted { index, digest: digest.clone(), size: layer.size });
+    }
+    let mut reader = image.open_layer(index, &options.limits)?;
+    let fragment = stella_layerfs::read_layer(&mut reader, &stella_analyzers::wants);
+    // An integrity failure (digest mismatch, bomb) explains a tar error better than the tar error.
+    if let Some(reason) = reader.failure() {
+        return Err(Error::LayerIntegrity { digest, reason });
+    }
+    let fragment = fragment.map_err(|source| Error::Layer { digest: digest.clone(), source })?;
+    let stats = reader.finish()?;
+    if let Some(cache) = options.cache {
+        cache.put(&digest, ANALYZER_VERSION, &fragment);
+    }
+    if let Some(progress) = options.progress {
+        progress(Event::LayerDone { index, cached: false, uncompressed_bytes: stats.uncompressed_bytes });
+    }
+    Ok((fragment, false, stats.compressed_bytes, stats.uncompressed_bytes))
+}
+
+/// For each package, the index of the layer that introduced it: for single-file databases, the
+/// first layer from which the package is present in every later version of the file; for
+/// per-package files (distroless `status.d`), the layer that last wrote the file.
+pub fn attribute(fragments: &[Fragment], fs: &Filesystem, packages: &[stella_analyzers::Package]) -> Vec<Option<usize>> {
+    let paths: BTreeSet<&str> = packages.iter().map(|p| p.evidence.path.as_str()).collect();
+    let mut first_seen: BTreeMap<&str, Option<BTreeMap<String, usize>>> = BTreeMap::new();
+    for path in paths {
+        let mut seen: Option<BTreeMap<String, usize>> = None;
+        for (index, fragment) in fragments.iter().enumerate() {
+            if fragment.entries.iter().any(|e| e.kind == EntryKind::Whiteout && e.path == path) {
+                if let Some(seen) = seen.as_mut() {
+                    seen.clear();
+                }
+            }
+            let Some(bytes) = fragment.files.get(path) else { continue };
+            let Some(keys) = stella_analyzers::database_keys(path, bytes) else {
+                seen = None;
+                break;
+            };
+            let map = seen.get_or_insert_with(BTreeMap::new);
+            map.retain(|k, _| keys.contains(k));
+            for key in keys {
+                map.entry(key).or_insert(index);
+            }
+        }
+        first_seen.insert(path, seen);
+    }
+    packages
+        .iter()
+        .map(|p| match first_seen.get(p.evidence.path.as_str()) {
+            Some(Some(map)) => map.get(&stella_analyzers::package_key(p)).copied(),
+            _ => fs.content_layer(&p.evidence.path),
+        })
+        .collect()
+}
+
+/// `registry/repo:tag@digest` → (repository, tag-or-digest). Paths give no repository.
+pub fn split_reference(source: &str) -> (Option<String>, Option<String>) {
+    if source.starts_with('/') || source.starts_with('.') || source.ends_with(".tar") || std::path::Path::new(source).exists() {
+        return (None, None);
+    }
+    let (name, digest) = match source.split_once('@') {
+        Some((n, d)) => (n, Some(d.to_string())),
+        None => (source, None),
+    };
+    let last_slash = name.rfind('/').map(|i| i + 1).unwrap_or(0);
+    match name[last_slash..].rfind(':') {
+        Some(colon) => {
+            let at = last_slash + colon;
+            (Some(name[..at].to_string()), digest.or_else(|| Some(name[at + 1..].to_string())))
+        }
+        None => (Some(name.to_string()), digest),
+    }
+}
