@@ -1,0 +1,171 @@
+//! `stella scan`.
+
+use crate::Exit;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use stella_acquire::Platform;
+use stella_scan::{Event, Options};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    /// The image: an OCI layout directory (optionally `dir:tag`) or a docker-archive tar.
+    image: String,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = Format::CyclonedxJson)]
+    format: Format,
+    /// Write the output here instead of stdout.
+    #[arg(long, short)]
+    output: Option<PathBuf>,
+    /// Platform to select from a multi-platform image.
+    #[arg(long, default_value = "linux/amd64")]
+    platform: String,
+    /// Layers read in parallel (default: the number of CPUs).
+    #[arg(long)]
+    parallelism: Option<usize>,
+    /// Never draw progress bars.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum Format {
+    CyclonedxJson,
+    SpdxJson,
+    Table,
+}
+
+pub(crate) fn run(args: Args) -> Exit {
+    let platform: Platform = match args.platform.parse() {
+        Ok(p) => p,
+        Err(e) => return fail(Exit::Usage, &e.to_string()),
+    };
+    let (path, tag) = split_tag(&args.image);
+    let image = match open(&path, tag.as_deref(), &platform) {
+        Ok(image) => image,
+        Err((exit, message)) => return fail(exit, &message),
+    };
+    let bars = Bars::new(!args.quiet && std::io::stderr().is_terminal(), &image);
+    let progress = |event: Event| bars.on(event);
+    let mut options = Options { progress: Some(&progress), ..Options::default() };
+    if let Some(p) = args.parallelism {
+        options.parallelism = p.max(1);
+    }
+    let outcome = match stella_scan::scan(&image, &options) {
+        Ok(outcome) => outcome,
+        Err(e) => return fail(Exit::CorruptImage, &format!("{}: {e}", args.image)),
+    };
+    bars.finish();
+    let inventory = outcome.inventory;
+    for error in &inventory.errors {
+        eprintln!("warning: {error}");
+    }
+    let rendered = match args.format {
+        Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory),
+        Format::SpdxJson => stella_sbom::spdx::to_json(&inventory),
+        Format::Table => table(&inventory),
+    };
+    let written = match &args.output {
+        Some(path) => std::fs::write(path, rendered.as_bytes()),
+        None => std::io::stdout().lock().write_all(rendered.as_bytes()),
+    };
+    match written {
+        Ok(()) => Exit::Ok,
+        Err(e) => fail(Exit::Failure, &format!("failed to write output: {e}")),
+    }
+}
+
+fn fail(exit: Exit, message: &str) -> Exit {
+    eprintln!("stella: {message}");
+    exit
+}
+
+/// `dir:tag` → (dir, tag) when `dir` exists and the whole string does not.
+fn split_tag(image: &str) -> (PathBuf, Option<String>) {
+    if !Path::new(image).exists()
+        && let Some((dir, tag)) = image.rsplit_once(':')
+        && Path::new(dir).is_dir()
+    {
+        return (PathBuf::from(dir), Some(tag.to_string()));
+    }
+    (PathBuf::from(image), None)
+}
+
+fn open(path: &Path, tag: Option<&str>, platform: &Platform) -> Result<stella_acquire::Image, (Exit, String)> {
+    if !path.exists() {
+        return Err((Exit::Usage, format!("{}: no such OCI layout directory or image tar", path.display())));
+    }
+    let result = if path.is_dir() {
+        stella_acquire::layout::open(path, tag, platform)
+    } else {
+        stella_acquire::open_local(path, platform)
+    };
+    result.map_err(|e| {
+        let exit = match e {
+            stella_acquire::Error::UnknownSource { .. } | stella_acquire::Error::NoMatchingPlatform { .. } => Exit::Usage,
+            _ => Exit::CorruptImage,
+        };
+        (exit, e.to_string())
+    })
+}
+
+/// Progress bars on a terminal, one per layer; nothing otherwise.
+struct Bars {
+    multi: Option<MultiProgress>,
+    layers: Mutex<Vec<Option<ProgressBar>>>,
+}
+
+impl Bars {
+    fn new(enabled: bool, image: &stella_acquire::Image) -> Bars {
+        let multi = enabled.then(|| MultiProgress::with_draw_target(ProgressDrawTarget::stderr()));
+        Bars { multi, layers: Mutex::new(vec![None; image.layers.len()]) }
+    }
+
+    fn on(&self, event: Event) {
+        let Some(multi) = &self.multi else { return };
+        let mut layers = self.layers.lock().unwrap_or_else(|p| p.into_inner());
+        match event {
+            Event::LayerStarted { index, digest, size } => {
+                let bar = multi.add(ProgressBar::new_spinner());
+                bar.set_style(ProgressStyle::with_template("{spinner} {msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()));
+                bar.set_message(format!("layer {} {} ({} MB)", index + 1, &digest[7..19], size / 1_000_000));
+                bar.enable_steady_tick(std::time::Duration::from_millis(120));
+                layers[index] = Some(bar);
+            }
+            Event::LayerDone { index, cached, uncompressed_bytes } => {
+                let bar = layers[index].take().unwrap_or_else(|| multi.add(ProgressBar::new_spinner()));
+                let how = if cached { "cached".to_string() } else { format!("{} MB read", uncompressed_bytes / 1_000_000) };
+                bar.finish_with_message(format!("layer {} done ({how})", index + 1));
+            }
+            Event::Analyzing => {
+                let _ = multi.println("analyzing");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(multi) = &self.multi {
+            let _ = multi.clear();
+        }
+    }
+}
+
+fn table(inventory: &stella_sbom::Inventory) -> String {
+    let mut rows = vec![["NAME".to_string(), "VERSION".into(), "TYPE".into(), "LAYER".into()]];
+    for c in &inventory.components {
+        let layer = c.layer_digest.as_deref().map(|d| d[7..19].to_string()).unwrap_or_else(|| "-".into());
+        let kind = format!("{:?}", c.package.ecosystem).to_lowercase();
+        rows.push([c.package.name.clone(), c.package.version.clone(), kind, layer]);
+    }
+    let widths: Vec<usize> = (0..4).map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0)).collect();
+    let mut out = String::new();
+    let distro = inventory.distro.as_ref().and_then(|d| d.pretty_name.clone()).unwrap_or_else(|| "unknown OS".into());
+    out.push_str(&format!("{} ({}) — {}, {} packages\n", inventory.image.name, inventory.image.digest, distro, inventory.components.len()));
+    for row in rows {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect();
+        out.push_str(cells.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
