@@ -14,6 +14,12 @@ mod union;
 pub use fragment::{Capture, EntryKind, Fragment, FragmentEntry, read_dir, read_layer};
 pub use union::{Filesystem, Node};
 
+/// Where fragments are cached, keyed by layer blob digest and analyzer version.
+pub trait FragmentCache: Sync {
+    fn get(&self, layer_digest: &str, analyzer_version: &str) -> Option<Fragment>;
+    fn put(&self, layer_digest: &str, analyzer_version: &str, fragment: &Fragment);
+}
+
 /// Errors reading a layer.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

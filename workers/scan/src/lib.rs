@@ -24,11 +24,7 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// Where fragments are cached, keyed by layer blob digest and analyzer version.
-pub trait FragmentCache: Sync {
-    fn get(&self, layer_digest: &str, analyzer_version: &str) -> Option<Fragment>;
-    fn put(&self, layer_digest: &str, analyzer_version: &str, fragment: &Fragment);
-}
+pub use stella_layerfs::FragmentCache;
 
 /// Progress events, for bars on a terminal.
 #[derive(Clone, Debug)]

@@ -1,0 +1,106 @@
+//! Storage behind one interface: the catalog (images, layers, artifacts, cache entries) and the
+//! artifact object store. The embedded default is SQLite plus a local directory under the data
+//! directory; PostgreSQL and S3 plug in behind the same [`Store`] without the scanner knowing.
+//!
+//! Object keys follow the seeds' layout: `layers/<digest>/…`, `images/<digest>/…`.
+
+mod catalog;
+mod fragments;
+
+pub use catalog::{ArtifactRow, Catalog, ImageRow};
+pub use fragments::ObjectFragmentCache;
+
+use object_store::{ObjectStore, ObjectStoreExt};
+use object_store::path::Path as ObjectPath;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Errors of storage.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("catalog: {0}")]
+    Catalog(#[from] sqlx::Error),
+    #[error("object store: {0}")]
+    Objects(#[from] object_store::Error),
+    #[error("failed to prepare the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error("invalid object key {0:?}")]
+    Key(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The catalog and the object store together.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pub catalog: Catalog,
+    pub objects: Arc<dyn ObjectStore>,
+}
+
+impl Store {
+    /// The embedded default under `data_dir`: `catalog.db` (SQLite) and `objects/` (a local
+    /// directory object store). Created when absent.
+    pub async fn open_embedded(data_dir: &Path) -> Result<Store> {
+        let objects_dir = data_dir.join("objects");
+        std::fs::create_dir_all(&objects_dir)
+            .map_err(|source| Error::DataDir { path: objects_dir.display().to_string(), source })?;
+        let catalog = Catalog::open_sqlite(&data_dir.join("catalog.db")).await?;
+        let objects = object_store::local::LocalFileSystem::new_with_prefix(&objects_dir)?;
+        Ok(Store { catalog, objects: Arc::new(objects) })
+    }
+
+    /// Writes bytes under `key` and returns their `sha256:` digest.
+    pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
+        let path = object_key(key)?;
+        self.objects.put(&path, bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Reads the bytes under `key`, `None` when absent.
+    pub async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>> {
+        let path = object_key(key)?;
+        match self.objects.get(&path).await {
+            Ok(result) => Ok(Some(result.bytes().await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Validates an object key: relative, `/`-separated, no empty, `.` or `..` segments.
+pub fn object_key(key: &str) -> Result<ObjectPath> {
+    let valid = !key.is_empty()
+        && !key.starts_with('/')
+        && key.split('/').all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
+    if !valid {
+        return Err(Error::Key(key.to_string()));
+    }
+    ObjectPath::parse(key).map_err(|_| Error::Key(key.to_string()))
+}
+
+/// The default data directory: `$XDG_DATA_HOME/stella`, else `~/.local/share/stella`.
+pub fn default_data_dir() -> PathBuf {
+    std::env::var_os("XDG_DATA_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+        .unwrap_or_else(|| PathBuf::from("."))
+        .join("stella")
+}
+
+/// Object keys of an image's artifacts.
+pub mod keys {
+    /// `images/<digest>/<view>.<format-extension>`.
+    pub fn image_artifact(image_digest: &str, view: &str, extension: &str) -> String {
+        format!("images/{image_digest}/{view}.{extension}")
+    }
+
+    /// `layers/<digest>/fragment.<analyzer version>.bin.zst`.
+    pub fn layer_fragment(layer_digest: &str, analyzer_version: &str) -> String {
+        let version: String = analyzer_version
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') { c } else { '_' })
+            .collect();
+        format!("layers/{layer_digest}/fragment.{version}.bin.zst")
+    }
+}
