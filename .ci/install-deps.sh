@@ -7,6 +7,11 @@ command -v etcd >/dev/null || need+=(etcd-server)
 command -v go >/dev/null || need+=(golang-go)
 command -v dpkg-source >/dev/null || need+=(dpkg-dev)
 command -v flock >/dev/null || need+=(util-linux)
+# Test images are built from Debian's packages, pushed to Debian's registry.
+command -v debootstrap >/dev/null || need+=(debootstrap)
+command -v umoci >/dev/null || need+=(umoci)
+command -v skopeo >/dev/null || need+=(skopeo)
+command -v docker-registry >/dev/null || need+=(docker-registry)
 # kubectl ships with the machine image; Debian's own is the fallback.
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 if ((${#need[@]})); then
@@ -15,3 +20,4 @@ if ((${#need[@]})); then
 fi
 # The test API server: built once from Debian's kubernetes source package, then cached.
 bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"
+bash "$(dirname "$0")/../e2e/images/build-debian.sh"

@@ -45,7 +45,7 @@ echo "debian image: debootstrap (layer 1)"
 debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; exit 1; }
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 expect 1
-umoci repack --image "$layout:bookworm" "$work/bundle" >/dev/null
+umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null
 
 echo "debian image: apt-get install curl (layer 2)"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
@@ -53,13 +53,13 @@ chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 expect 2
-umoci repack --image "$layout:bookworm" "$work/bundle" >/dev/null
+umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null
 
 echo "debian image: dpkg --purge curl (layer 3)"
 chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive dpkg --purge curl >/dev/null
 expect 3
+umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null
 umoci config --image "$layout:bookworm" --config.entrypoint /bin/bash --config.cmd -c --config.cmd 'exec sleep infinity' >/dev/null
-umoci repack --image "$layout:bookworm" "$work/bundle" >/dev/null
 umoci gc --layout "$layout"
 
 skopeo copy --quiet "oci:$layout:bookworm" "docker-archive:$work/image.tar:stella-test/debian:bookworm"

@@ -29,9 +29,15 @@ impl TarIndex {
             if !entry.header().entry_type().is_file() {
                 continue;
             }
-            let name = entry.path().map_err(io_error(path))?.to_string_lossy().into_owned();
+            let name = entry
+                .path()
+                .map_err(io_error(path))?
+                .to_string_lossy()
+                .into_owned();
             let name = name.trim_start_matches("./").to_string();
-            index.files.insert(name, (entry.raw_file_position(), entry.size()));
+            index
+                .files
+                .insert(name, (entry.raw_file_position(), entry.size()));
         }
         Ok(index)
     }
@@ -42,10 +48,15 @@ impl TarIndex {
             reason: format!("{name} is missing"),
         })?;
         if size > MAX_JSON_BLOB {
-            return Err(Error::Invalid { what: "docker archive", reason: format!("{name} is {size} bytes") });
+            return Err(Error::Invalid {
+                what: "docker archive",
+                reason: format!("{name} is {size} bytes"),
+            });
         }
         let mut bytes = Vec::with_capacity(size as usize);
-        open_range(tar, offset, size)?.read_to_end(&mut bytes).map_err(io_error(tar))?;
+        open_range(tar, offset, size)?
+            .read_to_end(&mut bytes)
+            .map_err(io_error(tar))?;
         Ok(bytes)
     }
 }
@@ -71,7 +82,11 @@ impl BlobSource for TarBlobs {
             .get(digest)
             .cloned()
             .unwrap_or_else(|| format!("blobs/sha256/{}", digest.hex()));
-        let &(offset, size) = self.index.files.get(&name).ok_or_else(|| Error::MissingBlob(digest.clone()))?;
+        let &(offset, size) = self
+            .index
+            .files
+            .get(&name)
+            .ok_or_else(|| Error::MissingBlob(digest.clone()))?;
         Ok((Box::new(open_range(&self.tar, offset, size)?), size))
     }
 }
@@ -87,28 +102,45 @@ struct LegacyEntry {
 
 /// Opens the first image of a docker-archive tar.
 pub fn open(path: &Path, platform: &Platform) -> Result<Image> {
-    let index = Arc::new(TarIndex::build(path).map_err(|_| Error::UnknownSource { path: path.display().to_string() })?);
+    let index = Arc::new(TarIndex::build(path).map_err(|_| Error::UnknownSource {
+        path: path.display().to_string(),
+    })?);
     let source = path.display().to_string();
     if index.files.contains_key("oci-layout") && index.files.contains_key("index.json") {
         let index_bytes = index.read_small(path, "index.json")?;
-        let blobs = TarBlobs { tar: path.to_path_buf(), index: index.clone(), by_digest: BTreeMap::new() };
+        let blobs = TarBlobs {
+            tar: path.to_path_buf(),
+            index: index.clone(),
+            by_digest: BTreeMap::new(),
+        };
         // Docker's OCI archives carry a manifest.json too; prefer the OCI index.
         return resolve_index(Box::new(blobs), &index_bytes, None, platform, source);
     }
-    let manifest = index.read_small(path, "manifest.json").map_err(|_| Error::UnknownSource { path: source.clone() })?;
-    let entries: Vec<LegacyEntry> = serde_json::from_slice(&manifest)
-        .map_err(|e| Error::Invalid { what: "docker archive manifest.json", reason: e.to_string() })?;
-    let entry = entries
-        .into_iter()
-        .next()
-        .ok_or_else(|| Error::Invalid { what: "docker archive", reason: "manifest.json lists no image".into() })?;
+    let manifest = index
+        .read_small(path, "manifest.json")
+        .map_err(|_| Error::UnknownSource {
+            path: source.clone(),
+        })?;
+    let entries: Vec<LegacyEntry> =
+        serde_json::from_slice(&manifest).map_err(|e| Error::Invalid {
+            what: "docker archive manifest.json",
+            reason: e.to_string(),
+        })?;
+    let entry = entries.into_iter().next().ok_or_else(|| Error::Invalid {
+        what: "docker archive",
+        reason: "manifest.json lists no image".into(),
+    })?;
     let config_bytes = index.read_small(path, &entry.config)?;
     let config_digest = Digest::of(&config_bytes);
     let config = parse_config(&config_bytes)?;
     if entry.layers.len() != config.rootfs.diff_ids.len() {
         return Err(Error::Invalid {
             what: "docker archive",
-            reason: format!("{} layers but {} diff_ids", entry.layers.len(), config.rootfs.diff_ids.len()),
+            reason: format!(
+                "{} layers but {} diff_ids",
+                entry.layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
         });
     }
     // Layers are usually stored uncompressed, so their digest is the diff_id the (hashed)
@@ -122,11 +154,14 @@ pub fn open(path: &Path, platform: &Platform) -> Result<Image> {
             reason: format!("layer {name} is missing"),
         })?;
         let mut head = [0u8; 4];
-        let n = open_range(path, offset, size)?.read(&mut head).map_err(io_error(path))?;
+        let n = open_range(path, offset, size)?
+            .read(&mut head)
+            .map_err(io_error(path))?;
         let compressed = matches!(&head[..n], [0x1f, 0x8b, ..] | [0x28, 0xb5, 0x2f, 0xfd]);
         let digest = if compressed {
             let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-            std::io::copy(&mut open_range(path, offset, size)?, &mut hasher).map_err(io_error(path))?;
+            std::io::copy(&mut open_range(path, offset, size)?, &mut hasher)
+                .map_err(io_error(path))?;
             Digest::from_hasher(hasher)
         } else {
             diff_id.clone()
@@ -145,6 +180,10 @@ pub fn open(path: &Path, platform: &Platform) -> Result<Image> {
         config_bytes,
         layers,
         tags,
-        blobs: Box::new(TarBlobs { tar: path.to_path_buf(), index, by_digest }),
+        blobs: Box::new(TarBlobs {
+            tar: path.to_path_buf(),
+            index,
+            by_digest,
+        }),
     })
 }

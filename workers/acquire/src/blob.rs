@@ -21,7 +21,11 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_layer_bytes: 32 << 30, max_ratio: 1000, ratio_grace: 64 << 20 }
+        Limits {
+            max_layer_bytes: 32 << 30,
+            max_ratio: 1000,
+            ratio_grace: 64 << 20,
+        }
     }
 }
 
@@ -53,7 +57,10 @@ pub struct LayerReader {
 
 impl std::fmt::Debug for LayerReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LayerReader").field("digest", &self.digest).field("compression", &self.compression).finish()
+        f.debug_struct("LayerReader")
+            .field("digest", &self.digest)
+            .field("compression", &self.compression)
+            .finish()
     }
 }
 
@@ -66,7 +73,11 @@ pub struct LayerStats {
 }
 
 impl LayerReader {
-    pub(crate) fn new(raw: Box<dyn Read + Send>, layer: &Layer, limits: &Limits) -> Result<LayerReader> {
+    pub(crate) fn new(
+        raw: Box<dyn Read + Send>,
+        layer: &Layer,
+        limits: &Limits,
+    ) -> Result<LayerReader> {
         let shared = Arc::new(Mutex::new(Shared::default()));
         let hashing = HashingReader {
             inner: raw,
@@ -75,7 +86,9 @@ impl LayerReader {
             shared: shared.clone(),
         };
         let mut buffered = BufReader::with_capacity(256 * 1024, hashing);
-        let head = buffered.fill_buf().map_err(|e| read_error(&layer.digest, &shared, e))?;
+        let head = buffered
+            .fill_buf()
+            .map_err(|e| read_error(&layer.digest, &shared, e))?;
         let compression = match head {
             [0x1f, 0x8b, ..] => Compression::Gzip,
             [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
@@ -84,11 +97,17 @@ impl LayerReader {
         let decoded: Box<dyn Read + Send> = match compression {
             Compression::Gzip => Box::new(flate2::bufread::MultiGzDecoder::new(buffered)),
             Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(buffered).map_err(|e| read_error(&layer.digest, &shared, e))?,
+                zstd::stream::read::Decoder::with_buffer(buffered)
+                    .map_err(|e| read_error(&layer.digest, &shared, e))?,
             ),
             Compression::None => Box::new(buffered),
         };
-        let capped = CappedReader { inner: decoded, shared: shared.clone(), limits: limits.clone(), digest: layer.digest.clone() };
+        let capped = CappedReader {
+            inner: decoded,
+            shared: shared.clone(),
+            limits: limits.clone(),
+            digest: layer.digest.clone(),
+        };
         Ok(LayerReader {
             inner: Box::new(capped),
             shared,
@@ -110,7 +129,10 @@ impl LayerReader {
         if let Some(failure) = shared.failure.take() {
             return Err(failure);
         }
-        drained.map_err(|source| Error::Io { path: self.digest.to_string(), source })?;
+        drained.map_err(|source| Error::Io {
+            path: self.digest.to_string(),
+            source,
+        })?;
         let _ = &self.limits;
         Ok(LayerStats {
             compressed_bytes: shared.compressed,
@@ -121,7 +143,10 @@ impl LayerReader {
 
     /// The structured error behind an I/O error this stream returned, if any.
     pub fn failure(&self) -> Option<String> {
-        self.shared.lock().ok().and_then(|s| s.failure.as_ref().map(|e| e.to_string()))
+        self.shared
+            .lock()
+            .ok()
+            .and_then(|s| s.failure.as_ref().map(|e| e.to_string()))
     }
 }
 
@@ -136,7 +161,10 @@ fn read_error(digest: &Digest, shared: &Arc<Mutex<Shared>>, e: io::Error) -> Err
         .lock()
         .ok()
         .and_then(|mut s| s.failure.take())
-        .unwrap_or(Error::Io { path: digest.to_string(), source: e })
+        .unwrap_or(Error::Io {
+            path: digest.to_string(),
+            source: e,
+        })
 }
 
 /// Hashes the stored bytes; at end of stream, fails unless they match the digest.
@@ -159,7 +187,10 @@ impl Read for HashingReader {
             } else if !buf.is_empty() {
                 let actual = Digest::from_hasher(self.hasher.take().unwrap_or_default());
                 if actual != self.expected {
-                    let error = Error::DigestMismatch { expected: self.expected.clone(), actual };
+                    let error = Error::DigestMismatch {
+                        expected: self.expected.clone(),
+                        actual,
+                    };
                     let message = error.to_string();
                     if let Ok(mut s) = self.shared.lock() {
                         s.failure.get_or_insert(error);
@@ -198,7 +229,10 @@ impl Read for CappedReader {
             None
         };
         if let Some(reason) = reason {
-            let error = Error::Bomb { digest: self.digest.clone(), reason };
+            let error = Error::Bomb {
+                digest: self.digest.clone(),
+                reason,
+            };
             let message = error.to_string();
             s.failure.get_or_insert(error);
             return Err(io::Error::new(io::ErrorKind::InvalidData, message));
@@ -214,7 +248,12 @@ mod tests {
 
     fn layer(bytes: &[u8]) -> Layer {
         let digest = Digest::of(bytes);
-        Layer { digest: digest.clone(), diff_id: digest, media_type: String::new(), size: bytes.len() as u64 }
+        Layer {
+            digest: digest.clone(),
+            diff_id: digest,
+            media_type: String::new(),
+            size: bytes.len() as u64,
+        }
     }
 
     fn gzip(bytes: &[u8]) -> Vec<u8> {
@@ -234,7 +273,11 @@ mod tests {
     fn gzip_zstd_and_plain_decode_and_verify() {
         let content = b"tar bytes ".repeat(1000);
         let zst = zstd::encode_all(&content[..], 3).unwrap();
-        for (stored, expected) in [(gzip(&content), Compression::Gzip), (zst, Compression::Zstd), (content.clone(), Compression::None)] {
+        for (stored, expected) in [
+            (gzip(&content), Compression::Gzip),
+            (zst, Compression::Zstd),
+            (content.clone(), Compression::None),
+        ] {
             let l = layer(&stored);
             let (out, stats) = read_all(stored.clone(), &l, &Limits::default());
             assert_eq!(out, content);
@@ -250,7 +293,8 @@ mod tests {
         let stored = gzip(b"original content");
         let l = layer(&stored);
         let tampered = gzip(b"replaced content");
-        let reader = LayerReader::new(Box::new(io::Cursor::new(tampered)), &l, &Limits::default()).unwrap();
+        let reader =
+            LayerReader::new(Box::new(io::Cursor::new(tampered)), &l, &Limits::default()).unwrap();
         // Nothing read: finish() drains and still catches it.
         assert!(matches!(reader.finish(), Err(Error::DigestMismatch { .. })));
     }
@@ -260,12 +304,25 @@ mod tests {
         let zeros = vec![0u8; 16 << 20];
         let stored = gzip(&zeros);
         let l = layer(&stored);
-        let limits = Limits { max_layer_bytes: 1 << 40, max_ratio: 100, ratio_grace: 1 << 20 };
+        let limits = Limits {
+            max_layer_bytes: 1 << 40,
+            max_ratio: 100,
+            ratio_grace: 1 << 20,
+        };
         let (_, result) = read_all(stored.clone(), &l, &limits);
         assert!(matches!(result, Err(Error::Bomb { .. })), "{result:?}");
-        let limits = Limits { max_layer_bytes: 8 << 20, max_ratio: 1 << 30, ratio_grace: 0 };
+        let limits = Limits {
+            max_layer_bytes: 8 << 20,
+            max_ratio: 1 << 30,
+            ratio_grace: 0,
+        };
         let (_, result) = read_all(stored, &l, &limits);
-        assert!(result.unwrap_err().to_string().contains("more than 8388608 bytes"));
+        assert!(
+            result
+                .unwrap_err()
+                .to_string()
+                .contains("more than 8388608 bytes")
+        );
     }
 
     #[test]

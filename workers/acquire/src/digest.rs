@@ -12,8 +12,14 @@ pub struct Digest(String);
 impl Digest {
     /// Parses `sha256:<64 lowercase hex>`.
     pub fn parse(s: &str) -> Result<Digest> {
-        let hex = s.strip_prefix("sha256:").ok_or_else(|| Error::InvalidDigest(s.to_string()))?;
-        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        let hex = s
+            .strip_prefix("sha256:")
+            .ok_or_else(|| Error::InvalidDigest(s.to_string()))?;
+        if hex.len() != 64
+            || !hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(Error::InvalidDigest(s.to_string()));
         }
         Ok(Digest(s.to_string()))
@@ -40,7 +46,14 @@ impl Digest {
     /// Checks that `bytes` hash to this digest.
     pub fn verify(&self, bytes: &[u8]) -> Result<()> {
         let actual = Digest::of(bytes);
-        if &actual == self { Ok(()) } else { Err(Error::DigestMismatch { expected: self.clone(), actual }) }
+        if &actual == self {
+            Ok(())
+        } else {
+            Err(Error::DigestMismatch {
+                expected: self.clone(),
+                actual,
+            })
+        }
     }
 }
 
@@ -77,8 +90,15 @@ mod tests {
     fn parses_only_canonical_sha256() {
         let good = format!("sha256:{}", "0a".repeat(32));
         assert_eq!(Digest::parse(&good).unwrap().hex(), "0a".repeat(32));
-        for bad in ["", "sha256:", "sha256:abc", "md5:00", &format!("sha256:{}", "0A".repeat(32)),
-                    &format!("sha256:{}/../x", "0".repeat(58)), &format!("sha512:{}", "0".repeat(64))] {
+        for bad in [
+            "",
+            "sha256:",
+            "sha256:abc",
+            "md5:00",
+            &format!("sha256:{}", "0A".repeat(32)),
+            &format!("sha256:{}/../x", "0".repeat(58)),
+            &format!("sha512:{}", "0".repeat(64)),
+        ] {
             assert!(Digest::parse(bad).is_err(), "{bad:?} accepted");
         }
     }
@@ -86,8 +106,14 @@ mod tests {
     #[test]
     fn hashes_and_verifies() {
         let d = Digest::of(b"hello");
-        assert_eq!(d.as_str(), "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824");
+        assert_eq!(
+            d.as_str(),
+            "sha256:2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
         assert!(d.verify(b"hello").is_ok());
-        assert!(matches!(d.verify(b"hellO"), Err(Error::DigestMismatch { .. })));
+        assert!(matches!(
+            d.verify(b"hellO"),
+            Err(Error::DigestMismatch { .. })
+        ));
     }
 }

@@ -18,7 +18,11 @@ pub struct Platform {
 
 impl Default for Platform {
     fn default() -> Self {
-        Platform { os: "linux".into(), architecture: "amd64".into(), variant: None }
+        Platform {
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            variant: None,
+        }
     }
 }
 
@@ -26,17 +30,23 @@ impl FromStr for Platform {
     type Err = Error;
     fn from_str(s: &str) -> Result<Platform> {
         let parts: Vec<&str> = s.split('/').collect();
-        let valid = |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+        let valid =
+            |p: &&str| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
         match parts.as_slice() {
-            [os, arch] if [os, arch].iter().all(|p| valid(p)) => {
-                Ok(Platform { os: os.to_string(), architecture: arch.to_string(), variant: None })
-            }
+            [os, arch] if [os, arch].iter().all(|p| valid(p)) => Ok(Platform {
+                os: os.to_string(),
+                architecture: arch.to_string(),
+                variant: None,
+            }),
             [os, arch, variant] if [os, arch, variant].iter().all(|p| valid(p)) => Ok(Platform {
                 os: os.to_string(),
                 architecture: arch.to_string(),
                 variant: Some(variant.to_string()),
             }),
-            _ => Err(Error::Invalid { what: "platform", reason: format!("{s:?} is not os/arch[/variant]") }),
+            _ => Err(Error::Invalid {
+                what: "platform",
+                reason: format!("{s:?} is not os/arch[/variant]"),
+            }),
         }
     }
 }
@@ -154,7 +164,11 @@ impl Image {
         let layer = &self.layers[index];
         let (raw, stored) = self.blobs.open(&layer.digest)?;
         if layer.size != 0 && stored != layer.size {
-            return Err(Error::SizeMismatch { digest: layer.digest.clone(), declared: layer.size, actual: stored });
+            return Err(Error::SizeMismatch {
+                digest: layer.digest.clone(),
+                declared: layer.size,
+                actual: stored,
+            });
         }
         LayerReader::new(raw, layer, limits)
     }
@@ -176,14 +190,22 @@ impl Image {
         }
         Ok(descriptors
             .zip(&config.rootfs.diff_ids)
-            .map(|((digest, media_type, size), diff_id)| Layer { digest, diff_id: diff_id.clone(), media_type, size })
+            .map(|((digest, media_type, size), diff_id)| Layer {
+                digest,
+                diff_id: diff_id.clone(),
+                media_type,
+                size,
+            })
             .collect())
     }
 }
 
 /// Parses and size-checks a config blob.
 pub(crate) fn parse_config(bytes: &[u8]) -> Result<ImageConfig> {
-    serde_json::from_slice(bytes).map_err(|e| Error::Invalid { what: "image config", reason: e.to_string() })
+    serde_json::from_slice(bytes).map_err(|e| Error::Invalid {
+        what: "image config",
+        reason: e.to_string(),
+    })
 }
 
 #[cfg(test)]
@@ -192,9 +214,27 @@ mod tests {
 
     #[test]
     fn platforms_parse_strictly() {
-        assert_eq!("linux/amd64".parse::<Platform>().unwrap(), Platform::default());
-        assert_eq!("linux/arm/v7".parse::<Platform>().unwrap().variant.as_deref(), Some("v7"));
-        for bad in ["", "linux", "linux/", "/amd64", "linux/amd64/v8/x", "linux/../etc", "linux/am d64"] {
+        assert_eq!(
+            "linux/amd64".parse::<Platform>().unwrap(),
+            Platform::default()
+        );
+        assert_eq!(
+            "linux/arm/v7"
+                .parse::<Platform>()
+                .unwrap()
+                .variant
+                .as_deref(),
+            Some("v7")
+        );
+        for bad in [
+            "",
+            "linux",
+            "linux/",
+            "/amd64",
+            "linux/amd64/v8/x",
+            "linux/../etc",
+            "linux/am d64",
+        ] {
             assert!(bad.parse::<Platform>().is_err(), "{bad:?}");
         }
     }

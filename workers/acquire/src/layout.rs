@@ -17,7 +17,9 @@ pub struct LayoutBlobs {
 
 impl LayoutBlobs {
     pub fn new(root: &Path) -> LayoutBlobs {
-        LayoutBlobs { root: root.to_path_buf() }
+        LayoutBlobs {
+            root: root.to_path_buf(),
+        }
     }
 
     fn path(&self, digest: &Digest) -> PathBuf {
@@ -31,11 +33,16 @@ impl BlobSource for LayoutBlobs {
         let path = self.path(digest);
         let meta = match std::fs::symlink_metadata(&path) {
             Ok(meta) => meta,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::MissingBlob(digest.clone())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::MissingBlob(digest.clone()));
+            }
             Err(e) => return Err(io_error(&path)(e)),
         };
         if !meta.file_type().is_file() {
-            return Err(Error::Invalid { what: "OCI layout", reason: format!("{} is not a regular file", path.display()) });
+            return Err(Error::Invalid {
+                what: "OCI layout",
+                reason: format!("{} is not a regular file", path.display()),
+            });
         }
         let file = std::fs::File::open(&path).map_err(io_error(&path))?;
         Ok((Box::new(file), meta.len()))
@@ -46,10 +53,19 @@ impl BlobSource for LayoutBlobs {
 pub(crate) fn read_json_blob(blobs: &dyn BlobSource, digest: &Digest) -> Result<Vec<u8>> {
     let (reader, size) = blobs.open(digest)?;
     if size > MAX_JSON_BLOB {
-        return Err(Error::Invalid { what: "image", reason: format!("blob {digest} is {size} bytes; too large for a manifest or config") });
+        return Err(Error::Invalid {
+            what: "image",
+            reason: format!("blob {digest} is {size} bytes; too large for a manifest or config"),
+        });
     }
     let mut bytes = Vec::with_capacity(size as usize);
-    reader.take(MAX_JSON_BLOB + 1).read_to_end(&mut bytes).map_err(|source| Error::Io { path: digest.to_string(), source })?;
+    reader
+        .take(MAX_JSON_BLOB + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|source| Error::Io {
+            path: digest.to_string(),
+            source,
+        })?;
     digest.verify(&bytes)?;
     Ok(bytes)
 }
@@ -57,14 +73,25 @@ pub(crate) fn read_json_blob(blobs: &dyn BlobSource, digest: &Digest) -> Result<
 /// Opens the image in a layout directory: the manifest tagged `tag`, or the only image.
 pub fn open(root: &Path, tag: Option<&str>, platform: &Platform) -> Result<Image> {
     let marker = root.join("oci-layout");
-    let marker = std::fs::read_to_string(&marker).map_err(|_| Error::UnknownSource { path: root.display().to_string() })?;
+    let marker = std::fs::read_to_string(&marker).map_err(|_| Error::UnknownSource {
+        path: root.display().to_string(),
+    })?;
     if !marker.contains("imageLayoutVersion") {
-        return Err(Error::Invalid { what: "OCI layout", reason: "oci-layout has no imageLayoutVersion".into() });
+        return Err(Error::Invalid {
+            what: "OCI layout",
+            reason: "oci-layout has no imageLayoutVersion".into(),
+        });
     }
     let index_path = root.join("index.json");
     let index_bytes = read_small_file(&index_path)?;
     let blobs = LayoutBlobs::new(root);
-    resolve_index(Box::new(blobs), &index_bytes, tag, platform, root.display().to_string())
+    resolve_index(
+        Box::new(blobs),
+        &index_bytes,
+        tag,
+        platform,
+        root.display().to_string(),
+    )
 }
 
 /// Resolves a layout's `index.json` to one image (shared with OCI archives).
@@ -76,10 +103,17 @@ pub(crate) fn resolve_index(
     source: String,
 ) -> Result<Image> {
     let Parsed::Index(index) = manifest::parse(index_bytes, Some(manifest::OCI_INDEX))? else {
-        return Err(Error::Invalid { what: "OCI layout", reason: "index.json is not an index".into() });
+        return Err(Error::Invalid {
+            what: "OCI layout",
+            reason: "index.json is not an index".into(),
+        });
     };
     let entries: Vec<_> = match tag {
-        Some(tag) => index.manifests.iter().filter(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(tag)).collect(),
+        Some(tag) => index
+            .manifests
+            .iter()
+            .filter(|d| d.annotations.get(REF_NAME).map(String::as_str) == Some(tag))
+            .collect(),
         None => index.manifests.iter().collect(),
     };
     let descriptor = match entries.as_slice() {
@@ -94,18 +128,33 @@ pub(crate) fn resolve_index(
         }
         [one] => (*one).clone(),
         many if many.iter().all(|d| d.platform.is_some()) => {
-            let sub = manifest::Index { media_type: None, manifests: many.iter().map(|d| (*d).clone()).collect() };
+            let sub = manifest::Index {
+                media_type: None,
+                manifests: many.iter().map(|d| (*d).clone()).collect(),
+            };
             manifest::select(&sub, platform)?.clone()
         }
         many => {
-            let tags: Vec<&str> = many.iter().filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str)).collect();
+            let tags: Vec<&str> = many
+                .iter()
+                .filter_map(|d| d.annotations.get(REF_NAME).map(String::as_str))
+                .collect();
             return Err(Error::Invalid {
                 what: "OCI layout",
-                reason: format!("it holds {} images; name one with :<tag> ({})", many.len(), tags.join(", ")),
+                reason: format!(
+                    "it holds {} images; name one with :<tag> ({})",
+                    many.len(),
+                    tags.join(", ")
+                ),
             });
         }
     };
-    let mut tags: Vec<String> = descriptor.annotations.get(REF_NAME).cloned().into_iter().collect();
+    let mut tags: Vec<String> = descriptor
+        .annotations
+        .get(REF_NAME)
+        .cloned()
+        .into_iter()
+        .collect();
     let mut digest = descriptor.digest.clone();
     let mut media_type = Some(descriptor.media_type.clone()).filter(|m| !m.is_empty());
     // Follow nested indexes down to an image manifest (bounded).
@@ -121,7 +170,9 @@ pub(crate) fn resolve_index(
                 let config_bytes = read_json_blob(blobs.as_ref(), &m.config.digest)?;
                 let config = parse_config(&config_bytes)?;
                 let layers = Image::layers_from(
-                    m.layers.iter().map(|l| (l.digest.clone(), l.media_type.clone(), l.size as u64)),
+                    m.layers
+                        .iter()
+                        .map(|l| (l.digest.clone(), l.media_type.clone(), l.size as u64)),
                     &config,
                 )?;
                 tags.sort();
@@ -138,13 +189,19 @@ pub(crate) fn resolve_index(
             }
         }
     }
-    Err(Error::Invalid { what: "OCI layout", reason: "indexes nested more than 4 deep".into() })
+    Err(Error::Invalid {
+        what: "OCI layout",
+        reason: "indexes nested more than 4 deep".into(),
+    })
 }
 
 fn read_small_file(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::symlink_metadata(path).map_err(io_error(path))?;
     if !meta.file_type().is_file() || meta.len() > MAX_JSON_BLOB {
-        return Err(Error::Invalid { what: "OCI layout", reason: format!("{} is not a regular file of sane size", path.display()) });
+        return Err(Error::Invalid {
+            what: "OCI layout",
+            reason: format!("{} is not a regular file of sane size", path.display()),
+        });
     }
     std::fs::read(path).map_err(io_error(path))
 }

@@ -13,7 +13,7 @@ pub mod image;
 pub mod layout;
 pub mod manifest;
 
-pub use blob::{Limits, LayerReader};
+pub use blob::{LayerReader, Limits};
 pub use digest::Digest;
 pub use image::{BlobSource, Image, ImageConfig, Layer, Platform};
 
@@ -23,7 +23,10 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("failed to read {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid digest {0:?}")]
     InvalidDigest(String),
     #[error("digest mismatch for {expected}: content hashes to {actual}")]
@@ -39,7 +42,11 @@ pub enum Error {
     #[error("layer {digest} expands beyond the limit: {reason}")]
     Bomb { digest: Digest, reason: String },
     #[error("layer {digest} is declared as {declared} bytes but holds {actual}")]
-    SizeMismatch { digest: Digest, declared: u64, actual: u64 },
+    SizeMismatch {
+        digest: Digest,
+        declared: u64,
+        actual: u64,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -58,6 +65,8 @@ pub fn open_local(path: &Path, platform: &Platform) -> Result<Image> {
     } else if meta.is_file() {
         archive::open(path, platform)
     } else {
-        Err(Error::UnknownSource { path: path.display().to_string() })
+        Err(Error::UnknownSource {
+            path: path.display().to_string(),
+        })
     }
 }

@@ -79,16 +79,25 @@ pub enum Parsed {
 
 /// Parses a manifest or index, by its media type when given, else by its shape.
 pub fn parse(bytes: &[u8], media_type: Option<&str>) -> Result<Parsed> {
-    let invalid = |e: serde_json::Error| Error::Invalid { what: "manifest", reason: e.to_string() };
+    let invalid = |e: serde_json::Error| Error::Invalid {
+        what: "manifest",
+        reason: e.to_string(),
+    };
     let value: serde_json::Value = serde_json::from_slice(bytes).map_err(invalid)?;
-    let declared = media_type
-        .map(str::to_string)
-        .or_else(|| value.get("mediaType").and_then(|m| m.as_str()).map(str::to_string));
+    let declared = media_type.map(str::to_string).or_else(|| {
+        value
+            .get("mediaType")
+            .and_then(|m| m.as_str())
+            .map(str::to_string)
+    });
     let is_index = match declared.as_deref() {
         Some(OCI_INDEX | DOCKER_LIST) => true,
         Some(OCI_MANIFEST | DOCKER_MANIFEST) => false,
         Some(other) if other.contains("schema1") || other.contains("v1+prettyjws") => {
-            return Err(Error::Invalid { what: "manifest", reason: format!("{other} (Docker schema 1) is not supported") });
+            return Err(Error::Invalid {
+                what: "manifest",
+                reason: format!("{other} (Docker schema 1) is not supported"),
+            });
         }
         _ => value.get("manifests").is_some(),
     };
@@ -101,11 +110,17 @@ pub fn parse(bytes: &[u8], media_type: Option<&str>) -> Result<Parsed> {
             if !layer.media_type.is_empty() && !LAYER_TYPES.contains(&layer.media_type.as_str()) {
                 return Err(Error::Invalid {
                     what: "manifest",
-                    reason: format!("layer {} has unsupported media type {}", layer.digest, layer.media_type),
+                    reason: format!(
+                        "layer {} has unsupported media type {}",
+                        layer.digest, layer.media_type
+                    ),
                 });
             }
             if layer.size < 0 {
-                return Err(Error::Invalid { what: "manifest", reason: format!("layer {} has a negative size", layer.digest) });
+                return Err(Error::Invalid {
+                    what: "manifest",
+                    reason: format!("layer {} has a negative size", layer.digest),
+                });
             }
         }
         Ok(Parsed::Manifest(manifest))
@@ -124,8 +139,11 @@ pub fn select<'a>(index: &'a Index, wanted: &Platform) -> Result<&'a Descriptor>
             }
     };
     // Attestation manifests (buildkit) carry platform unknown/unknown; they never match.
-    let mut candidates: Vec<&Descriptor> =
-        index.manifests.iter().filter(|d| d.platform.as_ref().is_some_and(matches)).collect();
+    let mut candidates: Vec<&Descriptor> = index
+        .manifests
+        .iter()
+        .filter(|d| d.platform.as_ref().is_some_and(matches))
+        .collect();
     candidates.sort_by(|a, b| a.digest.cmp(&b.digest));
     // Prefer an exact variant match when several entries match.
     if let Some(variant) = &wanted.variant
@@ -145,7 +163,10 @@ pub fn select<'a>(index: &'a Index, wanted: &Platform) -> Result<&'a Descriptor>
                 None => format!("{}/{}", p.os, p.architecture),
             })
             .collect();
-        Error::NoMatchingPlatform { wanted: wanted.to_string(), available: available.join(", ") }
+        Error::NoMatchingPlatform {
+            wanted: wanted.to_string(),
+            available: available.join(", "),
+        }
     })
 }
 
@@ -164,13 +185,37 @@ mod tests {
             {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"architecture":"amd64","os":"linux"}}}},
             {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"architecture":"arm64","os":"linux","variant":"v8"}}}},
             {{"mediaType":"{OCI_MANIFEST}","digest":"{}","size":1,"platform":{{"architecture":"unknown","os":"unknown"}}}}]}}"#,
-            d(1), d(2), d(3)
+            d(1),
+            d(2),
+            d(3)
         );
-        let Parsed::Index(index) = parse(index.as_bytes(), None).unwrap() else { panic!() };
-        assert_eq!(select(&index, &"linux/amd64".parse().unwrap()).unwrap().digest.as_str(), d(1));
-        assert_eq!(select(&index, &"linux/arm64".parse().unwrap()).unwrap().digest.as_str(), d(2));
-        assert_eq!(select(&index, &"linux/arm64/v8".parse().unwrap()).unwrap().digest.as_str(), d(2));
-        let miss = select(&index, &"linux/s390x".parse().unwrap()).unwrap_err().to_string();
+        let Parsed::Index(index) = parse(index.as_bytes(), None).unwrap() else {
+            panic!()
+        };
+        assert_eq!(
+            select(&index, &"linux/amd64".parse().unwrap())
+                .unwrap()
+                .digest
+                .as_str(),
+            d(1)
+        );
+        assert_eq!(
+            select(&index, &"linux/arm64".parse().unwrap())
+                .unwrap()
+                .digest
+                .as_str(),
+            d(2)
+        );
+        assert_eq!(
+            select(&index, &"linux/arm64/v8".parse().unwrap())
+                .unwrap()
+                .digest
+                .as_str(),
+            d(2)
+        );
+        let miss = select(&index, &"linux/s390x".parse().unwrap())
+            .unwrap_err()
+            .to_string();
         assert!(miss.contains("linux/amd64, linux/arm64/v8"), "{miss}");
     }
 
@@ -179,16 +224,25 @@ mod tests {
         assert!(parse(b"{", None).is_err());
         assert!(parse(b"[]", None).is_err());
         let s1 = br#"{"schemaVersion":1,"mediaType":"application/vnd.docker.distribution.manifest.v1+prettyjws"}"#;
-        assert!(parse(s1, None).unwrap_err().to_string().contains("schema 1"));
+        assert!(
+            parse(s1, None)
+                .unwrap_err()
+                .to_string()
+                .contains("schema 1")
+        );
         let bad_layer = format!(
             r#"{{"schemaVersion":2,"config":{{"mediaType":"{OCI_CONFIG}","digest":"{}","size":2}},
             "layers":[{{"mediaType":"text/html","digest":"{}","size":2}}]}}"#,
-            d(1), d(2)
+            d(1),
+            d(2)
         );
-        assert!(parse(bad_layer.as_bytes(), None).unwrap_err().to_string().contains("text/html"));
-        let bad_digest = format!(
-            r#"{{"config":{{"digest":"sha256:../../etc/passwd","size":2}},"layers":[]}}"#
+        assert!(
+            parse(bad_layer.as_bytes(), None)
+                .unwrap_err()
+                .to_string()
+                .contains("text/html")
         );
+        let bad_digest = r#"{"config":{"digest":"sha256:../../etc/passwd","size":2},"layers":[]}"#;
         assert!(parse(bad_digest.as_bytes(), None).is_err());
     }
 }

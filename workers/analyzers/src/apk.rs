@@ -60,7 +60,11 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
             b'D' => current.depends = value.split_whitespace().map(str::to_string).collect(),
             b'p' => current.provides = value.split_whitespace().map(str::to_string).collect(),
             b'F' => dir = value.to_string(),
-            b'R' => current.files.push(if dir.is_empty() { format!("/{value}") } else { format!("/{dir}/{value}") }),
+            b'R' => current.files.push(if dir.is_empty() {
+                format!("/{value}")
+            } else {
+                format!("/{dir}/{value}")
+            }),
             _ => {}
         }
     }
@@ -72,9 +76,13 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
 
 /// Reads the apk database of the image, if it has one.
 pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, Error> {
-    let Some(bytes) = fs.read(INSTALLED) else { return Ok(vec![]) };
-    let records = parse(&String::from_utf8_lossy(bytes))
-        .map_err(|reason| Error::Corrupt { path: INSTALLED.into(), reason })?;
+    let Some(bytes) = fs.read(INSTALLED) else {
+        return Ok(vec![]);
+    };
+    let records = parse(&String::from_utf8_lossy(bytes)).map_err(|reason| Error::Corrupt {
+        path: INSTALLED.into(),
+        reason,
+    })?;
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or("alpine");
     let distro_q = distro.map(Distro::qualifier);
     Ok(records
@@ -87,7 +95,11 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 Some(namespace),
                 &r.name,
                 Some(&r.version),
-                &[("arch", r.arch.as_deref()), ("distro", distro_q.as_deref()), ("upstream", upstream.as_deref())],
+                &[
+                    ("arch", r.arch.as_deref()),
+                    ("distro", distro_q.as_deref()),
+                    ("upstream", upstream.as_deref()),
+                ],
             );
             let files: BTreeSet<String> = r.files.into_iter().collect();
             Package {
@@ -103,7 +115,11 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 depends: r.depends,
                 files: files.into_iter().collect(),
                 purl,
-                evidence: Evidence { source: "apk-installed".into(), path: INSTALLED.into(), method: "package-database".into() },
+                evidence: Evidence {
+                    source: "apk-installed".into(),
+                    path: INSTALLED.into(),
+                    method: "package-database".into(),
+                },
             }
         })
         .collect())

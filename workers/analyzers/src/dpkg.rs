@@ -15,8 +15,12 @@ pub fn wants(path: &str) -> bool {
     path == STATUS
         || path.starts_with("var/lib/dpkg/status.d/")
         || (path.starts_with("var/lib/dpkg/info/")
-            && (path.ends_with(".list") || path.ends_with(".md5sums") || path.ends_with(".conffiles")))
-        || (path.starts_with("usr/share/doc/") && path.ends_with("/copyright") && path.matches('/').count() == 4)
+            && (path.ends_with(".list")
+                || path.ends_with(".md5sums")
+                || path.ends_with(".conffiles")))
+        || (path.starts_with("usr/share/doc/")
+            && path.ends_with("/copyright")
+            && path.matches('/').count() == 4)
 }
 
 /// One control-file stanza: field name → value (continuation lines joined with `\n`).
@@ -38,13 +42,17 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, String> {
             continue;
         }
         if line.starts_with(' ') || line.starts_with('\t') {
-            let key = last_key.as_ref().ok_or_else(|| format!("line {number}: continuation line with no field: {line:?}"))?;
+            let key = last_key.as_ref().ok_or_else(|| {
+                format!("line {number}: continuation line with no field: {line:?}")
+            })?;
             let value = current.get_mut(key).expect("last key is present");
             value.push('\n');
             value.push_str(line);
             continue;
         }
-        let (key, value) = line.split_once(':').ok_or_else(|| format!("line {number}: not a field: {line:?}"))?;
+        let (key, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("line {number}: not a field: {line:?}"))?;
         let key = key.trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
             return Err(format!("line {number}: not a field: {line:?}"));
@@ -68,7 +76,14 @@ pub fn is_installed(status: Option<&str>) -> bool {
     match words.as_slice() {
         [want, _, state] => {
             !matches!(*want, "deinstall" | "purge")
-                && matches!(*state, "installed" | "half-configured" | "unpacked" | "triggers-awaited" | "triggers-pending")
+                && matches!(
+                    *state,
+                    "installed"
+                        | "half-configured"
+                        | "unpacked"
+                        | "triggers-awaited"
+                        | "triggers-pending"
+                )
         }
         _ => false,
     }
@@ -100,14 +115,21 @@ pub fn installed_size(value: &str) -> Option<u64> {
 /// `Source: name (version)` → (name, version).
 pub fn source(value: &str) -> (String, Option<String>) {
     match value.split_once('(') {
-        Some((name, rest)) => (name.trim().to_string(), Some(rest.trim_end_matches(')').trim().to_string())),
+        Some((name, rest)) => (
+            name.trim().to_string(),
+            Some(rest.trim_end_matches(')').trim().to_string()),
+        ),
         None => (value.trim().to_string(), None),
     }
 }
 
 /// Splits a dependency field (`a (>= 1), b | c`) into its comma-separated alternatives.
 pub fn split_depends(value: &str) -> Vec<String> {
-    value.split(',').map(|d| d.split_whitespace().collect::<Vec<_>>().join(" ")).filter(|d| !d.is_empty()).collect()
+    value
+        .split(',')
+        .map(|d| d.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|d| !d.is_empty())
+        .collect()
 }
 
 /// Licences of a machine-readable (DEP-5) copyright file: the `License:` short names and
@@ -152,7 +174,11 @@ pub fn md5sums_paths(text: &str) -> Vec<String> {
 }
 
 fn absolute(p: &str) -> String {
-    if p.starts_with('/') { p.to_string() } else { format!("/{p}") }
+    if p.starts_with('/') {
+        p.to_string()
+    } else {
+        format!("/{p}")
+    }
 }
 
 /// Reads every dpkg database in the image.
@@ -170,14 +196,24 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
     let mut packages = Vec::new();
     for (path, bytes, source_kind) in databases {
         let text = String::from_utf8_lossy(&bytes);
-        let stanzas = parse_stanzas(&text).map_err(|reason| Error::Corrupt { path: path.clone(), reason })?;
+        let stanzas = parse_stanzas(&text).map_err(|reason| Error::Corrupt {
+            path: path.clone(),
+            reason,
+        })?;
         for stanza in stanzas {
-            let Some(name) = stanza.get("Package").filter(|n| !n.is_empty()) else { continue };
+            let Some(name) = stanza.get("Package").filter(|n| !n.is_empty()) else {
+                continue;
+            };
             if !is_installed(stanza.get("Status").map(String::as_str)) {
                 continue;
             }
-            let Some(version) = stanza.get("Version").filter(|v| !v.is_empty()) else { continue };
-            let arch = stanza.get("Architecture").cloned().filter(|a| !a.is_empty());
+            let Some(version) = stanza.get("Version").filter(|v| !v.is_empty()) else {
+                continue;
+            };
+            let arch = stanza
+                .get("Architecture")
+                .cloned()
+                .filter(|a| !a.is_empty());
             let (source_name, source_version) = match stanza.get("Source") {
                 Some(s) => {
                     let (n, v) = source(s);
@@ -185,13 +221,23 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 }
                 None => (None, None),
             };
-            let files = owned_files(fs, &path, source_kind, name, arch.as_deref(), stanza.get("Conffiles"));
+            let files = owned_files(
+                fs,
+                &path,
+                source_kind,
+                name,
+                arch.as_deref(),
+                stanza.get("Conffiles"),
+            );
             let licenses = fs
                 .read(&format!("{DOC}/{name}/copyright"))
                 .and_then(|b| copyright_licenses(&String::from_utf8_lossy(b)))
                 .unwrap_or_default();
-            let mut depends = split_depends(stanza.get("Depends").map(String::as_str).unwrap_or(""));
-            depends.extend(split_depends(stanza.get("Pre-Depends").map(String::as_str).unwrap_or("")));
+            let mut depends =
+                split_depends(stanza.get("Depends").map(String::as_str).unwrap_or(""));
+            depends.extend(split_depends(
+                stanza.get("Pre-Depends").map(String::as_str).unwrap_or(""),
+            ));
             let upstream = source_name.as_ref().map(|n| match &source_version {
                 Some(v) if v != version => format!("{n}@{v}"),
                 _ => n.clone(),
@@ -203,7 +249,11 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 Some(namespace),
                 name,
                 Some(version),
-                &[("arch", arch.as_deref()), ("distro", distro_q.as_deref()), ("upstream", upstream.as_deref())],
+                &[
+                    ("arch", arch.as_deref()),
+                    ("distro", distro_q.as_deref()),
+                    ("upstream", upstream.as_deref()),
+                ],
             );
             packages.push(Package {
                 ecosystem: Ecosystem::Deb,
@@ -218,7 +268,11 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 depends,
                 files,
                 purl,
-                evidence: Evidence { source: source_kind.into(), path: path.clone(), method: "package-database".into() },
+                evidence: Evidence {
+                    source: source_kind.into(),
+                    path: path.clone(),
+                    method: "package-database".into(),
+                },
             });
         }
     }
@@ -245,7 +299,11 @@ fn owned_files(
     };
     for base in bases {
         if let Some(list) = fs.read(&format!("{base}.list")) {
-            for line in String::from_utf8_lossy(list).lines().map(str::trim).filter(|l| !l.is_empty() && *l != "/.") {
+            for line in String::from_utf8_lossy(list)
+                .lines()
+                .map(str::trim)
+                .filter(|l| !l.is_empty() && *l != "/.")
+            {
                 files.insert(absolute(line));
             }
         }
@@ -253,7 +311,13 @@ fn owned_files(
             files.extend(md5sums_paths(&String::from_utf8_lossy(sums)));
         }
         if let Some(conf) = fs.read(&format!("{base}.conffiles")) {
-            files.extend(String::from_utf8_lossy(conf).lines().map(str::trim).filter(|l| !l.is_empty()).map(absolute));
+            files.extend(
+                String::from_utf8_lossy(conf)
+                    .lines()
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(absolute),
+            );
         }
     }
     if let Some(conffiles) = conffiles {

@@ -30,20 +30,35 @@ pub fn wants(path: &str) -> bool {
 /// Runs every OS analyzer over the merged filesystem.
 pub fn analyze(fs: &Filesystem) -> Analysis {
     let distro = osrelease::detect(fs);
-    let mut analysis = Analysis { distro: distro.clone(), ..Analysis::default() };
-    for result in [dpkg::analyze(fs, distro.as_ref()), apk::analyze(fs, distro.as_ref())] {
+    let mut analysis = Analysis {
+        distro: distro.clone(),
+        ..Analysis::default()
+    };
+    for result in [
+        dpkg::analyze(fs, distro.as_ref()),
+        apk::analyze(fs, distro.as_ref()),
+    ] {
         match result {
             Ok(mut packages) => analysis.packages.append(&mut packages),
             Err(error) => analysis.errors.push(error.to_string()),
         }
     }
-    analysis.packages.sort_by(|a, b| a.purl.cmp(&b.purl).then_with(|| a.evidence.path.cmp(&b.evidence.path)));
+    analysis.packages.sort_by(|a, b| {
+        a.purl
+            .cmp(&b.purl)
+            .then_with(|| a.evidence.path.cmp(&b.evidence.path))
+    });
     analysis
 }
 
 /// The identity of a package within its database, for layer attribution.
 pub fn package_key(package: &Package) -> String {
-    format!("{}\u{0}{}\u{0}{}", package.name, package.version, package.arch.as_deref().unwrap_or(""))
+    format!(
+        "{}\u{0}{}\u{0}{}",
+        package.name,
+        package.version,
+        package.arch.as_deref().unwrap_or("")
+    )
 }
 
 /// The package keys a single-file database holds, for databases whose packages can be
@@ -51,7 +66,9 @@ pub fn package_key(package: &Package) -> String {
 /// paths and for unreadable versions of the file.
 pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTreeSet<String>> {
     let text = String::from_utf8_lossy(bytes);
-    let key = |name: &str, version: &str, arch: Option<&str>| format!("{name}\u{0}{version}\u{0}{}", arch.unwrap_or(""));
+    let key = |name: &str, version: &str, arch: Option<&str>| {
+        format!("{name}\u{0}{version}\u{0}{}", arch.unwrap_or(""))
+    };
     match path {
         dpkg::STATUS => dpkg::parse_stanzas(&text).ok().map(|stanzas| {
             stanzas
@@ -60,7 +77,13 @@ pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTree
                 .filter_map(|s| {
                     let name = s.get("Package").filter(|n| !n.is_empty())?;
                     let version = s.get("Version").filter(|v| !v.is_empty())?;
-                    Some(key(name, version, s.get("Architecture").map(String::as_str).filter(|a| !a.is_empty())))
+                    Some(key(
+                        name,
+                        version,
+                        s.get("Architecture")
+                            .map(String::as_str)
+                            .filter(|a| !a.is_empty()),
+                    ))
                 })
                 .collect()
         }),

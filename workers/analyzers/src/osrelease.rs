@@ -17,7 +17,9 @@ pub fn parse(text: &str) -> Option<Distro> {
         if line.is_empty() || line.starts_with('#') {
             continue;
         }
-        let Some((key, raw)) = line.split_once('=') else { continue };
+        let Some((key, raw)) = line.split_once('=') else {
+            continue;
+        };
         let value = unquote(raw.trim());
         match key.trim() {
             "ID" => distro.id = value.to_ascii_lowercase(),
@@ -32,7 +34,10 @@ pub fn parse(text: &str) -> Option<Distro> {
 }
 
 fn unquote(raw: &str) -> String {
-    let inner = if raw.len() >= 2 && ((raw.starts_with('"') && raw.ends_with('"')) || (raw.starts_with('\'') && raw.ends_with('\''))) {
+    let inner = if raw.len() >= 2
+        && ((raw.starts_with('"') && raw.ends_with('"'))
+            || (raw.starts_with('\'') && raw.ends_with('\'')))
+    {
         &raw[1..raw.len() - 1]
     } else {
         raw
@@ -67,10 +72,22 @@ mod tests {
     fn parses_debian_alpine_and_garbage() {
         let debian = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
         let d = parse(debian).unwrap();
-        assert_eq!((d.id.as_str(), d.version_id.as_deref(), d.qualifier().as_str()), ("debian", Some("12"), "debian-12"));
+        assert_eq!(
+            (
+                d.id.as_str(),
+                d.version_id.as_deref(),
+                d.qualifier().as_str()
+            ),
+            ("debian", Some("12"), "debian-12")
+        );
         let alpine = "NAME=\"Alpine Linux\"\nID=alpine\nVERSION_ID=3.19.1\n";
         assert_eq!(parse(alpine).unwrap().qualifier(), "alpine-3.19.1");
         assert_eq!(parse("garbage\n\0\0=\n"), None);
-        assert_eq!(parse("ID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID='9.3'").unwrap().id_like, ["fedora"]);
+        assert_eq!(
+            parse("ID=\"rhel\"\nID_LIKE=\"fedora\"\nVERSION_ID='9.3'")
+                .unwrap()
+                .id_like,
+            ["fedora"]
+        );
     }
 }

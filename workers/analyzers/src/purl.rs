@@ -15,7 +15,13 @@ pub fn encode(s: &str) -> String {
 
 /// `pkg:<type>/<namespace>/<name>@<version>?<qualifiers>` with qualifiers sorted by key and
 /// empty values dropped.
-pub fn build(type_: &str, namespace: Option<&str>, name: &str, version: Option<&str>, qualifiers: &[(&str, Option<&str>)]) -> String {
+pub fn build(
+    type_: &str,
+    namespace: Option<&str>,
+    name: &str,
+    version: Option<&str>,
+    qualifiers: &[(&str, Option<&str>)],
+) -> String {
     let mut purl = format!("pkg:{type_}/");
     if let Some(ns) = namespace.filter(|n| !n.is_empty()) {
         purl.push_str(&ns.split('/').map(encode).collect::<Vec<_>>().join("/"));
@@ -33,7 +39,10 @@ pub fn build(type_: &str, namespace: Option<&str>, name: &str, version: Option<&
     qs.sort();
     if !qs.is_empty() {
         purl.push('?');
-        let parts: Vec<String> = qs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let parts: Vec<String> = qs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
         purl.push_str(&parts.join("&"));
     }
     purl
@@ -46,13 +55,28 @@ mod tests {
     #[test]
     fn builds_canonical_purls() {
         assert_eq!(
-            build("deb", Some("debian"), "openssl", Some("3.0.11-1~deb12u2"), &[("distro", Some("debian-12")), ("arch", Some("amd64"))]),
+            build(
+                "deb",
+                Some("debian"),
+                "openssl",
+                Some("3.0.11-1~deb12u2"),
+                &[("distro", Some("debian-12")), ("arch", Some("amd64"))]
+            ),
             "pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64&distro=debian-12"
         );
         assert_eq!(
-            build("deb", Some("debian"), "libc6", Some("2.36-9+deb12u4"), &[("upstream", Some("glibc")), ("arch", None)]),
+            build(
+                "deb",
+                Some("debian"),
+                "libc6",
+                Some("2.36-9+deb12u4"),
+                &[("upstream", Some("glibc")), ("arch", None)]
+            ),
             "pkg:deb/debian/libc6@2.36-9%2Bdeb12u4?upstream=glibc"
         );
-        assert_eq!(build("rpm", Some("rhel"), "bash", Some("1:5.1-6.el9"), &[]), "pkg:rpm/rhel/bash@1%3A5.1-6.el9");
+        assert_eq!(
+            build("rpm", Some("rhel"), "bash", Some("1:5.1-6.el9"), &[]),
+            "pkg:rpm/rhel/bash@1%3A5.1-6.el9"
+        );
     }
 }

@@ -4,7 +4,9 @@ use stella_analyzers::model::Distro;
 
 #[test]
 fn status_files_parse_as_syft_expects() {
-    let Some(dir) = fixtures("dpkg/syft") else { return };
+    let Some(dir) = fixtures("dpkg/syft") else {
+        return;
+    };
     let expected = json(&dir.join("status-parse.expected.json"));
     for case in expected["cases"].as_array().unwrap() {
         let fixture = case["fixture"].as_str().unwrap();
@@ -13,24 +15,50 @@ fn status_files_parse_as_syft_expects() {
             .unwrap()
             .into_iter()
             .filter(|s| s.get("Package").is_some_and(|p| !p.is_empty()))
-            .filter(|s| stella_analyzers::dpkg::is_installed(s.get("Status").map(String::as_str)) || !s.contains_key("Status"))
+            .filter(|s| {
+                stella_analyzers::dpkg::is_installed(s.get("Status").map(String::as_str))
+                    || !s.contains_key("Status")
+            })
             .collect();
         let entries = case["expected_entries"].as_array().unwrap();
         assert_eq!(stanzas.len(), entries.len(), "{fixture}");
         for (stanza, entry) in stanzas.iter().zip(entries) {
             let field = |k: &str| stanza.get(k).cloned();
-            assert_eq!(field("Package").as_deref(), entry["Package"].as_str(), "{fixture}");
-            assert_eq!(field("Version").as_deref(), entry["Version"].as_str(), "{fixture}");
-            assert_eq!(field("Architecture").as_deref(), entry["Architecture"].as_str(), "{fixture}");
-            assert_eq!(field("Maintainer").as_deref(), entry["Maintainer"].as_str(), "{fixture}");
+            assert_eq!(
+                field("Package").as_deref(),
+                entry["Package"].as_str(),
+                "{fixture}"
+            );
+            assert_eq!(
+                field("Version").as_deref(),
+                entry["Version"].as_str(),
+                "{fixture}"
+            );
+            assert_eq!(
+                field("Architecture").as_deref(),
+                entry["Architecture"].as_str(),
+                "{fixture}"
+            );
+            assert_eq!(
+                field("Maintainer").as_deref(),
+                entry["Maintainer"].as_str(),
+                "{fixture}"
+            );
             let source = field("Source").map(|s| stella_analyzers::dpkg::source(&s).0);
             assert_eq!(source.as_deref(), entry["Source"].as_str(), "{fixture}");
             if let Some(size) = entry["InstalledSize"].as_u64() {
-                assert_eq!(field("Installed-Size").and_then(|s| installed_size(&s)), Some(size), "{fixture}");
+                assert_eq!(
+                    field("Installed-Size").and_then(|s| installed_size(&s)),
+                    Some(size),
+                    "{fixture}"
+                );
             }
             if let Some(depends) = entry["Depends"].as_array() {
                 let ours = split_depends(&field("Depends").unwrap_or_default());
-                let theirs: Vec<String> = depends.iter().map(|d| d.as_str().unwrap().to_string()).collect();
+                let theirs: Vec<String> = depends
+                    .iter()
+                    .map(|d| d.as_str().unwrap().to_string())
+                    .collect();
                 assert_eq!(ours, theirs, "{fixture}");
             }
             if let Some(description) = entry["Description"].as_str() {
@@ -43,14 +71,24 @@ fn status_files_parse_as_syft_expects() {
         let text = std::fs::read_to_string(dir.join(case["fixture"].as_str().unwrap())).unwrap();
         assert!(parse_stanzas(&text).is_err(), "{case}");
     }
-    assert!(parse_stanzas("Package: apt\nPackage: apt-get\n\n").unwrap_err().contains("duplicate field Package"));
-    assert!(parse_stanzas("  Package: apt\n\n").unwrap_err().contains("continuation"));
+    assert!(
+        parse_stanzas("Package: apt\nPackage: apt-get\n\n")
+            .unwrap_err()
+            .contains("duplicate field Package")
+    );
+    assert!(
+        parse_stanzas("  Package: apt\n\n")
+            .unwrap_err()
+            .contains("continuation")
+    );
     assert_eq!(installed_size("10kib"), Some(10240));
 }
 
 #[test]
 fn copyright_licenses_come_only_from_machine_readable_files() {
-    let Some(dir) = fixtures("dpkg/syft") else { return };
+    let Some(dir) = fixtures("dpkg/syft") else {
+        return;
+    };
     let expected = json(&dir.join("info-and-copyright.expected.json"));
     for case in expected["copyright_licenses"]["cases"].as_array().unwrap() {
         let text = std::fs::read_to_string(dir.join(case["fixture"].as_str().unwrap())).unwrap();
@@ -62,12 +100,18 @@ fn copyright_licenses_come_only_from_machine_readable_files() {
 
 #[test]
 fn image_directories_yield_packages_purls_files_and_licences() {
-    let Some(dir) = fixtures("dpkg/syft") else { return };
+    let Some(dir) = fixtures("dpkg/syft") else {
+        return;
+    };
     let expected = json(&dir.join("image-catalog.expected.json"));
     for case in expected["cases"].as_array().unwrap() {
         let fixture = case["fixture_dir"].as_str().unwrap();
         let fs = filesystem(&dir.join(fixture));
-        let distro = stella_analyzers::osrelease::detect(&fs).or(Some(Distro { id: "debian".into(), version_id: Some("12".into()), ..Default::default() }));
+        let distro = stella_analyzers::osrelease::detect(&fs).or(Some(Distro {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            ..Default::default()
+        }));
         let packages = stella_analyzers::dpkg::analyze(&fs, distro.as_ref()).unwrap();
         let wanted = case["expected_packages"].as_array().unwrap();
         assert_eq!(packages.len(), wanted.len(), "{fixture}");
@@ -77,7 +121,8 @@ fn image_directories_yield_packages_purls_files_and_licences() {
             if let Some(purl) = theirs["PURL"].as_str() {
                 assert_eq!(ours.purl, purl, "{fixture}");
             }
-            let mut licences: Vec<String> = serde_json::from_value(theirs["Licenses"].clone()).unwrap();
+            let mut licences: Vec<String> =
+                serde_json::from_value(theirs["Licenses"].clone()).unwrap();
             licences.sort();
             assert_eq!(ours.licenses, licences, "{fixture}");
             let files: std::collections::BTreeSet<String> = theirs["Metadata"]["Files"]
@@ -95,16 +140,34 @@ fn image_directories_yield_packages_purls_files_and_licences() {
 
 #[test]
 fn deinstalled_and_versionless_entries_are_not_packages() {
-    let Some(dir) = fixtures("dpkg/syft/var/lib/dpkg/status.d") else { return };
+    let Some(dir) = fixtures("dpkg/syft/var/lib/dpkg/status.d") else {
+        return;
+    };
     let mut fragment = stella_layerfs::Fragment::default();
     for name in ["deinstall", "multiple"] {
         let path = format!("var/lib/dpkg/status.d/{name}");
-        fragment.entries.push(stella_layerfs::FragmentEntry { path: path.clone(), kind: stella_layerfs::EntryKind::File { size: 0, mode: 0o644 } });
-        fragment.files.insert(path, serde_bytes_buf(std::fs::read(dir.join(name)).unwrap()));
+        fragment.entries.push(stella_layerfs::FragmentEntry {
+            path: path.clone(),
+            kind: stella_layerfs::EntryKind::File {
+                size: 0,
+                mode: 0o644,
+            },
+        });
+        fragment.files.insert(
+            path,
+            serde_bytes_buf(std::fs::read(dir.join(name)).unwrap()),
+        );
     }
     let fs = stella_layerfs::Filesystem::build([&fragment]);
-    let names: Vec<String> = stella_analyzers::dpkg::analyze(&fs, None).unwrap().into_iter().map(|p| p.name).collect();
-    assert_eq!(names, ["linux-image-6.14.0-1012-aws", "tzdata", "util-linux"]);
+    let names: Vec<String> = stella_analyzers::dpkg::analyze(&fs, None)
+        .unwrap()
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(
+        names,
+        ["linux-image-6.14.0-1012-aws", "tzdata", "util-linux"]
+    );
 }
 
 fn serde_bytes_buf(bytes: Vec<u8>) -> serde_bytes::ByteBuf {

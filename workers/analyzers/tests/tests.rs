@@ -11,12 +11,17 @@ use stella_layerfs::{Filesystem, read_dir};
 fn fixtures(sub: &str) -> Option<PathBuf> {
     let base = std::env::var_os("STELLA_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
     let dir = base.join(sub);
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!("SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)", dir.display());
+        eprintln!(
+            "SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)",
+            dir.display()
+        );
         None
     }
 }

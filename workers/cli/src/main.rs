@@ -29,7 +29,9 @@ pub(crate) enum Exit {
     Ok = 0,
     Failure = 1,
     Usage = 2,
+    #[allow(dead_code, reason = "registry pulls (next) report it")]
     Unreachable = 3,
+    #[allow(dead_code, reason = "registry pulls (next) report it")]
     Auth = 4,
     CorruptImage = 5,
 }
@@ -39,13 +41,21 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { Exit::Usage as u8 } else { Exit::Ok as u8 });
+            return ExitCode::from(if e.use_stderr() {
+                Exit::Usage as u8
+            } else {
+                Exit::Ok as u8
+            });
         }
     };
     let exit = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Version => {
-            println!("stella {}\nanalyzers {}", env!("CARGO_PKG_VERSION"), stella_analyzers::ANALYZER_VERSION);
+            println!(
+                "stella {}\nanalyzers {}",
+                env!("CARGO_PKG_VERSION"),
+                stella_analyzers::ANALYZER_VERSION
+            );
             Exit::Ok
         }
     };

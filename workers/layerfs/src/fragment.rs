@@ -24,12 +24,19 @@ impl<F: Fn(&str) -> bool + Sync> Capture for F {
 /// Kind of a tar entry after normalisation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum EntryKind {
-    File { size: u64, mode: u32 },
+    File {
+        size: u64,
+        mode: u32,
+    },
     Dir,
     /// Target as written in the tar (relative or absolute, resolved inside the root later).
-    Symlink { target: String },
+    Symlink {
+        target: String,
+    },
     /// Hardlink to another path of the image (normalised).
-    Hardlink { target: String },
+    Hardlink {
+        target: String,
+    },
     /// `.wh.<name>`: deletes `<name>` from lower layers.
     Whiteout,
     /// `.wh..wh..opq`: hides the directory's lower-layer contents.
@@ -66,7 +73,9 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
         let mut entry = entry.map_err(Error::Tar)?;
         let raw = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
         let Some(path) = normalize(&raw) else {
-            fragment.skipped.push(format!("{raw}: path escapes the image root"));
+            fragment
+                .skipped
+                .push(format!("{raw}: path escapes the image root"));
             continue;
         };
         if path.is_empty() {
@@ -76,21 +85,36 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
             Some((dir, name)) => (dir, name),
             None => ("", path.as_str()),
         };
-        let join = |n: &str| if dir.is_empty() { n.to_string() } else { format!("{dir}/{n}") };
+        let join = |n: &str| {
+            if dir.is_empty() {
+                n.to_string()
+            } else {
+                format!("{dir}/{n}")
+            }
+        };
         if name == ".wh..wh..opq" {
-            fragment.entries.push(FragmentEntry { path: dir.to_string(), kind: EntryKind::Opaque });
+            fragment.entries.push(FragmentEntry {
+                path: dir.to_string(),
+                kind: EntryKind::Opaque,
+            });
             continue;
         }
         if let Some(hidden) = name.strip_prefix(".wh.") {
             if !hidden.is_empty() && hidden != "." && hidden != ".." {
-                fragment.entries.push(FragmentEntry { path: join(hidden), kind: EntryKind::Whiteout });
+                fragment.entries.push(FragmentEntry {
+                    path: join(hidden),
+                    kind: EntryKind::Whiteout,
+                });
             }
             continue;
         }
         let header = entry.header();
         let kind = match header.entry_type() {
             tar::EntryType::Regular | tar::EntryType::Continuous | tar::EntryType::GNUSparse => {
-                EntryKind::File { size: entry.size(), mode: header.mode().unwrap_or(0o644) }
+                EntryKind::File {
+                    size: entry.size(),
+                    mode: header.mode().unwrap_or(0o644),
+                }
             }
             tar::EntryType::Directory => EntryKind::Dir,
             tar::EntryType::Symlink => {
@@ -101,19 +125,27 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
                 EntryKind::Symlink { target }
             }
             tar::EntryType::Link => {
-                let target = entry.link_name_bytes().map(|b| String::from_utf8_lossy(&b).into_owned());
+                let target = entry
+                    .link_name_bytes()
+                    .map(|b| String::from_utf8_lossy(&b).into_owned());
                 match target.as_deref().and_then(normalize) {
                     Some(target) if !target.is_empty() => EntryKind::Hardlink { target },
                     _ => {
-                        fragment.skipped.push(format!("{path}: hardlink target escapes the image root"));
+                        fragment
+                            .skipped
+                            .push(format!("{path}: hardlink target escapes the image root"));
                         continue;
                     }
                 }
             }
-            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => EntryKind::Special,
+            tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
+                EntryKind::Special
+            }
             // PAX/GNU metadata records are consumed by the tar reader; anything else is noted.
             other => {
-                fragment.skipped.push(format!("{path}: unsupported entry type {other:?}"));
+                fragment
+                    .skipped
+                    .push(format!("{path}: unsupported entry type {other:?}"));
                 continue;
             }
         };
@@ -125,8 +157,14 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
                 return Err(Error::CaptureTooLarge { path, limit });
             }
             let mut bytes = Vec::with_capacity(size as usize);
-            entry.by_ref().take(limit + 1).read_to_end(&mut bytes).map_err(Error::Tar)?;
-            fragment.files.insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
+            entry
+                .by_ref()
+                .take(limit + 1)
+                .read_to_end(&mut bytes)
+                .map_err(Error::Tar)?;
+            fragment
+                .files
+                .insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
         } else if let EntryKind::Hardlink { target } = &kind
             && capture.wants(&path)
             && let Some(bytes) = fragment.files.get(target).cloned()
@@ -146,7 +184,10 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
     let mut stack = vec![std::path::PathBuf::new()];
     while let Some(relative) = stack.pop() {
         let dir = root.join(&relative);
-        let mut children: Vec<_> = std::fs::read_dir(&dir).map_err(Error::Tar)?.collect::<std::io::Result<_>>().map_err(Error::Tar)?;
+        let mut children: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(Error::Tar)?
+            .collect::<std::io::Result<_>>()
+            .map_err(Error::Tar)?;
         children.sort_by_key(|e| e.file_name());
         for child in children {
             let path = relative.join(child.file_name());
@@ -158,10 +199,15 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
                 EntryKind::Dir
             } else if file_type.is_symlink() {
                 let target = std::fs::read_link(child.path()).map_err(Error::Tar)?;
-                EntryKind::Symlink { target: target.to_string_lossy().into_owned() }
+                EntryKind::Symlink {
+                    target: target.to_string_lossy().into_owned(),
+                }
             } else if file_type.is_file() {
                 use std::os::unix::fs::PermissionsExt;
-                EntryKind::File { size: meta.len(), mode: meta.permissions().mode() & 0o7777 }
+                EntryKind::File {
+                    size: meta.len(),
+                    mode: meta.permissions().mode() & 0o7777,
+                }
             } else {
                 EntryKind::Special
             };
@@ -173,7 +219,9 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
                     return Err(Error::CaptureTooLarge { path: name, limit });
                 }
                 let bytes = std::fs::read(child.path()).map_err(Error::Tar)?;
-                fragment.files.insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+                fragment
+                    .files
+                    .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
             }
             fragment.entries.push(FragmentEntry { path: name, kind });
         }

@@ -51,7 +51,10 @@ mod tests {
 
     #[test]
     fn names_normalise_and_escapes_are_refused() {
-        assert_eq!(normalize("./etc/os-release").as_deref(), Some("etc/os-release"));
+        assert_eq!(
+            normalize("./etc/os-release").as_deref(),
+            Some("etc/os-release")
+        );
         assert_eq!(normalize("/usr//lib/./x/").as_deref(), Some("usr/lib/x"));
         assert_eq!(normalize("./").as_deref(), Some(""));
         assert_eq!(normalize("../etc/passwd"), None);

@@ -38,7 +38,9 @@ impl Filesystem {
         for entry in &fragment.entries {
             // Entries under a symlinked directory land where the link points, as a container
             // runtime's secure join would put them.
-            let path = self.resolve_parent(&entry.path).unwrap_or_else(|| entry.path.clone());
+            let path = self
+                .resolve_parent(&entry.path)
+                .unwrap_or_else(|| entry.path.clone());
             match &entry.kind {
                 EntryKind::Whiteout => self.remove_tree(&path, |_| true),
                 EntryKind::Opaque => {
@@ -59,7 +61,10 @@ impl Filesystem {
                 kind => {
                     // A non-directory replacing a directory hides what was below it.
                     if !matches!(kind, EntryKind::Dir)
-                        && self.nodes.get(&path).is_some_and(|n| n.kind == EntryKind::Dir)
+                        && self
+                            .nodes
+                            .get(&path)
+                            .is_some_and(|n| n.kind == EntryKind::Dir)
                     {
                         let prefix = format!("{path}/");
                         self.remove_tree(&path, |p| p.starts_with(&prefix));
@@ -71,14 +76,20 @@ impl Filesystem {
                         .unwrap_or(layer);
                     let kind = match kind {
                         EntryKind::Hardlink { target } => {
-                            let target = self.resolve_parent(target).unwrap_or_else(|| target.clone());
+                            let target = self
+                                .resolve_parent(target)
+                                .unwrap_or_else(|| target.clone());
                             if let Some(content) = fragment.files.get(&target) {
-                                self.files.insert(path.clone(), (layer, Arc::from(content.as_slice())));
+                                self.files
+                                    .insert(path.clone(), (layer, Arc::from(content.as_slice())));
                             } else if let Some((_, content)) = self.files.get(&target).cloned() {
                                 self.files.insert(path.clone(), (layer, content));
                             }
                             match self.nodes.get(&target) {
-                                Some(Node { kind: k @ EntryKind::File { .. }, .. }) => k.clone(),
+                                Some(Node {
+                                    kind: k @ EntryKind::File { .. },
+                                    ..
+                                }) => k.clone(),
                                 _ => EntryKind::Hardlink { target },
                             }
                         }
@@ -87,7 +98,8 @@ impl Filesystem {
                     if let EntryKind::File { .. } = kind {
                         match fragment.files.get(&entry.path) {
                             Some(content) => {
-                                self.files.insert(path.clone(), (layer, Arc::from(content.as_slice())));
+                                self.files
+                                    .insert(path.clone(), (layer, Arc::from(content.as_slice())));
                             }
                             None => {
                                 // Overwritten by content nobody captured.
@@ -97,7 +109,14 @@ impl Filesystem {
                     } else if !matches!(kind, EntryKind::Hardlink { .. }) {
                         self.files.remove(&path);
                     }
-                    self.nodes.insert(path, Node { kind, introduced_by, modified_by: layer });
+                    self.nodes.insert(
+                        path,
+                        Node {
+                            kind,
+                            introduced_by,
+                            modified_by: layer,
+                        },
+                    );
                 }
             }
         }
@@ -130,7 +149,11 @@ impl Filesystem {
 
     /// Paths directly or indirectly under `dir`, sorted.
     pub fn under<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a Node)> + 'a {
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.nodes
             .range(prefix.clone()..)
             .take_while(move |(p, _)| p.starts_with(&prefix))
@@ -149,7 +172,12 @@ impl Filesystem {
     }
 
     fn resolve_inner(&self, path: &str, follow_last: bool) -> Option<String> {
-        let mut pending: Vec<String> = path.split('/').filter(|p| !p.is_empty()).rev().map(str::to_string).collect();
+        let mut pending: Vec<String> = path
+            .split('/')
+            .filter(|p| !p.is_empty())
+            .rev()
+            .map(str::to_string)
+            .collect();
         let mut resolved: Vec<String> = Vec::new();
         let mut hops = 0;
         while let Some(part) = pending.pop() {
@@ -167,7 +195,11 @@ impl Filesystem {
                 break;
             }
             let current = resolved.join("/");
-            if let Some(Node { kind: EntryKind::Symlink { target }, .. }) = self.nodes.get(&current) {
+            if let Some(Node {
+                kind: EntryKind::Symlink { target },
+                ..
+            }) = self.nodes.get(&current)
+            {
                 hops += 1;
                 if hops > MAX_HOPS {
                     return None;
@@ -176,7 +208,13 @@ impl Filesystem {
                 if target.starts_with('/') {
                     resolved.clear();
                 }
-                pending.extend(target.split('/').filter(|p| !p.is_empty()).rev().map(str::to_string));
+                pending.extend(
+                    target
+                        .split('/')
+                        .filter(|p| !p.is_empty())
+                        .rev()
+                        .map(str::to_string),
+                );
             }
         }
         Some(resolved.join("/"))
@@ -197,7 +235,11 @@ impl Filesystem {
     /// Captured files under `dir` (resolved), sorted by path.
     pub fn files_under<'a>(&'a self, dir: &str) -> impl Iterator<Item = (&'a str, &'a [u8])> + 'a {
         let dir = self.resolve(dir).unwrap_or_else(|| dir.to_string());
-        let prefix = if dir.is_empty() { String::new() } else { format!("{dir}/") };
+        let prefix = if dir.is_empty() {
+            String::new()
+        } else {
+            format!("{dir}/")
+        };
         self.files
             .range(prefix.clone()..)
             .take_while(move |(p, _)| p.starts_with(&prefix))
@@ -231,14 +273,23 @@ mod tests {
         read_layer(&bytes[..], &|_: &str| true).unwrap()
     }
 
-    use tar::EntryType::{Directory as D, Regular as F, Symlink as S, Link as H, Fifo};
+    use tar::EntryType::{Directory as D, Fifo, Link as H, Regular as F, Symlink as S};
 
     #[test]
     fn whiteouts_opaque_dirs_and_attribution() {
-        let l0 = layer(&[("etc/", D, b"", None), ("etc/a", F, b"a0", None), ("etc/b", F, b"b0", None),
-                         ("opt/x/1", F, b"1", None), ("opt/x/2", F, b"2", None)]);
-        let l1 = layer(&[("etc/a", F, b"a1", None), ("etc/.wh.b", F, b"", None),
-                         ("opt/x/.wh..wh..opq", F, b"", None), ("opt/x/3", F, b"3", None)]);
+        let l0 = layer(&[
+            ("etc/", D, b"", None),
+            ("etc/a", F, b"a0", None),
+            ("etc/b", F, b"b0", None),
+            ("opt/x/1", F, b"1", None),
+            ("opt/x/2", F, b"2", None),
+        ]);
+        let l1 = layer(&[
+            ("etc/a", F, b"a1", None),
+            ("etc/.wh.b", F, b"", None),
+            ("opt/x/.wh..wh..opq", F, b"", None),
+            ("opt/x/3", F, b"3", None),
+        ]);
         let fs = Filesystem::build([&l0, &l1]);
         assert_eq!(fs.read("etc/a"), Some(&b"a1"[..]));
         let a = fs.node("etc/a").unwrap();
@@ -259,10 +310,15 @@ mod tests {
 
     #[test]
     fn symlinks_resolve_inside_the_root_only() {
-        let l0 = layer(&[("usr/lib/os-release", F, b"ID=debian", None), ("etc/os-release", S, b"", Some("../usr/lib/os-release")),
-                         ("escape", S, b"", Some("../../../../etc/shadow-host")), ("abs", S, b"", Some("/usr/lib/os-release")),
-                         ("loop1", S, b"", Some("loop2")), ("loop2", S, b"", Some("loop1")),
-                         ("lib", S, b"", Some("usr/lib"))]);
+        let l0 = layer(&[
+            ("usr/lib/os-release", F, b"ID=debian", None),
+            ("etc/os-release", S, b"", Some("../usr/lib/os-release")),
+            ("escape", S, b"", Some("../../../../etc/shadow-host")),
+            ("abs", S, b"", Some("/usr/lib/os-release")),
+            ("loop1", S, b"", Some("loop2")),
+            ("loop2", S, b"", Some("loop1")),
+            ("lib", S, b"", Some("usr/lib")),
+        ]);
         let l1 = layer(&[("lib/extra.so", F, b"so", None)]);
         let fs = Filesystem::build([&l0, &l1]);
         assert_eq!(fs.read("etc/os-release"), Some(&b"ID=debian"[..]));
@@ -276,10 +332,19 @@ mod tests {
 
     #[test]
     fn hostile_entries_are_skipped_and_recorded() {
-        let l = layer(&[("../evil", F, b"x", None), ("ok", F, b"ok", None), ("link", H, b"", Some("../../etc/passwd")),
-                        ("dev/fifo", Fifo, b"", None), ("hard", H, b"", Some("ok"))]);
+        let l = layer(&[
+            ("../evil", F, b"x", None),
+            ("ok", F, b"ok", None),
+            ("link", H, b"", Some("../../etc/passwd")),
+            ("dev/fifo", Fifo, b"", None),
+            ("hard", H, b"", Some("ok")),
+        ]);
         assert_eq!(l.skipped.len(), 2, "{:?}", l.skipped);
-        assert!(l.entries.iter().any(|e| e == &FragmentEntry { path: "dev/fifo".into(), kind: EntryKind::Special }));
+        assert!(l.entries.iter().any(|e| e
+            == &FragmentEntry {
+                path: "dev/fifo".into(),
+                kind: EntryKind::Special
+            }));
         let fs = Filesystem::build([&l]);
         assert_eq!(fs.read("hard"), Some(&b"ok"[..]));
         assert!(fs.node("evil").is_none());

@@ -78,7 +78,13 @@ mod tests {
     #[test]
     fn keys_are_sorted_at_every_depth() {
         let v = json!({"b": 1, "a": {"d": [3, {"z": 0, "y": 1}], "c": "x"}, "é": null, "A": true});
-        assert_eq!(to_string(&v), r#"{"A":true,"a":{"c":"x","d":[3,{"y":1,"z":0}]},"b":1,"é":null}"#);
-        assert_eq!(to_string_pretty(&json!({"b": [], "a": {}})), "{\n  \"a\": {},\n  \"b\": []\n}\n");
+        assert_eq!(
+            to_string(&v),
+            r#"{"A":true,"a":{"c":"x","d":[3,{"y":1,"z":0}]},"b":1,"é":null}"#
+        );
+        assert_eq!(
+            to_string_pretty(&json!({"b": [], "a": {}})),
+            "{\n  \"a\": {},\n  \"b\": []\n}\n"
+        );
     }
 }

@@ -34,7 +34,13 @@ pub fn document(inventory: &Inventory) -> Value {
         "purl": oci_purl(inventory),
     });
     if !image.tags.is_empty() {
-        image_component["properties"] = Value::Array(image.tags.iter().map(|t| prop("stellaops:tag", t)).collect());
+        image_component["properties"] = Value::Array(
+            image
+                .tags
+                .iter()
+                .map(|t| prop("stellaops:tag", t))
+                .collect(),
+        );
     }
     let mut metadata = json!({
         "tools": {"components": [{"type": "application", "name": "stella", "version": TOOL_VERSION,
@@ -67,7 +73,11 @@ pub fn document(inventory: &Inventory) -> Value {
     }
     for c in &inventory.components {
         let p = &c.package;
-        let bom_ref = if refs_seen[&p.purl] > 1 { format!("{}#{}", p.purl, p.evidence.path) } else { p.purl.clone() };
+        let bom_ref = if refs_seen[&p.purl] > 1 {
+            format!("{}#{}", p.purl, p.evidence.path)
+        } else {
+            p.purl.clone()
+        };
         let mut props = vec![
             prop("stellaops:evidence.source", &p.evidence.source),
             prop("stellaops:evidence.method", &p.evidence.method),
@@ -98,7 +108,12 @@ pub fn document(inventory: &Inventory) -> Value {
             "evidence": {"occurrences": [{"location": format!("/{}", p.evidence.path)}]},
         });
         if !p.licenses.is_empty() {
-            component["licenses"] = Value::Array(p.licenses.iter().map(|l| json!({"license": {"name": l}})).collect());
+            component["licenses"] = Value::Array(
+                p.licenses
+                    .iter()
+                    .map(|l| json!({"license": {"name": l}}))
+                    .collect(),
+            );
         }
         if let Some(s) = &p.supplier {
             component["publisher"] = Value::String(s.clone());
@@ -142,6 +157,9 @@ pub fn oci_purl(inventory: &Inventory) -> String {
         None,
         &name,
         Some(&image.digest),
-        &[("repository_url", image.repository.as_deref()), ("arch", Some(&image.architecture))],
+        &[
+            ("repository_url", image.repository.as_deref()),
+            ("arch", Some(&image.architecture)),
+        ],
     )
 }

@@ -18,9 +18,13 @@ pub fn document(inventory: &Inventory) -> Value {
         image.digest.trim_start_matches("sha256:"),
         derived_uuid(&["spdx", &image.digest, &inventory.analyzer_version])
     );
-    let id = |kind: &str, key: &str| format!("{namespace}/{kind}/{}", &derived_uuid(&[kind, key])[..18]);
+    let id =
+        |kind: &str, key: &str| format!("{namespace}/{kind}/{}", &derived_uuid(&[kind, key])[..18]);
     // SPDX requires a creation time: the image's own, so two runs agree (epoch when it has none).
-    let created = image.created.clone().unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
+    let created = image
+        .created
+        .clone()
+        .unwrap_or_else(|| "1970-01-01T00:00:00Z".into());
     let created = normalise_time(&created);
     let agent = format!("{namespace}/agent/stella-ops");
     let tool = format!("{namespace}/tool/stella");
@@ -54,7 +58,10 @@ pub fn document(inventory: &Inventory) -> Value {
     for c in &inventory.components {
         let p = &c.package;
         let package_id = id("package", &format!("{}#{}", p.purl, p.evidence.path));
-        let mut comment = format!("stellaops:evidence={}:/{}", p.evidence.source, p.evidence.path);
+        let mut comment = format!(
+            "stellaops:evidence={}:/{}",
+            p.evidence.source, p.evidence.path
+        );
         if let Some(layer) = &c.layer_digest {
             comment.push_str(&format!("; stellaops:layerDigest={layer}"));
         }

@@ -9,9 +9,16 @@ use stella_sbom::{Component, ImageInfo, Inventory};
 fn schemas() -> Option<PathBuf> {
     let base = std::env::var_os("STELLA_FIXTURES")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures"));
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
     let dir = base.join("schemas");
-    if dir.is_dir() { Some(dir) } else { eprintln!("SKIPPED: no schemas at {}", dir.display()); None }
+    if dir.is_dir() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: no schemas at {}", dir.display());
+        None
+    }
 }
 
 fn load(path: PathBuf) -> Value {
@@ -22,8 +29,17 @@ fn load(path: PathBuf) -> Value {
 struct LocalSchemas(PathBuf);
 
 impl jsonschema::Retrieve for LocalSchemas {
-    fn retrieve(&self, uri: &jsonschema::Uri<String>) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
-        let name = uri.path().as_str().rsplit('/').next().unwrap_or_default().to_string();
+    fn retrieve(
+        &self,
+        uri: &jsonschema::Uri<String>,
+    ) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+        let name = uri
+            .path()
+            .as_str()
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+            .to_string();
         Ok(serde_json::from_slice(&std::fs::read(self.0.join(name))?)?)
     }
 }
@@ -42,8 +58,15 @@ pub fn sample_inventory() -> Inventory {
             installed_size: Some(1024),
             depends: vec!["libc6 (>= 2.34)".into()],
             files: vec![format!("/usr/bin/{name}")],
-            purl: format!("pkg:deb/debian/{name}@{}?arch=amd64&distro=debian-12", version.replace('+', "%2B")),
-            evidence: Evidence { source: "dpkg-status".into(), path: "var/lib/dpkg/status".into(), method: "package-database".into() },
+            purl: format!(
+                "pkg:deb/debian/{name}@{}?arch=amd64&distro=debian-12",
+                version.replace('+', "%2B")
+            ),
+            evidence: Evidence {
+                source: "dpkg-status".into(),
+                path: "var/lib/dpkg/status".into(),
+                method: "package-database".into(),
+            },
         },
         layer_digest: Some(format!("sha256:{}", format!("{layer:02x}").repeat(32))),
     };
@@ -57,10 +80,22 @@ pub fn sample_inventory() -> Inventory {
             created: Some("2024-05-01T10:20:30.123456789Z".into()),
             os: "linux".into(),
             architecture: "amd64".into(),
-            layers: vec![format!("sha256:{}", "01".repeat(32)), format!("sha256:{}", "02".repeat(32))],
+            layers: vec![
+                format!("sha256:{}", "01".repeat(32)),
+                format!("sha256:{}", "02".repeat(32)),
+            ],
         },
-        distro: Some(Distro { id: "debian".into(), version_id: Some("12".into()), pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()), ..Default::default() }),
-        components: vec![package("bash", "5.2.15-2+b2", 1), package("coreutils", "9.1-1", 1), package("curl", "7.88.1-10+deb12u5", 2)],
+        distro: Some(Distro {
+            id: "debian".into(),
+            version_id: Some("12".into()),
+            pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+            ..Default::default()
+        }),
+        components: vec![
+            package("bash", "5.2.15-2+b2", 1),
+            package("coreutils", "9.1-1", 1),
+            package("curl", "7.88.1-10+deb12u5", 2),
+        ],
         analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
         errors: vec![],
     }
@@ -75,8 +110,12 @@ fn cyclonedx_validates_against_the_1_6_schema() {
         .should_validate_formats(true)
         .build(&schema)
         .unwrap();
-    let document: Value = serde_json::from_str(&stella_sbom::cyclonedx::to_json(&sample_inventory())).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&document).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    let document: Value =
+        serde_json::from_str(&stella_sbom::cyclonedx::to_json(&sample_inventory())).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
 }
 
@@ -84,9 +123,16 @@ fn cyclonedx_validates_against_the_1_6_schema() {
 fn spdx_validates_against_the_3_0_1_schema() {
     let Some(dir) = schemas() else { return };
     let schema = load(dir.join("spdx-3.0.1/spdx-json-schema.json"));
-    let validator = jsonschema::options().should_validate_formats(true).build(&schema).unwrap();
-    let document: Value = serde_json::from_str(&stella_sbom::spdx::to_json(&sample_inventory())).unwrap();
-    let errors: Vec<String> = validator.iter_errors(&document).map(|e| format!("{}: {e}", e.instance_path())).collect();
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let document: Value =
+        serde_json::from_str(&stella_sbom::spdx::to_json(&sample_inventory())).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
     assert!(errors.is_empty(), "{errors:#?}");
     // The official example validates with the same validator (the validator is not vacuous).
     let example = load(dir.join("spdx-3.0.1/examples/spdx-spec-package_sbom.json"));
@@ -97,8 +143,14 @@ fn spdx_validates_against_the_3_0_1_schema() {
 #[test]
 fn output_is_byte_identical_and_content_derived() {
     let inventory = sample_inventory();
-    assert_eq!(stella_sbom::cyclonedx::to_json(&inventory), stella_sbom::cyclonedx::to_json(&inventory.clone()));
-    assert_eq!(stella_sbom::spdx::to_json(&inventory), stella_sbom::spdx::to_json(&inventory.clone()));
+    assert_eq!(
+        stella_sbom::cyclonedx::to_json(&inventory),
+        stella_sbom::cyclonedx::to_json(&inventory.clone())
+    );
+    assert_eq!(
+        stella_sbom::spdx::to_json(&inventory),
+        stella_sbom::spdx::to_json(&inventory.clone())
+    );
     let mut other = inventory.clone();
     other.image.digest = format!("sha256:{}", "ef".repeat(32));
     let serial = |i: &Inventory| stella_sbom::cyclonedx::document(i)["serialNumber"].clone();

@@ -17,7 +17,10 @@ pub enum Error {
     #[error(transparent)]
     Acquire(#[from] stella_acquire::Error),
     #[error("layer {digest}: {source}")]
-    Layer { digest: String, source: stella_layerfs::Error },
+    Layer {
+        digest: String,
+        source: stella_layerfs::Error,
+    },
     #[error("layer {digest}: {reason}")]
     LayerIntegrity { digest: String, reason: String },
 }
@@ -29,8 +32,16 @@ pub use stella_layerfs::FragmentCache;
 /// Progress events, for bars on a terminal.
 #[derive(Clone, Debug)]
 pub enum Event {
-    LayerStarted { index: usize, digest: String, size: u64 },
-    LayerDone { index: usize, cached: bool, uncompressed_bytes: u64 },
+    LayerStarted {
+        index: usize,
+        digest: String,
+        size: u64,
+    },
+    LayerDone {
+        index: usize,
+        cached: bool,
+        uncompressed_bytes: u64,
+    },
     Analyzing,
 }
 
@@ -47,7 +58,9 @@ impl Default for Options<'_> {
     fn default() -> Self {
         Options {
             limits: Limits::default(),
-            parallelism: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2),
+            parallelism: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
             cache: None,
             progress: None,
         }
@@ -56,7 +69,10 @@ impl Default for Options<'_> {
 
 impl std::fmt::Debug for Options<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Options").field("limits", &self.limits).field("parallelism", &self.parallelism).finish()
+        f.debug_struct("Options")
+            .field("limits", &self.limits)
+            .field("parallelism", &self.parallelism)
+            .finish()
     }
 }
 
@@ -90,7 +106,10 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         .packages
         .into_iter()
         .zip(layers)
-        .map(|(package, layer)| Component { package, layer_digest: layer.map(|i| layer_digests[i].clone()) })
+        .map(|(package, layer)| Component {
+            package,
+            layer_digest: layer.map(|i| layer_digests[i].clone()),
+        })
         .collect();
     let mut errors = analysis.errors;
     for (digest, fragment) in layer_digests.iter().zip(&fragments) {
@@ -123,7 +142,8 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
 /// blob (verified) through the tar reader, several layers at once.
 pub fn read_fragments(image: &Image, options: &Options) -> Result<(Vec<Fragment>, Stats)> {
     let count = image.layers.len();
-    let slots: Vec<Mutex<Option<Result<(Fragment, bool, u64, u64)>>>> = (0..count).map(|_| Mutex::new(None)).collect();
+    let slots: Vec<Mutex<Option<Result<LayerRead>>>> =
+        (0..count).map(|_| Mutex::new(None)).collect();
     let next = AtomicUsize::new(0);
     let workers = options.parallelism.clamp(1, count.max(1));
     std::thread::scope(|scope| {
@@ -141,9 +161,15 @@ pub fn read_fragments(image: &Image, options: &Options) -> Result<(Vec<Fragment>
         }
     });
     let mut fragments = Vec::with_capacity(count);
-    let mut stats = Stats { layers: count, ..Stats::default() };
+    let mut stats = Stats {
+        layers: count,
+        ..Stats::default()
+    };
     for slot in slots {
-        let result = slot.into_inner().unwrap_or_else(|p| p.into_inner()).expect("every layer was read");
+        let result = slot
+            .into_inner()
+            .unwrap_or_else(|p| p.into_inner())
+            .expect("every layer was read");
         let (fragment, cached, compressed, uncompressed) = result?;
         stats.layers_from_cache += usize::from(cached);
         stats.compressed_bytes += compressed;
@@ -153,19 +179,30 @@ pub fn read_fragments(image: &Image, options: &Options) -> Result<(Vec<Fragment>
     Ok((fragments, stats))
 }
 
-fn read_one(image: &Image, index: usize, options: &Options) -> Result<(Fragment, bool, u64, u64)> {
+/// A layer's fragment, whether it came from the cache, and its compressed and uncompressed sizes.
+type LayerRead = (Fragment, bool, u64, u64);
+
+fn read_one(image: &Image, index: usize, options: &Options) -> Result<LayerRead> {
     let layer = &image.layers[index];
     let digest = layer.digest.to_string();
     if let Some(cache) = options.cache
         && let Some(fragment) = cache.get(&digest, ANALYZER_VERSION)
     {
         if let Some(progress) = options.progress {
-            progress(Event::LayerDone { index, cached: true, uncompressed_bytes: 0 });
+            progress(Event::LayerDone {
+                index,
+                cached: true,
+                uncompressed_bytes: 0,
+            });
         }
         return Ok((fragment, true, 0, 0));
     }
     if let Some(progress) = options.progress {
-        progress(Event::LayerStarted { index, digest: digest.clone(), size: layer.size });
+        progress(Event::LayerStarted {
+            index,
+            digest: digest.clone(),
+            size: layer.size,
+        });
     }
     let mut reader = image.open_layer(index, &options.limits)?;
     let fragment = stella_layerfs::read_layer(&mut reader, &stella_analyzers::wants);
@@ -173,32 +210,53 @@ fn read_one(image: &Image, index: usize, options: &Options) -> Result<(Fragment,
     if let Some(reason) = reader.failure() {
         return Err(Error::LayerIntegrity { digest, reason });
     }
-    let fragment = fragment.map_err(|source| Error::Layer { digest: digest.clone(), source })?;
+    let fragment = fragment.map_err(|source| Error::Layer {
+        digest: digest.clone(),
+        source,
+    })?;
     let stats = reader.finish()?;
     if let Some(cache) = options.cache {
         cache.put(&digest, ANALYZER_VERSION, &fragment);
     }
     if let Some(progress) = options.progress {
-        progress(Event::LayerDone { index, cached: false, uncompressed_bytes: stats.uncompressed_bytes });
+        progress(Event::LayerDone {
+            index,
+            cached: false,
+            uncompressed_bytes: stats.uncompressed_bytes,
+        });
     }
-    Ok((fragment, false, stats.compressed_bytes, stats.uncompressed_bytes))
+    Ok((
+        fragment,
+        false,
+        stats.compressed_bytes,
+        stats.uncompressed_bytes,
+    ))
 }
 
 /// For each package, the index of the layer that introduced it: for single-file databases, the
 /// first layer from which the package is present in every later version of the file; for
 /// per-package files (distroless `status.d`), the layer that last wrote the file.
-pub fn attribute(fragments: &[Fragment], fs: &Filesystem, packages: &[stella_analyzers::Package]) -> Vec<Option<usize>> {
+pub fn attribute(
+    fragments: &[Fragment],
+    fs: &Filesystem,
+    packages: &[stella_analyzers::Package],
+) -> Vec<Option<usize>> {
     let paths: BTreeSet<&str> = packages.iter().map(|p| p.evidence.path.as_str()).collect();
     let mut first_seen: BTreeMap<&str, Option<BTreeMap<String, usize>>> = BTreeMap::new();
     for path in paths {
         let mut seen: Option<BTreeMap<String, usize>> = None;
         for (index, fragment) in fragments.iter().enumerate() {
-            if fragment.entries.iter().any(|e| e.kind == EntryKind::Whiteout && e.path == path) {
-                if let Some(seen) = seen.as_mut() {
-                    seen.clear();
-                }
+            if fragment
+                .entries
+                .iter()
+                .any(|e| e.kind == EntryKind::Whiteout && e.path == path)
+                && let Some(seen) = seen.as_mut()
+            {
+                seen.clear();
             }
-            let Some(bytes) = fragment.files.get(path) else { continue };
+            let Some(bytes) = fragment.files.get(path) else {
+                continue;
+            };
             let Some(keys) = stella_analyzers::database_keys(path, bytes) else {
                 seen = None;
                 break;
@@ -222,7 +280,11 @@ pub fn attribute(fragments: &[Fragment], fs: &Filesystem, packages: &[stella_ana
 
 /// `registry/repo:tag@digest` → (repository, tag-or-digest). Paths give no repository.
 pub fn split_reference(source: &str) -> (Option<String>, Option<String>) {
-    if source.starts_with('/') || source.starts_with('.') || source.ends_with(".tar") || std::path::Path::new(source).exists() {
+    if source.starts_with('/')
+        || source.starts_with('.')
+        || source.ends_with(".tar")
+        || std::path::Path::new(source).exists()
+    {
         return (None, None);
     }
     let (name, digest) = match source.split_once('@') {
@@ -233,7 +295,10 @@ pub fn split_reference(source: &str) -> (Option<String>, Option<String>) {
     match name[last_slash..].rfind(':') {
         Some(colon) => {
             let at = last_slash + colon;
-            (Some(name[..at].to_string()), digest.or_else(|| Some(name[at + 1..].to_string())))
+            (
+                Some(name[..at].to_string()),
+                digest.or_else(|| Some(name[at + 1..].to_string())),
+            )
         }
         None => (Some(name.to_string()), digest),
     }

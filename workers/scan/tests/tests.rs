@@ -35,21 +35,45 @@ fn gzip(bytes: &[u8]) -> Vec<u8> {
     e.finish().unwrap()
 }
 
-const OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
+const OS_RELEASE: &str =
+    "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nID=debian\nVERSION_ID=\"12\"\n";
 
 fn stanza(name: &str, version: &str, status: &str) -> String {
-    format!("Package: {name}\nStatus: {status}\nArchitecture: amd64\nVersion: {version}\nMaintainer: Someone <s@example.org>\n\n")
+    format!(
+        "Package: {name}\nStatus: {status}\nArchitecture: amd64\nVersion: {version}\nMaintainer: Someone <s@example.org>\n\n"
+    )
 }
 
 /// Three layers: base with a and b; c added; b purged.
 fn layers() -> Vec<Vec<u8>> {
     let installed = "install ok installed";
-    let l0 = layer(&[("etc/os-release", Some(OS_RELEASE)),
-        ("var/lib/dpkg/status", Some(&(stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", installed)))),
-        ("../../escape", Some("x"))]);
-    let l1 = layer(&[("var/lib/dpkg/status", Some(&(stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", installed) + &stanza("c", "3.0+dfsg-1", installed))))]);
-    let l2 = layer(&[("var/lib/dpkg/status", Some(&(stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", "purge ok not-installed") + &stanza("c", "3.0+dfsg-1", installed)))),
-        ("usr/bin/.wh.b", None)]);
+    let l0 = layer(&[
+        ("etc/os-release", Some(OS_RELEASE)),
+        (
+            "var/lib/dpkg/status",
+            Some(&(stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", installed))),
+        ),
+        ("../../escape", Some("x")),
+    ]);
+    let l1 = layer(&[(
+        "var/lib/dpkg/status",
+        Some(
+            &(stanza("a", "1.0-1", installed)
+                + &stanza("b", "2.0-1", installed)
+                + &stanza("c", "3.0+dfsg-1", installed)),
+        ),
+    )]);
+    let l2 = layer(&[
+        (
+            "var/lib/dpkg/status",
+            Some(
+                &(stanza("a", "1.0-1", installed)
+                    + &stanza("b", "2.0-1", "purge ok not-installed")
+                    + &stanza("c", "3.0+dfsg-1", installed)),
+            ),
+        ),
+        ("usr/bin/.wh.b", None),
+    ]);
     vec![l0, l1, l2]
 }
 
@@ -58,7 +82,8 @@ fn config(diff_ids: &[String]) -> Vec<u8> {
         "architecture": "amd64", "os": "linux", "created": "2024-01-02T03:04:05Z",
         "config": {"Entrypoint": ["/bin/sh"]},
         "rootfs": {"type": "layers", "diff_ids": diff_ids}
-    })).unwrap()
+    }))
+    .unwrap()
 }
 
 /// `docker save` form: manifest.json + <config>.json + <n>/layer.tar (uncompressed).
@@ -75,7 +100,9 @@ fn docker_archive(dir: &Path, layers: &[Vec<u8>]) -> PathBuf {
         header.set_cksum();
         builder.append(&header, data).unwrap();
     };
-    let names: Vec<String> = (0..layers.len()).map(|i| format!("{i}/layer.tar")).collect();
+    let names: Vec<String> = (0..layers.len())
+        .map(|i| format!("{i}/layer.tar"))
+        .collect();
     add(&config_name, &config);
     for (name, data) in names.iter().zip(layers) {
         add(name, data);
@@ -127,19 +154,49 @@ fn scan(path: &Path) -> stella_scan::Outcome {
 fn packages_are_attributed_to_the_layer_that_introduced_them() {
     let dir = tempfile::tempdir().unwrap();
     let layers = layers();
-    for path in [docker_archive(dir.path(), &layers), oci_layout(dir.path(), &layers)] {
+    for path in [
+        docker_archive(dir.path(), &layers),
+        oci_layout(dir.path(), &layers),
+    ] {
         let outcome = scan(&path);
         let inventory = &outcome.inventory;
         let image_layers = &inventory.image.layers;
-        let found: Vec<(String, Option<usize>)> = inventory.components.iter().map(|c| {
-            (c.package.purl.clone(), c.layer_digest.as_ref().map(|d| image_layers.iter().position(|l| l == d).unwrap()))
-        }).collect();
-        assert_eq!(found, [
-            ("pkg:deb/debian/a@1.0-1?arch=amd64&distro=debian-12".to_string(), Some(0)),
-            ("pkg:deb/debian/c@3.0%2Bdfsg-1?arch=amd64&distro=debian-12".to_string(), Some(1)),
-        ], "{}", path.display());
+        let found: Vec<(String, Option<usize>)> = inventory
+            .components
+            .iter()
+            .map(|c| {
+                (
+                    c.package.purl.clone(),
+                    c.layer_digest
+                        .as_ref()
+                        .map(|d| image_layers.iter().position(|l| l == d).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (
+                    "pkg:deb/debian/a@1.0-1?arch=amd64&distro=debian-12".to_string(),
+                    Some(0)
+                ),
+                (
+                    "pkg:deb/debian/c@3.0%2Bdfsg-1?arch=amd64&distro=debian-12".to_string(),
+                    Some(1)
+                ),
+            ],
+            "{}",
+            path.display()
+        );
         assert_eq!(inventory.distro.as_ref().unwrap().qualifier(), "debian-12");
-        assert!(inventory.errors.iter().any(|e| e.contains("../../escape") && e.contains("escapes")), "{:?}", inventory.errors);
+        assert!(
+            inventory
+                .errors
+                .iter()
+                .any(|e| e.contains("../../escape") && e.contains("escapes")),
+            "{:?}",
+            inventory.errors
+        );
         assert_eq!(outcome.stats.layers, 3);
     }
 }
@@ -150,8 +207,14 @@ fn the_same_image_gives_byte_identical_sboms_in_both_forms() {
     let path = oci_layout(dir.path(), &layers());
     let a = scan(&path).inventory;
     let b = scan(&path).inventory;
-    assert_eq!(stella_sbom::cyclonedx::to_json(&a), stella_sbom::cyclonedx::to_json(&b));
-    assert_eq!(stella_sbom::spdx::to_json(&a), stella_sbom::spdx::to_json(&b));
+    assert_eq!(
+        stella_sbom::cyclonedx::to_json(&a),
+        stella_sbom::cyclonedx::to_json(&b)
+    );
+    assert_eq!(
+        stella_sbom::spdx::to_json(&a),
+        stella_sbom::spdx::to_json(&b)
+    );
 }
 
 #[test]
@@ -160,30 +223,60 @@ fn a_tampered_layer_fails_the_scan_with_the_digest() {
     let root = oci_layout(dir.path(), &layers());
     // Rewrite a layer blob with different content under the same name.
     let blobs = root.join("blobs/sha256");
-    let mut gzipped: Vec<_> = std::fs::read_dir(&blobs).unwrap().map(|e| e.unwrap().path())
-        .filter(|p| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b])).collect();
+    let mut gzipped: Vec<_> = std::fs::read_dir(&blobs)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| std::fs::read(p).unwrap().starts_with(&[0x1f, 0x8b]))
+        .collect();
     gzipped.sort();
     let victim = &gzipped[0];
     std::fs::write(victim, gzip(&layer(&[("evil", Some("payload"))]))).unwrap();
     let image = stella_acquire::open_local(&root, &Platform::default()).unwrap();
-    let error = stella_scan::scan(&image, &stella_scan::Options::default()).unwrap_err().to_string();
-    assert!(error.contains("digest mismatch") || error.contains("declared as"), "{error}");
+    let error = stella_scan::scan(&image, &stella_scan::Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("digest mismatch") || error.contains("declared as"),
+        "{error}"
+    );
 }
 
 #[test]
 fn a_corrupt_database_is_a_degraded_result_not_a_guess() {
     let dir = tempfile::tempdir().unwrap();
-    let l0 = layer(&[("etc/os-release", Some(OS_RELEASE)), ("var/lib/dpkg/status", Some(" continuation first\nPackage: x\n"))]);
+    let l0 = layer(&[
+        ("etc/os-release", Some(OS_RELEASE)),
+        (
+            "var/lib/dpkg/status",
+            Some(" continuation first\nPackage: x\n"),
+        ),
+    ]);
     let path = docker_archive(dir.path(), &[l0]);
     let inventory = scan(&path).inventory;
     assert!(inventory.components.is_empty());
-    assert!(inventory.errors.iter().any(|e| e.contains("var/lib/dpkg/status") && e.contains("continuation")), "{:?}", inventory.errors);
+    assert!(
+        inventory
+            .errors
+            .iter()
+            .any(|e| e.contains("var/lib/dpkg/status") && e.contains("continuation")),
+        "{:?}",
+        inventory.errors
+    );
 }
 
 #[test]
 fn references_split_into_repository_and_tag() {
     use stella_scan::split_reference as s;
-    assert_eq!(s("registry.example.com:5000/team/app:1.2"), (Some("registry.example.com:5000/team/app".into()), Some("1.2".into())));
+    assert_eq!(
+        s("registry.example.com:5000/team/app:1.2"),
+        (
+            Some("registry.example.com:5000/team/app".into()),
+            Some("1.2".into())
+        )
+    );
     assert_eq!(s("nginx"), (Some("nginx".into()), None));
-    assert_eq!(s("ghcr.io/a/b@sha256:00"), (Some("ghcr.io/a/b".into()), Some("sha256:00".into())));
+    assert_eq!(
+        s("ghcr.io/a/b@sha256:00"),
+        (Some("ghcr.io/a/b".into()), Some("sha256:00".into()))
+    );
 }

@@ -93,7 +93,10 @@ impl Catalog {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new().max_connections(4).connect_with(options).await?;
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
         let catalog = Catalog { pool };
         catalog.migrate().await?;
         Ok(catalog)
@@ -105,14 +108,18 @@ impl Catalog {
             .execute(&mut *tx)
             .await?;
         for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM scanner_schema_migrations WHERE version = ?")
-                .bind(version)
-                .fetch_optional(&mut *tx)
-                .await?;
+            let applied: Option<i64> = sqlx::query_scalar(
+                "SELECT version FROM scanner_schema_migrations WHERE version = ?",
+            )
+            .bind(version)
+            .fetch_optional(&mut *tx)
+            .await?;
             if applied.is_some() {
                 continue;
             }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await?;
             sqlx::query("INSERT INTO scanner_schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
                 .bind(version)
                 .execute(&mut *tx)
@@ -124,7 +131,11 @@ impl Catalog {
 
     /// Versions of the applied migrations.
     pub async fn migrations(&self) -> Result<Vec<i64>> {
-        Ok(sqlx::query_scalar("SELECT version FROM scanner_schema_migrations ORDER BY version").fetch_all(&self.pool).await?)
+        Ok(
+            sqlx::query_scalar("SELECT version FROM scanner_schema_migrations ORDER BY version")
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     /// Records (or refreshes) an image, its layers and their order.
@@ -238,7 +249,13 @@ impl Catalog {
     }
 
     /// Records a cached layer fragment.
-    pub async fn record_cache_entry(&self, layer_digest: &str, analyzer_version: &str, key: &str, size: i64) -> Result<()> {
+    pub async fn record_cache_entry(
+        &self,
+        layer_digest: &str,
+        analyzer_version: &str,
+        key: &str,
+        size: i64,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO scanner_cache_entries (layer_digest, analyzer_version, key, size) VALUES (?, ?, ?, ?)
              ON CONFLICT(layer_digest, analyzer_version) DO UPDATE SET key = excluded.key, size = excluded.size",
@@ -253,11 +270,17 @@ impl Catalog {
     }
 
     /// The object key of a cached fragment, if recorded.
-    pub async fn cache_entry(&self, layer_digest: &str, analyzer_version: &str) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar("SELECT key FROM scanner_cache_entries WHERE layer_digest = ? AND analyzer_version = ?")
-            .bind(layer_digest)
-            .bind(analyzer_version)
-            .fetch_optional(&self.pool)
-            .await?)
+    pub async fn cache_entry(
+        &self,
+        layer_digest: &str,
+        analyzer_version: &str,
+    ) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT key FROM scanner_cache_entries WHERE layer_digest = ? AND analyzer_version = ?",
+        )
+        .bind(layer_digest)
+        .bind(analyzer_version)
+        .fetch_optional(&self.pool)
+        .await?)
     }
 }

@@ -28,7 +28,8 @@ impl ObjectFragmentCache {
         // Bound the expansion: a corrupt or hostile cache object must not exhaust memory.
         let mut decoder = zstd::stream::read::Decoder::new(bytes).ok()?;
         let mut raw = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::Read::take(&mut decoder, 4 << 30), &mut raw).ok()?;
+        std::io::Read::read_to_end(&mut std::io::Read::take(&mut decoder, 4 << 30), &mut raw)
+            .ok()?;
         postcard::from_bytes(&raw).ok()
     }
 }
@@ -36,20 +37,30 @@ impl ObjectFragmentCache {
 impl stella_layerfs::FragmentCache for ObjectFragmentCache {
     fn get(&self, layer_digest: &str, analyzer_version: &str) -> Option<Fragment> {
         self.handle.block_on(async {
-            let key = self.store.catalog.cache_entry(layer_digest, analyzer_version).await.ok()??;
+            let key = self
+                .store
+                .catalog
+                .cache_entry(layer_digest, analyzer_version)
+                .await
+                .ok()??;
             let bytes = self.store.get(&key).await.ok()??;
             ObjectFragmentCache::decode(&bytes)
         })
     }
 
     fn put(&self, layer_digest: &str, analyzer_version: &str, fragment: &Fragment) {
-        let Some(bytes) = ObjectFragmentCache::encode(fragment) else { return };
+        let Some(bytes) = ObjectFragmentCache::encode(fragment) else {
+            return;
+        };
         let key = keys::layer_fragment(layer_digest, analyzer_version);
         let size = bytes.len() as i64;
         // A cache that cannot be written is a slower next scan, not a failed scan.
         let _ = self.handle.block_on(async {
             self.store.put(&key, bytes).await?;
-            self.store.catalog.record_cache_entry(layer_digest, analyzer_version, &key, size).await
+            self.store
+                .catalog
+                .record_cache_entry(layer_digest, analyzer_version, &key, size)
+                .await
         });
     }
 }

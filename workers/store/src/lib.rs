@@ -10,8 +10,8 @@ mod fragments;
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
 
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -23,7 +23,10 @@ pub enum Error {
     #[error("object store: {0}")]
     Objects(#[from] object_store::Error),
     #[error("failed to prepare the data directory {path}: {source}")]
-    DataDir { path: String, source: std::io::Error },
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("invalid object key {0:?}")]
     Key(String),
 }
@@ -42,11 +45,16 @@ impl Store {
     /// directory object store). Created when absent.
     pub async fn open_embedded(data_dir: &Path) -> Result<Store> {
         let objects_dir = data_dir.join("objects");
-        std::fs::create_dir_all(&objects_dir)
-            .map_err(|source| Error::DataDir { path: objects_dir.display().to_string(), source })?;
+        std::fs::create_dir_all(&objects_dir).map_err(|source| Error::DataDir {
+            path: objects_dir.display().to_string(),
+            source,
+        })?;
         let catalog = Catalog::open_sqlite(&data_dir.join("catalog.db")).await?;
         let objects = object_store::local::LocalFileSystem::new_with_prefix(&objects_dir)?;
-        Ok(Store { catalog, objects: Arc::new(objects) })
+        Ok(Store {
+            catalog,
+            objects: Arc::new(objects),
+        })
     }
 
     /// Writes bytes under `key` and returns their `sha256:` digest.
@@ -71,7 +79,9 @@ impl Store {
 pub fn object_key(key: &str) -> Result<ObjectPath> {
     let valid = !key.is_empty()
         && !key.starts_with('/')
-        && key.split('/').all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
+        && key
+            .split('/')
+            .all(|s| !s.is_empty() && s != "." && s != ".." && !s.contains('\\'));
     if !valid {
         return Err(Error::Key(key.to_string()));
     }
@@ -99,7 +109,13 @@ pub mod keys {
     pub fn layer_fragment(layer_digest: &str, analyzer_version: &str) -> String {
         let version: String = analyzer_version
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_' | '+') {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         format!("layers/{layer_digest}/fragment.{version}.bin.zst")
     }
