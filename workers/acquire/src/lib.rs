@@ -12,10 +12,14 @@ pub mod digest;
 pub mod image;
 pub mod layout;
 pub mod manifest;
+pub mod reference;
+pub mod registry;
 
 pub use blob::{LayerReader, Limits};
 pub use digest::Digest;
 pub use image::{BlobSource, Image, ImageConfig, Layer, Platform};
+pub use reference::Reference;
+pub use registry::{Credentials, RegistryClient};
 
 use std::path::Path;
 
@@ -41,6 +45,16 @@ pub enum Error {
     UnknownSource { path: String },
     #[error("layer {digest} expands beyond the limit: {reason}")]
     Bomb { digest: Digest, reason: String },
+    #[error("registry {registry} is unreachable: {reason}")]
+    Unreachable { registry: String, reason: String },
+    #[error("authentication to {registry} failed: {reason}")]
+    Auth { registry: String, reason: String },
+    #[error("{url}: HTTP {status}: {message}")]
+    Registry {
+        url: String,
+        status: u16,
+        message: String,
+    },
     #[error("layer {digest} is declared as {declared} bytes but holds {actual}")]
     SizeMismatch {
         digest: Digest,

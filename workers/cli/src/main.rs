@@ -29,9 +29,7 @@ pub(crate) enum Exit {
     Ok = 0,
     Failure = 1,
     Usage = 2,
-    #[allow(dead_code, reason = "registry pulls (next) report it")]
     Unreachable = 3,
-    #[allow(dead_code, reason = "registry pulls (next) report it")]
     Auth = 4,
     CorruptImage = 5,
 }

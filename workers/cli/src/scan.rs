@@ -10,7 +10,8 @@ use stella_scan::{Event, Options};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
-    /// The image: an OCI layout directory (optionally `dir:tag`) or a docker-archive tar.
+    /// The image: a registry reference (`registry/repo:tag`, `…@sha256:…`), an OCI layout
+    /// directory (optionally `dir:tag`) or a docker-archive tar.
     image: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::CyclonedxJson)]
@@ -33,6 +34,13 @@ pub(crate) struct Args {
     /// Read every layer even when its analysis is cached.
     #[arg(long)]
     no_cache: bool,
+    /// Talk to the registry over plain HTTP (only for registries on a trusted network).
+    #[arg(long)]
+    insecure_registry: bool,
+    /// Extra registry credentials: a Kubernetes `.dockerconfigjson` (or Docker config.json)
+    /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
+    #[arg(long, value_name = "FILE")]
+    registry_auth_file: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -46,11 +54,6 @@ pub(crate) fn run(args: Args) -> Exit {
     let platform: Platform = match args.platform.parse() {
         Ok(p) => p,
         Err(e) => return fail(Exit::Usage, &e.to_string()),
-    };
-    let (path, tag) = split_tag(&args.image);
-    let image = match open(&path, tag.as_deref(), &platform) {
-        Ok(image) => image,
-        Err((exit, message)) => return fail(exit, &message),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -67,6 +70,10 @@ pub(crate) fn run(args: Args) -> Exit {
     let store = match runtime.block_on(stella_store::Store::open_embedded(&data_dir)) {
         Ok(store) => store,
         Err(e) => return fail(Exit::Failure, &format!("{}: {e}", data_dir.display())),
+    };
+    let image = match open(&args, &platform, &data_dir, &runtime) {
+        Ok(image) => image,
+        Err((exit, message)) => return fail(exit, &message),
     };
     let cache = stella_store::ObjectFragmentCache::new(store.clone(), runtime.handle().clone());
     let bars = Bars::new(!args.quiet && std::io::stderr().is_terminal(), &image);
@@ -87,6 +94,9 @@ pub(crate) fn run(args: Args) -> Exit {
         std::thread::scope(|scope| scope.spawn(|| stella_scan::scan(&image, &options)).join());
     let outcome = match outcome {
         Ok(Ok(outcome)) => outcome,
+        Ok(Err(stella_scan::Error::Acquire(e))) => {
+            return fail(exit_for(&e), &format!("{}: {e}", args.image));
+        }
         Ok(Err(e)) => return fail(Exit::CorruptImage, &format!("{}: {e}", args.image)),
         Err(_) => return fail(Exit::Failure, "the scan panicked"),
     };
@@ -191,33 +201,61 @@ fn split_tag(image: &str) -> (PathBuf, Option<String>) {
     (PathBuf::from(image), None)
 }
 
+/// Opens the image: a local layout or archive when the argument names an existing path,
+/// otherwise a registry reference.
 fn open(
-    path: &Path,
-    tag: Option<&str>,
+    args: &Args,
     platform: &Platform,
+    data_dir: &Path,
+    runtime: &tokio::runtime::Runtime,
 ) -> Result<stella_acquire::Image, (Exit, String)> {
-    if !path.exists() {
-        return Err((
-            Exit::Usage,
-            format!(
-                "{}: no such OCI layout directory or image tar",
-                path.display()
-            ),
-        ));
-    }
+    let (path, tag) = split_tag(&args.image);
     let result = if path.is_dir() {
-        stella_acquire::layout::open(path, tag, platform)
+        stella_acquire::layout::open(&path, tag.as_deref(), platform)
+    } else if path.exists() {
+        stella_acquire::open_local(&path, platform)
     } else {
-        stella_acquire::open_local(path, platform)
-    };
-    result.map_err(|e| {
-        let exit = match e {
-            stella_acquire::Error::UnknownSource { .. }
-            | stella_acquire::Error::NoMatchingPlatform { .. } => Exit::Usage,
-            _ => Exit::CorruptImage,
+        let looks_local = args.image.starts_with('/')
+            || args.image.starts_with('.')
+            || args.image.ends_with(".tar");
+        let reference = match stella_acquire::Reference::parse(&args.image) {
+            Ok(r) if !looks_local => r,
+            _ => {
+                return Err((
+                    Exit::Usage,
+                    format!(
+                        "{}: no such OCI layout directory or image tar, nor a valid image reference",
+                        args.image
+                    ),
+                ));
+            }
         };
-        (exit, e.to_string())
-    })
+        let credentials = stella_acquire::Credentials::load(&args.registry_auth_file)
+            .map_err(|e| (Exit::Usage, e.to_string()))?;
+        let client = stella_acquire::RegistryClient::new(credentials, args.insecure_registry)
+            .map_err(|e| (Exit::Failure, e.to_string()))?;
+        let blobs = data_dir.join("blobs");
+        runtime.block_on(std::sync::Arc::new(client).open(
+            &reference,
+            platform,
+            &blobs,
+            runtime.handle().clone(),
+        ))
+    };
+    result.map_err(|e| (exit_for(&e), format!("{}: {e}", args.image)))
+}
+
+fn exit_for(e: &stella_acquire::Error) -> Exit {
+    use stella_acquire::Error as E;
+    match e {
+        E::UnknownSource { .. }
+        | E::NoMatchingPlatform { .. }
+        | E::Registry { status: 404, .. } => Exit::Usage,
+        E::Unreachable { .. } => Exit::Unreachable,
+        E::Auth { .. } => Exit::Auth,
+        E::Io { .. } | E::Registry { .. } => Exit::Failure,
+        _ => Exit::CorruptImage,
+    }
 }
 
 /// Progress bars on a terminal, one per layer; nothing otherwise.
