@@ -7,6 +7,7 @@ pub mod dpkg;
 pub mod model;
 pub mod osrelease;
 pub mod purl;
+pub mod rpm;
 
 pub use model::{Analysis, Distro, Ecosystem, Evidence, Package};
 
@@ -24,7 +25,7 @@ pub enum Error {
 
 /// Whether any OS analyzer needs the bytes of `path` (a normalised, root-relative path).
 pub fn wants(path: &str) -> bool {
-    osrelease::wants(path) || dpkg::wants(path) || apk::wants(path)
+    osrelease::wants(path) || dpkg::wants(path) || apk::wants(path) || rpm::wants(path)
 }
 
 /// Runs every OS analyzer over the merged filesystem.
@@ -94,6 +95,21 @@ pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTree
                 .map(|r| key(&r.name, &r.version, r.arch.as_deref()))
                 .collect()
         }),
+        p if rpm::DATABASES.contains(&p) || p == rpm::MARINER_MANIFEST => {
+            let rpms = if p == rpm::MARINER_MANIFEST { rpm::parse_mariner_manifest(&text) } else { rpm::read_database(bytes) };
+            rpms.ok().map(|rpms| {
+                rpms.iter()
+                    .map(|r| {
+                        let version = format!("{}-{}", r.version, r.release);
+                        let version = match r.epoch {
+                            Some(e) => format!("{e}:{version}"),
+                            None => version,
+                        };
+                        key(&r.name, &version, r.arch.as_deref())
+                    })
+                    .collect()
+            })
+        }
         _ => None,
     }
 }

@@ -3,6 +3,7 @@
 
 mod apk;
 mod dpkg;
+mod rpm;
 
 use std::path::PathBuf;
 use stella_layerfs::{Filesystem, read_dir};
