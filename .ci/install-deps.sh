@@ -12,6 +12,8 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+command -v rpmbuild >/dev/null || need+=(rpm)
+command -v htpasswd >/dev/null || need+=(apache2-utils)
 # kubectl ships with the machine image; Debian's own is the fallback.
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 if ((${#need[@]})); then
@@ -21,3 +23,4 @@ fi
 # The test API server: built once from Debian's kubernetes source package, then cached.
 bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"
 bash "$(dirname "$0")/../e2e/images/build-debian.sh"
+bash "$(dirname "$0")/../e2e/images/build-rpm.sh"

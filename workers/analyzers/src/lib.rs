@@ -13,8 +13,10 @@ pub use model::{Analysis, Distro, Ecosystem, Evidence, Package};
 
 use stella_layerfs::Filesystem;
 
-/// Version of the analyzer set: part of every cache key and recorded in every SBOM.
-pub const ANALYZER_VERSION: &str = concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+os.1");
+/// Version of the analyzer set: part of every cache key and recorded in every SBOM. Bump the
+/// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
+/// an older set would otherwise be reused without the files the new set needs.
+pub const ANALYZER_VERSION: &str = concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+os.2");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -38,6 +40,7 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
     for result in [
         dpkg::analyze(fs, distro.as_ref()),
         apk::analyze(fs, distro.as_ref()),
+        rpm::analyze(fs, distro.as_ref()),
     ] {
         match result {
             Ok(mut packages) => analysis.packages.append(&mut packages),
@@ -96,7 +99,11 @@ pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTree
                 .collect()
         }),
         p if rpm::DATABASES.contains(&p) || p == rpm::MARINER_MANIFEST => {
-            let rpms = if p == rpm::MARINER_MANIFEST { rpm::parse_mariner_manifest(&text) } else { rpm::read_database(bytes) };
+            let rpms = if p == rpm::MARINER_MANIFEST {
+                rpm::parse_mariner_manifest(&text)
+            } else {
+                rpm::read_database(bytes)
+            };
             rpms.ok().map(|rpms| {
                 rpms.iter()
                     .map(|r| {

@@ -19,12 +19,20 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn u32(&self, b: &[u8], at: usize) -> Option<u32> {
         let s: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if self.big_endian { u32::from_be_bytes(s) } else { u32::from_le_bytes(s) })
+        Some(if self.big_endian {
+            u32::from_be_bytes(s)
+        } else {
+            u32::from_le_bytes(s)
+        })
     }
 
     fn u16(&self, b: &[u8], at: usize) -> Option<u16> {
         let s: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
-        Some(if self.big_endian { u16::from_be_bytes(s) } else { u16::from_le_bytes(s) })
+        Some(if self.big_endian {
+            u16::from_be_bytes(s)
+        } else {
+            u16::from_le_bytes(s)
+        })
     }
 
     fn page(&self, n: u32) -> Option<&[u8]> {
@@ -40,14 +48,22 @@ impl Reader<'_> {
             if !seen.insert(next) {
                 return Err(format!("overflow chain loops at page {next}"));
             }
-            let page = self.page(next).ok_or_else(|| format!("overflow page {next} beyond the end of the file"))?;
+            let page = self
+                .page(next)
+                .ok_or_else(|| format!("overflow page {next} beyond the end of the file"))?;
             if page[25] != OVERFLOW {
                 return Err(format!("page {next} is not an overflow page"));
             }
             let following = self.u32(page, 16).ok_or("short page")?;
             let used = self.u16(page, 22).ok_or("short page")? as usize;
-            let content = if following == 0 { page.get(PAGE_HEADER..PAGE_HEADER + used) } else { page.get(PAGE_HEADER..) };
-            value.extend_from_slice(content.ok_or_else(|| format!("page {next}: {used} bytes do not fit"))?);
+            let content = if following == 0 {
+                page.get(PAGE_HEADER..PAGE_HEADER + used)
+            } else {
+                page.get(PAGE_HEADER..)
+            };
+            value.extend_from_slice(
+                content.ok_or_else(|| format!("page {next}: {used} bytes do not fit"))?,
+            );
             next = following;
         }
         Ok(value)
@@ -67,13 +83,21 @@ pub fn package_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         return Err("not a Berkeley DB hash database".into());
     }
     let big_endian = u32::from_le_bytes(bytes[12..16].try_into().unwrap_or_default()) != HASH_MAGIC;
-    let probe = Reader { bytes, page_size: 0, big_endian };
+    let probe = Reader {
+        bytes,
+        page_size: 0,
+        big_endian,
+    };
     let page_size = probe.u32(bytes, 20).ok_or("short metadata")? as usize;
     if !(512..=65536).contains(&page_size) || !page_size.is_power_of_two() {
         return Err(format!("invalid page size {page_size}"));
     }
     let last_page = probe.u32(bytes, 32).ok_or("short metadata")?;
-    let reader = Reader { bytes, page_size, big_endian };
+    let reader = Reader {
+        bytes,
+        page_size,
+        big_endian,
+    };
     let mut blobs = Vec::new();
     for n in 0..=last_page {
         let Some(page) = reader.page(n) else { break };
@@ -86,11 +110,19 @@ pub fn package_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
         }
         for pair in 0..entries / 2 {
             // Entries alternate key, value; we want the values.
-            let offset = reader.u16(page, PAGE_HEADER + 4 * pair + 2).ok_or("index out of page")? as usize;
-            if *page.get(offset).ok_or_else(|| format!("page {n}: entry out of page"))? != H_OFFPAGE {
+            let offset = reader
+                .u16(page, PAGE_HEADER + 4 * pair + 2)
+                .ok_or("index out of page")? as usize;
+            if *page
+                .get(offset)
+                .ok_or_else(|| format!("page {n}: entry out of page"))?
+                != H_OFFPAGE
+            {
                 continue;
             }
-            let entry = page.get(offset..offset + 12).ok_or_else(|| format!("page {n}: entry out of page"))?;
+            let entry = page
+                .get(offset..offset + 12)
+                .ok_or_else(|| format!("page {n}: entry out of page"))?;
             let first = reader.u32(entry, 4).ok_or("short entry")?;
             blobs.push(reader.overflow(first)?);
         }

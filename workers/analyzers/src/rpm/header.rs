@@ -49,7 +49,8 @@ pub struct Header {
 }
 
 fn be32(b: &[u8], at: usize) -> Option<u32> {
-    b.get(at..at + 4).map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+    b.get(at..at + 4)
+        .map(|s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 impl Header {
@@ -61,15 +62,24 @@ impl Header {
             return Err(format!("implausible header: {il} entries, {dl} data bytes"));
         }
         let index_end = 8 + 16 * il as usize;
-        let data = blob.get(index_end..index_end + dl as usize).ok_or_else(|| {
-            format!("header truncated: {il} entries and {dl} data bytes need {} bytes, have {}", index_end + dl as usize, blob.len())
-        })?;
+        let data = blob
+            .get(index_end..index_end + dl as usize)
+            .ok_or_else(|| {
+                format!(
+                    "header truncated: {il} entries and {dl} data bytes need {} bytes, have {}",
+                    index_end + dl as usize,
+                    blob.len()
+                )
+            })?;
         let mut header = Header::default();
         for i in 0..il as usize {
             let at = 8 + 16 * i;
-            let (Some(tag), Some(kind), Some(offset), Some(count)) =
-                (be32(blob, at), be32(blob, at + 4), be32(blob, at + 8), be32(blob, at + 12))
-            else {
+            let (Some(tag), Some(kind), Some(offset), Some(count)) = (
+                be32(blob, at),
+                be32(blob, at + 4),
+                be32(blob, at + 8),
+                be32(blob, at + 12),
+            ) else {
                 return Err("index entry truncated".into());
             };
             let tag = tag as i32;
@@ -79,17 +89,28 @@ impl Header {
             }
             let offset = offset as usize;
             if offset > data.len() || count > MAX_DATA {
-                return Err(format!("tag {tag}: offset {offset} or count {count} out of range"));
+                return Err(format!(
+                    "tag {tag}: offset {offset} or count {count} out of range"
+                ));
             }
             let rest = &data[offset..];
             let value = match kind {
                 TYPE_STRING | TYPE_STRING_ARRAY | TYPE_I18NSTRING => {
-                    let n = if kind == TYPE_STRING { 1 } else { count as usize };
+                    let n = if kind == TYPE_STRING {
+                        1
+                    } else {
+                        count as usize
+                    };
                     let mut strings = Vec::with_capacity(n.min(1 << 16));
                     let mut position = 0;
                     for _ in 0..n {
-                        let end = rest[position..].iter().position(|&b| b == 0).ok_or_else(|| format!("tag {tag}: unterminated string"))?;
-                        strings.push(String::from_utf8_lossy(&rest[position..position + end]).into_owned());
+                        let end = rest[position..]
+                            .iter()
+                            .position(|&b| b == 0)
+                            .ok_or_else(|| format!("tag {tag}: unterminated string"))?;
+                        strings.push(
+                            String::from_utf8_lossy(&rest[position..position + end]).into_owned(),
+                        );
                         position += end + 1;
                     }
                     Value::Strings(strings)
@@ -101,7 +122,9 @@ impl Header {
                         TYPE_INT16 => 2,
                         _ => 1,
                     };
-                    let bytes = rest.get(..width * count as usize).ok_or_else(|| format!("tag {tag}: integers out of range"))?;
+                    let bytes = rest
+                        .get(..width * count as usize)
+                        .ok_or_else(|| format!("tag {tag}: integers out of range"))?;
                     Value::Ints(
                         bytes
                             .chunks(width)
@@ -114,7 +137,11 @@ impl Header {
                             .collect(),
                     )
                 }
-                TYPE_BIN => Value::Bytes(rest.get(..count as usize).ok_or_else(|| format!("tag {tag}: binary out of range"))?.to_vec()),
+                TYPE_BIN => Value::Bytes(
+                    rest.get(..count as usize)
+                        .ok_or_else(|| format!("tag {tag}: binary out of range"))?
+                        .to_vec(),
+                ),
                 _ => continue,
             };
             header.tags.insert(tag, value);
@@ -156,15 +183,26 @@ impl Header {
         if !old.is_empty() {
             return Ok(old.to_vec());
         }
-        let (bases, dirs, indexes) = (self.strings(BASENAMES), self.strings(DIRNAMES), self.ints(DIRINDEXES));
+        let (bases, dirs, indexes) = (
+            self.strings(BASENAMES),
+            self.strings(DIRNAMES),
+            self.ints(DIRINDEXES),
+        );
         if bases.len() != indexes.len() {
-            return Err(format!("{} basenames but {} dirindexes", bases.len(), indexes.len()));
+            return Err(format!(
+                "{} basenames but {} dirindexes",
+                bases.len(),
+                indexes.len()
+            ));
         }
         bases
             .iter()
             .zip(indexes)
             .map(|(base, &i)| {
-                let dir = usize::try_from(i).ok().and_then(|i| dirs.get(i)).ok_or_else(|| format!("dirindex {i} out of range"))?;
+                let dir = usize::try_from(i)
+                    .ok()
+                    .and_then(|i| dirs.get(i))
+                    .ok_or_else(|| format!("dirindex {i} out of range"))?;
                 Ok(format!("{dir}{base}"))
             })
             .collect()

@@ -58,12 +58,19 @@ pub fn read_database(bytes: &[u8]) -> Result<Vec<Rpm>, String> {
     } else {
         return Err("not an rpm database (SQLite, Berkeley DB hash or ndb)".into());
     };
-    blobs.iter().map(|blob| from_header(&Header::parse(blob)?)).collect()
+    blobs
+        .iter()
+        .map(|blob| from_header(&Header::parse(blob)?))
+        .collect()
 }
 
 /// The package fields of one header.
 pub fn from_header(h: &Header) -> Result<Rpm, String> {
-    let text = |tag| h.string(tag).filter(|s| !s.is_empty() && *s != "(none)").map(str::to_string);
+    let text = |tag| {
+        h.string(tag)
+            .filter(|s| !s.is_empty() && *s != "(none)")
+            .map(str::to_string)
+    };
     Ok(Rpm {
         name: text(header::NAME).ok_or("header without a name")?,
         epoch: h.int(header::EPOCH),
@@ -92,7 +99,9 @@ pub fn parse_mariner_manifest(text: &str) -> Result<Vec<Rpm>, String> {
             if f.len() < 10 {
                 return Err(format!("line {}: {} fields, expected 10", i + 1, f.len()));
             }
-            let (version, release) = f[1].rsplit_once('-').ok_or_else(|| format!("line {}: no version-release", i + 1))?;
+            let (version, release) = f[1]
+                .rsplit_once('-')
+                .ok_or_else(|| format!("line {}: no version-release", i + 1))?;
             Ok(Rpm {
                 name: f[0].to_string(),
                 epoch: f[5].parse().ok(),
@@ -113,14 +122,22 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
     let found = DATABASES
         .iter()
         .find_map(|p| fs.read(p).map(|b| (*p, b, "rpm-database")))
-        .or_else(|| fs.read(MARINER_MANIFEST).map(|b| (MARINER_MANIFEST, b, "rpm-container-manifest")));
-    let Some((path, bytes, source)) = found else { return Ok(vec![]) };
+        .or_else(|| {
+            fs.read(MARINER_MANIFEST)
+                .map(|b| (MARINER_MANIFEST, b, "rpm-container-manifest"))
+        });
+    let Some((path, bytes, source)) = found else {
+        return Ok(vec![]);
+    };
     let rpms = if path == MARINER_MANIFEST {
         parse_mariner_manifest(&String::from_utf8_lossy(bytes))
     } else {
         read_database(bytes)
     }
-    .map_err(|reason| Error::Corrupt { path: path.into(), reason })?;
+    .map_err(|reason| Error::Corrupt {
+        path: path.into(),
+        reason,
+    })?;
     let namespace = distro.map(|d| d.id.as_str());
     let distro_q = distro.map(Distro::qualifier);
     Ok(rpms
@@ -134,7 +151,12 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 namespace,
                 &r.name,
                 Some(&version),
-                &[("arch", r.arch.as_deref()), ("epoch", epoch.as_deref()), ("distro", distro_q.as_deref()), ("upstream", r.source_rpm.as_deref())],
+                &[
+                    ("arch", r.arch.as_deref()),
+                    ("epoch", epoch.as_deref()),
+                    ("distro", distro_q.as_deref()),
+                    ("upstream", r.source_rpm.as_deref()),
+                ],
             );
             let mut files = r.files.clone();
             files.sort();
@@ -155,7 +177,11 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 depends: r.requires,
                 files,
                 purl,
-                evidence: Evidence { source: source.into(), path: path.into(), method: "package-database".into() },
+                evidence: Evidence {
+                    source: source.into(),
+                    path: path.into(),
+                    method: "package-database".into(),
+                },
             }
         })
         .collect())
@@ -163,7 +189,9 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
 
 /// `openssl-1.1.1k-15.cm2.src.rpm` → `openssl`.
 pub fn source_name(source_rpm: &str) -> Option<String> {
-    let stem = source_rpm.strip_suffix(".src.rpm").or_else(|| source_rpm.strip_suffix(".nosrc.rpm"))?;
+    let stem = source_rpm
+        .strip_suffix(".src.rpm")
+        .or_else(|| source_rpm.strip_suffix(".nosrc.rpm"))?;
     let (rest, _release) = stem.rsplit_once('-')?;
     let (name, _version) = rest.rsplit_once('-')?;
     Some(name.to_string())

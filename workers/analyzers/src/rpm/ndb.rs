@@ -41,12 +41,19 @@ pub fn package_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             continue;
         }
         let offset = le32(entry, 8).ok_or("short slot")? as usize * BLOCK;
-        let header = bytes.get(offset..offset + 16).ok_or_else(|| format!("slot {slot}: blob beyond the end of the file"))?;
+        let header = bytes
+            .get(offset..offset + 16)
+            .ok_or_else(|| format!("slot {slot}: blob beyond the end of the file"))?;
         if &header[..4] != BLOB_MAGIC || le32(header, 4) != Some(package) {
             return Err(format!("slot {slot}: blob header does not match"));
         }
         let length = le32(header, 12).ok_or("short blob header")? as usize;
-        blobs.push(bytes.get(offset + 16..offset + 16 + length).ok_or_else(|| format!("slot {slot}: blob truncated"))?.to_vec());
+        blobs.push(
+            bytes
+                .get(offset + 16..offset + 16 + length)
+                .ok_or_else(|| format!("slot {slot}: blob truncated"))?
+                .to_vec(),
+        );
     }
     Ok(blobs)
 }

@@ -32,7 +32,9 @@ impl<'a> Db<'a> {
         if n == 0 {
             return Err("page 0 referenced".into());
         }
-        self.bytes.get((n - 1) * self.page_size..n * self.page_size).ok_or_else(|| format!("page {n} beyond the end of the file"))
+        self.bytes
+            .get((n - 1) * self.page_size..n * self.page_size)
+            .ok_or_else(|| format!("page {n} beyond the end of the file"))
     }
 
     /// Every (rowid, payload) of the table rooted at `root`.
@@ -47,15 +49,25 @@ impl<'a> Db<'a> {
             let page = self.page(number)?;
             let header_at = if number == 1 { 100 } else { 0 };
             let kind = *page.get(header_at).ok_or("empty page")?;
-            let cells = u16::from_be_bytes([*page.get(header_at + 3).ok_or("short page")?, *page.get(header_at + 4).ok_or("short page")?]) as usize;
+            let cells = u16::from_be_bytes([
+                *page.get(header_at + 3).ok_or("short page")?,
+                *page.get(header_at + 4).ok_or("short page")?,
+            ]) as usize;
             let (header_len, interior) = match kind {
                 0x0d => (8, false),
                 0x05 => (12, true),
-                other => return Err(format!("page {number}: not a table b-tree page (type {other:#x})")),
+                other => {
+                    return Err(format!(
+                        "page {number}: not a table b-tree page (type {other:#x})"
+                    ));
+                }
             };
             for c in 0..cells {
                 let p = header_at + header_len + 2 * c;
-                let offset = u16::from_be_bytes([*page.get(p).ok_or("cell pointer out of page")?, *page.get(p + 1).ok_or("cell pointer out of page")?]) as usize;
+                let offset = u16::from_be_bytes([
+                    *page.get(p).ok_or("cell pointer out of page")?,
+                    *page.get(p + 1).ok_or("cell pointer out of page")?,
+                ]) as usize;
                 if interior {
                     let child = page.get(offset..offset + 4).ok_or("cell out of page")?;
                     stack.push(u32::from_be_bytes([child[0], child[1], child[2], child[3]]));
@@ -64,7 +76,9 @@ impl<'a> Db<'a> {
                 }
             }
             if interior {
-                let right = page.get(header_at + 8..header_at + 12).ok_or("short interior page")?;
+                let right = page
+                    .get(header_at + 8..header_at + 12)
+                    .ok_or("short interior page")?;
                 stack.push(u32::from_be_bytes([right[0], right[1], right[2], right[3]]));
             }
         }
@@ -88,9 +102,14 @@ impl<'a> Db<'a> {
             let k = m + (length - m) % (u - 4);
             if k <= x { k } else { m }
         };
-        let mut payload = page.get(at..at + local).ok_or("payload out of page")?.to_vec();
+        let mut payload = page
+            .get(at..at + local)
+            .ok_or("payload out of page")?
+            .to_vec();
         if local < length {
-            let next = page.get(at + local..at + local + 4).ok_or("overflow pointer out of page")?;
+            let next = page
+                .get(at + local..at + local + 4)
+                .ok_or("overflow pointer out of page")?;
             let mut next = u32::from_be_bytes([next[0], next[1], next[2], next[3]]);
             let mut seen = BTreeSet::new();
             while payload.len() < length {
@@ -131,7 +150,12 @@ fn record(payload: &[u8]) -> Result<Vec<(u64, &[u8])>, String> {
             n if n >= 12 => ((n - 12) / 2) as usize,
             n => return Err(format!("reserved serial type {n}")),
         };
-        values.push((t, payload.get(body..body + size).ok_or("record value out of range")?));
+        values.push((
+            t,
+            payload
+                .get(body..body + size)
+                .ok_or("record value out of range")?,
+        ));
         body += size;
     }
     Ok(values)
@@ -151,11 +175,20 @@ pub fn package_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     if reserved >= page_size - 480 {
         return Err("invalid reserved space".into());
     }
-    let db = Db { bytes, page_size, usable: page_size - reserved };
+    let db = Db {
+        bytes,
+        page_size,
+        usable: page_size - reserved,
+    };
     let mut root = None;
     for payload in db.table(1)? {
         let values = record(&payload)?;
-        let text = |i: usize| values.get(i).filter(|(t, _)| *t >= 13 && t % 2 == 1).map(|(_, b)| String::from_utf8_lossy(b).into_owned());
+        let text = |i: usize| {
+            values
+                .get(i)
+                .filter(|(t, _)| *t >= 13 && t % 2 == 1)
+                .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+        };
         if text(0).as_deref() == Some("table") && text(1).as_deref() == Some("Packages") {
             let (t, b) = values.get(3).ok_or("sqlite_master row without rootpage")?;
             let n = match t {

@@ -1,0 +1,96 @@
+//! A real rpm root built with Debian's rpm/rpmbuild (e2e/images/build-rpm.sh): rpm 4.18's SQLite
+//! database, two layers. Expected packages come from `rpm -qa`.
+
+use super::stella;
+use std::path::PathBuf;
+
+#[test]
+fn real_rpm_image_matches_rpm_qa_with_epochs_and_layers() {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-rpm.sh");
+    let out = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("SKIPPED: cannot build the rpm test image");
+        return;
+    }
+    let dir = std::env::var_os("STELLA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"))
+        .join("images/rpm-sqlite");
+    let lines = |n: u32| -> Vec<String> {
+        std::fs::read_to_string(dir.join(format!("expected-{n}.txt")))
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    };
+    let (first, all) = (lines(1), lines(2));
+    let data = tempfile::tempdir().unwrap();
+    for target in [
+        format!("{}:rpm", dir.join("oci").display()),
+        dir.join("image.tar").display().to_string(),
+    ] {
+        let out = stella()
+            .args(["scan", &target, "--quiet", "--data-dir"])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let bom: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let layers: Vec<&str> = bom["metadata"]["properties"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["name"].as_str().unwrap().starts_with("stellaops:layer."))
+            .map(|p| p["value"].as_str().unwrap())
+            .collect();
+        let mut found = Vec::new();
+        for c in bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["type"] == "library")
+        {
+            let prop = |n: &str| {
+                c["properties"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|p| p["name"] == n)
+                    .map(|p| p["value"].as_str().unwrap().to_string())
+            };
+            let line = format!(
+                "{} {} {}",
+                c["name"].as_str().unwrap(),
+                c["version"].as_str().unwrap(),
+                prop("stellaops:package.arch").unwrap()
+            );
+            let layer = layers
+                .iter()
+                .position(|l| Some(l.to_string()) == prop("stellaops:layerDigest"))
+                .unwrap();
+            assert_eq!(layer, if first.contains(&line) { 0 } else { 1 }, "{line}");
+            found.push(line);
+        }
+        found.sort();
+        assert_eq!(found, all, "{target}");
+        let purls: Vec<&str> = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|c| c["purl"].as_str())
+            .collect();
+        assert!(purls.contains(&"pkg:rpm/stellatest/stella-hello@1.2.3-4?arch=noarch&distro=stellatest-1&epoch=2&upstream=stella-hello-1.2.3-4.src.rpm"), "{purls:?}");
+    }
+}
