@@ -105,7 +105,7 @@ pub fn package_blobs(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             continue;
         }
         let entries = reader.u16(page, 20).ok_or("short page")? as usize;
-        if entries % 2 != 0 {
+        if !entries.is_multiple_of(2) {
             return Err(format!("page {n}: odd number of hash entries"));
         }
         for pair in 0..entries / 2 {
