@@ -32,5 +32,9 @@ test: test-harness
 e2e: test-harness
 	$(CARGO) test -p stella-e2e
 
+## Scanner benchmark on a ~350 MB three-layer Debian image: cold and warm stella scan against
+## the read+decompress+verify floor and against Trivy (from npm), ratios printed.
 bench:
-	$(CARGO) bench --workspace
+	bash e2e/images/build-debian.sh big
+	$(CARGO) build --release -p stella-cli -p stella-bench
+	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big

