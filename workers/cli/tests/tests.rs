@@ -63,3 +63,4 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
 mod debian;
 mod registry;
 mod rpm;
+mod token;

@@ -284,10 +284,15 @@ fn references_split_into_repository_and_tag() {
 /// Rewrites the layout's manifest (and the index entry that pins it).
 fn rewrite_manifest(root: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
     let index_path = root.join("index.json");
-    let mut index: serde_json::Value = serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
-    let old = index["manifests"][0]["digest"].as_str().unwrap().to_string();
+    let mut index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&index_path).unwrap()).unwrap();
+    let old = index["manifests"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let blobs = root.join("blobs/sha256");
-    let mut manifest: serde_json::Value = serde_json::from_slice(&std::fs::read(blobs.join(&old[7..])).unwrap()).unwrap();
+    let mut manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(blobs.join(&old[7..])).unwrap()).unwrap();
     edit(&mut manifest);
     let bytes = serde_json::to_vec(&manifest).unwrap();
     let digest = sha(&bytes);
@@ -303,7 +308,9 @@ fn a_layer_whose_declared_size_lies_is_refused() {
     let root = oci_layout(dir.path(), &layers());
     rewrite_manifest(&root, |m| m["layers"][1]["size"] = serde_json::json!(12));
     let image = stella_acquire::open_local(&root, &Platform::default()).unwrap();
-    let error = stella_scan::scan(&image, &stella_scan::Options::default()).unwrap_err().to_string();
+    let error = stella_scan::scan(&image, &stella_scan::Options::default())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("declared as 12 bytes"), "{error}");
 }
 
@@ -312,13 +319,24 @@ fn a_manifest_naming_a_missing_blob_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
     let root = oci_layout(dir.path(), &layers());
     let missing = format!("sha256:{}", "e".repeat(64));
-    rewrite_manifest(&root, |m| m["layers"][2]["digest"] = serde_json::Value::String(missing.clone()));
+    rewrite_manifest(&root, |m| {
+        m["layers"][2]["digest"] = serde_json::Value::String(missing.clone())
+    });
     let image = stella_acquire::open_local(&root, &Platform::default()).unwrap();
-    let error = stella_scan::scan(&image, &stella_scan::Options::default()).unwrap_err().to_string();
-    assert!(error.contains(&format!("blob {missing} is missing")), "{error}");
+    let error = stella_scan::scan(&image, &stella_scan::Options::default())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains(&format!("blob {missing} is missing")),
+        "{error}"
+    );
     // A manifest whose layer count disagrees with the config's diff_ids never opens.
-    rewrite_manifest(&root, |m| { m["layers"].as_array_mut().unwrap().pop(); });
-    let error = stella_acquire::open_local(&root, &Platform::default()).unwrap_err().to_string();
+    rewrite_manifest(&root, |m| {
+        m["layers"].as_array_mut().unwrap().pop();
+    });
+    let error = stella_acquire::open_local(&root, &Platform::default())
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("2 layers but 3 diff_ids"), "{error}");
 }
 
@@ -326,8 +344,16 @@ fn a_manifest_naming_a_missing_blob_is_a_clear_error() {
 fn device_nodes_and_hostile_links_never_reach_the_host() {
     let dir = tempfile::tempdir().unwrap();
     let mut builder = tar::Builder::new(Vec::new());
-    for (path, kind, link) in [("dev/sda", tar::EntryType::Block, None), ("dev/null", tar::EntryType::Char, None),
-        ("etc/passwd", tar::EntryType::Symlink, Some("/etc/shadow")), ("var/lib/dpkg/status", tar::EntryType::Symlink, Some("../../../../../../etc/shadow"))] {
+    for (path, kind, link) in [
+        ("dev/sda", tar::EntryType::Block, None),
+        ("dev/null", tar::EntryType::Char, None),
+        ("etc/passwd", tar::EntryType::Symlink, Some("/etc/shadow")),
+        (
+            "var/lib/dpkg/status",
+            tar::EntryType::Symlink,
+            Some("../../../../../../etc/shadow"),
+        ),
+    ] {
         let mut header = tar::Header::new_gnu();
         header.set_entry_type(kind);
         header.set_size(0);
