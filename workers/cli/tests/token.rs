@@ -208,6 +208,7 @@ fn bearer_token_auth_against_a_real_registry() {
     };
     let out = scan(&["--registry-auth-file", auth.to_str().unwrap()]);
     let _ = registry.kill();
+    let _ = registry.wait();
     let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
     assert!(
         out.status.success(),
@@ -268,6 +269,7 @@ fn anonymous_token_requests_are_refused_as_auth_failures() {
         .output()
         .unwrap();
     let _ = registry.kill();
+    let _ = registry.wait();
     assert_eq!(
         out.status.code(),
         Some(4),
