@@ -113,6 +113,8 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 supplier: r.maintainer,
                 installed_size: r.installed_size,
                 depends: r.depends,
+                provides: r.provides,
+                depends_on: Vec::new(),
                 files: files.into_iter().collect(),
                 purl,
                 evidence: Evidence {

@@ -266,6 +266,8 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 supplier: stanza.get("Maintainer").cloned(),
                 installed_size: stanza.get("Installed-Size").and_then(|s| installed_size(s)),
                 depends,
+                provides: split_depends(stanza.get("Provides").map(String::as_str).unwrap_or("")),
+                depends_on: Vec::new(),
                 files,
                 purl,
                 evidence: Evidence {

@@ -47,6 +47,7 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
             Err(error) => analysis.errors.push(error.to_string()),
         }
     }
+    resolve_dependencies(&mut analysis.packages);
     analysis.packages.sort_by(|a, b| {
         a.purl
             .cmp(&b.purl)
@@ -118,5 +119,63 @@ pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTree
             })
         }
         _ => None,
+    }
+}
+
+/// The name a dependency or provides entry is about: `libc6 (>= 2.34)` → `libc6`,
+/// `so:libc.musl-x86_64.so.1=1` → `so:libc.musl-x86_64.so.1`, `python3:any` → `python3`,
+/// `musl>=1.2` → `musl`.
+fn capability(entry: &str) -> &str {
+    let entry = entry.trim();
+    let end = entry
+        .find([' ', '(', '=', '<', '>', '~'])
+        .unwrap_or(entry.len());
+    let name = &entry[..end];
+    name.strip_suffix(":any").unwrap_or(name)
+}
+
+/// Resolves each package's dependency declarations to the installed packages that satisfy
+/// them (by name, provides, or owned file path), within its ecosystem. Alternatives
+/// (`a | b`) resolve to the first installed one; unresolvable and conflict (`!x`) entries are
+/// left out: only what is installed is linked, nothing is guessed.
+pub fn resolve_dependencies(packages: &mut [Package]) {
+    use std::collections::BTreeMap;
+    let mut providers: BTreeMap<(Ecosystem, String), String> = BTreeMap::new();
+    for p in packages.iter() {
+        providers
+            .entry((p.ecosystem, p.name.clone()))
+            .or_insert_with(|| p.purl.clone());
+        for provided in &p.provides {
+            providers
+                .entry((p.ecosystem, capability(provided).to_string()))
+                .or_insert_with(|| p.purl.clone());
+        }
+        if p.ecosystem == Ecosystem::Rpm {
+            for file in &p.files {
+                providers
+                    .entry((p.ecosystem, file.clone()))
+                    .or_insert_with(|| p.purl.clone());
+            }
+        }
+    }
+    for p in packages.iter_mut() {
+        let mut resolved: Vec<String> = Vec::new();
+        for declaration in &p.depends {
+            if declaration.starts_with('!') || declaration.starts_with("rpmlib(") {
+                continue;
+            }
+            let hit = declaration
+                .split('|')
+                .map(capability)
+                .find_map(|name| providers.get(&(p.ecosystem, name.to_string())));
+            if let Some(purl) = hit
+                && purl != &p.purl
+            {
+                resolved.push(purl.clone());
+            }
+        }
+        resolved.sort();
+        resolved.dedup();
+        p.depends_on = resolved;
     }
 }

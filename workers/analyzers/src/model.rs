@@ -61,6 +61,11 @@ pub struct Package {
     pub installed_size: Option<u64>,
     /// Dependency declarations as written.
     pub depends: Vec<String>,
+    /// Capabilities the package provides (names, sonames, commands), as written.
+    pub provides: Vec<String>,
+    /// Purls of the installed packages the declarations resolve to (filled by
+    /// [`crate::resolve_dependencies`]), sorted.
+    pub depends_on: Vec<String>,
     /// Files the package owns, as absolute paths, sorted.
     pub files: Vec<String>,
     pub purl: String,

@@ -81,3 +81,67 @@ fn a_corrupt_database_is_an_error() {
     let text = std::fs::read_to_string(dir.join("corrupt/lib/apk/db/installed")).unwrap();
     assert!(parse(&text).unwrap_err().contains("line 1"));
 }
+
+#[test]
+fn dependencies_resolve_through_names_and_provides_as_syft_expects() {
+    let Some(dir) = fixtures("apk/syft") else {
+        return;
+    };
+    let expected = json(&dir.join("multiple-2.expected.json"));
+    let text = std::fs::read_to_string(dir.join("multiple-2/lib/apk/db/installed")).unwrap();
+    let mut packages: Vec<stella_analyzers::Package> = parse(&text)
+        .unwrap()
+        .into_iter()
+        .map(|r| stella_analyzers::Package {
+            ecosystem: stella_analyzers::Ecosystem::Apk,
+            purl: format!("pkg:apk/alpine/{}", r.name),
+            name: r.name,
+            version: r.version,
+            arch: r.arch,
+            source_name: r.origin,
+            source_version: None,
+            licenses: vec![],
+            supplier: None,
+            installed_size: None,
+            depends: r.depends,
+            provides: r.provides,
+            depends_on: vec![],
+            files: r.files,
+            evidence: stella_analyzers::Evidence {
+                source: "apk-installed".into(),
+                path: "lib/apk/db/installed".into(),
+                method: "package-database".into(),
+            },
+        })
+        .collect();
+    stella_analyzers::resolve_dependencies(&mut packages);
+    for (name, deps) in expected["expected_dependencies"].as_object().unwrap() {
+        let ours = &packages
+            .iter()
+            .find(|p| &p.name == name)
+            .unwrap()
+            .depends_on;
+        let mut theirs: Vec<String> = deps
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| format!("pkg:apk/alpine/{}", d.as_str().unwrap()))
+            .collect();
+        theirs.sort();
+        assert_eq!(ours, &theirs, "{name}");
+    }
+    for p in &packages {
+        if !expected["expected_dependencies"]
+            .as_object()
+            .unwrap()
+            .contains_key(&p.name)
+        {
+            assert!(
+                p.depends_on.is_empty(),
+                "{} has unexpected dependencies {:?}",
+                p.name,
+                p.depends_on
+            );
+        }
+    }
+}

@@ -173,3 +173,27 @@ fn deinstalled_and_versionless_entries_are_not_packages() {
 fn serde_bytes_buf(bytes: Vec<u8>) -> serde_bytes::ByteBuf {
     serde_bytes::ByteBuf::from(bytes)
 }
+
+#[test]
+fn os_release_fixtures() {
+    let Some(dir) = fixtures("os-release") else {
+        return;
+    };
+    let centos = stella_analyzers::osrelease::parse(
+        &std::fs::read_to_string(dir.join("centos8-grype")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (centos.id.as_str(), centos.version_id.as_deref()),
+        ("centos", Some("8"))
+    );
+    assert!(centos.id_like.contains(&"rhel".to_string()));
+    let sles = stella_analyzers::osrelease::parse(
+        &std::fs::read_to_string(dir.join("sles12sp5-grype")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        (sles.id.as_str(), sles.version_id.as_deref()),
+        ("sles", Some("12.5"))
+    );
+}

@@ -116,6 +116,31 @@ fn real_debian_image_matches_dpkg_and_attributes_layers() {
         }
         let curl: Vec<_> = found.keys().filter(|(n, _, _)| n == "curl").collect();
         assert!(curl.is_empty(), "curl was purged in layer 3");
+        // Dependencies resolve to installed packages: bash pre-depends on libc6.
+        let bash = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "bash")
+            .unwrap()["bom-ref"]
+            .clone();
+        let libc = bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["name"] == "libc6")
+            .unwrap()["bom-ref"]
+            .clone();
+        let bash_deps = bom["dependencies"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["ref"] == bash)
+            .unwrap();
+        assert!(
+            bash_deps["dependsOn"].as_array().unwrap().contains(&libc),
+            "{bash_deps}"
+        );
         assert_eq!(bom["metadata"]["component"]["type"], "container");
         assert!(
             bom["components"]

@@ -120,13 +120,37 @@ pub fn document(inventory: &Inventory) -> Value {
         }
         components.push(component);
     }
+    let reference = |p: &stella_analyzers::Package| {
+        if refs_seen[&p.purl] > 1 {
+            format!("{}#{}", p.purl, p.evidence.path)
+        } else {
+            p.purl.clone()
+        }
+    };
+    let by_purl: BTreeMap<&str, String> = inventory
+        .components
+        .iter()
+        .map(|c| (c.package.purl.as_str(), reference(&c.package)))
+        .collect();
     let mut dependencies = vec![json!({
         "ref": image_ref,
-        "dependsOn": inventory.components.iter().map(|c| {
-            let p = &c.package;
-            if refs_seen[&p.purl] > 1 { format!("{}#{}", p.purl, p.evidence.path) } else { p.purl.clone() }
-        }).collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
+        "dependsOn": inventory.components.iter().map(|c| reference(&c.package))
+            .collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
     })];
+    let mut seen_refs = std::collections::BTreeSet::new();
+    for c in &inventory.components {
+        let r = reference(&c.package);
+        if !seen_refs.insert(r.clone()) {
+            continue;
+        }
+        let depends: std::collections::BTreeSet<&String> = c
+            .package
+            .depends_on
+            .iter()
+            .filter_map(|purl| by_purl.get(purl.as_str()))
+            .collect();
+        dependencies.push(json!({"ref": r, "dependsOn": depends.into_iter().collect::<Vec<_>>()}));
+    }
     dependencies.sort_by(|a, b| a["ref"].as_str().cmp(&b["ref"].as_str()));
     json!({
         "bomFormat": "CycloneDX",

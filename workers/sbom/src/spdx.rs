@@ -55,6 +55,14 @@ pub fn document(inventory: &Inventory) -> Value {
 
     let mut elements = vec![agent.clone(), tool.clone(), image_id.clone()];
     let mut contained = Vec::new();
+    let mut package_ids = std::collections::BTreeMap::new();
+    for c in &inventory.components {
+        let p = &c.package;
+        package_ids
+            .entry(p.purl.clone())
+            .or_insert_with(|| id("package", &format!("{}#{}", p.purl, p.evidence.path)));
+    }
+    let mut depends_relationships = Vec::new();
     for c in &inventory.components {
         let p = &c.package;
         let package_id = id("package", &format!("{}#{}", p.purl, p.evidence.path));
@@ -73,9 +81,25 @@ pub fn document(inventory: &Inventory) -> Value {
         if let Some(s) = &p.supplier {
             package["software_copyrightText"] = Value::String(format!("Maintainer: {s}"));
         }
+        let targets: Vec<&String> = p
+            .depends_on
+            .iter()
+            .filter_map(|d| package_ids.get(d))
+            .collect();
+        if !targets.is_empty() {
+            let rel = id("relationship", &format!("depends#{package_id}"));
+            depends_relationships.push(
+                json!({"type": "Relationship", "spdxId": rel, "creationInfo": "_:creationinfo",
+                "from": package_id, "relationshipType": "dependsOn", "to": targets}),
+            );
+        }
         graph.push(package);
         elements.push(package_id.clone());
         contained.push(package_id);
+    }
+    for rel in depends_relationships {
+        elements.push(rel["spdxId"].as_str().unwrap_or_default().to_string());
+        graph.push(rel);
     }
     if !contained.is_empty() {
         let rel = id("relationship", "image-contains");

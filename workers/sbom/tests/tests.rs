@@ -57,6 +57,12 @@ pub fn sample_inventory() -> Inventory {
             supplier: Some("Debian Maintainers <debian@lists.debian.org>".into()),
             installed_size: Some(1024),
             depends: vec!["libc6 (>= 2.34)".into()],
+            provides: vec![],
+            depends_on: if name == "curl" {
+                vec!["pkg:deb/debian/bash@5.2.15-2%2Bb2?arch=amd64&distro=debian-12".into()]
+            } else {
+                vec![]
+            },
             files: vec![format!("/usr/bin/{name}")],
             purl: format!(
                 "pkg:deb/debian/{name}@{}?arch=amd64&distro=debian-12",

@@ -14,6 +14,7 @@ pub const LICENSE: i32 = 1014;
 pub const ARCH: i32 = 1022;
 pub const OLDFILENAMES: i32 = 1027;
 pub const SOURCERPM: i32 = 1044;
+pub const PROVIDENAME: i32 = 1047;
 pub const REQUIRENAME: i32 = 1049;
 pub const DIRINDEXES: i32 = 1116;
 pub const BASENAMES: i32 = 1117;

@@ -44,6 +44,7 @@ pub struct Rpm {
     pub summary: Option<String>,
     pub modularity_label: Option<String>,
     pub requires: Vec<String>,
+    pub provides: Vec<String>,
     pub files: Vec<String>,
 }
 
@@ -84,6 +85,7 @@ pub fn from_header(h: &Header) -> Result<Rpm, String> {
         summary: text(header::SUMMARY),
         modularity_label: text(header::MODULARITYLABEL),
         requires: h.strings(header::REQUIRENAME).to_vec(),
+        provides: h.strings(header::PROVIDENAME).to_vec(),
         files: h.files()?,
     })
 }
@@ -175,6 +177,8 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
                 supplier: r.vendor,
                 installed_size: r.size.and_then(|s| u64::try_from(s).ok()),
                 depends: r.requires,
+                provides: r.provides,
+                depends_on: Vec::new(),
                 files,
                 purl,
                 evidence: Evidence {
