@@ -37,4 +37,4 @@ e2e: test-harness
 bench:
 	bash e2e/images/build-debian.sh big
 	$(CARGO) build --release -p stella-cli -p stella-bench
-	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big
+	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big --synthetic-gb 1

