@@ -2,34 +2,12 @@
 //! (debootstrap; apt-get install curl; dpkg --purge curl). Expected packages come from
 //! `dpkg-query --admindir` after each layer, never from our own output.
 
-use super::stella;
+use super::{stella, test_image};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-/// The cached image directory, building it when absent; `None` (skip) where it cannot be
-/// built here, except under CI where that is a failure.
 fn image() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-debian.sh");
-    let output = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    if !output.status.success() {
-        let message = format!(
-            "{} failed: {}",
-            script.display(),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        if std::env::var_os("CI").is_some() {
-            panic!("{message}");
-        }
-        eprintln!("SKIPPED: {message}");
-        return None;
-    }
-    let cache = std::env::var_os("STELLA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"));
-    Some(cache.join("images/debian-bookworm"))
+    test_image("build-debian.sh", "debian-bookworm")
 }
 
 fn expected(dir: &Path, layer: usize) -> BTreeSet<(String, String, String)> {

@@ -1,119 +1,30 @@
 //! `stella scan` against a real OCI registry: Debian's `docker-registry` (CNCF distribution) on
 //! loopback, with and without htpasswd Basic auth, the Debian test image pushed with skopeo.
 
-use super::stella;
+use super::{Registry, have_tools, stella, test_image};
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::path::PathBuf;
+use std::process::Command;
 
-/// A registry process on a loopback port; stopped on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn required() -> bool {
-    std::env::var_os("CI").is_some()
-}
-
-fn tool(name: &str) -> bool {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !found {
-        assert!(!required(), "{name} is required under CI");
-        eprintln!("SKIPPED: {name} not installed");
-    }
-    found
-}
-
-fn start(auth: Option<(&str, &str)>) -> Registry {
-    let dir = tempfile::tempdir().unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut config = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-         http:\n  addr: 127.0.0.1:{port}\n",
-        dir.path().join("data").display()
-    );
-    if let Some((user, password)) = auth {
+/// A registry requiring htpasswd Basic auth for `user:password`.
+fn with_basic_auth(user: &str, password: &str) -> Registry {
+    let (user, password) = (user.to_string(), password.to_string());
+    Registry::start(move |dir| {
         let out = Command::new("htpasswd")
-            .args(["-Bbn", user, password])
+            .args(["-Bbn", &user, &password])
             .output()
             .unwrap();
         assert!(out.status.success());
-        std::fs::write(dir.path().join("htpasswd"), out.stdout).unwrap();
-        config.push_str(&format!(
+        std::fs::write(dir.join("htpasswd"), out.stdout).unwrap();
+        format!(
             "auth:\n  htpasswd:\n    realm: stella-test\n    path: {}\n",
-            dir.path().join("htpasswd").display()
-        ));
-    }
-    std::fs::write(dir.path().join("config.yml"), config).unwrap();
-    let child = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "registry did not start"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Registry {
-        child,
-        port,
-        _dir: dir,
-    }
-}
-
-fn push(layout: &Path, destination: &str, creds: Option<&str>) {
-    let mut command = Command::new("skopeo");
-    command.args(["copy", "--quiet", "--dest-tls-verify=false"]);
-    if let Some(creds) = creds {
-        command.args(["--dest-creds", creds]);
-    }
-    command
-        .arg(format!("oci:{}:bookworm", layout.display()))
-        .arg(format!("docker://{destination}"));
-    let out = command.output().unwrap();
-    assert!(
-        out.status.success(),
-        "skopeo: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+            dir.join("htpasswd").display()
+        )
+    })
 }
 
 fn debian_layout() -> Option<PathBuf> {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-debian.sh");
-    let out = Command::new("bash").arg(script).output().unwrap();
-    if !out.status.success() {
-        assert!(!required(), "{}", String::from_utf8_lossy(&out.stderr));
-        eprintln!("SKIPPED: cannot build the Debian test image");
-        return None;
-    }
-    let cache = std::env::var_os("STELLA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"));
-    Some(cache.join("images/debian-bookworm/oci"))
+    test_image("build-debian.sh", "debian-bookworm").map(|d| d.join("oci"))
 }
 
 fn components(bom: &[u8]) -> Vec<String> {
@@ -128,15 +39,19 @@ fn components(bom: &[u8]) -> Vec<String> {
 
 #[test]
 fn scans_from_a_registry_with_basic_auth_and_reports_auth_and_reachability_failures() {
-    if !(tool("docker-registry") && tool("skopeo") && tool("htpasswd")) {
+    if !have_tools(&["docker-registry", "skopeo", "htpasswd"]) {
         return;
     }
     let Some(layout) = debian_layout() else {
         return;
     };
-    let registry = start(Some(("alice", "wonderland")));
-    let reference = format!("127.0.0.1:{}/stella-test/debian:bookworm", registry.port);
-    push(&layout, &reference, Some("alice:wonderland"));
+    let registry = with_basic_auth("alice", "wonderland");
+    let reference = registry.push(
+        &layout,
+        "bookworm",
+        "stella-test/debian:bookworm",
+        Some("alice:wonderland"),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     // A Kubernetes dockerconfigjson Secret's payload.
@@ -282,15 +197,14 @@ fn scans_from_a_registry_with_basic_auth_and_reports_auth_and_reachability_failu
 
 #[test]
 fn scans_from_an_anonymous_registry() {
-    if !(tool("docker-registry") && tool("skopeo")) {
+    if !have_tools(&["docker-registry", "skopeo"]) {
         return;
     }
     let Some(layout) = debian_layout() else {
         return;
     };
-    let registry = start(None);
-    let reference = format!("127.0.0.1:{}/library/debian:bookworm", registry.port);
-    push(&layout, &reference, None);
+    let registry = Registry::start(|_| String::new());
+    let reference = registry.push(&layout, "bookworm", "library/debian:bookworm", None);
     let dir = tempfile::tempdir().unwrap();
     let out = stella()
         .args([

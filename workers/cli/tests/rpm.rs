@@ -1,29 +1,13 @@
 //! A real rpm root built with Debian's rpm/rpmbuild (e2e/images/build-rpm.sh): rpm 4.18's SQLite
 //! database, two layers. Expected packages come from `rpm -qa`.
 
-use super::stella;
-use std::path::PathBuf;
+use super::{stella, test_image};
 
 #[test]
 fn real_rpm_image_matches_rpm_qa_with_epochs_and_layers() {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-rpm.sh");
-    let out = std::process::Command::new("bash")
-        .arg(&script)
-        .output()
-        .unwrap();
-    if !out.status.success() {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("SKIPPED: cannot build the rpm test image");
+    let Some(dir) = test_image("build-rpm.sh", "rpm-sqlite") else {
         return;
-    }
-    let dir = std::env::var_os("STELLA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"))
-        .join("images/rpm-sqlite");
+    };
     let lines = |n: u32| -> Vec<String> {
         std::fs::read_to_string(dir.join(format!("expected-{n}.txt")))
             .unwrap()

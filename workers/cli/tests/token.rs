@@ -2,12 +2,11 @@
 //! token auth, and a token server (the piece an identity provider plays) written here: it
 //! checks Basic credentials and issues ES256 JWTs the registry verifies against our CA.
 
-use super::stella;
+use super::{Registry, have_tools, stella, test_image};
 use base64::Engine;
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::path::Path;
 
 const SERVICE: &str = "stella-test-registry";
 const ISSUER: &str = "stella-test-issuer";
@@ -97,37 +96,8 @@ fn token_server(key_pkcs8: Vec<u8>, cert_der: Vec<u8>) -> u16 {
     port
 }
 
-#[test]
-fn bearer_token_auth_against_a_real_registry() {
-    for tool in ["docker-registry", "skopeo"] {
-        if !Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .is_ok_and(|o| o.status.success())
-        {
-            assert!(std::env::var_os("CI").is_none(), "{tool} required under CI");
-            eprintln!("SKIPPED: {tool} not installed");
-            return;
-        }
-    }
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-debian.sh");
-    if !Command::new("bash")
-        .arg(script)
-        .output()
-        .unwrap()
-        .status
-        .success()
-    {
-        assert!(std::env::var_os("CI").is_none());
-        return;
-    }
-    let layout = std::env::var_os("STELLA_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"))
-        .join("images/debian-bookworm/oci");
-
-    let dir = tempfile::tempdir().unwrap();
+/// A self-signed issuer certificate and a registry trusting it, with its token server.
+fn token_registry() -> Registry {
     let key = rcgen::KeyPair::generate().unwrap();
     let mut params =
         rcgen::CertificateParams::new(vec!["stella-token-issuer".to_string()]).unwrap();
@@ -135,85 +105,69 @@ fn bearer_token_auth_against_a_real_registry() {
         .distinguished_name
         .push(rcgen::DnType::CommonName, "stella-token-issuer");
     let cert = params.self_signed(&key).unwrap();
-    std::fs::write(dir.path().join("issuer.pem"), cert.pem()).unwrap();
     let token_port = token_server(key.serialize_der(), cert.der().to_vec());
+    Registry::start(move |dir| {
+        std::fs::write(dir.join("issuer.pem"), cert.pem()).unwrap();
+        format!(
+            "auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
+            dir.join("issuer.pem").display()
+        )
+    })
+}
 
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = format!(
-        "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {data}\nhttp:\n  addr: 127.0.0.1:{port}\n\
-         auth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {pem}\n",
-        data = dir.path().join("data").display(),
-        pem = dir.path().join("issuer.pem").display(),
-    );
-    std::fs::write(dir.path().join("config.yml"), config).unwrap();
-    let mut registry = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
-        .spawn()
-        .unwrap();
-    let started = std::time::Instant::now();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(started.elapsed().as_secs() < 20);
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let reference = format!("127.0.0.1:{port}/stella-test/debian:bookworm");
-    let push = Command::new("skopeo")
+fn scan(reference: &str, data: &Path, extra: &[&str]) -> std::process::Output {
+    stella()
         .args([
-            "copy",
+            "scan",
+            reference,
             "--quiet",
-            "--dest-tls-verify=false",
-            "--dest-creds",
-            "alice:wonderland",
+            "--insecure-registry",
+            "--format",
+            "table",
+            "--data-dir",
         ])
-        .arg(format!("oci:{}:bookworm", layout.display()))
-        .arg(format!("docker://{reference}"))
+        .arg(data)
+        .args(extra)
+        .env("DOCKER_CONFIG", data.join("no-docker-config"))
         .output()
-        .unwrap();
-    assert!(
-        push.status.success(),
-        "{}",
-        String::from_utf8_lossy(&push.stderr)
-    );
+        .unwrap()
+}
 
-    let auth = dir.path().join("config.json");
+#[test]
+fn bearer_token_auth_against_a_real_registry() {
+    if !have_tools(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let Some(image) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let registry = token_registry();
+    let reference = registry.push(
+        &image.join("oci"),
+        "bookworm",
+        "stella-test/debian:bookworm",
+        Some("alice:wonderland"),
+    );
+    let data = tempfile::tempdir().unwrap();
+    let auth = data.path().join("config.json");
     std::fs::write(
         &auth,
         format!(
-            r#"{{"auths":{{"127.0.0.1:{port}":{{"username":"alice","password":"wonderland"}}}}}}"#
+            r#"{{"auths":{{"127.0.0.1:{}":{{"username":"alice","password":"wonderland"}}}}}}"#,
+            registry.port
         ),
     )
     .unwrap();
-    let scan = |extra: &[&str]| {
-        stella()
-            .args([
-                "scan",
-                &reference,
-                "--quiet",
-                "--insecure-registry",
-                "--format",
-                "table",
-                "--data-dir",
-            ])
-            .arg(dir.path().join("stella"))
-            .args(extra)
-            .env("DOCKER_CONFIG", dir.path().join("none"))
-            .output()
-            .unwrap()
-    };
-    let out = scan(&["--registry-auth-file", auth.to_str().unwrap()]);
-    let _ = registry.kill();
-    let _ = registry.wait();
-    let log = std::fs::read_to_string(dir.path().join("registry.log")).unwrap_or_default();
+    let out = scan(
+        &reference,
+        data.path(),
+        &["--registry-auth-file", auth.to_str().unwrap()],
+    );
     assert!(
         out.status.success(),
-        "{}\nregistry log:\n{log}",
-        String::from_utf8_lossy(&out.stderr)
+        "{}\nregistry log:\n{}",
+        String::from_utf8_lossy(&out.stderr),
+        registry.log()
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("libc6"));
 }
@@ -221,55 +175,16 @@ fn bearer_token_auth_against_a_real_registry() {
 #[test]
 fn anonymous_token_requests_are_refused_as_auth_failures() {
     // The token server refuses requests without credentials: exit code 4 with a clear reason.
-    if Command::new("sh")
-        .arg("-c")
-        .arg("command -v docker-registry")
-        .output()
-        .map(|o| !o.status.success())
-        .unwrap_or(true)
-    {
+    if !have_tools(&["docker-registry"]) {
         return;
     }
-    let key = rcgen::KeyPair::generate().unwrap();
-    let cert = rcgen::CertificateParams::new(vec!["x".to_string()])
-        .unwrap()
-        .self_signed(&key)
-        .unwrap();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("issuer.pem"), cert.pem()).unwrap();
-    let token_port = token_server(key.serialize_der(), cert.der().to_vec());
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    std::fs::write(dir.path().join("config.yml"), format!(
-        "version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nauth:\n  token:\n    realm: http://127.0.0.1:{token_port}/token\n    service: {SERVICE}\n    issuer: {ISSUER}\n    rootcertbundle: {}\n",
-        dir.path().join("data").display(), dir.path().join("issuer.pem").display())).unwrap();
-    let mut registry = Command::new("docker-registry")
-        .arg("serve")
-        .arg(dir.path().join("config.yml"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    let out = stella()
-        .args([
-            "scan",
-            &format!("127.0.0.1:{port}/a/b:1"),
-            "--quiet",
-            "--insecure-registry",
-            "--data-dir",
-        ])
-        .arg(dir.path().join("s"))
-        .env("DOCKER_CONFIG", dir.path().join("none"))
-        .output()
-        .unwrap();
-    let _ = registry.kill();
-    let _ = registry.wait();
+    let registry = token_registry();
+    let data = tempfile::tempdir().unwrap();
+    let out = scan(
+        &format!("127.0.0.1:{}/a/b:1", registry.port),
+        data.path(),
+        &[],
+    );
     assert_eq!(
         out.status.code(),
         Some(4),
