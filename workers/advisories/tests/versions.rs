@@ -1,0 +1,208 @@
+use crate::vectors;
+use std::cmp::Ordering;
+use stella_advisories::version::{apk, dpkg, rpm};
+
+fn sign(o: Ordering) -> i64 {
+    match o {
+        Ordering::Less => -1,
+        Ordering::Equal => 0,
+        Ordering::Greater => 1,
+    }
+}
+
+fn rows(v: &serde_json::Value) -> Vec<(String, String, i64)> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap().into(),
+                r[1].as_str().unwrap().into(),
+                r[2].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Antisymmetry and transitivity over every version the vectors mention.
+fn assert_total_order(versions: &[String], cmp: impl Fn(&str, &str) -> Ordering, scheme: &str) {
+    for a in versions {
+        assert_eq!(cmp(a, a), Ordering::Equal, "{scheme}: {a} != itself");
+        for b in versions {
+            assert_eq!(
+                cmp(a, b),
+                cmp(b, a).reverse(),
+                "{scheme}: {a} vs {b} not antisymmetric"
+            );
+        }
+    }
+    let mut sorted = versions.to_vec();
+    sorted.sort_by(|a, b| cmp(a, b));
+    for w in sorted.windows(3) {
+        assert_ne!(
+            cmp(&w[0], &w[2]),
+            Ordering::Greater,
+            "{scheme}: {} > {} breaks transitivity",
+            w[0],
+            w[2]
+        );
+    }
+}
+
+#[test]
+fn dpkg_vectors() {
+    let Some(v) = vectors("dpkg.json") else {
+        return;
+    };
+    let mut seen = Vec::new();
+    for (source, list) in v["compare"].as_object().unwrap() {
+        for (a, b, expected) in rows(list) {
+            let got = dpkg::compare(&a, &b).unwrap_or_else(|e| panic!("{source}: {e}"));
+            assert_eq!(sign(got), expected, "{source}: {a} vs {b}");
+            seen.extend([a, b]);
+        }
+    }
+    for case in v["parse"].as_array().unwrap() {
+        let parsed = dpkg::Version::parse_lenient(case["input"].as_str().unwrap()).unwrap();
+        assert_eq!(i64::from(parsed.epoch), case["epoch"].as_i64().unwrap());
+        assert_eq!(parsed.upstream, case["upstream"].as_str().unwrap());
+        assert_eq!(parsed.revision, case["revision"].as_str().unwrap());
+    }
+    for bad in v["invalid_error"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["invalid_warning"]["versions"].as_array().unwrap())
+        .chain(v["invalid_go_deb_version"].as_array().unwrap())
+    {
+        assert!(
+            dpkg::Version::parse(bad.as_str().unwrap()).is_err(),
+            "{bad} accepted"
+        );
+    }
+    let sort = &v["sort"][0];
+    let mut unsorted: Vec<String> = serde_json::from_value(sort["unsorted"].clone()).unwrap();
+    unsorted.sort_by(|a, b| dpkg::compare(a, b).unwrap());
+    let expected: Vec<String> = serde_json::from_value(sort["expected_sorted"].clone()).unwrap();
+    assert_eq!(unsorted, expected);
+    seen.sort();
+    seen.dedup();
+    assert_total_order(&seen, |a, b| dpkg::compare(a, b).unwrap(), "dpkg");
+}
+
+#[test]
+fn rpm_vectors() {
+    let Some(v) = vectors("rpm.json") else { return };
+    let list = rows(&v["compare"]["rpmvercmp_at"]);
+    assert!(list.len() >= 90);
+    let mut seen = Vec::new();
+    for (a, b, expected) in list {
+        assert_eq!(sign(rpm::rpmvercmp(&a, &b)), expected, "{a} vs {b}");
+        seen.extend([a, b]);
+    }
+    seen.sort();
+    seen.dedup();
+    assert_total_order(&seen, rpm::rpmvercmp, "rpm");
+    assert_eq!(
+        rpm::compare("1:1.0-1", "2.0-1").unwrap(),
+        Ordering::Greater,
+        "epoch first"
+    );
+    assert_eq!(
+        rpm::compare("1.0-1.el9", "1.0-2.el9").unwrap(),
+        Ordering::Less
+    );
+    assert!(
+        rpm::Evr::parse("x:1").is_err()
+            && rpm::Evr::parse("").is_err()
+            && rpm::Evr::parse("1.0-").is_err()
+    );
+}
+
+#[test]
+fn apk_vectors() {
+    let Some(v) = vectors("apk.json") else { return };
+    let mut failures = Vec::new();
+    let mut seen = Vec::new();
+    for row in v["compare"].as_array().unwrap() {
+        let (a, b, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_i64().unwrap(),
+        );
+        if sign(apk::compare(a, b)) != expected {
+            failures.push(format!("{a} vs {b}: expected {expected}"));
+        }
+        seen.extend([a.to_string(), b.to_string()]);
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} rows: {failures:#?}",
+        failures.len(),
+        v["compare"].as_array().unwrap().len()
+    );
+    for case in v["fuzzy"].as_array().unwrap() {
+        let (a, op, b) = (
+            case["a"].as_str().unwrap(),
+            case["op"].as_str().unwrap(),
+            case["b"].as_str().unwrap(),
+        );
+        let fuzzy = apk::fuzzy_match(a, b);
+        let ok = match op {
+            "~" => fuzzy,
+            "!~" => !fuzzy,
+            "<~" => fuzzy || apk::compare(a, b) == Ordering::Less,
+            ">~" => fuzzy || apk::compare(a, b) == Ordering::Greater,
+            other => panic!("operator {other}"),
+        };
+        assert!(ok, "{a} {op} {b}");
+    }
+    for good in v["valid"].as_array().unwrap() {
+        assert!(
+            apk::validate(good.as_str().unwrap()).is_ok(),
+            "{good} rejected"
+        );
+    }
+    for bad in v["invalid"].as_array().unwrap() {
+        assert!(
+            apk::validate(bad.as_str().unwrap()).is_err(),
+            "{bad} accepted"
+        );
+    }
+    seen.retain(|s| apk::validate(s).is_ok());
+    seen.sort();
+    seen.dedup();
+    assert_total_order(&seen, apk::compare, "apk");
+}
+
+#[test]
+fn garbage_never_panics() {
+    let inputs = [
+        "",
+        "~",
+        "^",
+        ":",
+        "-",
+        "0:",
+        "1:-",
+        "\u{0}",
+        "1.0~~~",
+        "1..0",
+        "9999999999999999999999999999",
+        "-r",
+        "_",
+        "1_",
+        "1-r",
+        "1.0-r1-r2",
+        "1~z",
+    ];
+    for a in inputs {
+        for b in inputs {
+            let _ = dpkg::compare(a, b);
+            let _ = rpm::rpmvercmp(a, b);
+            let _ = rpm::compare(a, b);
+            let _ = apk::compare(a, b);
+            let _ = apk::fuzzy_match(a, b);
+        }
+    }
+}
