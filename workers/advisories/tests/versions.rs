@@ -206,3 +206,99 @@ fn garbage_never_panics() {
         }
     }
 }
+
+fn semver_options(v: Option<&serde_json::Value>) -> stella_advisories::version::semver::Options {
+    use stella_advisories::version::semver::Options;
+    match v {
+        Some(serde_json::Value::Bool(true)) => Options {
+            loose: true,
+            include_prerelease: false,
+        },
+        Some(serde_json::Value::Object(o)) => Options {
+            loose: o.get("loose").is_some_and(|l| {
+                l.as_bool().unwrap_or(false) || l.as_i64().is_some_and(|n| n != 0)
+            }),
+            include_prerelease: o
+                .get("includePrerelease")
+                .and_then(|v| v.as_bool())
+                .unwrap_or(false),
+        },
+        _ => Options::default(),
+    }
+}
+
+#[test]
+fn npm_semver_vectors() {
+    use stella_advisories::version::semver::{self, Range};
+    let Some(v) = vectors("semver-npm.json") else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for row in v["compare"]["rows"].as_array().unwrap() {
+        let options = semver_options(row.get(3));
+        let (Some(a), Some(b), Some(expected)) =
+            (row[0].as_str(), row[1].as_str(), row[2].as_i64())
+        else {
+            continue;
+        };
+        match semver::compare(a, b, options) {
+            Ok(o) if sign(o) == expected => {}
+            other => failures.push(format!("compare {a} {b}: {other:?}, expected {expected}")),
+        }
+    }
+    let fixtures = &v["fixtures"];
+    for (name, want) in [("range-include", true), ("range-exclude", false)] {
+        for row in fixtures[name]["rows"].as_array().unwrap() {
+            // Rows holding JavaScript objects instead of strings test the JS API, not semantics.
+            let (Some(range), Some(version)) = (row[0].as_str(), row[1].as_str()) else {
+                continue;
+            };
+            if semver::satisfies(version, range, semver_options(row.get(2))) != want {
+                failures.push(format!("{name}: {range:?} / {version:?} {:?}", row.get(2)));
+            }
+        }
+    }
+    for row in fixtures["range-parse"]["rows"].as_array().unwrap() {
+        let Some(range) = row[0].as_str() else {
+            continue;
+        };
+        let expected = row[1].as_str();
+        let got = Range::parse(range, semver_options(row.get(2)))
+            .ok()
+            .map(|r| r.canonical());
+        if got.as_deref() != expected {
+            failures.push(format!(
+                "range-parse {range:?} {:?}: {got:?}, expected {expected:?}",
+                row.get(2)
+            ));
+        }
+    }
+    for row in fixtures["invalid-versions"]["rows"].as_array().unwrap() {
+        if let Some(s) = row[0].as_str()
+            && semver::Version::parse(s, semver_options(row.get(2))).is_ok()
+        {
+            failures.push(format!("invalid version accepted: {s:?}"));
+        }
+    }
+    for row in fixtures["valid-versions"]["rows"].as_array().unwrap() {
+        let parsed = semver::Version::parse(row[0].as_str().unwrap(), Default::default()).unwrap();
+        assert_eq!(
+            (
+                parsed.major as i64,
+                parsed.minor as i64,
+                parsed.patch as i64
+            ),
+            (
+                row[1].as_i64().unwrap(),
+                row[2].as_i64().unwrap(),
+                row[3].as_i64().unwrap()
+            )
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

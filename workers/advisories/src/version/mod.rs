@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod rpm;
+pub mod semver;
 
 /// A version the scheme's parser rejects, and why.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
