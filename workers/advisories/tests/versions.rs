@@ -302,3 +302,61 @@ fn npm_semver_vectors() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn maven_vectors() {
+    use stella_advisories::version::maven;
+    let Some(v) = vectors("maven.json") else {
+        return;
+    };
+    let mut failures = Vec::new();
+    for row in v["compare"].as_array().unwrap() {
+        let (a, b, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_i64().unwrap(),
+        );
+
+        if sign(maven::compare(a, b)) != expected {
+            failures.push(format!(
+                "{a} vs {b}: {:?}, expected {expected} ({})",
+                maven::compare(a, b),
+                row[3]
+            ));
+        }
+    }
+    for (name, list) in v["ordered_ascending"].as_object().unwrap() {
+        let Some(list) = list.as_array() else {
+            continue;
+        };
+        let list: Vec<&str> = list.iter().map(|x| x.as_str().unwrap()).collect();
+        for i in 0..list.len() {
+            for j in i + 1..list.len() {
+                if maven::compare(list[i], list[j]) != Ordering::Less {
+                    failures.push(format!("{name}: {} !< {}", list[i], list[j]));
+                }
+            }
+        }
+    }
+    for (name, group) in v["all_equal_groups"].as_object().unwrap() {
+        let group: Vec<&str> = group
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x.as_str().unwrap())
+            .collect();
+        for a in &group {
+            for b in &group {
+                if maven::compare(a, b) != Ordering::Equal {
+                    failures.push(format!("{name}: {a} != {b}"));
+                }
+            }
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
