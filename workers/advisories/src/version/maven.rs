@@ -147,8 +147,7 @@ impl Version {
         let mut is_digit = false;
         let mut start = 0;
         let text = |a: usize, b: usize| chars[a..b].iter().collect::<String>();
-        for i in 0..chars.len() {
-            let c = chars[i];
+        for (i, &c) in chars.iter().enumerate() {
             let list = stack.last_mut().expect("a list");
             if c == '.' {
                 list.push(if i == start {
