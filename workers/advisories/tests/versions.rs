@@ -366,3 +366,67 @@ fn maven_vectors() {
         failures.join("\n")
     );
 }
+
+#[test]
+fn nuget_vectors() {
+    use stella_advisories::version::nuget;
+    let Some(v) = vectors("nuget.json") else {
+        return;
+    };
+    for row in v["compare"].as_array().unwrap() {
+        let (a, b, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_i64().unwrap(),
+        );
+        assert_eq!(sign(nuget::compare(a, b).unwrap()), expected, "{a} vs {b}");
+    }
+    for row in v["not_equal_default"].as_array().unwrap() {
+        assert_ne!(
+            nuget::compare(row[0].as_str().unwrap(), row[1].as_str().unwrap()).unwrap(),
+            Ordering::Equal
+        );
+    }
+    for row in v["parse_fields"]["rows"].as_array().unwrap() {
+        let parsed = nuget::Version::parse(row[0].as_str().unwrap()).unwrap();
+        let four = parsed
+            .parts
+            .iter()
+            .map(|p| p.to_string())
+            .collect::<Vec<_>>()
+            .join(".");
+        assert_eq!(four, row[1].as_str().unwrap(), "{}", row[0]);
+        assert_eq!(
+            parsed.release.join("."),
+            row[2].as_str().unwrap(),
+            "{}",
+            row[0]
+        );
+        assert_eq!(
+            parsed.metadata.unwrap_or_default(),
+            row[3].as_str().unwrap(),
+            "{}",
+            row[0]
+        );
+    }
+    for row in v["normalized_semver2"]["rows"].as_array().unwrap() {
+        assert_eq!(
+            nuget::Version::parse(row[0].as_str().unwrap())
+                .unwrap()
+                .normalized(),
+            row[1].as_str().unwrap()
+        );
+    }
+    for bad in v["invalid"].as_array().unwrap() {
+        assert!(
+            nuget::Version::parse(bad.as_str().unwrap()).is_err(),
+            "{bad} accepted"
+        );
+    }
+    for good in v["parse_strict_roundtrip"].as_array().unwrap() {
+        assert!(
+            nuget::Version::parse(good.as_str().unwrap()).is_ok(),
+            "{good} rejected"
+        );
+    }
+}

@@ -4,6 +4,7 @@
 pub mod apk;
 pub mod dpkg;
 pub mod maven;
+pub mod nuget;
 pub mod rpm;
 pub mod semver;
 
