@@ -430,3 +430,176 @@ fn nuget_vectors() {
         );
     }
 }
+
+#[test]
+fn pep440_vectors() {
+    use stella_advisories::version::pep440::{Specifier, Version};
+    let Some(v) = vectors("pep440.json") else {
+        return;
+    };
+    let versions: Vec<&str> = v["ordered_ascending"]["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_str().unwrap())
+        .collect();
+    let parsed: Vec<Version> = versions
+        .iter()
+        .map(|s| Version::parse(s).unwrap_or_else(|e| panic!("{e}")))
+        .collect();
+    for i in 0..parsed.len() {
+        for j in 0..parsed.len() {
+            assert_eq!(
+                parsed[i].cmp(&parsed[j]),
+                i.cmp(&j),
+                "{} vs {}",
+                versions[i],
+                versions[j]
+            );
+        }
+    }
+    for row in v["compare_adjacent"].as_array().unwrap() {
+        let (a, b, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_i64().unwrap(),
+        );
+        assert_eq!(
+            sign(Version::parse(a).unwrap().cmp(&Version::parse(b).unwrap())),
+            expected,
+            "{a} vs {b}"
+        );
+    }
+    for bad in v["invalid"].as_array().unwrap() {
+        assert!(
+            Version::parse(bad.as_str().unwrap()).is_err(),
+            "{bad} accepted"
+        );
+    }
+    for row in v["normalized"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(v["str"].as_array().unwrap())
+    {
+        assert_eq!(
+            Version::parse(row[0].as_str().unwrap())
+                .unwrap()
+                .to_string(),
+            row[1].as_str().unwrap()
+        );
+    }
+    for row in v["public"].as_array().unwrap() {
+        assert_eq!(
+            Version::parse(row[0].as_str().unwrap())
+                .unwrap()
+                .public()
+                .to_string(),
+            row[1].as_str().unwrap()
+        );
+    }
+    for row in v["base_version"].as_array().unwrap() {
+        assert_eq!(
+            Version::parse(row[0].as_str().unwrap())
+                .unwrap()
+                .base()
+                .to_string(),
+            row[1].as_str().unwrap()
+        );
+    }
+    for (field, check) in [
+        (
+            "is_prerelease",
+            Version::is_prerelease as fn(&Version) -> bool,
+        ),
+        ("is_postrelease", Version::is_postrelease),
+        ("is_devrelease", Version::is_devrelease),
+    ] {
+        for row in v[field].as_array().unwrap() {
+            assert_eq!(
+                check(&Version::parse(row[0].as_str().unwrap()).unwrap()),
+                row[1].as_bool().unwrap(),
+                "{field} {}",
+                row[0]
+            );
+        }
+    }
+    for row in v["extra_equalities"].as_array().unwrap() {
+        assert_eq!(
+            stella_advisories::version::pep440::compare(
+                row[0].as_str().unwrap(),
+                row[1].as_str().unwrap()
+            )
+            .unwrap(),
+            Ordering::Equal
+        );
+    }
+
+    let Some(s) = vectors("pep440-specifiers.json") else {
+        return;
+    };
+    for good in s["valid_specifiers"].as_array().unwrap() {
+        assert!(
+            Specifier::parse(good.as_str().unwrap()).is_ok(),
+            "{good} rejected"
+        );
+    }
+    for bad in s["invalid_specifiers"].as_array().unwrap() {
+        assert!(
+            Specifier::parse(bad.as_str().unwrap()).is_err(),
+            "{bad} accepted"
+        );
+    }
+    let mut failures = Vec::new();
+    // packaging's test_specifiers builds these with `Specifier(spec, prereleases=True)`.
+    for row in s["contains"]["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .chain(s["arbitrary_equality"]["rows"].as_array().unwrap())
+    {
+        let (version, spec, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_bool().unwrap(),
+        );
+        if Specifier::parse(spec)
+            .unwrap()
+            .contains(version, Some(true))
+            != expected
+        {
+            failures.push(format!("{version} in {spec}: expected {expected}"));
+        }
+    }
+    // [specifier, version, spec_prereleases, contains_prereleases, expected]
+    for row in s["prereleases"]["rows"].as_array().unwrap() {
+        let (spec, version, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[4].as_bool().unwrap(),
+        );
+        let choice = row[3].as_bool().or(row[2].as_bool());
+        if Specifier::parse(spec).unwrap().contains(version, choice) != expected {
+            failures.push(format!(
+                "prereleases: {version} in {spec} ({:?}, {:?}): expected {expected}",
+                row[2], row[3]
+            ));
+        }
+    }
+    for row in s["comparison_ignores_local"].as_array().unwrap() {
+        let (version, spec, expected) = (
+            row[0].as_str().unwrap(),
+            row[1].as_str().unwrap(),
+            row[2].as_bool().unwrap(),
+        );
+        if Specifier::parse(spec).unwrap().contains(version, None) != expected {
+            failures.push(format!("local: {version} in {spec}: expected {expected}"));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}

@@ -5,6 +5,7 @@ pub mod apk;
 pub mod dpkg;
 pub mod maven;
 pub mod nuget;
+pub mod pep440;
 pub mod rpm;
 pub mod semver;
 
