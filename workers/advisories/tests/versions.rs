@@ -603,3 +603,107 @@ fn pep440_vectors() {
         failures.join("\n")
     );
 }
+
+/// Random version-shaped strings through every comparator: no panics, and antisymmetry and
+/// transitivity on whatever parses.
+#[test]
+fn random_inputs_keep_a_total_order_and_never_panic() {
+    use stella_advisories::version::{golang, maven, nuget, pep440, semver};
+    let alphabet: Vec<char> = "0123456789.-+~^_:abcrvpxz*! ".chars().collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut samples = Vec::new();
+    for _ in 0..250 {
+        let len = (next() % 12) as usize;
+        let s: String = (0..len)
+            .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+            .collect();
+        samples.push(s);
+    }
+    samples.extend(
+        [
+            "1.0",
+            "1.0.0",
+            "v1.0.0",
+            "1:1.0-1",
+            "1.0~rc1",
+            "1.0-r1",
+            "2.0a1",
+            "1.0.post1",
+        ]
+        .map(String::from),
+    );
+    type Cmp = Box<dyn Fn(&str, &str) -> Option<Ordering>>;
+    let schemes: Vec<(&str, Cmp)> = vec![
+        ("dpkg", Box::new(|a, b| dpkg::compare(a, b).ok())),
+        ("rpm", Box::new(|a, b| rpm::compare(a, b).ok())),
+        ("apk", Box::new(|a, b| Some(apk::compare(a, b)))),
+        (
+            "semver",
+            Box::new(|a, b| semver::compare(a, b, Default::default()).ok()),
+        ),
+        ("go", Box::new(|a, b| golang::compare(a, b).ok())),
+        ("maven", Box::new(|a, b| Some(maven::compare(a, b)))),
+        ("nuget", Box::new(|a, b| nuget::compare(a, b).ok())),
+        ("pep440", Box::new(|a, b| pep440::compare(a, b).ok())),
+    ];
+    for (name, cmp) in &schemes {
+        let valid: Vec<&String> = samples.iter().filter(|s| cmp(s, s).is_some()).collect();
+        for a in &valid {
+            for b in &valid {
+                let (ab, ba) = (cmp(a, b).unwrap(), cmp(b, a).unwrap());
+                assert_eq!(ab, ba.reverse(), "{name}: {a:?} vs {b:?}");
+            }
+        }
+        // Exhaustive transitivity on a bounded subset (every comparison re-parses).
+        let few = &valid[..valid.len().min(40)];
+        for a in few {
+            for b in few {
+                if cmp(a, b) != Some(Ordering::Less) {
+                    continue;
+                }
+                for c in few {
+                    if cmp(b, c) == Some(Ordering::Less) {
+                        assert_eq!(
+                            cmp(a, c),
+                            Some(Ordering::Less),
+                            "{name}: {a:?} < {b:?} < {c:?} but not {a:?} < {c:?}"
+                        );
+                    }
+                }
+            }
+        }
+        let mut sorted = valid.clone();
+        sorted.sort_by(|a, b| cmp(a, b).unwrap());
+        for w in sorted.windows(2) {
+            assert_ne!(
+                cmp(w[0], w[1]),
+                Some(Ordering::Greater),
+                "{name}: sort is not consistent"
+            );
+        }
+        for _ in 0..2000 {
+            let (i, j, k) = (
+                (next() as usize) % valid.len().max(1),
+                (next() as usize) % valid.len().max(1),
+                (next() as usize) % valid.len().max(1),
+            );
+            if valid.is_empty() {
+                break;
+            }
+            let (a, b, c) = (valid[i], valid[j], valid[k]);
+            if cmp(a, b) != Some(Ordering::Greater) && cmp(b, c) != Some(Ordering::Greater) {
+                assert_ne!(
+                    cmp(a, c),
+                    Some(Ordering::Greater),
+                    "{name}: {a:?} <= {b:?} <= {c:?} but {a:?} > {c:?}"
+                );
+            }
+        }
+    }
+}

@@ -241,12 +241,15 @@ fn compare_tokens(a: &str, b: &str, fuzzy: bool) -> Ordering {
     tb.kind.cmp(&ta.kind)
 }
 
-/// Compares two apk versions (apk's ordering; versions it cannot tokenise compare as strings).
+/// Compares two apk versions. Invalid versions (which apk compares as plain strings) sort
+/// after every valid one and among themselves as strings, so the order stays total.
 pub fn compare(a: &str, b: &str) -> Ordering {
-    if validate(a).is_err() && validate(b).is_err() {
-        return a.cmp(b);
+    match (validate(a).is_ok(), validate(b).is_ok()) {
+        (true, true) => compare_tokens(a, b, false),
+        (true, false) => Ordering::Less,
+        (false, true) => Ordering::Greater,
+        (false, false) => a.cmp(b),
     }
-    compare_tokens(a, b, false)
 }
 
 /// apk's fuzzy match (`~`): `b` matches `a` as a prefix on version-component boundaries.

@@ -3,6 +3,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod golang;
 pub mod maven;
 pub mod nuget;
 pub mod pep440;
