@@ -51,7 +51,6 @@ pub struct LayerReader {
     inner: Box<dyn Read + Send>,
     shared: Arc<Mutex<Shared>>,
     digest: Digest,
-    limits: Limits,
     compression: Compression,
 }
 
@@ -112,7 +111,6 @@ impl LayerReader {
             inner: Box::new(capped),
             shared,
             digest: layer.digest.clone(),
-            limits: limits.clone(),
             compression,
         })
     }
@@ -129,11 +127,7 @@ impl LayerReader {
         if let Some(failure) = shared.failure.take() {
             return Err(failure);
         }
-        drained.map_err(|source| Error::Io {
-            path: self.digest.to_string(),
-            source,
-        })?;
-        let _ = &self.limits;
+        drained.map_err(|source| layer_error(&self.digest, source))?;
         Ok(LayerStats {
             compressed_bytes: shared.compressed,
             uncompressed_bytes: shared.uncompressed,
@@ -161,10 +155,25 @@ fn read_error(digest: &Digest, shared: &Arc<Mutex<Shared>>, e: io::Error) -> Err
         .lock()
         .ok()
         .and_then(|mut s| s.failure.take())
-        .unwrap_or(Error::Io {
+        .unwrap_or_else(|| layer_error(digest, e))
+}
+
+/// A decoder's complaint (bad deflate/zstd data, a stream cut short) means a corrupt layer;
+/// anything else is an I/O failure of the source.
+fn layer_error(digest: &Digest, e: io::Error) -> Error {
+    match e.kind() {
+        io::ErrorKind::InvalidData
+        | io::ErrorKind::UnexpectedEof
+        | io::ErrorKind::InvalidInput
+        | io::ErrorKind::Other => Error::CorruptLayer {
+            digest: digest.clone(),
+            reason: e.to_string(),
+        },
+        _ => Error::Io {
             path: digest.to_string(),
             source: e,
-        })
+        },
+    }
 }
 
 /// Hashes the stored bytes; at end of stream, fails unless they match the digest.

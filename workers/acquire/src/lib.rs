@@ -55,6 +55,8 @@ pub enum Error {
         status: u16,
         message: String,
     },
+    #[error("layer {digest} is corrupt: {reason}")]
+    CorruptLayer { digest: Digest, reason: String },
     #[error("layer {digest} is declared as {declared} bytes but holds {actual}")]
     SizeMismatch {
         digest: Digest,

@@ -207,9 +207,10 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
             if !is_installed(stanza.get("Status").map(String::as_str)) {
                 continue;
             }
-            let Some(version) = stanza.get("Version").filter(|v| !v.is_empty()) else {
-                continue;
-            };
+            // A stanza without a version is still an installed package (dpkg records what it
+            // was told); it is reported without a version rather than dropped or guessed.
+            let empty = String::new();
+            let version = stanza.get("Version").unwrap_or(&empty);
             let arch = stanza
                 .get("Architecture")
                 .cloned()

@@ -81,7 +81,7 @@ pub fn database_keys(path: &str, bytes: &[u8]) -> Option<std::collections::BTree
                 .filter(|s| dpkg::is_installed(s.get("Status").map(String::as_str)))
                 .filter_map(|s| {
                     let name = s.get("Package").filter(|n| !n.is_empty())?;
-                    let version = s.get("Version").filter(|v| !v.is_empty())?;
+                    let version = s.get("Version").map(String::as_str).unwrap_or("");
                     Some(key(
                         name,
                         version,
@@ -135,47 +135,41 @@ fn capability(entry: &str) -> &str {
 }
 
 /// Resolves each package's dependency declarations to the installed packages that satisfy
-/// them (by name, provides, or owned file path), within its ecosystem. Alternatives
-/// (`a | b`) resolve to the first installed one; unresolvable and conflict (`!x`) entries are
-/// left out: only what is installed is linked, nothing is guessed.
+/// them (by name, provides, or owned file path), within its ecosystem. Every installed
+/// alternative of `a | b` counts (each could be what is used); unresolvable and conflict (`!x`)
+/// entries are left out: only what is installed is linked, nothing is guessed.
 pub fn resolve_dependencies(packages: &mut [Package]) {
-    use std::collections::BTreeMap;
-    let mut providers: BTreeMap<(Ecosystem, String), String> = BTreeMap::new();
+    use std::collections::{BTreeMap, BTreeSet};
+    let mut providers: BTreeMap<(Ecosystem, String), BTreeSet<String>> = BTreeMap::new();
     for p in packages.iter() {
-        providers
-            .entry((p.ecosystem, p.name.clone()))
-            .or_insert_with(|| p.purl.clone());
-        for provided in &p.provides {
+        let mut add = |key: &str| {
             providers
-                .entry((p.ecosystem, capability(provided).to_string()))
-                .or_insert_with(|| p.purl.clone());
+                .entry((p.ecosystem, key.to_string()))
+                .or_default()
+                .insert(p.purl.clone());
+        };
+        add(&p.name);
+        for provided in &p.provides {
+            add(capability(provided));
         }
         if p.ecosystem == Ecosystem::Rpm {
             for file in &p.files {
-                providers
-                    .entry((p.ecosystem, file.clone()))
-                    .or_insert_with(|| p.purl.clone());
+                add(file);
             }
         }
     }
     for p in packages.iter_mut() {
-        let mut resolved: Vec<String> = Vec::new();
+        let mut resolved = BTreeSet::new();
         for declaration in &p.depends {
             if declaration.starts_with('!') || declaration.starts_with("rpmlib(") {
                 continue;
             }
-            let hit = declaration
-                .split('|')
-                .map(capability)
-                .find_map(|name| providers.get(&(p.ecosystem, name.to_string())));
-            if let Some(purl) = hit
-                && purl != &p.purl
-            {
-                resolved.push(purl.clone());
+            for name in declaration.split('|').map(capability) {
+                if let Some(purls) = providers.get(&(p.ecosystem, name.to_string())) {
+                    resolved.extend(purls.iter().filter(|purl| **purl != p.purl).cloned());
+                }
             }
         }
-        resolved.sort();
-        resolved.dedup();
-        p.depends_on = resolved;
+        p.depends_on = resolved.into_iter().collect();
     }
 }

@@ -139,7 +139,7 @@ fn image_directories_yield_packages_purls_files_and_licences() {
 }
 
 #[test]
-fn deinstalled_and_versionless_entries_are_not_packages() {
+fn deinstalled_entries_are_dropped_and_versionless_ones_kept() {
     let Some(dir) = fixtures("dpkg/syft/var/lib/dpkg/status.d") else {
         return;
     };
@@ -166,7 +166,12 @@ fn deinstalled_and_versionless_entries_are_not_packages() {
         .collect();
     assert_eq!(
         names,
-        ["linux-image-6.14.0-1012-aws", "tzdata", "util-linux"]
+        [
+            "linux-image-6.14.0-1012-aws",
+            "no-version",
+            "tzdata",
+            "util-linux"
+        ]
     );
 }
 
@@ -196,4 +201,49 @@ fn os_release_fixtures() {
         (sles.id.as_str(), sles.version_id.as_deref()),
         ("sles", Some("12.5"))
     );
+}
+
+#[test]
+fn dependencies_resolve_through_alternatives_and_provides_as_syft_expects() {
+    let Some(dir) = fixtures("dpkg/syft") else {
+        return;
+    };
+    let expected = json(&dir.join("relationships.expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        let fixture = case["fixture"].as_str().unwrap();
+        let mut fragment = stella_layerfs::Fragment::default();
+        let path = "var/lib/dpkg/status";
+        fragment.entries.push(stella_layerfs::FragmentEntry {
+            path: path.into(),
+            kind: stella_layerfs::EntryKind::File {
+                size: 0,
+                mode: 0o644,
+            },
+        });
+        fragment.files.insert(
+            path.into(),
+            serde_bytes_buf(std::fs::read(dir.join(fixture)).unwrap()),
+        );
+        let fs = stella_layerfs::Filesystem::build([&fragment]);
+        let mut packages = stella_analyzers::dpkg::analyze(&fs, None).unwrap();
+        stella_analyzers::resolve_dependencies(&mut packages);
+        let name_of = |purl: &str| {
+            packages
+                .iter()
+                .find(|p| p.purl == purl)
+                .unwrap()
+                .name
+                .clone()
+        };
+        for (name, deps) in case["expected_dependencies"].as_object().unwrap() {
+            let package = packages
+                .iter()
+                .find(|p| &p.name == name)
+                .unwrap_or_else(|| panic!("{fixture}: {name} missing"));
+            let mut ours: Vec<String> = package.depends_on.iter().map(|d| name_of(d)).collect();
+            ours.sort();
+            let theirs: Vec<String> = serde_json::from_value(deps.clone()).unwrap();
+            assert_eq!(ours, theirs, "{fixture}: {name}");
+        }
+    }
 }

@@ -78,3 +78,50 @@ fn real_rpm_image_matches_rpm_qa_with_epochs_and_layers() {
         assert!(purls.contains(&"pkg:rpm/stellatest/stella-hello@1.2.3-4?arch=noarch&distro=stellatest-1&epoch=2&upstream=stella-hello-1.2.3-4.src.rpm"), "{purls:?}");
     }
 }
+
+#[test]
+fn a_corrupt_image_exits_with_code_5() {
+    let Some(dir) = test_image("build-rpm.sh", "rpm-sqlite") else {
+        return;
+    };
+    let copy = tempfile::tempdir().unwrap();
+    assert!(
+        std::process::Command::new("cp")
+            .arg("-a")
+            .arg(dir.join("oci"))
+            .arg(copy.path())
+            .status()
+            .unwrap()
+            .success()
+    );
+    let blobs = copy.path().join("oci/blobs/sha256");
+    // Replace every gzip layer's bytes: the digests no longer match.
+    for entry in std::fs::read_dir(&blobs).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        if bytes.starts_with(&[0x1f, 0x8b]) {
+            let mut tampered = bytes.clone();
+            let last = tampered.len() - 9;
+            tampered[last] ^= 0xff;
+            std::fs::write(&path, tampered).unwrap();
+        }
+    }
+    let data = tempfile::tempdir().unwrap();
+    let target = format!("{}:rpm", copy.path().join("oci").display());
+    let out = stella()
+        .args(["scan", &target, "--quiet", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("digest mismatch") || stderr.contains("layer"),
+        "{stderr}"
+    );
+}

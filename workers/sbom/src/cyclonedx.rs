@@ -102,11 +102,13 @@ pub fn document(inventory: &Inventory) -> Value {
             "type": "library",
             "bom-ref": bom_ref,
             "name": p.name,
-            "version": p.version,
             "purl": p.purl,
             "properties": props,
             "evidence": {"occurrences": [{"location": format!("/{}", p.evidence.path)}]},
         });
+        if !p.version.is_empty() {
+            component["version"] = Value::String(p.version.clone());
+        }
         if !p.licenses.is_empty() {
             component["licenses"] = Value::Array(
                 p.licenses

@@ -75,9 +75,12 @@ pub fn document(inventory: &Inventory) -> Value {
         }
         let mut package = json!({
             "type": "software_Package", "spdxId": package_id, "creationInfo": "_:creationinfo",
-            "name": p.name, "software_packageVersion": p.version, "software_packageUrl": p.purl,
+            "name": p.name, "software_packageUrl": p.purl,
             "software_primaryPurpose": "library", "comment": comment,
         });
+        if !p.version.is_empty() {
+            package["software_packageVersion"] = Value::String(p.version.clone());
+        }
         if let Some(s) = &p.supplier {
             package["software_copyrightText"] = Value::String(format!("Maintainer: {s}"));
         }
