@@ -1,4 +1,12 @@
-//! Advisories and matching. This first part holds the version comparators, one per scheme,
-//! each checked against the upstream tools' own test vectors (`../shared/fixtures/version-vectors/`).
+//! Advisories and matching: real feed formats normalised into one canonical model, ecosystem
+//! version comparators (each checked against the upstream tools' own test vectors), and
+//! exact, explainable matching of packages to advisories.
 
+pub mod cvss;
+pub mod debian;
+pub mod matching;
+pub mod model;
+pub mod osv;
 pub mod version;
+
+pub use model::Advisory;

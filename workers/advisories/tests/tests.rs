@@ -1,5 +1,6 @@
 //! The comparators against the upstream tools' own vectors.
 
+mod feeds;
 mod versions;
 
 use std::path::PathBuf;
@@ -17,5 +18,20 @@ fn vectors(name: &str) -> Option<serde_json::Value> {
             eprintln!("SKIPPED: no vectors at {}", path.display());
             None
         }
+    }
+}
+
+fn fixtures(sub: &str) -> Option<PathBuf> {
+    let base = std::env::var_os("STELLA_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
+    let dir = base.join(sub);
+    if dir.exists() {
+        Some(dir)
+    } else {
+        eprintln!("SKIPPED: no fixtures at {}", dir.display());
+        None
     }
 }

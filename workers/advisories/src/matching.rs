@@ -1,0 +1,321 @@
+//! Matching packages to advisories: OS packages only against their own distro release's
+//! records, by source package; language packages against their ecosystem; each ecosystem's
+//! own version comparator; distro "not affected" respected. Every finding says which record,
+//! which range and which comparator decided it.
+
+use crate::model::{Advisory, Event, Range};
+use crate::version::{apk, dpkg, golang, maven, nuget, pep440, rpm, semver};
+use serde::{Deserialize, Serialize};
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+/// A package to match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Candidate {
+    pub purl: String,
+    pub name: String,
+    pub version: String,
+    /// Matching key: (OSV ecosystem, package name in it).
+    pub ecosystem: String,
+    pub package: String,
+    pub layer_digest: Option<String>,
+}
+
+/// The match key of a package: its OSV ecosystem and name, from its purl type and the distro.
+/// `None` when no advisory source covers it.
+pub fn key(
+    purl_type: &str,
+    name: &str,
+    namespace: Option<&str>,
+    source_name: Option<&str>,
+    distro: Option<(&str, &str)>,
+) -> Option<(String, String)> {
+    let base = source_name.unwrap_or(name).to_string();
+    match purl_type {
+        "deb" => {
+            let (id, version) = distro?;
+            (id == "debian").then(|| (format!("Debian:{version}"), base))
+        }
+        "apk" => {
+            let (id, version) = distro?;
+            let minor: Vec<&str> = version.split('.').take(2).collect();
+            (id == "alpine").then(|| (format!("Alpine:v{}", minor.join(".")), base))
+        }
+        "npm" => Some((
+            "npm".into(),
+            match namespace {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.into(),
+            },
+        )),
+        "pypi" => Some(("PyPI".into(), name.to_lowercase().replace('_', "-"))),
+        "maven" => Some(("Maven".into(), format!("{}:{name}", namespace?))),
+        "golang" => Some((
+            "Go".into(),
+            match namespace {
+                Some(ns) => format!("{ns}/{name}"),
+                None => name.into(),
+            },
+        )),
+        "nuget" => Some(("NuGet".into(), name.into())),
+        "cargo" => Some(("crates.io".into(), name.into())),
+        _ => None,
+    }
+}
+
+/// Which comparator an ecosystem's ECOSYSTEM ranges use.
+pub fn comparator_name(ecosystem: &str) -> Option<&'static str> {
+    let base = ecosystem.split(':').next().unwrap_or(ecosystem);
+    Some(match base {
+        "Debian" | "Ubuntu" => "dpkg",
+        "Alpine" => "apk",
+        "Red Hat" | "AlmaLinux" | "Rocky Linux" | "SUSE" | "openSUSE" | "Mageia" => "rpm",
+        "npm" | "crates.io" => "semver",
+        "PyPI" => "pep440",
+        "Maven" => "maven",
+        "NuGet" => "nuget",
+        "Go" => "go",
+        _ => return None,
+    })
+}
+
+fn compare(comparator: &str, a: &str, b: &str) -> Option<Ordering> {
+    match comparator {
+        "dpkg" => dpkg::compare(a, b).ok(),
+        "apk" => Some(apk::compare(a, b)),
+        "rpm" => rpm::compare(a, b).ok(),
+        "semver" => semver::compare(
+            a,
+            b,
+            semver::Options {
+                loose: true,
+                include_prerelease: true,
+            },
+        )
+        .ok(),
+        "pep440" => pep440::compare(a, b).ok(),
+        "maven" => Some(maven::compare(a, b)),
+        "nuget" => nuget::compare(a, b).ok(),
+        "go" => {
+            let v = |s: &str| {
+                if s.starts_with('v') {
+                    s.to_string()
+                } else {
+                    format!("v{s}")
+                }
+            };
+            golang::compare(&v(a), &v(b)).ok()
+        }
+        _ => None,
+    }
+}
+
+/// Whether `version` falls in `range` (the OSV evaluation algorithm over sorted events).
+pub fn in_range(version: &str, range: &Range, comparator: &str) -> Option<bool> {
+    let comparator = if range.kind == "SEMVER" {
+        "semver"
+    } else {
+        comparator
+    };
+    if range.kind == "GIT" {
+        return None;
+    }
+    let value = |e: &Event| match e {
+        Event::Introduced(v) | Event::Fixed(v) | Event::LastAffected(v) | Event::Limit(v) => {
+            v.clone()
+        }
+    };
+    let mut events = range.events.clone();
+    let mut failed = false;
+    events.sort_by(|a, b| {
+        let (va, vb) = (value(a), value(b));
+        if va == "0" {
+            return Ordering::Less;
+        }
+        if vb == "0" {
+            return Ordering::Greater;
+        }
+        compare(comparator, &va, &vb).unwrap_or_else(|| {
+            failed = true;
+            Ordering::Equal
+        })
+    });
+    let mut affected = false;
+    for event in &events {
+        match event {
+            Event::Introduced(v) => {
+                if v == "0" || compare(comparator, version, v)? != Ordering::Less {
+                    affected = true;
+                }
+            }
+            Event::Fixed(v) | Event::Limit(v) => {
+                if compare(comparator, version, v)? != Ordering::Less {
+                    affected = false;
+                }
+            }
+            Event::LastAffected(v) => {
+                if compare(comparator, version, v)? == Ordering::Greater {
+                    affected = false;
+                }
+            }
+        }
+    }
+    (!failed).then_some(affected)
+}
+
+/// A vulnerable package.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Finding {
+    pub id: String,
+    pub aliases: Vec<String>,
+    pub purl: String,
+    pub package: String,
+    pub installed: String,
+    pub fixed: Vec<String>,
+    /// `Critical`, `High`, `Medium`, `Low`, `None` or `Unknown`.
+    pub severity: String,
+    /// The vector or distro urgency the severity comes from.
+    pub severity_source: Option<String>,
+    pub layer_digest: Option<String>,
+    pub evidence: Evidence,
+}
+
+/// Why a finding was made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Evidence {
+    pub advisory: String,
+    pub source: String,
+    pub ecosystem: String,
+    /// The range or version list that matched, rendered.
+    pub matched: String,
+    pub comparator: String,
+}
+
+fn severity(advisory: &Advisory) -> (String, Option<String>) {
+    let mut best: Option<(f64, String)> = None;
+    for s in &advisory.severity {
+        if let Some(score) = crate::cvss::v3_base_score(&s.score)
+            && best.as_ref().is_none_or(|(b, _)| score > *b)
+        {
+            best = Some((score, s.score.clone()));
+        }
+    }
+    if let Some((score, vector)) = best {
+        return (crate::cvss::rating(score).to_string(), Some(vector));
+    }
+    for s in &advisory.severity {
+        if s.kind == "urgency" {
+            let level = match s.score.trim_end_matches('*') {
+                "high" => "High",
+                "medium" => "Medium",
+                "low" | "unimportant" => "Low",
+                _ => "Unknown",
+            };
+            return (
+                level.to_string(),
+                Some(format!("debian urgency {}", s.score)),
+            );
+        }
+    }
+    ("Unknown".into(), None)
+}
+
+/// Matches candidates against advisories; findings sorted by (purl, id).
+pub fn match_all(candidates: &[Candidate], advisories: &[Advisory]) -> Vec<Finding> {
+    let mut index: BTreeMap<(&str, &str), Vec<(usize, usize)>> = BTreeMap::new();
+    for (a, advisory) in advisories.iter().enumerate() {
+        if advisory.withdrawn.is_some() {
+            continue;
+        }
+        for (f, affected) in advisory.affected.iter().enumerate() {
+            index
+                .entry((affected.ecosystem.as_str(), affected.package.as_str()))
+                .or_default()
+                .push((a, f));
+        }
+    }
+    let mut findings = Vec::new();
+    for c in candidates {
+        let Some(hits) = index.get(&(c.ecosystem.as_str(), c.package.as_str())) else {
+            continue;
+        };
+        let Some(comparator) = comparator_name(&c.ecosystem) else {
+            continue;
+        };
+        for &(a, f) in hits {
+            let (advisory, affected) = (&advisories[a], &advisories[a].affected[f]);
+            if affected.not_affected {
+                continue;
+            }
+            let mut matched = None;
+            if affected.versions.iter().any(|v| v == &c.version) {
+                matched = Some(format!("versions contains {}", c.version));
+            }
+            for range in &affected.ranges {
+                if matched.is_none() && in_range(&c.version, range, comparator) == Some(true) {
+                    let events: Vec<String> = range
+                        .events
+                        .iter()
+                        .map(|e| match e {
+                            Event::Introduced(v) => format!("introduced {v}"),
+                            Event::Fixed(v) => format!("fixed {v}"),
+                            Event::LastAffected(v) => format!("last_affected {v}"),
+                            Event::Limit(v) => format!("limit {v}"),
+                        })
+                        .collect();
+                    matched = Some(format!("{} range [{}]", range.kind, events.join(", ")));
+                }
+            }
+            let Some(matched) = matched else { continue };
+            let fixed = affected
+                .ranges
+                .iter()
+                .flat_map(|r| &r.events)
+                .filter_map(|e| match e {
+                    Event::Fixed(v) => Some(v.clone()),
+                    _ => None,
+                })
+                .collect();
+            let (severity, severity_source) = severity(advisory);
+            findings.push(Finding {
+                id: advisory.id.clone(),
+                aliases: advisory.aliases.clone(),
+                purl: c.purl.clone(),
+                package: c.name.clone(),
+                installed: c.version.clone(),
+                fixed,
+                severity,
+                severity_source,
+                layer_digest: c.layer_digest.clone(),
+                evidence: Evidence {
+                    advisory: advisory.id.clone(),
+                    source: advisory.source.clone(),
+                    ecosystem: c.ecosystem.clone(),
+                    matched,
+                    comparator: comparator.into(),
+                },
+            });
+        }
+    }
+    findings.sort_by(|a, b| a.purl.cmp(&b.purl).then_with(|| a.id.cmp(&b.id)));
+    findings.dedup_by(|a, b| a.purl == b.purl && a.id == b.id);
+    findings
+}
+
+/// The content hash of a set of advisories: SHA-256 over their canonical JSON, sorted by id.
+pub fn snapshot_hash(advisories: &[Advisory]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut lines: Vec<String> = advisories
+        .iter()
+        .map(|a| serde_json::to_string(a).unwrap_or_default())
+        .collect();
+    lines.sort();
+    let mut hasher = Sha256::new();
+    for line in lines {
+        hasher.update(line.as_bytes());
+        hasher.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}

@@ -1,0 +1,164 @@
+//! OSV 1.x records → the canonical model, with the checks the OSV linter makes: an id and a
+//! modified time, ranges whose events begin with `introduced`, known range types, distinct
+//! affected entries, non-empty `affected` (unless withdrawn).
+
+use crate::model::{Advisory, Affected, Event, Range, SeverityScore};
+use serde_json::Value;
+use std::collections::BTreeSet;
+
+/// Parses one OSV record.
+pub fn parse(bytes: &[u8]) -> Result<Advisory, String> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+    from_value(&value)
+}
+
+fn text(v: &Value, key: &str) -> Option<String> {
+    v.get(key).and_then(|x| x.as_str()).map(str::to_string)
+}
+
+pub fn from_value(v: &Value) -> Result<Advisory, String> {
+    let id = text(v, "id")
+        .filter(|s| !s.is_empty())
+        .ok_or("missing id")?;
+    let err = |reason: String| format!("{id}: {reason}");
+    let modified = text(v, "modified").ok_or_else(|| err("missing modified".into()))?;
+    let withdrawn = text(v, "withdrawn");
+    let aliases = v
+        .get("aliases")
+        .and_then(|a| a.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    let severity = v
+        .get("severity")
+        .and_then(|s| s.as_array())
+        .map(|s| {
+            s.iter()
+                .filter_map(|x| {
+                    Some(SeverityScore {
+                        kind: text(x, "type")?,
+                        score: text(x, "score")?,
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut affected = Vec::new();
+    let mut seen = BTreeSet::new();
+    for entry in v
+        .get("affected")
+        .and_then(|a| a.as_array())
+        .into_iter()
+        .flatten()
+    {
+        let mut ranges = Vec::new();
+        for range in entry
+            .get("ranges")
+            .and_then(|r| r.as_array())
+            .into_iter()
+            .flatten()
+        {
+            let kind = text(range, "type").ok_or_else(|| err("range without type".into()))?;
+            if !["ECOSYSTEM", "SEMVER", "GIT"].contains(&kind.as_str()) {
+                return Err(err(format!("unknown range type {kind}")));
+            }
+            let mut events = Vec::new();
+            for event in range
+                .get("events")
+                .and_then(|e| e.as_array())
+                .into_iter()
+                .flatten()
+            {
+                let ev = if let Some(x) = text(event, "introduced") {
+                    Event::Introduced(x)
+                } else if let Some(x) = text(event, "fixed") {
+                    Event::Fixed(x)
+                } else if let Some(x) = text(event, "last_affected") {
+                    Event::LastAffected(x)
+                } else if let Some(x) = text(event, "limit") {
+                    Event::Limit(x)
+                } else {
+                    return Err(err(format!("unknown event {event}")));
+                };
+                events.push(ev);
+            }
+            let mut values = BTreeSet::new();
+            for e in &events {
+                let (Event::Introduced(v)
+                | Event::Fixed(v)
+                | Event::LastAffected(v)
+                | Event::Limit(v)) = e;
+                if !values.insert(v.clone()) {
+                    return Err(err(format!(
+                        "non-distinct event value {v} in a {kind} range"
+                    )));
+                }
+            }
+            if !events.iter().any(|e| matches!(e, Event::Introduced(_))) {
+                return Err(err("missing 'introduced' object in event".into()));
+            }
+            ranges.push(Range { kind, events });
+        }
+        // Entries without a package (repository-only GIT ranges) are valid but name nothing to match.
+        let Some(package) = entry.get("package") else {
+            continue;
+        };
+        let ecosystem = text(package, "ecosystem")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err("package without ecosystem".into()))?;
+        let name = text(package, "name")
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| err("package without name".into()))?;
+        let versions: Vec<String> = entry
+            .get("versions")
+            .and_then(|x| x.as_array())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let distinct: BTreeSet<&String> = versions.iter().collect();
+        if distinct.len() != versions.len() {
+            return Err(err(format!("non-distinct versions for {ecosystem}/{name}")));
+        }
+        let key =
+            serde_json::to_string(&(&ecosystem, &name, &ranges, &versions)).unwrap_or_default();
+        if !seen.insert(key) {
+            return Err(err(format!(
+                "non-distinct affected entries for {ecosystem}/{name}"
+            )));
+        }
+        affected.push(Affected {
+            ecosystem,
+            package: name,
+            purl: text(package, "purl"),
+            ranges,
+            versions,
+            not_affected: false,
+        });
+    }
+    let declared = v
+        .get("affected")
+        .and_then(|a| a.as_array())
+        .is_some_and(|a| !a.is_empty());
+    if !declared && withdrawn.is_none() {
+        return Err(err(
+            "Invalid Affected: affected field cannot be null or empty".into(),
+        ));
+    }
+    Ok(Advisory {
+        id,
+        aliases,
+        summary: text(v, "summary"),
+        severity,
+        modified,
+        published: text(v, "published"),
+        withdrawn,
+        affected,
+        source: "osv".into(),
+    })
+}

@@ -1,0 +1,237 @@
+//! Real OSV records and Debian tracker data: parsing, the linter's rejections, and matching
+//! whose expected answers are worked out from the records themselves.
+
+use crate::fixtures;
+use stella_advisories::matching::{Candidate, match_all};
+use stella_advisories::{debian, osv};
+
+fn osv_file(path: &std::path::Path) -> Result<stella_advisories::Advisory, String> {
+    let bytes = std::fs::read(path).unwrap();
+    if path.extension().is_some_and(|e| e == "yaml") {
+        let value: serde_json::Value =
+            serde_saphyr::from_slice(&bytes).map_err(|e| e.to_string())?;
+        osv::from_value(&value)
+    } else {
+        osv::parse(&bytes)
+    }
+}
+
+#[test]
+fn real_osv_records_parse_and_the_linters_rejections_are_rejected() {
+    let Some(dir) = fixtures("advisories/osv-records") else {
+        return;
+    };
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let mut parsed = 0;
+    for record in index["records"].as_array().unwrap() {
+        let file = record["file"].as_str().unwrap();
+        let result = osv_file(&dir.join(file));
+        if file.contains("RHSA-2022_0216") || file.contains("SUSE-FU-2022_0444-1") {
+            let error = result.expect_err(file);
+            assert!(
+                error.contains("affected field cannot be null or empty"),
+                "{file}: {error}"
+            );
+            continue;
+        }
+        let advisory = result.unwrap_or_else(|e| panic!("{file}: {e}"));
+        assert_eq!(advisory.id, record["id"].as_str().unwrap());
+        parsed += 1;
+    }
+    assert!(parsed >= 25, "{parsed}");
+    let invalid = dir.join("../osv-invalid");
+    assert!(
+        osv_file(&invalid.join("nointroduced-CVE-2023-41045.json"))
+            .unwrap_err()
+            .contains("missing 'introduced'")
+    );
+    assert!(
+        osv_file(&invalid.join("nondistinct-CVE-2018-5407.json"))
+            .unwrap_err()
+            .contains("non-distinct")
+    );
+    assert!(osv::parse(b"{").is_err() && osv::parse(b"{}").unwrap_err().contains("missing id"));
+    assert!(osv::parse(br#"{"id":"X-1","modified":"2024-01-01T00:00:00Z","affected":[{"package":{"ecosystem":"npm","name":"a"},"ranges":[{"type":"WEIRD","events":[{"introduced":"0"}]}]}]}"#).unwrap_err().contains("unknown range type"));
+}
+
+fn candidate(purl: &str, name: &str, version: &str, ecosystem: &str, package: &str) -> Candidate {
+    Candidate {
+        purl: purl.into(),
+        name: name.into(),
+        version: version.into(),
+        ecosystem: ecosystem.into(),
+        package: package.into(),
+        layer_digest: None,
+    }
+}
+
+#[test]
+fn matching_follows_the_records_fixed_versions() {
+    let Some(dir) = fixtures("advisories/osv-records") else {
+        return;
+    };
+    let dsa = osv_file(&dir.join("Debian/DSA-3029-1.json")).unwrap();
+    let alpine = osv_file(&dir.join("Alpine/CVE-2018-5407.json")).unwrap();
+    let pysec = osv_file(&dir.join("PyPI/PYSEC-2023-74.json")).unwrap();
+    let advisories = vec![dsa.clone(), alpine.clone(), pysec.clone()];
+    // The expectations come from the records: their first fixed events.
+    let fixed_of = |a: &stella_advisories::Advisory, eco: &str| -> String {
+        a.affected
+            .iter()
+            .find(|f| f.ecosystem == eco)
+            .unwrap()
+            .ranges
+            .iter()
+            .flat_map(|r| &r.events)
+            .find_map(|e| match e {
+                stella_advisories::model::Event::Fixed(v) => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let nginx_fixed = fixed_of(&dsa, "Debian:7");
+    let openssl_fixed = fixed_of(&alpine, "Alpine:v3.5");
+    let cands = vec![
+        candidate(
+            "pkg:deb/debian/nginx@1.2.1-2.2",
+            "nginx",
+            "1.2.1-2.2",
+            "Debian:7",
+            "nginx",
+        ),
+        candidate(
+            "pkg:deb/debian/nginx-fixed",
+            "nginx",
+            &nginx_fixed,
+            "Debian:7",
+            "nginx",
+        ),
+        candidate(
+            "pkg:deb/debian/nginx-other-release",
+            "nginx",
+            "1.2.1-2.2",
+            "Debian:8",
+            "nginx",
+        ),
+        candidate(
+            "pkg:apk/alpine/openssl@1.0.2p-r0",
+            "openssl",
+            "1.0.2p-r0",
+            "Alpine:v3.5",
+            "openssl",
+        ),
+        candidate(
+            "pkg:apk/alpine/openssl-fixed",
+            "openssl",
+            &openssl_fixed,
+            "Alpine:v3.5",
+            "openssl",
+        ),
+        candidate(
+            "pkg:pypi/requests@2.28.0",
+            "requests",
+            "2.28.0",
+            "PyPI",
+            "requests",
+        ),
+        candidate(
+            "pkg:pypi/requests@2.31.0",
+            "requests",
+            "2.31.0",
+            "PyPI",
+            "requests",
+        ),
+        candidate(
+            "pkg:pypi/requests@2.2.0",
+            "requests",
+            "2.2.0",
+            "PyPI",
+            "requests",
+        ),
+    ];
+    let findings = match_all(&cands, &advisories);
+    let hits: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.purl.as_str(), f.id.as_str()))
+        .collect();
+    assert_eq!(
+        hits,
+        [
+            ("pkg:apk/alpine/openssl@1.0.2p-r0", alpine.id.as_str()),
+            ("pkg:deb/debian/nginx@1.2.1-2.2", dsa.id.as_str()),
+            ("pkg:pypi/requests@2.28.0", pysec.id.as_str()),
+        ]
+    );
+    let nginx = findings.iter().find(|f| f.package == "nginx").unwrap();
+    assert_eq!(nginx.fixed, [nginx_fixed]);
+    assert_eq!(nginx.evidence.comparator, "dpkg");
+    assert!(nginx.evidence.matched.contains("ECOSYSTEM range"));
+}
+
+#[test]
+fn debian_tracker_not_affected_is_respected() {
+    let Some(dir) = fixtures("advisories/debian-security-tracker") else {
+        return;
+    };
+    let advisories =
+        debian::parse(&std::fs::read(dir.join("debian_security_tracker_mock.json")).unwrap())
+            .unwrap();
+    let cve = advisories.iter().find(|a| a.id == "CVE-2014-1424").unwrap();
+    let bookworm = cve
+        .affected
+        .iter()
+        .find(|a| a.ecosystem == "Debian:12")
+        .unwrap();
+    assert!(
+        bookworm.not_affected,
+        "fixed_version 0 means never affected"
+    );
+    let findings = match_all(
+        &[candidate(
+            "pkg:deb/debian/apparmor@3.0.8-3",
+            "apparmor",
+            "3.0.8-3",
+            "Debian:12",
+            "apparmor",
+        )],
+        &advisories,
+    );
+    assert!(
+        !findings.iter().any(|f| f.id == "CVE-2014-1424"),
+        "{findings:?}"
+    );
+    // The other CVEs of the excerpt follow their bookworm entries: open ones match, others not.
+    for f in &findings {
+        let record = advisories.iter().find(|a| a.id == f.id).unwrap();
+        let entry = record
+            .affected
+            .iter()
+            .find(|a| a.ecosystem == "Debian:12")
+            .unwrap();
+        assert!(!entry.not_affected);
+    }
+    // An open issue in a release affects every version; a resolved one below its fix.
+    let synthetic = br#"{"curl":{"CVE-2099-0001":{"releases":{"bookworm":{"status":"open","urgency":"high"}}},
+        "CVE-2099-0002":{"releases":{"bookworm":{"status":"resolved","fixed_version":"7.88.1-10+deb12u6","urgency":"medium"}}}}}"#;
+    let advisories = debian::parse(synthetic).unwrap();
+    let findings = match_all(
+        &[candidate(
+            "pkg:deb/debian/curl@7.88.1-10+deb12u5",
+            "curl",
+            "7.88.1-10+deb12u5",
+            "Debian:12",
+            "curl",
+        )],
+        &advisories,
+    );
+    let got: Vec<(&str, &str)> = findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity.as_str()))
+        .collect();
+    assert_eq!(
+        got,
+        [("CVE-2099-0001", "High"), ("CVE-2099-0002", "Medium")]
+    );
+    assert!(debian::parse(b"[]").is_err());
+}
