@@ -1,8 +1,10 @@
 //! `stella`: the command-line shell over the scan engine crates.
 
+mod feeds;
 mod scan;
 
 use clap::{Parser, Subcommand};
+use std::path::Path;
 use std::process::ExitCode;
 
 /// Stella Ops: deterministic SBOMs, advisories, VEX and policy for container images — no
@@ -16,9 +18,11 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Scan an image into an SBOM: an OCI layout directory (`dir` or `dir:tag`) or a
-    /// `docker save` / skopeo docker-archive tar.
+    /// Scan an image into an SBOM and match it against the imported advisories: a registry
+    /// reference, an OCI layout directory (`dir` or `dir:tag`) or a docker-archive tar.
     Scan(scan::Args),
+    /// Import advisory feeds (OSV, Debian Security Tracker) and show their status.
+    Feeds(feeds::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -32,6 +36,8 @@ pub(crate) enum Exit {
     Unreachable = 3,
     Auth = 4,
     CorruptImage = 5,
+    /// `--fail-on`: a finding at or above the threshold.
+    Findings = 6,
 }
 
 fn main() -> ExitCode {
@@ -48,6 +54,7 @@ fn main() -> ExitCode {
     };
     let exit = match cli.command {
         Command::Scan(args) => scan::run(args),
+        Command::Feeds(args) => feeds::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",
@@ -58,4 +65,27 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit as u8)
+}
+
+pub(crate) fn fail(exit: Exit, message: &str) -> Exit {
+    eprintln!("stella: {message}");
+    exit
+}
+
+/// A runtime and the embedded store under `data_dir` (default: the XDG data directory).
+pub(crate) fn open_store(
+    data_dir: Option<&Path>,
+) -> Result<(tokio::runtime::Runtime, stella_store::Store), (Exit, String)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| (Exit::Failure, format!("failed to start the runtime: {e}")))?;
+    let data_dir = data_dir
+        .map(Path::to_path_buf)
+        .unwrap_or_else(stella_store::default_data_dir);
+    let store = runtime
+        .block_on(stella_store::Store::open_embedded(&data_dir))
+        .map_err(|e| (Exit::Failure, format!("{}: {e}", data_dir.display())))?;
+    Ok((runtime, store))
 }

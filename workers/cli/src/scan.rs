@@ -37,6 +37,9 @@ pub(crate) struct Args {
     /// Talk to the registry over plain HTTP (only for registries on a trusted network).
     #[arg(long)]
     insecure_registry: bool,
+    /// Exit with code 6 when a vulnerability at or above this severity is found.
+    #[arg(long, value_enum)]
+    fail_on: Option<Threshold>,
     /// Extra registry credentials: a Kubernetes `.dockerconfigjson` (or Docker config.json)
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
@@ -47,7 +50,29 @@ pub(crate) struct Args {
 enum Format {
     CyclonedxJson,
     SpdxJson,
+    /// Packages and vulnerabilities, for people.
     Table,
+    /// Vulnerabilities as canonical JSON, for machines.
+    FindingsJson,
+}
+
+/// Severity thresholds for `--fail-on`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+enum Threshold {
+    Low,
+    Medium,
+    High,
+    Critical,
+}
+
+fn rank(severity: &str) -> u8 {
+    match severity {
+        "Critical" => 4,
+        "High" => 3,
+        "Medium" => 2,
+        "Low" => 1,
+        _ => 0,
+    }
 }
 
 pub(crate) fn run(args: Args) -> Exit {
@@ -55,21 +80,13 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(p) => p,
         Err(e) => return fail(Exit::Usage, &e.to_string()),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => return fail(Exit::Failure, &format!("failed to start the runtime: {e}")),
-    };
     let data_dir = args
         .data_dir
         .clone()
         .unwrap_or_else(stella_store::default_data_dir);
-    let store = match runtime.block_on(stella_store::Store::open_embedded(&data_dir)) {
-        Ok(store) => store,
-        Err(e) => return fail(Exit::Failure, &format!("{}: {e}", data_dir.display())),
+    let (runtime, store) = match crate::open_store(Some(&data_dir)) {
+        Ok(x) => x,
+        Err((exit, message)) => return fail(exit, &message),
     };
     let image = match open(&args, &platform, &data_dir, &runtime) {
         Ok(image) => image,
@@ -111,19 +128,99 @@ pub(crate) fn run(args: Args) -> Exit {
     for error in &inventory.errors {
         eprintln!("warning: {error}");
     }
+    let findings = match runtime.block_on(find(&store, &inventory)) {
+        Ok(f) => f,
+        Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
+    };
     let rendered = match args.format {
         Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory),
         Format::SpdxJson => stella_sbom::spdx::to_json(&inventory),
-        Format::Table => table(&inventory),
+        Format::Table => table(&inventory, &findings),
+        Format::FindingsJson => stella_sbom::canonical::to_string_pretty(&serde_json::json!({
+            "image": inventory.image.digest,
+            "findings": serde_json::to_value(&findings).unwrap_or_default(),
+        })),
     };
     let written = match &args.output {
         Some(path) => std::fs::write(path, rendered.as_bytes()),
         None => std::io::stdout().lock().write_all(rendered.as_bytes()),
     };
-    match written {
-        Ok(()) => Exit::Ok,
-        Err(e) => fail(Exit::Failure, &format!("failed to write output: {e}")),
+    if let Err(e) = written {
+        return fail(Exit::Failure, &format!("failed to write output: {e}"));
     }
+    if let Some(threshold) = args.fail_on {
+        let floor = rank(match threshold {
+            Threshold::Low => "Low",
+            Threshold::Medium => "Medium",
+            Threshold::High => "High",
+            Threshold::Critical => "Critical",
+        });
+        let over = findings
+            .iter()
+            .filter(|f| rank(&f.severity) >= floor)
+            .count();
+        if over > 0 {
+            eprintln!("stella: {over} vulnerabilities at or above {threshold:?}");
+            return Exit::Findings;
+        }
+    }
+    Exit::Ok
+}
+
+/// Matches the inventory against the advisories in the catalog.
+async fn find(
+    store: &stella_store::Store,
+    inventory: &stella_sbom::Inventory,
+) -> stella_store::Result<Vec<stella_advisories::matching::Finding>> {
+    use stella_advisories::matching::{Candidate, key, match_all};
+    let distro = inventory
+        .distro
+        .as_ref()
+        .and_then(|d| Some((d.id.as_str(), d.version_id.as_deref()?)));
+    let mut candidates = Vec::new();
+    for c in &inventory.components {
+        let p = &c.package;
+        let purl_type = match p.ecosystem {
+            stella_analyzers::Ecosystem::Deb => "deb",
+            stella_analyzers::Ecosystem::Apk => "apk",
+            stella_analyzers::Ecosystem::Rpm => "rpm",
+        };
+        if p.version.is_empty() {
+            continue;
+        }
+        if let Some((ecosystem, package)) =
+            key(purl_type, &p.name, None, p.source_name.as_deref(), distro)
+        {
+            // Distro advisories speak of source packages and source versions (a binNMU's
+            // `+b1` is not a newer upstream).
+            let version = match (p.ecosystem, &p.source_version) {
+                (stella_analyzers::Ecosystem::Deb, Some(source_version)) => source_version.clone(),
+                _ => p.version.clone(),
+            };
+            candidates.push(Candidate {
+                purl: p.purl.clone(),
+                name: p.name.clone(),
+                version,
+                ecosystem,
+                package,
+                layer_digest: c.layer_digest.clone(),
+            });
+        }
+    }
+    let keys: Vec<(String, String)> = candidates
+        .iter()
+        .map(|c| (c.ecosystem.clone(), c.package.clone()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let advisories: Vec<stella_advisories::Advisory> = store
+        .catalog
+        .advisories_for(&keys)
+        .await?
+        .iter()
+        .filter_map(|b| serde_json::from_str(b).ok())
+        .collect();
+    Ok(match_all(&candidates, &advisories))
 }
 
 /// Stores the SBOMs (CycloneDX and SPDX, inventory view) and records the image and its
@@ -185,10 +282,7 @@ async fn record(
         .await
 }
 
-fn fail(exit: Exit, message: &str) -> Exit {
-    eprintln!("stella: {message}");
-    exit
-}
+use crate::fail;
 
 /// `dir:tag` → (dir, tag) when `dir` exists and the whole string does not.
 fn split_tag(image: &str) -> (PathBuf, Option<String>) {
@@ -324,7 +418,10 @@ impl Bars {
     }
 }
 
-fn table(inventory: &stella_sbom::Inventory) -> String {
+fn table(
+    inventory: &stella_sbom::Inventory,
+    findings: &[stella_advisories::matching::Finding],
+) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
         "VERSION".into(),
@@ -345,22 +442,66 @@ fn table(inventory: &stella_sbom::Inventory) -> String {
             layer,
         ]);
     }
-    let widths: Vec<usize> = (0..4)
-        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
-        .collect();
-    let mut out = String::new();
     let distro = inventory
         .distro
         .as_ref()
         .and_then(|d| d.pretty_name.clone())
         .unwrap_or_else(|| "unknown OS".into());
-    out.push_str(&format!(
+    let mut out = format!(
         "{} ({}) — {}, {} packages\n",
         inventory.image.name,
         inventory.image.digest,
         distro,
         inventory.components.len()
-    ));
+    );
+    out.push_str(&columns(&rows));
+    let mut sorted: Vec<_> = findings.iter().collect();
+    sorted.sort_by(|a, b| {
+        rank(&b.severity)
+            .cmp(&rank(&a.severity))
+            .then_with(|| a.id.cmp(&b.id))
+            .then_with(|| a.package.cmp(&b.package))
+    });
+    out.push_str(&format!("\n{} vulnerabilities\n", findings.len()));
+    if !sorted.is_empty() {
+        let mut rows = vec![[
+            "SEVERITY".to_string(),
+            "ID".into(),
+            "PACKAGE".into(),
+            "INSTALLED".into(),
+            "FIXED".into(),
+            "LAYER".into(),
+        ]];
+        for f in sorted {
+            let layer = f
+                .layer_digest
+                .as_deref()
+                .map(|d| d[7..19].to_string())
+                .unwrap_or_else(|| "-".into());
+            let fixed = if f.fixed.is_empty() {
+                "(no fix)".to_string()
+            } else {
+                f.fixed.join(", ")
+            };
+            rows.push([
+                f.severity.clone(),
+                f.id.clone(),
+                f.package.clone(),
+                f.installed.clone(),
+                fixed,
+                layer,
+            ]);
+        }
+        out.push_str(&columns(&rows));
+    }
+    out
+}
+
+fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut out = String::new();
     for row in rows {
         let cells: Vec<String> = row
             .iter()

@@ -190,3 +190,4 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+mod vulns;

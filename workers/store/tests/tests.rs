@@ -60,7 +60,7 @@ async fn catalog_round_trips_and_migrations_apply_once() {
 
     // Reopening applies no migration twice and keeps the data.
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    assert_eq!(store.catalog.migrations().await.unwrap(), [1]);
+    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2]);
     assert!(store.catalog.image(&digest).await.unwrap().is_some());
 }
 

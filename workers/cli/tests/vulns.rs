@@ -1,0 +1,247 @@
+//! The real Debian image matched against imported Debian tracker data and OSV records. The
+//! records are written here for packages the image really has (per `dpkg-query`), and the
+//! expected findings are decided with `dpkg --compare-versions`, never with our comparator.
+
+use super::{stella, test_image};
+use std::process::Command;
+
+fn dpkg_lt(a: &str, b: &str) -> bool {
+    Command::new("dpkg")
+        .args(["--compare-versions", a, "lt", b])
+        .status()
+        .unwrap()
+        .success()
+}
+
+#[test]
+fn debian_image_findings_follow_the_records() {
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    if Command::new("dpkg").arg("--version").output().is_err() {
+        return;
+    }
+    let installed: std::collections::BTreeMap<String, String> =
+        std::fs::read_to_string(dir.join("expected-3.txt"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                let mut p = l.split(' ');
+                (p.next().unwrap().to_string(), p.next().unwrap().to_string())
+            })
+            .collect();
+    // dash: source dash, no binNMU, so the tracker's source version is the installed version.
+    let dash = installed["dash"].clone();
+    let data = tempfile::tempdir().unwrap();
+    let feeds = tempfile::tempdir().unwrap();
+    let above = format!("{dash}+deb12u9");
+    let below = "0.5.11-1".to_string();
+    let tracker = serde_json::json!({"dash": {
+        "CVE-2099-1000": {"description": "vulnerable: fixed above what is installed",
+            "releases": {"bookworm": {"status": "resolved", "fixed_version": above, "urgency": "high"}}},
+        "CVE-2099-1001": {"description": "fixed: fixed at or below what is installed",
+            "releases": {"bookworm": {"status": "resolved", "fixed_version": below, "urgency": "high"}}},
+        "CVE-2099-1002": {"description": "not affected",
+            "releases": {"bookworm": {"status": "resolved", "fixed_version": "0", "urgency": "unimportant"}}},
+        "CVE-2099-1003": {"description": "unfixed",
+            "releases": {"bookworm": {"status": "open", "urgency": "medium"}}},
+        "CVE-2099-1004": {"description": "another release only",
+            "releases": {"bullseye": {"status": "open", "urgency": "high"}}}
+    }});
+    std::fs::write(feeds.path().join("tracker.json"), tracker.to_string()).unwrap();
+    let osv = serde_json::json!({"id": "OSV-2099-1", "modified": "2099-01-01T00:00:00Z",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": above}]}]}]});
+    std::fs::write(feeds.path().join("osv.json"), osv.to_string()).unwrap();
+    std::fs::write(
+        feeds.path().join("broken.json"),
+        b"{\"id\": \"BROKEN\", \"affected\": []}",
+    )
+    .unwrap();
+
+    let import = stella()
+        .args(["feeds", "import"])
+        .arg(feeds.path())
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&import.stdout).contains("rejected 1"),
+        "{}",
+        String::from_utf8_lossy(&import.stdout)
+    );
+    assert!(String::from_utf8_lossy(&import.stderr).contains("BROKEN"));
+    let status = stella()
+        .args(["feeds", "status", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let status = String::from_utf8_lossy(&status.stdout).to_string();
+    assert!(
+        status.contains("debian-tracker") && status.contains("snapshot sha256:"),
+        "{status}"
+    );
+
+    let target = format!("{}:bookworm", dir.join("oci").display());
+    let out = stella()
+        .args([
+            "scan",
+            &target,
+            "--quiet",
+            "--format",
+            "findings-json",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut ids: Vec<String> = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    // Expected, decided by dpkg itself from the records.
+    let mut expected = vec!["CVE-2099-1003".to_string()];
+    if dpkg_lt(&dash, &above) {
+        expected.push("CVE-2099-1000".into());
+        expected.push("OSV-2099-1".into());
+    }
+    if dpkg_lt(&dash, &below) {
+        expected.push("CVE-2099-1001".into());
+    }
+    expected.sort();
+    assert_eq!(ids, expected);
+    let osv_finding = report["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["id"] == "OSV-2099-1")
+        .unwrap();
+    assert_eq!(osv_finding["severity"], "Critical");
+    assert_eq!(osv_finding["evidence"]["comparator"], "dpkg");
+    assert!(
+        osv_finding["layerDigest"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("sha256:"))
+    );
+
+    // --fail-on sets the exit code; below the threshold it does not.
+    let fail = stella()
+        .args([
+            "scan",
+            &target,
+            "--quiet",
+            "--format",
+            "table",
+            "--fail-on",
+            "critical",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        fail.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&fail.stderr)
+    );
+    let table = String::from_utf8_lossy(&fail.stdout);
+    assert!(
+        table.contains("vulnerabilities")
+            && table.contains("OSV-2099-1")
+            && table.contains("(no fix)"),
+        "{table}"
+    );
+    std::fs::remove_file(feeds.path().join("osv.json")).unwrap();
+}
+
+#[test]
+fn importing_the_real_records_keeps_the_valid_and_reports_the_rest() {
+    let base = std::env::var_os("STELLA_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
+        });
+    let records = base.join("advisories/osv-records");
+    if !records.is_dir() {
+        eprintln!("SKIPPED: no advisory fixtures");
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let out = stella()
+        .args(["feeds", "import"])
+        .arg(&records)
+        .arg(base.join("advisories/osv-invalid"))
+        .arg(base.join("advisories/debian-security-tracker"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        stderr.contains("missing 'introduced'")
+            && stderr.contains("non-distinct")
+            && stderr.contains("affected field cannot be null"),
+        "{stderr}"
+    );
+    // An OSV all.zip: the same records zipped import the same way.
+    let zip = data.path().join("all.zip");
+    let made = Command::new("python3")
+        .args(["-m", "zipfile", "-c"])
+        .arg(&zip)
+        .arg(records.join("Go"))
+        .status();
+    if made.is_ok_and(|s| s.success()) {
+        let out = stella()
+            .args(["feeds", "import"])
+            .arg(&zip)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert!(
+            String::from_utf8_lossy(&out.stdout).starts_with("imported 7 advisories"),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+    assert!(stdout.starts_with("imported "), "{stdout}");
+    // Garbage is rejected, not fatal; a missing path is a usage error.
+    std::fs::write(data.path().join("junk.json"), b"\x00\x01garbage").unwrap();
+    let out = stella()
+        .args(["feeds", "import"])
+        .arg(data.path().join("junk.json"))
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("rejected 1"));
+    let out = stella()
+        .args(["feeds", "import", "/nonexistent", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
