@@ -2,6 +2,7 @@
 //! version comparators (each checked against the upstream tools' own test vectors), and
 //! exact, explainable matching of packages to advisories.
 
+pub mod alpine;
 pub mod cvss;
 pub mod debian;
 pub mod matching;

@@ -235,3 +235,33 @@ fn debian_tracker_not_affected_is_respected() {
     );
     assert!(debian::parse(b"[]").is_err());
 }
+
+#[test]
+fn alpine_secdb_fixed_and_never_affected() {
+    use stella_advisories::alpine;
+    let doc = serde_json::json!({"distroversion": "v3.19", "reponame": "main", "packages": [
+        {"pkg": {"name": "openssl", "secfixes": {"3.1.4-r1": ["CVE-2023-5678"], "3.1.4-r3": ["CVE-2023-6129 GHSA-xxxx"], "0": ["CVE-2022-0001"]}}},
+        {"pkg": {"name": "busybox"}}]});
+    assert!(alpine::is_secdb(&doc));
+    let advisories = alpine::parse(&doc).unwrap();
+    let ids: Vec<&str> = advisories.iter().map(|a| a.id.as_str()).collect();
+    assert_eq!(ids, ["CVE-2022-0001", "CVE-2023-5678", "CVE-2023-6129"]);
+    let installed = candidate(
+        "pkg:apk/alpine/openssl@3.1.4-r2",
+        "openssl",
+        "3.1.4-r2",
+        "Alpine:v3.19",
+        "openssl",
+    );
+    let found: Vec<String> = match_all(&[installed], &advisories)
+        .into_iter()
+        .map(|f| f.id)
+        .collect();
+    // 3.1.4-r2 is past the r1 fix and before the r3 fix; CVE-2022-0001 never affected v3.19.
+    assert_eq!(found, ["CVE-2023-6129"]);
+    assert!(alpine::parse(&serde_json::json!({"distroversion": "3.19", "packages": []})).is_err());
+    assert!(
+        alpine::parse(&serde_json::json!({"distroversion": "v3.19", "packages": [{"nopkg": 1}]}))
+            .is_err()
+    );
+}

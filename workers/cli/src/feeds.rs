@@ -3,7 +3,7 @@
 use crate::Exit;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use stella_advisories::{Advisory, debian, matching, osv};
+use stella_advisories::{Advisory, alpine, debian, matching, osv};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -16,8 +16,8 @@ pub(crate) struct Args {
 
 #[derive(Debug, clap::Subcommand)]
 enum Command {
-    /// Import OSV records (JSON or YAML files, directories of them, or an OSV `all.zip`) and
-    /// Debian Security Tracker JSON. Malformed records are rejected with the reason; the rest
+    /// Import OSV records (JSON or YAML files, directories of them, or an OSV `all.zip`),
+    /// Debian Security Tracker JSON and Alpine secdb JSON. Malformed records are rejected with the reason; the rest
     /// of the import is kept.
     Import {
         /// Files, directories or zip archives.
@@ -208,7 +208,12 @@ fn parse_into(
     };
     let is_osv = value.get("id").is_some()
         && (value.get("modified").is_some() || value.get("affected").is_some());
-    if is_osv {
+    if alpine::is_secdb(&value) {
+        match alpine::parse(&value) {
+            Ok(mut list) => accepted.append(&mut list),
+            Err(e) => rejected.push((origin.into(), e)),
+        }
+    } else if is_osv {
         match osv::from_value(&value) {
             Ok(a) => accepted.push(a),
             Err(e) => rejected.push((origin.into(), e)),
