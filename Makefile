@@ -38,3 +38,4 @@ bench:
 	bash e2e/images/build-debian.sh big
 	$(CARGO) build --release -p stella-cli -p stella-bench
 	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big --synthetic-gb 1
+	target/release/stella-bench --matching 200000

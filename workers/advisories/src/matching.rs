@@ -7,7 +7,6 @@ use crate::model::{Advisory, Event, Range};
 use crate::version::{apk, dpkg, golang, maven, nuget, pep440, rpm, semver};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
 
 /// A package to match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -222,86 +221,117 @@ fn severity(advisory: &Advisory) -> (String, Option<String>) {
     ("Unknown".into(), None)
 }
 
-/// Matches candidates against advisories; findings sorted by (purl, id).
-pub fn match_all(candidates: &[Candidate], advisories: &[Advisory]) -> Vec<Finding> {
-    let mut index: BTreeMap<(&str, &str), Vec<(usize, usize)>> = BTreeMap::new();
-    for (a, advisory) in advisories.iter().enumerate() {
-        if advisory.withdrawn.is_some() {
-            continue;
-        }
-        for (f, affected) in advisory.affected.iter().enumerate() {
-            index
-                .entry((affected.ecosystem.as_str(), affected.package.as_str()))
-                .or_default()
-                .push((a, f));
-        }
-    }
-    let mut findings = Vec::new();
-    for c in candidates {
-        let Some(hits) = index.get(&(c.ecosystem.as_str(), c.package.as_str())) else {
-            continue;
-        };
-        let Some(comparator) = comparator_name(&c.ecosystem) else {
-            continue;
-        };
-        for &(a, f) in hits {
-            let (advisory, affected) = (&advisories[a], &advisories[a].affected[f]);
-            if affected.not_affected {
+/// Advisories indexed by (ecosystem, package): built once when a store is loaded.
+#[derive(Debug)]
+pub struct Index<'a> {
+    advisories: &'a [Advisory],
+    by_key: std::collections::HashMap<(&'a str, &'a str), Vec<(usize, usize)>>,
+}
+
+impl<'a> Index<'a> {
+    pub fn new(advisories: &'a [Advisory]) -> Index<'a> {
+        let mut by_key: std::collections::HashMap<(&str, &str), Vec<(usize, usize)>> =
+            std::collections::HashMap::new();
+        for (a, advisory) in advisories.iter().enumerate() {
+            if advisory.withdrawn.is_some() {
                 continue;
             }
-            let mut matched = None;
-            if affected.versions.iter().any(|v| v == &c.version) {
-                matched = Some(format!("versions contains {}", c.version));
+            for (f, affected) in advisory.affected.iter().enumerate() {
+                by_key
+                    .entry((affected.ecosystem.as_str(), affected.package.as_str()))
+                    .or_default()
+                    .push((a, f));
             }
-            for range in &affected.ranges {
-                if matched.is_none() && in_range(&c.version, range, comparator) == Some(true) {
-                    let events: Vec<String> = range
-                        .events
-                        .iter()
-                        .map(|e| match e {
-                            Event::Introduced(v) => format!("introduced {v}"),
-                            Event::Fixed(v) => format!("fixed {v}"),
-                            Event::LastAffected(v) => format!("last_affected {v}"),
-                            Event::Limit(v) => format!("limit {v}"),
-                        })
-                        .collect();
-                    matched = Some(format!("{} range [{}]", range.kind, events.join(", ")));
+        }
+        Index { advisories, by_key }
+    }
+
+    /// Matches candidates; findings sorted by (purl, id).
+    pub fn match_all(&self, candidates: &[Candidate]) -> Vec<Finding> {
+        let advisories = self.advisories;
+        let mut findings = Vec::new();
+        for c in candidates {
+            let Some(hits) = self.by_key.get(&(c.ecosystem.as_str(), c.package.as_str())) else {
+                continue;
+            };
+            let Some(comparator) = comparator_name(&c.ecosystem) else {
+                continue;
+            };
+            for &(a, f) in hits {
+                let (advisory, affected) = (&advisories[a], &advisories[a].affected[f]);
+                if let Some(finding) = finding(c, advisory, affected, comparator) {
+                    findings.push(finding);
                 }
             }
-            let Some(matched) = matched else { continue };
-            let fixed = affected
-                .ranges
+        }
+        findings.sort_by(|a, b| a.purl.cmp(&b.purl).then_with(|| a.id.cmp(&b.id)));
+        findings.dedup_by(|a, b| a.purl == b.purl && a.id == b.id);
+        findings
+    }
+}
+
+fn finding(
+    c: &Candidate,
+    advisory: &Advisory,
+    affected: &crate::model::Affected,
+    comparator: &str,
+) -> Option<Finding> {
+    if affected.not_affected {
+        return None;
+    }
+    let mut matched = None;
+    if affected.versions.iter().any(|v| v == &c.version) {
+        matched = Some(format!("versions contains {}", c.version));
+    }
+    for range in &affected.ranges {
+        if matched.is_none() && in_range(&c.version, range, comparator) == Some(true) {
+            let events: Vec<String> = range
+                .events
                 .iter()
-                .flat_map(|r| &r.events)
-                .filter_map(|e| match e {
-                    Event::Fixed(v) => Some(v.clone()),
-                    _ => None,
+                .map(|e| match e {
+                    Event::Introduced(v) => format!("introduced {v}"),
+                    Event::Fixed(v) => format!("fixed {v}"),
+                    Event::LastAffected(v) => format!("last_affected {v}"),
+                    Event::Limit(v) => format!("limit {v}"),
                 })
                 .collect();
-            let (severity, severity_source) = severity(advisory);
-            findings.push(Finding {
-                id: advisory.id.clone(),
-                aliases: advisory.aliases.clone(),
-                purl: c.purl.clone(),
-                package: c.name.clone(),
-                installed: c.version.clone(),
-                fixed,
-                severity,
-                severity_source,
-                layer_digest: c.layer_digest.clone(),
-                evidence: Evidence {
-                    advisory: advisory.id.clone(),
-                    source: advisory.source.clone(),
-                    ecosystem: c.ecosystem.clone(),
-                    matched,
-                    comparator: comparator.into(),
-                },
-            });
+            matched = Some(format!("{} range [{}]", range.kind, events.join(", ")));
         }
     }
-    findings.sort_by(|a, b| a.purl.cmp(&b.purl).then_with(|| a.id.cmp(&b.id)));
-    findings.dedup_by(|a, b| a.purl == b.purl && a.id == b.id);
-    findings
+    let matched = matched?;
+    let fixed = affected
+        .ranges
+        .iter()
+        .flat_map(|r| &r.events)
+        .filter_map(|e| match e {
+            Event::Fixed(v) => Some(v.clone()),
+            _ => None,
+        })
+        .collect();
+    let (severity, severity_source) = severity(advisory);
+    Some(Finding {
+        id: advisory.id.clone(),
+        aliases: advisory.aliases.clone(),
+        purl: c.purl.clone(),
+        package: c.name.clone(),
+        installed: c.version.clone(),
+        fixed,
+        severity,
+        severity_source,
+        layer_digest: c.layer_digest.clone(),
+        evidence: Evidence {
+            advisory: advisory.id.clone(),
+            source: advisory.source.clone(),
+            ecosystem: c.ecosystem.clone(),
+            matched,
+            comparator: comparator.into(),
+        },
+    })
+}
+
+/// Matches candidates against advisories (builds a one-off [`Index`]).
+pub fn match_all(candidates: &[Candidate], advisories: &[Advisory]) -> Vec<Finding> {
+    Index::new(advisories).match_all(candidates)
 }
 
 /// The content hash of a set of advisories: SHA-256 over their canonical JSON, sorted by id.

@@ -23,8 +23,12 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long)]
-    image: PathBuf,
+    #[arg(long, required_unless_present = "matching")]
+    image: Option<PathBuf>,
+    /// Instead: benchmark advisory import (OSV parsing) and matching 5,000 components
+    /// against this many synthetic advisories.
+    #[arg(long, value_name = "ADVISORIES")]
+    matching: Option<usize>,
     /// Tag of the image inside oci/.
     #[arg(long, default_value = "bookworm")]
     tag: String,
@@ -158,6 +162,10 @@ fn trivy(path: Option<PathBuf>) -> Result<Option<PathBuf>> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if let Some(count) = args.matching {
+        return matching(count, args.runs.max(1));
+    }
+    let image_dir = args.image.clone().context("--image")?;
     let stella = match args.stella {
         Some(p) => p,
         None => std::env::current_exe()?.with_file_name("stella"),
@@ -167,12 +175,12 @@ fn main() -> Result<()> {
         "{} not found: cargo build --release -p stella-cli",
         stella.display()
     );
-    let oci = args.image.join("oci");
-    let tar = args.image.join("image.tar");
+    let oci = image_dir.join("oci");
+    let tar = image_dir.join("image.tar");
     let oci_ref = format!("{}:{}", oci.display(), args.tag);
     let runs = args.runs.max(1);
 
-    println!("image: {}", args.image.display());
+    println!("image: {}", image_dir.display());
     for (label, target, path) in [
         ("OCI layout (gzip layers)", oci_ref.as_str(), oci.as_path()),
         (
@@ -372,4 +380,99 @@ fn synthetic(base: &Path, tag: &str, dir: &Path, gb: u64) -> Result<PathBuf> {
         "annotations": {"org.opencontainers.image.ref.name": "big"}}]}))?,
     )?;
     Ok(root)
+}
+
+/// Import throughput and matching latency on synthetic but realistically shaped data: OSV
+/// records spread over Debian, Alpine, npm, PyPI and Maven packages, and 5,000 installed
+/// components half of which have advisories.
+fn matching(count: usize, runs: usize) -> Result<()> {
+    use stella_advisories::matching::{Candidate, Index};
+    let ecosystems = [
+        ("Debian:12", "deb"),
+        ("Alpine:v3.19", "apk"),
+        ("npm", "npm"),
+        ("PyPI", "pypi"),
+        ("Maven", "maven"),
+    ];
+    let version = |eco: &str, n: usize| match eco {
+        "Debian:12" => format!("1.{}.{}-{}", n % 50, n % 7, 1 + n % 3),
+        "Alpine:v3.19" => format!("1.{}.{}-r{}", n % 50, n % 7, n % 3),
+        "Maven" => format!("1.{}.{}", n % 50, n % 7),
+        _ => format!("1.{}.{}", n % 50, n % 7),
+    };
+    let records: Vec<Vec<u8>> = (0..count)
+        .map(|i| {
+            let (eco, _) = ecosystems[i % ecosystems.len()];
+            let package = if eco == "Maven" { format!("org.example:pkg{}", i % 10_000) } else { format!("pkg{}", i % 10_000) };
+            serde_json::to_vec(&serde_json::json!({
+                "id": format!("BENCH-{i}"), "modified": "2026-01-01T00:00:00Z",
+                "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+                "affected": [{"package": {"ecosystem": eco, "name": package},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": version(eco, i)}]}]}]
+            }))
+            .unwrap_or_default()
+        })
+        .collect();
+    let started = Instant::now();
+    let advisories: Vec<stella_advisories::Advisory> = records
+        .iter()
+        .map(|r| stella_advisories::osv::parse(r))
+        .collect::<Result<_, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let parse = started.elapsed();
+    let bytes: usize = records.iter().map(Vec::len).sum();
+    let candidates: Vec<Candidate> = (0..5_000)
+        .map(|i| {
+            let (eco, purl_type) = ecosystems[i % ecosystems.len()];
+            // Half the components are packages some advisory names.
+            let n = if i % 2 == 0 { i % 10_000 } else { 20_000 + i };
+            let package = if eco == "Maven" {
+                format!("org.example:pkg{n}")
+            } else {
+                format!("pkg{n}")
+            };
+            Candidate {
+                purl: format!("pkg:{purl_type}/{package}@{}", version(eco, i + 3)),
+                name: package.clone(),
+                version: version(eco, i + 3),
+                ecosystem: eco.to_string(),
+                package,
+                layer_digest: None,
+            }
+        })
+        .collect();
+    let started = Instant::now();
+    let index = Index::new(&advisories);
+    let indexed = started.elapsed();
+    let mut times = Vec::new();
+    let mut findings = 0;
+    for _ in 0..runs {
+        let started = Instant::now();
+        findings = index.match_all(&candidates).len();
+        times.push(started.elapsed());
+    }
+    let matched = median(times);
+    println!("advisories: {count} OSV records, {} MB", bytes / 1_000_000);
+    println!(
+        "  import (parse + normalise)             {:>8.3} s   = {:.0} records/s",
+        parse.as_secs_f64(),
+        count as f64 / parse.as_secs_f64()
+    );
+    println!(
+        "  index (once per loaded store)          {:>8.1} ms",
+        indexed.as_secs_f64() * 1000.0
+    );
+    println!(
+        "  match 5,000 components                 {:>8.1} ms  ({findings} findings)",
+        matched.as_secs_f64() * 1000.0
+    );
+    if let Ok(status) = std::fs::read_to_string("/proc/self/status")
+        && let Some(line) = status.lines().find(|l| l.starts_with("VmHWM:"))
+    {
+        println!(
+            "  peak RSS with the store loaded         {:>8} ",
+            line.trim_start_matches("VmHWM:").trim()
+        );
+    }
+    Ok(())
 }
