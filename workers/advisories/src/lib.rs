@@ -8,6 +8,7 @@ pub mod debian;
 pub mod matching;
 pub mod model;
 pub mod osv;
+pub mod snapshot;
 pub mod version;
 
 pub use model::Advisory;

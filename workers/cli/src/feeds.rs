@@ -26,6 +26,15 @@ enum Command {
     },
     /// Sources, record counts, the snapshot hash and the last import.
     Status,
+    /// Write the snapshot: every advisory as one canonical JSON line, sorted (byte-identical
+    /// for the same content); prints its hash.
+    Export {
+        /// Output file.
+        file: PathBuf,
+    },
+    /// What changed between two exported snapshots: advisories added, removed, changed, and
+    /// the ecosystem/package keys they touch (JSON).
+    Diff { old: PathBuf, new: PathBuf },
 }
 
 /// Largest single record or zip member read.
@@ -115,6 +124,47 @@ pub(crate) fn run(args: Args) -> Exit {
                 ),
                 None => println!("no import yet: stella feeds import <path>"),
             }
+            Exit::Ok
+        }
+        Command::Export { file } => {
+            let bodies = match runtime.block_on(store.catalog.advisory_bodies()) {
+                Ok(b) => b,
+                Err(e) => return crate::fail(Exit::Failure, &e.to_string()),
+            };
+            let advisories: Vec<Advisory> = bodies
+                .iter()
+                .filter_map(|b| serde_json::from_str(b).ok())
+                .collect();
+            if let Err(e) = std::fs::write(&file, stella_advisories::snapshot::export(&advisories))
+            {
+                return crate::fail(Exit::Failure, &format!("{}: {e}", file.display()));
+            }
+            println!(
+                "{} advisories, snapshot {}",
+                advisories.len(),
+                matching::snapshot_hash(&advisories)
+            );
+            Exit::Ok
+        }
+        Command::Diff { old, new } => {
+            let read = |p: &Path| -> Result<Vec<Advisory>, String> {
+                let text =
+                    std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()))?;
+                stella_advisories::snapshot::import(&text)
+                    .map_err(|e| format!("{}: {e}", p.display()))
+            };
+            let (old, new) = match (read(&old), read(&new)) {
+                (Ok(o), Ok(n)) => (o, n),
+                (Err(e), _) | (_, Err(e)) => return crate::fail(Exit::Usage, &e),
+            };
+            let delta = stella_advisories::snapshot::delta(&old, &new);
+            println!(
+                "{}",
+                stella_sbom::canonical::to_string_pretty(
+                    &serde_json::to_value(&delta).unwrap_or_default()
+                )
+                .trim_end()
+            );
             Exit::Ok
         }
     }

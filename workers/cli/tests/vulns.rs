@@ -245,3 +245,74 @@ fn importing_the_real_records_keeps_the_valid_and_reports_the_rest() {
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
+
+#[test]
+fn snapshots_export_deterministically_and_diff() {
+    let data = tempfile::tempdir().unwrap();
+    let feed = |name: &str, fixed: &str| {
+        let path = data.path().join(name);
+        std::fs::write(&path, serde_json::json!({"id": "OSV-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"}, "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": fixed}]}]}]}).to_string()).unwrap();
+        path
+    };
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path().join("db"))
+            .output()
+            .unwrap()
+    };
+    let first = feed("a.json", "1.0.1");
+    assert!(
+        run(&["feeds", "import", first.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let old = data.path().join("old.jsonl");
+    let again = data.path().join("again.jsonl");
+    assert!(
+        run(&["feeds", "export", old.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert!(
+        run(&["feeds", "export", again.to_str().unwrap()])
+            .status
+            .success()
+    );
+    assert_eq!(
+        std::fs::read(&old).unwrap(),
+        std::fs::read(&again).unwrap(),
+        "byte-identical exports"
+    );
+    let second = feed("b.json", "1.0.2");
+    assert!(
+        run(&["feeds", "import", second.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let new = data.path().join("new.jsonl");
+    assert!(
+        run(&["feeds", "export", new.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let diff = stella()
+        .args(["feeds", "diff"])
+        .arg(&old)
+        .arg(&new)
+        .output()
+        .unwrap();
+    let diff: serde_json::Value = serde_json::from_slice(&diff.stdout).unwrap();
+    assert_eq!(diff["changed"], serde_json::json!(["OSV-1"]));
+    assert_eq!(diff["changedKeys"], serde_json::json!(["npm/left-pad"]));
+    std::fs::write(data.path().join("bad.jsonl"), "garbage\n").unwrap();
+    let bad = stella()
+        .args(["feeds", "diff"])
+        .arg(data.path().join("bad.jsonl"))
+        .arg(&new)
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+}
