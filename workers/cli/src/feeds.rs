@@ -12,6 +12,9 @@ pub(crate) struct Args {
     /// Where the catalog lives.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
+    /// Keep advisories in PostgreSQL (`postgres://…`, schema `vuln`) instead of the embedded catalog.
+    #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL", global = true)]
+    database_url: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -41,10 +44,11 @@ enum Command {
 const MAX_RECORD: u64 = 64 << 20;
 
 pub(crate) fn run(args: Args) -> Exit {
-    let (runtime, store) = match crate::open_store(args.data_dir.as_deref()) {
-        Ok(x) => x,
-        Err((exit, message)) => return crate::fail(exit, &message),
-    };
+    let (runtime, store) =
+        match crate::open_store(args.data_dir.as_deref(), args.database_url.as_deref()) {
+            Ok(x) => x,
+            Err((exit, message)) => return crate::fail(exit, &message),
+        };
     match args.command {
         Command::Import { paths } => {
             let mut accepted = Vec::new();
@@ -63,7 +67,7 @@ pub(crate) fn run(args: Args) -> Exit {
                         .collect();
                     let body = serde_json::to_string(advisory).unwrap_or_default();
                     store
-                        .catalog
+                        .advisories
                         .put_advisory(
                             &advisory.id,
                             &advisory.source,
@@ -79,7 +83,7 @@ pub(crate) fn run(args: Args) -> Exit {
                     .collect::<Vec<_>>()
                     .join(", ");
                 store
-                    .catalog
+                    .advisories
                     .record_import(&origin, accepted.len() as i64, rejected.len() as i64)
                     .await
             });
@@ -101,9 +105,9 @@ pub(crate) fn run(args: Args) -> Exit {
         }
         Command::Status => {
             let status = runtime.block_on(async {
-                let counts = store.catalog.advisory_counts().await?;
-                let bodies = store.catalog.advisory_bodies().await?;
-                let last = store.catalog.last_import().await?;
+                let counts = store.advisories.advisory_counts().await?;
+                let bodies = store.advisories.advisory_bodies().await?;
+                let last = store.advisories.last_import().await?;
                 Ok::<_, stella_store::Error>((counts, bodies, last))
             });
             let (counts, bodies, last) = match status {
@@ -127,7 +131,7 @@ pub(crate) fn run(args: Args) -> Exit {
             Exit::Ok
         }
         Command::Export { file } => {
-            let bodies = match runtime.block_on(store.catalog.advisory_bodies()) {
+            let bodies = match runtime.block_on(store.advisories.advisory_bodies()) {
                 Ok(b) => b,
                 Err(e) => return crate::fail(Exit::Failure, &e.to_string()),
             };

@@ -72,9 +72,11 @@ pub(crate) fn fail(exit: Exit, message: &str) -> Exit {
     exit
 }
 
-/// A runtime and the embedded store under `data_dir` (default: the XDG data directory).
+/// A runtime and the embedded store under `data_dir` (default: the XDG data directory), with
+/// advisories in PostgreSQL when `database_url` is given.
 pub(crate) fn open_store(
     data_dir: Option<&Path>,
+    database_url: Option<&str>,
 ) -> Result<(tokio::runtime::Runtime, stella_store::Store), (Exit, String)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -87,5 +89,11 @@ pub(crate) fn open_store(
     let store = runtime
         .block_on(stella_store::Store::open_embedded(&data_dir))
         .map_err(|e| (Exit::Failure, format!("{}: {e}", data_dir.display())))?;
+    let store = match database_url {
+        Some(url) => runtime
+            .block_on(store.with_postgres_advisories(url))
+            .map_err(|e| (Exit::Failure, format!("PostgreSQL advisory database: {e}")))?,
+        None => store,
+    };
     Ok((runtime, store))
 }

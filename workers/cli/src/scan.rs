@@ -31,6 +31,9 @@ pub(crate) struct Args {
     /// Where the catalog (SQLite) and the artifact store (a directory) live.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Read advisories from PostgreSQL (`postgres://…`, schema `vuln`) instead of the embedded catalog.
+    #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL")]
+    database_url: Option<String>,
     /// Read every layer even when its analysis is cached.
     #[arg(long)]
     no_cache: bool,
@@ -84,7 +87,7 @@ pub(crate) fn run(args: Args) -> Exit {
         .data_dir
         .clone()
         .unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir)) {
+    let (runtime, store) = match crate::open_store(Some(&data_dir), args.database_url.as_deref()) {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };
@@ -214,7 +217,7 @@ async fn find(
         .into_iter()
         .collect();
     let advisories: Vec<stella_advisories::Advisory> = store
-        .catalog
+        .advisories
         .advisories_for(&keys)
         .await?
         .iter()

@@ -316,3 +316,93 @@ fn snapshots_export_deterministically_and_diff() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
 }
+
+#[test]
+fn feeds_and_findings_with_advisories_in_postgres() {
+    let admin = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let name = format!("stella_cli_{}", std::process::id());
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.clone());
+    let psql = |sql: &str| {
+        Command::new("psql")
+            .arg(&admin)
+            .args(["-q", "-c", sql])
+            .output()
+    };
+    match psql(&format!("CREATE DATABASE {name}")) {
+        Ok(o) if o.status.success() => {}
+        other => {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL required under CI: {other:?}"
+            );
+            eprintln!("SKIPPED: no PostgreSQL/psql at {admin}");
+            return;
+        }
+    }
+    let url = format!("{base}/{name}");
+    let data = tempfile::tempdir().unwrap();
+    let record = data.path().join("osv.json");
+    std::fs::write(&record, serde_json::json!({"id": "OSV-PG-1", "modified": "2026-01-01T00:00:00Z",
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"}, "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]}).to_string()).unwrap();
+    let import = stella()
+        .args(["feeds", "import"])
+        .arg(&record)
+        .args(["--database-url", &url, "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let status = stella()
+        .args(["feeds", "status", "--database-url", &url, "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&status.stdout).contains("osv              1 advisories"),
+        "{}",
+        String::from_utf8_lossy(&status.stdout)
+    );
+    // The embedded catalog has none: the advisories really are in PostgreSQL.
+    let embedded = stella()
+        .args(["feeds", "status", "--data-dir"])
+        .arg(data.path())
+        .env_remove("STELLA_DATABASE_URL")
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&embedded.stdout).contains("osv "));
+    if let Some(dir) = test_image("build-debian.sh", "debian-bookworm") {
+        let target = format!("{}:bookworm", dir.join("oci").display());
+        let out = stella()
+            .args([
+                "scan",
+                &target,
+                "--quiet",
+                "--format",
+                "findings-json",
+                "--database-url",
+                &url,
+                "--data-dir",
+            ])
+            .arg(data.path())
+            .output()
+            .unwrap();
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert!(
+            report["findings"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|f| f["id"] == "OSV-PG-1"),
+            "{report}"
+        );
+    }
+    let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+}

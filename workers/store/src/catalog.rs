@@ -109,7 +109,7 @@ pub struct ArtifactRow {
 /// The catalog database.
 #[derive(Clone, Debug)]
 pub struct Catalog {
-    pool: SqlitePool,
+    pub(crate) pool: SqlitePool,
 }
 
 impl Catalog {
@@ -294,97 +294,6 @@ impl Catalog {
         .execute(&self.pool)
         .await?;
         Ok(())
-    }
-
-    /// Stores (or replaces) one advisory: its canonical JSON body and its match keys.
-    pub async fn put_advisory(
-        &self,
-        id: &str,
-        source: &str,
-        modified: &str,
-        body: &str,
-        keys: &[(String, String)],
-    ) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "INSERT INTO vuln_advisories (id, source, modified, body) VALUES (?, ?, ?, ?)
-             ON CONFLICT(id, source) DO UPDATE SET modified = excluded.modified, body = excluded.body",
-        )
-        .bind(id)
-        .bind(source)
-        .bind(modified)
-        .bind(body)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query("DELETE FROM vuln_affected WHERE advisory_id = ? AND source = ?")
-            .bind(id)
-            .bind(source)
-            .execute(&mut *tx)
-            .await?;
-        for (ecosystem, package) in keys {
-            sqlx::query("INSERT OR IGNORE INTO vuln_affected (ecosystem, package, advisory_id, source) VALUES (?, ?, ?, ?)")
-                .bind(ecosystem)
-                .bind(package)
-                .bind(id)
-                .bind(source)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-
-    /// Bodies of the advisories that name any of these (ecosystem, package) keys, sorted.
-    pub async fn advisories_for(&self, keys: &[(String, String)]) -> Result<Vec<String>> {
-        let mut bodies = std::collections::BTreeSet::new();
-        for (ecosystem, package) in keys {
-            let rows: Vec<String> = sqlx::query_scalar(
-                "SELECT a.body FROM vuln_affected f JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source
-                 WHERE f.ecosystem = ? AND f.package = ?",
-            )
-            .bind(ecosystem)
-            .bind(package)
-            .fetch_all(&self.pool)
-            .await?;
-            bodies.extend(rows);
-        }
-        Ok(bodies.into_iter().collect())
-    }
-
-    /// Every advisory body, ordered by (id, source): the snapshot's content.
-    pub async fn advisory_bodies(&self) -> Result<Vec<String>> {
-        Ok(
-            sqlx::query_scalar("SELECT body FROM vuln_advisories ORDER BY id, source")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
-    /// Advisory counts per source.
-    pub async fn advisory_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = sqlx::query(
-            "SELECT source, COUNT(*) FROM vuln_advisories GROUP BY source ORDER BY source",
-        )
-        .fetch_all(&self.pool)
-        .await?;
-        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
-    }
-
-    /// Records an import and returns the time of the last one (RFC 3339, UTC) if any.
-    pub async fn record_import(&self, origin: &str, accepted: i64, rejected: i64) -> Result<()> {
-        sqlx::query("INSERT INTO vuln_imports (origin, imported_at, accepted, rejected) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)")
-            .bind(origin)
-            .bind(accepted)
-            .bind(rejected)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// The last import: (origin, time, accepted, rejected).
-    pub async fn last_import(&self) -> Result<Option<(String, String, i64, i64)>> {
-        let row = sqlx::query("SELECT origin, imported_at, accepted, rejected FROM vuln_imports ORDER BY id DESC LIMIT 1").fetch_optional(&self.pool).await?;
-        Ok(row.map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))))
     }
 
     /// The object key of a cached fragment, if recorded.

@@ -4,9 +4,11 @@
 //!
 //! Object keys follow the seeds' layout: `layers/<digest>/…`, `images/<digest>/…`.
 
+mod advisories;
 mod catalog;
 mod fragments;
 
+pub use advisories::AdvisoryDb;
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
 
@@ -33,10 +35,11 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The catalog and the object store together.
+/// The catalog, the advisory database and the object store together.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub catalog: Catalog,
+    pub advisories: AdvisoryDb,
     pub objects: Arc<dyn ObjectStore>,
 }
 
@@ -51,10 +54,18 @@ impl Store {
         })?;
         let catalog = Catalog::open_sqlite(&data_dir.join("catalog.db")).await?;
         let objects = object_store::local::LocalFileSystem::new_with_prefix(&objects_dir)?;
+        let advisories = AdvisoryDb::Sqlite(catalog.pool.clone());
         Ok(Store {
             catalog,
+            advisories,
             objects: Arc::new(objects),
         })
+    }
+
+    /// Keeps advisories in PostgreSQL (`vuln` schema) instead of the embedded catalog.
+    pub async fn with_postgres_advisories(mut self, url: &str) -> Result<Store> {
+        self.advisories = AdvisoryDb::connect_postgres(url).await?;
+        Ok(self)
     }
 
     /// Writes bytes under `key` and returns their `sha256:` digest.

@@ -123,3 +123,155 @@ fn fragments_cache_through_the_store_and_garbage_reads_as_a_miss() {
 fn serde_bytes_buf(b: &[u8]) -> serde_bytes::ByteBuf {
     serde_bytes::ByteBuf::from(b.to_vec())
 }
+
+/// A fresh PostgreSQL database for one test, dropped at the end; `None` (skip) when no server
+/// answers, a failure under CI. `DATABASE_URL` names the server (default: the local one).
+struct PgDatabase {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl PgDatabase {
+    async fn create() -> Option<PgDatabase> {
+        let admin = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let pool = match sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(std::time::Duration::from_secs(5))
+            .connect(&admin)
+            .await
+        {
+            Ok(pool) => pool,
+            Err(e) => {
+                assert!(
+                    std::env::var_os("CI").is_none(),
+                    "PostgreSQL required under CI: {e}"
+                );
+                eprintln!("SKIPPED: no PostgreSQL at {admin}: {e}");
+                return None;
+            }
+        };
+        let name = format!(
+            "stella_test_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&pool)
+            .await
+            .unwrap();
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+
+    async fn drop(self) {
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(1)
+            .connect(&self.admin)
+            .await
+            .unwrap();
+        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+            self.name
+        )))
+        .execute(&pool)
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
+    use stella_store::AdvisoryDb;
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    // Eight processes' worth of concurrent starters: the advisory lock lets one migrate.
+    let starters: Vec<_> = (0..8)
+        .map(|_| {
+            let url = db.url.clone();
+            tokio::spawn(async move { AdvisoryDb::connect_postgres(&url).await })
+        })
+        .collect();
+    let mut dbs = Vec::new();
+    for s in starters {
+        dbs.push(s.await.unwrap().unwrap());
+    }
+    let advisories = &dbs[0];
+    assert_eq!(advisories.migrations().await.unwrap(), [1]);
+    let keys = vec![
+        ("Debian:12".to_string(), "openssl".to_string()),
+        ("Debian:12".to_string(), "libssl3".to_string()),
+    ];
+    advisories
+        .put_advisory("CVE-1", "osv", "2026-01-01", r#"{"id":"CVE-1"}"#, &keys)
+        .await
+        .unwrap();
+    advisories
+        .put_advisory(
+            "CVE-1",
+            "osv",
+            "2026-01-02",
+            r#"{"id":"CVE-1","v":2}"#,
+            &keys[..1],
+        )
+        .await
+        .unwrap();
+    advisories
+        .put_advisory(
+            "CVE-2",
+            "debian-tracker",
+            "2026-01-01",
+            r#"{"id":"CVE-2"}"#,
+            &keys[1..],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        advisories.advisories_for(&keys[..1]).await.unwrap(),
+        [r#"{"id":"CVE-1","v":2}"#]
+    );
+    assert_eq!(
+        advisories.advisories_for(&keys[1..]).await.unwrap(),
+        [r#"{"id":"CVE-2"}"#],
+        "replaced keys are gone"
+    );
+    assert_eq!(
+        advisories.advisory_counts().await.unwrap(),
+        [("debian-tracker".to_string(), 1), ("osv".to_string(), 1)]
+    );
+    advisories.record_import("test", 2, 0).await.unwrap();
+    let (origin, at, accepted, _) = advisories.last_import().await.unwrap().unwrap();
+    assert_eq!((origin.as_str(), accepted), ("test", 2));
+    assert!(at.ends_with('Z') && at.len() == 20, "{at}");
+    // The module's tables live in its own schema, nowhere else.
+    let AdvisoryDb::Postgres(pool) = advisories else {
+        panic!()
+    };
+    let tables: Vec<String> = sqlx::query_scalar("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1").fetch_all(pool).await.unwrap();
+    assert_eq!(
+        tables,
+        [
+            "vuln.advisories",
+            "vuln.affected",
+            "vuln.imports",
+            "vuln.schema_migrations"
+        ]
+    );
+    for d in dbs {
+        if let AdvisoryDb::Postgres(p) = d {
+            p.close().await;
+        }
+    }
+    db.drop().await;
+}

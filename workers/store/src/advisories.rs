@@ -1,0 +1,305 @@
+//! The advisory module's storage (Concelier's `vuln` data): canonical advisory bodies and their
+//! (ecosystem, package) match keys. Per-module isolation as the seeds require: `vuln_` tables
+//! on SQLite (embedded default, same file as the catalog), the `vuln` schema on PostgreSQL,
+//! whose forward-only migrations run under `pg_try_advisory_lock(hashtext('vuln'))` so that
+//! concurrent starters do not race.
+
+use crate::Result;
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::SqlitePool;
+use std::time::Duration;
+
+/// Forward-only migrations of the `vuln` schema on PostgreSQL.
+const PG_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS vuln.advisories (
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        modified TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (id, source)
+    );
+    CREATE TABLE IF NOT EXISTS vuln.affected (
+        ecosystem TEXT NOT NULL,
+        package TEXT NOT NULL,
+        advisory_id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (ecosystem, package, advisory_id, source)
+    );
+    CREATE TABLE IF NOT EXISTS vuln.imports (
+        id BIGSERIAL PRIMARY KEY,
+        origin TEXT NOT NULL,
+        imported_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        accepted BIGINT NOT NULL,
+        rejected BIGINT NOT NULL
+    );",
+)];
+
+/// Where advisories live.
+#[derive(Clone, Debug)]
+pub enum AdvisoryDb {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl AdvisoryDb {
+    /// Connects to PostgreSQL and brings the `vuln` schema up to date.
+    pub async fn connect_postgres(url: &str) -> Result<AdvisoryDb> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        migrate_postgres(&pool).await?;
+        Ok(AdvisoryDb::Postgres(pool))
+    }
+
+    /// Applied migration versions of the `vuln` module.
+    pub async fn migrations(&self) -> Result<Vec<i64>> {
+        Ok(match self {
+            AdvisoryDb::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT version FROM scanner_schema_migrations WHERE version = 2",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            AdvisoryDb::Postgres(pool) => {
+                sqlx::query_scalar("SELECT version FROM vuln.schema_migrations ORDER BY version")
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Stores (or replaces) one advisory: its canonical JSON body and its match keys.
+    pub async fn put_advisory(
+        &self,
+        id: &str,
+        source: &str,
+        modified: &str,
+        body: &str,
+        keys: &[(String, String)],
+    ) -> Result<()> {
+        match self {
+            AdvisoryDb::Sqlite(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO vuln_advisories (id, source, modified, body) VALUES (?, ?, ?, ?)
+                     ON CONFLICT(id, source) DO UPDATE SET modified = excluded.modified, body = excluded.body",
+                )
+                .bind(id)
+                .bind(source)
+                .bind(modified)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM vuln_affected WHERE advisory_id = ? AND source = ?")
+                    .bind(id)
+                    .bind(source)
+                    .execute(&mut *tx)
+                    .await?;
+                for (ecosystem, package) in keys {
+                    sqlx::query("INSERT OR IGNORE INTO vuln_affected (ecosystem, package, advisory_id, source) VALUES (?, ?, ?, ?)")
+                        .bind(ecosystem)
+                        .bind(package)
+                        .bind(id)
+                        .bind(source)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+            AdvisoryDb::Postgres(pool) => {
+                let mut tx = pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO vuln.advisories (id, source, modified, body) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (id, source) DO UPDATE SET modified = excluded.modified, body = excluded.body",
+                )
+                .bind(id)
+                .bind(source)
+                .bind(modified)
+                .bind(body)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("DELETE FROM vuln.affected WHERE advisory_id = $1 AND source = $2")
+                    .bind(id)
+                    .bind(source)
+                    .execute(&mut *tx)
+                    .await?;
+                for (ecosystem, package) in keys {
+                    sqlx::query("INSERT INTO vuln.affected (ecosystem, package, advisory_id, source) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                        .bind(ecosystem)
+                        .bind(package)
+                        .bind(id)
+                        .bind(source)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Bodies of the advisories that name any of these (ecosystem, package) keys, sorted.
+    pub async fn advisories_for(&self, keys: &[(String, String)]) -> Result<Vec<String>> {
+        let mut bodies = std::collections::BTreeSet::new();
+        for (ecosystem, package) in keys {
+            let rows: Vec<String> = match self {
+                AdvisoryDb::Sqlite(pool) => {
+                    sqlx::query_scalar(
+                        "SELECT a.body FROM vuln_affected f JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source
+                         WHERE f.ecosystem = ? AND f.package = ?",
+                    )
+                    .bind(ecosystem)
+                    .bind(package)
+                    .fetch_all(pool)
+                    .await?
+                }
+                AdvisoryDb::Postgres(pool) => {
+                    sqlx::query_scalar(
+                        "SELECT a.body FROM vuln.affected f JOIN vuln.advisories a ON a.id = f.advisory_id AND a.source = f.source
+                         WHERE f.ecosystem = $1 AND f.package = $2",
+                    )
+                    .bind(ecosystem)
+                    .bind(package)
+                    .fetch_all(pool)
+                    .await?
+                }
+            };
+            bodies.extend(rows);
+        }
+        Ok(bodies.into_iter().collect())
+    }
+
+    /// Every advisory body, ordered by (id, source): the snapshot's content.
+    pub async fn advisory_bodies(&self) -> Result<Vec<String>> {
+        Ok(match self {
+            AdvisoryDb::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT body FROM vuln_advisories ORDER BY id, source")
+                    .fetch_all(pool)
+                    .await?
+            }
+            AdvisoryDb::Postgres(pool) => sqlx::query_scalar(
+                "SELECT body FROM vuln.advisories ORDER BY id COLLATE \"C\", source COLLATE \"C\"",
+            )
+            .fetch_all(pool)
+            .await?,
+        })
+    }
+
+    /// Advisory counts per source.
+    pub async fn advisory_counts(&self) -> Result<Vec<(String, i64)>> {
+        let rows = match self {
+            AdvisoryDb::Sqlite(pool) => {
+                sqlx::query(
+                    "SELECT source, COUNT(*) FROM vuln_advisories GROUP BY source ORDER BY source",
+                )
+                .fetch_all(pool)
+                .await?
+            }
+            AdvisoryDb::Postgres(pool) => {
+                return Ok(sqlx::query(
+                    "SELECT source, COUNT(*) FROM vuln.advisories GROUP BY source ORDER BY source",
+                )
+                .fetch_all(pool)
+                .await?
+                .into_iter()
+                .map(|r| (r.get(0), r.get(1)))
+                .collect());
+            }
+        };
+        Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+    }
+
+    /// Records an import.
+    pub async fn record_import(&self, origin: &str, accepted: i64, rejected: i64) -> Result<()> {
+        match self {
+            AdvisoryDb::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO vuln_imports (origin, imported_at, accepted, rejected) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)",
+                )
+                .bind(origin)
+                .bind(accepted)
+                .bind(rejected)
+                .execute(pool)
+                .await?;
+            }
+            AdvisoryDb::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO vuln.imports (origin, accepted, rejected) VALUES ($1, $2, $3)",
+                )
+                .bind(origin)
+                .bind(accepted)
+                .bind(rejected)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last import: (origin, time (RFC 3339, UTC), accepted, rejected).
+    pub async fn last_import(&self) -> Result<Option<(String, String, i64, i64)>> {
+        Ok(match self {
+            AdvisoryDb::Sqlite(pool) => sqlx::query("SELECT origin, imported_at, accepted, rejected FROM vuln_imports ORDER BY id DESC LIMIT 1")
+                .fetch_optional(pool)
+                .await?
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+            AdvisoryDb::Postgres(pool) => sqlx::query(
+                "SELECT origin, to_char(imported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), accepted, rejected
+                 FROM vuln.imports ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+        })
+    }
+}
+
+/// Applies the `vuln` migrations once, whoever gets the advisory lock; others wait for it.
+async fn migrate_postgres(pool: &PgPool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let started = std::time::Instant::now();
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('vuln'))")
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(crate::Error::Catalog(sqlx::Error::PoolTimedOut));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result: Result<()> = async {
+        sqlx::raw_sql(
+            "CREATE SCHEMA IF NOT EXISTS vuln;
+             CREATE TABLE IF NOT EXISTS vuln.schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, sql) in PG_MIGRATIONS {
+            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM vuln.schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *conn)
+                .await?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO vuln.schema_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('vuln'))")
+        .execute(&mut *conn)
+        .await;
+    result
+}
