@@ -60,6 +60,8 @@ pub fn parse(value: &serde_json::Value) -> Result<Vec<Advisory>, String> {
                     published: None,
                     withdrawn: None,
                     affected: vec![],
+                    cwes: vec![],
+                    references: vec![],
                     source: "alpine-secdb".into(),
                 });
                 let not_affected = fixed == "0";

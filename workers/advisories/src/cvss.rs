@@ -67,6 +67,58 @@ pub fn v3_base_score(vector: &str) -> Option<f64> {
     Some(roundup(raw))
 }
 
+/// The base score of a CVSS v2 vector (`AV:N/AC:L/Au:N/C:P/I:P/A:P`, optionally `(…)`-wrapped);
+/// `None` for broken vectors.
+pub fn v2_base_score(vector: &str) -> Option<f64> {
+    let vector = vector.trim_start_matches('(').trim_end_matches(')');
+    let mut m = std::collections::BTreeMap::new();
+    for part in vector.split('/') {
+        let (k, v) = part.split_once(':')?;
+        if m.insert(k, v).is_some() {
+            return None;
+        }
+    }
+    let av = match *m.get("AV")? {
+        "L" => 0.395,
+        "A" => 0.646,
+        "N" => 1.0,
+        _ => return None,
+    };
+    let ac = match *m.get("AC")? {
+        "H" => 0.35,
+        "M" => 0.61,
+        "L" => 0.71,
+        _ => return None,
+    };
+    let au = match *m.get("Au")? {
+        "M" => 0.45,
+        "S" => 0.56,
+        "N" => 0.704,
+        _ => return None,
+    };
+    let cia = |k: &str| match *m.get(k)? {
+        "N" => Some(0.0),
+        "P" => Some(0.275),
+        "C" => Some(0.660),
+        _ => None,
+    };
+    let (c, i, a) = (cia("C")?, cia("I")?, cia("A")?);
+    let impact = 10.41 * (1.0 - (1.0 - c) * (1.0 - i) * (1.0 - a));
+    let exploitability = 20.0 * av * ac * au;
+    let f = if impact == 0.0 { 0.0 } else { 1.176 };
+    let raw: f64 = ((0.6 * impact) + (0.4 * exploitability) - 1.5) * f;
+    Some((raw * 10.0).round() / 10.0)
+}
+
+/// The qualitative rating of a CVSS v2 score (NVD's v2 bands: no Critical).
+pub fn v2_rating(score: f64) -> &'static str {
+    match score {
+        s if s >= 7.0 => "High",
+        s if s >= 4.0 => "Medium",
+        _ => "Low",
+    }
+}
+
 /// CVSS 3.1's Roundup: the smallest number with one decimal place not less than the input.
 fn roundup(x: f64) -> f64 {
     let int_input = (x * 100_000.0).round() as i64;
@@ -121,6 +173,13 @@ mod tests {
             None
         );
         assert_eq!(rating(9.8), "Critical");
+        // Heartbleed and a local one, as NVD scored them in v2.
+        assert_eq!(v2_base_score("AV:N/AC:L/Au:N/C:P/I:N/A:N"), Some(5.0));
+        assert_eq!(v2_base_score("(AV:N/AC:L/Au:N/C:C/I:C/A:C)"), Some(10.0));
+        assert_eq!(v2_base_score("AV:L/AC:L/Au:N/C:N/I:N/A:N"), Some(0.0));
+        assert_eq!(v2_base_score("AV:N/AC:L/Au:N/C:P/I:N"), None);
+        assert_eq!(v2_base_score("AV:N/AV:L/AC:L/Au:N/C:P/I:N/A:N"), None);
+        assert_eq!(v2_rating(5.0), "Medium");
         assert_eq!(rating(3.1), "Low");
     }
 }

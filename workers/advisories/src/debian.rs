@@ -40,6 +40,8 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Advisory>, String> {
                 published: None,
                 withdrawn: None,
                 affected: vec![],
+                cwes: vec![],
+                references: vec![],
                 source: "debian-tracker".into(),
             });
             let Some(releases) = entry.get("releases").and_then(|r| r.as_object()) else {

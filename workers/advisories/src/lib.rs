@@ -7,6 +7,7 @@ pub mod cvss;
 pub mod debian;
 pub mod matching;
 pub mod model;
+pub mod nvd;
 pub mod osv;
 pub mod snapshot;
 pub mod version;

@@ -174,8 +174,12 @@ pub struct Finding {
     pub fixed: Vec<String>,
     /// `Critical`, `High`, `Medium`, `Low`, `None` or `Unknown`.
     pub severity: String,
+    /// The CVSS base score behind the severity, when it comes from a vector.
+    pub cvss_score: Option<f64>,
     /// The vector or distro urgency the severity comes from.
     pub severity_source: Option<String>,
+    /// The feed that supplied it (`osv`, `nvd`, `debian-tracker`, …).
+    pub severity_origin: Option<String>,
     pub layer_digest: Option<String>,
     pub evidence: Evidence,
 }
@@ -192,17 +196,36 @@ pub struct Evidence {
     pub comparator: String,
 }
 
-fn severity(advisory: &Advisory) -> (String, Option<String>) {
-    let mut best: Option<(f64, String)> = None;
-    for s in &advisory.severity {
-        if let Some(score) = crate::cvss::v3_base_score(&s.score)
-            && best.as_ref().is_none_or(|(b, _)| score > *b)
-        {
-            best = Some((score, s.score.clone()));
-        }
+/// The severity of a finding: the matched advisory's own CVSS v3, else NVD's CVSS v3 for the
+/// same CVE, else a CVSS v2 (the advisory's, then NVD's), else the distro's urgency.
+fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Severity {
+    let best = |a: &Advisory, kind: &str, score: fn(&str) -> Option<f64>| {
+        a.severity
+            .iter()
+            .filter(|s| s.kind == kind || (kind == "CVSS_V3" && s.score.starts_with("CVSS:3")))
+            .filter_map(|s| Some((score(&s.score)?, s.score.clone())))
+            .max_by(|x, y| x.0.total_cmp(&y.0))
+            .map(|(score, vector)| (score, vector, a.source.clone()))
+    };
+    let v3 = best(advisory, "CVSS_V3", crate::cvss::v3_base_score)
+        .or_else(|| nvd.and_then(|n| best(n, "CVSS_V3", crate::cvss::v3_base_score)));
+    if let Some((score, vector, origin)) = v3 {
+        return Severity {
+            rating: crate::cvss::rating(score).into(),
+            score: Some(score),
+            source: Some(vector),
+            origin: Some(origin),
+        };
     }
-    if let Some((score, vector)) = best {
-        return (crate::cvss::rating(score).to_string(), Some(vector));
+    let v2 = best(advisory, "CVSS_V2", crate::cvss::v2_base_score)
+        .or_else(|| nvd.and_then(|n| best(n, "CVSS_V2", crate::cvss::v2_base_score)));
+    if let Some((score, vector, origin)) = v2 {
+        return Severity {
+            rating: crate::cvss::v2_rating(score).into(),
+            score: Some(score),
+            source: Some(vector),
+            origin: Some(origin),
+        };
     }
     for s in &advisory.severity {
         if s.kind == "urgency" {
@@ -212,13 +235,27 @@ fn severity(advisory: &Advisory) -> (String, Option<String>) {
                 "low" | "unimportant" => "Low",
                 _ => "Unknown",
             };
-            return (
-                level.to_string(),
-                Some(format!("debian urgency {}", s.score)),
-            );
+            return Severity {
+                rating: level.into(),
+                score: None,
+                source: Some(format!("debian urgency {}", s.score)),
+                origin: Some(advisory.source.clone()),
+            };
         }
     }
-    ("Unknown".into(), None)
+    Severity {
+        rating: "Unknown".into(),
+        score: None,
+        source: None,
+        origin: None,
+    }
+}
+
+struct Severity {
+    rating: String,
+    score: Option<f64>,
+    source: Option<String>,
+    origin: Option<String>,
 }
 
 /// Advisories indexed by (ecosystem, package): built once when a store is loaded.
@@ -226,15 +263,21 @@ fn severity(advisory: &Advisory) -> (String, Option<String>) {
 pub struct Index<'a> {
     advisories: &'a [Advisory],
     by_key: std::collections::HashMap<(&'a str, &'a str), Vec<(usize, usize)>>,
+    /// NVD enrichment records by CVE id.
+    nvd: std::collections::HashMap<&'a str, usize>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(advisories: &'a [Advisory]) -> Index<'a> {
         let mut by_key: std::collections::HashMap<(&str, &str), Vec<(usize, usize)>> =
             std::collections::HashMap::new();
+        let mut nvd = std::collections::HashMap::new();
         for (a, advisory) in advisories.iter().enumerate() {
             if advisory.withdrawn.is_some() {
                 continue;
+            }
+            if advisory.source == "nvd" {
+                nvd.insert(advisory.id.as_str(), a);
             }
             for (f, affected) in advisory.affected.iter().enumerate() {
                 by_key
@@ -243,7 +286,11 @@ impl<'a> Index<'a> {
                     .push((a, f));
             }
         }
-        Index { advisories, by_key }
+        Index {
+            advisories,
+            by_key,
+            nvd,
+        }
     }
 
     /// Matches candidates; findings sorted by (purl, id).
@@ -259,7 +306,11 @@ impl<'a> Index<'a> {
             };
             for &(a, f) in hits {
                 let (advisory, affected) = (&advisories[a], &advisories[a].affected[f]);
-                if let Some(finding) = finding(c, advisory, affected, comparator) {
+                let nvd = std::iter::once(&advisory.id)
+                    .chain(&advisory.aliases)
+                    .find_map(|id| self.nvd.get(id.as_str()))
+                    .map(|&n| &advisories[n]);
+                if let Some(finding) = finding(c, advisory, affected, comparator, nvd) {
                     findings.push(finding);
                 }
             }
@@ -275,6 +326,7 @@ fn finding(
     advisory: &Advisory,
     affected: &crate::model::Affected,
     comparator: &str,
+    nvd: Option<&Advisory>,
 ) -> Option<Finding> {
     if affected.not_affected {
         return None;
@@ -308,7 +360,7 @@ fn finding(
             _ => None,
         })
         .collect();
-    let (severity, severity_source) = severity(advisory);
+    let severity = severity(advisory, nvd);
     Some(Finding {
         id: advisory.id.clone(),
         aliases: advisory.aliases.clone(),
@@ -316,8 +368,10 @@ fn finding(
         package: c.name.clone(),
         installed: c.version.clone(),
         fixed,
-        severity,
-        severity_source,
+        severity: severity.rating,
+        cvss_score: severity.score,
+        severity_source: severity.source,
+        severity_origin: severity.origin,
         layer_digest: c.layer_digest.clone(),
         evidence: Evidence {
             advisory: advisory.id.clone(),

@@ -18,14 +18,20 @@ pub struct Advisory {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub withdrawn: Option<String>,
     pub affected: Vec<Affected>,
-    /// Which feed format it came from: `osv`, `debian-tracker`.
+    /// CWE identifiers (`CWE-787`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cwes: Vec<String>,
+    /// Reference URLs, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub references: Vec<String>,
+    /// Which feed format it came from: `osv`, `debian-tracker`, `alpine-secdb`, `nvd`.
     pub source: String,
 }
 
 /// A severity statement.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SeverityScore {
-    /// `CVSS_V3`, `CVSS_V4`, or `urgency` (distro trackers).
+    /// `CVSS_V2`, `CVSS_V3`, `CVSS_V4`, or `urgency` (distro trackers).
     pub kind: String,
     /// The vector or level as given.
     pub score: String,

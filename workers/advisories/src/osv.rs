@@ -150,6 +150,25 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
             "Invalid Affected: affected field cannot be null or empty".into(),
         ));
     }
+    // GitHub advisories in OSV form carry their CWEs in `database_specific.cwe_ids`.
+    let mut cwes: Vec<String> = v
+        .pointer("/database_specific/cwe_ids")
+        .and_then(|c| c.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    cwes.sort();
+    cwes.dedup();
+    let mut references: Vec<String> = v
+        .get("references")
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("url").and_then(|u| u.as_str()).map(str::to_string))
+        .collect();
+    references.sort();
+    references.dedup();
     Ok(Advisory {
         id,
         aliases,
@@ -159,6 +178,8 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
         published: text(v, "published"),
         withdrawn,
         affected,
+        cwes,
+        references,
         source: "osv".into(),
     })
 }

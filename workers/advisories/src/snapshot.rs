@@ -99,6 +99,8 @@ mod tests {
                 versions: vec![],
                 not_affected: false,
             }],
+            cwes: vec![],
+            references: vec![],
             source: "osv".into(),
         }
     }

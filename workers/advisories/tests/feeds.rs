@@ -3,7 +3,7 @@
 
 use crate::fixtures;
 use stella_advisories::matching::{Candidate, match_all};
-use stella_advisories::{debian, osv};
+use stella_advisories::{debian, nvd, osv};
 
 fn osv_file(path: &std::path::Path) -> Result<stella_advisories::Advisory, String> {
     let bytes = std::fs::read(path).unwrap();
@@ -264,4 +264,120 @@ fn alpine_secdb_fixed_and_never_affected() {
         alpine::parse(&serde_json::json!({"distroversion": "v3.19", "packages": [{"nopkg": 1}]}))
             .is_err()
     );
+}
+
+/// Every real NVD record parses, and our CVSS v3 and v2 base scores equal the ones NVD
+/// published next to each vector.
+#[test]
+fn real_records_and_scores() {
+    let Some(dir) = fixtures("advisories/nvd-cve-2.0") else {
+        return;
+    };
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    let mut scored = 0;
+    for path in files {
+        let value: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert!(nvd::is_nvd(&value), "{}", path.display());
+        let (accepted, rejected) = nvd::parse(&value);
+        assert!(rejected.is_empty(), "{}: {rejected:?}", path.display());
+        assert!(!accepted.is_empty(), "{}", path.display());
+        for entry in value["vulnerabilities"].as_array().unwrap() {
+            for (key, ours) in [
+                (
+                    "cvssMetricV31",
+                    stella_advisories::cvss::v3_base_score as fn(&str) -> Option<f64>,
+                ),
+                ("cvssMetricV30", stella_advisories::cvss::v3_base_score),
+                ("cvssMetricV2", stella_advisories::cvss::v2_base_score),
+            ] {
+                for m in entry["cve"]["metrics"][key]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                {
+                    let vector = m["cvssData"]["vectorString"].as_str().unwrap();
+                    let theirs = m["cvssData"]["baseScore"].as_f64().unwrap();
+                    assert_eq!(ours(vector), Some(theirs), "{} {vector}", path.display());
+                    scored += 1;
+                }
+            }
+        }
+    }
+    assert!(scored >= 20, "only {scored} scored vectors in the fixtures");
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("CVE-2023-4863.json")).unwrap()).unwrap();
+    let (accepted, _) = nvd::parse(&value);
+    let webp = &accepted[0];
+    assert_eq!(webp.id, "CVE-2023-4863");
+    assert_eq!(webp.cwes, ["CWE-787"]);
+    assert!(
+        webp.severity
+            .iter()
+            .any(|s| s.kind == "CVSS_V3"
+                && s.score == "CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:H/I:H/A:H")
+    );
+    assert!(webp.references.windows(2).all(|w| w[0] < w[1]));
+    assert!(webp.summary.as_deref().unwrap().contains("libwebp"));
+    assert!(webp.affected.is_empty());
+}
+
+/// A Debian tracker finding without CVSS takes NVD's CVSS v3 for the same CVE (score, vector
+/// and origin named); a record carrying its own CVSS keeps it; NVD alone makes no finding.
+#[test]
+fn nvd_lends_cvss_to_findings_for_the_same_cve() {
+    let Some(dir) = fixtures("advisories/nvd-cve-2.0") else {
+        return;
+    };
+    let value: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("CVE-2023-4863.json")).unwrap()).unwrap();
+    let (mut advisories, _) = nvd::parse(&value);
+    let nvd_vector = value["vulnerabilities"][0]["cve"]["metrics"]["cvssMetricV31"][0]["cvssData"]
+        ["vectorString"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let nvd_score =
+        value["vulnerabilities"][0]["cve"]["metrics"]["cvssMetricV31"][0]["cvssData"]["baseScore"]
+            .as_f64()
+            .unwrap();
+    let libwebp = candidate(
+        "pkg:deb/debian/libwebp7@1.2.4-0.2?arch=amd64&distro=debian-12",
+        "libwebp7",
+        "1.2.4-0.2",
+        "Debian:12",
+        "libwebp",
+    );
+    assert!(match_all(std::slice::from_ref(&libwebp), &advisories).is_empty());
+    advisories.extend(
+        debian::parse(
+            br#"{"libwebp":{"CVE-2023-4863":{"releases":{"bookworm":{"status":"resolved",
+            "fixed_version":"1.2.4-0.2+deb12u1","urgency":"not yet assigned"}}}}}"#,
+        )
+        .unwrap(),
+    );
+    let findings = match_all(std::slice::from_ref(&libwebp), &advisories);
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    let f = &findings[0];
+    assert_eq!(f.evidence.source, "debian-tracker");
+    assert_eq!(f.fixed, ["1.2.4-0.2+deb12u1"]);
+    assert_eq!(f.severity_source.as_deref(), Some(nvd_vector.as_str()));
+    assert_eq!(f.cvss_score, Some(nvd_score));
+    assert_eq!(f.severity_origin.as_deref(), Some("nvd"));
+    assert_eq!(
+        f.severity,
+        stella_advisories::cvss::rating(nvd_score),
+        "8.8 is High"
+    );
+    // Withdrawn (Rejected) NVD records lend nothing.
+    for a in advisories.iter_mut().filter(|a| a.source == "nvd") {
+        a.withdrawn = Some(a.modified.clone());
+    }
+    let findings = match_all(std::slice::from_ref(&libwebp), &advisories);
+    assert_eq!(findings[0].severity, "Unknown");
+    assert_eq!(findings[0].cvss_score, None);
 }

@@ -3,7 +3,7 @@
 use crate::Exit;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use stella_advisories::{Advisory, alpine, debian, matching, osv};
+use stella_advisories::{Advisory, alpine, debian, matching, nvd, osv};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -20,12 +20,24 @@ pub(crate) struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum Command {
     /// Import OSV records (JSON or YAML files, directories of them, or an OSV `all.zip`),
-    /// Debian Security Tracker JSON and Alpine secdb JSON. Malformed records are rejected with the reason; the rest
-    /// of the import is kept.
+    /// Debian Security Tracker JSON, Alpine secdb JSON and NVD CVE API 2.0 JSON, from files,
+    /// directories, zip archives, offline kits or http(s) URLs. Malformed records are rejected
+    /// with the reason; the rest of the import is kept. An offline kit whose manifest does not
+    /// match its content is refused as a whole.
     Import {
-        /// Files, directories or zip archives.
+        /// Files, directories, zip archives / offline kits, or http(s):// URLs.
         #[arg(required = true)]
         paths: Vec<PathBuf>,
+    },
+    /// Build an offline kit: a zip of the given feed files (directories and zips included)
+    /// with a `stella-kit.json` manifest of SHA-256 digests, byte-identical for the same input.
+    Kit {
+        /// Feed files, directories or zip archives.
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+        /// The kit to write.
+        #[arg(long, short)]
+        out: PathBuf,
     },
     /// Sources, record counts, the snapshot hash and the last import.
     Status,
@@ -53,11 +65,32 @@ pub(crate) fn run(args: Args) -> Exit {
         Command::Import { paths } => {
             let mut accepted = Vec::new();
             let mut rejected = Vec::new();
+            let downloads =
+                std::env::temp_dir().join(format!("stella-feeds-{}", std::process::id()));
             for path in &paths {
-                if let Err(e) = collect(path, &mut accepted, &mut rejected) {
-                    return crate::fail(Exit::Usage, &format!("{}: {e}", path.display()));
+                let shown = path.display().to_string();
+                let result = if shown.starts_with("http://") || shown.starts_with("https://") {
+                    runtime
+                        .block_on(download(&shown, &downloads))
+                        .and_then(|file| {
+                            let before = rejected.len();
+                            let r = collect(&file, &mut accepted, &mut rejected);
+                            // Name the URL, not the temporary file, in rejections.
+                            let temp = file.display().to_string();
+                            for (origin, _) in &mut rejected[before..] {
+                                *origin = origin.replacen(&temp, &shown, 1);
+                            }
+                            r
+                        })
+                } else {
+                    collect(path, &mut accepted, &mut rejected)
+                };
+                if let Err(e) = result {
+                    let _ = std::fs::remove_dir_all(&downloads);
+                    return crate::fail(Exit::Usage, &format!("{shown}: {e}"));
                 }
             }
+            let _ = std::fs::remove_dir_all(&downloads);
             let result = runtime.block_on(async {
                 for advisory in &accepted {
                     let keys: Vec<(String, String)> = advisory
@@ -150,6 +183,13 @@ pub(crate) fn run(args: Args) -> Exit {
             );
             Exit::Ok
         }
+        Command::Kit { paths, out } => match build_kit(&paths, &out) {
+            Ok(files) => {
+                println!("{}: {files} feed files", out.display());
+                Exit::Ok
+            }
+            Err(e) => crate::fail(Exit::Usage, &e),
+        },
         Command::Diff { old, new } => {
             let read = |p: &Path| -> Result<Vec<Advisory>, String> {
                 let text =
@@ -211,6 +251,20 @@ fn collect(
         let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
         let mut archive =
             zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip: {e}"))?;
+        let manifest = match archive.by_name(KIT_MANIFEST) {
+            Ok(mut m) => {
+                let mut text = Vec::new();
+                m.by_ref()
+                    .take(MAX_RECORD + 1)
+                    .read_to_end(&mut text)
+                    .map_err(|e| format!("{KIT_MANIFEST}: {e}"))?;
+                Some(KitManifest::parse(&text)?)
+            }
+            Err(_) => None,
+        };
+        // A kit's records are held back until every digest has been checked.
+        let (mut kit_accepted, mut kit_rejected) = (Vec::new(), Vec::new());
+        let mut seen = std::collections::BTreeMap::new();
         for i in 0..archive.len() {
             let mut member = archive.by_index(i).map_err(|e| e.to_string())?;
             if !member.is_file() {
@@ -220,18 +274,41 @@ fn collect(
                 .name()
                 .map(|n| n.into_owned())
                 .unwrap_or_else(|_| format!("#{i}"));
+            if manifest.is_some() && member_name == KIT_MANIFEST {
+                continue;
+            }
             let name = format!("{}:{member_name}", path.display());
             if member.size() > MAX_RECORD {
+                if manifest.is_some() {
+                    return Err(format!("kit member {member_name} larger than 64 MiB"));
+                }
                 rejected.push((name, "member larger than 64 MiB".into()));
                 continue;
             }
             let mut bytes = Vec::new();
             if let Err(e) = member.by_ref().take(MAX_RECORD + 1).read_to_end(&mut bytes) {
+                if manifest.is_some() {
+                    return Err(format!("kit member {member_name}: {e}"));
+                }
                 rejected.push((name, e.to_string()));
                 continue;
             }
-            parse_into(&name, &bytes, accepted, rejected);
+            if manifest.is_some() {
+                seen.insert(member_name.clone(), sha256_hex(&bytes));
+            }
+            parse_into(&name, &bytes, &mut kit_accepted, &mut kit_rejected);
         }
+        if let Some(manifest) = manifest {
+            manifest.verify(&seen)?;
+            eprintln!(
+                "{}: offline kit verified ({} files, created {})",
+                path.display(),
+                seen.len(),
+                manifest.created
+            );
+        }
+        accepted.append(&mut kit_accepted);
+        rejected.append(&mut kit_rejected);
         return Ok(());
     }
     if meta.len() > MAX_RECORD {
@@ -262,7 +339,15 @@ fn parse_into(
     };
     let is_osv = value.get("id").is_some()
         && (value.get("modified").is_some() || value.get("affected").is_some());
-    if alpine::is_secdb(&value) {
+    if nvd::is_nvd(&value) {
+        let (mut list, failed) = nvd::parse(&value);
+        accepted.append(&mut list);
+        rejected.extend(
+            failed
+                .into_iter()
+                .map(|(id, reason)| (format!("{origin}: {id}"), reason)),
+        );
+    } else if alpine::is_secdb(&value) {
         match alpine::parse(&value) {
             Ok(mut list) => accepted.append(&mut list),
             Err(e) => rejected.push((origin.into(), e)),
@@ -287,4 +372,242 @@ fn parse_into(
             "neither an OSV record nor Debian tracker data".into(),
         ));
     }
+}
+
+/// The manifest at the root of an offline kit.
+const KIT_MANIFEST: &str = "stella-kit.json";
+
+/// Largest download accepted from an http(s) feed URL.
+const MAX_DOWNLOAD: u64 = 4 << 30;
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// `{"kind": "stella-feed-kit", "version": 1, "created": …, "files": [{"path", "sha256", "size"}]}`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KitManifest {
+    kind: String,
+    version: u32,
+    created: String,
+    files: Vec<KitFile>,
+}
+
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KitFile {
+    path: String,
+    sha256: String,
+    size: u64,
+}
+
+impl KitManifest {
+    fn parse(bytes: &[u8]) -> Result<KitManifest, String> {
+        let manifest: KitManifest = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{KIT_MANIFEST} is not a kit manifest: {e}"))?;
+        if manifest.kind != "stella-feed-kit" || manifest.version != 1 {
+            return Err(format!(
+                "{KIT_MANIFEST}: unsupported kit {:?} version {}",
+                manifest.kind, manifest.version
+            ));
+        }
+        Ok(manifest)
+    }
+
+    /// Every listed file present with its digest, and nothing unlisted.
+    fn verify(&self, seen: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
+        let mut listed = std::collections::BTreeSet::new();
+        for f in &self.files {
+            if !listed.insert(f.path.as_str()) {
+                return Err(format!("kit verification failed: {} listed twice", f.path));
+            }
+            match seen.get(&f.path) {
+                None => {
+                    return Err(format!(
+                        "kit verification failed: {} is listed but missing",
+                        f.path
+                    ));
+                }
+                Some(digest) if *digest != f.sha256 => {
+                    return Err(format!(
+                        "kit verification failed: {} has sha256 {digest}, the manifest says {}",
+                        f.path, f.sha256
+                    ));
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some(extra) = seen.keys().find(|k| !listed.contains(k.as_str())) {
+            return Err(format!(
+                "kit verification failed: {extra} is not listed in the manifest"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Downloads a feed URL into `dir` (named after the URL's last segment, so `.yaml` and `.zip`
+/// are recognised), capped at [`MAX_DOWNLOAD`].
+async fn download(url: &str, dir: &Path) -> Result<PathBuf, String> {
+    use std::io::Write;
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(10))
+        .read_timeout(std::time::Duration::from_secs(60))
+        .user_agent(concat!("stella/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| e.to_string())?;
+    let mut response = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| format!("unreachable: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!("HTTP {}", response.status()));
+    }
+    if response.content_length().is_some_and(|n| n > MAX_DOWNLOAD) {
+        return Err("larger than 4 GiB".into());
+    }
+    let segment = url
+        .split(['?', '#'])
+        .next()
+        .and_then(|u| u.rsplit('/').next())
+        .unwrap_or_default();
+    let name: String = segment
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        .collect();
+    let name = match name.trim_start_matches('.') {
+        "" => "feed.json".to_string(),
+        n => n.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+    let target = dir.join(format!(
+        "{}-{name}",
+        std::fs::read_dir(dir).map_or(0, |d| d.count())
+    ));
+    let mut file = std::fs::File::create(&target).map_err(|e| e.to_string())?;
+    let mut written = 0u64;
+    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+        written += chunk.len() as u64;
+        if written > MAX_DOWNLOAD {
+            return Err("larger than 4 GiB".into());
+        }
+        file.write_all(&chunk).map_err(|e| e.to_string())?;
+    }
+    eprintln!("downloaded {url} ({written} bytes)");
+    Ok(target)
+}
+
+/// Writes an offline kit: every feed file under `paths` (zips expanded into `<zip name>/…`),
+/// sorted, with fixed timestamps and a digest manifest.
+fn build_kit(paths: &[PathBuf], out: &Path) -> Result<usize, String> {
+    let mut files: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
+    for path in paths {
+        let base = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "feed".into());
+        gather(path, &base, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if files.is_empty() {
+        return Err("no feed files (.json, .yaml, .yml, .zip) found".into());
+    }
+    let created = files
+        .values()
+        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
+        .filter_map(|v| {
+            v.get("modified")
+                .and_then(|m| m.as_str())
+                .map(str::to_string)
+        })
+        .max()
+        .unwrap_or_default();
+    let manifest = KitManifest {
+        kind: "stella-feed-kit".into(),
+        version: 1,
+        created,
+        files: files
+            .iter()
+            .map(|(path, bytes)| KitFile {
+                path: path.clone(),
+                sha256: sha256_hex(bytes),
+                size: bytes.len() as u64,
+            })
+            .collect(),
+    };
+    let temp = out.with_extension("partial");
+    let file = std::fs::File::create(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
+    let mut zip = zip::ZipWriter::new(file);
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Deflated)
+        .last_modified_time(zip::DateTime::default())
+        .unix_permissions(0o644);
+    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
+    let entries = std::iter::once((KIT_MANIFEST, &manifest_bytes))
+        .chain(files.iter().map(|(k, v)| (k.as_str(), v)));
+    for (name, bytes) in entries {
+        use std::io::Write;
+        zip.start_file(name, options).map_err(|e| e.to_string())?;
+        zip.write_all(bytes).map_err(|e| e.to_string())?;
+    }
+    zip.finish().map_err(|e| e.to_string())?;
+    std::fs::rename(&temp, out).map_err(|e| format!("{}: {e}", out.display()))?;
+    Ok(files.len())
+}
+
+fn gather(
+    path: &Path,
+    name: &str,
+    files: &mut std::collections::BTreeMap<String, Vec<u8>>,
+) -> Result<(), String> {
+    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
+    if meta.is_dir() {
+        for entry in std::fs::read_dir(path).map_err(|e| e.to_string())? {
+            let entry = entry.map_err(|e| e.to_string())?;
+            let child = entry.file_name().to_string_lossy().into_owned();
+            gather(&entry.path(), &format!("{name}/{child}"), files)?;
+        }
+        return Ok(());
+    }
+    let is_feed = [".json", ".yaml", ".yml", ".zip"]
+        .iter()
+        .any(|e| name.ends_with(e));
+    if !meta.is_file() || !is_feed || name == KIT_MANIFEST {
+        return Ok(());
+    }
+    if meta.len() > MAX_RECORD && !name.ends_with(".zip") {
+        return Err(format!("{name} is larger than 64 MiB"));
+    }
+    if name.ends_with(".zip") {
+        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+        let mut archive =
+            zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip: {e}"))?;
+        for i in 0..archive.len() {
+            let mut member = archive.by_index(i).map_err(|e| e.to_string())?;
+            // Only plain relative names: no `..`, no absolute paths.
+            let Some(inner) = member.enclosed_name() else {
+                continue;
+            };
+            if !member.is_file() || member.size() > MAX_RECORD {
+                continue;
+            }
+            let inner = inner.to_string_lossy().replace('\\', "/");
+            let mut bytes = Vec::new();
+            member
+                .by_ref()
+                .take(MAX_RECORD + 1)
+                .read_to_end(&mut bytes)
+                .map_err(|e| e.to_string())?;
+            files.insert(format!("{name}/{inner}"), bytes);
+        }
+        return Ok(());
+    }
+    files.insert(
+        name.to_string(),
+        std::fs::read(path).map_err(|e| e.to_string())?,
+    );
+    Ok(())
 }

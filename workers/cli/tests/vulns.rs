@@ -406,3 +406,188 @@ fn feeds_and_findings_with_advisories_in_postgres() {
     }
     let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
+
+/// Serves `routes` (path → body) over HTTP/1.1 on loopback; other paths get 404.
+fn serve(routes: Vec<(&'static str, Vec<u8>)>) -> String {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut line = String::new();
+            while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
+                line.clear();
+            }
+            let path = request.split(' ').nth(1).unwrap_or("").to_string();
+            let response = match routes.iter().find(|(p, _)| *p == path) {
+                Some((_, body)) => {
+                    let mut r = format!(
+                        "HTTP/1.1 200 OK\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+                        body.len()
+                    )
+                    .into_bytes();
+                    r.extend_from_slice(body);
+                    r
+                }
+                None => b"HTTP/1.1 404 Not Found\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+                    .to_vec(),
+            };
+            let _ = stream.write_all(&response);
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// Offline kits: built byte-identically, verified on import (a changed, missing or unlisted
+/// file refuses the whole kit and stores nothing), and importable over HTTP like any source.
+#[test]
+fn offline_kits_verify_and_http_sources_import() {
+    let data = tempfile::tempdir().unwrap();
+    let feeds = data.path().join("feeds");
+    std::fs::create_dir_all(feeds.join("osv")).unwrap();
+    std::fs::write(
+        feeds.join("osv/OSV-1.json"),
+        serde_json::json!({"id": "OSV-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "npm", "name": "left-pad"},
+            "ranges": [{"type": "SEMVER", "events": [{"introduced": "0"}, {"fixed": "1.0.1"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::write(
+        feeds.join("nvd.json"),
+        serde_json::json!({"format": "NVD_CVE", "version": "2.0", "vulnerabilities": [
+            {"cve": {"id": "CVE-2099-0001", "lastModified": "2099-01-01T00:00:00.000",
+             "metrics": {"cvssMetricV31": [{"type": "Primary", "cvssData": {
+                "vectorString": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H", "baseScore": 9.8}}]},
+             "weaknesses": [{"description": [{"lang": "en", "value": "CWE-787"}]}]}}]})
+        .to_string(),
+    )
+    .unwrap();
+    let db = data.path().join("db");
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .arg("--data-dir")
+            .arg(&db)
+            .output()
+            .unwrap()
+    };
+    let kit = data.path().join("kit.zip");
+    let again = data.path().join("again.zip");
+    for out in [&kit, &again] {
+        let o = run(&[
+            "feeds",
+            "kit",
+            feeds.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert_eq!(std::fs::read(&kit).unwrap(), std::fs::read(&again).unwrap());
+
+    // Tampered kits: rebuild the zip with one member changed, one dropped, or one added.
+    type Change<'a> = &'a dyn Fn(&str, Vec<u8>) -> Option<Vec<u8>>;
+    let tampered = |name: &str, change: Change, extra: bool| {
+        use std::io::{Read, Write};
+        let mut archive = zip::ZipArchive::new(std::fs::File::open(&kit).unwrap()).unwrap();
+        let path = data.path().join(name);
+        let mut out = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
+        for i in 0..archive.len() {
+            let mut member = archive.by_index(i).unwrap();
+            let member_name = member.name().unwrap().into_owned();
+            let mut bytes = Vec::new();
+            member.read_to_end(&mut bytes).unwrap();
+            if let Some(bytes) = change(&member_name, bytes) {
+                out.start_file(
+                    member_name.as_str(),
+                    zip::write::SimpleFileOptions::default(),
+                )
+                .unwrap();
+                out.write_all(&bytes).unwrap();
+            }
+        }
+        if extra {
+            out.start_file(
+                "feeds/sneaky.json",
+                zip::write::SimpleFileOptions::default(),
+            )
+            .unwrap();
+            out.write_all(b"{}").unwrap();
+        }
+        out.finish().unwrap();
+        path
+    };
+    let changed = tampered(
+        "changed.zip",
+        &|name, bytes| {
+            Some(if name.ends_with("OSV-1.json") {
+                String::from_utf8(bytes)
+                    .unwrap()
+                    .replace("1.0.1", "9.9.9")
+                    .into_bytes()
+            } else {
+                bytes
+            })
+        },
+        false,
+    );
+    let dropped = tampered(
+        "dropped.zip",
+        &|name, bytes| (!name.ends_with("nvd.json")).then_some(bytes),
+        false,
+    );
+    let added = tampered("added.zip", &|_, bytes| Some(bytes), true);
+    for (path, reason) in [
+        (&changed, "has sha256"),
+        (&dropped, "listed but missing"),
+        (&added, "not listed in the manifest"),
+    ] {
+        let o = run(&["feeds", "import", path.to_str().unwrap()]);
+        let stderr = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{stderr}");
+        assert!(
+            stderr.contains("kit verification failed") && stderr.contains(reason),
+            "{stderr}"
+        );
+    }
+    let status = String::from_utf8_lossy(&run(&["feeds", "status"]).stdout).to_string();
+    assert!(status.contains("no import yet"), "{status}");
+
+    // The intact kit, over HTTP.
+    let base = serve(vec![("/kit.zip", std::fs::read(&kit).unwrap())]);
+    let o = run(&["feeds", "import", &format!("{base}/kit.zip")]);
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr),
+    );
+    assert!(o.status.success(), "{stderr}");
+    assert!(stderr.contains("offline kit verified (2 files"), "{stderr}");
+    assert!(
+        stdout.starts_with("imported 2 advisories, rejected 0"),
+        "{stdout}"
+    );
+    let status = String::from_utf8_lossy(&run(&["feeds", "status"]).stdout).to_string();
+    assert!(
+        status.contains("nvd") && status.contains("osv") && status.contains("/kit.zip"),
+        "{status}"
+    );
+    // Missing on the server, and nothing listening: clear usage errors.
+    let o = run(&["feeds", "import", &format!("{base}/gone.json")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("HTTP 404"));
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let o = run(&[
+        "feeds",
+        "import",
+        &format!("http://127.0.0.1:{port}/feed.json"),
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("unreachable"));
+}

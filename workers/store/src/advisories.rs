@@ -192,16 +192,15 @@ impl AdvisoryDb {
 
     /// Advisory counts per source.
     pub async fn advisory_counts(&self) -> Result<Vec<(String, i64)>> {
-        let rows = match self {
-            AdvisoryDb::Sqlite(pool) => {
-                sqlx::query(
+        let rows =
+            match self {
+                AdvisoryDb::Sqlite(pool) => sqlx::query(
                     "SELECT source, COUNT(*) FROM vuln_advisories GROUP BY source ORDER BY source",
                 )
                 .fetch_all(pool)
-                .await?
-            }
-            AdvisoryDb::Postgres(pool) => {
-                return Ok(sqlx::query(
+                .await?,
+                AdvisoryDb::Postgres(pool) => {
+                    return Ok(sqlx::query(
                     "SELECT source, COUNT(*) FROM vuln.advisories GROUP BY source ORDER BY source",
                 )
                 .fetch_all(pool)
@@ -209,8 +208,8 @@ impl AdvisoryDb {
                 .into_iter()
                 .map(|r| (r.get(0), r.get(1)))
                 .collect());
-            }
-        };
+                }
+            };
         Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
     }
 
