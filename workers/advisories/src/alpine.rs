@@ -79,6 +79,7 @@ pub fn parse(value: &serde_json::Value) -> Result<Vec<Advisory>, String> {
                     }],
                     versions: vec![],
                     not_affected,
+                    fix_state: None,
                 });
             }
         }

@@ -1,6 +1,7 @@
 //! The Debian Security Tracker JSON (`{source package: {CVE: {releases: {codename: {status,
 //! fixed_version, urgency}}}}}`) → advisories per CVE, one affected entry per release.
-//! `fixed_version: "0"` means the release was never affected.
+//! `fixed_version: "0"` means the release was never affected; an open issue with
+//! `nodsa_reason: "ignored"` will not be fixed, with `"postponed"` is deferred.
 
 use crate::model::{Advisory, Affected, Event, Range, SeverityScore};
 use std::collections::BTreeMap;
@@ -61,6 +62,13 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Advisory>, String> {
                         score: urgency.into(),
                     });
                 }
+                // An open issue the security team decided not to fix (or to fix later).
+                let fix_state = match release.get("nodsa_reason").and_then(|r| r.as_str()) {
+                    _ if status == "resolved" => None,
+                    Some("ignored") => Some("will-not-fix".to_string()),
+                    Some("postponed") => Some("fix-deferred".to_string()),
+                    _ => None,
+                };
                 let mut events = vec![Event::Introduced("0".into())];
                 let not_affected = fixed == Some("0");
                 match (status, fixed) {
@@ -78,6 +86,7 @@ pub fn parse(bytes: &[u8]) -> Result<Vec<Advisory>, String> {
                     }],
                     versions: vec![],
                     not_affected,
+                    fix_state,
                 });
             }
         }

@@ -172,6 +172,9 @@ pub struct Finding {
     pub package: String,
     pub installed: String,
     pub fixed: Vec<String>,
+    /// `fixed` (a fixed version exists), `unfixed`, `will-not-fix` or `fix-deferred` (the
+    /// distro's decision for an unfixed issue).
+    pub status: String,
     /// `Critical`, `High`, `Medium`, `Low`, `None` or `Unknown`.
     pub severity: String,
     /// The CVSS base score behind the severity, when it comes from a vector.
@@ -351,7 +354,7 @@ fn finding(
         }
     }
     let matched = matched?;
-    let fixed = affected
+    let fixed: Vec<String> = affected
         .ranges
         .iter()
         .flat_map(|r| &r.events)
@@ -361,6 +364,14 @@ fn finding(
         })
         .collect();
     let severity = severity(advisory, nvd);
+    let status = if !fixed.is_empty() {
+        "fixed".to_string()
+    } else {
+        affected
+            .fix_state
+            .clone()
+            .unwrap_or_else(|| "unfixed".into())
+    };
     Some(Finding {
         id: advisory.id.clone(),
         aliases: advisory.aliases.clone(),
@@ -368,6 +379,7 @@ fn finding(
         package: c.name.clone(),
         installed: c.version.clone(),
         fixed,
+        status,
         severity: severity.rating,
         cvss_score: severity.score,
         severity_source: severity.source,

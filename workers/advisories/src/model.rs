@@ -54,6 +54,10 @@ pub struct Affected {
     /// The distro says this release was never affected (`fixed_version: "0"`).
     #[serde(default)]
     pub not_affected: bool,
+    /// For an unfixed entry, the distro's decision: `will-not-fix` (Debian `nodsa_reason:
+    /// ignored`) or `fix-deferred` (`postponed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fix_state: Option<String>,
 }
 
 /// A version range.

@@ -139,6 +139,7 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
             ranges,
             versions,
             not_affected: false,
+            fix_state: None,
         });
     }
     let declared = v

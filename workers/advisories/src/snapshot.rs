@@ -98,6 +98,7 @@ mod tests {
                 }],
                 versions: vec![],
                 not_affected: false,
+                fix_state: None,
             }],
             cwes: vec![],
             references: vec![],

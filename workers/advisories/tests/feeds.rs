@@ -213,7 +213,9 @@ fn debian_tracker_not_affected_is_respected() {
     }
     // An open issue in a release affects every version; a resolved one below its fix.
     let synthetic = br#"{"curl":{"CVE-2099-0001":{"releases":{"bookworm":{"status":"open","urgency":"high"}}},
-        "CVE-2099-0002":{"releases":{"bookworm":{"status":"resolved","fixed_version":"7.88.1-10+deb12u6","urgency":"medium"}}}}}"#;
+        "CVE-2099-0002":{"releases":{"bookworm":{"status":"resolved","fixed_version":"7.88.1-10+deb12u6","urgency":"medium"}}},
+        "CVE-2099-0003":{"releases":{"bookworm":{"status":"open","urgency":"low","nodsa":"Minor issue","nodsa_reason":"ignored"}}},
+        "CVE-2099-0004":{"releases":{"bookworm":{"status":"open","urgency":"low","nodsa":"Minor issue","nodsa_reason":"postponed"}}}}}"#;
     let advisories = debian::parse(synthetic).unwrap();
     let findings = match_all(
         &[candidate(
@@ -225,13 +227,18 @@ fn debian_tracker_not_affected_is_respected() {
         )],
         &advisories,
     );
-    let got: Vec<(&str, &str)> = findings
+    let got: Vec<(&str, &str, &str)> = findings
         .iter()
-        .map(|f| (f.id.as_str(), f.severity.as_str()))
+        .map(|f| (f.id.as_str(), f.severity.as_str(), f.status.as_str()))
         .collect();
     assert_eq!(
         got,
-        [("CVE-2099-0001", "High"), ("CVE-2099-0002", "Medium")]
+        [
+            ("CVE-2099-0001", "High", "unfixed"),
+            ("CVE-2099-0002", "Medium", "fixed"),
+            ("CVE-2099-0003", "Low", "will-not-fix"),
+            ("CVE-2099-0004", "Low", "fix-deferred"),
+        ]
     );
     assert!(debian::parse(b"[]").is_err());
 }
@@ -380,4 +387,56 @@ fn nvd_lends_cvss_to_findings_for_the_same_cve() {
     let findings = match_all(std::slice::from_ref(&libwebp), &advisories);
     assert_eq!(findings[0].severity, "Unknown");
     assert_eq!(findings[0].cvss_score, None);
+}
+
+/// Every real OSV record we accept (the osv.dev records and GitHub advisories converted to
+/// OSV) is valid against the official OSV schema: we never accept what the schema rejects.
+#[test]
+fn accepted_osv_records_are_valid_against_the_official_schema() {
+    let (Some(schemas), Some(advisories)) = (fixtures("schemas/osv"), fixtures("advisories"))
+    else {
+        return;
+    };
+    let schema: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(schemas.join("schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let mut files = Vec::new();
+    let mut stack = vec![
+        advisories.join("osv-records"),
+        advisories.join("ghsa-to-osv"),
+    ];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().to_string();
+            if path.is_dir() {
+                stack.push(path);
+            } else if name != "index.json"
+                && (name.ends_with(".osv.json")
+                    || (!path.starts_with(advisories.join("ghsa-to-osv"))
+                        && (name.ends_with(".json") || name.ends_with(".yaml"))))
+            {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    let mut checked = 0;
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap();
+        let value: serde_json::Value = if path.extension().is_some_and(|e| e == "yaml") {
+            serde_saphyr::from_slice(&bytes).unwrap()
+        } else {
+            serde_json::from_slice(&bytes).unwrap()
+        };
+        if osv::from_value(&value).is_ok() {
+            let errors: Vec<String> = validator
+                .iter_errors(&value)
+                .map(|e| format!("{} at {}", e, e.instance_path()))
+                .collect();
+            assert!(errors.is_empty(), "{}: {errors:?}", path.display());
+            checked += 1;
+        }
+    }
+    assert!(checked >= 30, "only {checked} records checked");
 }

@@ -481,10 +481,11 @@ fn table(
                 .as_deref()
                 .map(|d| d[7..19].to_string())
                 .unwrap_or_else(|| "-".into());
-            let fixed = if f.fixed.is_empty() {
-                "(no fix)".to_string()
-            } else {
-                f.fixed.join(", ")
+            let fixed = match f.status.as_str() {
+                "fixed" => f.fixed.join(", "),
+                "will-not-fix" => "(will not fix)".to_string(),
+                "fix-deferred" => "(fix deferred)".to_string(),
+                _ => "(no fix)".to_string(),
             };
             rows.push([
                 f.severity.clone(),
