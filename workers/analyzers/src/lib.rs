@@ -5,8 +5,10 @@
 pub mod apk;
 pub mod dpkg;
 pub mod model;
+pub mod npm;
 pub mod osrelease;
 pub mod purl;
+pub mod python;
 pub mod rpm;
 
 pub use model::{Analysis, Distro, Ecosystem, Evidence, Package};
@@ -16,7 +18,8 @@ use stella_layerfs::Filesystem;
 /// Version of the analyzer set: part of every cache key and recorded in every SBOM. Bump the
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
-pub const ANALYZER_VERSION: &str = concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+os.2");
+pub const ANALYZER_VERSION: &str =
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.1");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,9 +28,14 @@ pub enum Error {
     Corrupt { path: String, reason: String },
 }
 
-/// Whether any OS analyzer needs the bytes of `path` (a normalised, root-relative path).
+/// Whether any analyzer needs the bytes of `path` (a normalised, root-relative path).
 pub fn wants(path: &str) -> bool {
-    osrelease::wants(path) || dpkg::wants(path) || apk::wants(path) || rpm::wants(path)
+    osrelease::wants(path)
+        || dpkg::wants(path)
+        || apk::wants(path)
+        || rpm::wants(path)
+        || python::wants(path)
+        || npm::wants(path)
 }
 
 /// Runs every OS analyzer over the merged filesystem.
@@ -47,6 +55,25 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
             Err(error) => analysis.errors.push(error.to_string()),
         }
     }
+    // Language packages, except those whose metadata an OS package owns (a distro's
+    // python3-six is reported once, as the deb).
+    let owned: std::collections::BTreeSet<&str> = analysis
+        .packages
+        .iter()
+        .flat_map(|p| p.files.iter().map(String::as_str))
+        .collect();
+    let mut language = Vec::new();
+    for result in [python::analyze(fs), npm::analyze(fs)] {
+        match result {
+            Ok(packages) => language.extend(
+                packages
+                    .into_iter()
+                    .filter(|p| !owned.contains(format!("/{}", p.evidence.path).as_str())),
+            ),
+            Err(error) => analysis.errors.push(error.to_string()),
+        }
+    }
+    analysis.packages.append(&mut language);
     resolve_dependencies(&mut analysis.packages);
     analysis.packages.sort_by(|a, b| {
         a.purl

@@ -2,13 +2,15 @@
 
 use serde::{Deserialize, Serialize};
 
-/// Package ecosystems the OS analyzers know.
+/// Package ecosystems the analyzers know.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Ecosystem {
     Deb,
     Apk,
     Rpm,
+    Pypi,
+    Npm,
 }
 
 /// The distribution, from `os-release`.

@@ -36,3 +36,5 @@ fn filesystem(root: &std::path::Path) -> Filesystem {
 fn json(path: &std::path::Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
+
+mod lang;

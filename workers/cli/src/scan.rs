@@ -187,12 +187,18 @@ async fn find(
             stella_analyzers::Ecosystem::Deb => "deb",
             stella_analyzers::Ecosystem::Apk => "apk",
             stella_analyzers::Ecosystem::Rpm => "rpm",
+            stella_analyzers::Ecosystem::Pypi => "pypi",
+            stella_analyzers::Ecosystem::Npm => "npm",
+        };
+        let name = match p.ecosystem {
+            stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),
+            _ => p.name.clone(),
         };
         if p.version.is_empty() {
             continue;
         }
         if let Some((ecosystem, package)) =
-            key(purl_type, &p.name, None, p.source_name.as_deref(), distro)
+            key(purl_type, &name, None, p.source_name.as_deref(), distro)
         {
             // Distro advisories speak of source packages and source versions (a binNMU's
             // `+b1` is not a newer upstream).

@@ -1,0 +1,149 @@
+//! Python and Node installed-state analyzers against syft's and Trivy's own test tables.
+
+use super::{filesystem, fixtures, json};
+use stella_analyzers::{npm, python};
+
+/// syft's python installed-package cataloger cases: names, versions, purls (with `vcs_url`
+/// from `direct_url.json`) and declared licences. The "detect licenses" case concludes
+/// licences from licence-file contents, which we do not do (we report declared licences).
+#[test]
+fn syft_site_packages() {
+    let Some(dir) = fixtures("lang/python/syft-site-packages") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    let mut checked = 0;
+    for case in expected["cases"].as_array().unwrap() {
+        if case["name"] == "detect licenses" {
+            continue;
+        }
+        let root = dir.join(case["fixture"].as_str().unwrap());
+        // Single-directory fixtures (`partial.dist-info`) are the metadata directory itself.
+        let fs = if root.is_dir() && root.extension().is_some() {
+            let parent = tempfile::tempdir().unwrap();
+            let target = parent.path().join(root.file_name().unwrap());
+            std::fs::create_dir(&target).unwrap();
+            for entry in std::fs::read_dir(&root).unwrap() {
+                let entry = entry.unwrap();
+                std::fs::copy(entry.path(), target.join(entry.file_name())).unwrap();
+            }
+            filesystem(parent.path())
+        } else {
+            filesystem(&root)
+        };
+        let packages = python::analyze(&fs).unwrap();
+        let mut got: Vec<(String, String, String)> = packages
+            .iter()
+            .map(|p| (p.purl.clone(), p.version.clone(), p.licenses.join(" | ")))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String, String)> = case["expectedPackages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["PURL"].as_str().unwrap().to_string(),
+                    p["Version"].as_str().unwrap_or("").to_string(),
+                    p["Licenses"]
+                        .as_array()
+                        .map(|l| {
+                            l.iter()
+                                .map(|x| x.as_str().unwrap().to_string())
+                                .collect::<Vec<_>>()
+                                .join(" | ")
+                        })
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "case {}", case["name"]);
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}
+
+/// Trivy's core-metadata cases: name, version and the licence precedence.
+#[test]
+fn trivy_metadata() {
+    let Some(dir) = fixtures("lang/python/trivy-metadata") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        let bytes = std::fs::read(dir.join(case["input"].as_str().unwrap())).unwrap();
+        let result = python::parse_metadata(&bytes);
+        if case["wantErr"] == true {
+            assert!(result.is_err(), "{}", case["input"]);
+            continue;
+        }
+        let m = result.unwrap();
+        let want = &case["want"][0];
+        assert_eq!(
+            m.name,
+            want["Name"].as_str().unwrap().trim(),
+            "{}",
+            case["input"]
+        );
+        assert_eq!(m.version, want["Version"].as_str().unwrap());
+        let licenses: Vec<&str> = want["Licenses"]
+            .as_array()
+            .map(|l| l.iter().map(|x| x.as_str().unwrap()).collect())
+            .unwrap_or_default();
+        assert_eq!(m.licenses, licenses, "{}", case["input"]);
+    }
+}
+
+/// Trivy's npm package-name table, and its package.json variants (licence as string, object,
+/// legacy array; missing name or version refused).
+#[test]
+fn trivy_package_json() {
+    let Some(dir) = fixtures("lang/npm/trivy-package-json") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        assert_eq!(
+            npm::is_valid_name(case["name"].as_str().unwrap()),
+            case["want"].as_bool().unwrap(),
+            "{}",
+            case["name"]
+        );
+    }
+    let mut parsed = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name == "expected.json" {
+            continue;
+        }
+        let value: Option<serde_json::Value> =
+            serde_json::from_slice(&std::fs::read(&path).unwrap()).ok();
+        let result = npm::parse_manifest(&std::fs::read(&path).unwrap());
+        // Decide from the file itself what a correct reading is.
+        let declared_name = value.as_ref().and_then(|v| v["name"].as_str());
+        let declared_version = value.as_ref().and_then(|v| v["version"].as_str());
+        match (declared_name, declared_version) {
+            (Some(n), Some(v)) if !n.is_empty() && !v.is_empty() && npm::is_valid_name(n) => {
+                let (got_name, got_version, licenses, _) =
+                    result.unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!((got_name.as_str(), got_version.as_str()), (n, v), "{name}");
+                let value = value.unwrap();
+                if let Some(l) = value["license"].as_str() {
+                    assert_eq!(licenses[0], l, "{name}");
+                }
+                if let Some(t) = value["license"]["type"].as_str() {
+                    assert_eq!(licenses[0], t, "{name}");
+                }
+                if let Some(list) = value["licenses"].as_array() {
+                    let types: Vec<&str> = list.iter().filter_map(|l| l["type"].as_str()).collect();
+                    assert_eq!(licenses, types, "{name}");
+                }
+                parsed += 1;
+            }
+            _ => assert!(result.is_err(), "{name} should be refused"),
+        }
+    }
+    assert!(parsed >= 6, "{parsed}");
+}
