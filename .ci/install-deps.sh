@@ -24,3 +24,4 @@ fi
 bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"
 bash "$(dirname "$0")/../e2e/images/build-debian.sh"
 bash "$(dirname "$0")/../e2e/images/build-rpm.sh"
+bash "$(dirname "$0")/../e2e/images/build-lang.sh"

@@ -147,3 +147,42 @@ fn trivy_package_json() {
     }
     assert!(parsed >= 6, "{parsed}");
 }
+
+/// A distribution whose metadata an OS package owns is the OS package's (reported once, as
+/// the deb); one installed by pip beside it is a language package.
+#[test]
+fn os_owned_distributions_are_not_reported_twice() {
+    let root = tempfile::tempdir().unwrap();
+    let write = |path: &str, text: &str| {
+        let path = root.path().join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "etc/os-release",
+        "ID=debian\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\n",
+    );
+    write(
+        "var/lib/dpkg/status",
+        "Package: python3-six\nStatus: install ok installed\nVersion: 1.16.0-4\nArchitecture: all\n\n",
+    );
+    let owned = "/usr/lib/python3/dist-packages/six-1.16.0.dist-info/METADATA";
+    write(
+        "var/lib/dpkg/info/python3-six.list",
+        &format!("/usr/lib/python3/dist-packages/six.py\n{owned}\n"),
+    );
+    write(&owned[1..], "Name: six\nVersion: 1.16.0\n");
+    write(
+        "usr/local/lib/python3.11/dist-packages/Requests-2.31.0.dist-info/METADATA",
+        "Metadata-Version: 2.1\nName: Requests\nVersion: 2.31.0\nLicense: Apache 2.0\n",
+    );
+    let analysis = stella_analyzers::analyze(&super::filesystem(root.path()));
+    let purls: Vec<&str> = analysis.packages.iter().map(|p| p.purl.as_str()).collect();
+    assert_eq!(
+        purls,
+        [
+            "pkg:deb/debian/python3-six@1.16.0-4?arch=all&distro=debian-12",
+            "pkg:pypi/requests@2.31.0",
+        ]
+    );
+}

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# Builds a real two-layer image of language packages, for the scanner tests:
+#   layer 1: `pip install --target /app/python requests==2.31.0` (and its dependencies)
+#   layer 2: `npm install --prefix /app/web lodash@4.17.20 @babel/code-frame@7.22.5` (scoped and
+#            nested installs)
+# Expected packages come from `pip list --path` and `npm ls --all --json`, never from our
+# output. Cached: ${STELLA_CACHE:-~/.cache/stella}/images/lang/.
+set -euo pipefail
+
+cache="${STELLA_CACHE:-$HOME/.cache/stella}/images"
+out="$cache/lang"
+[[ -f "$out/done" ]] && { echo "lang image: cached at $out"; exit 0; }
+mkdir -p "$cache"
+exec 9>"$cache/.lang-build.lock"
+flock 9
+[[ -f "$out/done" ]] && exit 0
+
+need=()
+command -v umoci >/dev/null || need+=(umoci)
+command -v npm >/dev/null || need+=(npm)
+python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+if ((${#need[@]})); then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+work=$(mktemp -d "$cache/lang-work.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+layout="$work/oci"
+umoci init --layout "$layout"
+umoci new --image "$layout:lang"
+umoci unpack --rootless --image "$layout:lang" "$work/bundle" >/dev/null
+root="$work/bundle/rootfs"
+
+python3 -m pip install --quiet --no-compile --disable-pip-version-check \
+    --target "$root/app/python" requests==2.31.0
+python3 -m pip list --disable-pip-version-check --path "$root/app/python" --format=json |
+    python3 -c 'import json,sys; [print(p["name"], p["version"]) for p in json.load(sys.stdin)]' |
+    LC_ALL=C sort > "$work/expected-pypi.txt"
+umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
+
+mkdir -p "$root/app/web"
+echo '{"name": "web", "version": "1.0.0", "private": true}' > "$root/app/web/package.json"
+npm install --silent --no-audit --no-fund --ignore-scripts --prefix "$root/app/web" \
+    lodash@4.17.20 @babel/code-frame@7.22.5 >/dev/null
+npm ls --all --json --prefix "$root/app/web" | python3 -c '
+import json, sys
+seen = set()
+def walk(deps):
+    for name, d in (deps or {}).items():
+        if "version" in d:
+            seen.add((name, d["version"]))
+        walk(d.get("dependencies"))
+walk(json.load(sys.stdin).get("dependencies"))
+for name, version in sorted(seen):
+    print(name, version)' > "$work/expected-npm.txt"
+umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
+umoci gc --layout "$layout"
+rm -rf "$out"
+mkdir -p "$out"
+mv "$layout" "$out/oci"
+mv "$work"/expected-*.txt "$out/"
+touch "$out/done"
+echo "lang image: built $out"
