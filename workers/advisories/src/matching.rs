@@ -78,7 +78,9 @@ pub fn comparator_name(ecosystem: &str) -> Option<&'static str> {
     })
 }
 
-fn compare(comparator: &str, a: &str, b: &str) -> Option<Ordering> {
+/// Compares two versions with the named comparator (`dpkg`, `rpm`, `apk`, `semver`, `pep440`,
+/// `maven`, `nuget`, `go`); `None` when either does not parse.
+pub fn compare(comparator: &str, a: &str, b: &str) -> Option<Ordering> {
     match comparator {
         "dpkg" => dpkg::compare(a, b).ok(),
         "apk" => Some(apk::compare(a, b)),

@@ -1,5 +1,6 @@
 //! `stella`: the command-line shell over the scan engine crates.
 
+mod diff;
 mod feeds;
 mod scan;
 
@@ -21,8 +22,12 @@ enum Command {
     /// Scan an image into an SBOM and match it against the imported advisories: a registry
     /// reference, an OCI layout directory (`dir` or `dir:tag`) or a docker-archive tar.
     Scan(scan::Args),
-    /// Import advisory feeds (OSV, Debian Security Tracker) and show their status.
+    /// Import advisory feeds (OSV, Debian Security Tracker, Alpine secdb, NVD), build offline
+    /// kits, and show their status.
     Feeds(feeds::Args),
+    /// Compare two images package by package: added, removed, upgraded / downgraded (by each
+    /// ecosystem's own version order) and metadata changes, with the layer responsible.
+    Diff(diff::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -55,6 +60,7 @@ fn main() -> ExitCode {
     let exit = match cli.command {
         Command::Scan(args) => scan::run(args),
         Command::Feeds(args) => feeds::run(args),
+        Command::Diff(args) => diff::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",

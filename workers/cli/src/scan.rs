@@ -12,45 +12,45 @@ use stella_scan::{Event, Options};
 pub(crate) struct Args {
     /// The image: a registry reference (`registry/repo:tag`, `…@sha256:…`), an OCI layout
     /// directory (optionally `dir:tag`) or a docker-archive tar.
-    image: String,
+    pub(crate) image: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::CyclonedxJson)]
-    format: Format,
+    pub(crate) format: Format,
     /// Write the output here instead of stdout.
     #[arg(long, short)]
-    output: Option<PathBuf>,
+    pub(crate) output: Option<PathBuf>,
     /// Platform to select from a multi-platform image.
     #[arg(long, default_value = "linux/amd64")]
-    platform: String,
+    pub(crate) platform: String,
     /// Layers read in parallel (default: the number of CPUs).
     #[arg(long)]
-    parallelism: Option<usize>,
+    pub(crate) parallelism: Option<usize>,
     /// Never draw progress bars.
     #[arg(long, short)]
-    quiet: bool,
+    pub(crate) quiet: bool,
     /// Where the catalog (SQLite) and the artifact store (a directory) live.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    pub(crate) data_dir: Option<PathBuf>,
     /// Read advisories from PostgreSQL (`postgres://…`, schema `vuln`) instead of the embedded catalog.
     #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL")]
-    database_url: Option<String>,
+    pub(crate) database_url: Option<String>,
     /// Read every layer even when its analysis is cached.
     #[arg(long)]
-    no_cache: bool,
+    pub(crate) no_cache: bool,
     /// Talk to the registry over plain HTTP (only for registries on a trusted network).
     #[arg(long)]
-    insecure_registry: bool,
+    pub(crate) insecure_registry: bool,
     /// Exit with code 6 when a vulnerability at or above this severity is found.
     #[arg(long, value_enum)]
-    fail_on: Option<Threshold>,
+    pub(crate) fail_on: Option<Threshold>,
     /// Extra registry credentials: a Kubernetes `.dockerconfigjson` (or Docker config.json)
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
-    registry_auth_file: Vec<PathBuf>,
+    pub(crate) registry_auth_file: Vec<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     CyclonedxJson,
     SpdxJson,
     /// Packages and vulnerabilities, for people.
@@ -61,7 +61,7 @@ enum Format {
 
 /// Severity thresholds for `--fail-on`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
-enum Threshold {
+pub(crate) enum Threshold {
     Low,
     Medium,
     High,
@@ -78,23 +78,19 @@ fn rank(severity: &str) -> u8 {
     }
 }
 
-pub(crate) fn run(args: Args) -> Exit {
-    let platform: Platform = match args.platform.parse() {
-        Ok(p) => p,
-        Err(e) => return fail(Exit::Usage, &e.to_string()),
-    };
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), args.database_url.as_deref()) {
-        Ok(x) => x,
-        Err((exit, message)) => return fail(exit, &message),
-    };
-    let image = match open(&args, &platform, &data_dir, &runtime) {
-        Ok(image) => image,
-        Err((exit, message)) => return fail(exit, &message),
-    };
+/// Acquires and scans `args.image` (cached layers reused), records the result, and returns the
+/// inventory.
+pub(crate) fn inventory(
+    args: &Args,
+    data_dir: &Path,
+    runtime: &tokio::runtime::Runtime,
+    store: &stella_store::Store,
+) -> Result<stella_sbom::Inventory, (Exit, String)> {
+    let platform: Platform = args
+        .platform
+        .parse()
+        .map_err(|e: stella_acquire::Error| (Exit::Usage, e.to_string()))?;
+    let image = open(args, &platform, data_dir, runtime)?;
     let cache = stella_store::ObjectFragmentCache::new(store.clone(), runtime.handle().clone());
     let bars = Bars::new(!args.quiet && std::io::stderr().is_terminal(), &image);
     let progress = |event: Event| bars.on(event);
@@ -115,19 +111,34 @@ pub(crate) fn run(args: Args) -> Exit {
     let outcome = match outcome {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(stella_scan::Error::Acquire(e))) => {
-            return fail(exit_for(&e), &format!("{}: {e}", args.image));
+            return Err((exit_for(&e), format!("{}: {e}", args.image)));
         }
-        Ok(Err(e)) => return fail(Exit::CorruptImage, &format!("{}: {e}", args.image)),
-        Err(_) => return fail(Exit::Failure, "the scan panicked"),
+        Ok(Err(e)) => return Err((Exit::CorruptImage, format!("{}: {e}", args.image))),
+        Err(_) => return Err((Exit::Failure, "the scan panicked".into())),
     };
     bars.finish();
-    if let Err(e) = runtime.block_on(record(&store, &image, &outcome.inventory)) {
-        return fail(
+    if let Err(e) = runtime.block_on(record(store, &image, &outcome.inventory)) {
+        return Err((
             Exit::Failure,
-            &format!("failed to store the results in {}: {e}", data_dir.display()),
-        );
+            format!("failed to store the results in {}: {e}", data_dir.display()),
+        ));
     }
-    let inventory = outcome.inventory;
+    Ok(outcome.inventory)
+}
+
+pub(crate) fn run(args: Args) -> Exit {
+    let data_dir = args
+        .data_dir
+        .clone()
+        .unwrap_or_else(stella_store::default_data_dir);
+    let (runtime, store) = match crate::open_store(Some(&data_dir), args.database_url.as_deref()) {
+        Ok(x) => x,
+        Err((exit, message)) => return fail(exit, &message),
+    };
+    let inventory = match inventory(&args, &data_dir, &runtime, &store) {
+        Ok(inventory) => inventory,
+        Err((exit, message)) => return fail(exit, &message),
+    };
     for error in &inventory.errors {
         eprintln!("warning: {error}");
     }
@@ -507,7 +518,7 @@ fn table(
     out
 }
 
-fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+pub(crate) fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     let widths: Vec<usize> = (0..N)
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();

@@ -61,6 +61,7 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
 }
 
 mod debian;
+mod diff;
 mod lang;
 mod registry;
 mod rpm;

@@ -4,6 +4,7 @@
 
 pub mod canonical;
 pub mod cyclonedx;
+pub mod diff;
 pub mod spdx;
 
 use serde::{Deserialize, Serialize};

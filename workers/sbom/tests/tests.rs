@@ -165,3 +165,73 @@ fn output_is_byte_identical_and_content_derived() {
     assert!(text.contains("\"stellaops:layerDigest\""));
     assert!(text.contains("2024-05-01T10:20:30.123456789Z"));
 }
+
+/// Upgrades and downgrades are decided by the ecosystem's own order (dpkg: `~` sorts before
+/// anything, so `9.1-1~bpo` → `9.1-1` is an upgrade even though it is shorter), metadata
+/// changes name their fields, and an unchanged package is not mentioned.
+#[test]
+fn diff_classifies_changes_by_the_ecosystems_order() {
+    let old = sample_inventory();
+    let mut new = sample_inventory();
+    new.image.layers[1] = format!("sha256:{}", "03".repeat(32));
+    let by_name = |inv: &mut Inventory, name: &str| -> usize {
+        inv.components
+            .iter()
+            .position(|c| c.package.name == name)
+            .unwrap()
+    };
+    let mut old = old;
+    let i = by_name(&mut old, "coreutils");
+    old.components[i].package.version = "9.1-1~bpo12+1".into();
+    let i = by_name(&mut new, "curl");
+    new.components[i].package.version = "7.88.1-10+deb12u4".into();
+    let i = by_name(&mut new, "bash");
+    new.components[i].package.licenses = vec!["GPL-3+".into()];
+    let mut extra = new.components[0].clone();
+    extra.package.name = "zlib1g".into();
+    new.components.push(extra);
+    let diff = stella_sbom::diff::diff(&old, &new, &stella_advisories::matching::compare);
+    let got: Vec<(String, String, Option<String>, Vec<String>)> = diff
+        .changes
+        .iter()
+        .map(|c| {
+            (
+                c.name.clone(),
+                c.kind.clone(),
+                c.direction.clone(),
+                c.fields.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                "bash".into(),
+                "metadata_changed".into(),
+                None,
+                vec!["licenses".into()]
+            ),
+            (
+                "coreutils".into(),
+                "version_changed".into(),
+                Some("upgraded".into()),
+                vec![]
+            ),
+            (
+                "curl".into(),
+                "version_changed".into(),
+                Some("downgraded".into()),
+                vec![]
+            ),
+            ("zlib1g".into(), "added".into(), None, vec![]),
+        ]
+    );
+    assert_eq!(diff.shared_layers, 1);
+    assert_eq!(diff.summary["removed"], 0);
+    assert!(
+        stella_sbom::diff::diff(&old, &old, &stella_advisories::matching::compare)
+            .changes
+            .is_empty()
+    );
+}
