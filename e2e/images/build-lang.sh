@@ -3,6 +3,8 @@
 #   layer 1: `pip install --target /app/python requests==2.31.0` (and its dependencies)
 #   layer 2: `npm install --prefix /app/web lodash@4.17.20 @babel/code-frame@7.22.5` (scoped and
 #            nested installs)
+#   layer 3: Debian's commons-lang3 jar, and a war holding Debian's commons-io and guava jars
+#            in WEB-INF/lib (nested archives)
 # Expected packages come from `pip list --path` and `npm ls --all --json`, never from our
 # output. Cached: ${STELLA_CACHE:-~/.cache/stella}/images/lang/.
 set -euo pipefail
@@ -19,6 +21,9 @@ need=()
 command -v umoci >/dev/null || need+=(umoci)
 command -v npm >/dev/null || need+=(npm)
 python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
+[[ -f /usr/share/java/commons-lang3.jar ]] || need+=(libcommons-lang3-java)
+[[ -f /usr/share/java/commons-io.jar ]] || need+=(libcommons-io-java)
+[[ -f /usr/share/java/guava.jar ]] || need+=(libguava-java)
 if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -55,6 +60,33 @@ def walk(deps):
 walk(json.load(sys.stdin).get("dependencies"))
 for name, version in sorted(seen):
     print(name, version)' > "$work/expected-npm.txt"
+umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
+
+mkdir -p "$root/app/java/lib"
+cp -L /usr/share/java/commons-lang3.jar "$root/app/java/lib/commons-lang3.jar"
+# The expected coordinates are read straight from each archive's pom.properties.
+python3 - "$root/app/java" > "$work/expected-maven.txt" <<'PY'
+import io, sys, zipfile
+root = sys.argv[1]
+with zipfile.ZipFile(f"{root}/app.war", "w") as war:
+    war.writestr("META-INF/maven/com.example/app/pom.properties",
+                 "groupId=com.example\nartifactId=app\nversion=1.0.0\n")
+    for jar in ("commons-io", "guava"):
+        war.write(f"/usr/share/java/{jar}.jar", f"WEB-INF/lib/{jar}.jar")
+found = set()
+def walk(data):
+    with zipfile.ZipFile(io.BytesIO(data)) as z:
+        for name in z.namelist():
+            if name.endswith("/pom.properties"):
+                props = dict(l.split("=", 1) for l in z.read(name).decode().splitlines()
+                             if "=" in l and not l.startswith("#"))
+                found.add(f"{props['groupId'].strip()}:{props['artifactId'].strip()} {props['version'].strip()}")
+            elif name.endswith(".jar"):
+                walk(z.read(name))
+for path in (f"{root}/lib/commons-lang3.jar", f"{root}/app.war"):
+    walk(open(path, "rb").read())
+print("\n".join(sorted(found)))
+PY
 umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
 umoci gc --layout "$layout"
 rm -rf "$out"

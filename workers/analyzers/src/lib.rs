@@ -4,6 +4,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod java;
 pub mod model;
 pub mod npm;
 pub mod osrelease;
@@ -19,7 +20,7 @@ use stella_layerfs::Filesystem;
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
 pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.1");
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.2");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -36,6 +37,26 @@ pub fn wants(path: &str) -> bool {
         || rpm::wants(path)
         || python::wants(path)
         || npm::wants(path)
+        || java::wants(path)
+}
+
+/// What the analyzers capture from layers: the files [`wants`] names, with Java archives
+/// condensed to their metadata as they are read.
+#[derive(Debug, Clone, Copy)]
+pub struct Analyzers;
+
+impl stella_layerfs::Capture for Analyzers {
+    fn wants(&self, path: &str) -> bool {
+        wants(path)
+    }
+
+    fn condense(&self, path: &str, bytes: Vec<u8>) -> Vec<u8> {
+        if java::wants(path) {
+            java::condense(&bytes)
+        } else {
+            bytes
+        }
+    }
 }
 
 /// Runs every OS analyzer over the merged filesystem.
@@ -63,13 +84,13 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         .flat_map(|p| p.files.iter().map(String::as_str))
         .collect();
     let mut language = Vec::new();
-    for result in [python::analyze(fs), npm::analyze(fs)] {
+    for result in [python::analyze(fs), npm::analyze(fs), java::analyze(fs)] {
         match result {
-            Ok(packages) => language.extend(
-                packages
-                    .into_iter()
-                    .filter(|p| !owned.contains(format!("/{}", p.evidence.path).as_str())),
-            ),
+            Ok(packages) => language.extend(packages.into_iter().filter(|p| {
+                // A nested archive is owned with the archive holding it.
+                let outer = p.evidence.path.split("!/").next().unwrap_or_default();
+                !owned.contains(format!("/{outer}").as_str())
+            })),
             Err(error) => analysis.errors.push(error.to_string()),
         }
     }

@@ -11,6 +11,7 @@ pub enum Ecosystem {
     Rpm,
     Pypi,
     Npm,
+    Maven,
 }
 
 /// The distribution, from `os-release`.

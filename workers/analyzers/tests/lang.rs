@@ -186,3 +186,63 @@ fn os_owned_distributions_are_not_reported_twice() {
         ]
     );
 }
+
+/// Trivy's jar cases that need no Maven Central lookup: wars with nested libraries, nested
+/// jars three deep, fat (shaded) jars, duplicate libraries, the MANIFEST.MF fallback and
+/// Jenkins plugin licences. Names, versions and locations must match exactly.
+#[test]
+fn trivy_jars() {
+    let Some(dir) = fixtures("lang/java/trivy-jar") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    let mut checked = 0;
+    for case in expected["cases"].as_array().unwrap() {
+        // These two resolve coordinates by asking Maven Central (a mock upstream): we stay
+        // offline and deterministic, and the offline case of the same jar is checked.
+        if matches!(
+            case["name"].as_str().unwrap(),
+            "sha1 search" | "artifactId search"
+        ) {
+            continue;
+        }
+        let file = case["file"].as_str().unwrap();
+        let root = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.join(file), root.path().join(file)).unwrap();
+        let fs = super::filesystem(root.path());
+        let packages = stella_analyzers::java::analyze(&fs).unwrap();
+        let mut got: Vec<(String, String, String)> = packages
+            .iter()
+            .map(|p| {
+                (
+                    p.name.clone(),
+                    p.version.clone(),
+                    p.evidence.path.replace("!/", "/"),
+                )
+            })
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String, String)> = case["want"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|w| {
+                (
+                    w["Name"].as_str().unwrap().to_string(),
+                    w["Version"].as_str().unwrap().to_string(),
+                    w["FilePath"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "case {}", case["name"]);
+        if case["name"] == "jenkins plugin manifest license" {
+            assert_eq!(
+                packages[0].licenses,
+                ["Apache License, Version 2.0", "MIT License"]
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 7, "{checked}");
+}

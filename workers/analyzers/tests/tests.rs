@@ -29,7 +29,7 @@ fn fixtures(sub: &str) -> Option<PathBuf> {
 
 /// A merged filesystem of one unpacked directory.
 fn filesystem(root: &std::path::Path) -> Filesystem {
-    let fragment = read_dir(root, &stella_analyzers::wants).unwrap();
+    let fragment = read_dir(root, &stella_analyzers::Analyzers).unwrap();
     Filesystem::build([&fragment])
 }
 

@@ -200,6 +200,7 @@ async fn find(
             stella_analyzers::Ecosystem::Rpm => "rpm",
             stella_analyzers::Ecosystem::Pypi => "pypi",
             stella_analyzers::Ecosystem::Npm => "npm",
+            stella_analyzers::Ecosystem::Maven => "maven",
         };
         let name = match p.ecosystem {
             stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),
@@ -208,9 +209,20 @@ async fn find(
         if p.version.is_empty() {
             continue;
         }
-        if let Some((ecosystem, package)) =
-            key(purl_type, &name, None, p.source_name.as_deref(), distro)
-        {
+        // Maven names are `group:artifact`; the key wants the group as the namespace.
+        let (namespace, name) = match (p.ecosystem, name.split_once(':')) {
+            (stella_analyzers::Ecosystem::Maven, Some((g, a))) => {
+                (Some(g.to_string()), a.to_string())
+            }
+            _ => (None, name),
+        };
+        if let Some((ecosystem, package)) = key(
+            purl_type,
+            &name,
+            namespace.as_deref(),
+            p.source_name.as_deref(),
+            distro,
+        ) {
             // Distro advisories speak of source packages and source versions (a binNMU's
             // `+b1` is not a newer upstream).
             let version = match (p.ecosystem, &p.source_version) {

@@ -1,6 +1,7 @@
 //! A real two-layer image of language packages (e2e/images/build-lang.sh): a `pip install
-//! --target` tree, then an `npm install` with scoped and nested packages. Expected packages come
-//! from `pip list --path` and `npm ls --all --json`; findings from OSV records written here.
+//! --target` tree, an `npm install` with scoped and nested packages, Debian's jars (one war
+//! nesting two). Expected packages come from `pip list --path`, `npm ls --all --json` and the
+//! archives' own pom.properties; findings from OSV records written here.
 
 use super::{stella, test_image};
 
@@ -16,7 +17,11 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
             .map(str::to_string)
             .collect()
     };
-    let (pypi, npm) = (expected("expected-pypi.txt"), expected("expected-npm.txt"));
+    let (pypi, npm, maven) = (
+        expected("expected-pypi.txt"),
+        expected("expected-npm.txt"),
+        expected("expected-maven.txt"),
+    );
     assert!(pypi.len() >= 5 && npm.len() >= 10, "{pypi:?} {npm:?}");
     let data = tempfile::tempdir().unwrap();
     let target = format!("{}:lang", dir.join("oci").display());
@@ -38,7 +43,7 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
         .filter(|p| p["name"].as_str().unwrap().starts_with("stellaops:layer."))
         .map(|p| p["value"].as_str().unwrap().to_string())
         .collect();
-    let (mut found_pypi, mut found_npm) = (Vec::new(), Vec::new());
+    let (mut found_pypi, mut found_npm, mut found_maven) = (Vec::new(), Vec::new(), Vec::new());
     for c in bom["components"].as_array().unwrap() {
         let Some(purl) = c["purl"].as_str() else {
             continue;
@@ -63,8 +68,19 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
                 assert!(purl.starts_with("pkg:npm/%40"), "{purl}");
             }
             found_npm.push(line);
+        } else if purl.starts_with("pkg:maven/") {
+            assert_eq!(layer, Some(2), "{purl}");
+            found_maven.push(line);
         }
     }
+    found_maven.sort();
+    assert_eq!(found_maven, maven);
+    // The war's libraries are located inside it.
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("/app/java/app.war!/WEB-INF/lib/guava.jar"),
+        "nested location missing"
+    );
     // pip lists each distribution once; npm ls once per name@version (a copy installed at two
     // nesting depths is two components with one purl).
     found_pypi.sort();
@@ -99,6 +115,13 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
     record("GHSA-9wx4-h78v-vm56", "PyPI", "requests", "2.32.0");
     record("TEST-OLD-1", "PyPI", "requests", "2.20.0");
     record("TEST-OLD-2", "npm", "@babel/code-frame", "7.0.0");
+    // guava 31.1-jre is below 32.0.0-android's fix in Maven's order (CVE-2023-2976).
+    record(
+        "GHSA-7g45-4rm6-3mm3",
+        "Maven",
+        "com.google.guava:guava",
+        "32.0.0-android",
+    );
     let out = stella()
         .args(["feeds", "import"])
         .arg(&feeds)
@@ -137,6 +160,7 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
         ids,
         [
             ("GHSA-35jh-r3h4-6jhm", "semver"),
+            ("GHSA-7g45-4rm6-3mm3", "maven"),
             ("GHSA-9wx4-h78v-vm56", "pep440")
         ]
     );

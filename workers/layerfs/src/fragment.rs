@@ -13,6 +13,11 @@ pub trait Capture: Sync {
     fn max_file_bytes(&self) -> u64 {
         512 << 20
     }
+    /// What to keep of a captured file (default: all of it). Analyzers of large archives keep
+    /// only the metadata they read.
+    fn condense(&self, _path: &str, bytes: Vec<u8>) -> Vec<u8> {
+        bytes
+    }
 }
 
 impl<F: Fn(&str) -> bool + Sync> Capture for F {
@@ -162,6 +167,7 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
                 .take(limit + 1)
                 .read_to_end(&mut bytes)
                 .map_err(Error::Tar)?;
+            let bytes = capture.condense(&path, bytes);
             fragment
                 .files
                 .insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
@@ -218,7 +224,8 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
                 if size > limit {
                     return Err(Error::CaptureTooLarge { path: name, limit });
                 }
-                let bytes = std::fs::read(child.path()).map_err(Error::Tar)?;
+                let bytes =
+                    capture.condense(&name, std::fs::read(child.path()).map_err(Error::Tar)?);
                 fragment
                     .files
                     .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));

@@ -74,6 +74,7 @@ pub fn comparator(ecosystem: Ecosystem) -> &'static str {
         Ecosystem::Apk => "apk",
         Ecosystem::Pypi => "pep440",
         Ecosystem::Npm => "semver",
+        Ecosystem::Maven => "maven",
     }
 }
 

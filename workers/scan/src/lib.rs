@@ -205,7 +205,7 @@ fn read_one(image: &Image, index: usize, options: &Options) -> Result<LayerRead>
         });
     }
     let mut reader = image.open_layer(index, &options.limits)?;
-    let fragment = stella_layerfs::read_layer(&mut reader, &stella_analyzers::wants);
+    let fragment = stella_layerfs::read_layer(&mut reader, &stella_analyzers::Analyzers);
     // An integrity failure (digest mismatch, bomb) explains a tar error better than the tar error.
     if let Some(reason) = reader.failure() {
         return Err(Error::LayerIntegrity { digest, reason });
@@ -273,7 +273,8 @@ pub fn attribute(
         .iter()
         .map(|p| match first_seen.get(p.evidence.path.as_str()) {
             Some(Some(map)) => map.get(&stella_analyzers::package_key(p)).copied(),
-            _ => fs.content_layer(&p.evidence.path),
+            // Nested archives (`outer.jar!/inner.jar`) came with their outer file.
+            _ => fs.content_layer(p.evidence.path.split("!/").next().unwrap_or_default()),
         })
         .collect()
 }
