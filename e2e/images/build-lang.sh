@@ -5,6 +5,8 @@
 #            nested installs)
 #   layer 3: Debian's commons-lang3 jar, and a war holding Debian's commons-io and guava jars
 #            in WEB-INF/lib (nested archives)
+#   layer 4: Go binaries: Debian's umoci (GOPATH build: toolchain version only) and a module
+#            build of a small program (main module in build info)
 # Expected packages come from `pip list --path` and `npm ls --all --json`, never from our
 # output. Cached: ${STELLA_CACHE:-~/.cache/stella}/images/lang/.
 set -euo pipefail
@@ -24,6 +26,7 @@ python3 -m pip --version >/dev/null 2>&1 || need+=(python3-pip)
 [[ -f /usr/share/java/commons-lang3.jar ]] || need+=(libcommons-lang3-java)
 [[ -f /usr/share/java/commons-io.jar ]] || need+=(libcommons-io-java)
 [[ -f /usr/share/java/guava.jar ]] || need+=(libguava-java)
+command -v go >/dev/null || need+=(golang-go)
 if ((${#need[@]})); then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
@@ -87,6 +90,24 @@ for path in (f"{root}/lib/commons-lang3.jar", f"{root}/app.war"):
     walk(open(path, "rb").read())
 print("\n".join(sorted(found)))
 PY
+umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
+
+mkdir -p "$root/usr/local/bin" "$work/hello"
+install -m 0755 "$(command -v umoci)" "$root/usr/local/bin/umoci"
+printf 'module example.com/hello\n\ngo 1.19\n' > "$work/hello/go.mod"
+printf 'package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hello") }\n' > "$work/hello/main.go"
+(cd "$work/hello" && GOFLAGS=-mod=mod GOPROXY=off GOCACHE="$work/gocache" go build -o "$root/usr/local/bin/hello" .)
+# Expected: what `go version -m` reports (the toolchain as stdlib, main module, deps).
+for bin in umoci hello; do
+    go version -m "$root/usr/local/bin/$bin" | python3 -c '
+import sys
+lines = sys.stdin.read().splitlines()
+print("stdlib", "v" + lines[0].split(": ", 1)[1].removeprefix("go"))
+for line in lines[1:]:
+    f = line.strip().split("\t")
+    if f[0] in ("mod", "dep"):
+        print(f[1], "" if f[2] == "(devel)" else f[2])'
+done | LC_ALL=C sort > "$work/expected-go.txt"
 umoci repack --refresh-bundle --image "$layout:lang" "$work/bundle" >/dev/null
 umoci gc --layout "$layout"
 rm -rf "$out"

@@ -4,6 +4,7 @@
 
 pub mod apk;
 pub mod dpkg;
+pub mod golang;
 pub mod java;
 pub mod model;
 pub mod npm;
@@ -20,7 +21,7 @@ use stella_layerfs::Filesystem;
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
 pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.2");
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.3");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -41,7 +42,7 @@ pub fn wants(path: &str) -> bool {
 }
 
 /// What the analyzers capture from layers: the files [`wants`] names, with Java archives
-/// condensed to their metadata as they are read.
+/// condensed to their metadata as they are read, and the build information of Go binaries.
 #[derive(Debug, Clone, Copy)]
 pub struct Analyzers;
 
@@ -50,11 +51,18 @@ impl stella_layerfs::Capture for Analyzers {
         wants(path)
     }
 
-    fn condense(&self, path: &str, bytes: Vec<u8>) -> Vec<u8> {
+    /// Executables (any `x` bit, 4 KiB to 256 MiB) are read to look for Go build information.
+    fn wants_entry(&self, path: &str, mode: u32, size: u64) -> bool {
+        wants(path) || (mode & 0o111 != 0 && (4 << 10..=256 << 20).contains(&size))
+    }
+
+    fn condense(&self, path: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
         if java::wants(path) {
-            java::condense(&bytes)
+            Some(java::condense(&bytes))
+        } else if wants(path) {
+            Some(bytes)
         } else {
-            bytes
+            golang::condense(&bytes)
         }
     }
 }
@@ -84,7 +92,12 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         .flat_map(|p| p.files.iter().map(String::as_str))
         .collect();
     let mut language = Vec::new();
-    for result in [python::analyze(fs), npm::analyze(fs), java::analyze(fs)] {
+    for result in [
+        python::analyze(fs),
+        npm::analyze(fs),
+        java::analyze(fs),
+        golang::analyze(fs),
+    ] {
         match result {
             Ok(packages) => language.extend(packages.into_iter().filter(|p| {
                 // A nested archive is owned with the archive holding it.

@@ -12,6 +12,7 @@ pub enum Ecosystem {
     Pypi,
     Npm,
     Maven,
+    Golang,
 }
 
 /// The distribution, from `os-release`.

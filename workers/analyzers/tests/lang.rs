@@ -246,3 +246,54 @@ fn trivy_jars() {
     }
     assert!(checked >= 7, "{checked}");
 }
+
+/// Trivy's Go binary cases: real binaries (Go 1.15's pointer layout and 1.22's inline one),
+/// the main module, dependencies, the `stdlib` toolchain component, a `-X main.version` link
+/// flag, and a non-binary refused with Trivy's reason.
+#[test]
+fn trivy_go_binaries() {
+    let Some(dir) = fixtures("lang/go/trivy-binary") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        let file = case["inputFile"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        if let Some(reason) = case["wantErr"].as_str() {
+            assert!(
+                stella_analyzers::golang::read(&bytes)
+                    .unwrap_err()
+                    .contains(reason)
+            );
+            assert!(stella_analyzers::golang::condense(&bytes).is_none());
+            continue;
+        }
+        // Through the capture path a layer uses: an executable file, condensed.
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("usr/local/bin").join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, &bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let packages = stella_analyzers::golang::analyze(&super::filesystem(root.path())).unwrap();
+        let mut got: Vec<(String, String)> = packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        got.sort();
+        let mut want: Vec<(String, String)> = case["wantPkgs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["Name"].as_str().unwrap().to_string(),
+                    p["Version"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "case {}", case["name"]);
+        assert!(packages.iter().all(|p| p.purl.starts_with("pkg:golang/")));
+    }
+}

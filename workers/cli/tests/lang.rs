@@ -1,12 +1,12 @@
 //! A real two-layer image of language packages (e2e/images/build-lang.sh): a `pip install
 //! --target` tree, an `npm install` with scoped and nested packages, Debian's jars (one war
-//! nesting two). Expected packages come from `pip list --path`, `npm ls --all --json` and the
-//! archives' own pom.properties; findings from OSV records written here.
+//! nesting two), Go binaries. Expected packages come from `pip list --path`, `npm ls --all
+//! --json`, the archives' own pom.properties and `go version -m`; findings from OSV records.
 
 use super::{stella, test_image};
 
 #[test]
-fn pip_and_npm_installs_match_the_tools_own_listing() {
+fn language_installs_match_the_tools_own_listing() {
     let Some(dir) = test_image("build-lang.sh", "lang") else {
         return;
     };
@@ -22,6 +22,7 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
         expected("expected-npm.txt"),
         expected("expected-maven.txt"),
     );
+    let go = expected("expected-go.txt");
     assert!(pypi.len() >= 5 && npm.len() >= 10, "{pypi:?} {npm:?}");
     let data = tempfile::tempdir().unwrap();
     let target = format!("{}:lang", dir.join("oci").display());
@@ -43,7 +44,8 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
         .filter(|p| p["name"].as_str().unwrap().starts_with("stellaops:layer."))
         .map(|p| p["value"].as_str().unwrap().to_string())
         .collect();
-    let (mut found_pypi, mut found_npm, mut found_maven) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut found_pypi, mut found_npm, mut found_maven, mut found_go) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for c in bom["components"].as_array().unwrap() {
         let Some(purl) = c["purl"].as_str() else {
             continue;
@@ -57,7 +59,7 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
         let line = format!(
             "{} {}",
             c["name"].as_str().unwrap(),
-            c["version"].as_str().unwrap()
+            c["version"].as_str().unwrap_or("")
         );
         if purl.starts_with("pkg:pypi/") {
             assert_eq!(layer, Some(0), "{purl}");
@@ -68,6 +70,9 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
                 assert!(purl.starts_with("pkg:npm/%40"), "{purl}");
             }
             found_npm.push(line);
+        } else if purl.starts_with("pkg:golang/") {
+            assert_eq!(layer, Some(3), "{purl}");
+            found_go.push(line);
         } else if purl.starts_with("pkg:maven/") {
             assert_eq!(layer, Some(2), "{purl}");
             found_maven.push(line);
@@ -75,6 +80,9 @@ fn pip_and_npm_installs_match_the_tools_own_listing() {
     }
     found_maven.sort();
     assert_eq!(found_maven, maven);
+    // Go: Debian's umoci (no module information: its toolchain only) and a module build.
+    found_go.sort();
+    assert_eq!(found_go, go);
     // The war's libraries are located inside it.
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(

@@ -13,10 +13,16 @@ pub trait Capture: Sync {
     fn max_file_bytes(&self) -> u64 {
         512 << 20
     }
-    /// What to keep of a captured file (default: all of it). Analyzers of large archives keep
-    /// only the metadata they read.
-    fn condense(&self, _path: &str, bytes: Vec<u8>) -> Vec<u8> {
-        bytes
+    /// Whether the regular file at `path` with permission bits `mode` and `size` bytes is
+    /// wanted: by default, when its path is. Analyzers that recognise files by content (Go
+    /// binaries) also ask for executables, and keep only what [`Capture::condense`] returns.
+    fn wants_entry(&self, path: &str, _mode: u32, _size: u64) -> bool {
+        self.wants(path)
+    }
+    /// What to keep of a captured file (default: all of it); `None` keeps nothing. Analyzers
+    /// of large archives and binaries keep only the metadata they read.
+    fn condense(&self, _path: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
+        Some(bytes)
     }
 }
 
@@ -154,8 +160,8 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
                 continue;
             }
         };
-        if let EntryKind::File { size, .. } = kind
-            && capture.wants(&path)
+        if let EntryKind::File { size, mode } = kind
+            && capture.wants_entry(&path, mode, size)
         {
             let limit = capture.max_file_bytes();
             if size > limit {
@@ -167,10 +173,11 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
                 .take(limit + 1)
                 .read_to_end(&mut bytes)
                 .map_err(Error::Tar)?;
-            let bytes = capture.condense(&path, bytes);
-            fragment
-                .files
-                .insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
+            if let Some(bytes) = capture.condense(&path, bytes) {
+                fragment
+                    .files
+                    .insert(path.clone(), serde_bytes::ByteBuf::from(bytes));
+            }
         } else if let EntryKind::Hardlink { target } = &kind
             && capture.wants(&path)
             && let Some(bytes) = fragment.files.get(target).cloned()
@@ -217,18 +224,20 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
             } else {
                 EntryKind::Special
             };
-            if let EntryKind::File { size, .. } = kind
-                && capture.wants(&name)
+            if let EntryKind::File { size, mode } = kind
+                && capture.wants_entry(&name, mode, size)
             {
                 let limit = capture.max_file_bytes();
                 if size > limit {
                     return Err(Error::CaptureTooLarge { path: name, limit });
                 }
-                let bytes =
-                    capture.condense(&name, std::fs::read(child.path()).map_err(Error::Tar)?);
-                fragment
-                    .files
-                    .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+                if let Some(bytes) =
+                    capture.condense(&name, std::fs::read(child.path()).map_err(Error::Tar)?)
+                {
+                    fragment
+                        .files
+                        .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+                }
             }
             fragment.entries.push(FragmentEntry { path: name, kind });
         }

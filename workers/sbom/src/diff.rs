@@ -75,6 +75,7 @@ pub fn comparator(ecosystem: Ecosystem) -> &'static str {
         Ecosystem::Pypi => "pep440",
         Ecosystem::Npm => "semver",
         Ecosystem::Maven => "maven",
+        Ecosystem::Golang => "go",
     }
 }
 
