@@ -77,3 +77,17 @@ pub enum Event {
     LastAffected(String),
     Limit(String),
 }
+
+/// The `url`s of a JSON list of `{"url": …}` objects (OSV and NVD `references`), sorted and
+/// deduplicated.
+pub(crate) fn reference_urls(list: Option<&serde_json::Value>) -> Vec<String> {
+    let mut urls: Vec<String> = list
+        .and_then(|r| r.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|r| r.get("url").and_then(|u| u.as_str()).map(str::to_string))
+        .collect();
+    urls.sort();
+    urls.dedup();
+    urls
+}

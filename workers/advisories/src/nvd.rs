@@ -116,15 +116,7 @@ fn record(cve: &serde_json::Value) -> Result<Advisory, String> {
         .collect();
     cwes.sort();
     cwes.dedup();
-    let mut references: Vec<String> = cve
-        .get("references")
-        .and_then(|r| r.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("url").and_then(|u| u.as_str()).map(str::to_string))
-        .collect();
-    references.sort();
-    references.dedup();
+    let references = crate::model::reference_urls(cve.get("references"));
     let summary = cve
         .get("descriptions")
         .and_then(|d| d.as_array())

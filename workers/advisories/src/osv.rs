@@ -161,15 +161,7 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
         .collect();
     cwes.sort();
     cwes.dedup();
-    let mut references: Vec<String> = v
-        .get("references")
-        .and_then(|r| r.as_array())
-        .into_iter()
-        .flatten()
-        .filter_map(|r| r.get("url").and_then(|u| u.as_str()).map(str::to_string))
-        .collect();
-    references.sort();
-    references.dedup();
+    let references = crate::model::reference_urls(v.get("references"));
     Ok(Advisory {
         id,
         aliases,

@@ -44,9 +44,8 @@ pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
         return Err("unrecognized executable format".into());
     }
     // The header is 16-byte aligned in the data segment.
-    let start = (0..bytes.len().saturating_sub(32))
-        .step_by(16)
-        .find(|&i| bytes[i..].starts_with(MAGIC))
+    let start = memchr::memmem::find_iter(bytes, MAGIC)
+        .find(|&i| i % 16 == 0 && i + 32 <= bytes.len())
         .ok_or("not a Go binary (no build information)")?;
     let header = &bytes[start..start + 32];
     let ptr_size = header[14] as usize;
@@ -230,27 +229,17 @@ pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
                 Some((ns, short)) => (Some(ns), short),
                 None => (None, name),
             };
-            Package {
-                ecosystem: Ecosystem::Golang,
-                purl: crate::purl::build("golang", namespace, short, Some(version), &[]),
-                name: name.to_string(),
-                version: version.to_string(),
-                arch: None,
-                source_name: None,
-                source_version: None,
-                licenses: vec![],
-                supplier: None,
-                installed_size: None,
-                depends: vec![],
-                provides: vec![],
-                depends_on: vec![],
-                files: vec![],
-                evidence: Evidence {
+            Package::installed(
+                Ecosystem::Golang,
+                name.to_string(),
+                version.to_string(),
+                crate::purl::build("golang", namespace, short, Some(version), &[]),
+                Evidence {
                     source: "go-buildinfo".into(),
                     path: path.to_string(),
                     method: method.into(),
                 },
-            }
+            )
         };
         let stdlib = format!("v{}", info.go_version.trim_start_matches("go"));
         // GOEXPERIMENT builds append `X:…` to the version: the toolchain is the part before.

@@ -210,26 +210,22 @@ pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
                 format!("{path}!/{}", archive.location)
             };
             for (group, artifact, version) in found {
+                let purl =
+                    crate::purl::build("maven", Some(&group), &artifact, Some(&version), &[]);
                 packages.push(Package {
-                    ecosystem: Ecosystem::Maven,
-                    purl: crate::purl::build("maven", Some(&group), &artifact, Some(&version), &[]),
-                    name: format!("{group}:{artifact}"),
-                    version,
-                    arch: None,
-                    source_name: None,
-                    source_version: None,
                     licenses: manifest_licenses(&archive.manifest),
                     supplier: archive.manifest.get("Implementation-Vendor").cloned(),
-                    installed_size: None,
-                    depends: vec![],
-                    provides: vec![],
-                    depends_on: vec![],
-                    files: vec![],
-                    evidence: Evidence {
-                        source: "java-archive".into(),
-                        path: evidence_path.clone(),
-                        method: method.into(),
-                    },
+                    ..Package::installed(
+                        Ecosystem::Maven,
+                        format!("{group}:{artifact}"),
+                        version,
+                        purl,
+                        Evidence {
+                            source: "java-archive".into(),
+                            path: evidence_path.clone(),
+                            method: method.into(),
+                        },
+                    )
                 });
             }
         }

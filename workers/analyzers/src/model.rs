@@ -76,6 +76,36 @@ pub struct Package {
     pub evidence: Evidence,
 }
 
+impl Package {
+    /// A package known only by name, version, purl and evidence (language packages fill in
+    /// what their metadata adds with struct update syntax).
+    pub fn installed(
+        ecosystem: Ecosystem,
+        name: String,
+        version: String,
+        purl: String,
+        evidence: Evidence,
+    ) -> Package {
+        Package {
+            ecosystem,
+            name,
+            version,
+            arch: None,
+            source_name: None,
+            source_version: None,
+            licenses: vec![],
+            supplier: None,
+            installed_size: None,
+            depends: vec![],
+            provides: vec![],
+            depends_on: vec![],
+            files: vec![],
+            purl,
+            evidence,
+        }
+    }
+}
+
 /// What the OS analyzers found in an image.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Analysis {

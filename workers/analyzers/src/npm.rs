@@ -108,25 +108,19 @@ pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
         };
         let purl = crate::purl::build("npm", namespace, short, Some(&version), &[]);
         packages.push(Package {
-            ecosystem: Ecosystem::Npm,
-            purl,
-            name,
-            version,
-            arch: None,
-            source_name: None,
-            source_version: None,
             licenses,
             supplier: author,
-            installed_size: None,
-            depends: vec![],
-            provides: vec![],
-            depends_on: vec![],
-            files: vec![],
-            evidence: Evidence {
-                source: "npm-package-json".into(),
-                path: path.to_string(),
-                method: "installed-metadata".into(),
-            },
+            ..Package::installed(
+                Ecosystem::Npm,
+                name,
+                version,
+                purl,
+                Evidence {
+                    source: "npm-package-json".into(),
+                    path: path.to_string(),
+                    method: "installed-metadata".into(),
+                },
+            )
         });
     }
     Ok(packages)

@@ -208,32 +208,28 @@ pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
                 let commit = v.pointer("/vcs_info/commit_id")?.as_str()?;
                 Some(format!("{vcs}+{url}@{commit}"))
             });
+        let purl = crate::purl::build(
+            "pypi",
+            None,
+            &normalized,
+            Some(&metadata.version),
+            &[("vcs_url", vcs_url.as_deref())],
+        );
         packages.push(Package {
-            ecosystem: Ecosystem::Pypi,
-            purl: crate::purl::build(
-                "pypi",
-                None,
-                &normalized,
-                Some(&metadata.version),
-                &[("vcs_url", vcs_url.as_deref())],
-            ),
-            name: metadata.name,
-            version: metadata.version,
-            arch: None,
-            source_name: None,
-            source_version: None,
             licenses: metadata.licenses,
             supplier: metadata.author,
-            installed_size: None,
-            depends: vec![],
-            provides: vec![],
-            depends_on: vec![],
             files,
-            evidence: Evidence {
-                source: source.into(),
-                path: path.to_string(),
-                method: "installed-metadata".into(),
-            },
+            ..Package::installed(
+                Ecosystem::Pypi,
+                metadata.name,
+                metadata.version,
+                purl,
+                Evidence {
+                    source: source.into(),
+                    path: path.to_string(),
+                    method: "installed-metadata".into(),
+                },
+            )
         });
     }
     Ok(packages)
