@@ -542,18 +542,36 @@ fn offline_kits_verify_and_http_sources_import() {
         false,
     );
     let added = tampered("added.zip", &|_, bytes| Some(bytes), true);
+    let garbled = tampered(
+        "garbled.zip",
+        &|name, bytes| {
+            Some(if name == "stella-kit.json" {
+                b"{\"kind\": 7}".to_vec()
+            } else {
+                bytes
+            })
+        },
+        false,
+    );
     for (path, reason) in [
-        (&changed, "has sha256"),
-        (&dropped, "listed but missing"),
-        (&added, "not listed in the manifest"),
+        (
+            &changed,
+            "kit verification failed: feeds/osv/OSV-1.json has sha256",
+        ),
+        (
+            &dropped,
+            "kit verification failed: feeds/nvd.json is listed but missing",
+        ),
+        (
+            &added,
+            "kit verification failed: feeds/sneaky.json is not listed in the manifest",
+        ),
+        (&garbled, "stella-kit.json is not a kit manifest"),
     ] {
         let o = run(&["feeds", "import", path.to_str().unwrap()]);
         let stderr = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{stderr}");
-        assert!(
-            stderr.contains("kit verification failed") && stderr.contains(reason),
-            "{stderr}"
-        );
+        assert!(stderr.contains(reason), "{stderr}");
     }
     let status = String::from_utf8_lossy(&run(&["feeds", "status"]).stdout).to_string();
     assert!(status.contains("no import yet"), "{status}");
