@@ -3,6 +3,7 @@
 //! or unreadable database is recorded as such; nothing is fabricated.
 
 pub mod apk;
+pub mod dotnet;
 pub mod dpkg;
 pub mod golang;
 pub mod java;
@@ -21,7 +22,7 @@ use stella_layerfs::Filesystem;
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
 pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.3");
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.4");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -39,6 +40,7 @@ pub fn wants(path: &str) -> bool {
         || python::wants(path)
         || npm::wants(path)
         || java::wants(path)
+        || dotnet::wants(path)
 }
 
 /// What the analyzers capture from layers: the files [`wants`] names, with Java archives
@@ -97,6 +99,7 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         npm::analyze(fs),
         java::analyze(fs),
         golang::analyze(fs),
+        dotnet::analyze(fs),
     ] {
         match result {
             Ok(packages) => language.extend(packages.into_iter().filter(|p| {

@@ -13,6 +13,7 @@ pub enum Ecosystem {
     Npm,
     Maven,
     Golang,
+    Nuget,
 }
 
 /// The distribution, from `os-release`.

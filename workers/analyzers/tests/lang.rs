@@ -297,3 +297,40 @@ fn trivy_go_binaries() {
         assert!(packages.iter().all(|p| p.purl.starts_with("pkg:golang/")));
     }
 }
+
+/// Trivy's `.deps.json` table: shipped libraries of the runtime target (projects and packages),
+/// compile-only references skipped, every library when the target is missing, a truncated file
+/// refused.
+#[test]
+fn trivy_deps_json() {
+    let Some(dir) = fixtures("lang/dotnet/trivy-deps-json") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
+        let result = stella_analyzers::dotnet::parse(&bytes);
+        if let Some(reason) = case["wantErr"].as_str() {
+            let error = result.unwrap_err();
+            assert!(
+                error.starts_with(reason.split(':').next().unwrap()),
+                "{error}"
+            );
+            continue;
+        }
+        let got = result.unwrap();
+        let mut want: Vec<(String, String)> = case["want"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| {
+                (
+                    p["Name"].as_str().unwrap().to_string(),
+                    p["Version"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        want.sort();
+        assert_eq!(got, want, "case {}", case["name"]);
+    }
+}

@@ -202,6 +202,7 @@ async fn find(
             stella_analyzers::Ecosystem::Npm => "npm",
             stella_analyzers::Ecosystem::Maven => "maven",
             stella_analyzers::Ecosystem::Golang => "golang",
+            stella_analyzers::Ecosystem::Nuget => "nuget",
         };
         let name = match p.ecosystem {
             stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),

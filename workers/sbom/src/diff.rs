@@ -76,6 +76,7 @@ pub fn comparator(ecosystem: Ecosystem) -> &'static str {
         Ecosystem::Npm => "semver",
         Ecosystem::Maven => "maven",
         Ecosystem::Golang => "go",
+        Ecosystem::Nuget => "nuget",
     }
 }
 
