@@ -13,6 +13,7 @@ pub mod osrelease;
 pub mod purl;
 pub mod python;
 pub mod rpm;
+pub mod rust;
 
 pub use model::{Analysis, Distro, Ecosystem, Evidence, Package};
 
@@ -22,7 +23,7 @@ use stella_layerfs::Filesystem;
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
 pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.4");
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.5");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -53,7 +54,8 @@ impl stella_layerfs::Capture for Analyzers {
         wants(path)
     }
 
-    /// Executables (any `x` bit, 4 KiB to 256 MiB) are read to look for Go build information.
+    /// Executables (any `x` bit, 4 KiB to 256 MiB) are read to look for Go build information and
+    /// cargo-auditable crate lists.
     fn wants_entry(&self, path: &str, mode: u32, size: u64) -> bool {
         wants(path) || (mode & 0o111 != 0 && (4 << 10..=256 << 20).contains(&size))
     }
@@ -64,7 +66,7 @@ impl stella_layerfs::Capture for Analyzers {
         } else if wants(path) {
             Some(bytes)
         } else {
-            golang::condense(&bytes)
+            golang::condense(&bytes).or_else(|| rust::condense(&bytes))
         }
     }
 }
@@ -100,6 +102,7 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         java::analyze(fs),
         golang::analyze(fs),
         dotnet::analyze(fs),
+        rust::analyze(fs),
     ] {
         match result {
             Ok(packages) => language.extend(packages.into_iter().filter(|p| {

@@ -14,6 +14,7 @@ pub enum Ecosystem {
     Maven,
     Golang,
     Nuget,
+    Cargo,
 }
 
 /// The distribution, from `os-release`.

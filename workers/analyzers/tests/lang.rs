@@ -334,3 +334,52 @@ fn trivy_deps_json() {
         assert_eq!(got, want, "case {}", case["name"]);
     }
 }
+
+/// Trivy's cargo-auditable case: the runtime crates of a real binary, with the dependency edge,
+/// through the executable capture path; a non-binary refused with Trivy's reason.
+#[test]
+fn trivy_cargo_auditable() {
+    let Some(dir) = fixtures("lang/rust/trivy-binary") else {
+        return;
+    };
+    let expected = json(&dir.join("expected.json"));
+    for case in expected["cases"].as_array().unwrap() {
+        let file = case["inputFile"].as_str().unwrap();
+        let bytes = std::fs::read(dir.join(file)).unwrap();
+        if let Some(reason) = case["wantErr"].as_str() {
+            assert!(
+                stella_analyzers::rust::read(&bytes)
+                    .unwrap_err()
+                    .contains(reason)
+            );
+            continue;
+        }
+        let root = tempfile::tempdir().unwrap();
+        let target = root.path().join("usr/bin").join(file);
+        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+        std::fs::write(&target, &bytes).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let packages = stella_analyzers::rust::analyze(&super::filesystem(root.path())).unwrap();
+        let got: Vec<(String, String)> = packages
+            .iter()
+            .map(|p| (p.name.clone(), p.version.clone()))
+            .collect();
+        let want: Vec<(String, String)> = case["want"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["Name"].as_str().unwrap().to_string(),
+                    p["Version"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        assert_eq!(got, want);
+        assert_eq!(
+            packages[0].depends_on,
+            ["pkg:cargo/library_crate@0.1.0".to_string()]
+        );
+    }
+}

@@ -203,6 +203,7 @@ async fn find(
             stella_analyzers::Ecosystem::Maven => "maven",
             stella_analyzers::Ecosystem::Golang => "golang",
             stella_analyzers::Ecosystem::Nuget => "nuget",
+            stella_analyzers::Ecosystem::Cargo => "cargo",
         };
         let name = match p.ecosystem {
             stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),

@@ -77,6 +77,7 @@ pub fn comparator(ecosystem: Ecosystem) -> &'static str {
         Ecosystem::Maven => "maven",
         Ecosystem::Golang => "go",
         Ecosystem::Nuget => "nuget",
+        Ecosystem::Cargo => "semver",
     }
 }
 

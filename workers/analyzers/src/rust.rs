@@ -1,0 +1,139 @@
+//! Rust binaries built with `cargo auditable`: the `.dep-v0` ELF section holds the crate graph
+//! as zlib-compressed JSON. Runtime crates become components (build-time crates are not in the
+//! binary), each with the crates it depends on. Found by content, like Go binaries.
+
+use crate::model::{Ecosystem, Evidence, Package};
+use serde::{Deserialize, Serialize};
+use std::io::Read;
+use stella_layerfs::Filesystem;
+
+const SECTION: &str = ".dep-v0";
+/// Marks condensed content.
+const CONDENSED: &[u8] = b"stella-cargo-auditable/1\n";
+/// Largest decompressed dependency list accepted.
+const MAX_JSON: u64 = 16 << 20;
+
+/// One crate of the graph.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Crate {
+    pub name: String,
+    pub version: String,
+    #[serde(default)]
+    pub source: String,
+    #[serde(default = "runtime")]
+    pub kind: String,
+    #[serde(default)]
+    pub dependencies: Vec<usize>,
+    #[serde(default)]
+    pub root: bool,
+}
+
+fn runtime() -> String {
+    "runtime".into()
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionInfo {
+    packages: Vec<Crate>,
+}
+
+/// The crate graph of an ELF binary.
+pub fn read(bytes: &[u8]) -> Result<Vec<Crate>, String> {
+    if !crate::golang::is_elf(bytes) {
+        return Err("unrecognized executable format".into());
+    }
+    let elf = goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a valid ELF file: {e}"))?;
+    let section = elf
+        .section_headers
+        .iter()
+        .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(SECTION))
+        .ok_or("no .dep-v0 section (not built with cargo auditable)")?;
+    let start = section.sh_offset as usize;
+    let compressed = start
+        .checked_add(section.sh_size as usize)
+        .and_then(|end| bytes.get(start..end))
+        .ok_or("truncated .dep-v0 section")?;
+    let mut json = Vec::new();
+    flate2::read::ZlibDecoder::new(compressed)
+        .take(MAX_JSON + 1)
+        .read_to_end(&mut json)
+        .map_err(|e| format!(".dep-v0 is not zlib data: {e}"))?;
+    if json.len() as u64 > MAX_JSON {
+        return Err(".dep-v0 expands beyond 16 MiB".into());
+    }
+    let info: VersionInfo =
+        serde_json::from_slice(&json).map_err(|e| format!(".dep-v0 is not a crate list: {e}"))?;
+    if info
+        .packages
+        .iter()
+        .any(|p| p.dependencies.iter().any(|&d| d >= info.packages.len()))
+    {
+        return Err(".dep-v0 names a dependency that is not listed".into());
+    }
+    Ok(info.packages)
+}
+
+/// Condenses an executable: its crate graph when it has one, else nothing.
+pub fn condense(bytes: &[u8]) -> Option<Vec<u8>> {
+    // The section name is in the string table only when the section exists: a cheap test.
+    memchr::memmem::find(bytes, SECTION.as_bytes())?;
+    let crates = read(bytes).ok()?;
+    let mut out = CONDENSED.to_vec();
+    out.extend(serde_json::to_vec(&crates).ok()?);
+    Some(out)
+}
+
+pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
+    let mut packages = Vec::new();
+    for (path, bytes) in fs.files_under("") {
+        let Some(json) = bytes.strip_prefix(CONDENSED) else {
+            continue;
+        };
+        let Ok(crates) = serde_json::from_slice::<Vec<Crate>>(json) else {
+            continue;
+        };
+        let purl = |c: &Crate| crate::purl::build("cargo", None, &c.name, Some(&c.version), &[]);
+        for c in crates.iter().filter(|c| c.kind == "runtime") {
+            let mut depends_on: Vec<String> = c
+                .dependencies
+                .iter()
+                .filter_map(|&d| crates.get(d))
+                .filter(|d| d.kind == "runtime")
+                .map(purl)
+                .collect();
+            depends_on.sort();
+            depends_on.dedup();
+            packages.push(Package {
+                depends_on,
+                ..Package::installed(
+                    Ecosystem::Cargo,
+                    c.name.clone(),
+                    c.version.clone(),
+                    purl(c),
+                    Evidence {
+                        source: "cargo-auditable".into(),
+                        path: path.to_string(),
+                        method: if c.root { "root-crate" } else { "dependency" }.into(),
+                    },
+                )
+            });
+        }
+    }
+    Ok(packages)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_is_refused_without_panics() {
+        assert!(read(b"MZ not elf").unwrap_err().contains("unrecognized"));
+        let mut fake = b"\x7fELF\x02\x01\x01".to_vec();
+        fake.extend_from_slice(b".dep-v0");
+        fake.resize(200, 0);
+        assert!(read(&fake).is_err());
+        assert!(condense(&fake).is_none());
+        assert!(condense(b"\x7fELF without the section").is_none());
+    }
+}
