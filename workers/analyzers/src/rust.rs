@@ -75,12 +75,42 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Crate>, String> {
 
 /// Condenses an executable: its crate graph when it has one, else nothing.
 pub fn condense(bytes: &[u8]) -> Option<Vec<u8>> {
-    // The section name is in the string table only when the section exists: a cheap test.
-    memchr::memmem::find(bytes, SECTION.as_bytes())?;
+    // Only the section headers are read to decide (most executables are not Rust).
+    if !has_section(bytes, SECTION) {
+        return None;
+    }
     let crates = read(bytes).ok()?;
     let mut out = CONDENSED.to_vec();
     out.extend(serde_json::to_vec(&crates).ok()?);
     Some(out)
+}
+
+/// Whether an ELF file has a section named `name`, from its section headers alone.
+fn has_section(bytes: &[u8], name: &str) -> bool {
+    use goblin::elf::{Elf, section_header::SectionHeader};
+    let Ok(header) = Elf::parse_header(bytes) else {
+        return false;
+    };
+    let (Ok(container), Ok(endian)) = (header.container(), header.endianness()) else {
+        return false;
+    };
+    let ctx = goblin::container::Ctx::new(container, endian);
+    let Ok(sections) =
+        SectionHeader::parse(bytes, header.e_shoff as usize, header.e_shnum as usize, ctx)
+    else {
+        return false;
+    };
+    let Some(strtab) = sections.get(header.e_shstrndx as usize) else {
+        return false;
+    };
+    let base = strtab.sh_offset as usize;
+    sections.iter().any(|s| {
+        let start = base.saturating_add(s.sh_name);
+        bytes
+            .get(start..)
+            .and_then(|rest| rest.split(|&b| b == 0).next())
+            .is_some_and(|n| n == name.as_bytes())
+    })
 }
 
 pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
