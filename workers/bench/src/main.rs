@@ -23,8 +23,12 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long, required_unless_present = "matching")]
+    #[arg(long, required_unless_present_any = ["matching", "emit"])]
     image: Option<PathBuf>,
+    /// Instead: benchmark SBOM emission (CycloneDX, SPDX) of this many components and
+    /// `stella diff` of two such inventories.
+    #[arg(long, value_name = "COMPONENTS")]
+    emit: Option<usize>,
     /// Instead: benchmark advisory import (OSV parsing) and matching 5,000 components
     /// against this many synthetic advisories.
     #[arg(long, value_name = "ADVISORIES")]
@@ -164,6 +168,9 @@ fn main() -> Result<()> {
     let args = Args::parse();
     if let Some(count) = args.matching {
         return matching(count, args.runs.max(1));
+    }
+    if let Some(count) = args.emit {
+        return emit(count, args.runs.max(11));
     }
     let image_dir = args.image.clone().context("--image")?;
     let stella = match args.stella {
@@ -474,5 +481,138 @@ fn matching(count: usize, runs: usize) -> Result<()> {
             line.trim_start_matches("VmHWM:").trim()
         );
     }
+    Ok(())
+}
+
+/// A synthetic inventory of `count` components across ecosystems; `shift` changes every tenth
+/// version (for the diff) and drops every fiftieth component.
+fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
+    use stella_analyzers::{Ecosystem, Evidence, Package};
+    let ecosystems = [
+        (Ecosystem::Deb, "deb"),
+        (Ecosystem::Npm, "npm"),
+        (Ecosystem::Pypi, "pypi"),
+        (Ecosystem::Maven, "maven"),
+    ];
+    let components = (0..count)
+        .filter(|i| !(shift && i % 50 == 7))
+        .map(|i| {
+            let (ecosystem, purl_type) = ecosystems[i % ecosystems.len()];
+            let version = if shift && i % 10 == 3 {
+                format!("1.{}.{}", i % 40, i % 9 + 1)
+            } else {
+                format!("1.{}.{}", i % 40, i % 9)
+            };
+            let name = format!("package-{i}");
+            let purl = format!("pkg:{purl_type}/{name}@{version}");
+            stella_sbom::Component {
+                package: Package {
+                    licenses: vec!["MIT".into()],
+                    depends_on: if i > 0 {
+                        vec![format!("pkg:{purl_type}/package-{}@1.0.0", i - 1)]
+                    } else {
+                        vec![]
+                    },
+                    ..Package::installed(
+                        ecosystem,
+                        name,
+                        version,
+                        purl,
+                        Evidence {
+                            source: "bench".into(),
+                            path: format!("app/{i}/metadata"),
+                            method: "installed-metadata".into(),
+                        },
+                    )
+                },
+                layer_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+            }
+        })
+        .collect();
+    stella_sbom::Inventory {
+        image: stella_sbom::ImageInfo {
+            digest: format!("sha256:{}", if shift { "cd" } else { "ef" }.repeat(32)),
+            config_digest: format!("sha256:{}", "01".repeat(32)),
+            name: "bench/image:1".into(),
+            repository: Some("bench/image".into()),
+            tags: vec!["1".into()],
+            created: Some("2026-01-01T00:00:00Z".into()),
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            layers: vec![format!("sha256:{}", "ab".repeat(32))],
+        },
+        distro: None,
+        components,
+        analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
+        errors: vec![],
+    }
+}
+
+/// SBOM emission and diff of `count` components, each against a baseline measured in the same
+/// run (plain serde_json serialisation of the same inventory; sorting both component lists).
+fn emit(count: usize, runs: usize) -> Result<()> {
+    let old = inventory(count, false);
+    let new = inventory(count, true);
+    let time = |f: &mut dyn FnMut() -> usize| -> (Duration, usize) {
+        let mut out = 0;
+        let samples = (0..runs)
+            .map(|_| {
+                let started = Instant::now();
+                out = f();
+                started.elapsed()
+            })
+            .collect();
+        (median(samples), out)
+    };
+    let (baseline, plain) = time(&mut || serde_json::to_string(&old).map_or(0, |s| s.len()));
+    let (cdx, cdx_bytes) = time(&mut || stella_sbom::cyclonedx::to_json(&old).len());
+    let (spdx, spdx_bytes) = time(&mut || stella_sbom::spdx::to_json(&old).len());
+    let (sort, _) = time(&mut || {
+        let mut a: Vec<&str> = old
+            .components
+            .iter()
+            .map(|c| c.package.purl.as_str())
+            .collect();
+        let mut b: Vec<&str> = new
+            .components
+            .iter()
+            .map(|c| c.package.purl.as_str())
+            .collect();
+        a.sort_unstable();
+        b.sort_unstable();
+        a.len() + b.len()
+    });
+    let (diff, changes) = time(&mut || {
+        stella_sbom::diff::diff(&old, &new, &stella_advisories::matching::compare)
+            .changes
+            .len()
+    });
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!("{count} components, median of {runs}");
+    println!(
+        "  baseline: serde_json of the inventory   {:8.1} ms  ({plain} bytes)",
+        ms(baseline)
+    );
+    println!(
+        "  CycloneDX 1.6 JSON (canonical)         {:8.1} ms  = {:.1}x the baseline, {:.0}% of the 50 ms target ({cdx_bytes} bytes)",
+        ms(cdx),
+        ms(cdx) / ms(baseline),
+        ms(cdx) / 50.0 * 100.0
+    );
+    println!(
+        "  SPDX 3.0.1 JSON-LD (canonical)         {:8.1} ms  = {:.1}x the baseline ({spdx_bytes} bytes)",
+        ms(spdx),
+        ms(spdx) / ms(baseline)
+    );
+    println!(
+        "  baseline: sort both purl lists         {:8.2} ms",
+        ms(sort)
+    );
+    println!(
+        "  diff {count} vs {count}                      {:8.2} ms  = {:.1}x the baseline, {:.0}% of the 20 ms target ({changes} changes)",
+        ms(diff),
+        ms(diff) / ms(sort),
+        ms(diff) / 20.0 * 100.0
+    );
     Ok(())
 }
