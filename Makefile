@@ -39,4 +39,4 @@ bench:
 	$(CARGO) build --release -p stella-cli -p stella-bench
 	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big --synthetic-gb 1
 	target/release/stella-bench --matching 200000
-	target/release/stella-bench --emit 5000
+	target/release/stella-bench --emit 5000 --runs 21

@@ -40,7 +40,7 @@ fn write(value: &Value, out: &mut String, indent: Option<usize>, depth: usize) {
                     out.push(',');
                 }
                 newline(out, depth + 1);
-                out.push_str(&serde_json::to_string(key).expect("a string serialises"));
+                string(key, out);
                 out.push(':');
                 if indent.is_some() {
                     out.push(' ');
@@ -66,7 +66,20 @@ fn write(value: &Value, out: &mut String, indent: Option<usize>, depth: usize) {
             newline(out, depth);
             out.push(']');
         }
+        Value::String(s) => string(s, out),
         other => out.push_str(&serde_json::to_string(other).expect("a scalar serialises")),
+    }
+}
+
+/// A JSON string literal: as is between quotes when nothing needs escaping (the common case,
+/// no allocation), else serde_json's escaping.
+fn string(s: &str, out: &mut String) {
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("a string serialises"));
     }
 }
 
@@ -81,6 +94,10 @@ mod tests {
         assert_eq!(
             to_string(&v),
             r#"{"A":true,"a":{"c":"x","d":[3,{"y":1,"z":0}]},"b":1,"é":null}"#
+        );
+        assert_eq!(
+            to_string(&json!({"q\"": "a\\b\n\u{1}", "p": "plain é"})),
+            r#"{"p":"plain é","q\"":"a\\b\n\u0001"}"#
         );
         assert_eq!(
             to_string_pretty(&json!({"b": [], "a": {}})),

@@ -45,9 +45,9 @@ pub fn document(inventory: &Inventory) -> Value {
     let mut metadata = json!({
         "tools": {"components": [{"type": "application", "name": "stella", "version": TOOL_VERSION,
                                    "publisher": "Stella Ops"}]},
-        "component": image_component,
-        "properties": metadata_props,
     });
+    metadata["component"] = image_component;
+    metadata["properties"] = Value::Array(metadata_props);
     if let Some(created) = &image.created {
         metadata["timestamp"] = Value::String(created.clone());
     }
@@ -103,9 +103,10 @@ pub fn document(inventory: &Inventory) -> Value {
             "bom-ref": bom_ref,
             "name": p.name,
             "purl": p.purl,
-            "properties": props,
             "evidence": {"occurrences": [{"location": format!("/{}", p.evidence.path)}]},
         });
+        // Assigned, not interpolated: `json!` would deep-copy a `Value` by serialising it.
+        component["properties"] = Value::Array(props);
         if !p.version.is_empty() {
             component["version"] = Value::String(p.version.clone());
         }
@@ -154,15 +155,16 @@ pub fn document(inventory: &Inventory) -> Value {
         dependencies.push(json!({"ref": r, "dependsOn": depends.into_iter().collect::<Vec<_>>()}));
     }
     dependencies.sort_by(|a, b| a["ref"].as_str().cmp(&b["ref"].as_str()));
-    json!({
+    let mut document = json!({
         "bomFormat": "CycloneDX",
         "specVersion": "1.6",
         "serialNumber": format!("urn:uuid:{}", derived_uuid(&["cyclonedx", &image.digest, &inventory.analyzer_version])),
         "version": 1,
-        "metadata": metadata,
-        "components": components,
-        "dependencies": dependencies,
-    })
+    });
+    document["metadata"] = metadata;
+    document["components"] = Value::Array(components);
+    document["dependencies"] = Value::Array(dependencies);
+    document
 }
 
 fn prop(name: &str, value: &str) -> Value {

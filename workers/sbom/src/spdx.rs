@@ -117,7 +117,9 @@ pub fn document(inventory: &Inventory) -> Value {
     graph.push(json!({"type": "SpdxDocument", "spdxId": document_id, "creationInfo": "_:creationinfo",
                       "rootElement": [sbom_id], "element": all, "profileConformance": ["core", "software"],
                       "dataLicense": "https://spdx.org/licenses/CC0-1.0"}));
-    json!({"@context": CONTEXT, "@graph": graph})
+    let mut document = json!({"@context": CONTEXT});
+    document["@graph"] = Value::Array(graph);
+    document
 }
 
 /// SPDX wants `YYYY-MM-DDThh:mm:ssZ`: drop fractional seconds, keep UTC.
