@@ -247,6 +247,17 @@ fn trivy_jars() {
     assert!(checked >= 7, "{checked}");
 }
 
+/// A root holding `bytes` as an executable (mode 0755) at `path`.
+fn executable(path: &str, bytes: &[u8]) -> tempfile::TempDir {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    let target = root.path().join(path);
+    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+    std::fs::write(&target, bytes).unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+    root
+}
+
 /// Trivy's Go binary cases: real binaries (Go 1.15's pointer layout and 1.22's inline one),
 /// the main module, dependencies, the `stdlib` toolchain component, a `-X main.version` link
 /// flag, and a non-binary refused with Trivy's reason.
@@ -269,12 +280,7 @@ fn trivy_go_binaries() {
             continue;
         }
         // Through the capture path a layer uses: an executable file, condensed.
-        let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("usr/local/bin").join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, &bytes).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = executable(&format!("usr/local/bin/{file}"), &bytes);
         let packages = stella_analyzers::golang::analyze(&super::filesystem(root.path())).unwrap();
         let mut got: Vec<(String, String)> = packages
             .iter()
@@ -354,12 +360,7 @@ fn trivy_cargo_auditable() {
             );
             continue;
         }
-        let root = tempfile::tempdir().unwrap();
-        let target = root.path().join("usr/bin").join(file);
-        std::fs::create_dir_all(target.parent().unwrap()).unwrap();
-        std::fs::write(&target, &bytes).unwrap();
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let root = executable(&format!("usr/bin/{file}"), &bytes);
         let packages = stella_analyzers::rust::analyze(&super::filesystem(root.path())).unwrap();
         let got: Vec<(String, String)> = packages
             .iter()
