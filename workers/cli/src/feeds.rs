@@ -92,24 +92,29 @@ pub(crate) fn run(args: Args) -> Exit {
             }
             let _ = std::fs::remove_dir_all(&downloads);
             let result = runtime.block_on(async {
-                for advisory in &accepted {
-                    let keys: Vec<(String, String)> = advisory
-                        .affected
-                        .iter()
-                        .map(|a| (a.ecosystem.clone(), a.package.clone()))
-                        .collect();
-                    let body = serde_json::to_string(advisory).unwrap_or_default();
-                    store
-                        .advisories
-                        .put_advisory(
-                            &advisory.id,
-                            &advisory.source,
-                            &advisory.modified,
-                            &body,
-                            &keys,
-                        )
-                        .await?;
-                }
+                let prepared: Vec<(String, Vec<(String, String)>)> = accepted
+                    .iter()
+                    .map(|advisory| {
+                        let keys = advisory
+                            .affected
+                            .iter()
+                            .map(|a| (a.ecosystem.clone(), a.package.clone()))
+                            .collect();
+                        (serde_json::to_string(advisory).unwrap_or_default(), keys)
+                    })
+                    .collect();
+                let rows: Vec<stella_store::AdvisoryRow> = accepted
+                    .iter()
+                    .zip(&prepared)
+                    .map(|(advisory, (body, keys))| stella_store::AdvisoryRow {
+                        id: &advisory.id,
+                        source: &advisory.source,
+                        modified: &advisory.modified,
+                        body,
+                        keys,
+                    })
+                    .collect();
+                store.advisories.put_advisories(&rows).await?;
                 let origin = paths
                     .iter()
                     .map(|p| p.display().to_string())

@@ -8,7 +8,7 @@ mod advisories;
 mod catalog;
 mod fragments;
 
-pub use advisories::AdvisoryDb;
+pub use advisories::{AdvisoryDb, AdvisoryRow};
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
 
