@@ -1,0 +1,1 @@
+//! EntryTrace (being written).
