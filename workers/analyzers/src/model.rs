@@ -15,6 +15,9 @@ pub enum Ecosystem {
     Golang,
     Nuget,
     Cargo,
+    /// An executable or library no package database or language metadata owns, identified by
+    /// its content: `bin:{sha256}`.
+    Binary,
 }
 
 /// The distribution, from `os-release`.

@@ -526,6 +526,8 @@ fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
                     )
                 },
                 layer_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                used_by_entrypoint: false,
+                properties: vec![],
             }
         })
         .collect();
@@ -545,6 +547,7 @@ fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
         components,
         analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
         errors: vec![],
+        relationships: vec![],
     }
 }
 

@@ -204,6 +204,8 @@ async fn find(
             stella_analyzers::Ecosystem::Golang => "golang",
             stella_analyzers::Ecosystem::Nuget => "nuget",
             stella_analyzers::Ecosystem::Cargo => "cargo",
+            // Identified by content only: no advisory speaks of it.
+            stella_analyzers::Ecosystem::Binary => continue,
         };
         let name = match p.ecosystem {
             stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),

@@ -98,13 +98,26 @@ pub fn document(inventory: &Inventory) -> Value {
             props.push(prop("stellaops:package.installedSize", &size.to_string()));
         }
         props.push(prop("stellaops:package.files", &p.files.len().to_string()));
+        if c.used_by_entrypoint {
+            props.push(prop("stellaops:usedByEntrypoint", "true"));
+        }
+        for (name, value) in &c.properties {
+            props.push(prop(name, value));
+        }
         let mut component = json!({
             "type": "library",
             "bom-ref": bom_ref,
             "name": p.name,
-            "purl": p.purl,
             "evidence": {"occurrences": [{"location": format!("/{}", p.evidence.path)}]},
         });
+        // `bin:{sha256}` identifies a file by content: no purl, a file component with its hash.
+        match p.purl.strip_prefix("bin:") {
+            Some(sha256) => {
+                component["type"] = Value::String("file".into());
+                component["hashes"] = json!([{"alg": "SHA-256", "content": sha256}]);
+            }
+            None => component["purl"] = Value::String(p.purl.clone()),
+        }
         // Assigned, not interpolated: `json!` would deep-copy a `Value` by serialising it.
         component["properties"] = Value::Array(props);
         if !p.version.is_empty() {
@@ -140,17 +153,21 @@ pub fn document(inventory: &Inventory) -> Value {
         "dependsOn": inventory.components.iter().map(|c| reference(&c.package))
             .collect::<std::collections::BTreeSet<_>>().into_iter().collect::<Vec<_>>(),
     })];
+    let links_from = crate::links_from(inventory);
     let mut seen_refs = std::collections::BTreeSet::new();
     for c in &inventory.components {
         let r = reference(&c.package);
         if !seen_refs.insert(r.clone()) {
             continue;
         }
+        let links = links_from.get(c.package.purl.as_str()).into_iter().flatten();
         let depends: std::collections::BTreeSet<&String> = c
             .package
             .depends_on
             .iter()
-            .filter_map(|purl| by_purl.get(purl.as_str()))
+            .map(String::as_str)
+            .chain(links.copied())
+            .filter_map(|purl| by_purl.get(purl))
             .collect();
         dependencies.push(json!({"ref": r, "dependsOn": depends.into_iter().collect::<Vec<_>>()}));
     }

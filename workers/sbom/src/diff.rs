@@ -78,6 +78,7 @@ pub fn comparator(ecosystem: Ecosystem) -> &'static str {
         Ecosystem::Golang => "go",
         Ecosystem::Nuget => "nuget",
         Ecosystem::Cargo => "semver",
+        Ecosystem::Binary => "exact",
     }
 }
 

@@ -35,6 +35,22 @@ pub struct Component {
     pub package: Package,
     /// Digest of the layer that introduced it (as present continuously to the top layer).
     pub layer_digest: Option<String>,
+    /// Whether what the entrypoint runs uses it (EntryTrace closure, linked libraries, modules
+    /// its interpreter loads).
+    #[serde(default)]
+    pub used_by_entrypoint: bool,
+    /// Further facts as `stellaops:` properties (name, value), sorted: `stellaops:buildId`, …
+    #[serde(default)]
+    pub properties: Vec<(String, String)>,
+}
+
+/// A typed edge between two components (by purl, or `bin:{sha256}`).
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Relationship {
+    pub from: String,
+    pub to: String,
+    /// `links_to`: an executable or library needs the other at load time (ELF `DT_NEEDED`).
+    pub kind: String,
 }
 
 /// Everything an SBOM is made of.
@@ -48,6 +64,18 @@ pub struct Inventory {
     pub analyzer_version: String,
     /// Databases found but unreadable (a degraded, not a fabricated, result).
     pub errors: Vec<String>,
+    /// Edges beyond package dependencies (`links_to`), sorted.
+    #[serde(default)]
+    pub relationships: Vec<Relationship>,
+}
+
+/// `links_to` targets by source.
+pub(crate) fn links_from(inventory: &Inventory) -> std::collections::BTreeMap<&str, Vec<&str>> {
+    let mut links: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for l in inventory.relationships.iter().filter(|l| l.kind == "links_to") {
+        links.entry(&l.from).or_default().push(&l.to);
+    }
+    links
 }
 
 /// The stella version recorded as the producing tool.

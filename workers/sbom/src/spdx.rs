@@ -62,6 +62,7 @@ pub fn document(inventory: &Inventory) -> Value {
             .entry(p.purl.clone())
             .or_insert_with(|| id("package", &format!("{}#{}", p.purl, p.evidence.path)));
     }
+    let links_from = crate::links_from(inventory);
     let mut depends_relationships = Vec::new();
     for c in &inventory.components {
         let p = &c.package;
@@ -73,11 +74,25 @@ pub fn document(inventory: &Inventory) -> Value {
         if let Some(layer) = &c.layer_digest {
             comment.push_str(&format!("; stellaops:layerDigest={layer}"));
         }
+        if c.used_by_entrypoint {
+            comment.push_str("; stellaops:usedByEntrypoint=true");
+        }
+        for (name, value) in &c.properties {
+            comment.push_str(&format!("; {name}={value}"));
+        }
         let mut package = json!({
             "type": "software_Package", "spdxId": package_id, "creationInfo": "_:creationinfo",
-            "name": p.name, "software_packageUrl": p.purl,
-            "software_primaryPurpose": "library", "comment": comment,
+            "name": p.name, "software_primaryPurpose": "library", "comment": comment,
         });
+        // `bin:{sha256}` identifies a file by content: no purl, its hash instead.
+        match p.purl.strip_prefix("bin:") {
+            Some(sha256) => {
+                package["software_primaryPurpose"] = Value::String("executable".into());
+                package["verifiedUsing"] =
+                    json!([{"type": "Hash", "algorithm": "sha256", "hashValue": sha256}]);
+            }
+            None => package["software_packageUrl"] = Value::String(p.purl.clone()),
+        }
         if !p.version.is_empty() {
             package["software_packageVersion"] = Value::String(p.version.clone());
         }
@@ -89,6 +104,19 @@ pub fn document(inventory: &Inventory) -> Value {
             .iter()
             .filter_map(|d| package_ids.get(d))
             .collect();
+        let links: Vec<&String> = links_from
+            .get(p.purl.as_str())
+            .into_iter()
+            .flatten()
+            .filter_map(|to| package_ids.get(*to))
+            .collect();
+        if !links.is_empty() {
+            let rel = id("relationship", &format!("links#{package_id}"));
+            depends_relationships.push(
+                json!({"type": "Relationship", "spdxId": rel, "creationInfo": "_:creationinfo",
+                "from": package_id, "relationshipType": "hasDynamicLink", "to": links}),
+            );
+        }
         if !targets.is_empty() {
             let rel = id("relationship", &format!("depends#{package_id}"));
             depends_relationships.push(

@@ -75,6 +75,8 @@ pub fn sample_inventory() -> Inventory {
             },
         },
         layer_digest: Some(format!("sha256:{}", format!("{layer:02x}").repeat(32))),
+        used_by_entrypoint: false,
+        properties: vec![],
     };
     Inventory {
         image: ImageInfo {
@@ -104,6 +106,7 @@ pub fn sample_inventory() -> Inventory {
         ],
         analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
         errors: vec![],
+        relationships: vec![],
     }
 }
 

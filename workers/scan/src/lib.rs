@@ -109,6 +109,8 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         .map(|(package, layer)| Component {
             package,
             layer_digest: layer.map(|i| layer_digests[i].clone()),
+            used_by_entrypoint: false,
+            properties: vec![],
         })
         .collect();
     let mut errors = analysis.errors;
@@ -134,6 +136,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         components,
         analyzer_version: ANALYZER_VERSION.to_string(),
         errors,
+        relationships: vec![],
     };
     Ok(Outcome { inventory, stats })
 }
