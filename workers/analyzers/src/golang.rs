@@ -33,14 +33,9 @@ pub struct BuildInfo {
     pub settings: Vec<(String, String)>,
 }
 
-/// Whether `bytes` are an ELF file.
-pub fn is_elf(bytes: &[u8]) -> bool {
-    bytes.starts_with(b"\x7fELF")
-}
-
 /// Reads the build information of an ELF binary.
 pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
-    if !is_elf(bytes) {
+    if !crate::elf::is_elf(bytes) {
         return Err("unrecognized executable format".into());
     }
     // The header is 16-byte aligned in the data segment.
@@ -181,7 +176,7 @@ pub fn parse_modinfo(go_version: String, modinfo: &str) -> BuildInfo {
 
 /// Condenses an executable: its build information when it is a Go binary, else nothing.
 pub fn condense(bytes: &[u8]) -> Option<Vec<u8>> {
-    if !is_elf(bytes) {
+    if !crate::elf::is_elf(bytes) {
         return None;
     }
     let info = read(bytes).ok()?;
@@ -218,7 +213,7 @@ fn main_version(info: &BuildInfo, main: &Module) -> Option<String> {
 pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
     let mut packages = Vec::new();
     for (path, bytes) in fs.files_under("") {
-        let Some(json) = bytes.strip_prefix(CONDENSED) else {
+        let Some(json) = crate::elf::inner(bytes).strip_prefix(CONDENSED) else {
             continue;
         };
         let Ok(info) = serde_json::from_slice::<BuildInfo>(json) else {

@@ -5,6 +5,7 @@
 pub mod apk;
 pub mod dotnet;
 pub mod dpkg;
+pub mod elf;
 pub mod golang;
 pub mod java;
 pub mod model;
@@ -23,7 +24,7 @@ use stella_layerfs::Filesystem;
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
 /// an older set would otherwise be reused without the files the new set needs.
 pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+lang.5");
+    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+elf.1");
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -42,6 +43,7 @@ pub fn wants(path: &str) -> bool {
         || npm::wants(path)
         || java::wants(path)
         || dotnet::wants(path)
+        || elf::wants(path)
 }
 
 /// What the analyzers capture from layers: the files [`wants`] names, with Java archives
@@ -54,10 +56,11 @@ impl stella_layerfs::Capture for Analyzers {
         wants(path)
     }
 
-    /// Executables (any `x` bit, 4 KiB to 256 MiB) are read to look for Go build information and
-    /// cargo-auditable crate lists.
+    /// Executables (any `x` bit) and shared objects (`*.so*`), 64 bytes to 256 MiB, are read
+    /// for their ELF facts, Go build information and cargo-auditable crate lists.
     fn wants_entry(&self, path: &str, mode: u32, size: u64) -> bool {
-        wants(path) || (mode & 0o111 != 0 && (4 << 10..=256 << 20).contains(&size))
+        wants(path)
+            || ((mode & 0o111 != 0 || elf::wants_name(path)) && (64..=256 << 20).contains(&size))
     }
 
     fn condense(&self, path: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
@@ -65,8 +68,11 @@ impl stella_layerfs::Capture for Analyzers {
             Some(java::condense(&bytes))
         } else if wants(path) {
             Some(bytes)
+        } else if elf::is_elf(&bytes) {
+            let inner = golang::condense(&bytes).or_else(|| rust::condense(&bytes));
+            elf::condense(&bytes, inner)
         } else {
-            golang::condense(&bytes).or_else(|| rust::condense(&bytes))
+            None
         }
     }
 }
@@ -114,13 +120,93 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         }
     }
     analysis.packages.append(&mut language);
+    analysis.binaries = elf::link(fs);
+    let owned = owners(fs, &analysis.packages);
+    for (path, facts) in &analysis.binaries.objects {
+        if !owned.contains_key(path)
+            && matches!(
+                facts.kind.as_str(),
+                "executable" | "pie-executable" | "shared-object"
+            )
+        {
+            analysis.packages.push(binary_package(path, facts));
+        }
+    }
     resolve_dependencies(&mut analysis.packages);
     analysis.packages.sort_by(|a, b| {
         a.purl
             .cmp(&b.purl)
             .then_with(|| a.evidence.path.cmp(&b.evidence.path))
     });
+    analysis.owners = owners(fs, &analysis.packages);
     analysis
+}
+
+/// The `bin:{sha256}` component of an ELF file no package owns.
+fn binary_package(path: &str, facts: &elf::ElfFacts) -> Package {
+    let name = path.rsplit('/').next().unwrap_or(path).to_string();
+    let mut package = Package::installed(
+        Ecosystem::Binary,
+        name,
+        String::new(),
+        format!("bin:{}", facts.sha256),
+        Evidence {
+            source: "elf".into(),
+            path: path.trim_start_matches('/').into(),
+            method: "file-content".into(),
+        },
+    );
+    package.files = vec![path.to_string()];
+    package
+}
+
+/// Which package owns each file (absolute, symlinks resolved): listed files first (OS package
+/// databases, Python `RECORD`s, `bin:` components), then a Go binary's main module or a Rust
+/// binary's root crate (their toolchain when there is no main module), then the npm package
+/// whose directory holds it.
+fn owners(fs: &Filesystem, packages: &[Package]) -> std::collections::BTreeMap<String, usize> {
+    let mut owners = std::collections::BTreeMap::new();
+    let canonical = |f: &str| {
+        fs.resolve(f.trim_start_matches('/'))
+            .map(|p| format!("/{p}"))
+    };
+    for (i, p) in packages.iter().enumerate() {
+        for file in &p.files {
+            if let Some(path) = canonical(file) {
+                owners.entry(path).or_insert(i);
+            }
+        }
+    }
+    for methods in [&["main-module", "root-crate"][..], &["toolchain"][..]] {
+        for (i, p) in packages.iter().enumerate() {
+            if methods.contains(&p.evidence.method.as_str()) {
+                owners.entry(format!("/{}", p.evidence.path)).or_insert(i);
+            }
+        }
+    }
+    let npm_dirs: std::collections::BTreeMap<String, usize> = packages
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.ecosystem == Ecosystem::Npm)
+        .filter_map(|(i, p)| Some((format!("/{}", p.evidence.path.rsplit_once('/')?.0), i)))
+        .collect();
+    if !npm_dirs.is_empty() {
+        for (path, _) in fs.files_under("") {
+            let path = format!("/{path}");
+            if owners.contains_key(&path) || !path.contains("/node_modules/") {
+                continue;
+            }
+            let mut dir = path.as_str();
+            while let Some((parent, _)) = dir.rsplit_once('/') {
+                if let Some(&i) = npm_dirs.get(parent) {
+                    owners.insert(path.clone(), i);
+                    break;
+                }
+                dir = parent;
+            }
+        }
+    }
+    owners
 }
 
 /// The identity of a package within its database, for layer attribution.

@@ -119,4 +119,76 @@ pub struct Analysis {
     pub packages: Vec<Package>,
     /// Databases present but unreadable, with the reason (a degraded result, not a guess).
     pub errors: Vec<String>,
+    /// ELF files and their resolved link graph.
+    pub binaries: crate::elf::Binaries,
+    /// Absolute path (symlinks resolved) → index into `packages` of the package that owns it:
+    /// the OS package listing it, the language package whose metadata names it (a Go binary's
+    /// main module, a Python `RECORD`, the npm package directory holding it), or the `bin:`
+    /// component made for it.
+    pub owners: std::collections::BTreeMap<String, usize>,
+}
+
+impl Analysis {
+    /// `links_to` edges between packages (purl → purl), from the ELF link graph: an object
+    /// owned by one package needs a library owned by another.
+    pub fn links_to(&self) -> std::collections::BTreeSet<(String, String)> {
+        let mut edges = std::collections::BTreeSet::new();
+        for (object, libraries) in &self.binaries.links {
+            let Some(&from) = self.owners.get(object) else {
+                continue;
+            };
+            for library in libraries {
+                if let Some(&to) = self.owners.get(library)
+                    && self.packages[from].purl != self.packages[to].purl
+                {
+                    edges.insert((
+                        self.packages[from].purl.clone(),
+                        self.packages[to].purl.clone(),
+                    ));
+                }
+            }
+        }
+        edges
+    }
+
+    /// Per package (aligned with `packages`), the `stellaops:` properties its ELF files add:
+    /// `stellaops:buildId` for each (the GNU build-id, else `sha256:<file hash>`), and for a
+    /// `bin:` component what the file declares (kind, interpreter, soname, needed names no
+    /// directory of the image holds, DWARF producer and language).
+    pub fn elf_properties(&self) -> Vec<Vec<(String, String)>> {
+        let mut properties = vec![Vec::new(); self.packages.len()];
+        for (path, &index) in &self.owners {
+            let Some(facts) = self.binaries.objects.get(path) else {
+                continue;
+            };
+            let props: &mut Vec<(String, String)> = &mut properties[index];
+            props.push(("stellaops:buildId".into(), facts.build_id_or_hash()));
+            if self.packages[index].ecosystem != Ecosystem::Binary {
+                continue;
+            }
+            props.push(("stellaops:elf.kind".into(), facts.kind.clone()));
+            if let Some(interp) = &facts.interpreter {
+                props.push(("stellaops:elf.interpreter".into(), interp.clone()));
+            }
+            if let Some(soname) = &facts.soname {
+                props.push(("stellaops:elf.soname".into(), soname.clone()));
+            }
+            for needed in self.binaries.unresolved.get(path).into_iter().flatten() {
+                props.push(("stellaops:elf.unresolvedNeeded".into(), needed.clone()));
+            }
+            for unit in &facts.compile_units {
+                if let Some(producer) = &unit.producer {
+                    props.push(("stellaops:dwarf.producer".into(), producer.clone()));
+                }
+                if let Some(language) = &unit.language {
+                    props.push(("stellaops:dwarf.language".into(), language.clone()));
+                }
+            }
+        }
+        for props in &mut properties {
+            props.sort();
+            props.dedup();
+        }
+        properties
+    }
 }

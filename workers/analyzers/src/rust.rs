@@ -39,7 +39,7 @@ struct VersionInfo {
 
 /// The crate graph of an ELF binary.
 pub fn read(bytes: &[u8]) -> Result<Vec<Crate>, String> {
-    if !crate::golang::is_elf(bytes) {
+    if !crate::elf::is_elf(bytes) {
         return Err("unrecognized executable format".into());
     }
     let elf = goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a valid ELF file: {e}"))?;
@@ -116,7 +116,7 @@ fn has_section(bytes: &[u8], name: &str) -> bool {
 pub fn analyze(fs: &Filesystem) -> Result<Vec<Package>, crate::Error> {
     let mut packages = Vec::new();
     for (path, bytes) in fs.files_under("") {
-        let Some(json) = bytes.strip_prefix(CONDENSED) else {
+        let Some(json) = crate::elf::inner(bytes).strip_prefix(CONDENSED) else {
             continue;
         };
         let Ok(crates) = serde_json::from_slice::<Vec<Crate>>(json) else {

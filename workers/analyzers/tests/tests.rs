@@ -3,6 +3,7 @@
 
 mod apk;
 mod dpkg;
+mod elf;
 mod rpm;
 
 use std::path::PathBuf;

@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use stella_acquire::{Image, Limits};
 use stella_analyzers::ANALYZER_VERSION;
 use stella_layerfs::{EntryKind, Filesystem, Fragment};
-use stella_sbom::{Component, ImageInfo, Inventory};
+use stella_sbom::{Component, ImageInfo, Inventory, Relationship};
 
 /// Errors of a scan.
 #[derive(Debug, thiserror::Error)]
@@ -102,15 +102,26 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
     let analysis = stella_analyzers::analyze(&fs);
     let layer_digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
     let layers = attribute(&fragments, &fs, &analysis.packages);
+    let relationships = analysis
+        .links_to()
+        .into_iter()
+        .map(|(from, to)| Relationship {
+            from,
+            to,
+            kind: "links_to".into(),
+        })
+        .collect();
+    let properties = analysis.elf_properties();
     let components = analysis
         .packages
         .into_iter()
         .zip(layers)
-        .map(|(package, layer)| Component {
+        .zip(properties)
+        .map(|((package, layer), properties)| Component {
             package,
             layer_digest: layer.map(|i| layer_digests[i].clone()),
             used_by_entrypoint: false,
-            properties: vec![],
+            properties,
         })
         .collect();
     let mut errors = analysis.errors;
@@ -136,7 +147,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         components,
         analyzer_version: ANALYZER_VERSION.to_string(),
         errors,
-        relationships: vec![],
+        relationships,
     };
     Ok(Outcome { inventory, stats })
 }
