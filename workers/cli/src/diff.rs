@@ -112,6 +112,7 @@ fn table(diff: &stella_sbom::diff::Diff) -> String {
         "OLD".into(),
         "NEW".into(),
         "LAYER".into(),
+        "USED".into(),
     ]];
     for c in &diff.changes {
         let change = match (c.kind.as_str(), &c.direction) {
@@ -129,6 +130,13 @@ fn table(diff: &stella_sbom::diff::Diff) -> String {
                 .and_then(|d| d.get(7..19))
                 .unwrap_or("-")
                 .to_string(),
+            match (c.old_used_by_entrypoint, c.new_used_by_entrypoint) {
+                (false, false) => "-",
+                (true, true) => "yes",
+                (false, true) => "now",
+                (true, false) => "was",
+            }
+            .into(),
         ]);
     }
     out.push_str(&crate::scan::columns(&rows));

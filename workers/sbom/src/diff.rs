@@ -39,6 +39,12 @@ pub struct Change {
     /// For metadata changes: which fields.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
+    /// Whether the old image's entrypoint used it (removed and changed components).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub old_used_by_entrypoint: bool,
+    /// Whether the new image's entrypoint uses it (added and changed components).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub new_used_by_entrypoint: bool,
 }
 
 /// A whole comparison.
@@ -52,6 +58,15 @@ pub struct Diff {
     pub summary: BTreeMap<String, usize>,
     /// Sorted by (name, location, kind).
     pub changes: Vec<Change>,
+}
+
+/// The `stellaops:buildId` values of a component.
+fn build_ids(c: &Component) -> Vec<&str> {
+    c.properties
+        .iter()
+        .filter(|(name, _)| name == "stellaops:buildId")
+        .map(|(_, value)| value.as_str())
+        .collect()
 }
 
 type Key<'a> = (Ecosystem, &'a str, Option<&'a str>, &'a str);
@@ -111,6 +126,8 @@ pub fn diff(
         direction: None,
         layer_digest: None,
         fields: vec![],
+        old_used_by_entrypoint: false,
+        new_used_by_entrypoint: false,
     };
     let keys: std::collections::BTreeSet<Key> = olds.keys().chain(news.keys()).copied().collect();
     for k in keys {
@@ -124,12 +141,14 @@ pub fn diff(
                     new_purl: Some(n.package.purl.clone()),
                     new_version: Some(n.package.version.clone()),
                     layer_digest: n.layer_digest.clone(),
+                    new_used_by_entrypoint: n.used_by_entrypoint,
                     ..base("added", n)
                 }),
                 (Some(o), None) => changes.push(Change {
                     old_purl: Some(o.package.purl.clone()),
                     old_version: Some(o.package.version.clone()),
                     layer_digest: o.layer_digest.clone(),
+                    old_used_by_entrypoint: o.used_by_entrypoint,
                     ..base("removed", o)
                 }),
                 (Some(o), Some(n)) if o.package.version != n.package.version => {
@@ -149,6 +168,8 @@ pub fn diff(
                         new_version: Some(n.package.version.clone()),
                         direction: Some(direction.into()),
                         layer_digest: n.layer_digest.clone(),
+                        old_used_by_entrypoint: o.used_by_entrypoint,
+                        new_used_by_entrypoint: n.used_by_entrypoint,
                         ..base("version_changed", n)
                     });
                 }
@@ -167,6 +188,8 @@ pub fn diff(
                         ("dependencies", a.depends_on != b.depends_on),
                         ("files", a.files != b.files),
                         ("installedSize", a.installed_size != b.installed_size),
+                        ("buildId", build_ids(o) != build_ids(n)),
+                        ("usedByEntrypoint", o.used_by_entrypoint != n.used_by_entrypoint),
                     ] {
                         if differs {
                             fields.push(field.to_string());
@@ -180,6 +203,8 @@ pub fn diff(
                             new_version: Some(b.version.clone()),
                             layer_digest: n.layer_digest.clone(),
                             fields,
+                            old_used_by_entrypoint: o.used_by_entrypoint,
+                            new_used_by_entrypoint: n.used_by_entrypoint,
                             ..base("metadata_changed", n)
                         });
                     }
