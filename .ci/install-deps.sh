@@ -14,6 +14,8 @@ command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
+# CycloneDX protobuf tests decode our bytes with protoc (and its google/protobuf includes).
+command -v protoc >/dev/null || need+=(protobuf-compiler)
 # kubectl ships with the machine image; Debian's own is the fallback.
 command -v kubectl >/dev/null || need+=(kubernetes-client)
 if ((${#need[@]})); then

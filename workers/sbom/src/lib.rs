@@ -2,8 +2,10 @@
 //! components sorted, no wall-clock time (the only timestamp is the image's own `created`),
 //! and identifiers derived from content, never random.
 
+pub mod bomindex;
 pub mod canonical;
 pub mod cyclonedx;
+pub mod cyclonedx_pb;
 pub mod diff;
 pub mod spdx;
 

@@ -238,3 +238,5 @@ fn diff_classifies_changes_by_the_ecosystems_order() {
             .is_empty()
     );
 }
+mod bomindex;
+mod protobuf;
