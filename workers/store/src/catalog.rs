@@ -261,18 +261,21 @@ impl Catalog {
             .bind(image_digest)
             .fetch_all(&self.pool)
             .await?;
-        Ok(rows
-            .into_iter()
-            .map(|r| ArtifactRow {
-                key: r.get(0),
-                image_digest: r.get(1),
-                kind: r.get(2),
-                format: r.get(3),
-                view: r.get(4),
-                digest: r.get(5),
-                size: r.get(6),
-            })
-            .collect())
+        Ok(rows.into_iter().map(artifact_row).collect())
+    }
+
+    /// Artifacts of one kind over every image in the catalog, ordered by image digest (rows
+    /// of images no longer in the catalog are left out).
+    pub async fn artifacts_of_kind(&self, kind: &str) -> Result<Vec<ArtifactRow>> {
+        let rows = sqlx::query(
+            "SELECT a.key, a.image_digest, a.kind, a.format, a.view, a.digest, a.size
+             FROM scanner_artifacts a JOIN scanner_images i ON i.digest = a.image_digest
+             WHERE a.kind = ? ORDER BY a.image_digest, a.key",
+        )
+        .bind(kind)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(artifact_row).collect())
     }
 
     /// Records a cached layer fragment.
@@ -309,5 +312,17 @@ impl Catalog {
         .bind(analyzer_version)
         .fetch_optional(&self.pool)
         .await?)
+    }
+}
+
+fn artifact_row(r: sqlx::sqlite::SqliteRow) -> ArtifactRow {
+    ArtifactRow {
+        key: r.get(0),
+        image_digest: r.get(1),
+        kind: r.get(2),
+        format: r.get(3),
+        view: r.get(4),
+        digest: r.get(5),
+        size: r.get(6),
     }
 }

@@ -2,15 +2,18 @@
 //! artifact object store. The embedded default is SQLite plus a local directory under the data
 //! directory; PostgreSQL and S3 plug in behind the same [`Store`] without the scanner knowing.
 //!
-//! Object keys follow the seeds' layout: `layers/<digest>/…`, `images/<digest>/…`.
+//! Object keys follow the seeds' layout: `layers/<digest>/…`, `images/<digest>/…`,
+//! `indexes/<digest>/…`.
 
 mod advisories;
 mod catalog;
 mod fragments;
+mod impact;
 
 pub use advisories::{AdvisoryDb, AdvisoryRow};
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
+pub use impact::BOM_INDEX_KIND;
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};
@@ -31,6 +34,15 @@ pub enum Error {
     },
     #[error("invalid object key {0:?}")]
     Key(String),
+    #[error("the catalog lists {key} but the object store has no such object")]
+    MissingObject { key: String },
+    #[error("{key}: {source}")]
+    BomIndex {
+        key: String,
+        source: stella_sbom::bomindex::Error,
+    },
+    #[error("{key}: the BOM-Index describes {found}, not the image it is stored under")]
+    BomIndexImage { key: String, found: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -114,6 +126,11 @@ pub mod keys {
     /// `images/<digest>/<view>.<format-extension>`.
     pub fn image_artifact(image_digest: &str, view: &str, extension: &str) -> String {
         format!("images/{image_digest}/{view}.{extension}")
+    }
+
+    /// `indexes/<digest>/bom-index.bin`: the image's BOM-Index sidecar.
+    pub fn bom_index(image_digest: &str) -> String {
+        format!("indexes/{image_digest}/bom-index.bin")
     }
 
     /// `layers/<digest>/fragment.<analyzer version>.bin.zst`.
