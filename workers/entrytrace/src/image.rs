@@ -100,16 +100,22 @@ pub(crate) fn children(fs: &Filesystem, abs: &str) -> Vec<String> {
         return Vec::new();
     };
     let rel = relative(&resolved).to_string();
-    fs.under(&rel)
-        .filter_map(|(path, _)| {
-            let rest = if rel.is_empty() {
-                path
-            } else {
-                &path[rel.len() + 1..]
-            };
-            (!rest.contains('/')).then(|| rest.to_string())
-        })
-        .collect()
+    let mut names: Vec<String> = Vec::new();
+    for (path, _) in fs.under(&rel) {
+        let rest = if rel.is_empty() {
+            path
+        } else {
+            &path[rel.len() + 1..]
+        };
+        // Layers may omit directory entries: deeper paths name their first component too.
+        let name = rest.split('/').next().unwrap_or(rest);
+        if names.last().map(String::as_str) != Some(name) {
+            names.push(name.to_string());
+        }
+    }
+    names.sort();
+    names.dedup();
+    names
 }
 
 /// Shell pattern match of one path component: `*`, `?` and `[…]` classes; a leading `.` must be

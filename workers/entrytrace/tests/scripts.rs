@@ -461,7 +461,7 @@ exec \"$@\"\n";
         .filter(|t| t.path == "/usr/local/bin/redis-server")
         .map(|t| t.argv.iter().map(String::as_str).collect())
         .collect();
-    assert_eq!(argvs, [vec!["redis-server", "redis-server"], vec!["redis-server"]]);
+    assert_eq!(argvs, [vec!["redis-server"], vec!["redis-server", "redis-server"]]);
     assert_eq!(trace.terminals.len(), 2);
     // `${1#-}` is not evaluated: both argument lists are possible and followed, each a choice.
     let options = run(&fs, &config(&["docker-entrypoint.sh"], &["--port", "6380"], &[]));
@@ -473,7 +473,7 @@ exec \"$@\"\n";
         exec.choices,
         [Choice {
             at: Location::at("/usr/local/bin/docker-entrypoint.sh", 9),
-            branch: "argv alternative 1 of 2".into()
+            branch: "argv alternative 2 of 2".into()
         }]
     );
     let gosu = trace
