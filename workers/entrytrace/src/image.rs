@@ -4,7 +4,8 @@
 use stella_layerfs::{EntryKind, Filesystem};
 
 /// `PATH` when the image sets none (Docker's default).
-pub(crate) const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+pub(crate) const DEFAULT_PATH: &str =
+    "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
 /// Joins `path` to the absolute directory `cwd` lexically: the result is absolute, without
 /// `.`, `..` or empty components, and `..` stops at `/`.

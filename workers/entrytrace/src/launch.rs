@@ -114,7 +114,11 @@ impl Tracer<'_> {
                     class.text,
                     class.dynamic.as_deref().unwrap_or_default()
                 );
-                self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                self.unknown(
+                    Reason::DynamicEnvironmentReference,
+                    detail,
+                    inv.from.clone(),
+                );
             }
             Some(class) => self.terminal(
                 class.text.clone(),
@@ -160,7 +164,11 @@ impl Tracer<'_> {
             PythonTarget::Module(module) => {
                 if let Some(why) = &module.dynamic {
                     let detail = format!("python module `{}` depends on {why}", module.text);
-                    self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                    self.unknown(
+                        Reason::DynamicEnvironmentReference,
+                        detail,
+                        inv.from.clone(),
+                    );
                     return;
                 }
                 let sys_path = self.sys_path(inv, python, &argv[0].text);
@@ -313,7 +321,12 @@ impl Tracer<'_> {
         }
         let dirs: Vec<String> = image::children(self.fs, base)
             .into_iter()
-            .filter(|name| name.starts_with(prefix) && name[prefix.len()..].chars().all(|c| c.is_ascii_digit() || c == '.'))
+            .filter(|name| {
+                name.starts_with(prefix)
+                    && name[prefix.len()..]
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || c == '.')
+            })
             .map(|name| image::join(base, &name))
             .filter(|path| image::dir(self.fs, path).is_some())
             .collect();
@@ -324,11 +337,7 @@ impl Tracer<'_> {
     /// Finds `a.b.c` as `a/b/c/__main__.py` (when run with `-m`), `a/b/c/__init__.py` or
     /// `a/b/c.py` under the first `sys.path` directory that has it.
     fn find_module(&self, module: &str, sys_path: &[String], main: bool) -> Option<Module> {
-        if module.is_empty()
-            || !module
-                .split('.')
-                .all(|part| crate::shell::is_identifier(part))
-        {
+        if module.is_empty() || !module.split('.').all(crate::shell::is_identifier) {
             return None;
         }
         let relative = module.replace('.', "/");
@@ -391,14 +400,22 @@ impl Tracer<'_> {
         };
         if let Some(why) = &target.dynamic {
             let detail = format!("node script `{}` depends on {why}", target.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+            self.unknown(
+                Reason::DynamicEnvironmentReference,
+                detail,
+                inv.from.clone(),
+            );
             return;
         }
         let abs = match inv.env.absolute(&target.text) {
             Ok(abs) => abs,
             Err(why) => {
                 let detail = format!("relative node script `{}` depends on {why}", target.text);
-                self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                self.unknown(
+                    Reason::DynamicEnvironmentReference,
+                    detail,
+                    inv.from.clone(),
+                );
                 return;
             }
         };
@@ -548,7 +565,9 @@ mod tests {
             PythonTarget::Module(m) if m.text == "http.server"
         ));
         assert!(matches!(
-            python_target(&argv(&["python", "-W", "ignore", "-X", "dev", "app.py", "-m", "x"])),
+            python_target(&argv(&[
+                "python", "-W", "ignore", "-X", "dev", "app.py", "-m", "x"
+            ])),
             PythonTarget::Script(5)
         ));
         assert!(matches!(

@@ -66,19 +66,13 @@ use walk::{Field, Inv, State, Tracer};
 
 /// Resolves what a container of the image runs.
 pub fn trace(fs: &Filesystem, config: &Config, options: &Options) -> Trace {
-    let argv: Vec<Field> = if config.entrypoint.is_empty() {
-        &config.cmd
-    } else {
-        &config.entrypoint
-    }
-    .iter()
-    .chain(if config.entrypoint.is_empty() {
-        [].iter()
-    } else {
-        config.cmd.iter()
-    })
-    .map(|a| Field::lit(a.as_str()))
-    .collect();
+    // Docker: CMD is appended to ENTRYPOINT, or is the whole command without one.
+    let argv: Vec<Field> = config
+        .entrypoint
+        .iter()
+        .chain(&config.cmd)
+        .map(|a| Field::lit(a.as_str()))
+        .collect();
     let mut tracer = Tracer::new(fs, options);
     if argv.is_empty() {
         tracer.unknown(

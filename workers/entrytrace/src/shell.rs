@@ -79,7 +79,12 @@ impl Word {
     /// The word's text when it is one unquoted literal: how reserved words are recognised.
     fn bare(&self) -> Option<&str> {
         match self.parts.as_slice() {
-            [Part::Lit { text, quoted: false }] => Some(text),
+            [
+                Part::Lit {
+                    text,
+                    quoted: false,
+                },
+            ] => Some(text),
             _ => None,
         }
     }
@@ -260,7 +265,10 @@ pub(crate) fn is_identifier(s: &str) -> bool {
 }
 
 fn push_lit(parts: &mut Vec<Part>, text: &str, quoted: bool) {
-    if let Some(Part::Lit { text: last, quoted: q }) = parts.last_mut()
+    if let Some(Part::Lit {
+        text: last,
+        quoted: q,
+    }) = parts.last_mut()
         && *q == quoted
     {
         last.push_str(text);
@@ -901,7 +909,13 @@ impl Parser {
     }
 
     /// Skips past the next unescaped `close` (the opening one is consumed).
-    fn skip_until(&mut self, close: char, escapes: bool, what: &str, start_line: u32) -> Result<()> {
+    fn skip_until(
+        &mut self,
+        close: char,
+        escapes: bool,
+        what: &str,
+        start_line: u32,
+    ) -> Result<()> {
         while let Some(c) = self.peek_char(0) {
             self.pos += 1;
             if c == '\n' {
@@ -927,9 +941,7 @@ impl Parser {
         let mut parts = Vec::new();
         if terminator.is_none()
             && self.peek_char(0) == Some('~')
-            && self
-                .peek_char(1)
-                .is_none_or(|c| c == '/' || is_meta(c))
+            && self.peek_char(1).is_none_or(|c| c == '/' || is_meta(c))
         {
             self.pos += 1;
             parts.push(Part::Param {
@@ -1325,7 +1337,16 @@ mod tests {
         assert_eq!(line, 1);
         assert_eq!(
             words,
-            ["echo", "a b", "c $X", "d e", "${Y:-/bin/z}", "$(date)", "`id`", "f"]
+            [
+                "echo",
+                "a b",
+                "c $X",
+                "d e",
+                "${Y:-/bin/z}",
+                "$(date)",
+                "`id`",
+                "f"
+            ]
         );
         let Command::Simple { words, .. } = &list[0].first.0[0] else {
             unreachable!()
@@ -1366,8 +1387,14 @@ mod tests {
     #[test]
     fn errors_name_the_construct_and_line() {
         let cases = [
-            ("echo 'abc\n", "line 1: unterminated single quote starting at line 1"),
-            ("\necho \"abc\n", "line 2: unterminated double quote starting at line 2"),
+            (
+                "echo 'abc\n",
+                "line 1: unterminated single quote starting at line 1",
+            ),
+            (
+                "\necho \"abc\n",
+                "line 2: unterminated double quote starting at line 2",
+            ),
             ("if true; then\n  x\n", "`if` at line 1 without `fi`"),
             ("case a in\n x) y ;;\n", "`case` at line 1 without `esac`"),
             ("echo $(date\n", "unterminated command substitution"),

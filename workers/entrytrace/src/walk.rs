@@ -4,7 +4,7 @@
 
 use crate::image::{self, File};
 use crate::model::{
-    Choice, Config, HopKind, Hop, Location, Options, Reason, Terminal, TerminalKind, Unknown,
+    Choice, Config, Hop, HopKind, Location, Options, Reason, Terminal, TerminalKind, Unknown,
 };
 use crate::shell::{self, AndOr, Command, List, ParamOp, Part, Word};
 use std::collections::{BTreeMap, BTreeSet};
@@ -23,10 +23,44 @@ const MAX_LOOP_VALUES: usize = 64;
 
 /// Builtins that are not commands to resolve.
 const BUILTINS: &[&str] = &[
-    ":", "true", "false", "echo", "printf", "test", "[", "trap", "umask", "ulimit", "wait",
-    "hash", "type", "alias", "unalias", "times", "jobs", "fg", "bg", "kill", "shopt", "let",
-    "break", "continue", "builtin", "caller", "enable", "help", "history", "logout", "disown",
-    "suspend", "complete", "compgen", "dirs", "bind", "ulimit", "command_not_found_handle",
+    ":",
+    "true",
+    "false",
+    "echo",
+    "printf",
+    "test",
+    "[",
+    "trap",
+    "umask",
+    "ulimit",
+    "wait",
+    "hash",
+    "type",
+    "alias",
+    "unalias",
+    "times",
+    "jobs",
+    "fg",
+    "bg",
+    "kill",
+    "shopt",
+    "let",
+    "break",
+    "continue",
+    "builtin",
+    "caller",
+    "enable",
+    "help",
+    "history",
+    "logout",
+    "disown",
+    "suspend",
+    "complete",
+    "compgen",
+    "dirs",
+    "bind",
+    "ulimit",
+    "command_not_found_handle",
 ];
 
 /// Builtins whose arguments are assignments (`export X=1`).
@@ -146,16 +180,20 @@ impl State {
 
     fn set(&mut self, name: &str, val: Val) {
         let exported = self.vars.get(name).is_some_and(|v| v.exported);
-        self.vars
-            .insert(name.to_string(), Var { val, exported });
+        self.vars.insert(name.to_string(), Var { val, exported });
     }
 
     fn export(&mut self, name: &str, val: Option<Val>) {
         let val = val
             .or_else(|| self.vars.get(name).map(|v| v.val.clone()))
             .unwrap_or(Val::Known(String::new()));
-        self.vars
-            .insert(name.to_string(), Var { val, exported: true });
+        self.vars.insert(
+            name.to_string(),
+            Var {
+                val,
+                exported: true,
+            },
+        );
     }
 
     /// The working directory, or why it is not known.
@@ -511,13 +549,16 @@ impl<'a> Tracer<'a> {
     }
 
     pub(crate) fn hop(&mut self, inv: &Inv<'_>, kind: HopKind, command: Vec<String>, path: &str) {
-        let hop = Hop {
+        self.record_hop(Hop {
             from: inv.from.clone(),
             kind,
             command,
             path: path.to_string(),
             choices: inv.choices.clone(),
-        };
+        });
+    }
+
+    fn record_hop(&mut self, hop: Hop) {
         if self.hop_set.insert(hop.clone()) {
             self.hops.push(hop);
         }
@@ -526,11 +567,7 @@ impl<'a> Tracer<'a> {
     /// Records a file of the closure, and the symlink it was named by.
     pub(crate) fn touch(&mut self, file: &File) {
         self.files.insert(file.resolved.clone());
-        if file.named != file.resolved
-            && self
-                .fs
-                .node(file.named.trim_start_matches('/'))
-                .is_some()
+        if file.named != file.resolved && self.fs.node(file.named.trim_start_matches('/')).is_some()
         {
             self.files.insert(file.named.clone());
         }
@@ -552,12 +589,13 @@ impl<'a> Tracer<'a> {
             let abs = env.absolute(name).map_err(|why| {
                 Miss::Dynamic(format!("relative command `{name}` depends on {why}"))
             })?;
-            return image::file(self.fs, &abs).ok_or_else(|| {
-                Miss::NotFound(format!("`{name}`: no file at {abs} in the image"))
-            });
+            return image::file(self.fs, &abs)
+                .ok_or_else(|| Miss::NotFound(format!("`{name}`: no file at {abs} in the image")));
         }
         let dirs = env.path_dirs().map_err(|why| {
-            Miss::Dynamic(format!("command `{name}` is looked up on PATH, which depends on {why}"))
+            Miss::Dynamic(format!(
+                "command `{name}` is looked up on PATH, which depends on {why}"
+            ))
         })?;
         for dir in &dirs {
             let candidate = image::join(dir, name);
@@ -595,7 +633,11 @@ impl<'a> Tracer<'a> {
         }
         if let Some(why) = &first.dynamic {
             let detail = format!("command `{}` depends on {why}", first.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+            self.unknown(
+                Reason::DynamicEnvironmentReference,
+                detail,
+                inv.from.clone(),
+            );
             return;
         }
         let file = match self.find_program(&first.text, inv.env) {
@@ -640,12 +682,22 @@ impl<'a> Tracer<'a> {
                     let line = String::from_utf8_lossy(line).into_owned();
                     self.shebang(&inv, &file, &line);
                 }
-                _ => self.terminal(
-                    file.resolved.clone(),
-                    TerminalKind::Executable,
-                    texts(&inv.argv),
-                    None,
-                ),
+                // The interpreter of a `#!` script in a language not followed (perl, ruby):
+                // the script is what runs.
+                _ => match &inv.script {
+                    Some(script) => self.terminal(
+                        script.clone(),
+                        TerminalKind::Script,
+                        texts(&inv.argv),
+                        Some(file.resolved.clone()),
+                    ),
+                    None => self.terminal(
+                        file.resolved.clone(),
+                        TerminalKind::Executable,
+                        texts(&inv.argv),
+                        None,
+                    ),
+                },
             },
         }
     }
@@ -693,14 +745,22 @@ impl<'a> Tracer<'a> {
     ) -> Option<File> {
         if let Some(why) = &arg.dynamic {
             let detail = format!("{what} `{}` depends on {why}", arg.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+            self.unknown(
+                Reason::DynamicEnvironmentReference,
+                detail,
+                inv.from.clone(),
+            );
             return None;
         }
         let abs = match inv.env.absolute(&arg.text) {
             Ok(abs) => abs,
             Err(why) => {
                 let detail = format!("relative {what} `{}` depends on {why}", arg.text);
-                self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                self.unknown(
+                    Reason::DynamicEnvironmentReference,
+                    detail,
+                    inv.from.clone(),
+                );
                 return None;
             }
         };
@@ -748,7 +808,11 @@ impl<'a> Tracer<'a> {
             };
             if let Some(why) = &command.dynamic {
                 let detail = format!("`{} -c` string depends on {why}", argv[0].text);
-                self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                self.unknown(
+                    Reason::DynamicEnvironmentReference,
+                    detail,
+                    inv.from.clone(),
+                );
                 return;
             }
             let list = match shell::parse(&command.text) {
@@ -992,14 +1056,22 @@ impl<'a> Tracer<'a> {
         };
         if let Some(why) = &dir.dynamic {
             let detail = format!("run-parts directory `{}` depends on {why}", dir.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+            self.unknown(
+                Reason::DynamicEnvironmentReference,
+                detail,
+                inv.from.clone(),
+            );
             return;
         }
         let abs = match inv.env.absolute(&dir.text) {
             Ok(abs) => abs,
             Err(why) => {
                 let detail = format!("run-parts directory `{}` depends on {why}", dir.text);
-                self.unknown(Reason::DynamicEnvironmentReference, detail, inv.from.clone());
+                self.unknown(
+                    Reason::DynamicEnvironmentReference,
+                    detail,
+                    inv.from.clone(),
+                );
                 return;
             }
         };
@@ -1115,7 +1187,13 @@ impl<'a> Tracer<'a> {
         Flow::Next
     }
 
-    fn walk_command(&mut self, command: &Command, state: &mut State, ctx: &Ctx, tail: bool) -> Flow {
+    fn walk_command(
+        &mut self,
+        command: &Command,
+        state: &mut State,
+        ctx: &Ctx,
+        tail: bool,
+    ) -> Flow {
         if self.exhausted {
             return Flow::Exit;
         }
@@ -1163,7 +1241,13 @@ impl<'a> Tracer<'a> {
         }
     }
 
-    fn walk_compound(&mut self, command: &Command, state: &mut State, ctx: &Ctx, tail: bool) -> Flow {
+    fn walk_compound(
+        &mut self,
+        command: &Command,
+        state: &mut State,
+        ctx: &Ctx,
+        tail: bool,
+    ) -> Flow {
         match command {
             Command::Group {
                 body,
@@ -1246,7 +1330,12 @@ impl<'a> Tracer<'a> {
 
     /// The values a `for` loop variable takes: the words (globs expanded in the image), or one
     /// unknown value when they are not known.
-    fn loop_values(&mut self, words: Option<&[Word]>, state: &mut State, at: &Location) -> Vec<Val> {
+    fn loop_values(
+        &mut self,
+        words: Option<&[Word]>,
+        state: &mut State,
+        at: &Location,
+    ) -> Vec<Val> {
         let fields: Vec<Field> = match words {
             Some(words) => self
                 .expand_words(words, state)
@@ -1255,13 +1344,18 @@ impl<'a> Tracer<'a> {
                 .collect(),
             None => match &state.args {
                 Args::Known(lists) => lists.iter().flatten().cloned().collect(),
-                Args::Unknown(why) => return vec![Val::Unknown(format!("iterates `$@`, which {why}"))],
+                Args::Unknown(why) => {
+                    return vec![Val::Unknown(format!("iterates `$@`, which {why}"))];
+                }
             },
         };
         let mut values = Vec::new();
         for field in fields {
             if let Some(why) = field.dynamic {
-                return vec![Val::Unknown(format!("iterates `{}`, which depends on {why}", field.text))];
+                return vec![Val::Unknown(format!(
+                    "iterates `{}`, which depends on {why}",
+                    field.text
+                ))];
             }
             if field.glob {
                 let matches = self.glob(&field.text, state);
@@ -1479,20 +1573,24 @@ impl<'a> Tracer<'a> {
             "return" => return Flow::Return,
             "eval" => return self.eval(args, state, ctx, tail, at),
             "set" => {
-                let start = args.iter().position(|a| a.text == "--").map(|p| p + 1).or_else(
-                    || {
+                let start = args
+                    .iter()
+                    .position(|a| a.text == "--")
+                    .map(|p| p + 1)
+                    .or_else(|| {
                         args.first()
                             .filter(|a| !a.text.starts_with(['-', '+']))
                             .map(|_| 0)
-                    },
-                );
+                    });
                 if let Some(start) = start {
                     state.args = Args::Known(vec![args[start..].to_vec()]);
                 }
                 return Flow::Next;
             }
             "shift" => {
-                let n = args.first().map_or(Some(1), |a| a.text.parse::<usize>().ok());
+                let n = args
+                    .first()
+                    .map_or(Some(1), |a| a.text.parse::<usize>().ok());
                 state.args = match (n, &state.args) {
                     (Some(n), Args::Known(lists)) => Args::Known(
                         lists
@@ -1523,15 +1621,17 @@ impl<'a> Tracer<'a> {
         }
         match name.as_str() {
             "cd" | "pushd" => {
-                let target = args.iter().find(|a| !a.text.starts_with('-') || a.text == "-");
+                let target = args
+                    .iter()
+                    .find(|a| !a.text.starts_with('-') || a.text == "-");
                 state.cwd = match target {
                     None => match state.var("HOME") {
                         Some(home) => Val::Known(image::join("/", home)),
                         None => Val::Unknown(format!("is changed to `$HOME` at {at}")),
                     },
-                    Some(dir) if dir.dynamic.is_some() || dir.text == "-" => Val::Unknown(
-                        format!("is changed to `{}` at {at}", dir.text),
-                    ),
+                    Some(dir) if dir.dynamic.is_some() || dir.text == "-" => {
+                        Val::Unknown(format!("is changed to `{}` at {at}", dir.text))
+                    }
                     Some(dir) => match state.absolute(&dir.text) {
                         Ok(abs) => Val::Known(abs),
                         Err(why) => Val::Unknown(format!("depends on {why}")),
@@ -1630,7 +1730,10 @@ impl<'a> Tracer<'a> {
                     break;
                 }
                 _ => {
-                    if matches!(t, "-p" | "-d" | "-n" | "-N" | "-t" | "-u" | "-a" | "-C" | "-c") {
+                    if matches!(
+                        t,
+                        "-p" | "-d" | "-n" | "-N" | "-t" | "-u" | "-a" | "-C" | "-c"
+                    ) {
                         if t == "-a" {
                             names.extend(args.get(i + 1).map(|a| a.text.clone()));
                         }
@@ -1749,8 +1852,13 @@ impl<'a> Tracer<'a> {
         let command: Vec<String> = std::iter::once(".".to_string())
             .chain(texts(args))
             .collect();
-        let inv = self.invocation(Vec::new(), HopKind::Source, at, state, ctx);
-        self.hop(&inv, HopKind::Source, command, &file.resolved);
+        self.record_hop(Hop {
+            from: at.clone(),
+            kind: HopKind::Source,
+            command,
+            path: file.resolved.clone(),
+            choices: ctx.choices.clone(),
+        });
         let Some(list) = self.parse_file(&file.resolved, at) else {
             return Flow::Next;
         };
@@ -1775,9 +1883,8 @@ impl<'a> Tracer<'a> {
         let dynamic = |why| Miss::Dynamic(format!("sourced file `{name}` depends on {why}"));
         if name.contains('/') {
             let abs = state.absolute(name).map_err(dynamic)?;
-            return image::file(self.fs, &abs).ok_or_else(|| {
-                Miss::NotFound(format!("sourced file {abs} is not in the image"))
-            });
+            return image::file(self.fs, &abs)
+                .ok_or_else(|| Miss::NotFound(format!("sourced file {abs} is not in the image")));
         }
         let mut dirs = state.path_dirs().unwrap_or_default();
         dirs.push(state.cwd().map_err(dynamic)?.to_string());
@@ -1898,16 +2005,20 @@ impl<'a> Tracer<'a> {
     /// A word expanded to one string (assignments, `${X:-word}`), or why it is not known.
     fn expand_string(&mut self, word: &Word, state: &mut State) -> Result<String, String> {
         let alternatives = self.expand_word(word, state);
-        let mut values = alternatives.iter().map(|fields| {
-            match fields.iter().find_map(|f| f.dynamic.clone()) {
-                Some(why) => Err(why),
-                None => Ok(texts(fields).join(" ")),
-            }
-        });
+        let mut values =
+            alternatives.iter().map(
+                |fields| match fields.iter().find_map(|f| f.dynamic.clone()) {
+                    Some(why) => Err(why),
+                    None => Ok(texts(fields).join(" ")),
+                },
+            );
         let first = values.next().unwrap_or(Ok(String::new()));
         for other in values {
             if other != first {
-                return Err(format!("`{}`, which has several possible values", word.display()));
+                return Err(format!(
+                    "`{}`, which has several possible values",
+                    word.display()
+                ));
             }
         }
         first
@@ -1980,27 +2091,23 @@ impl<'a> Tracer<'a> {
                         unknown("is not set in the image")
                     }
                 }),
-                ParamOp::Default { colon, word } | ParamOp::Assign { colon, word } => {
-                    match value {
-                        Some(v) if !(*colon && is_empty(&v)) => v,
-                        _ => {
-                            let default = match self.expand_string(word, state) {
-                                Ok(s) => Value::Str(s),
-                                Err(why) => Value::Unknown(why),
+                ParamOp::Default { colon, word } | ParamOp::Assign { colon, word } => match value {
+                    Some(v) if !(*colon && is_empty(&v)) => v,
+                    _ => {
+                        let default = match self.expand_string(word, state) {
+                            Ok(s) => Value::Str(s),
+                            Err(why) => Value::Unknown(why),
+                        };
+                        if let (ParamOp::Assign { .. }, true) = (op, shell::is_identifier(name)) {
+                            let val = match &default {
+                                Value::Str(s) => Val::Known(s.clone()),
+                                _ => Val::Unknown(format!("is assigned by `{raw}`")),
                             };
-                            if let (ParamOp::Assign { .. }, true) =
-                                (op, shell::is_identifier(name))
-                            {
-                                let val = match &default {
-                                    Value::Str(s) => Val::Known(s.clone()),
-                                    _ => Val::Unknown(format!("is assigned by `{raw}`")),
-                                };
-                                state.set(name, val);
-                            }
-                            default
+                            state.set(name, val);
                         }
+                        default
                     }
-                }
+                },
                 ParamOp::Alternative { colon, word } => match value {
                     Some(Value::Unknown(why)) => Value::Unknown(why),
                     Some(v) if !(*colon && is_empty(&v)) => match self.expand_string(word, state) {

@@ -27,7 +27,10 @@ esac\n";
         s2(&[("jar", "/app/app.jar"), ("java-class", "com.example.Main")])
     );
     let jar = &trace.terminals[0];
-    assert_eq!(jar.interpreter.as_deref(), Some("/opt/java/openjdk/bin/java"));
+    assert_eq!(
+        jar.interpreter.as_deref(),
+        Some("/opt/java/openjdk/bin/java")
+    );
     assert_eq!(
         jar.argv,
         [
@@ -41,7 +44,10 @@ esac\n";
         ]
     );
     assert_eq!(unknowns(&trace), s2(&[("JarNotFound", "/entry.sh:6")]));
-    assert_eq!(trace.unknowns[0].detail, "jar /app/missing.jar is not in the image");
+    assert_eq!(
+        trace.unknowns[0].detail,
+        "jar /app/missing.jar is not in the image"
+    );
     assert!(trace.files.contains(&"/app/app.jar".to_string()));
     assert!(trace.files.contains(&"/app/lib".to_string()));
     assert!(trace.files.contains(&"/app/classes".to_string()));
@@ -57,8 +63,16 @@ fn python_modules_scripts_venvs_and_missing_modules() {
         E::Link("usr/local/bin/python", "python3"),
         E::File("usr/local/lib/python3.12/http/__init__.py", 0o644, b""),
         E::File("usr/local/lib/python3.12/http/server.py", 0o644, b""),
-        E::File("usr/local/lib/python3.12/site-packages/celery/__init__.py", 0o644, b""),
-        E::File("usr/local/lib/python3.12/site-packages/celery/__main__.py", 0o644, b""),
+        E::File(
+            "usr/local/lib/python3.12/site-packages/celery/__init__.py",
+            0o644,
+            b"",
+        ),
+        E::File(
+            "usr/local/lib/python3.12/site-packages/celery/__main__.py",
+            0o644,
+            b"",
+        ),
         E::Link("opt/venv/bin/python", "/usr/local/bin/python3"),
         E::File("opt/venv/lib/python3.12/site-packages/myapp.py", 0o644, b""),
         E::File("srv/manage.py", 0o644, b"import django\n"),
@@ -74,7 +88,11 @@ fn python_modules_scripts_venvs_and_missing_modules() {
         terminals(&dotted),
         s2(&[("python-module", "/usr/local/lib/python3.12/http/server.py")])
     );
-    assert!(dotted.files.contains(&"/usr/local/lib/python3.12/http".to_string()));
+    assert!(
+        dotted
+            .files
+            .contains(&"/usr/local/lib/python3.12/http".to_string())
+    );
     let package = terminal(&["python", "-m", "celery", "worker"], &[], None);
     assert_eq!(
         terminals(&package),
@@ -86,7 +104,10 @@ fn python_modules_scripts_venvs_and_missing_modules() {
     let venv = terminal(&["/opt/venv/bin/python", "-m", "myapp"], &[], None);
     assert_eq!(
         terminals(&venv),
-        s2(&[("python-module", "/opt/venv/lib/python3.12/site-packages/myapp.py")])
+        s2(&[(
+            "python-module",
+            "/opt/venv/lib/python3.12/site-packages/myapp.py"
+        )])
     );
     let pythonpath = terminal(&["python3", "-m", "plugin"], &["PYTHONPATH=/extra"], None);
     assert_eq!(
@@ -94,7 +115,10 @@ fn python_modules_scripts_venvs_and_missing_modules() {
         s2(&[("python-module", "/extra/plugin/__init__.py")])
     );
     let script = terminal(&["python", "manage.py", "runserver"], &[], Some("/srv"));
-    assert_eq!(terminals(&script), s2(&[("python-script", "/srv/manage.py")]));
+    assert_eq!(
+        terminals(&script),
+        s2(&[("python-script", "/srv/manage.py")])
+    );
     assert_eq!(
         hops(&script),
         s3(&[
@@ -104,10 +128,17 @@ fn python_modules_scripts_venvs_and_missing_modules() {
     );
     let missing = terminal(&["python3", "-m", "nothere"], &[], None);
     assert_eq!(unknowns(&missing), s2(&[("ModuleNotFound", "config")]));
-    assert!(missing.unknowns[0].detail.starts_with("python module `nothere` is not in sys.path (/:"));
+    assert!(
+        missing.unknowns[0]
+            .detail
+            .starts_with("python module `nothere` is not in sys.path (/:")
+    );
     assert_eq!(missing.outcome, Outcome::Unresolved);
     let inline = terminal(&["python3", "-c", "print(1)"], &[], None);
-    assert_eq!(terminals(&inline), s2(&[("executable", "/usr/local/bin/python3.12")]));
+    assert_eq!(
+        terminals(&inline),
+        s2(&[("executable", "/usr/local/bin/python3.12")])
+    );
 }
 
 #[test]
@@ -125,8 +156,15 @@ if __name__ == '__main__':\n\
         E::Exe("usr/local/bin/python3.11", ELF),
         E::Link("usr/local/bin/python3", "python3.11"),
         E::Exe("usr/local/bin/gunicorn", gunicorn),
-        E::File("usr/local/lib/python3.11/site-packages/gunicorn/__init__.py", 0o644, b""),
-        E::Exe("usr/local/bin/broken", b"#!/usr/bin/env python3\nfrom nopkg.cli import main\nsys.exit(main())\n"),
+        E::File(
+            "usr/local/lib/python3.11/site-packages/gunicorn/__init__.py",
+            0o644,
+            b"",
+        ),
+        E::Exe(
+            "usr/local/bin/broken",
+            b"#!/usr/bin/env python3\nfrom nopkg.cli import main\nsys.exit(main())\n",
+        ),
     ]);
     let trace = run(&fs, &config(&["gunicorn", "app:app"], &[], &[]));
     assert_eq!(
@@ -134,7 +172,11 @@ if __name__ == '__main__':\n\
         s3(&[
             ("entrypoint", "config", "/usr/local/bin/gunicorn"),
             ("interpreter", "/usr/local/bin/gunicorn:1", "/usr/bin/env"),
-            ("interpreter", "/usr/local/bin/gunicorn:1", "/usr/local/bin/python3.11"),
+            (
+                "interpreter",
+                "/usr/local/bin/gunicorn:1",
+                "/usr/local/bin/python3.11"
+            ),
             (
                 "launcher",
                 "/usr/local/bin/gunicorn:5",
@@ -156,11 +198,18 @@ if __name__ == '__main__':\n\
         trace.terminals[0].argv,
         ["python3", "/usr/local/bin/gunicorn", "app:app"]
     );
-    assert!(trace.files.contains(&"/usr/local/lib/python3.11/site-packages/gunicorn".to_string()));
+    assert!(
+        trace
+            .files
+            .contains(&"/usr/local/lib/python3.11/site-packages/gunicorn".to_string())
+    );
     assert_eq!(trace.outcome, Outcome::Resolved);
 
     let broken = run(&fs, &config(&["broken"], &[], &[]));
-    assert_eq!(unknowns(&broken), s2(&[("ModuleNotFound", "/usr/local/bin/broken:2")]));
+    assert_eq!(
+        unknowns(&broken),
+        s2(&[("ModuleNotFound", "/usr/local/bin/broken:2")])
+    );
     assert_eq!(broken.outcome, Outcome::PartiallyResolved);
 }
 
@@ -172,7 +221,11 @@ fn node_scripts_directories_and_missing_scripts() {
         E::Exe("usr/local/bin/node", ELF),
         E::Exe("docker-entrypoint.sh", script),
         E::File("srv/server.js", 0o644, b"require('http')\n"),
-        E::File("srv/api/package.json", 0o644, br#"{"name":"api","main":"lib/start"}"#),
+        E::File(
+            "srv/api/package.json",
+            0o644,
+            br#"{"name":"api","main":"lib/start"}"#,
+        ),
         E::File("srv/api/lib/start.js", 0o644, b""),
         E::File("srv/web/index.js", 0o644, b""),
     ]);
@@ -187,12 +240,24 @@ fn node_scripts_directories_and_missing_scripts() {
         ])
     );
     assert_eq!(terminals(&trace), s2(&[("node-script", "/srv/server.js")]));
-    assert_eq!(trace.terminals[0].interpreter.as_deref(), Some("/usr/local/bin/node"));
+    assert_eq!(
+        trace.terminals[0].interpreter.as_deref(),
+        Some("/usr/local/bin/node")
+    );
 
     let dir = |arg: &str| run(&fs, &config(&["node", arg], &[], &[]));
-    assert_eq!(terminals(&dir("/srv/api")), s2(&[("node-script", "/srv/api/lib/start.js")]));
-    assert_eq!(terminals(&dir("/srv/web")), s2(&[("node-script", "/srv/web/index.js")]));
-    assert_eq!(terminals(&dir("/srv/server")), s2(&[("node-script", "/srv/server.js")]));
+    assert_eq!(
+        terminals(&dir("/srv/api")),
+        s2(&[("node-script", "/srv/api/lib/start.js")])
+    );
+    assert_eq!(
+        terminals(&dir("/srv/web")),
+        s2(&[("node-script", "/srv/web/index.js")])
+    );
+    assert_eq!(
+        terminals(&dir("/srv/server")),
+        s2(&[("node-script", "/srv/server.js")])
+    );
     let missing = dir("/srv/gone.js");
     assert_eq!(unknowns(&missing), s2(&[("MissingFile", "config")]));
     assert_eq!(missing.unknowns[0].reason, Reason::MissingFile);
@@ -207,7 +272,11 @@ fn init_wrappers_hand_over_to_their_program() {
     ]);
     let trace = run(
         &fs,
-        &config(&["tini", "-g", "--"], &["gosu", "nobody", "app", "serve"], &[]),
+        &config(
+            &["tini", "-g", "--"],
+            &["gosu", "nobody", "app", "serve"],
+            &[],
+        ),
     );
     assert_eq!(
         hops(&trace),
@@ -220,4 +289,28 @@ fn init_wrappers_hand_over_to_their_program() {
     assert_eq!(trace.terminals.len(), 1);
     assert_eq!(trace.terminals[0].kind, TerminalKind::Executable);
     assert_eq!(trace.terminals[0].argv, ["app", "serve"]);
+}
+
+#[test]
+fn scripts_of_other_languages_are_script_terminals() {
+    let fs = image(&[
+        E::Exe("usr/bin/perl", ELF),
+        E::Exe(
+            "usr/local/bin/report",
+            b"#!/usr/bin/perl -w\nprint \"hi\";\n",
+        ),
+    ]);
+    let trace = run(&fs, &config(&["report", "--daily"], &[], &[]));
+    assert_eq!(
+        terminals(&trace),
+        s2(&[("script", "/usr/local/bin/report")])
+    );
+    assert_eq!(
+        trace.terminals[0].interpreter.as_deref(),
+        Some("/usr/bin/perl")
+    );
+    assert_eq!(
+        trace.terminals[0].argv,
+        ["/usr/bin/perl", "-w", "/usr/local/bin/report", "--daily"]
+    );
 }

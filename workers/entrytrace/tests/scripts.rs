@@ -39,7 +39,11 @@ cd \"$APP_HOME\"\n\
 exec python3 -m \"$APP_MODULE\"\n";
     let fs = base(&[
         E::Exe("docker-entrypoint.sh", script),
-        E::File("opt/app/env.sh", 0o644, b"export APP_HOME=/srv\nAPP_MODULE=app\n"),
+        E::File(
+            "opt/app/env.sh",
+            0o644,
+            b"export APP_HOME=/srv\nAPP_MODULE=app\n",
+        ),
         E::File("srv/app/__init__.py", 0o644, b""),
         E::File("srv/app/__main__.py", 0o644, b"print('hi')\n"),
     ]);
@@ -51,7 +55,11 @@ exec python3 -m \"$APP_MODULE\"\n";
             ("interpreter", "/docker-entrypoint.sh:1", "/bin/busybox"),
             ("source", "/docker-entrypoint.sh:4", "/opt/app/env.sh"),
             ("exec", "/docker-entrypoint.sh:6", "/usr/bin/python3.11"),
-            ("launcher", "/docker-entrypoint.sh:6", "/srv/app/__main__.py"),
+            (
+                "launcher",
+                "/docker-entrypoint.sh:6",
+                "/srv/app/__main__.py"
+            ),
         ])
     );
     assert_eq!(trace.hops[2].command, [".", "/opt/app/env.sh"]);
@@ -87,10 +95,23 @@ fi\n\
 exec \"$@\"\n";
     let fs = base(&[
         E::Exe("docker-entrypoint.sh", script),
-        E::Exe("docker-entrypoint.d/10-listen", b"#!/bin/sh\necho listening\n"),
-        E::Exe("docker-entrypoint.d/20-envsubst.sh", b"#!/bin/sh\nexec /nope\n"),
-        E::File("docker-entrypoint.d/30-disabled", 0o644, b"#!/bin/sh\nexec /nope\n"),
-        E::Exe("docker-entrypoint.d/40-tune", b"#!/bin/sh\nexec /usr/bin/app tune\n"),
+        E::Exe(
+            "docker-entrypoint.d/10-listen",
+            b"#!/bin/sh\necho listening\n",
+        ),
+        E::Exe(
+            "docker-entrypoint.d/20-envsubst.sh",
+            b"#!/bin/sh\nexec /nope\n",
+        ),
+        E::File(
+            "docker-entrypoint.d/30-disabled",
+            0o644,
+            b"#!/bin/sh\nexec /nope\n",
+        ),
+        E::Exe(
+            "docker-entrypoint.d/40-tune",
+            b"#!/bin/sh\nexec /usr/bin/app tune\n",
+        ),
     ]);
     let trace = run(
         &fs,
@@ -106,10 +127,26 @@ exec \"$@\"\n";
             ("entrypoint", "config", "/docker-entrypoint.sh"),
             ("interpreter", "/docker-entrypoint.sh:1", "/bin/busybox"),
             ("call", "/docker-entrypoint.sh:3", "/bin/run-parts"),
-            ("run-parts", "/docker-entrypoint.sh:3", "/docker-entrypoint.d/10-listen"),
-            ("interpreter", "/docker-entrypoint.d/10-listen:1", "/bin/busybox"),
-            ("run-parts", "/docker-entrypoint.sh:3", "/docker-entrypoint.d/40-tune"),
-            ("interpreter", "/docker-entrypoint.d/40-tune:1", "/bin/busybox"),
+            (
+                "run-parts",
+                "/docker-entrypoint.sh:3",
+                "/docker-entrypoint.d/10-listen"
+            ),
+            (
+                "interpreter",
+                "/docker-entrypoint.d/10-listen:1",
+                "/bin/busybox"
+            ),
+            (
+                "run-parts",
+                "/docker-entrypoint.sh:3",
+                "/docker-entrypoint.d/40-tune"
+            ),
+            (
+                "interpreter",
+                "/docker-entrypoint.d/40-tune:1",
+                "/bin/busybox"
+            ),
             ("exec", "/docker-entrypoint.d/40-tune:2", "/usr/bin/app"),
             ("exec", "/docker-entrypoint.sh:5", "/usr/sbin/nginx"),
         ])
@@ -137,7 +174,10 @@ exec \"$@\"\n";
 #[test]
 fn run_parts_without_executables_is_an_unknown() {
     let fs = base(&[
-        E::Exe("start.sh", b"#!/bin/sh\nrun-parts /etc/start.d\nrun-parts /etc/none\nexec app\n"),
+        E::Exe(
+            "start.sh",
+            b"#!/bin/sh\nrun-parts /etc/start.d\nrun-parts /etc/none\nexec app\n",
+        ),
         E::File("etc/start.d/10-off", 0o644, b"#!/bin/sh\n"),
         E::Exe("etc/start.d/20-named.sh", b"#!/bin/sh\n"),
     ]);
@@ -149,7 +189,11 @@ fn run_parts_without_executables_is_an_unknown() {
             ("MissingFile", "/start.sh:3"),
         ])
     );
-    assert!(trace.unknowns[0].detail.contains("/etc/start.d"), "{:?}", trace.unknowns);
+    assert!(
+        trace.unknowns[0].detail.contains("/etc/start.d"),
+        "{:?}",
+        trace.unknowns
+    );
     assert_eq!(terminals(&trace), s2(&[("executable", "/usr/bin/app")]));
     assert_eq!(trace.outcome, Outcome::PartiallyResolved);
 
@@ -197,7 +241,11 @@ esac\n";
     );
     // `exec "$@"` with CMD `web`: not a program in the image.
     assert_eq!(unknowns(&trace), s2(&[("CommandNotFound", "/entry:11")]));
-    let worker = trace.hops.iter().find(|h| h.path == "/usr/bin/worker").unwrap();
+    let worker = trace
+        .hops
+        .iter()
+        .find(|h| h.path == "/usr/bin/worker")
+        .unwrap();
     assert_eq!(worker.command, ["/usr/bin/worker", "web"]);
     assert_eq!(
         worker.choices,
@@ -206,7 +254,11 @@ esac\n";
             branch: "case worker|jobs)".into()
         }]
     );
-    let debug = trace.hops.iter().find(|h| h.path == "/usr/bin/debug-shell").unwrap();
+    let debug = trace
+        .hops
+        .iter()
+        .find(|h| h.path == "/usr/bin/debug-shell")
+        .unwrap();
     assert_eq!(
         debug.choices,
         [
@@ -342,10 +394,17 @@ else\n\
   SELF=$(id -u)\n\
   exec /usr/bin/$SELF\n\
 fi\n";
-    let fs = base(&[E::Exe("start", script), E::Exe("usr/local/bin/from-env", ELF)]);
+    let fs = base(&[
+        E::Exe("start", script),
+        E::Exe("usr/local/bin/from-env", ELF),
+    ]);
     let trace = run(
         &fs,
-        &config(&["/start"], &[], &["APP_BIN=/usr/local/bin/from-env", "PATH=/usr/bin:/bin"]),
+        &config(
+            &["/start"],
+            &[],
+            &["APP_BIN=/usr/local/bin/from-env", "PATH=/usr/bin:/bin"],
+        ),
     );
     assert_eq!(
         terminals(&trace),
@@ -371,7 +430,9 @@ fi\n";
         "command `$(which app)` depends on `$(which app)`, whose value is known only at run time"
     );
     assert!(
-        trace.unknowns[2].detail.contains("is assigned `$(id -u)` at /start:11"),
+        trace.unknowns[2]
+            .detail
+            .contains("is assigned `$(id -u)` at /start:11"),
         "{}",
         trace.unknowns[2].detail
     );
@@ -380,7 +441,8 @@ fi\n";
 
 #[test]
 fn missing_command_and_missing_sourced_file() {
-    let script = b"#!/bin/sh\n. /etc/app/missing.conf\nsource helpers.sh\nexec not-installed --flag\n";
+    let script =
+        b"#!/bin/sh\n. /etc/app/missing.conf\nsource helpers.sh\nexec not-installed --flag\n";
     let fs = base(&[E::Exe("start", script)]);
     let trace = run(&fs, &config(&["/start"], &[], &[]));
     assert_eq!(
@@ -395,7 +457,11 @@ fn missing_command_and_missing_sourced_file() {
         trace.unknowns[0].detail,
         "sourced file /etc/app/missing.conf is not in the image"
     );
-    assert!(trace.unknowns[2].detail.starts_with("`not-installed` is not an executable file"));
+    assert!(
+        trace.unknowns[2]
+            .detail
+            .starts_with("`not-installed` is not an executable file")
+    );
     assert_eq!(trace.outcome, Outcome::Unresolved);
 
     let none = run(&fs, &config(&[], &[], &[]));
@@ -407,14 +473,20 @@ fn missing_command_and_missing_sourced_file() {
 fn self_sourcing_and_deep_chains_hit_the_recursion_limit() {
     let fs = base(&[E::Exe("loop.sh", b"#!/bin/sh\n. /loop.sh\nexec app\n")]);
     let trace = run(&fs, &config(&["/loop.sh"], &[], &[]));
-    assert_eq!(unknowns(&trace), s2(&[("RecursionLimitReached", "/loop.sh:2")]));
+    assert_eq!(
+        unknowns(&trace),
+        s2(&[("RecursionLimitReached", "/loop.sh:2")])
+    );
     assert!(trace.unknowns[0].detail.contains("already being read"));
     assert_eq!(terminals(&trace), s2(&[("executable", "/usr/bin/app")]));
 
     // A function calling itself.
     let fs = base(&[E::Exe("f.sh", b"#!/bin/sh\nf() { f; }\nf\n")]);
     let trace = run(&fs, &config(&["/f.sh"], &[], &[]));
-    assert_eq!(unknowns(&trace), s2(&[("RecursionLimitReached", "/f.sh:2")]));
+    assert_eq!(
+        unknowns(&trace),
+        s2(&[("RecursionLimitReached", "/f.sh:2")])
+    );
 
     // 100 scripts each exec'ing the next: stops at depth 64.
     let scripts: Vec<(String, Vec<u8>)> = (0..100)
@@ -452,7 +524,10 @@ exec \"$@\"\n";
         E::Exe("usr/local/bin/gosu", ELF),
         E::Exe("usr/local/bin/redis-server", ELF),
     ]);
-    let trace = run(&fs, &config(&["docker-entrypoint.sh"], &["redis-server"], &[]));
+    let trace = run(
+        &fs,
+        &config(&["docker-entrypoint.sh"], &["redis-server"], &[]),
+    );
     assert_eq!(trace.outcome, Outcome::Resolved, "{:?}", trace.unknowns);
     // `${1#-}` is not evaluated, so the `set -- redis-server "$@"` branch is followed too.
     let argvs: Vec<Vec<&str>> = trace
@@ -461,13 +536,29 @@ exec \"$@\"\n";
         .filter(|t| t.path == "/usr/local/bin/redis-server")
         .map(|t| t.argv.iter().map(String::as_str).collect())
         .collect();
-    assert_eq!(argvs, [vec!["redis-server"], vec!["redis-server", "redis-server"]]);
+    assert_eq!(
+        argvs,
+        [vec!["redis-server"], vec!["redis-server", "redis-server"]]
+    );
     assert_eq!(trace.terminals.len(), 2);
     // `${1#-}` is not evaluated: both argument lists are possible and followed, each a choice.
-    let options = run(&fs, &config(&["docker-entrypoint.sh"], &["--port", "6380"], &[]));
+    let options = run(
+        &fs,
+        &config(&["docker-entrypoint.sh"], &["--port", "6380"], &[]),
+    );
     let argvs: Vec<&Vec<String>> = options.terminals.iter().map(|t| &t.argv).collect();
-    assert_eq!(argvs, [&vec!["redis-server".to_string(), "--port".into(), "6380".into()]]);
-    assert_eq!(unknowns(&options), s2(&[("CommandNotFound", "/usr/local/bin/docker-entrypoint.sh:9")]));
+    assert_eq!(
+        argvs,
+        [&vec![
+            "redis-server".to_string(),
+            "--port".into(),
+            "6380".into()
+        ]]
+    );
+    assert_eq!(
+        unknowns(&options),
+        s2(&[("CommandNotFound", "/usr/local/bin/docker-entrypoint.sh:9")])
+    );
     let exec = options.hops.last().unwrap();
     assert_eq!(
         exec.choices,
@@ -481,7 +572,10 @@ exec \"$@\"\n";
         .iter()
         .find(|h| h.path == "/usr/local/bin/gosu")
         .unwrap();
-    assert_eq!(gosu.from.to_string(), "/usr/local/bin/docker-entrypoint.sh:7");
+    assert_eq!(
+        gosu.from.to_string(),
+        "/usr/local/bin/docker-entrypoint.sh:7"
+    );
 }
 
 #[test]
@@ -526,4 +620,24 @@ wait\n";
         ])
     );
     assert_eq!(trace.outcome, Outcome::Resolved);
+}
+
+#[test]
+fn default_idioms_and_literal_eval() {
+    let script = b"#!/bin/sh\n\
+[ -n \"$APP_DIR\" ] || APP_DIR=/opt/app\n\
+: ${RUNNER:=/usr/bin/app}\n\
+if [ -n \"$DEBUG\" ]; then\n\
+  eval \"$DEBUG_COMMAND\"\n\
+fi\n\
+eval exec \"$RUNNER\" --dir \"$APP_DIR\"\n";
+    let fs = base(&[E::Exe("start", script)]);
+    let trace = run(&fs, &config(&["/start"], &[], &[]));
+    let last = trace.hops.last().unwrap();
+    assert_eq!(last.from.to_string(), "/start:7");
+    assert_eq!(last.command, ["/usr/bin/app", "--dir", "/opt/app"]);
+    assert_eq!(
+        unknowns(&trace),
+        s2(&[("DynamicEnvironmentReference", "/start:5")])
+    );
 }
