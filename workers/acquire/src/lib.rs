@@ -17,7 +17,7 @@ pub mod registry;
 
 pub use blob::{LayerReader, Limits};
 pub use digest::Digest;
-pub use image::{BlobSource, Image, ImageConfig, Layer, Platform};
+pub use image::{BlobSource, Image, ImageConfig, Layer, Platform, RuntimeConfig};
 pub use reference::Reference;
 pub use registry::{Credentials, RegistryClient};
 

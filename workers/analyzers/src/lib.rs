@@ -22,9 +22,13 @@ use stella_layerfs::Filesystem;
 
 /// Version of the analyzer set: part of every cache key and recorded in every SBOM. Bump the
 /// suffix whenever [`wants`] or what an analyzer extracts changes: cached layer fragments of
-/// an older set would otherwise be reused without the files the new set needs.
-pub const ANALYZER_VERSION: &str =
-    concat!("stella-analyzers/", env!("CARGO_PKG_VERSION"), "+elf.1");
+/// an older set would otherwise be reused without the files the new set needs. It ends with
+/// EntryTrace's [`stella_entrytrace::CAPTURE_VERSION`], whose scripts the same fragments hold.
+pub const ANALYZER_VERSION: &str = concat!(
+    "stella-analyzers/",
+    env!("CARGO_PKG_VERSION"),
+    "+elf.1+entrytrace.1"
+);
 
 /// Errors of one analyzer on one database.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -61,6 +65,7 @@ impl stella_layerfs::Capture for Analyzers {
     fn wants_entry(&self, path: &str, mode: u32, size: u64) -> bool {
         wants(path)
             || ((mode & 0o111 != 0 || elf::wants_name(path)) && (64..=256 << 20).contains(&size))
+            || stella_entrytrace::wants_entry(path, mode, size)
     }
 
     fn condense(&self, path: &str, bytes: Vec<u8>) -> Option<Vec<u8>> {
@@ -72,7 +77,8 @@ impl stella_layerfs::Capture for Analyzers {
             let inner = golang::condense(&bytes).or_else(|| rust::condense(&bytes));
             elf::condense(&bytes, inner)
         } else {
-            None
+            // Shell scripts and the files they source, for EntryTrace.
+            stella_entrytrace::condense(path, &bytes)
         }
     }
 }
@@ -324,5 +330,13 @@ pub fn resolve_dependencies(packages: &mut [Package]) {
             }
         }
         p.depends_on = resolved.into_iter().collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_cache_key_names_the_entrytrace_capture() {
+        assert!(super::ANALYZER_VERSION.ends_with(stella_entrytrace::CAPTURE_VERSION));
     }
 }

@@ -548,6 +548,8 @@ fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
         analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
         errors: vec![],
         relationships: vec![],
+        entry_trace: None,
+        view: Default::default(),
     }
 }
 

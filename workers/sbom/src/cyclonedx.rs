@@ -170,7 +170,16 @@ impl<'a> Bom<'a> {
             metadata: metadata(inventory),
             serial_number: format!(
                 "urn:uuid:{}",
-                derived_uuid(&["cyclonedx", &image.digest, &inventory.analyzer_version])
+                match inventory.view {
+                    crate::View::Inventory =>
+                        derived_uuid(&["cyclonedx", &image.digest, &inventory.analyzer_version]),
+                    view => derived_uuid(&[
+                        "cyclonedx",
+                        &image.digest,
+                        &inventory.analyzer_version,
+                        view.as_str()
+                    ]),
+                }
             ),
             spec_version: "1.6",
             version: 1,
@@ -235,6 +244,9 @@ fn metadata(inventory: &Inventory) -> Metadata<'_> {
     }
     for error in &inventory.errors {
         properties.push(prop("stellaops:degraded", error));
+    }
+    for (name, value) in inventory.trace_properties() {
+        properties.push(prop(name, value));
     }
     let name = image.repository.as_deref().unwrap_or(&image.name);
     let image_component = BomComponent {

@@ -69,12 +69,108 @@ pub struct Inventory {
     /// Edges beyond package dependencies (`links_to`), sorted.
     #[serde(default)]
     pub relationships: Vec<Relationship>,
+    /// What the image's ENTRYPOINT / CMD runs, when it has one.
+    #[serde(default)]
+    pub entry_trace: Option<stella_entrytrace::Trace>,
+    /// Which view of the image this is.
+    #[serde(default)]
+    pub view: View,
+}
+
+/// The two views of an image (seed §5.5).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    /// Everything installed.
+    #[default]
+    Inventory,
+    /// Only what the entrypoint uses.
+    Usage,
+}
+
+impl View {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            View::Inventory => "inventory",
+            View::Usage => "usage",
+        }
+    }
+}
+
+impl Inventory {
+    /// The usage view: the components the entrypoint uses (`used_by_entrypoint`) and the
+    /// relationships among them; everything else as in the inventory view.
+    pub fn usage_view(&self) -> Inventory {
+        let components: Vec<Component> = self
+            .components
+            .iter()
+            .filter(|c| c.used_by_entrypoint)
+            .cloned()
+            .collect();
+        let kept: std::collections::BTreeSet<&str> =
+            components.iter().map(|c| c.package.purl.as_str()).collect();
+        let relationships = self
+            .relationships
+            .iter()
+            .filter(|r| kept.contains(r.from.as_str()) && kept.contains(r.to.as_str()))
+            .cloned()
+            .collect();
+        Inventory {
+            components,
+            relationships,
+            view: View::Usage,
+            ..self.clone()
+        }
+    }
+
+    /// The `stellaops:` properties that describe the view and the entrypoint's trace: the view
+    /// (usage only), the outcome, each terminal, hop (with file:line) and unresolved reason.
+    pub fn trace_properties(&self) -> Vec<(&'static str, String)> {
+        let mut properties = Vec::new();
+        if self.view == View::Usage {
+            properties.push(("stellaops:view", self.view.as_str().to_string()));
+        }
+        let Some(trace) = &self.entry_trace else {
+            return properties;
+        };
+        properties.push((
+            "stellaops:entrytrace.outcome",
+            trace.outcome.as_str().into(),
+        ));
+        for t in &trace.terminals {
+            let kind = serde_json::to_value(t.kind).ok();
+            let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or_default();
+            properties.push((
+                "stellaops:entrytrace.terminal",
+                format!("{kind} {}", t.path),
+            ));
+        }
+        for h in &trace.hops {
+            let kind = serde_json::to_value(h.kind).ok();
+            let kind = kind.as_ref().and_then(|k| k.as_str()).unwrap_or_default();
+            properties.push((
+                "stellaops:entrytrace.hop",
+                format!("{} {kind} {}", h.from, h.path),
+            ));
+        }
+        for u in &trace.unknowns {
+            properties.push((
+                "stellaops:entrytrace.unknown",
+                format!("{} at {}: {}", u.reason.as_str(), u.from, u.detail),
+            ));
+        }
+        properties
+    }
 }
 
 /// `links_to` targets by source.
 pub(crate) fn links_from(inventory: &Inventory) -> std::collections::BTreeMap<&str, Vec<&str>> {
     let mut links: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
-    for l in inventory.relationships.iter().filter(|l| l.kind == "links_to") {
+    for l in inventory
+        .relationships
+        .iter()
+        .filter(|l| l.kind == "links_to")
+    {
         links.entry(&l.from).or_default().push(&l.to);
     }
     links

@@ -16,7 +16,16 @@ pub fn document(inventory: &Inventory) -> Value {
     let namespace = format!(
         "https://stella-ops.org/spdx/{}/{}",
         image.digest.trim_start_matches("sha256:"),
-        derived_uuid(&["spdx", &image.digest, &inventory.analyzer_version])
+        match inventory.view {
+            crate::View::Inventory =>
+                derived_uuid(&["spdx", &image.digest, &inventory.analyzer_version]),
+            view => derived_uuid(&[
+                "spdx",
+                &image.digest,
+                &inventory.analyzer_version,
+                view.as_str()
+            ]),
+        }
     );
     let id =
         |kind: &str, key: &str| format!("{namespace}/{kind}/{}", &derived_uuid(&[kind, key])[..18]);
@@ -48,6 +57,10 @@ pub fn document(inventory: &Inventory) -> Value {
         "comment": format!("stellaops:analyzerVersion={}; stellaops:configDigest={}; stellaops:layers={}",
                            inventory.analyzer_version, image.config_digest, image.layers.join(",")),
     });
+    for (name, value) in inventory.trace_properties() {
+        let comment = image_package["comment"].as_str().unwrap_or_default();
+        image_package["comment"] = Value::String(format!("{comment}; {name}={value}"));
+    }
     if image.created.is_some() {
         image_package["builtTime"] = Value::String(created.clone());
     }

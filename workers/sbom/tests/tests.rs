@@ -107,6 +107,8 @@ pub fn sample_inventory() -> Inventory {
         analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
         errors: vec![],
         relationships: vec![],
+        entry_trace: None,
+        view: Default::default(),
     }
 }
 

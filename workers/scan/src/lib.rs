@@ -9,7 +9,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use stella_acquire::{Image, Limits};
 use stella_analyzers::ANALYZER_VERSION;
 use stella_layerfs::{EntryKind, Filesystem, Fragment};
-use stella_sbom::{Component, ImageInfo, Inventory, Relationship};
+use stella_sbom::{Component, ImageInfo, Inventory, Relationship, View};
+
+pub mod usage;
 
 /// Errors of a scan.
 #[derive(Debug, thiserror::Error)]
@@ -112,15 +114,21 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         })
         .collect();
     let properties = analysis.elf_properties();
+    let entry_trace = trace_entrypoint(&fs, &image.config.config);
+    let used = entry_trace
+        .as_ref()
+        .map(|trace| usage::used_packages(trace, &analysis, &fs))
+        .unwrap_or_default();
     let components = analysis
         .packages
         .into_iter()
         .zip(layers)
         .zip(properties)
-        .map(|((package, layer), properties)| Component {
+        .enumerate()
+        .map(|(i, ((package, layer), properties))| Component {
             package,
             layer_digest: layer.map(|i| layer_digests[i].clone()),
-            used_by_entrypoint: false,
+            used_by_entrypoint: used.contains(&i),
             properties,
         })
         .collect();
@@ -148,8 +156,33 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         analyzer_version: ANALYZER_VERSION.to_string(),
         errors,
         relationships,
+        entry_trace,
+        view: View::Inventory,
     };
     Ok(Outcome { inventory, stats })
+}
+
+/// EntryTrace of the image's ENTRYPOINT / CMD, when it has either.
+fn trace_entrypoint(
+    fs: &Filesystem,
+    config: &stella_acquire::RuntimeConfig,
+) -> Option<stella_entrytrace::Trace> {
+    let entrypoint = config.entrypoint.clone().unwrap_or_default();
+    let cmd = config.cmd.clone().unwrap_or_default();
+    if entrypoint.is_empty() && cmd.is_empty() {
+        return None;
+    }
+    let config = stella_entrytrace::Config {
+        entrypoint,
+        cmd,
+        env: config.env.clone().unwrap_or_default(),
+        working_dir: config.working_dir.clone(),
+    };
+    Some(stella_entrytrace::trace(
+        fs,
+        &config,
+        &stella_entrytrace::Options::default(),
+    ))
 }
 
 /// Reads every layer into a fragment: from the cache when it has it, else by streaming the
