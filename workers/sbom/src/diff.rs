@@ -189,7 +189,10 @@ pub fn diff(
                         ("files", a.files != b.files),
                         ("installedSize", a.installed_size != b.installed_size),
                         ("buildId", build_ids(o) != build_ids(n)),
-                        ("usedByEntrypoint", o.used_by_entrypoint != n.used_by_entrypoint),
+                        (
+                            "usedByEntrypoint",
+                            o.used_by_entrypoint != n.used_by_entrypoint,
+                        ),
                     ] {
                         if differs {
                             fields.push(field.to_string());
