@@ -2,6 +2,7 @@
 
 mod diff;
 mod feeds;
+mod index;
 mod scan;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,9 @@ enum Command {
     /// Compare two images package by package: added, removed, upgraded / downgraded (by each
     /// ecosystem's own version order) and metadata changes, with the layer responsible.
     Diff(diff::Args),
+    /// Query the BOM-Index sidecars of the scanned images: which images contain a package
+    /// (exact purl or purl prefix), optionally only where the entrypoint uses it.
+    Index(index::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Scan(args) => scan::run(args),
         Command::Feeds(args) => feeds::run(args),
         Command::Diff(args) => diff::run(args),
+        Command::Index(args) => index::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",

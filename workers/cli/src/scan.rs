@@ -52,6 +52,8 @@ pub(crate) struct Args {
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub(crate) enum Format {
     CyclonedxJson,
+    /// CycloneDX 1.6 protobuf (`cyclonedx.v1_6.Bom`, binary): the same content as the JSON.
+    CyclonedxProtobuf,
     SpdxJson,
     /// Packages and vulnerabilities, for people.
     Table,
@@ -146,18 +148,20 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(f) => f,
         Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
     };
-    let rendered = match args.format {
-        Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory),
-        Format::SpdxJson => stella_sbom::spdx::to_json(&inventory),
-        Format::Table => table(&inventory, &findings),
+    let rendered: Vec<u8> = match args.format {
+        Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory).into_bytes(),
+        Format::CyclonedxProtobuf => stella_sbom::cyclonedx_pb::to_protobuf(&inventory),
+        Format::SpdxJson => stella_sbom::spdx::to_json(&inventory).into_bytes(),
+        Format::Table => table(&inventory, &findings).into_bytes(),
         Format::FindingsJson => stella_sbom::canonical::to_string_pretty(&serde_json::json!({
             "image": inventory.image.digest,
             "findings": serde_json::to_value(&findings).unwrap_or_default(),
-        })),
+        }))
+        .into_bytes(),
     };
     let written = match &args.output {
-        Some(path) => std::fs::write(path, rendered.as_bytes()),
-        None => std::io::stdout().lock().write_all(rendered.as_bytes()),
+        Some(path) => std::fs::write(path, &rendered),
+        None => std::io::stdout().lock().write_all(&rendered),
     };
     if let Err(e) = written {
         return fail(Exit::Failure, &format!("failed to write output: {e}"));
@@ -260,40 +264,60 @@ async fn find(
     Ok(match_all(&candidates, &advisories))
 }
 
-/// Stores the SBOMs (CycloneDX and SPDX, inventory view) and records the image and its
-/// artifacts in the catalog.
+/// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view) and the BOM-Index
+/// sidecar, and records the image and its artifacts in the catalog.
 async fn record(
     store: &stella_store::Store,
     image: &stella_acquire::Image,
     inventory: &stella_sbom::Inventory,
 ) -> stella_store::Result<()> {
     use sha2::{Digest, Sha256};
+    use stella_store::keys;
     let digest = &inventory.image.digest;
-    let documents = [
+    let sbom = |extension: &str| keys::image_artifact(digest, "inventory", extension);
+    // (key, kind, format, view, bytes)
+    let artifacts = [
         (
-            "cdx.json",
+            sbom("cdx.json"),
+            "sbom",
             "cyclonedx-json",
-            stella_sbom::cyclonedx::to_json(inventory),
+            Some("inventory"),
+            stella_sbom::cyclonedx::to_json(inventory).into_bytes(),
         ),
         (
-            "spdx.json",
+            sbom("cdx.pb"),
+            "sbom",
+            "cyclonedx-protobuf",
+            Some("inventory"),
+            stella_sbom::cyclonedx_pb::to_protobuf(inventory),
+        ),
+        (
+            sbom("spdx.json"),
+            "sbom",
             "spdx-json",
-            stella_sbom::spdx::to_json(inventory),
+            Some("inventory"),
+            stella_sbom::spdx::to_json(inventory).into_bytes(),
+        ),
+        (
+            keys::bom_index(digest),
+            stella_store::BOM_INDEX_KIND,
+            "stella-bomindex",
+            None,
+            stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
         ),
     ];
-    for (extension, format, text) in documents {
-        let key = stella_store::keys::image_artifact(digest, "inventory", extension);
-        let sha = format!("sha256:{}", hex::encode(Sha256::digest(text.as_bytes())));
-        let size = text.len() as i64;
-        store.put(&key, text.into_bytes()).await?;
+    for (key, kind, format, view, bytes) in artifacts {
+        let sha = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+        let size = bytes.len() as i64;
+        store.put(&key, bytes).await?;
         store
             .catalog
             .record_artifact(&stella_store::ArtifactRow {
                 key,
                 image_digest: digest.clone(),
-                kind: "sbom".into(),
+                kind: kind.into(),
                 format: format.into(),
-                view: Some("inventory".into()),
+                view: view.map(Into::into),
                 digest: sha,
                 size,
             })
