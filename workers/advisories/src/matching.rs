@@ -186,6 +186,10 @@ pub struct Finding {
     /// The feed that supplied it (`osv`, `nvd`, `debian-tracker`, …).
     pub severity_origin: Option<String>,
     pub layer_digest: Option<String>,
+    /// Whether the image's entrypoint uses the package (its usage view holds it); set by the
+    /// caller, which knows the image.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub used_by_entrypoint: bool,
     pub evidence: Evidence,
 }
 
@@ -387,6 +391,7 @@ fn finding(
         severity_source: severity.source,
         severity_origin: severity.origin,
         layer_digest: c.layer_digest.clone(),
+        used_by_entrypoint: false,
         evidence: Evidence {
             advisory: advisory.id.clone(),
             source: advisory.source.clone(),

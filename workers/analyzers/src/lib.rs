@@ -166,14 +166,16 @@ fn binary_package(path: &str, facts: &elf::ElfFacts) -> Package {
     package
 }
 
-/// Which package owns each file (absolute, symlinks resolved): listed files first (OS package
-/// databases, Python `RECORD`s, `bin:` components), then a Go binary's main module or a Rust
+/// Which package owns each file (absolute; symlinked directories resolved, so `/lib/x.so`
+/// listed before usrmerge is `/usr/lib/x.so`, but a listed symlink is owned as itself, not
+/// its target): listed files first (OS package databases, Python `RECORD`s, `bin:`
+/// components), then a Go binary's main module or a Rust
 /// binary's root crate (their toolchain when there is no main module), then the npm package
 /// whose directory holds it.
 fn owners(fs: &Filesystem, packages: &[Package]) -> std::collections::BTreeMap<String, usize> {
     let mut owners = std::collections::BTreeMap::new();
     let canonical = |f: &str| {
-        fs.resolve(f.trim_start_matches('/'))
+        fs.resolve_parent(f.trim_start_matches('/'))
             .map(|p| format!("/{p}"))
     };
     for (i, p) in packages.iter().enumerate() {

@@ -55,6 +55,7 @@ pub(crate) fn run(args: Args) -> Exit {
         let scan = crate::scan::Args {
             image: image.clone(),
             format: crate::scan::Format::CyclonedxJson,
+            view: crate::scan::View::Inventory,
             output: None,
             platform: args.platform.clone(),
             parallelism: None,

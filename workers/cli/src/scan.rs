@@ -16,6 +16,10 @@ pub(crate) struct Args {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::CyclonedxJson)]
     pub(crate) format: Format,
+    /// `inventory`: everything installed; `usage`: only what the entrypoint runs and loads
+    /// (EntryTrace closure, linked libraries, the packages its interpreter loads).
+    #[arg(long, value_enum, default_value_t = View::Inventory)]
+    pub(crate) view: View,
     /// Write the output here instead of stdout.
     #[arg(long, short)]
     pub(crate) output: Option<PathBuf>,
@@ -47,6 +51,12 @@ pub(crate) struct Args {
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
     pub(crate) registry_auth_file: Vec<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum View {
+    Inventory,
+    Usage,
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -147,6 +157,16 @@ pub(crate) fn run(args: Args) -> Exit {
     let findings = match runtime.block_on(find(&store, &inventory)) {
         Ok(f) => f,
         Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
+    };
+    let (inventory, findings) = match args.view {
+        View::Inventory => (inventory, findings),
+        View::Usage => (
+            inventory.usage_view(),
+            findings
+                .into_iter()
+                .filter(|f| f.used_by_entrypoint)
+                .collect(),
+        ),
     };
     let rendered: Vec<u8> = match args.format {
         Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory).into_bytes(),
@@ -261,7 +281,17 @@ async fn find(
         .iter()
         .filter_map(|b| serde_json::from_str(b).ok())
         .collect();
-    Ok(match_all(&candidates, &advisories))
+    let used: std::collections::BTreeSet<&str> = inventory
+        .components
+        .iter()
+        .filter(|c| c.used_by_entrypoint)
+        .map(|c| c.package.purl.as_str())
+        .collect();
+    let mut findings = match_all(&candidates, &advisories);
+    for finding in &mut findings {
+        finding.used_by_entrypoint = used.contains(finding.purl.as_str());
+    }
+    Ok(findings)
 }
 
 /// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view) and the BOM-Index
@@ -488,6 +518,7 @@ fn table(
         "VERSION".into(),
         "TYPE".into(),
         "LAYER".into(),
+        "USED".into(),
     ]];
     for c in &inventory.components {
         let layer = c
@@ -501,6 +532,7 @@ fn table(
             c.package.version.clone(),
             kind,
             layer,
+            if c.used_by_entrypoint { "yes" } else { "-" }.into(),
         ]);
     }
     let distro = inventory
@@ -516,6 +548,27 @@ fn table(
         inventory.components.len()
     );
     out.push_str(&columns(&rows));
+    if let Some(trace) = &inventory.entry_trace {
+        out.push_str(&format!("\nEntrypoint ({}):\n", trace.outcome.as_str()));
+        let mut rows = vec![["FROM".to_string(), "HOP".into(), "PATH".into()]];
+        for hop in &trace.hops {
+            let kind = serde_json::to_value(hop.kind).unwrap_or_default();
+            rows.push([
+                hop.from.to_string(),
+                kind.as_str().unwrap_or_default().to_string(),
+                hop.path.clone(),
+            ]);
+        }
+        out.push_str(&columns(&rows));
+        for unknown in &trace.unknowns {
+            out.push_str(&format!(
+                "unresolved: {} at {}: {}\n",
+                unknown.reason.as_str(),
+                unknown.from,
+                unknown.detail
+            ));
+        }
+    }
     let mut sorted: Vec<_> = findings.iter().collect();
     sorted.sort_by(|a, b| {
         rank(&b.severity)

@@ -62,6 +62,7 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
 
 mod debian;
 mod diff;
+mod entry;
 mod index;
 mod lang;
 mod registry;

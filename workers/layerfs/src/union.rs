@@ -167,7 +167,9 @@ impl Filesystem {
         self.resolve_inner(path, true)
     }
 
-    fn resolve_parent(&self, path: &str) -> Option<String> {
+    /// Resolves symlinks in the directories of `path` but not its last component: where the
+    /// entry itself (a symlink, say) lives.
+    pub fn resolve_parent(&self, path: &str) -> Option<String> {
         self.resolve_inner(path, false)
     }
 

@@ -18,9 +18,18 @@ pub fn used_packages(trace: &Trace, analysis: &Analysis, fs: &Filesystem) -> BTr
     let roots: Vec<String> = trace.files.iter().filter_map(|f| canonical(f)).collect();
     let files = analysis.binaries.closure(roots.iter().map(String::as_str));
     let packages = &analysis.packages;
+    // The owners of what the trace names as it names it (a `python3` symlink) and of what
+    // that is (the `python3.11` it points to), and of every library loaded.
+    let named = trace
+        .files
+        .iter()
+        .filter_map(|f| fs.resolve_parent(f.trim_start_matches('/')))
+        .map(|p| format!("/{p}"));
     let mut used: BTreeSet<usize> = files
         .iter()
-        .filter_map(|f| analysis.owners.get(f).copied())
+        .cloned()
+        .chain(named)
+        .filter_map(|f| analysis.owners.get(&f).copied())
         .collect();
     for (i, p) in packages.iter().enumerate() {
         let outer = p.evidence.path.split("!/").next().unwrap_or_default();
