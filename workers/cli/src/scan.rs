@@ -294,7 +294,8 @@ async fn find(
     Ok(findings)
 }
 
-/// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view) and the BOM-Index
+/// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view; CycloneDX JSON and
+/// protobuf of the usage view) and the BOM-Index
 /// sidecar, and records the image and its artifacts in the catalog.
 async fn record(
     store: &stella_store::Store,
@@ -305,6 +306,7 @@ async fn record(
     use stella_store::keys;
     let digest = &inventory.image.digest;
     let sbom = |extension: &str| keys::image_artifact(digest, "inventory", extension);
+    let usage = inventory.usage_view();
     // (key, kind, format, view, bytes)
     let artifacts = [
         (
@@ -327,6 +329,20 @@ async fn record(
             "spdx-json",
             Some("inventory"),
             stella_sbom::spdx::to_json(inventory).into_bytes(),
+        ),
+        (
+            keys::image_artifact(digest, "usage", "cdx.json"),
+            "sbom",
+            "cyclonedx-json",
+            Some("usage"),
+            stella_sbom::cyclonedx::to_json(&usage).into_bytes(),
+        ),
+        (
+            keys::image_artifact(digest, "usage", "cdx.pb"),
+            "sbom",
+            "cyclonedx-protobuf",
+            Some("usage"),
+            stella_sbom::cyclonedx_pb::to_protobuf(&usage),
         ),
         (
             keys::bom_index(digest),
