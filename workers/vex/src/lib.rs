@@ -1,0 +1,1 @@
+//! VEX ingest (being written).
