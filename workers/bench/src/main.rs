@@ -25,8 +25,8 @@ struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
     #[arg(long, required_unless_present_any = ["matching", "emit"])]
     image: Option<PathBuf>,
-    /// Instead: benchmark SBOM emission (CycloneDX, SPDX) of this many components and
-    /// `stella diff` of two such inventories.
+    /// Instead: benchmark SBOM emission (CycloneDX JSON and protobuf, SPDX) of this many
+    /// components and `stella diff` of two such inventories.
     #[arg(long, value_name = "COMPONENTS")]
     emit: Option<usize>,
     /// Instead: benchmark advisory import (OSV parsing) and matching 5,000 components
@@ -484,80 +484,11 @@ fn matching(count: usize, runs: usize) -> Result<()> {
     Ok(())
 }
 
-/// A synthetic inventory of `count` components across ecosystems; `shift` changes every tenth
-/// version (for the diff) and drops every fiftieth component.
-fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
-    use stella_analyzers::{Ecosystem, Evidence, Package};
-    let ecosystems = [
-        (Ecosystem::Deb, "deb"),
-        (Ecosystem::Npm, "npm"),
-        (Ecosystem::Pypi, "pypi"),
-        (Ecosystem::Maven, "maven"),
-    ];
-    let components = (0..count)
-        .filter(|i| !(shift && i % 50 == 7))
-        .map(|i| {
-            let (ecosystem, purl_type) = ecosystems[i % ecosystems.len()];
-            let version = if shift && i % 10 == 3 {
-                format!("1.{}.{}", i % 40, i % 9 + 1)
-            } else {
-                format!("1.{}.{}", i % 40, i % 9)
-            };
-            let name = format!("package-{i}");
-            let purl = format!("pkg:{purl_type}/{name}@{version}");
-            stella_sbom::Component {
-                package: Package {
-                    licenses: vec!["MIT".into()],
-                    depends_on: if i > 0 {
-                        vec![format!("pkg:{purl_type}/package-{}@1.0.0", i - 1)]
-                    } else {
-                        vec![]
-                    },
-                    ..Package::installed(
-                        ecosystem,
-                        name,
-                        version,
-                        purl,
-                        Evidence {
-                            source: "bench".into(),
-                            path: format!("app/{i}/metadata"),
-                            method: "installed-metadata".into(),
-                        },
-                    )
-                },
-                layer_digest: Some(format!("sha256:{}", "ab".repeat(32))),
-                used_by_entrypoint: false,
-                properties: vec![],
-            }
-        })
-        .collect();
-    stella_sbom::Inventory {
-        image: stella_sbom::ImageInfo {
-            digest: format!("sha256:{}", if shift { "cd" } else { "ef" }.repeat(32)),
-            config_digest: format!("sha256:{}", "01".repeat(32)),
-            name: "bench/image:1".into(),
-            repository: Some("bench/image".into()),
-            tags: vec!["1".into()],
-            created: Some("2026-01-01T00:00:00Z".into()),
-            os: "linux".into(),
-            architecture: "amd64".into(),
-            layers: vec![format!("sha256:{}", "ab".repeat(32))],
-        },
-        distro: None,
-        components,
-        analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
-        errors: vec![],
-        relationships: vec![],
-        entry_trace: None,
-        view: Default::default(),
-    }
-}
-
 /// SBOM emission and diff of `count` components, each against a baseline measured in the same
 /// run (plain serde_json serialisation of the same inventory; sorting both component lists).
 fn emit(count: usize, runs: usize) -> Result<()> {
-    let old = inventory(count, false);
-    let new = inventory(count, true);
+    let old = stella_bench::inventory(count, false);
+    let new = stella_bench::inventory(count, true);
     let time = |f: &mut dyn FnMut() -> usize| -> (Duration, usize) {
         let mut out = 0;
         let samples = (0..runs)
@@ -571,6 +502,7 @@ fn emit(count: usize, runs: usize) -> Result<()> {
     };
     let (baseline, plain) = time(&mut || serde_json::to_string(&old).map_or(0, |s| s.len()));
     let (cdx, cdx_bytes) = time(&mut || stella_sbom::cyclonedx::to_json(&old).len());
+    let (pb, pb_bytes) = time(&mut || stella_sbom::cyclonedx_pb::to_protobuf(&old).len());
     let (spdx, spdx_bytes) = time(&mut || stella_sbom::spdx::to_json(&old).len());
     let (sort, _) = time(&mut || {
         let mut a: Vec<&str> = old
@@ -603,6 +535,12 @@ fn emit(count: usize, runs: usize) -> Result<()> {
         ms(cdx),
         ms(cdx) / ms(baseline),
         ms(cdx) / 50.0 * 100.0
+    );
+    println!(
+        "  CycloneDX 1.6 protobuf                 {:8.1} ms  = {:.1}x the baseline, {:.0}% of the 15 ms target ({pb_bytes} bytes)",
+        ms(pb),
+        ms(pb) / ms(baseline),
+        ms(pb) / 15.0 * 100.0
     );
     println!(
         "  SPDX 3.0.1 JSON-LD (canonical)         {:8.1} ms  = {:.1}x the baseline ({spdx_bytes} bytes)",

@@ -1,0 +1,149 @@
+//! Synthetic inputs shared by `stella-bench` and the criterion benches (`benches/sbom.rs`).
+
+/// A synthetic inventory of `count` components across ecosystems; `shift` changes every tenth
+/// version (for the diff) and drops every fiftieth component.
+pub fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
+    use stella_analyzers::{Ecosystem, Evidence, Package};
+    let ecosystems = [
+        (Ecosystem::Deb, "deb"),
+        (Ecosystem::Npm, "npm"),
+        (Ecosystem::Pypi, "pypi"),
+        (Ecosystem::Maven, "maven"),
+    ];
+    let components = (0..count)
+        .filter(|i| !(shift && i % 50 == 7))
+        .map(|i| {
+            let (ecosystem, purl_type) = ecosystems[i % ecosystems.len()];
+            let version = if shift && i % 10 == 3 {
+                format!("1.{}.{}", i % 40, i % 9 + 1)
+            } else {
+                format!("1.{}.{}", i % 40, i % 9)
+            };
+            let name = format!("package-{i}");
+            let purl = format!("pkg:{purl_type}/{name}@{version}");
+            stella_sbom::Component {
+                package: Package {
+                    licenses: vec!["MIT".into()],
+                    depends_on: if i > 0 {
+                        vec![format!("pkg:{purl_type}/package-{}@1.0.0", i - 1)]
+                    } else {
+                        vec![]
+                    },
+                    ..Package::installed(
+                        ecosystem,
+                        name,
+                        version,
+                        purl,
+                        Evidence {
+                            source: "bench".into(),
+                            path: format!("app/{i}/metadata"),
+                            method: "installed-metadata".into(),
+                        },
+                    )
+                },
+                layer_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                used_by_entrypoint: false,
+                properties: vec![],
+            }
+        })
+        .collect();
+    stella_sbom::Inventory {
+        image: stella_sbom::ImageInfo {
+            digest: format!("sha256:{}", if shift { "cd" } else { "ef" }.repeat(32)),
+            config_digest: format!("sha256:{}", "01".repeat(32)),
+            name: "bench/image:1".into(),
+            repository: Some("bench/image".into()),
+            tags: vec!["1".into()],
+            created: Some("2026-01-01T00:00:00Z".into()),
+            os: "linux".into(),
+            architecture: "amd64".into(),
+            layers: vec![format!("sha256:{}", "ab".repeat(32))],
+        },
+        distro: None,
+        components,
+        analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
+        errors: vec![],
+        relationships: vec![],
+        entry_trace: None,
+        view: Default::default(),
+    }
+}
+
+/// A fleet for impact selection: the BOM-Indexes of `images` images, each carrying about
+/// `per_image` purls out of a shared universe of `universe` (`pkg:deb`, `pkg:npm`, `pkg:pypi`,
+/// `pkg:maven`, qualifiers as scanners write them). Like real fleets, images share a base: half
+/// of each image's purls come from the first 2% of the universe. Deterministic (xorshift).
+/// Returns the universe and `(digest, index)` per image; every seventh component of an image
+/// is used by its entrypoint.
+pub fn fleet(
+    images: usize,
+    per_image: usize,
+    universe: usize,
+) -> (Vec<String>, Vec<(String, stella_sbom::bomindex::BomIndex)>) {
+    use stella_sbom::bomindex::{BomIndex, Header, MAGIC, VERSION};
+    let purls: Vec<String> = (0..universe)
+        .map(|n| match n % 4 {
+            0 => format!(
+                "pkg:deb/debian/lib{n}@1.{}.{}-{}?arch=amd64&distro=debian-12",
+                n % 13,
+                n % 7,
+                1 + n % 3
+            ),
+            1 => format!("pkg:npm/package-{n}@{}.{}.{}", n % 9, n % 17, n % 5),
+            2 => format!("pkg:pypi/module-{n}@{}.{}", n % 11, n % 23),
+            _ => format!(
+                "pkg:maven/org.example.g{}/artifact-{n}@2.{}.{}",
+                n % 97,
+                n % 19,
+                n % 3
+            ),
+        })
+        .collect();
+    let base = (universe / 50).max(1);
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let fleet = (0..images)
+        .map(|i| {
+            let mut picked: Vec<&String> = (0..per_image)
+                .map(|k| {
+                    let r = next() as usize;
+                    if k % 2 == 0 {
+                        &purls[r % base]
+                    } else {
+                        &purls[r % universe]
+                    }
+                })
+                .collect();
+            picked.sort_unstable();
+            picked.dedup();
+            let ordinals = 0..picked.len() as u32;
+            let components: std::collections::BTreeMap<u32, roaring::RoaringBitmap> = ordinals
+                .map(|o| (o, std::iter::once(o).collect()))
+                .collect();
+            let used = components
+                .iter()
+                .filter(|(o, _)| *o % 7 == 0)
+                .map(|(o, b)| (*o, b.clone()))
+                .collect();
+            let digest = format!("sha256:{i:064x}");
+            let index = BomIndex {
+                header: Header {
+                    magic: MAGIC,
+                    version: VERSION,
+                    image_digest: digest.clone(),
+                    created_at: Some("2026-01-01T00:00:00Z".into()),
+                },
+                purls: picked.into_iter().cloned().collect(),
+                components,
+                used_by_entrypoint: Some(used),
+            };
+            (digest, index)
+        })
+        .collect();
+    (purls, fleet)
+}
