@@ -26,7 +26,8 @@
 
 use crate::Inventory;
 use roaring::RoaringBitmap;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::{BuildHasherDefault, Hasher};
 use std::ops::Range;
 
 /// The first bytes of every BOM-Index.
@@ -105,24 +106,28 @@ pub struct BomIndex {
 impl BomIndex {
     /// The index of an inventory's components (ordinals are positions in `components`).
     pub fn build(inventory: &Inventory) -> BomIndex {
-        let mut purls: Vec<String> = inventory
-            .components
-            .iter()
-            .map(|c| c.package.purl.clone())
-            .collect();
-        purls.sort_unstable();
-        purls.dedup();
-        let mut components: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
-        let mut used: BTreeMap<u32, RoaringBitmap> = BTreeMap::new();
-        for (ordinal, c) in inventory.components.iter().enumerate() {
-            let ordinal = u32::try_from(ordinal).expect("fewer than 2^32 components");
-            let index = purls
-                .binary_search(&c.package.purl)
-                .expect("every purl is in the table");
-            let index = u32::try_from(index).expect("fewer than 2^32 purls");
-            components.entry(index).or_default().insert(ordinal);
-            if c.used_by_entrypoint {
-                used.entry(index).or_default().insert(ordinal);
+        let components = &inventory.components;
+        let purl = |ordinal: u32| components[ordinal as usize].package.purl.as_str();
+        // Ordinals by purl; stable, so each purl's ordinals stay ascending (and an inventory
+        // already sorted by purl, as scans produce, is one linear pass).
+        let count = u32::try_from(components.len()).expect("fewer than 2^32 components");
+        let mut order: Vec<u32> = (0..count).collect();
+        order.sort_by(|&a, &b| purl(a).cmp(purl(b)));
+        let mut purls = Vec::new();
+        let mut carried = BTreeMap::new();
+        let mut used = BTreeMap::new();
+        for group in order.chunk_by(|&a, &b| purl(a) == purl(b)) {
+            let index = u32::try_from(purls.len()).expect("fewer than 2^32 purls");
+            purls.push(purl(group[0]).to_string());
+            let all = RoaringBitmap::from_sorted_iter(group.iter().copied());
+            carried.insert(index, all.expect("ascending ordinals"));
+            let flagged = group
+                .iter()
+                .copied()
+                .filter(|&o| components[o as usize].used_by_entrypoint);
+            let flagged = RoaringBitmap::from_sorted_iter(flagged).expect("ascending ordinals");
+            if !flagged.is_empty() {
+                used.insert(index, flagged);
             }
         }
         BomIndex {
@@ -133,7 +138,7 @@ impl BomIndex {
                 created_at: inventory.image.created.clone(),
             },
             purls,
-            components,
+            components: carried,
             used_by_entrypoint: (!used.is_empty()).then_some(used),
         }
     }
@@ -411,33 +416,52 @@ impl ImpactIndex {
     /// united).
     pub fn build<'a>(indexes: impl IntoIterator<Item = (&'a str, &'a BomIndex)>) -> ImpactIndex {
         let mut images: Vec<String> = Vec::new();
-        let mut ordinals: std::collections::HashMap<&'a str, u32> = Default::default();
-        // Purl → (images carrying it, images using it); ordinals only grow, so inserts append.
-        let mut slots: std::collections::HashMap<&'a str, (RoaringBitmap, RoaringBitmap)> =
-            Default::default();
+        let mut ordinals: HashMap<&'a str, u32, Fx> = HashMap::default();
+        // Purl → slot; per slot the images carrying it and those using it. Ordinals only grow,
+        // so inserts append.
+        let mut slots: HashMap<&'a str, u32, Fx> = HashMap::default();
+        let mut bitmaps: Vec<(RoaringBitmap, RoaringBitmap)> = Vec::new();
         for (digest, index) in indexes {
             let ordinal = *ordinals.entry(digest).or_insert_with(|| {
                 images.push(digest.to_string());
                 u32::try_from(images.len() - 1).expect("fewer than 2^32 images")
             });
+            let mut used = index
+                .used_by_entrypoint
+                .iter()
+                .flat_map(|u| u.keys())
+                .peekable();
             for &i in index.components.keys() {
                 let purl = index.purls[i as usize].as_str();
-                slots.entry(purl).or_default().0.insert(ordinal);
-            }
-            for &i in index.used_by_entrypoint.iter().flat_map(|u| u.keys()) {
-                let purl = index.purls[i as usize].as_str();
-                slots.entry(purl).or_default().1.insert(ordinal);
+                let slot = *slots.entry(purl).or_insert_with(|| {
+                    bitmaps.push(Default::default());
+                    (bitmaps.len() - 1) as u32
+                });
+                let (carried, using) = &mut bitmaps[slot as usize];
+                // `push` appends (the common case: a new image has the highest ordinal so far);
+                // a digest seen before needs the general insert.
+                if carried.try_push(ordinal).is_err() {
+                    carried.insert(ordinal);
+                }
+                // Both maps are in purl-index order: walk them together.
+                while used.next_if(|&&u| u < i).is_some() {}
+                if used.next_if(|&&u| u == i).is_some() && using.try_push(ordinal).is_err() {
+                    using.insert(ordinal);
+                }
             }
         }
-        let mut slots: Vec<(&str, (RoaringBitmap, RoaringBitmap))> = slots.into_iter().collect();
-        slots.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut order: Vec<(&str, u32)> = slots.into_iter().collect();
+        order.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let mut bitmaps: Vec<Option<(RoaringBitmap, RoaringBitmap)>> =
+            bitmaps.into_iter().map(Some).collect();
         let mut index = ImpactIndex {
             images,
-            purls: Vec::with_capacity(slots.len()),
-            carried: Vec::with_capacity(slots.len()),
-            used: Vec::with_capacity(slots.len()),
+            purls: Vec::with_capacity(order.len()),
+            carried: Vec::with_capacity(order.len()),
+            used: Vec::with_capacity(order.len()),
         };
-        for (purl, (carried, used)) in slots {
+        for (purl, slot) in order {
+            let (carried, used) = bitmaps[slot as usize].take().expect("one slot per purl");
             index.purls.push(purl.to_string());
             index.carried.push(carried);
             index.used.push(used);
@@ -476,6 +500,31 @@ impl ImpactIndex {
     /// The distinct purls over all images, sorted.
     pub fn purls(&self) -> &[String] {
         &self.purls
+    }
+}
+
+/// A fast, non-cryptographic hasher (FxHash: a word at a time) for the purl table: the keys are
+/// our own purls, not attacker-chosen, and SipHash would dominate joining thousands of images.
+#[derive(Clone, Copy, Debug, Default)]
+struct FxHasher(u64);
+
+type Fx = BuildHasherDefault<FxHasher>;
+
+impl Hasher for FxHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const K: u64 = 0x517c_c1b7_2722_0a95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(K);
+        }
+        for &b in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(b)).wrapping_mul(K);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }
 
