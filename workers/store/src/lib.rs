@@ -9,11 +9,13 @@ mod advisories;
 mod catalog;
 mod fragments;
 mod impact;
+mod vex;
 
 pub use advisories::{AdvisoryDb, AdvisoryRow};
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
+pub use vex::{ProviderCounts, VexDb};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};

@@ -276,3 +276,4 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     db.drop().await;
 }
 mod impact;
+mod vex;

@@ -1,0 +1,392 @@
+//! The VEX module's storage (Excititor's `vex` data): every statement of every imported
+//! document, conflicting ones included — nothing is overwritten. Per-module isolation as for
+//! advisories: `vex_` tables and their own `vex_schema_migrations` on SQLite (the embedded
+//! catalog file), the `vex` schema on PostgreSQL, migrated under
+//! `pg_try_advisory_lock(hashtext('vex'))`. A statement's identity is (document digest,
+//! statement index), so re-importing a document adds nothing.
+
+use crate::{Catalog, Result};
+use sqlx::Row;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::SqlitePool;
+use std::time::Duration;
+use stella_vex::{Document, Statement};
+
+/// Forward-only migrations of the `vex_` tables on SQLite.
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS vex_documents (
+        digest TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        document_id TEXT,
+        provider TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        statements INTEGER NOT NULL,
+        imported_at TEXT NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS vex_statements (
+        document_digest TEXT NOT NULL REFERENCES vex_documents(digest),
+        statement_index INTEGER NOT NULL,
+        vulnerability TEXT NOT NULL,
+        product TEXT NOT NULL,
+        status TEXT NOT NULL,
+        justification TEXT,
+        provider TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (document_digest, statement_index)
+    );
+    CREATE INDEX IF NOT EXISTS vex_statements_by_vulnerability ON vex_statements(vulnerability, product);
+    CREATE TABLE IF NOT EXISTS vex_imports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        origin TEXT NOT NULL,
+        imported_at TEXT NOT NULL,
+        accepted INTEGER NOT NULL,
+        rejected INTEGER NOT NULL
+    );",
+)];
+
+/// Forward-only migrations of the `vex` schema on PostgreSQL.
+const PG_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    "CREATE TABLE IF NOT EXISTS vex.documents (
+        digest TEXT PRIMARY KEY,
+        format TEXT NOT NULL,
+        document_id TEXT,
+        provider TEXT NOT NULL,
+        origin TEXT NOT NULL,
+        statements BIGINT NOT NULL,
+        imported_at TIMESTAMPTZ NOT NULL DEFAULT now()
+    );
+    CREATE TABLE IF NOT EXISTS vex.statements (
+        document_digest TEXT NOT NULL REFERENCES vex.documents(digest),
+        statement_index BIGINT NOT NULL,
+        vulnerability TEXT NOT NULL,
+        product TEXT NOT NULL,
+        status TEXT NOT NULL,
+        justification TEXT,
+        provider TEXT NOT NULL,
+        body TEXT NOT NULL,
+        PRIMARY KEY (document_digest, statement_index)
+    );
+    CREATE INDEX IF NOT EXISTS statements_by_vulnerability ON vex.statements(vulnerability, product);
+    CREATE TABLE IF NOT EXISTS vex.imports (
+        id BIGSERIAL PRIMARY KEY,
+        origin TEXT NOT NULL,
+        imported_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+        accepted BIGINT NOT NULL,
+        rejected BIGINT NOT NULL
+    );",
+)];
+
+/// Where VEX statements live.
+#[derive(Clone, Debug)]
+pub enum VexDb {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Statement counts of one provider.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProviderCounts {
+    pub provider: String,
+    /// (status, count), by status name.
+    pub by_status: Vec<(String, i64)>,
+}
+
+impl VexDb {
+    /// The `vex_` tables in the embedded catalog's SQLite file, migrated.
+    pub async fn embedded(catalog: &Catalog) -> Result<VexDb> {
+        let pool = catalog.pool.clone();
+        let mut tx = pool.begin().await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS vex_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        for (version, sql) in SQLITE_MIGRATIONS {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM vex_schema_migrations WHERE version = ?")
+                    .bind(version)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            if applied.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO vex_schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(VexDb::Sqlite(pool))
+    }
+
+    /// Connects to PostgreSQL and brings the `vex` schema up to date.
+    pub async fn connect_postgres(url: &str) -> Result<VexDb> {
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        migrate_postgres(&pool).await?;
+        Ok(VexDb::Postgres(pool))
+    }
+
+    /// Applied migration versions of the `vex` module.
+    pub async fn migrations(&self) -> Result<Vec<i64>> {
+        Ok(match self {
+            VexDb::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT version FROM vex_schema_migrations ORDER BY version")
+                    .fetch_all(pool)
+                    .await?
+            }
+            VexDb::Postgres(pool) => {
+                sqlx::query_scalar("SELECT version FROM vex.schema_migrations ORDER BY version")
+                    .fetch_all(pool)
+                    .await?
+            }
+        })
+    }
+
+    /// Stores the documents of one import and all their statements in one transaction, each
+    /// document with the origin it was read from. A document already stored (same digest) and
+    /// its statements are left as they are. Returns how many statements were new.
+    pub async fn put_documents(&self, documents: &[(&Document, &str)]) -> Result<u64> {
+        let (document_sql, statement_sql) = match self {
+            VexDb::Sqlite(_) => (
+                "INSERT INTO vex_documents (digest, format, document_id, provider, origin, statements, imported_at)
+                 VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now')) ON CONFLICT(digest) DO NOTHING",
+                "INSERT INTO vex_statements (document_digest, statement_index, vulnerability, product, status, justification, provider, body)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_digest, statement_index) DO NOTHING",
+            ),
+            VexDb::Postgres(_) => (
+                "INSERT INTO vex.documents (digest, format, document_id, provider, origin, statements)
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING",
+                "INSERT INTO vex.statements (document_digest, statement_index, vulnerability, product, status, justification, provider, body)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (document_digest, statement_index) DO NOTHING",
+            ),
+        };
+        let mut bodies = Vec::with_capacity(documents.len());
+        for (document, _) in documents {
+            let list: Vec<String> = document
+                .statements
+                .iter()
+                .map(serde_json::to_string)
+                .collect::<Result<_, _>>()
+                .map_err(|e| crate::Error::Catalog(sqlx::Error::Encode(Box::new(e))))?;
+            bodies.push(list);
+        }
+        macro_rules! write_all {
+            ($pool:expr) => {{
+                let mut tx = $pool.begin().await?;
+                let mut added = 0;
+                for ((document, origin), bodies) in documents.iter().zip(&bodies) {
+                    sqlx::query(document_sql)
+                        .bind(&document.digest)
+                        .bind(document.format.as_str())
+                        .bind(&document.id)
+                        .bind(document.provider.to_string())
+                        .bind(*origin)
+                        .bind(document.statements.len() as i64)
+                        .execute(&mut *tx)
+                        .await?;
+                    for (s, body) in document.statements.iter().zip(bodies) {
+                        added += sqlx::query(statement_sql)
+                            .bind(&s.source.document_digest)
+                            .bind(i64::from(s.source.index))
+                            .bind(&s.vulnerability.id)
+                            .bind(s.product.as_str())
+                            .bind(s.status.as_str())
+                            .bind(s.justification.map(|j| j.as_str()))
+                            .bind(s.provider.to_string())
+                            .bind(body)
+                            .execute(&mut *tx)
+                            .await?
+                            .rows_affected();
+                    }
+                }
+                tx.commit().await?;
+                added
+            }};
+        }
+        Ok(match self {
+            VexDb::Sqlite(pool) => write_all!(pool),
+            VexDb::Postgres(pool) => write_all!(pool),
+        })
+    }
+
+    /// Every stored statement, ordered by (vulnerability, product, document digest, index):
+    /// what scans match against and what the snapshot hash is computed over. A body that no
+    /// longer reads as a statement is an error, not skipped.
+    pub async fn vex_statements(&self) -> Result<Vec<Statement>> {
+        self.select(None).await
+    }
+
+    /// The stored statements about one vulnerability id, in the same order.
+    pub async fn vex_statements_for(&self, vulnerability: &str) -> Result<Vec<Statement>> {
+        self.select(Some(vulnerability)).await
+    }
+
+    async fn select(&self, vulnerability: Option<&str>) -> Result<Vec<Statement>> {
+        let bodies: Vec<String> = match self {
+            VexDb::Sqlite(pool) => {
+                sqlx::query_scalar(
+                    "SELECT body FROM vex_statements WHERE ? IS NULL OR vulnerability = ?
+                     ORDER BY vulnerability, product, document_digest, statement_index",
+                )
+                .bind(vulnerability)
+                .bind(vulnerability)
+                .fetch_all(pool)
+                .await?
+            }
+            VexDb::Postgres(pool) => {
+                sqlx::query_scalar(
+                    "SELECT body FROM vex.statements WHERE $1::TEXT IS NULL OR vulnerability = $1
+                     ORDER BY vulnerability COLLATE \"C\", product COLLATE \"C\", document_digest COLLATE \"C\", statement_index",
+                )
+                .bind(vulnerability)
+                .fetch_all(pool)
+                .await?
+            }
+        };
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str(b)
+                    .map_err(|e| crate::Error::Catalog(sqlx::Error::Decode(Box::new(e))))
+            })
+            .collect()
+    }
+
+    /// Statement counts per provider and status, sorted by provider.
+    pub async fn statement_counts(&self) -> Result<Vec<ProviderCounts>> {
+        let rows: Vec<(String, String, i64)> = match self {
+            VexDb::Sqlite(pool) => sqlx::query(
+                "SELECT provider, status, COUNT(*) FROM vex_statements GROUP BY provider, status ORDER BY provider, status",
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+            VexDb::Postgres(pool) => sqlx::query(
+                "SELECT provider, status, COUNT(*) FROM vex.statements GROUP BY provider, status
+                 ORDER BY provider COLLATE \"C\", status COLLATE \"C\"",
+            )
+            .fetch_all(pool)
+            .await?
+            .into_iter()
+            .map(|r| (r.get(0), r.get(1), r.get(2)))
+            .collect(),
+        };
+        let mut out: Vec<ProviderCounts> = Vec::new();
+        for (provider, status, count) in rows {
+            match out.last_mut() {
+                Some(last) if last.provider == provider => last.by_status.push((status, count)),
+                _ => out.push(ProviderCounts {
+                    provider,
+                    by_status: vec![(status, count)],
+                }),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Records an import: its origin and how many statements were accepted and rejected.
+    pub async fn record_import(&self, origin: &str, accepted: i64, rejected: i64) -> Result<()> {
+        match self {
+            VexDb::Sqlite(pool) => {
+                sqlx::query(
+                    "INSERT INTO vex_imports (origin, imported_at, accepted, rejected) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)",
+                )
+                .bind(origin)
+                .bind(accepted)
+                .bind(rejected)
+                .execute(pool)
+                .await?;
+            }
+            VexDb::Postgres(pool) => {
+                sqlx::query(
+                    "INSERT INTO vex.imports (origin, accepted, rejected) VALUES ($1, $2, $3)",
+                )
+                .bind(origin)
+                .bind(accepted)
+                .bind(rejected)
+                .execute(pool)
+                .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The last import: (origin, time (RFC 3339, UTC), accepted, rejected).
+    pub async fn last_import(&self) -> Result<Option<(String, String, i64, i64)>> {
+        Ok(match self {
+            VexDb::Sqlite(pool) => sqlx::query(
+                "SELECT origin, imported_at, accepted, rejected FROM vex_imports ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+            VexDb::Postgres(pool) => sqlx::query(
+                "SELECT origin, to_char(imported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), accepted, rejected
+                 FROM vex.imports ORDER BY id DESC LIMIT 1",
+            )
+            .fetch_optional(pool)
+            .await?
+            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
+        })
+    }
+}
+
+/// Applies the `vex` migrations once, whoever gets the advisory lock; others wait for it.
+async fn migrate_postgres(pool: &PgPool) -> Result<()> {
+    let mut conn = pool.acquire().await?;
+    let started = std::time::Instant::now();
+    loop {
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('vex'))")
+            .fetch_one(&mut *conn)
+            .await?;
+        if locked {
+            break;
+        }
+        if started.elapsed() > Duration::from_secs(60) {
+            return Err(crate::Error::Catalog(sqlx::Error::PoolTimedOut));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result: Result<()> = async {
+        sqlx::raw_sql(
+            "CREATE SCHEMA IF NOT EXISTS vex;
+             CREATE TABLE IF NOT EXISTS vex.schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
+        )
+        .execute(&mut *conn)
+        .await?;
+        for (version, sql) in PG_MIGRATIONS {
+            let applied: Option<i64> =
+                sqlx::query_scalar("SELECT version FROM vex.schema_migrations WHERE version = $1")
+                    .bind(version)
+                    .fetch_optional(&mut *conn)
+                    .await?;
+            if applied.is_some() {
+                continue;
+            }
+            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
+            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("INSERT INTO vex.schema_migrations (version) VALUES ($1)")
+                .bind(version)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+        Ok(())
+    }
+    .await;
+    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('vex'))")
+        .execute(&mut *conn)
+        .await;
+    result
+}
