@@ -4,6 +4,7 @@ mod diff;
 mod feeds;
 mod index;
 mod scan;
+mod vex;
 
 use clap::{Parser, Subcommand};
 use std::path::Path;
@@ -32,6 +33,9 @@ enum Command {
     /// Query the BOM-Index sidecars of the scanned images: which images contain a package
     /// (exact purl or purl prefix), optionally only where the entrypoint uses it.
     Index(index::Args),
+    /// Import VEX documents (OpenVEX, CSAF VEX, CycloneDX VEX), show their status, and the
+    /// consensus per vulnerability and product under provider trust and justification gates.
+    Vex(vex::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -66,6 +70,7 @@ fn main() -> ExitCode {
         Command::Feeds(args) => feeds::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Index(args) => index::run(args),
+        Command::Vex(args) => vex::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",
