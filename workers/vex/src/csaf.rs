@@ -590,6 +590,22 @@ impl Context<'_> {
                     .insert((Status::Fixed, "recommended"));
             }
         }
+        // Contradicting statuses (6.1.6) are reported whatever else is wrong.
+        let mut contradicted = BTreeSet::new();
+        for (id, statuses) in &listed {
+            let distinct: BTreeSet<Status> = statuses.iter().map(|(s, _)| *s).collect();
+            if distinct.len() > 1 {
+                let lists: Vec<&str> = statuses.iter().map(|(_, l)| *l).collect();
+                rejected.push(at(
+                    ".product_status".into(),
+                    format!(
+                        "[CSAF 6.1.6] contradicting product status: {id} is listed in {}",
+                        lists.join(", ")
+                    ),
+                ));
+                contradicted.insert(id.clone());
+            }
+        }
         if fatal {
             return;
         }
@@ -604,18 +620,10 @@ impl Context<'_> {
             },
         };
         for (id, statuses) in &listed {
-            let distinct: BTreeSet<Status> = statuses.iter().map(|(s, _)| *s).collect();
-            if distinct.len() > 1 {
-                let lists: Vec<&str> = statuses.iter().map(|(_, l)| *l).collect();
-                rejected.push(at(
-                    ".product_status".into(),
-                    format!(
-                        "[CSAF 6.1.6] contradicting product status: {id} is listed in {}",
-                        lists.join(", ")
-                    ),
-                ));
+            if contradicted.contains(id) {
                 continue;
             }
+            let distinct: BTreeSet<Status> = statuses.iter().map(|(s, _)| *s).collect();
             let st = *distinct
                 .iter()
                 .next()
@@ -745,8 +753,18 @@ mod tests {
         assert_eq!(
             got,
             [
-                ("CVE-2024-1".into(), "not_affected".into(), oci, vec![curl.clone()]),
-                ("CVE-2024-1".into(), "not_affected".into(), curl.clone(), vec![]),
+                (
+                    "CVE-2024-1".into(),
+                    "not_affected".into(),
+                    oci,
+                    vec![curl.clone()]
+                ),
+                (
+                    "CVE-2024-1".into(),
+                    "not_affected".into(),
+                    curl.clone(),
+                    vec![]
+                ),
                 ("CVE-2024-1".into(), "fixed".into(), curl.clone(), vec![]),
                 ("CVE-2024-3".into(), "affected".into(), curl.clone(), vec![]),
             ]
