@@ -63,6 +63,8 @@ pub mod v1alpha1 {
     #[schemars(extend("x-kubernetes-validations" = [
         {"rule": "self.action != 'escalate' || has(self.escalateTo)",
          "message": "action 'escalate' needs escalateTo", "fieldPath": ".escalateTo"},
+        {"rule": "self.action == 'requireVEX' || !has(self.requireVex)",
+         "message": "requireVex applies only to action 'requireVEX'", "fieldPath": ".requireVex"},
     ]))]
     pub struct PolicyRule {
         /// Rule name, unique in the policy; every decision names the rule that made it.
@@ -134,6 +136,14 @@ pub mod v1alpha1 {
         /// Severity an `escalate` raises the finding to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub escalate_to: Option<Severity>,
+        /// Which VEX statements a `requireVEX` accepts. Absent: a `not_affected` or `fixed`
+        /// consensus from any provider, with any justification.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub require_vex: Option<RequireVex>,
+        /// Decide by this rule's action even when a VEX consensus says `not_affected` or
+        /// `fixed` (which otherwise suppresses the finding).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub override_vex: bool,
         /// Date (`YYYY-MM-DD`) or RFC 3339 time after which the rule no longer applies:
         /// waivers expire.
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -162,6 +172,53 @@ pub mod v1alpha1 {
         Defer,
         #[serde(rename = "requireVEX")]
         RequireVex,
+    }
+
+    /// The VEX a `requireVEX` rule accepts: a consensus of `not_affected` (with one of the
+    /// justifications) or `fixed`, from one of the vendors.
+    #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct RequireVex {
+        /// VEX providers whose statement counts (case-insensitive); empty accepts any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 32), inner(length(min = 1, max = 128)))]
+        pub vendors: Vec<String>,
+        /// Accepted `not_affected` justifications; empty accepts any.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 5))]
+        pub justifications: Vec<VexJustification>,
+    }
+
+    /// OpenVEX `not_affected` justifications.
+    #[derive(
+        Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash, PartialOrd, Ord,
+    )]
+    #[serde(rename_all = "snake_case")]
+    pub enum VexJustification {
+        ComponentNotPresent,
+        VulnerableCodeNotPresent,
+        VulnerableCodeNotInExecutePath,
+        VulnerableCodeCannotBeControlledByAdversary,
+        InlineMitigationsAlreadyExist,
+    }
+
+    impl VexJustification {
+        /// The OpenVEX spelling.
+        pub fn as_str(self) -> &'static str {
+            match self {
+                VexJustification::ComponentNotPresent => "component_not_present",
+                VexJustification::VulnerableCodeNotPresent => "vulnerable_code_not_present",
+                VexJustification::VulnerableCodeNotInExecutePath => {
+                    "vulnerable_code_not_in_execute_path"
+                }
+                VexJustification::VulnerableCodeCannotBeControlledByAdversary => {
+                    "vulnerable_code_cannot_be_controlled_by_adversary"
+                }
+                VexJustification::InlineMitigationsAlreadyExist => {
+                    "inline_mitigations_already_exist"
+                }
+            }
+        }
     }
 
     /// Scoring configuration, policy-scoring-schema@1.
