@@ -57,6 +57,7 @@ pub fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
             created: Some("2026-01-01T00:00:00Z".into()),
             os: "linux".into(),
             architecture: "amd64".into(),
+            user: None,
             layers: vec![format!("sha256:{}", "ab".repeat(32))],
         },
         distro: None,

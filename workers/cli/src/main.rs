@@ -4,6 +4,7 @@ mod diff;
 mod feeds;
 mod index;
 mod scan;
+mod unknowns;
 mod vex;
 
 use clap::{Parser, Subcommand};
@@ -36,6 +37,9 @@ enum Command {
     /// Import VEX documents (OpenVEX, CSAF VEX, CycloneDX VEX), show their status, and the
     /// consensus per vulnerability and product under provider trust and justification gates.
     Vex(vex::Args),
+    /// The unknowns registry: what scans could not classify (no VEX, conflicting VEX, no
+    /// advisory, incomplete SBOM), ranked HOT / WARM / COLD; list, show, resolve, escalate.
+    Unknowns(unknowns::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -71,6 +75,7 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Index(args) => index::run(args),
         Command::Vex(args) => vex::run(args),
+        Command::Unknowns(args) => unknowns::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",

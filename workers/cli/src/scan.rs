@@ -158,6 +158,12 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(f) => f,
         Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
     };
+    if let Err(e) = runtime.block_on(record_unknowns(&store, &inventory, &findings)) {
+        return fail(
+            Exit::Failure,
+            &format!("failed to record the unknowns: {e}"),
+        );
+    }
     let (inventory, findings) = match args.view {
         View::Inventory => (inventory, findings),
         View::Usage => (
@@ -203,6 +209,47 @@ pub(crate) fn run(args: Args) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// Derives the image's unknowns (seed §4C) and records them in the registry: every open
+/// finding no VEX statement speaks of, degraded databases, EntryTrace and ELF gaps.
+async fn record_unknowns(
+    store: &stella_store::Store,
+    inventory: &stella_sbom::Inventory,
+    findings: &[stella_advisories::matching::Finding],
+) -> stella_store::Result<Vec<stella_verdict::Unknown>> {
+    let inputs: Vec<stella_verdict::FindingInput> = findings
+        .iter()
+        .map(|finding| stella_verdict::FindingInput {
+            finding,
+            vex: stella_verdict::VexState::Missing,
+            open: true,
+            kev: false,
+            epss: None,
+        })
+        .collect();
+    let context = stella_verdict::Context {
+        inventory,
+        runs_as_root: stella_verdict::runs_as_root(inventory.image.user.as_deref()),
+        containment: stella_verdict::Containment::default(),
+        orphan_vex: &[],
+    };
+    let unknowns = stella_verdict::derive(&context, &inputs);
+    let rows: Vec<stella_store::UnknownRow> = unknowns
+        .iter()
+        .map(|u| stella_store::UnknownRow {
+            id: u.id.clone(),
+            image_digest: u.image_digest.clone(),
+            subject: u.subject.clone(),
+            score: u.score,
+            band: u.band.as_str().into(),
+            body: serde_json::to_string(u).unwrap_or_default(),
+        })
+        .collect();
+    let db = stella_store::UnknownsDb::embedded(&store.catalog).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    db.record(&rows, &now).await?;
+    Ok(unknowns)
 }
 
 /// Matches the inventory against the advisories in the catalog.

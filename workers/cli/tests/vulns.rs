@@ -168,6 +168,140 @@ fn debian_image_findings_follow_the_records() {
             && table.contains("(no fix)"),
         "{table}"
     );
+
+    // Every open finding without VEX is an unknown (missing_vex), ranked and banded.
+    let unknowns = |extra: &[&str]| -> serde_json::Value {
+        let out = stella()
+            .args(["unknowns", "list", "--format", "json", "--data-dir"])
+            .arg(data.path())
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let listed = unknowns(&[]);
+    let items = listed["items"].as_array().unwrap();
+    let mut vulns: Vec<&str> = items
+        .iter()
+        .filter(|u| u["reasons"] == serde_json::json!(["missing_vex"]))
+        .map(|u| u["vulnerability"].as_str().unwrap())
+        .collect();
+    vulns.sort();
+    assert_eq!(vulns, expected, "{listed}");
+    assert!(
+        items
+            .iter()
+            .all(|u| ["HOT", "WARM", "COLD"].contains(&u["band"].as_str().unwrap()))
+    );
+    assert!(
+        items
+            .windows(2)
+            .all(|w| w[0]["score"].as_f64() >= w[1]["score"].as_f64())
+    );
+    let critical = items
+        .iter()
+        .find(|u| u["vulnerability"] == "CVE-2099-1003")
+        .unwrap();
+    let id = critical["id"].as_str().unwrap();
+    // Resolve: gone from the open list, kept with its justification; a rescan keeps it closed.
+    let resolve = stella()
+        .args([
+            "unknowns",
+            "resolve",
+            id,
+            "--resolution",
+            "accepted-risk",
+            "--justification",
+            "dash is not reachable from the network",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(
+        resolve.status.success(),
+        "{}",
+        String::from_utf8_lossy(&resolve.stderr)
+    );
+    let rescan = stella()
+        .args([
+            "scan",
+            &target,
+            "--quiet",
+            "--format",
+            "table",
+            "--data-dir",
+        ])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert!(rescan.status.success());
+    assert!(
+        !unknowns(&[])["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|u| u["id"] == id)
+    );
+    let all = unknowns(&["--all"]);
+    let kept = all["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["id"] == id)
+        .unwrap();
+    assert_eq!(kept["status"], "resolved");
+    assert_eq!(
+        kept["justification"],
+        "dash is not reachable from the network"
+    );
+    // Escalate another; resolved ones cannot be; unknown ids and bands are usage errors.
+    let other = items.iter().find(|u| u["id"] != id).unwrap()["id"]
+        .as_str()
+        .unwrap();
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap()
+    };
+    assert!(run(&["unknowns", "escalate", other]).status.success());
+    let shown: serde_json::Value =
+        serde_json::from_slice(&run(&["unknowns", "show", other]).stdout).unwrap();
+    assert_eq!(shown["status"], "escalated");
+    assert!(shown["scoreBreakdown"]["blast"].is_number());
+    assert_eq!(run(&["unknowns", "escalate", id]).status.code(), Some(2));
+    assert_eq!(
+        run(&["unknowns", "show", "unk-0000000000000000"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&["unknowns", "list", "--band", "TEPID"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(
+        run(&[
+            "unknowns",
+            "resolve",
+            other,
+            "--resolution",
+            "x",
+            "--justification",
+            " "
+        ])
+        .status
+        .code(),
+        Some(2)
+    );
     std::fs::remove_file(feeds.path().join("osv.json")).unwrap();
 }
 

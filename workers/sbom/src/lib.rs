@@ -29,6 +29,9 @@ pub struct ImageInfo {
     pub architecture: String,
     /// Layer blob digests, bottom first.
     pub layers: Vec<String>,
+    /// `config.User`: who the entrypoint runs as (empty or absent: root).
+    #[serde(default)]
+    pub user: Option<String>,
 }
 
 /// One component with where it came from.

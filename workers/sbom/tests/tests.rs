@@ -88,6 +88,7 @@ pub fn sample_inventory() -> Inventory {
             created: Some("2024-05-01T10:20:30.123456789Z".into()),
             os: "linux".into(),
             architecture: "amd64".into(),
+            user: None,
             layers: vec![
                 format!("sha256:{}", "01".repeat(32)),
                 format!("sha256:{}", "02".repeat(32)),

@@ -149,6 +149,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
             created: image.config.created.clone(),
             os: image.config.os.clone(),
             architecture: image.config.architecture.clone(),
+            user: image.config.config.user.clone(),
             layers: layer_digests,
         },
         distro: analysis.distro,

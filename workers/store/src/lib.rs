@@ -9,12 +9,14 @@ mod advisories;
 mod catalog;
 mod fragments;
 mod impact;
+mod unknowns;
 mod vex;
 
 pub use advisories::{AdvisoryDb, AdvisoryRow};
 pub use catalog::{ArtifactRow, Catalog, ImageRow};
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
+pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
 pub use vex::{ProviderCounts, VexDb};
 
 use object_store::path::Path as ObjectPath;

@@ -50,6 +50,7 @@ fn inventory() -> Inventory {
             created: None,
             os: "linux".into(),
             architecture: "amd64".into(),
+            user: None,
             layers: vec![],
         },
         distro: None,
