@@ -194,4 +194,5 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+mod vex;
 mod vulns;
