@@ -257,88 +257,26 @@ async fn find(
     store: &stella_store::Store,
     inventory: &stella_sbom::Inventory,
 ) -> stella_store::Result<Vec<stella_advisories::matching::Finding>> {
-    use stella_advisories::matching::{Candidate, key, match_all};
-    let distro = inventory
-        .distro
-        .as_ref()
-        .and_then(|d| Some((d.id.as_str(), d.version_id.as_deref()?)));
-    let mut candidates = Vec::new();
-    for c in &inventory.components {
-        let p = &c.package;
-        let purl_type = match p.ecosystem {
-            stella_analyzers::Ecosystem::Deb => "deb",
-            stella_analyzers::Ecosystem::Apk => "apk",
-            stella_analyzers::Ecosystem::Rpm => "rpm",
-            stella_analyzers::Ecosystem::Pypi => "pypi",
-            stella_analyzers::Ecosystem::Npm => "npm",
-            stella_analyzers::Ecosystem::Maven => "maven",
-            stella_analyzers::Ecosystem::Golang => "golang",
-            stella_analyzers::Ecosystem::Nuget => "nuget",
-            stella_analyzers::Ecosystem::Cargo => "cargo",
-            // Identified by content only: no advisory speaks of it.
-            stella_analyzers::Ecosystem::Binary => continue,
-        };
-        let name = match p.ecosystem {
-            stella_analyzers::Ecosystem::Pypi => stella_analyzers::python::normalize(&p.name),
-            _ => p.name.clone(),
-        };
-        if p.version.is_empty() {
-            continue;
-        }
-        // Maven names are `group:artifact`; the key wants the group as the namespace.
-        let (namespace, name) = match (p.ecosystem, name.split_once(':')) {
-            (stella_analyzers::Ecosystem::Maven, Some((g, a))) => {
-                (Some(g.to_string()), a.to_string())
-            }
-            _ => (None, name),
-        };
-        if let Some((ecosystem, package)) = key(
-            purl_type,
-            &name,
-            namespace.as_deref(),
-            p.source_name.as_deref(),
-            distro,
-        ) {
-            // Distro advisories speak of source packages and source versions (a binNMU's
-            // `+b1` is not a newer upstream).
-            let version = match (p.ecosystem, &p.source_version) {
-                (stella_analyzers::Ecosystem::Deb, Some(source_version)) => source_version.clone(),
-                _ => p.version.clone(),
-            };
-            candidates.push(Candidate {
-                purl: p.purl.clone(),
-                name: p.name.clone(),
-                version,
-                ecosystem,
-                package,
-                layer_digest: c.layer_digest.clone(),
-            });
-        }
-    }
-    let keys: Vec<(String, String)> = candidates
-        .iter()
-        .map(|c| (c.ecosystem.clone(), c.package.clone()))
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let advisories: Vec<stella_advisories::Advisory> = store
+    let advisories = advisories_for(store, inventory).await?;
+    Ok(stella_verdict::matching::match_inventory(
+        inventory,
+        &advisories,
+    ))
+}
+
+/// The imported advisories that could speak of the inventory's packages.
+pub(crate) async fn advisories_for(
+    store: &stella_store::Store,
+    inventory: &stella_sbom::Inventory,
+) -> stella_store::Result<Vec<stella_advisories::Advisory>> {
+    let keys = stella_verdict::matching::keys(&stella_verdict::matching::candidates(inventory));
+    Ok(store
         .advisories
         .advisories_for(&keys)
         .await?
         .iter()
         .filter_map(|b| serde_json::from_str(b).ok())
-        .collect();
-    let used: std::collections::BTreeSet<&str> = inventory
-        .components
-        .iter()
-        .filter(|c| c.used_by_entrypoint)
-        .map(|c| c.package.purl.as_str())
-        .collect();
-    let mut findings = match_all(&candidates, &advisories);
-    for finding in &mut findings {
-        finding.used_by_entrypoint = used.contains(finding.purl.as_str());
-    }
-    Ok(findings)
+        .collect())
 }
 
 /// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view; CycloneDX JSON and
