@@ -359,7 +359,9 @@ fn purl_matches(prefix: &str, purl: &str) -> bool {
 fn license_tokens(expression: &str) -> impl Iterator<Item = &str> {
     expression
         .split(|c: char| c.is_whitespace() || c == '(' || c == ')')
-        .filter(|t| !t.is_empty() && !matches!(t.to_ascii_uppercase().as_str(), "AND" | "OR" | "WITH"))
+        .filter(|t| {
+            !t.is_empty() && !matches!(t.to_ascii_uppercase().as_str(), "AND" | "OR" | "WITH")
+        })
 }
 
 impl<'a> Compiled<'a> {
@@ -593,13 +595,17 @@ pub fn evaluate(policy: &PolicySpec, context: &Context, findings: &[Input]) -> R
                             .expires
                             .as_deref()
                             .map_or("no expiry".to_string(), |e| format!("until {e}"));
-                        (Outcome::Ignored, DecidedBy::Rule, format!("waived ({until})"))
+                        (
+                            Outcome::Ignored,
+                            DecidedBy::Rule,
+                            format!("waived ({until})"),
+                        )
                     }
                     PolicyAction::Escalate => {
-                        if let Some(to) = rule.escalate_to {
-                            if rank(to) > rank(severity) {
-                                severity = to;
-                            }
+                        if let Some(to) = rule.escalate_to
+                            && rank(to) > rank(severity)
+                        {
+                            severity = to;
                         }
                         (
                             by_severity(severity),
@@ -727,7 +733,10 @@ mod tests {
     #[test]
     fn expiry_dates_mean_their_first_instant() {
         let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
-        assert_eq!(parse_expires("2026-01-01"), Some(at("2026-01-01T00:00:00Z")));
+        assert_eq!(
+            parse_expires("2026-01-01"),
+            Some(at("2026-01-01T00:00:00Z"))
+        );
         assert_eq!(
             parse_expires("2026-01-01T12:00:00+02:00"),
             Some(at("2026-01-01T10:00:00Z"))
@@ -743,11 +752,17 @@ mod tests {
             name: name.into(),
             repository: None,
         };
-        assert_eq!(image("ghcr.io/acme/api:1.2").repository(), "ghcr.io/acme/api");
+        assert_eq!(
+            image("ghcr.io/acme/api:1.2").repository(),
+            "ghcr.io/acme/api"
+        );
         assert_eq!(
             image("localhost:5000/acme/api@sha256:ab").repository(),
             "localhost:5000/acme/api"
         );
-        assert_eq!(image("localhost:5000/acme/api").repository(), "localhost:5000/acme/api");
+        assert_eq!(
+            image("localhost:5000/acme/api").repository(),
+            "localhost:5000/acme/api"
+        );
     }
 }

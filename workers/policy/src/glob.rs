@@ -90,7 +90,9 @@ impl Glob {
         let regex = regex::RegexBuilder::new(&out)
             .size_limit(1 << 20)
             .build()
-            .map_err(|e| GlobError::TooComplex(e.to_string().lines().last().unwrap_or("").into()))?;
+            .map_err(|e| {
+                GlobError::TooComplex(e.to_string().lines().last().unwrap_or("").into())
+            })?;
         Ok(Glob { regex })
     }
 
@@ -112,7 +114,11 @@ mod tests {
             ("ghcr.io/**", "ghcr.io/acme/team/api:1.2", true),
             ("prod-?", "prod-a", true),
             ("prod-?", "prod-ab", false),
-            ("/usr/lib/**/*.so", "/usr/lib/x86_64-linux-gnu/libssl.so", true),
+            (
+                "/usr/lib/**/*.so",
+                "/usr/lib/x86_64-linux-gnu/libssl.so",
+                true,
+            ),
             ("team-[abc]", "team-b", true),
             ("team-[!abc]", "team-b", false),
             ("team-[a-c]", "team-c", true),
@@ -126,7 +132,11 @@ mod tests {
             let glob = Glob::new(pattern, false).unwrap();
             assert_eq!(glob.is_match(text), *expected, "{pattern} vs {text}");
         }
-        assert!(Glob::new("debian*", true).unwrap().is_match("Debian OpenSSL Team"));
+        assert!(
+            Glob::new("debian*", true)
+                .unwrap()
+                .is_match("Debian OpenSSL Team")
+        );
         assert!(!Glob::new("debian*", false).unwrap().is_match("Debian"));
     }
 
@@ -136,7 +146,13 @@ mod tests {
             Glob::new("ghcr.io/[acme", false).unwrap_err(),
             GlobError::UnclosedClass
         );
-        assert_eq!(Glob::new("x\\", false).unwrap_err(), GlobError::DanglingEscape);
-        assert_eq!(Glob::new("x[!]", false).unwrap_err(), GlobError::UnclosedClass);
+        assert_eq!(
+            Glob::new("x\\", false).unwrap_err(),
+            GlobError::DanglingEscape
+        );
+        assert_eq!(
+            Glob::new("x[!]", false).unwrap_err(),
+            GlobError::UnclosedClass
+        );
     }
 }

@@ -23,8 +23,8 @@ mod validate;
 pub use canonical::{canonical_json, digest, normalize};
 pub use convert::parse_severity;
 pub use evaluate::{
-    Context, Counts, DecidedBy, ExpiredWaiver, FindingDecision, Image, Input, Outcome, REPORT_SCHEMA, Report,
-    ScoreBreakdown, UnknownState, VexConsensus, VexStatus, Waiver, evaluate,
+    Context, Counts, DecidedBy, ExpiredWaiver, FindingDecision, Image, Input, Outcome,
+    REPORT_SCHEMA, Report, ScoreBreakdown, UnknownState, VexConsensus, VexStatus, Waiver, evaluate,
 };
 pub use load::{DocumentKind, Loaded, MAX_DOCUMENT_BYTES, load_file, load_str};
 pub use scoring::default_scoring;

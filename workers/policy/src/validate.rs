@@ -256,10 +256,16 @@ fn schema_issues(
                 instance.as_str().map_or(0, |s| s.chars().count())
             ),
             Kind::Minimum { limit } => {
-                format!("out of range: {instance} (expected at least {})", number(limit))
+                format!(
+                    "out of range: {instance} (expected at least {})",
+                    number(limit)
+                )
             }
             Kind::Maximum { limit } => {
-                format!("out of range: {instance} (expected at most {})", number(limit))
+                format!(
+                    "out of range: {instance} (expected at most {})",
+                    number(limit)
+                )
             }
             Kind::MaxItems { limit } => format!(
                 "too many items: {} (at most {limit})",
@@ -274,7 +280,11 @@ fn schema_issues(
                 instance.as_object().map_or(0, Map::len)
             ),
             Kind::Pattern { pattern } => {
-                format!("invalid value {} (expected {})", short(instance), shape(pattern))
+                format!(
+                    "invalid value {} (expected {})",
+                    short(instance),
+                    shape(pattern)
+                )
             }
             _ => error.to_string(),
         };
@@ -498,13 +508,13 @@ impl Semantic<'_> {
                 );
             }
         }
-        if let (Some(action), Some(_)) = (action, rule.get("escalateTo")) {
-            if action != "escalate" {
-                self.push(
-                    child(at, "escalateTo"),
-                    format!("only used by action \"escalate\" (this rule's action is \"{action}\")"),
-                );
-            }
+        if let (Some(action), Some(_)) = (action, rule.get("escalateTo"))
+            && action != "escalate"
+        {
+            self.push(
+                child(at, "escalateTo"),
+                format!("only used by action \"escalate\" (this rule's action is \"{action}\")"),
+            );
         }
         if action == Some("requireVEX") && rule.get("overrideVex") == Some(&Value::Bool(true)) {
             self.push(
@@ -532,13 +542,13 @@ impl Semantic<'_> {
             if let Some(Value::Array(justifications)) = require.get("justifications") {
                 let mut seen = BTreeSet::new();
                 for (i, justification) in justifications.iter().enumerate() {
-                    if let Some(j) = justification.as_str() {
-                        if !seen.insert(j) {
-                            self.push(
-                                index(&child(&at, "justifications"), i),
-                                format!("duplicate justification \"{j}\""),
-                            );
-                        }
+                    if let Some(j) = justification.as_str()
+                        && !seen.insert(j)
+                    {
+                        self.push(
+                            index(&child(&at, "justifications"), i),
+                            format!("duplicate justification \"{j}\""),
+                        );
                     }
                 }
             }
@@ -552,15 +562,16 @@ impl Semantic<'_> {
         if let Some(Value::Array(cves)) = rule.get("cves") {
             let shape = vulnerability_id();
             for (i, id) in cves.iter().enumerate() {
-                if let Some(id) = id.as_str() {
-                    if id.len() >= 3 && !shape.is_match(id) {
-                        self.push(
+                if let Some(id) = id.as_str()
+                    && id.len() >= 3
+                    && !shape.is_match(id)
+                {
+                    self.push(
                             index(&child(at, "cves"), i),
                             format!(
                                 "invalid vulnerability id \"{id}\" (expected an id such as CVE-2024-3094 or GHSA-xxxx-xxxx-xxxx)"
                             ),
                         );
-                    }
                 }
             }
         }
@@ -593,13 +604,13 @@ impl Semantic<'_> {
             return;
         };
         for (i, pattern) in patterns.iter().enumerate() {
-            if let Some(pattern) = pattern.as_str() {
-                if let Err(e) = Glob::new(pattern, case_insensitive) {
-                    self.push(
-                        index(&child(at, key), i),
-                        format!("invalid glob \"{pattern}\": {e}"),
-                    );
-                }
+            if let Some(pattern) = pattern.as_str()
+                && let Err(e) = Glob::new(pattern, case_insensitive)
+            {
+                self.push(
+                    index(&child(at, key), i),
+                    format!("invalid glob \"{pattern}\": {e}"),
+                );
             }
         }
     }
@@ -634,7 +645,9 @@ impl Semantic<'_> {
                 } else if let Some(first) = seen.insert(lower, key) {
                     self.push(
                         child(&child(at, "trustOverrides"), key),
-                        format!("duplicate trust key (keys are case-insensitive; also \"{first}\")"),
+                        format!(
+                            "duplicate trust key (keys are case-insensitive; also \"{first}\")"
+                        ),
                     );
                 }
             }
@@ -646,34 +659,36 @@ impl Semantic<'_> {
         if let (Some(initial), Some(floor)) = (
             unknown.get("initial").and_then(Value::as_f64),
             unknown.get("floor").and_then(Value::as_f64),
-        ) {
-            if floor > initial {
-                self.push(
-                    child(&at, "floor"),
-                    format!("floor {floor} is above initial {initial}"),
-                );
-            }
+        ) && floor > initial
+        {
+            self.push(
+                child(&at, "floor"),
+                format!("floor {floor} is above initial {initial}"),
+            );
         }
         if let Some(Value::Array(bands)) = unknown.get("bands") {
             let mut previous: Option<f64> = None;
             let mut names = BTreeSet::new();
             for (i, band) in bands.iter().enumerate() {
                 let band_at = index(&child(&at, "bands"), i);
-                if let Some(name) = band.get("name").and_then(Value::as_str) {
-                    if !names.insert(name) {
-                        self.push(child(&band_at, "name"), format!("duplicate band \"{name}\""));
-                    }
+                if let Some(name) = band.get("name").and_then(Value::as_str)
+                    && !names.insert(name)
+                {
+                    self.push(
+                        child(&band_at, "name"),
+                        format!("duplicate band \"{name}\""),
+                    );
                 }
                 if let Some(min) = band.get("min").and_then(Value::as_f64) {
-                    if let Some(previous) = previous {
-                        if min >= previous {
-                            self.push(
-                                child(&band_at, "min"),
-                                format!(
-                                    "bands must be ordered by min, descending: {min} follows {previous}"
-                                ),
-                            );
-                        }
+                    if let Some(previous) = previous
+                        && min >= previous
+                    {
+                        self.push(
+                            child(&band_at, "min"),
+                            format!(
+                                "bands must be ordered by min, descending: {min} follows {previous}"
+                            ),
+                        );
                     }
                     previous = Some(min);
                 }

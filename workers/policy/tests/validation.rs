@@ -21,10 +21,7 @@ fn the_sample_manifest_and_a_bare_spec_load() {
     let bare = load_str("version: \"1.0\"\nrules:\n  - {name: b, action: block}\n").unwrap();
     assert_eq!(bare.kind, DocumentKind::Spec);
     // The default scoring configuration is filled in.
-    assert_eq!(
-        bare.spec.scoring.unwrap().severity_weights.critical,
-        90.0
-    );
+    assert_eq!(bare.spec.scoring.unwrap().severity_weights.critical, 90.0);
 }
 
 /// Each broken policy with every error it must produce, in order.
@@ -118,18 +115,32 @@ fn broken_policies_report_every_error_with_its_location() {
         (
             "a YAML syntax error",
             "version: \"1.0\"\nrules:\n  - name: a\n   action: block\n",
-            &["4:4: YAML syntax error: while parsing a block collection, did not find expected '-' indicator"],
+            &[
+                "4:4: YAML syntax error: while parsing a block collection, did not find expected '-' indicator",
+            ],
         ),
         (
             "a JSON syntax error",
             "{\"version\": \"1.0\",\n \"rules\": [}\n",
             &["2:12: JSON syntax error: expected value"],
         ),
-        ("duplicate keys", "version: \"1.0\"\nversion: \"1.0\"\nrules: []\n", &[
-            "2:1: YAML syntax error: duplicate mapping key: version, set DuplicateKeyPolicy in Options if acceptable",
-        ]),
-        ("an empty file", "# nothing\n", &["(document): empty document (expected a Policy manifest or a policy spec)"]),
-        ("a list", "- a\n", &["(document): expected a mapping (a Policy manifest or a policy spec), got a list"]),
+        (
+            "duplicate keys",
+            "version: \"1.0\"\nversion: \"1.0\"\nrules: []\n",
+            &[
+                "2:1: YAML syntax error: duplicate mapping key: version, set DuplicateKeyPolicy in Options if acceptable",
+            ],
+        ),
+        (
+            "an empty file",
+            "# nothing\n",
+            &["(document): empty document (expected a Policy manifest or a policy spec)"],
+        ),
+        (
+            "a list",
+            "- a\n",
+            &["(document): expected a mapping (a Policy manifest or a policy spec), got a list"],
+        ),
     ];
     for (what, text, expected) in cases {
         assert_eq!(errors(text), *expected, "{what}");
@@ -160,18 +171,28 @@ fn a_hundred_thousand_rules_are_refused_quickly() {
         .map(|i| format!("{{\"name\":\"r{i}\",\"action\":\"block\"}}"))
         .collect();
     let text = format!("{{\"version\":\"1.0\",\"rules\":[{}]}}", rules.join(","));
-    assert_eq!(errors(&text), ["rules: too many items: 100000 (at most 512)"]);
+    assert_eq!(
+        errors(&text),
+        ["rules: too many items: 100000 (at most 512)"]
+    );
 }
 
 #[test]
 fn deep_nesting_alias_bombs_and_huge_files_are_refused() {
-    let deep = format!("version: \"1.0\"\nrules: {}{}\n", "[".repeat(40), "]".repeat(40));
+    let deep = format!(
+        "version: \"1.0\"\nrules: {}{}\n",
+        "[".repeat(40),
+        "]".repeat(40)
+    );
     let e = errors(&deep);
     assert_eq!(e.len(), 1);
     assert!(e[0].ends_with("nested deeper than 32 levels"), "{e:?}");
 
     let deep_json = format!("{{\"rules\": {}{}}}", "[".repeat(40), "]".repeat(40));
-    assert_eq!(errors(&deep_json), ["(document): nested deeper than 32 levels"]);
+    assert_eq!(
+        errors(&deep_json),
+        ["(document): nested deeper than 32 levels"]
+    );
 
     let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x, x]\n");
     for level in 1..9 {
@@ -191,7 +212,10 @@ fn deep_nesting_alias_bombs_and_huge_files_are_refused() {
         "{e:?}"
     );
 
-    let huge = format!("version: \"1.0\"\nrules: []\ndescription: \"{}\"\n", "x".repeat(5 << 20));
+    let huge = format!(
+        "version: \"1.0\"\nrules: []\ndescription: \"{}\"\n",
+        "x".repeat(5 << 20)
+    );
     assert_eq!(
         errors(&huge),
         [format!(
@@ -206,8 +230,11 @@ fn load_file_reads_and_reports_unreadable_files() {
     let dir = std::env::temp_dir().join(format!("stella-policy-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("p.json");
-    std::fs::write(&path, r#"{"version": "1.0", "rules": [{"name": "b", "action": "block"}]}"#)
-        .unwrap();
+    std::fs::write(
+        &path,
+        r#"{"version": "1.0", "rules": [{"name": "b", "action": "block"}]}"#,
+    )
+    .unwrap();
     let loaded = stella_policy::load_file(&path).unwrap();
     assert_eq!(loaded.spec.rules[0].name, "b");
     let err = stella_policy::load_file(&dir.join("missing.yaml")).unwrap_err();
