@@ -22,6 +22,8 @@
 //! - containment: 0.5 for a read-only root filesystem plus 0.5 for a seccomp profile, as the
 //!   runtime reports them (0 when unknown, as for a CLI scan).
 
+pub mod bundle;
+pub mod evaluate;
 pub mod matching;
 
 use serde::{Deserialize, Serialize};
