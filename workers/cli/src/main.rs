@@ -3,6 +3,7 @@
 mod diff;
 mod feeds;
 mod index;
+mod policy;
 mod scan;
 mod unknowns;
 mod vex;
@@ -34,6 +35,8 @@ enum Command {
     /// Query the BOM-Index sidecars of the scanned images: which images contain a package
     /// (exact purl or purl prefix), optionally only where the entrypoint uses it.
     Index(index::Args),
+    /// Validate a policy file and print its digest: every problem with its location.
+    Policy(policy::Args),
     /// Import VEX documents (OpenVEX, CSAF VEX, CycloneDX VEX), show their status, and the
     /// consensus per vulnerability and product under provider trust and justification gates.
     Vex(vex::Args),
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Feeds(args) => feeds::run(args),
         Command::Diff(args) => diff::run(args),
         Command::Index(args) => index::run(args),
+        Command::Policy(args) => policy::run(args),
         Command::Vex(args) => vex::run(args),
         Command::Unknowns(args) => unknowns::run(args),
         Command::Version => {

@@ -65,6 +65,7 @@ mod diff;
 mod entry;
 mod index;
 mod lang;
+mod policy;
 mod registry;
 mod rpm;
 mod token;
