@@ -66,6 +66,11 @@ pub(crate) fn run(args: Args) -> Exit {
             insecure_registry: args.insecure_registry,
             fail_on: None,
             registry_auth_file: args.registry_auth_file.clone(),
+            policy: None,
+            vex_trust: None,
+            bundle: None,
+            namespace: None,
+            environment: None,
         };
         match crate::scan::inventory(&scan, &data_dir, &runtime, &store) {
             Ok(inventory) => inventories.push(inventory),

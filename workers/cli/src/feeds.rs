@@ -220,7 +220,7 @@ pub(crate) fn run(args: Args) -> Exit {
 }
 
 /// Reads advisories from a file, a directory (recursively) or a zip archive.
-fn collect(
+pub(crate) fn collect(
     path: &Path,
     accepted: &mut Vec<Advisory>,
     rejected: &mut Vec<(String, String)>,

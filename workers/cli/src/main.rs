@@ -4,6 +4,7 @@ mod diff;
 mod feeds;
 mod index;
 mod policy;
+mod report;
 mod scan;
 mod unknowns;
 mod vex;
@@ -37,6 +38,12 @@ enum Command {
     Index(index::Args),
     /// Validate a policy file and print its digest: every problem with its location.
     Policy(policy::Args),
+    /// Scan an image and print its policy report (canonical JSON): every finding's decision,
+    /// the rule that decided it, its score breakdown, and the PASS / WARN / FAIL verdict.
+    Report(report::ReportArgs),
+    /// Recompute a proof bundle and prove its root, or replay it with another feed snapshot,
+    /// other VEX or another policy and show which decisions and verdicts change.
+    Replay(report::ReplayArgs),
     /// Import VEX documents (OpenVEX, CSAF VEX, CycloneDX VEX), show their status, and the
     /// consensus per vulnerability and product under provider trust and justification gates.
     Vex(vex::Args),
@@ -58,6 +65,10 @@ pub(crate) enum Exit {
     CorruptImage = 5,
     /// `--fail-on`: a finding at or above the threshold.
     Findings = 6,
+    /// `--policy`: the verdict is FAIL.
+    PolicyFail = 7,
+    /// `stella replay`: the recomputed root differs from the recorded one.
+    NotProved = 8,
 }
 
 fn main() -> ExitCode {
@@ -78,6 +89,8 @@ fn main() -> ExitCode {
         Command::Diff(args) => diff::run(args),
         Command::Index(args) => index::run(args),
         Command::Policy(args) => policy::run(args),
+        Command::Report(args) => report::report(args),
+        Command::Replay(args) => report::replay(args),
         Command::Vex(args) => vex::run(args),
         Command::Unknowns(args) => unknowns::run(args),
         Command::Version => {

@@ -51,6 +51,24 @@ pub(crate) struct Args {
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
     pub(crate) registry_auth_file: Vec<PathBuf>,
+    /// Evaluate this policy (a `Policy` manifest or its spec, YAML or JSON) over the findings
+    /// after VEX: prints the verdict and exits 7 on FAIL.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) policy: Option<PathBuf>,
+    /// VEX provider trust weights and accepted justifications (YAML or JSON); default: vendor
+    /// 1.0, distribution 0.85, third party 0.5, every justification accepted.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) vex_trust: Option<PathBuf>,
+    /// Write the proof bundle (manifest, proof ledger, report, pinned inputs) of the verdict
+    /// here; `stella replay` recomputes it. Needs `--policy`.
+    #[arg(long, value_name = "FILE", requires = "policy")]
+    pub(crate) bundle: Option<PathBuf>,
+    /// The namespace the image runs in, for the policy's `namespaces` matchers.
+    #[arg(long)]
+    pub(crate) namespace: Option<String>,
+    /// The environment (`prod`, `dev`, …), for the policy's `environments` matchers.
+    #[arg(long = "env")]
+    pub(crate) environment: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -69,6 +87,9 @@ pub(crate) enum Format {
     Table,
     /// Vulnerabilities as canonical JSON, for machines.
     FindingsJson,
+    /// The policy report (`--policy`): every finding's decision, the deciding rule, the score
+    /// breakdown and the verdict, as canonical JSON.
+    ReportJson,
 }
 
 /// Severity thresholds for `--fail-on`.
@@ -154,16 +175,29 @@ pub(crate) fn run(args: Args) -> Exit {
     for error in &inventory.errors {
         eprintln!("warning: {error}");
     }
-    let findings = match runtime.block_on(find(&store, &inventory)) {
-        Ok(f) => f,
+    let advisories = match runtime.block_on(advisories_for(&store, &inventory)) {
+        Ok(a) => a,
         Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
     };
-    if let Err(e) = runtime.block_on(record_unknowns(&store, &inventory, &findings)) {
+    let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
+    let verdict = match runtime.block_on(verdict(&args, &store, &inventory, advisories, &findings))
+    {
+        Ok(v) => v,
+        Err((exit, message)) => return fail(exit, &message),
+    };
+    if let (Some(path), Some((inputs, evaluation))) = (&args.bundle, &verdict.evaluation) {
+        let bytes = stella_verdict::bundle::write(inputs, evaluation);
+        if let Err(e) = std::fs::write(path, bytes) {
+            return fail(Exit::Failure, &format!("{}: {e}", path.display()));
+        }
+    }
+    if let Err(e) = runtime.block_on(record_unknowns(&store, &inventory, &findings, &verdict)) {
         return fail(
             Exit::Failure,
             &format!("failed to record the unknowns: {e}"),
         );
     }
+    let report = verdict.evaluation.as_ref().map(|(_, e)| &e.report);
     let (inventory, findings) = match args.view {
         View::Inventory => (inventory, findings),
         View::Usage => (
@@ -178,7 +212,20 @@ pub(crate) fn run(args: Args) -> Exit {
         Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory).into_bytes(),
         Format::CyclonedxProtobuf => stella_sbom::cyclonedx_pb::to_protobuf(&inventory),
         Format::SpdxJson => stella_sbom::spdx::to_json(&inventory).into_bytes(),
-        Format::Table => table(&inventory, &findings).into_bytes(),
+        Format::Table => {
+            let mut text = table(&inventory, &findings);
+            if let Some(report) = report {
+                text.push_str(&verdict_table(report));
+            }
+            text.into_bytes()
+        }
+        Format::ReportJson => match report {
+            Some(report) => {
+                let value = serde_json::to_value(report).unwrap_or_default();
+                stella_sbom::canonical::to_string_pretty(&value).into_bytes()
+            }
+            None => return fail(Exit::Usage, "--format report-json needs --policy"),
+        },
         Format::FindingsJson => stella_sbom::canonical::to_string_pretty(&serde_json::json!({
             "image": inventory.image.digest,
             "findings": serde_json::to_value(&findings).unwrap_or_default(),
@@ -208,22 +255,197 @@ pub(crate) fn run(args: Args) -> Exit {
             return Exit::Findings;
         }
     }
+    if let Some(report) = report {
+        let verdict = serde_json::to_value(report.verdict).unwrap_or_default();
+        match verdict.as_str().unwrap_or_default() {
+            "FAIL" => {
+                eprintln!(
+                    "stella: policy verdict FAIL ({} failing findings, policy {})",
+                    report.counts.fail, report.policy_digest
+                );
+                return Exit::PolicyFail;
+            }
+            "WARN" => {
+                eprintln!(
+                    "stella: policy verdict WARN ({} findings to look at)",
+                    report.counts.warn
+                );
+            }
+            _ => {}
+        }
+    }
     Exit::Ok
 }
 
+/// What VEX and the policy say of the findings.
+pub(crate) struct Verdict {
+    /// VEX consensus per finding, in findings order.
+    pub(crate) vex: Vec<Option<stella_vex::Consensus>>,
+    /// With `--policy`: the pinned inputs and their evaluation.
+    pub(crate) evaluation: Option<(
+        stella_verdict::evaluate::Inputs,
+        stella_verdict::evaluate::Evaluation,
+    )>,
+}
+
+/// Loads the VEX statements (and the policy, with `--policy`) and decides.
+pub(crate) async fn verdict(
+    args: &Args,
+    store: &stella_store::Store,
+    inventory: &stella_sbom::Inventory,
+    advisories: Vec<stella_advisories::Advisory>,
+    findings: &[stella_advisories::matching::Finding],
+) -> Result<Verdict, (Exit, String)> {
+    let vex_db = match &args.database_url {
+        Some(url) => stella_store::VexDb::connect_postgres(url).await,
+        None => stella_store::VexDb::embedded(&store.catalog).await,
+    }
+    .map_err(|e| (Exit::Failure, format!("VEX statements: {e}")))?;
+    let statements = vex_db
+        .vex_statements()
+        .await
+        .map_err(|e| (Exit::Failure, format!("VEX statements: {e}")))?;
+    let trust = match &args.vex_trust {
+        Some(path) => crate::vex::read_trust(path).map_err(|e| (Exit::Usage, e))?,
+        None => stella_vex::TrustConfig::default(),
+    };
+    let vex = stella_verdict::evaluate::vex_decisions(
+        &statements,
+        &trust,
+        &inventory.image.digest,
+        findings,
+    );
+    let Some(path) = &args.policy else {
+        return Ok(Verdict {
+            vex,
+            evaluation: None,
+        });
+    };
+    let loaded = stella_policy::load_file(path).map_err(|e| {
+        (
+            Exit::Usage,
+            format!("{}: invalid policy\n{e}", path.display()),
+        )
+    })?;
+    // Only the statements about this image's packages are pinned (and bundled).
+    let purls: std::collections::BTreeSet<&str> = inventory
+        .components
+        .iter()
+        .map(|c| c.package.purl.as_str())
+        .collect();
+    let statements = statements
+        .into_iter()
+        .filter(|s| {
+            purls
+                .iter()
+                .any(|p| s.applies(Some(&inventory.image.digest), p))
+        })
+        .collect();
+    let inputs = stella_verdict::evaluate::Inputs {
+        inventory: inventory.clone(),
+        advisories,
+        statements,
+        trust,
+        policy: loaded.spec,
+        // Whole seconds: the manifest records the time at that precision, and a replay must
+        // evaluate waivers at exactly the recorded instant.
+        evaluated_at: {
+            use chrono::Timelike;
+            let now = chrono::Utc::now();
+            now.with_nanosecond(0).unwrap_or(now)
+        },
+        namespace: args.namespace.clone(),
+        environment: args.environment.clone(),
+    };
+    let evaluation = stella_verdict::evaluate::evaluate(&inputs);
+    Ok(Verdict {
+        vex,
+        evaluation: Some((inputs, evaluation)),
+    })
+}
+
+/// The verdict under the package and vulnerability tables.
+fn verdict_table(report: &stella_policy::Report) -> String {
+    let verdict = serde_json::to_value(report.verdict).unwrap_or_default();
+    let mut out = format!(
+        "\nVerdict: {} (policy {}; {} fail, {} warn, {} deferred, {} ignored, {} quieted by VEX)\n",
+        verdict.as_str().unwrap_or_default(),
+        report.policy_digest,
+        report.counts.fail,
+        report.counts.warn,
+        report.counts.deferred,
+        report.counts.ignored,
+        report.counts.vex_suppressed,
+    );
+    let mut rows = vec![[
+        "DECISION".to_string(),
+        "ID".into(),
+        "PACKAGE".into(),
+        "SEVERITY".into(),
+        "SCORE".into(),
+        "RULE".into(),
+    ]];
+    for d in &report.findings {
+        let outcome = serde_json::to_value(d.outcome).unwrap_or_default();
+        let severity = serde_json::to_value(d.severity).unwrap_or_default();
+        rows.push([
+            outcome.as_str().unwrap_or_default().to_string(),
+            d.id.clone(),
+            d.purl.clone(),
+            severity.as_str().unwrap_or_default().to_string(),
+            format!("{:.1}", d.score.score),
+            d.rule
+                .clone()
+                .unwrap_or_else(|| format!("{:?}", d.decided_by).to_lowercase()),
+        ]);
+    }
+    out.push_str(&columns(&rows));
+    for w in &report.expired_waivers {
+        out.push_str(&format!(
+            "expired waiver: rule {:?} ({} findings) expired {}\n",
+            w.rule, w.findings, w.expires
+        ));
+    }
+    out
+}
+
 /// Derives the image's unknowns (seed §4C) and records them in the registry: every open
-/// finding no VEX statement speaks of, degraded databases, EntryTrace and ELF gaps.
+/// finding no VEX statement speaks of, or VEX disputes, degraded databases, EntryTrace and
+/// ELF gaps.
 async fn record_unknowns(
     store: &stella_store::Store,
     inventory: &stella_sbom::Inventory,
     findings: &[stella_advisories::matching::Finding],
+    verdict: &Verdict,
 ) -> stella_store::Result<Vec<stella_verdict::Unknown>> {
+    // Open: not quieted by VEX or waived by the policy.
+    let closed: std::collections::BTreeSet<(&str, &str)> = verdict
+        .evaluation
+        .iter()
+        .flat_map(|(_, e)| &e.report.findings)
+        .filter(|d| {
+            !matches!(
+                d.outcome,
+                stella_policy::Outcome::Fail
+                    | stella_policy::Outcome::Warn
+                    | stella_policy::Outcome::Deferred
+            )
+        })
+        .map(|d| (d.id.as_str(), d.purl.as_str()))
+        .collect();
     let inputs: Vec<stella_verdict::FindingInput> = findings
         .iter()
-        .map(|finding| stella_verdict::FindingInput {
+        .zip(&verdict.vex)
+        .map(|(finding, consensus)| stella_verdict::FindingInput {
             finding,
-            vex: stella_verdict::VexState::Missing,
-            open: true,
+            vex: stella_verdict::evaluate::vex_state(consensus.as_ref()),
+            open: !closed.contains(&(finding.id.as_str(), finding.purl.as_str()))
+                && !consensus.as_ref().and_then(|c| c.status).is_some_and(|s| {
+                    matches!(
+                        s,
+                        stella_vex::Status::NotAffected | stella_vex::Status::Fixed
+                    )
+                }),
             kev: false,
             epss: None,
         })
@@ -248,20 +470,8 @@ async fn record_unknowns(
         .collect();
     let db = stella_store::UnknownsDb::embedded(&store.catalog).await?;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    db.record(&rows, &now).await?;
+    db.record(&inventory.image.digest, &rows, &now).await?;
     Ok(unknowns)
-}
-
-/// Matches the inventory against the advisories in the catalog.
-async fn find(
-    store: &stella_store::Store,
-    inventory: &stella_sbom::Inventory,
-) -> stella_store::Result<Vec<stella_advisories::matching::Finding>> {
-    let advisories = advisories_for(store, inventory).await?;
-    Ok(stella_verdict::matching::match_inventory(
-        inventory,
-        &advisories,
-    ))
 }
 
 /// The imported advisories that could speak of the inventory's packages.

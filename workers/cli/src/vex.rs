@@ -103,9 +103,9 @@ pub(crate) fn run(args: Args) -> Exit {
 
 /// What an import read: documents with their origin, and rejections (origin, reason).
 #[derive(Debug, Default)]
-struct Collected {
-    documents: Vec<(String, Document)>,
-    rejected: Vec<(String, String)>,
+pub(crate) struct Collected {
+    pub(crate) documents: Vec<(String, Document)>,
+    pub(crate) rejected: Vec<(String, String)>,
 }
 
 fn import(
@@ -175,7 +175,11 @@ fn import(
 
 /// Reads VEX documents from a file, a directory (its `.json` and `.zip` files, recursively)
 /// or a zip archive (its `.json` members).
-fn collect(path: &Path, options: &stella_vex::Options, out: &mut Collected) -> Result<(), String> {
+pub(crate) fn collect(
+    path: &Path,
+    options: &stella_vex::Options,
+    out: &mut Collected,
+) -> Result<(), String> {
     let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
     if meta.is_dir() {
         let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
@@ -436,7 +440,7 @@ fn consensus(
 }
 
 /// Reads and validates a trust configuration (YAML or JSON).
-fn read_trust(path: &Path) -> Result<TrustConfig, String> {
+pub(crate) fn read_trust(path: &Path) -> Result<TrustConfig, String> {
     let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let config: TrustConfig = serde_saphyr::from_slice(&bytes)
         .map_err(|e| format!("{}: not a trust configuration: {e}", path.display()))?;

@@ -195,5 +195,6 @@ impl Drop for Registry {
         let _ = self.child.wait();
     }
 }
+mod verdict;
 mod vex;
 mod vulns;

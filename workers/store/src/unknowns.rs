@@ -98,10 +98,29 @@ impl UnknownsDb {
         Ok(UnknownsDb { pool })
     }
 
-    /// Records one scan's unknowns (one transaction): new ones open, known ones get the new
-    /// score and body and keep their triage state. `now` is RFC 3339.
-    pub async fn record(&self, rows: &[UnknownRow], now: &str) -> Result<()> {
+    /// Records one scan of `image_digest` (one transaction): new unknowns open, known ones get
+    /// the new score and body and keep their triage state, and open or escalated ones of the
+    /// image the scan no longer finds are resolved as `not-observed`. `now` is RFC 3339.
+    pub async fn record(&self, image_digest: &str, rows: &[UnknownRow], now: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
+        let seen: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        let open: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM policy_unknowns WHERE image_digest = ? AND status <> 'resolved'",
+        )
+        .bind(image_digest)
+        .fetch_all(&mut *tx)
+        .await?;
+        for id in open.iter().filter(|id| !seen.contains(id.as_str())) {
+            sqlx::query(
+                "UPDATE policy_unknowns SET status = 'resolved', resolution = 'not-observed',
+                     justification = ?, resolved_at = ? WHERE id = ?",
+            )
+            .bind(format!("a rescan at {now} no longer finds it"))
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        }
         for r in rows {
             sqlx::query(
                 "INSERT INTO policy_unknowns (id, image_digest, subject, score, band, body, first_seen, last_seen)

@@ -187,11 +187,27 @@ pub fn vex_state(c: Option<&stella_vex::Consensus>) -> crate::VexState {
     }
 }
 
-/// The consensus per finding, in `findings` order (for callers that need it beside the report).
-pub fn vex_decisions(inputs: &Inputs, findings: &[Finding]) -> Vec<Option<stella_vex::Consensus>> {
+/// The consensus per finding, in `findings` order (for callers that need it beside the report,
+/// or without a policy).
+pub fn vex_decisions(
+    statements: &[Statement],
+    trust: &TrustConfig,
+    image_digest: &str,
+    findings: &[Finding],
+) -> Vec<Option<stella_vex::Consensus>> {
     findings
         .iter()
-        .map(|f| vex_for(inputs, f, &inputs.inventory.image.digest))
+        .map(|f| {
+            std::iter::once(&f.id).chain(&f.aliases).find_map(|id| {
+                stella_vex::consensus::consensus_for(
+                    statements,
+                    id,
+                    Some(image_digest),
+                    &f.purl,
+                    trust,
+                )
+            })
+        })
         .collect()
 }
 

@@ -382,7 +382,8 @@ fn breakdown(
         scarcity: reasons.iter().map(|r| r.scarcity()).fold(0.0, f64::max),
         pressure: round(pressure),
         containment,
-        containment_deduction: round(-0.20 * containment),
+        // (`+ 0.0` turns the −0 of no containment into 0.)
+        containment_deduction: round(-0.20 * containment) + 0.0,
     }
 }
 
