@@ -237,6 +237,18 @@ fn report() {
             10,
             None,
         ),
+        (
+            "verdict-5000/vex+policy",
+            "verdict-5000/baseline-matching",
+            20,
+            Some(50.0),
+        ),
+        (
+            "verdict-5000/evaluate+proof",
+            "verdict-5000/baseline-matching",
+            20,
+            None,
+        ),
     ];
     for (ours, baseline, samples, target) in cases {
         let (Some(t), Some(b)) = (median(ours, samples), median(baseline, samples)) else {
@@ -255,12 +267,138 @@ fn report() {
     }
 }
 
+/// The verdict inputs for the synthetic 5,000-component inventory: an OSV advisory for every
+/// fifth npm / PyPI package (critical, high or medium), a vendor VEX `not_affected` for every
+/// third of those, and a policy exercising block, warn, ignore with expiry and requireVEX.
+fn verdict_inputs() -> stella_verdict::evaluate::Inputs {
+    let inventory = stella_bench::inventory(COMPONENTS, false);
+    let vectors = [
+        "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+        "CVSS:3.1/AV:N/AC:L/PR:L/UI:N/S:U/C:H/I:N/A:N",
+        "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:L/I:L/A:N",
+    ];
+    let mut advisories = Vec::new();
+    let mut vex = Vec::new();
+    for (i, c) in inventory.components.iter().enumerate() {
+        let ecosystem = match c.package.ecosystem {
+            stella_analyzers::Ecosystem::Npm => "npm",
+            stella_analyzers::Ecosystem::Pypi => "PyPI",
+            _ => continue,
+        };
+        if i % 5 != 1 && i % 5 != 2 {
+            continue;
+        }
+        let id = format!("CVE-2099-{i:05}");
+        advisories.push(
+            stella_advisories::osv::from_value(&serde_json::json!({
+                "id": id, "modified": "2099-01-01T00:00:00Z",
+                "severity": [{"type": "CVSS_V3", "score": vectors[i % 3]}],
+                "affected": [{"package": {"ecosystem": ecosystem, "name": c.package.name},
+                    "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "2.0.0"}]}]}]
+            }))
+            .expect("a valid record"),
+        );
+        if i % 3 == 0 {
+            let purl = c
+                .package
+                .purl
+                .split('@')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            vex.push(
+                serde_json::json!({"vulnerability": {"name": id}, "products": [{"@id": purl}],
+                "status": "not_affected", "justification": "vulnerable_code_not_in_execute_path"}),
+            );
+        }
+    }
+    let document = serde_json::json!({"@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://vendor.example/vex/bench", "author": "Bench Vendor",
+        "timestamp": "2099-02-01T00:00:00Z", "version": 1, "statements": vex});
+    let statements = stella_vex::parse(document.to_string().as_bytes())
+        .expect("a valid OpenVEX document")
+        .statements;
+    let policy = stella_policy::load_str(
+        "version: \"1.0\"\nrules:\n  - name: Require vendor VEX for package-1x\n    purls: [\"pkg:npm/package-1\"]\n    action: requireVEX\n  - name: Block Critical\n    severity: [Critical]\n    action: block\n  - name: Warn High\n    severity: [High]\n    action: warn\n  - name: Ignore Medium for now\n    severity: [Medium]\n    action: ignore\n    expires: \"2100-01-01\"\n    justification: triaged monthly\n",
+    )
+    .expect("a valid policy")
+    .spec;
+    stella_verdict::evaluate::Inputs {
+        inventory,
+        advisories,
+        statements,
+        trust: Default::default(),
+        policy,
+        evaluated_at: "2099-06-01T00:00:00Z".parse().expect("a time"),
+        namespace: Some("prod".into()),
+        environment: Some("prod".into()),
+    }
+}
+
+fn verdict(c: &mut Criterion) {
+    let inputs = verdict_inputs();
+    let findings = stella_verdict::matching::match_inventory(&inputs.inventory, &inputs.advisories);
+    assert!(findings.len() >= 1_000, "{} findings", findings.len());
+    let mut g = group(c, "verdict-5000", 20, 10);
+    case(&mut g, "verdict-5000", "baseline-matching", || {
+        stella_verdict::matching::match_inventory(&inputs.inventory, &inputs.advisories)
+    });
+    case(&mut g, "verdict-5000", "vex+policy", || {
+        let vex = stella_verdict::evaluate::vex_decisions(
+            &inputs.statements,
+            &inputs.trust,
+            &inputs.inventory.image.digest,
+            &findings,
+        );
+        let policy_inputs: Vec<stella_policy::Input> = findings
+            .iter()
+            .zip(&vex)
+            .map(|(f, v)| {
+                let mut input = stella_policy::Input::from_finding(f);
+                input.vex = v.as_ref().and_then(|c| {
+                    Some(stella_policy::VexConsensus {
+                        status: match c.status? {
+                            stella_vex::Status::NotAffected => {
+                                stella_policy::VexStatus::NotAffected
+                            }
+                            stella_vex::Status::Affected => stella_policy::VexStatus::Affected,
+                            stella_vex::Status::Fixed => stella_policy::VexStatus::Fixed,
+                            stella_vex::Status::UnderInvestigation => {
+                                stella_policy::VexStatus::UnderInvestigation
+                            }
+                        },
+                        justification: c.justification.map(|j| j.as_str().to_string()),
+                        provider: "Bench Vendor".into(),
+                    })
+                });
+                input
+            })
+            .collect();
+        let context = stella_policy::Context {
+            image: stella_policy::Image {
+                digest: inputs.inventory.image.digest.clone(),
+                name: inputs.inventory.image.name.clone(),
+                repository: inputs.inventory.image.repository.clone(),
+            },
+            namespace: inputs.namespace.clone(),
+            environment: inputs.environment.clone(),
+            evaluated_at: inputs.evaluated_at,
+        };
+        stella_policy::evaluate(&inputs.policy, &context, &policy_inputs)
+    });
+    case(&mut g, "verdict-5000", "evaluate+proof", || {
+        stella_verdict::evaluate::evaluate(&inputs)
+    });
+    g.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     emission(&mut c);
     diff(&mut c);
     bom_index(&mut c);
     impact(&mut c);
+    verdict(&mut c);
     c.final_summary();
     report();
 }
