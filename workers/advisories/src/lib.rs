@@ -5,6 +5,7 @@
 pub mod alpine;
 pub mod cvss;
 pub mod debian;
+pub mod exploits;
 pub mod matching;
 pub mod model;
 pub mod nvd;

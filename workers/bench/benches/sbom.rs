@@ -328,6 +328,7 @@ fn verdict_inputs() -> stella_verdict::evaluate::Inputs {
         advisories,
         statements,
         trust: Default::default(),
+        exploits: Default::default(),
         policy,
         evaluated_at: "2099-06-01T00:00:00Z".parse().expect("a time"),
         namespace: Some("prod".into()),

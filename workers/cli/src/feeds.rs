@@ -82,6 +82,15 @@ pub(crate) fn run(args: Args) -> Exit {
                             }
                             r
                         })
+                } else if let Some(signals) = exploit_signals(path) {
+                    // CISA KEV and FIRST EPSS files: exploit signals, stored beside.
+                    match signals.and_then(|s| runtime.block_on(store_signals(&store, s))) {
+                        Ok(message) => {
+                            println!("{shown}: {message}");
+                            continue;
+                        }
+                        Err(e) => Err(e),
+                    }
                 } else {
                     collect(path, &mut accepted, &mut rejected)
                 };
@@ -215,6 +224,87 @@ pub(crate) fn run(args: Args) -> Exit {
                 .trim_end()
             );
             Exit::Ok
+        }
+    }
+}
+
+/// Exploit signals of one file.
+enum Signals {
+    Kev(stella_advisories::exploits::Kev),
+    Epss(stella_advisories::exploits::Epss),
+}
+
+/// `Some` when `path` is a KEV catalog (JSON) or an EPSS score file (`.csv`, `.csv.gz`), with
+/// the parsed signals or why they are unreadable; `None` for anything else.
+fn exploit_signals(path: &Path) -> Option<Result<Signals, String>> {
+    use stella_advisories::exploits;
+    let name = path.file_name()?.to_string_lossy().to_string();
+    let meta = std::fs::symlink_metadata(path).ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    const MAX: u64 = 1 << 30;
+    let read = |reader: &mut dyn Read| -> Result<String, String> {
+        let mut text = String::new();
+        reader
+            .take(MAX + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| e.to_string())?;
+        if text.len() as u64 > MAX {
+            return Err(format!("larger than {MAX} bytes"));
+        }
+        Ok(text)
+    };
+    if name.ends_with(".csv") || name.ends_with(".csv.gz") {
+        let file = match std::fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) => return Some(Err(e.to_string())),
+        };
+        let text = if name.ends_with(".gz") {
+            read(&mut flate2::read::GzDecoder::new(file))
+        } else {
+            read(&mut std::io::BufReader::new(file))
+        };
+        return Some(text.and_then(|t| exploits::parse_epss(&t).map(Signals::Epss)));
+    }
+    if name.ends_with(".json") && meta.len() <= MAX {
+        let bytes = std::fs::read(path).ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+        if exploits::is_kev(&value) {
+            return Some(exploits::parse_kev(&value).map(Signals::Kev));
+        }
+    }
+    None
+}
+
+async fn store_signals(store: &stella_store::Store, signals: Signals) -> Result<String, String> {
+    match signals {
+        Signals::Kev(kev) => {
+            store
+                .advisories
+                .put_kev(&kev.entries)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "KEV catalog {}: {} known exploited vulnerabilities",
+                kev.catalog_version,
+                kev.entries.len()
+            ))
+        }
+        Signals::Epss(epss) => {
+            store
+                .advisories
+                .put_epss(&epss.scores, epss.score_date.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(format!(
+                "EPSS scores{}: {}",
+                epss.score_date
+                    .as_deref()
+                    .map(|d| format!(" of {d}"))
+                    .unwrap_or_default(),
+                epss.scores.len()
+            ))
         }
     }
 }

@@ -281,6 +281,8 @@ pub(crate) fn run(args: Args) -> Exit {
 pub(crate) struct Verdict {
     /// VEX consensus per finding, in findings order.
     pub(crate) vex: Vec<Option<stella_vex::Consensus>>,
+    /// KEV / EPSS of the findings' ids.
+    pub(crate) exploits: std::collections::BTreeMap<String, stella_verdict::evaluate::Exploit>,
     /// With `--policy`: the pinned inputs and their evaluation.
     pub(crate) evaluation: Option<(
         stella_verdict::evaluate::Inputs,
@@ -315,9 +317,24 @@ pub(crate) async fn verdict(
         &inventory.image.digest,
         findings,
     );
+    let ids: Vec<String> = findings
+        .iter()
+        .flat_map(|f| std::iter::once(&f.id).chain(&f.aliases).cloned())
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    let exploits: std::collections::BTreeMap<String, stella_verdict::evaluate::Exploit> = store
+        .advisories
+        .exploit_signals(&ids)
+        .await
+        .map_err(|e| (Exit::Failure, format!("KEV / EPSS: {e}")))?
+        .into_iter()
+        .map(|(id, (kev, epss))| (id, stella_verdict::evaluate::Exploit { kev, epss }))
+        .collect();
     let Some(path) = &args.policy else {
         return Ok(Verdict {
             vex,
+            exploits,
             evaluation: None,
         });
     };
@@ -346,6 +363,7 @@ pub(crate) async fn verdict(
         advisories,
         statements,
         trust,
+        exploits: exploits.clone(),
         policy: loaded.spec,
         // Whole seconds: the manifest records the time at that precision, and a replay must
         // evaluate waivers at exactly the recorded instant.
@@ -360,6 +378,7 @@ pub(crate) async fn verdict(
     let evaluation = stella_verdict::evaluate::evaluate(&inputs);
     Ok(Verdict {
         vex,
+        exploits,
         evaluation: Some((inputs, evaluation)),
     })
 }
@@ -418,6 +437,9 @@ async fn record_unknowns(
     findings: &[stella_advisories::matching::Finding],
     verdict: &Verdict,
 ) -> stella_store::Result<Vec<stella_verdict::Unknown>> {
+    let exploit = |f: &stella_advisories::matching::Finding| {
+        stella_verdict::evaluate::exploit_of(&verdict.exploits, f)
+    };
     // Open: not quieted by VEX or waived by the policy.
     let closed: std::collections::BTreeSet<(&str, &str)> = verdict
         .evaluation
@@ -446,8 +468,8 @@ async fn record_unknowns(
                         stella_vex::Status::NotAffected | stella_vex::Status::Fixed
                     )
                 }),
-            kev: false,
-            epss: None,
+            kev: exploit(finding).kev,
+            epss: exploit(finding).epss,
         })
         .collect();
     let context = stella_verdict::Context {

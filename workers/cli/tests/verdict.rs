@@ -238,4 +238,69 @@ fn policy_verdicts_are_explained_bundled_and_replayed() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(run(&["report", &target]).status.code(), Some(2));
+
+    // CISA KEV lists the medium one, FIRST EPSS scores it: a `kev` rule now blocks it, and
+    // the unknowns registry ranks it under that pressure.
+    let kev = serde_json::json!({"title": "CISA Catalog of Known Exploited Vulnerabilities",
+        "catalogVersion": "2099.01.01", "count": 1, "vulnerabilities": [
+            {"cveID": "CVE-2099-2002", "vendorProject": "Debian", "product": "dash",
+             "dateAdded": "2099-01-01", "knownRansomwareCampaignUse": "Unknown"}]});
+    std::fs::write(w.join("kev.json"), kev.to_string()).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(
+        &mut gz,
+        b"#model_version:v2023.03.01,score_date:2099-01-01T00:00:00+0000\ncve,epss,percentile\nCVE-2099-2002,0.91,0.99\n",
+    )
+    .unwrap();
+    std::fs::write(
+        w.join("epss_scores-2099-01-01.csv.gz"),
+        gz.finish().unwrap(),
+    )
+    .unwrap();
+    let out = ok(&run(&[
+        "feeds",
+        "import",
+        w.join("kev.json").to_str().unwrap(),
+        w.join("epss_scores-2099-01-01.csv.gz").to_str().unwrap(),
+    ]))
+    .stdout
+    .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("KEV catalog 2099.01.01: 1 known exploited"),
+        "{text}"
+    );
+    assert!(
+        text.contains("EPSS scores of 2099-01-01T00:00:00+0000: 1"),
+        "{text}"
+    );
+    let kev_policy = w.join("kev.yaml");
+    std::fs::write(
+        &kev_policy,
+        "version: \"1.0\"\nrules:\n  - name: Known exploited\n    kev: true\n    action: block\n  - name: Likely exploited\n    epssAtLeast: 0.5\n    action: warn\n",
+    )
+    .unwrap();
+    let out = run(&["report", &target, "--policy", kev_policy.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        decision(&report, "CVE-2099-2002")["rule"],
+        "Known exploited"
+    );
+    let out = ok(&run(&["unknowns", "list", "--format", "json"]))
+        .stdout
+        .clone();
+    let unknowns: serde_json::Value = serde_json::from_slice(&out).unwrap();
+    let pressured = unknowns["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|u| u["vulnerability"] == "CVE-2099-2002")
+        .unwrap();
+    assert_eq!(pressured["scoreBreakdown"]["pressure"], 1.0);
 }

@@ -11,9 +11,10 @@ use sqlx::sqlite::SqlitePool;
 use std::time::Duration;
 
 /// Forward-only migrations of the `vuln` schema on PostgreSQL.
-const PG_MIGRATIONS: &[(i64, &str)] = &[(
-    1,
-    "CREATE TABLE IF NOT EXISTS vuln.advisories (
+const PG_MIGRATIONS: &[(i64, &str)] = &[
+    (
+        1,
+        "CREATE TABLE IF NOT EXISTS vuln.advisories (
         id TEXT NOT NULL,
         source TEXT NOT NULL,
         modified TEXT NOT NULL,
@@ -34,7 +35,22 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[(
         accepted BIGINT NOT NULL,
         rejected BIGINT NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS vuln.kev (
+        cve TEXT PRIMARY KEY,
+        date_added TEXT NOT NULL,
+        ransomware BOOLEAN NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS vuln.epss (
+        cve TEXT PRIMARY KEY,
+        epss DOUBLE PRECISION NOT NULL,
+        percentile DOUBLE PRECISION NOT NULL,
+        score_date TEXT
+    );",
+    ),
+];
 
 /// One advisory to store: its canonical JSON body and its `(ecosystem, package)` match keys.
 #[derive(Debug, Clone, Copy)]
@@ -157,6 +173,125 @@ impl AdvisoryDb {
     }
 
     /// Bodies of the advisories that name any of these (ecosystem, package) keys, sorted.
+    /// Replaces the KEV catalog (one transaction): a CVE is known exploited exactly when the
+    /// latest catalog lists it.
+    pub async fn put_kev(&self, entries: &[stella_advisories::exploits::KevEntry]) -> Result<()> {
+        macro_rules! write {
+            ($pool:expr, $delete:expr, $insert:expr) => {{
+                let mut tx = $pool.begin().await?;
+                sqlx::query($delete).execute(&mut *tx).await?;
+                for e in entries {
+                    sqlx::query($insert)
+                        .bind(&e.cve)
+                        .bind(&e.date_added)
+                        .bind(e.ransomware)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match self {
+            AdvisoryDb::Sqlite(pool) => write!(
+                pool,
+                "DELETE FROM vuln_kev",
+                "INSERT INTO vuln_kev (cve, date_added, ransomware) VALUES (?, ?, ?)"
+            ),
+            AdvisoryDb::Postgres(pool) => write!(
+                pool,
+                "DELETE FROM vuln.kev",
+                "INSERT INTO vuln.kev (cve, date_added, ransomware) VALUES ($1, $2, $3)"
+            ),
+        }
+        Ok(())
+    }
+
+    /// Stores EPSS scores (one transaction), replacing older scores of the same CVEs.
+    pub async fn put_epss(
+        &self,
+        scores: &[stella_advisories::exploits::EpssScore],
+        score_date: Option<&str>,
+    ) -> Result<()> {
+        macro_rules! write {
+            ($pool:expr, $insert:expr) => {{
+                let mut tx = $pool.begin().await?;
+                for s in scores {
+                    sqlx::query($insert)
+                        .bind(&s.cve)
+                        .bind(s.epss)
+                        .bind(s.percentile)
+                        .bind(score_date)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+            }};
+        }
+        match self {
+            AdvisoryDb::Sqlite(pool) => write!(
+                pool,
+                "INSERT INTO vuln_epss (cve, epss, percentile, score_date) VALUES (?, ?, ?, ?)
+                 ON CONFLICT(cve) DO UPDATE SET epss = excluded.epss,
+                     percentile = excluded.percentile, score_date = excluded.score_date"
+            ),
+            AdvisoryDb::Postgres(pool) => write!(
+                pool,
+                "INSERT INTO vuln.epss (cve, epss, percentile, score_date) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (cve) DO UPDATE SET epss = excluded.epss,
+                     percentile = excluded.percentile, score_date = excluded.score_date"
+            ),
+        }
+        Ok(())
+    }
+
+    /// KEV membership and EPSS score of each of `cves` that has either, by CVE.
+    pub async fn exploit_signals(
+        &self,
+        cves: &[String],
+    ) -> Result<std::collections::BTreeMap<String, (bool, Option<f64>)>> {
+        let mut out: std::collections::BTreeMap<String, (bool, Option<f64>)> = Default::default();
+        for chunk in cves.chunks(500) {
+            let list: Vec<String> = chunk.to_vec();
+            let (kev, epss): (Vec<String>, Vec<(String, f64)>) = match self {
+                AdvisoryDb::Sqlite(pool) => {
+                    let json = serde_json::to_string(&list).unwrap_or_default();
+                    let kev = sqlx::query_scalar(
+                        "SELECT cve FROM vuln_kev WHERE cve IN (SELECT value FROM json_each(?))",
+                    )
+                    .bind(&json)
+                    .fetch_all(pool)
+                    .await?;
+                    let epss = sqlx::query_as(
+                        "SELECT cve, epss FROM vuln_epss WHERE cve IN (SELECT value FROM json_each(?))",
+                    )
+                    .bind(&json)
+                    .fetch_all(pool)
+                    .await?;
+                    (kev, epss)
+                }
+                AdvisoryDb::Postgres(pool) => {
+                    let kev = sqlx::query_scalar("SELECT cve FROM vuln.kev WHERE cve = ANY($1)")
+                        .bind(&list)
+                        .fetch_all(pool)
+                        .await?;
+                    let epss =
+                        sqlx::query_as("SELECT cve, epss FROM vuln.epss WHERE cve = ANY($1)")
+                            .bind(&list)
+                            .fetch_all(pool)
+                            .await?;
+                    (kev, epss)
+                }
+            };
+            for cve in kev {
+                out.entry(cve).or_default().0 = true;
+            }
+            for (cve, score) in epss {
+                out.entry(cve).or_default().1 = Some(score);
+            }
+        }
+        Ok(out)
+    }
+
     pub async fn advisories_for(&self, keys: &[(String, String)]) -> Result<Vec<String>> {
         let mut bodies = std::collections::BTreeSet::new();
         for (ecosystem, package) in keys {

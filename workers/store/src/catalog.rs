@@ -77,6 +77,21 @@ const MIGRATIONS: &[(i64, &str)] = &[
         rejected INTEGER NOT NULL
     );",
     ),
+    (
+        3,
+        // Exploit signals beside the advisories: CISA KEV and FIRST EPSS.
+        "CREATE TABLE IF NOT EXISTS vuln_kev (
+        cve TEXT PRIMARY KEY,
+        date_added TEXT NOT NULL,
+        ransomware INTEGER NOT NULL
+    );
+    CREATE TABLE IF NOT EXISTS vuln_epss (
+        cve TEXT PRIMARY KEY,
+        epss REAL NOT NULL,
+        percentile REAL NOT NULL,
+        score_date TEXT
+    );",
+    ),
 ];
 
 /// A scanned image.

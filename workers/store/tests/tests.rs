@@ -60,7 +60,7 @@ async fn catalog_round_trips_and_migrations_apply_once() {
 
     // Reopening applies no migration twice and keeps the data.
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2]);
+    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3]);
     assert!(store.catalog.image(&digest).await.unwrap().is_some());
 }
 
@@ -208,7 +208,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
         dbs.push(s.await.unwrap().unwrap());
     }
     let advisories = &dbs[0];
-    assert_eq!(advisories.migrations().await.unwrap(), [1]);
+    assert_eq!(advisories.migrations().await.unwrap(), [1, 2]);
     let keys = vec![
         ("Debian:12".to_string(), "openssl".to_string()),
         ("Debian:12".to_string(), "libssl3".to_string()),
@@ -264,7 +264,9 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
         [
             "vuln.advisories",
             "vuln.affected",
+            "vuln.epss",
             "vuln.imports",
+            "vuln.kev",
             "vuln.schema_migrations"
         ]
     );
@@ -277,3 +279,58 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
 }
 mod impact;
 mod vex;
+
+/// KEV and EPSS in both backends: the catalog replaces KEV wholesale, EPSS updates per CVE.
+async fn exploit_signals_round_trip(db: &stella_store::AdvisoryDb) {
+    use stella_advisories::exploits::{EpssScore, KevEntry};
+    let kev = |cve: &str| KevEntry {
+        cve: cve.into(),
+        vendor: "v".into(),
+        product: "p".into(),
+        date_added: "2024-01-01".into(),
+        ransomware: false,
+    };
+    db.put_kev(&[kev("CVE-2024-0001"), kev("CVE-2024-0002")])
+        .await
+        .unwrap();
+    db.put_kev(&[kev("CVE-2024-0002")]).await.unwrap();
+    let score = |cve: &str, epss: f64| EpssScore {
+        cve: cve.into(),
+        epss,
+        percentile: 0.5,
+    };
+    db.put_epss(
+        &[score("CVE-2024-0001", 0.1), score("CVE-2024-0003", 0.3)],
+        None,
+    )
+    .await
+    .unwrap();
+    db.put_epss(&[score("CVE-2024-0001", 0.7)], Some("2024-06-01"))
+        .await
+        .unwrap();
+    let ids: Vec<String> = ["CVE-2024-0001", "CVE-2024-0002", "CVE-2024-0004"]
+        .map(String::from)
+        .to_vec();
+    let signals = db.exploit_signals(&ids).await.unwrap();
+    assert_eq!(signals.len(), 2, "{signals:?}");
+    assert_eq!(signals["CVE-2024-0001"], (false, Some(0.7)));
+    assert_eq!(signals["CVE-2024-0002"], (true, None));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exploit_signals_in_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = stella_store::Store::open_embedded(dir.path())
+        .await
+        .unwrap();
+    exploit_signals_round_trip(&store.advisories).await;
+    let Some(db) = PgDatabase::create().await else {
+        return;
+    };
+    let pg = stella_store::AdvisoryDb::connect_postgres(&db.url)
+        .await
+        .unwrap();
+    exploit_signals_round_trip(&pg).await;
+    drop(pg);
+    db.drop().await;
+}

@@ -6,7 +6,8 @@
 //! Layout (fixed timestamps and order: the same evaluation gives the same bytes):
 //! `manifest.json`, `score_proof.json`, `report.json`, `meta.json`, `inputs/inventory.json`,
 //! `inputs/advisories.jsonl` (the canonical advisory export), `inputs/vex.json`,
-//! `inputs/vex-trust.json`, `inputs/policy.json` (the canonical policy). Reading checks every
+//! `inputs/vex-trust.json`, `inputs/policy.json` (the canonical policy), `inputs/exploits.json`
+//! (KEV / EPSS signals). Reading checks every
 //! input against the hash the manifest pins, every node against its recorded hash, and the
 //! root against the meta record; members are size-capped and unknown members refused.
 
@@ -21,7 +22,7 @@ pub const SCHEMA: &str = "stella-ops.org/proof-bundle@1";
 const MAX_MEMBER: u64 = 512 << 20;
 const MAX_TOTAL: u64 = 1 << 30;
 
-const MEMBERS: [&str; 9] = [
+const MEMBERS: [&str; 10] = [
     "manifest.json",
     "score_proof.json",
     "report.json",
@@ -31,6 +32,7 @@ const MEMBERS: [&str; 9] = [
     "inputs/vex.json",
     "inputs/vex-trust.json",
     "inputs/policy.json",
+    "inputs/exploits.json",
 ];
 
 /// Errors reading or replaying a bundle.
@@ -73,7 +75,7 @@ pub fn write(inputs: &Inputs, evaluation: &Evaluation) -> Vec<u8> {
         root_hash: evaluation.root.clone(),
         verdict: verdict.as_str().unwrap_or_default().into(),
     };
-    let members: [(&str, Vec<u8>); 9] = [
+    let members: [(&str, Vec<u8>); 10] = [
         ("manifest.json", pretty(&evaluation.manifest)),
         ("score_proof.json", pretty(&evaluation.nodes)),
         (
@@ -103,6 +105,10 @@ pub fn write(inputs: &Inputs, evaluation: &Evaluation) -> Vec<u8> {
                 &serde_json::to_value(&inputs.policy).expect("a policy serialises"),
             )
             .into_bytes(),
+        ),
+        (
+            "inputs/exploits.json",
+            serde_json::to_vec(&inputs.exploits).expect("signals serialise"),
         ),
     ];
     let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
@@ -214,6 +220,7 @@ pub fn read(bytes: &[u8]) -> Result<(Inputs, Recorded), Error> {
         statements: json("inputs/vex.json", member("inputs/vex.json")?)?,
         trust: json("inputs/vex-trust.json", member("inputs/vex-trust.json")?)?,
         policy: json("inputs/policy.json", member("inputs/policy.json")?)?,
+        exploits: json("inputs/exploits.json", member("inputs/exploits.json")?)?,
         evaluated_at,
         namespace: report.namespace.clone(),
         environment: report.environment.clone(),
@@ -224,6 +231,7 @@ pub fn read(bytes: &[u8]) -> Result<(Inputs, Recorded), Error> {
         &manifest.excititor_snapshot_hash,
         &manifest.vex_trust_hash,
         &manifest.lattice_policy_hash,
+        &manifest.exploit_snapshot_hash,
     ];
     for ((input, actual), pinned) in input_hashes(&inputs).into_iter().zip(pinned) {
         if &actual != pinned {

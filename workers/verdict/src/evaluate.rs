@@ -23,10 +23,44 @@ pub struct Inputs {
     pub advisories: Vec<Advisory>,
     pub statements: Vec<Statement>,
     pub trust: TrustConfig,
+    /// Exploit signals (CISA KEV, FIRST EPSS) by vulnerability id, for the ids the findings
+    /// carry.
+    pub exploits: std::collections::BTreeMap<String, Exploit>,
     pub policy: PolicySpec,
     pub evaluated_at: DateTime<Utc>,
     pub namespace: Option<String>,
     pub environment: Option<String>,
+}
+
+/// What is known of a vulnerability's exploitation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Exploit {
+    /// Listed in CISA's Known Exploited Vulnerabilities catalog.
+    pub kev: bool,
+    /// FIRST EPSS probability (0..1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epss: Option<f64>,
+}
+
+impl Inputs {
+    /// The exploit signals of a finding.
+    pub fn exploit(&self, f: &Finding) -> Exploit {
+        exploit_of(&self.exploits, f)
+    }
+}
+
+/// The exploit signals of a finding: KEV when any of its ids is listed, the highest EPSS.
+pub fn exploit_of(exploits: &std::collections::BTreeMap<String, Exploit>, f: &Finding) -> Exploit {
+    std::iter::once(&f.id)
+        .chain(&f.aliases)
+        .filter_map(|id| exploits.get(id))
+        .fold(Exploit::default(), |a, b| Exploit {
+            kev: a.kev || b.kev,
+            epss: match (a.epss, b.epss) {
+                (Some(x), Some(y)) => Some(x.max(y)),
+                (x, y) => x.or(y),
+            },
+        })
 }
 
 /// The scan manifest: every input pinned by its hash (seed §4A.2, camelCase as there).
@@ -50,6 +84,8 @@ pub struct ScanManifest {
     pub excititor_snapshot_hash: String,
     /// SHA-256 of the canonical trust configuration.
     pub vex_trust_hash: String,
+    /// SHA-256 of the exploit signals (KEV, EPSS) used.
+    pub exploit_snapshot_hash: String,
     /// The policy digest.
     pub lattice_policy_hash: String,
     pub deterministic: bool,
@@ -120,6 +156,9 @@ pub fn evaluate(inputs: &Inputs) -> Evaluation {
                 input = input.with_component(component);
             }
             input.vex = consensus.as_ref().and_then(to_policy_vex);
+            let exploit = inputs.exploit(f);
+            input.kev = Some(exploit.kev);
+            input.epss = exploit.epss;
             vex_decisions.push(consensus);
             input
         })
@@ -216,7 +255,7 @@ fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// The hashes that pin each input.
-pub fn input_hashes(inputs: &Inputs) -> [(&'static str, String); 5] {
+pub fn input_hashes(inputs: &Inputs) -> [(&'static str, String); 6] {
     [
         (
             "sbom",
@@ -232,11 +271,15 @@ pub fn input_hashes(inputs: &Inputs) -> [(&'static str, String); 5] {
             sha256_hex(&serde_json::to_vec(&inputs.trust).expect("a trust config serialises")),
         ),
         ("policy", stella_policy::digest(&inputs.policy)),
+        (
+            "exploits",
+            sha256_hex(&serde_json::to_vec(&inputs.exploits).expect("signals serialise")),
+        ),
     ]
 }
 
 fn manifest(inputs: &Inputs) -> ScanManifest {
-    let [sbom, advisories, vex, trust, policy] = input_hashes(inputs).map(|(_, h)| h);
+    let [sbom, advisories, vex, trust, policy, exploits] = input_hashes(inputs).map(|(_, h)| h);
     let image = &inputs.inventory.image;
     let created = inputs
         .evaluated_at
@@ -249,6 +292,7 @@ fn manifest(inputs: &Inputs) -> ScanManifest {
         &vex,
         &trust,
         &policy,
+        &exploits,
         &created,
     ]);
     let seed_hash = Sha256::digest(scan_id.as_bytes());
@@ -261,6 +305,7 @@ fn manifest(inputs: &Inputs) -> ScanManifest {
         concelier_snapshot_hash: advisories,
         excititor_snapshot_hash: vex,
         vex_trust_hash: trust,
+        exploit_snapshot_hash: exploits,
         lattice_policy_hash: policy,
         deterministic: true,
         seed: base64_4(&seed_hash[..4]),
@@ -309,10 +354,11 @@ fn ledger(
         node_hash: String::new(),
     };
     push(input("sbom", &manifest.sbom_hash), &mut nodes);
-    push(
-        input("advisories", &manifest.concelier_snapshot_hash),
-        &mut nodes,
-    );
+    let mut advisories_input = input("advisories", &manifest.concelier_snapshot_hash);
+    advisories_input
+        .evidence_refs
+        .push(manifest.exploit_snapshot_hash.clone());
+    push(advisories_input, &mut nodes);
     let mut vex_input = input("vex", &manifest.excititor_snapshot_hash);
     vex_input
         .evidence_refs

@@ -82,6 +82,7 @@ fn inputs() -> Inputs {
         ],
         statements: vec![],
         trust: Default::default(),
+        exploits: Default::default(),
         policy: policy(POLICY),
         evaluated_at: "2026-06-01T00:00:00Z".parse().unwrap(),
         namespace: None,
@@ -169,11 +170,56 @@ fn any_change_to_any_input_changes_the_root() {
     let mut i = inputs();
     i.evaluated_at = "2026-06-02T00:00:00Z".parse().unwrap();
     changed.push(("time", evaluate(&i).root));
+    let mut i = inputs();
+    i.exploits.insert(
+        "CVE-2024-0002".into(),
+        stella_verdict::evaluate::Exploit {
+            kev: false,
+            epss: Some(0.2),
+        },
+    );
+    changed.push(("exploits", evaluate(&i).root));
     for (what, root) in &changed {
         assert_ne!(root, &base, "{what} did not change the root");
     }
     let distinct: std::collections::BTreeSet<&String> = changed.iter().map(|(_, r)| r).collect();
     assert_eq!(distinct.len(), changed.len());
+}
+
+#[test]
+fn known_exploited_vulnerabilities_reach_the_policy() {
+    let mut i = inputs();
+    i.policy = policy(&POLICY.replace(
+        "rules:\n",
+        "rules:\n  - name: Known exploited\n    kev: true\n    action: block\n",
+    ));
+    let before = evaluate(&i);
+    let zlib = |e: &stella_verdict::evaluate::Evaluation| {
+        e.report
+            .findings
+            .iter()
+            .find(|d| d.id == "CVE-2024-0002")
+            .unwrap()
+            .rule
+            .clone()
+    };
+    assert_eq!(zlib(&before).as_deref(), Some("Warn Medium"));
+    i.exploits.insert(
+        "CVE-2024-0002".into(),
+        stella_verdict::evaluate::Exploit {
+            kev: true,
+            epss: Some(0.9),
+        },
+    );
+    let after = evaluate(&i);
+    assert_eq!(zlib(&after).as_deref(), Some("Known exploited"));
+    assert_ne!(
+        before.manifest.exploit_snapshot_hash,
+        after.manifest.exploit_snapshot_hash
+    );
+    // The signals travel in the bundle and replay to the same root.
+    let (replay, _) = bundle::replay(&bundle::write(&i, &after), Overrides::default()).unwrap();
+    assert!(replay.proved);
 }
 
 #[test]
