@@ -454,3 +454,25 @@ fn protobuf_is_byte_stable() {
     other.image.digest = format!("sha256:{}", "ef".repeat(32));
     assert_ne!(bytes, stella_sbom::cyclonedx_pb::to_protobuf(&other));
 }
+
+/// SPDX 3.0.1 and the usage view are pinned by golden files as well: any change to the
+/// emitted bytes is a deliberate one.
+#[test]
+fn spdx_and_usage_view_goldens() {
+    let inventory = rich_inventory();
+    golden(
+        "rich.spdx.json",
+        stella_sbom::spdx::to_json(&inventory).as_bytes(),
+    );
+    let usage = inventory.usage_view();
+    assert!(usage.components.iter().all(|c| c.used_by_entrypoint));
+    assert!(!usage.components.is_empty());
+    golden(
+        "rich.usage.cdx.json",
+        stella_sbom::cyclonedx::to_json(&usage).as_bytes(),
+    );
+    golden(
+        "rich.usage.cdx.pb",
+        &stella_sbom::cyclonedx_pb::to_protobuf(&usage),
+    );
+}
