@@ -77,7 +77,7 @@ impl AdvisoryDb {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        migrate_postgres(&pool).await?;
+        crate::migrate::postgres(&pool, "vuln", PG_MIGRATIONS).await?;
         Ok(AdvisoryDb::Postgres(pool))
     }
 
@@ -404,49 +404,4 @@ impl AdvisoryDb {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
         })
     }
-}
-
-/// Applies the `vuln` migrations once, whoever gets the advisory lock; others wait for it.
-async fn migrate_postgres(pool: &PgPool) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    let started = std::time::Instant::now();
-    loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('vuln'))")
-            .fetch_one(&mut *conn)
-            .await?;
-        if locked {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(crate::Error::Catalog(sqlx::Error::PoolTimedOut));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let result: Result<()> = async {
-        sqlx::raw_sql(
-            "CREATE SCHEMA IF NOT EXISTS vuln;
-             CREATE TABLE IF NOT EXISTS vuln.schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
-        )
-        .execute(&mut *conn)
-        .await?;
-        for (version, sql) in PG_MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar("SELECT version FROM vuln.schema_migrations WHERE version = $1")
-                .bind(version)
-                .fetch_optional(&mut *conn)
-                .await?;
-            if applied.is_some() {
-                continue;
-            }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql)).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO vuln.schema_migrations (version) VALUES ($1)").bind(version).execute(&mut *tx).await?;
-            tx.commit().await?;
-        }
-        Ok(())
-    }
-    .await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('vuln'))")
-        .execute(&mut *conn)
-        .await;
-    result
 }

@@ -145,30 +145,7 @@ impl Catalog {
     }
 
     async fn migrate(&self) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS scanner_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM scanner_schema_migrations WHERE version = ?",
-            )
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO scanner_schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        crate::migrate::sqlite(&self.pool, "scanner", MIGRATIONS).await
     }
 
     /// Versions of the applied migrations.

@@ -9,6 +9,7 @@ mod advisories;
 mod catalog;
 mod fragments;
 mod impact;
+mod migrate;
 mod unknowns;
 mod vex;
 

@@ -72,29 +72,7 @@ impl UnknownsDb {
     /// The table in the catalog's SQLite file, migrated.
     pub async fn embedded(catalog: &Catalog) -> Result<UnknownsDb> {
         let pool = catalog.pool.clone();
-        let mut tx = pool.begin().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS policy_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        for (version, sql) in MIGRATIONS {
-            let applied: Option<i64> = sqlx::query_scalar(
-                "SELECT version FROM policy_schema_migrations WHERE version = ?",
-            )
-            .bind(version)
-            .fetch_optional(&mut *tx)
-            .await?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO policy_schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        crate::migrate::sqlite(&pool, "policy", MIGRATIONS).await?;
         Ok(UnknownsDb { pool })
     }
 

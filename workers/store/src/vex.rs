@@ -97,28 +97,7 @@ impl VexDb {
     /// The `vex_` tables in the embedded catalog's SQLite file, migrated.
     pub async fn embedded(catalog: &Catalog) -> Result<VexDb> {
         let pool = catalog.pool.clone();
-        let mut tx = pool.begin().await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS vex_schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        for (version, sql) in SQLITE_MIGRATIONS {
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM vex_schema_migrations WHERE version = ?")
-                    .bind(version)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            if applied.is_some() {
-                continue;
-            }
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO vex_schema_migrations (version, applied_at) VALUES (?, datetime('now'))")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
+        crate::migrate::sqlite(&pool, "vex", SQLITE_MIGRATIONS).await?;
         Ok(VexDb::Sqlite(pool))
     }
 
@@ -129,7 +108,7 @@ impl VexDb {
             .acquire_timeout(Duration::from_secs(10))
             .connect(url)
             .await?;
-        migrate_postgres(&pool).await?;
+        crate::migrate::postgres(&pool, "vex", PG_MIGRATIONS).await?;
         Ok(VexDb::Postgres(pool))
     }
 
@@ -338,55 +317,4 @@ impl VexDb {
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
         })
     }
-}
-
-/// Applies the `vex` migrations once, whoever gets the advisory lock; others wait for it.
-async fn migrate_postgres(pool: &PgPool) -> Result<()> {
-    let mut conn = pool.acquire().await?;
-    let started = std::time::Instant::now();
-    loop {
-        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext('vex'))")
-            .fetch_one(&mut *conn)
-            .await?;
-        if locked {
-            break;
-        }
-        if started.elapsed() > Duration::from_secs(60) {
-            return Err(crate::Error::Catalog(sqlx::Error::PoolTimedOut));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let result: Result<()> = async {
-        sqlx::raw_sql(
-            "CREATE SCHEMA IF NOT EXISTS vex;
-             CREATE TABLE IF NOT EXISTS vex.schema_migrations (version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now());",
-        )
-        .execute(&mut *conn)
-        .await?;
-        for (version, sql) in PG_MIGRATIONS {
-            let applied: Option<i64> =
-                sqlx::query_scalar("SELECT version FROM vex.schema_migrations WHERE version = $1")
-                    .bind(version)
-                    .fetch_optional(&mut *conn)
-                    .await?;
-            if applied.is_some() {
-                continue;
-            }
-            let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-            sqlx::raw_sql(sqlx::AssertSqlSafe(*sql))
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO vex.schema_migrations (version) VALUES ($1)")
-                .bind(version)
-                .execute(&mut *tx)
-                .await?;
-            tx.commit().await?;
-        }
-        Ok(())
-    }
-    .await;
-    let _ = sqlx::query("SELECT pg_advisory_unlock(hashtext('vex'))")
-        .execute(&mut *conn)
-        .await;
-    result
 }
