@@ -554,4 +554,22 @@ mod tests {
         assert_eq!(inner(&condensed), b"rest");
         assert_eq!(facts, read(&exe).unwrap());
     }
+
+    #[test]
+    fn truncated_and_corrupted_objects_never_panic() {
+        let exe = std::fs::read("/proc/self/exe").unwrap();
+        // Every truncation point in the headers, then coarser steps through the file.
+        let cuts = (0..4096.min(exe.len()))
+            .step_by(3)
+            .chain((4096..exe.len()).step_by(exe.len() / 16 + 1));
+        for cut in cuts {
+            let _ = read(&exe[..cut]);
+        }
+        // Flipped bytes in the headers and the dynamic section's neighbourhood.
+        for at in (0..2048.min(exe.len())).step_by(7) {
+            let mut bad = exe.clone();
+            bad[at] ^= 0xff;
+            let _ = read(&bad);
+        }
+    }
 }
