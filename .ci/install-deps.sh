@@ -22,6 +22,8 @@ if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null
 fi
+# An S3-compatible server for the object-store tests: moto's, from PyPI.
+command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
 # The test API server: built once from Debian's kubernetes source package, then cached.
 bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"
 bash "$(dirname "$0")/../e2e/images/build-debian.sh"

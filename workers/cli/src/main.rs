@@ -127,6 +127,13 @@ pub(crate) fn open_store(
     let store = runtime
         .block_on(stella_store::Store::open_embedded(&data_dir))
         .map_err(|e| (Exit::Failure, format!("{}: {e}", data_dir.display())))?;
+    // Artifacts in S3 when `STELLA_OBJECT_STORE` names a bucket (`s3://bucket[/prefix][?…]`).
+    let store = match std::env::var("STELLA_OBJECT_STORE") {
+        Ok(url) if !url.is_empty() => store
+            .with_s3(&url)
+            .map_err(|e| (Exit::Usage, e.to_string()))?,
+        _ => store,
+    };
     let store = match database_url {
         Some(url) => runtime
             .block_on(store.with_postgres_advisories(url))

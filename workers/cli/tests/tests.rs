@@ -68,6 +68,7 @@ mod lang;
 mod policy;
 mod registry;
 mod rpm;
+mod s3;
 mod token;
 
 /// Whether a test that needs real tools or images must fail (under CI) rather than skip.

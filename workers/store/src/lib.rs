@@ -39,6 +39,8 @@ pub enum Error {
     },
     #[error("invalid object key {0:?}")]
     Key(String),
+    #[error("object store {url}: {reason}")]
+    ObjectStoreUrl { url: String, reason: String },
     #[error("the catalog lists {key} but the object store has no such object")]
     MissingObject { key: String },
     #[error("{key}: {source}")]
@@ -79,6 +81,23 @@ impl Store {
         })
     }
 
+    /// Keeps artifacts in an S3-compatible object store instead of the local directory: `url`
+    /// is `s3://<bucket>[/<prefix>][?endpoint=<url>&region=<region>&allow_http=true&skip_signature=true]`;
+    /// credentials come from the usual `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` /
+    /// `AWS_SESSION_TOKEN` environment. Nothing is written until the first artifact.
+    #[cfg(feature = "s3")]
+    pub fn with_s3(mut self, url: &str) -> Result<Store> {
+        self.objects = s3(url, None)?;
+        Ok(self)
+    }
+
+    /// [`Store::with_s3`] with explicit credentials (access key id, secret access key).
+    #[cfg(feature = "s3")]
+    pub fn with_s3_credentials(mut self, url: &str, key_id: &str, secret: &str) -> Result<Store> {
+        self.objects = s3(url, Some((key_id, secret)))?;
+        Ok(self)
+    }
+
     /// Keeps advisories in PostgreSQL (`vuln` schema) instead of the embedded catalog.
     pub async fn with_postgres_advisories(mut self, url: &str) -> Result<Store> {
         self.advisories = AdvisoryDb::connect_postgres(url).await?;
@@ -101,6 +120,61 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// An S3 object store from its `s3://` URL (see [`Store::with_s3`]).
+#[cfg(feature = "s3")]
+fn s3(url: &str, credentials: Option<(&str, &str)>) -> Result<Arc<dyn ObjectStore>> {
+    let bad = |why: &str| Error::ObjectStoreUrl {
+        url: url.to_string(),
+        reason: why.to_string(),
+    };
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("must start with s3://"))?;
+    let (location, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let (bucket, prefix) = location.split_once('/').unwrap_or((location, ""));
+    if bucket.is_empty() {
+        return Err(bad("names no bucket"));
+    }
+    let flag = |value: &str| match value {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(bad(&format!("{other:?} must be true or false"))),
+    };
+    // https endpoints: rustls with the workspace's one provider (ring).
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+    if let Some((key_id, secret)) = credentials {
+        builder = builder
+            .with_access_key_id(key_id)
+            .with_secret_access_key(secret);
+    }
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        builder = match key {
+            "endpoint" => builder.with_endpoint(value),
+            "region" => builder.with_region(value),
+            "allow_http" => builder.with_allow_http(flag(value)?),
+            // Unsigned requests: public buckets and local test servers.
+            "skip_signature" => builder.with_skip_signature(flag(value)?),
+            other => {
+                return Err(bad(&format!(
+                    "unknown parameter {other:?} (endpoint, region, allow_http, skip_signature)"
+                )));
+            }
+        };
+    }
+    let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+    let prefix = prefix.trim_matches('/');
+    Ok(if prefix.is_empty() {
+        store
+    } else {
+        Arc::new(object_store::prefix::PrefixStore::new(
+            store,
+            object_key(prefix)?,
+        ))
+    })
 }
 
 /// Validates an object key: relative, `/`-separated, no empty, `.` or `..` segments.

@@ -334,3 +334,72 @@ async fn exploit_signals_in_sqlite_and_postgres() {
     drop(pg);
     db.drop().await;
 }
+
+#[cfg(feature = "s3")]
+#[path = "moto.rs"]
+mod moto;
+#[cfg(feature = "s3")]
+use moto::Moto;
+
+#[cfg(feature = "s3")]
+#[tokio::test(flavor = "multi_thread")]
+async fn artifacts_round_trip_through_an_s3_server() {
+    let Some(moto) = Moto::start("stella") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = stella_store::Store::open_embedded(dir.path())
+        .await
+        .unwrap()
+        .with_s3_credentials(&moto.url("stella", "team-a"), "test", "test")
+        .unwrap();
+    store
+        .put("images/sha256:ab/inventory.cdx.json", b"{}".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get("images/sha256:ab/inventory.cdx.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{}"[..])
+    );
+    assert_eq!(store.get("images/sha256:ab/none").await.unwrap(), None);
+    // Under the prefix in the bucket (read back through a store on the bare bucket), nothing
+    // in the local directory.
+    let other = tempfile::tempdir().unwrap();
+    let bare = stella_store::Store::open_embedded(other.path())
+        .await
+        .unwrap()
+        .with_s3_credentials(&moto.url("stella", ""), "test", "test")
+        .unwrap();
+    assert_eq!(
+        bare.get("team-a/images/sha256:ab/inventory.cdx.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"{}"[..])
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path().join("objects"))
+            .unwrap()
+            .count(),
+        0
+    );
+    // Bad URLs are clear errors.
+    for (url, why) in [
+        ("http://bucket", "must start with s3://"),
+        ("s3://", "names no bucket"),
+        ("s3://b?colour=blue", "unknown parameter"),
+        ("s3://b?allow_http=maybe", "true or false"),
+    ] {
+        let err = stella_store::Store::open_embedded(dir.path())
+            .await
+            .unwrap()
+            .with_s3(url)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(why), "{url}: {err}");
+    }
+}
