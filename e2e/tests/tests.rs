@@ -3,6 +3,7 @@
 
 mod crds;
 mod install;
+mod leader;
 
 use std::path::PathBuf;
 use stella_e2e::TestCluster;

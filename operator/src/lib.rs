@@ -1,0 +1,3 @@
+//! The operator's runtime pieces that talk to the API server (the binary is a thin shell).
+
+pub mod leader;
