@@ -136,6 +136,11 @@ impl Elector {
         }
     }
 
+    /// Whether the API server answers a read of the lease.
+    pub async fn reachable(&self) -> bool {
+        self.api.get_opt(&self.config.name).await.is_ok()
+    }
+
     async fn follower(&self) -> Result<Attempt, kube::Error> {
         let holder = self
             .api

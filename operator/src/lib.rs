@@ -1,3 +1,4 @@
 //! The operator's runtime pieces that talk to the API server (the binary is a thin shell).
 
 pub mod leader;
+pub mod serve;
