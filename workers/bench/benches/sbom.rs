@@ -87,19 +87,7 @@ fn diff(c: &mut Criterion) {
     let new = stella_bench::inventory(COMPONENTS, true);
     let mut g = group(c, "diff-5000", 20, 4);
     case(&mut g, "diff-5000", "baseline-sort-purls", || {
-        let mut a: Vec<&str> = old
-            .components
-            .iter()
-            .map(|c| c.package.purl.as_str())
-            .collect();
-        let mut b: Vec<&str> = new
-            .components
-            .iter()
-            .map(|c| c.package.purl.as_str())
-            .collect();
-        a.sort_unstable();
-        b.sort_unstable();
-        a.len() + b.len()
+        stella_bench::sort_purls(&old, &new)
     });
     case(&mut g, "diff-5000", "diff", || {
         stella_sbom::diff::diff(&old, &new, &stella_advisories::matching::compare)

@@ -148,3 +148,18 @@ pub fn fleet(
         .collect();
     (purls, fleet)
 }
+
+/// The diff's baseline: sorting both inventories' purl lists (what any comparison must at
+/// least do); returns how many purls were sorted.
+pub fn sort_purls(old: &stella_sbom::Inventory, new: &stella_sbom::Inventory) -> usize {
+    fn purls(i: &stella_sbom::Inventory) -> Vec<&str> {
+        let mut p: Vec<&str> = i
+            .components
+            .iter()
+            .map(|c| c.package.purl.as_str())
+            .collect();
+        p.sort_unstable();
+        p
+    }
+    purls(old).len() + purls(new).len()
+}

@@ -504,21 +504,7 @@ fn emit(count: usize, runs: usize) -> Result<()> {
     let (cdx, cdx_bytes) = time(&mut || stella_sbom::cyclonedx::to_json(&old).len());
     let (pb, pb_bytes) = time(&mut || stella_sbom::cyclonedx_pb::to_protobuf(&old).len());
     let (spdx, spdx_bytes) = time(&mut || stella_sbom::spdx::to_json(&old).len());
-    let (sort, _) = time(&mut || {
-        let mut a: Vec<&str> = old
-            .components
-            .iter()
-            .map(|c| c.package.purl.as_str())
-            .collect();
-        let mut b: Vec<&str> = new
-            .components
-            .iter()
-            .map(|c| c.package.purl.as_str())
-            .collect();
-        a.sort_unstable();
-        b.sort_unstable();
-        a.len() + b.len()
-    });
+    let (sort, _) = time(&mut || stella_bench::sort_purls(&old, &new));
     let (diff, changes) = time(&mut || {
         stella_sbom::diff::diff(&old, &new, &stella_advisories::matching::compare)
             .changes
