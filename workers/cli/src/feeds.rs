@@ -547,24 +547,6 @@ impl KitManifest {
 /// are recognised), capped at [`MAX_DOWNLOAD`].
 async fn download(url: &str, dir: &Path) -> Result<PathBuf, String> {
     use std::io::Write;
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .read_timeout(std::time::Duration::from_secs(60))
-        .user_agent(concat!("stella/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
-    }
-    if response.content_length().is_some_and(|n| n > MAX_DOWNLOAD) {
-        return Err("larger than 4 GiB".into());
-    }
     let segment = url
         .split(['?', '#'])
         .next()
@@ -584,15 +566,10 @@ async fn download(url: &str, dir: &Path) -> Result<PathBuf, String> {
         std::fs::read_dir(dir).map_or(0, |d| d.count())
     ));
     let mut file = std::fs::File::create(&target).map_err(|e| e.to_string())?;
-    let mut written = 0u64;
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        written += chunk.len() as u64;
-        if written > MAX_DOWNLOAD {
-            return Err("larger than 4 GiB".into());
-        }
-        file.write_all(&chunk).map_err(|e| e.to_string())?;
-    }
-    eprintln!("downloaded {url} ({written} bytes)");
+    crate::http::fetch(url, MAX_DOWNLOAD, |chunk| {
+        file.write_all(chunk).map_err(|e| e.to_string())
+    })
+    .await?;
     Ok(target)
 }
 

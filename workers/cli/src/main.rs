@@ -2,6 +2,7 @@
 
 mod diff;
 mod feeds;
+mod http;
 mod index;
 mod policy;
 mod report;

@@ -260,29 +260,12 @@ fn read_document(origin: &str, bytes: &[u8], options: &stella_vex::Options, out:
 
 /// Downloads one document into memory, capped at [`MAX_DOWNLOAD`].
 async fn download(url: &str) -> Result<Vec<u8>, String> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .connect_timeout(std::time::Duration::from_secs(10))
-        .read_timeout(std::time::Duration::from_secs(60))
-        .user_agent(concat!("stella/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| e.to_string())?;
-    let mut response = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| format!("unreachable: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!("HTTP {}", response.status()));
-    }
     let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
-        bytes.extend_from_slice(&chunk);
-        if bytes.len() as u64 > MAX_DOWNLOAD {
-            return Err("larger than 1 GiB".into());
-        }
-    }
-    eprintln!("downloaded {url} ({} bytes)", bytes.len());
+    crate::http::fetch(url, MAX_DOWNLOAD, |chunk| {
+        bytes.extend_from_slice(chunk);
+        Ok(())
+    })
+    .await?;
     Ok(bytes)
 }
 
