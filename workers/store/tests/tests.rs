@@ -387,12 +387,21 @@ async fn artifacts_round_trip_through_an_s3_server() {
             .count(),
         0
     );
+    // Anonymous access (public buckets) is a URL option.
+    assert!(
+        stella_store::Store::open_embedded(dir.path())
+            .await
+            .unwrap()
+            .with_s3("s3://public?region=us-east-1&skip_signature=true")
+            .is_ok()
+    );
     // Bad URLs are clear errors.
     for (url, why) in [
         ("http://bucket", "must start with s3://"),
         ("s3://", "names no bucket"),
         ("s3://b?colour=blue", "unknown parameter"),
         ("s3://b?allow_http=maybe", "true or false"),
+        ("s3://b?skip_signature=yes", "true or false"),
     ] {
         let err = stella_store::Store::open_embedded(dir.path())
             .await
