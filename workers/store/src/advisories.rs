@@ -3,12 +3,26 @@
 //! on SQLite (embedded default, same file as the catalog), the `vuln` schema on PostgreSQL,
 //! whose forward-only migrations run under `pg_try_advisory_lock(hashtext('vuln'))` so that
 //! concurrent starters do not race.
+//!
+//! The feed snapshot ([`AdvisoryDb::feed_snapshot`]) is a digest of the whole content —
+//! advisories, KEV, EPSS — kept in one row: every write recomputes it inside its own
+//! transaction, and writes serialise (SQLite `BEGIN IMMEDIATE`, PostgreSQL a transaction
+//! advisory lock), so the row always describes exactly the committed content.
 
-use crate::Result;
-use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::SqlitePool;
-use std::time::Duration;
+use crate::db::Pool;
+use crate::{Catalog, Result};
+use futures::TryStreamExt;
+use sha2::Digest;
+use sqlx::postgres::{PgConnection, PgPool, Postgres};
+use sqlx::sqlite::{Sqlite, SqliteConnection, SqlitePool};
+use sqlx::{Row, Transaction};
+
+/// The feed snapshot of a database without advisories, KEV or EPSS scores.
+pub const EMPTY_FEED_SNAPSHOT: &str =
+    "sha256:c84d3b70647e60a5f20dadbd030fbf575d0eda64f39669e52d1dedf44b4765f9";
+
+/// First line of the hashed snapshot stream: its format version.
+const SNAPSHOT_HEADER: &[u8] = b"stella-feed-snapshot/1\n";
 
 /// Forward-only migrations of the `vuln` schema on PostgreSQL.
 const PG_MIGRATIONS: &[(i64, &str)] = &[
@@ -50,6 +64,13 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[
         score_date TEXT
     );",
     ),
+    (
+        3,
+        "CREATE TABLE IF NOT EXISTS vuln.feed_snapshot (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        digest TEXT NOT NULL
+    );",
+    ),
 ];
 
 /// One advisory to store: its canonical JSON body and its `(ecosystem, package)` match keys.
@@ -72,21 +93,58 @@ pub enum AdvisoryDb {
 impl AdvisoryDb {
     /// Connects to PostgreSQL and brings the `vuln` schema up to date.
     pub async fn connect_postgres(url: &str) -> Result<AdvisoryDb> {
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
+        AdvisoryDb::postgres(crate::db::connect_postgres(url).await?).await
+    }
+
+    /// The `vuln` schema on an existing PostgreSQL pool, migrated.
+    pub(crate) async fn postgres(pool: PgPool) -> Result<AdvisoryDb> {
         crate::migrate::postgres(&pool, "vuln", PG_MIGRATIONS).await?;
         Ok(AdvisoryDb::Postgres(pool))
     }
 
-    /// Applied migration versions of the `vuln` module.
+    /// The advisory module in the catalog's database: the `vuln_` tables of its SQLite file
+    /// (migrated with the catalog), or the `vuln` schema beside the `scanner` one.
+    pub(crate) async fn beside(catalog: &Catalog) -> Result<AdvisoryDb> {
+        match &catalog.pool {
+            Pool::Sqlite(pool) => Ok(AdvisoryDb::Sqlite(pool.clone())),
+            Pool::Postgres(pool) => AdvisoryDb::postgres(pool.clone()).await,
+        }
+    }
+
+    /// The content digest of the feeds (`sha256:<hex>`): the same advisories, KEV catalog and
+    /// EPSS scores give the same value in either backend, and any write that changes them
+    /// changes it. Cheap: one stored row, kept current by every write (computed here once
+    /// for a database written before the row existed). An empty database has
+    /// [`EMPTY_FEED_SNAPSHOT`].
+    pub async fn feed_snapshot(&self) -> Result<String> {
+        let stored: Option<String> = match self {
+            AdvisoryDb::Sqlite(pool) => {
+                sqlx::query_scalar("SELECT digest FROM vuln_feed_snapshot WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await?
+            }
+            AdvisoryDb::Postgres(pool) => {
+                sqlx::query_scalar("SELECT digest FROM vuln.feed_snapshot WHERE id = 1")
+                    .fetch_optional(pool)
+                    .await?
+            }
+        };
+        if let Some(digest) = stored {
+            return Ok(digest);
+        }
+        Ok(match self {
+            AdvisoryDb::Sqlite(pool) => commit_sqlite(begin_sqlite(pool).await?).await?,
+            AdvisoryDb::Postgres(pool) => commit_postgres(begin_postgres(pool).await?).await?,
+        })
+    }
+
+    /// Applied migration versions of the `vuln` module (on SQLite, the embedded file's
+    /// versions that created `vuln_` tables).
     pub async fn migrations(&self) -> Result<Vec<i64>> {
         Ok(match self {
             AdvisoryDb::Sqlite(pool) => {
                 sqlx::query_scalar(
-                    "SELECT version FROM scanner_schema_migrations WHERE version = 2",
+                    "SELECT version FROM scanner_schema_migrations WHERE version IN (2, 3, 5) ORDER BY version",
                 )
                 .fetch_all(pool)
                 .await?
@@ -137,8 +195,8 @@ impl AdvisoryDb {
             ),
         };
         macro_rules! write_all {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
+            ($tx:expr, $commit:ident) => {{
+                let mut tx = $tx;
                 for row in rows {
                     sqlx::query(upsert)
                         .bind(row.id)
@@ -162,12 +220,14 @@ impl AdvisoryDb {
                             .await?;
                     }
                 }
-                tx.commit().await?;
+                $commit(tx).await?;
             }};
         }
         match self {
-            AdvisoryDb::Sqlite(pool) => write_all!(pool),
-            AdvisoryDb::Postgres(pool) => write_all!(pool),
+            AdvisoryDb::Sqlite(pool) => write_all!(begin_sqlite(pool).await?, commit_sqlite),
+            AdvisoryDb::Postgres(pool) => {
+                write_all!(begin_postgres(pool).await?, commit_postgres)
+            }
         }
         Ok(())
     }
@@ -177,8 +237,8 @@ impl AdvisoryDb {
     /// latest catalog lists it.
     pub async fn put_kev(&self, entries: &[stella_advisories::exploits::KevEntry]) -> Result<()> {
         macro_rules! write {
-            ($pool:expr, $delete:expr, $insert:expr) => {{
-                let mut tx = $pool.begin().await?;
+            ($tx:expr, $commit:ident, $delete:expr, $insert:expr) => {{
+                let mut tx = $tx;
                 sqlx::query($delete).execute(&mut *tx).await?;
                 for e in entries {
                     sqlx::query($insert)
@@ -188,17 +248,19 @@ impl AdvisoryDb {
                         .execute(&mut *tx)
                         .await?;
                 }
-                tx.commit().await?;
+                $commit(tx).await?;
             }};
         }
         match self {
             AdvisoryDb::Sqlite(pool) => write!(
-                pool,
+                begin_sqlite(pool).await?,
+                commit_sqlite,
                 "DELETE FROM vuln_kev",
                 "INSERT INTO vuln_kev (cve, date_added, ransomware) VALUES (?, ?, ?)"
             ),
             AdvisoryDb::Postgres(pool) => write!(
-                pool,
+                begin_postgres(pool).await?,
+                commit_postgres,
                 "DELETE FROM vuln.kev",
                 "INSERT INTO vuln.kev (cve, date_added, ransomware) VALUES ($1, $2, $3)"
             ),
@@ -213,8 +275,8 @@ impl AdvisoryDb {
         score_date: Option<&str>,
     ) -> Result<()> {
         macro_rules! write {
-            ($pool:expr, $insert:expr) => {{
-                let mut tx = $pool.begin().await?;
+            ($tx:expr, $commit:ident, $insert:expr) => {{
+                let mut tx = $tx;
                 for s in scores {
                     sqlx::query($insert)
                         .bind(&s.cve)
@@ -224,18 +286,20 @@ impl AdvisoryDb {
                         .execute(&mut *tx)
                         .await?;
                 }
-                tx.commit().await?;
+                $commit(tx).await?;
             }};
         }
         match self {
             AdvisoryDb::Sqlite(pool) => write!(
-                pool,
+                begin_sqlite(pool).await?,
+                commit_sqlite,
                 "INSERT INTO vuln_epss (cve, epss, percentile, score_date) VALUES (?, ?, ?, ?)
                  ON CONFLICT(cve) DO UPDATE SET epss = excluded.epss,
                      percentile = excluded.percentile, score_date = excluded.score_date"
             ),
             AdvisoryDb::Postgres(pool) => write!(
-                pool,
+                begin_postgres(pool).await?,
+                commit_postgres,
                 "INSERT INTO vuln.epss (cve, epss, percentile, score_date) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (cve) DO UPDATE SET epss = excluded.epss,
                      percentile = excluded.percentile, score_date = excluded.score_date"
@@ -403,5 +467,117 @@ impl AdvisoryDb {
             .await?
             .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
         })
+    }
+}
+
+/// A feed write on SQLite: `BEGIN IMMEDIATE` takes the write lock first, so the snapshot
+/// computed before commit sees every committed write.
+async fn begin_sqlite(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+/// A feed write on PostgreSQL, serialised with the others by a transaction advisory lock.
+async fn begin_postgres(pool: &PgPool) -> Result<Transaction<'static, Postgres>> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtext('vuln.feed_snapshot'))")
+        .execute(&mut *tx)
+        .await?;
+    Ok(tx)
+}
+
+/// Stores the snapshot of the content as this transaction sees it, commits, and returns it.
+async fn commit_sqlite(mut tx: Transaction<'static, Sqlite>) -> Result<String> {
+    let digest = snapshot_sqlite(&mut tx).await?;
+    sqlx::query(
+        "INSERT INTO vuln_feed_snapshot (id, digest) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+    )
+    .bind(&digest)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(digest)
+}
+
+async fn commit_postgres(mut tx: Transaction<'static, Postgres>) -> Result<String> {
+    let digest = snapshot_postgres(&mut tx).await?;
+    sqlx::query(
+        "INSERT INTO vuln.feed_snapshot (id, digest) VALUES (1, $1)
+         ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+    )
+    .bind(&digest)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(digest)
+}
+
+/// Hashes the snapshot stream: the header, then one JSON array per advisory
+/// (`["advisory", id, source, modified, body]`), KEV entry (`["kev", cve, dateAdded,
+/// ransomware]`) and EPSS score (`["epss", cve, epss, percentile, scoreDate]`), each in
+/// bytewise key order and on its own line.
+macro_rules! snapshot {
+    ($conn:expr, $advisories:expr, $kev:expr, $epss:expr) => {{
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(SNAPSHOT_HEADER);
+        let mut line = |value: serde_json::Value| {
+            hasher.update(value.to_string().as_bytes());
+            hasher.update(b"\n");
+        };
+        {
+            let mut rows = sqlx::query_as::<_, (String, String, String, String)>($advisories)
+                .fetch(&mut *$conn);
+            while let Some((id, source, modified, body)) = rows.try_next().await? {
+                line(serde_json::json!(["advisory", id, source, modified, body]));
+            }
+        }
+        {
+            let mut rows = sqlx::query_as::<_, (String, String, bool)>($kev).fetch(&mut *$conn);
+            while let Some((cve, date_added, ransomware)) = rows.try_next().await? {
+                line(serde_json::json!(["kev", cve, date_added, ransomware]));
+            }
+        }
+        {
+            let mut rows =
+                sqlx::query_as::<_, (String, f64, f64, Option<String>)>($epss).fetch(&mut *$conn);
+            while let Some((cve, epss, percentile, score_date)) = rows.try_next().await? {
+                line(serde_json::json!([
+                    "epss", cve, epss, percentile, score_date
+                ]));
+            }
+        }
+        format!("sha256:{}", hex::encode(hasher.finalize()))
+    }};
+}
+
+async fn snapshot_sqlite(conn: &mut SqliteConnection) -> Result<String> {
+    Ok(snapshot!(
+        conn,
+        "SELECT id, source, modified, body FROM vuln_advisories ORDER BY id, source",
+        "SELECT cve, date_added, ransomware FROM vuln_kev ORDER BY cve",
+        "SELECT cve, epss, percentile, score_date FROM vuln_epss ORDER BY cve"
+    ))
+}
+
+async fn snapshot_postgres(conn: &mut PgConnection) -> Result<String> {
+    Ok(snapshot!(
+        conn,
+        r#"SELECT id, source, modified, body FROM vuln.advisories ORDER BY id COLLATE "C", source COLLATE "C""#,
+        r#"SELECT cve, date_added, ransomware FROM vuln.kev ORDER BY cve COLLATE "C""#,
+        r#"SELECT cve, epss, percentile, score_date FROM vuln.epss ORDER BY cve COLLATE "C""#
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_snapshot_is_the_header_alone() {
+        let digest = format!(
+            "sha256:{}",
+            hex::encode(sha2::Sha256::digest(SNAPSHOT_HEADER))
+        );
+        assert_eq!(digest, EMPTY_FEED_SNAPSHOT);
     }
 }

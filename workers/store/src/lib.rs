@@ -1,20 +1,23 @@
-//! Storage behind one interface: the catalog (images, layers, artifacts, cache entries) and the
-//! artifact object store. The embedded default is SQLite plus a local directory under the data
-//! directory; PostgreSQL and S3 plug in behind the same [`Store`] without the scanner knowing.
+//! Storage behind one interface: the catalog (images, layers, artifacts, cache entries, scan
+//! results, worker runs), the advisory, VEX and unknowns databases, and the artifact object
+//! store. The embedded default is SQLite plus a local directory under the data directory;
+//! PostgreSQL and S3 plug in behind the same [`Store`] ([`Store::open`] with a
+//! [`StoreConfig`]) without the scanner knowing.
 //!
 //! Object keys follow the seeds' layout: `layers/<digest>/…`, `images/<digest>/…`,
 //! `indexes/<digest>/…`.
 
 mod advisories;
 mod catalog;
+mod db;
 mod fragments;
 mod impact;
 mod migrate;
 mod unknowns;
 mod vex;
 
-pub use advisories::{AdvisoryDb, AdvisoryRow};
-pub use catalog::{ArtifactRow, Catalog, ImageRow};
+pub use advisories::{AdvisoryDb, AdvisoryRow, EMPTY_FEED_SNAPSHOT};
+pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
@@ -39,6 +42,10 @@ pub enum Error {
     },
     #[error("invalid object key {0:?}")]
     Key(String),
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: String },
+    #[error("catalog {url}: {reason}")]
+    CatalogUrl { url: String, reason: String },
     #[error("object store {url}: {reason}")]
     ObjectStoreUrl { url: String, reason: String },
     #[error("the catalog lists {key} but the object store has no such object")]
@@ -54,31 +61,100 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// The catalog, the advisory database and the object store together.
+/// Where a [`Store`] keeps things.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreConfig {
+    /// Scratch space and the embedded default: `catalog.db` and `objects/` live here unless
+    /// the URLs below move them.
+    pub data_dir: PathBuf,
+    /// `postgres://…` or `postgresql://…`: the catalog, advisories, VEX and unknowns in
+    /// PostgreSQL (schemas `scanner`, `vuln`, `vex`, `policy`); `None`: `data_dir/catalog.db`.
+    pub catalog_url: Option<String>,
+    /// `s3://<bucket>[/<prefix>][?…]` (see [`Store::with_s3`]): artifacts in an S3-compatible
+    /// store; `None`: `data_dir/objects`.
+    pub object_store_url: Option<String>,
+}
+
+/// The catalog, the advisory, VEX and unknowns databases, and the object store together.
 #[derive(Clone, Debug)]
 pub struct Store {
     pub catalog: Catalog,
     pub advisories: AdvisoryDb,
+    pub vex: VexDb,
+    pub unknowns: UnknownsDb,
     pub objects: Arc<dyn ObjectStore>,
 }
 
 impl Store {
+    /// Opens the storage `config` selects, creating and migrating what is missing: the
+    /// embedded SQLite catalog or PostgreSQL (one pool shared by every module, each migrated
+    /// under its own advisory lock), and the local directory or S3.
+    pub async fn open(config: &StoreConfig) -> Result<Store> {
+        let objects: Arc<dyn ObjectStore> = match config.object_store_url.as_deref() {
+            Some(url) => object_store_at(url)?,
+            None => local_objects(&config.data_dir)?,
+        };
+        let (catalog, advisories) = match config.catalog_url.as_deref() {
+            Some(url) if db::is_postgres_url(url) => {
+                let catalog = Catalog::postgres(db::connect_postgres(url).await?).await?;
+                let advisories = AdvisoryDb::beside(&catalog).await?;
+                (catalog, advisories)
+            }
+            Some(url) => {
+                return Err(Error::CatalogUrl {
+                    url: db::redact(url),
+                    reason: "must start with postgres:// or postgresql:// (leave it unset for the embedded catalog)".into(),
+                });
+            }
+            None => {
+                create_dir(&config.data_dir)?;
+                let catalog = Catalog::open_sqlite(&config.data_dir.join("catalog.db")).await?;
+                let advisories = AdvisoryDb::beside(&catalog).await?;
+                (catalog, advisories)
+            }
+        };
+        Ok(Store {
+            vex: VexDb::embedded(&catalog).await?,
+            unknowns: UnknownsDb::embedded(&catalog).await?,
+            catalog,
+            advisories,
+            objects,
+        })
+    }
+
     /// The embedded default under `data_dir`: `catalog.db` (SQLite) and `objects/` (a local
     /// directory object store). Created when absent.
     pub async fn open_embedded(data_dir: &Path) -> Result<Store> {
-        let objects_dir = data_dir.join("objects");
-        std::fs::create_dir_all(&objects_dir).map_err(|source| Error::DataDir {
-            path: objects_dir.display().to_string(),
-            source,
-        })?;
-        let catalog = Catalog::open_sqlite(&data_dir.join("catalog.db")).await?;
-        let objects = object_store::local::LocalFileSystem::new_with_prefix(&objects_dir)?;
-        let advisories = AdvisoryDb::Sqlite(catalog.pool.clone());
-        Ok(Store {
-            catalog,
-            advisories,
-            objects: Arc::new(objects),
+        Store::open(&StoreConfig {
+            data_dir: data_dir.to_path_buf(),
+            ..StoreConfig::default()
         })
+        .await
+    }
+
+    /// Forgets an image: the objects its rows point at (SBOMs, index, report), then its
+    /// catalog rows ([`Catalog::forget_image`]). Objects go first, so a failure leaves rows
+    /// to retry with, never rows pointing at deleted objects. Returns how many objects were
+    /// removed (absent ones count as removed).
+    pub async fn forget_image(&self, image_digest: &str) -> Result<usize> {
+        catalog::check_digest("image digest", image_digest)?;
+        let keys = self.catalog.object_keys(image_digest).await?;
+        for key in &keys {
+            match self.objects.delete(&object_key(key)?).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let listed = self.catalog.forget_image(image_digest).await?;
+        // Rows a concurrent scan added between the two steps: their objects go too.
+        let mut removed = keys.len();
+        for key in listed.iter().filter(|k| !keys.contains(k)) {
+            match self.objects.delete(&object_key(key)?).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => removed += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(removed)
     }
 
     /// Keeps artifacts in an S3-compatible object store instead of the local directory: `url`
@@ -104,7 +180,7 @@ impl Store {
         Ok(self)
     }
 
-    /// Writes bytes under `key` and returns their `sha256:` digest.
+    /// Writes bytes under `key`.
     pub async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<()> {
         let path = object_key(key)?;
         self.objects.put(&path, bytes.into()).await?;
@@ -120,6 +196,38 @@ impl Store {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+fn create_dir(dir: &Path) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|source| Error::DataDir {
+        path: dir.display().to_string(),
+        source,
+    })
+}
+
+/// The local-directory object store `data_dir/objects`, created when absent.
+fn local_objects(data_dir: &Path) -> Result<Arc<dyn ObjectStore>> {
+    let dir = data_dir.join("objects");
+    create_dir(&dir)?;
+    Ok(Arc::new(
+        object_store::local::LocalFileSystem::new_with_prefix(&dir)?,
+    ))
+}
+
+/// The object store a URL names: `s3://…` (with the `s3` feature).
+fn object_store_at(url: &str) -> Result<Arc<dyn ObjectStore>> {
+    #[cfg(feature = "s3")]
+    if url.starts_with("s3://") {
+        return s3(url, None);
+    }
+    Err(Error::ObjectStoreUrl {
+        url: url.to_string(),
+        reason: if cfg!(feature = "s3") {
+            "must start with s3://".into()
+        } else {
+            "this build has no S3 support (the store's s3 feature)".into()
+        },
+    })
 }
 
 /// An S3 object store from its `s3://` URL (see [`Store::with_s3`]).
@@ -177,9 +285,11 @@ fn s3(url: &str, credentials: Option<(&str, &str)>) -> Result<Arc<dyn ObjectStor
     })
 }
 
-/// Validates an object key: relative, `/`-separated, no empty, `.` or `..` segments.
+/// Validates an object key: relative, `/`-separated, no empty, `.` or `..` segments, at most
+/// 1024 bytes (S3's limit).
 pub fn object_key(key: &str) -> Result<ObjectPath> {
     let valid = !key.is_empty()
+        && key.len() <= 1024
         && !key.starts_with('/')
         && key
             .split('/')

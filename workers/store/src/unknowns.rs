@@ -1,12 +1,14 @@
-//! The unknowns registry's table (`policy_unknowns` in the embedded catalog; the policy
-//! module's prefix). Each scan records its unknowns; a rescan updates what it sees again and
-//! keeps a resolution or an escalation, which only people change.
+//! The unknowns registry's table: `policy_unknowns` in the embedded catalog (the policy
+//! module's prefix), `policy.unknowns` in PostgreSQL (its schema, migrated under
+//! `pg_try_advisory_lock(hashtext('policy'))`). Each scan records its unknowns; a rescan
+//! updates what it sees again and keeps a resolution or an escalation, which only people
+//! change.
 
+use crate::db::{Pool, with_pool};
 use crate::{Catalog, Result};
 use sqlx::Row;
-use sqlx::sqlite::SqlitePool;
 
-const MIGRATIONS: &[(i64, &str)] = &[(
+const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
     1,
     "CREATE TABLE IF NOT EXISTS policy_unknowns (
         id TEXT PRIMARY KEY,
@@ -25,6 +27,28 @@ const MIGRATIONS: &[(i64, &str)] = &[(
     );
     CREATE INDEX IF NOT EXISTS policy_unknowns_by_band ON policy_unknowns(band, score);
     CREATE INDEX IF NOT EXISTS policy_unknowns_by_image ON policy_unknowns(image_digest);",
+)];
+
+/// The same table in the `policy` schema; ids sort bytewise as on SQLite.
+const PG_MIGRATIONS: &[(i64, &str)] = &[(
+    1,
+    r#"CREATE TABLE IF NOT EXISTS policy.unknowns (
+        id TEXT COLLATE "C" PRIMARY KEY,
+        image_digest TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        score DOUBLE PRECISION NOT NULL,
+        band TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open',
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        resolution TEXT,
+        justification TEXT,
+        resolved_at TEXT,
+        escalated_at TEXT
+    );
+    CREATE INDEX IF NOT EXISTS unknowns_by_band ON policy.unknowns(band, score);
+    CREATE INDEX IF NOT EXISTS unknowns_by_image ON policy.unknowns(image_digest);"#,
 )];
 
 /// One unknown as a scan records it.
@@ -62,88 +86,121 @@ pub struct UnknownFilter {
     pub all: bool,
 }
 
-/// The registry over the embedded catalog.
+/// The registry, in the catalog's database.
 #[derive(Clone, Debug)]
 pub struct UnknownsDb {
-    pool: SqlitePool,
+    pool: Pool,
 }
 
 impl UnknownsDb {
-    /// The table in the catalog's SQLite file, migrated.
+    /// The table in the catalog's database (its SQLite file, or the `policy` schema beside
+    /// the catalog's in PostgreSQL), migrated.
     pub async fn embedded(catalog: &Catalog) -> Result<UnknownsDb> {
-        let pool = catalog.pool.clone();
-        crate::migrate::sqlite(&pool, "policy", MIGRATIONS).await?;
-        Ok(UnknownsDb { pool })
+        match &catalog.pool {
+            Pool::Sqlite(pool) => crate::migrate::sqlite(pool, "policy", SQLITE_MIGRATIONS).await?,
+            Pool::Postgres(pool) => crate::migrate::postgres(pool, "policy", PG_MIGRATIONS).await?,
+        }
+        Ok(UnknownsDb {
+            pool: catalog.pool.clone(),
+        })
+    }
+
+    fn sql(&self, sql: &'static str) -> sqlx::SqlStr {
+        self.pool.sql("policy", sql)
+    }
+
+    /// Applied migration versions of the registry.
+    pub async fn migrations(&self) -> Result<Vec<i64>> {
+        let sql = self.sql("SELECT version FROM policy_schema_migrations ORDER BY version");
+        Ok(with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
+            .fetch_all(p)
+            .await?))
     }
 
     /// Records one scan of `image_digest` (one transaction): new unknowns open, known ones get
     /// the new score and body and keep their triage state, and open or escalated ones of the
     /// image the scan no longer finds are resolved as `not-observed`. `now` is RFC 3339.
     pub async fn record(&self, image_digest: &str, rows: &[UnknownRow], now: &str) -> Result<()> {
-        let mut tx = self.pool.begin().await?;
         let seen: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-        let open: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM policy_unknowns WHERE image_digest = ? AND status <> 'resolved'",
-        )
-        .bind(image_digest)
-        .fetch_all(&mut *tx)
-        .await?;
-        for id in open.iter().filter(|id| !seen.contains(id.as_str())) {
-            sqlx::query(
-                "UPDATE policy_unknowns SET status = 'resolved', resolution = 'not-observed',
-                     justification = ?, resolved_at = ? WHERE id = ?",
-            )
-            .bind(format!("a rescan at {now} no longer finds it"))
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        for r in rows {
-            sqlx::query(
-                "INSERT INTO policy_unknowns (id, image_digest, subject, score, band, body, first_seen, last_seen)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(id) DO UPDATE SET score = excluded.score, band = excluded.band,
-                     body = excluded.body, last_seen = excluded.last_seen",
-            )
-            .bind(&r.id)
-            .bind(&r.image_digest)
-            .bind(&r.subject)
-            .bind(r.score)
-            .bind(&r.band)
-            .bind(&r.body)
-            .bind(now)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
-        tx.commit().await?;
+        let open_sql = self
+            .sql("SELECT id FROM policy_unknowns WHERE image_digest = $1 AND status <> 'resolved'");
+        let resolve_sql = self.sql(
+            "UPDATE policy_unknowns SET status = 'resolved', resolution = 'not-observed',
+                 justification = $1, resolved_at = $2 WHERE id = $3",
+        );
+        let upsert_sql = self.sql(
+            "INSERT INTO policy_unknowns (id, image_digest, subject, score, band, body, first_seen, last_seen)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (id) DO UPDATE SET score = excluded.score, band = excluded.band,
+                 body = excluded.body, last_seen = excluded.last_seen",
+        );
+        with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            let open: Vec<String> = sqlx::query_scalar(open_sql)
+                .bind(image_digest)
+                .fetch_all(&mut *tx)
+                .await?;
+            for id in open.iter().filter(|id| !seen.contains(id.as_str())) {
+                sqlx::query(resolve_sql.clone())
+                    .bind(format!("a rescan at {now} no longer finds it"))
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for r in rows {
+                sqlx::query(upsert_sql.clone())
+                    .bind(&r.id)
+                    .bind(&r.image_digest)
+                    .bind(&r.subject)
+                    .bind(r.score)
+                    .bind(&r.band)
+                    .bind(&r.body)
+                    .bind(now)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 
     /// Unknowns by score (highest first), then id.
     pub async fn list(&self, filter: &UnknownFilter) -> Result<Vec<StoredUnknown>> {
-        let rows = sqlx::query(
-            "SELECT * FROM policy_unknowns
-             WHERE (?1 IS NULL OR band = ?1) AND (?2 IS NULL OR image_digest = ?2)
-               AND (?3 OR status <> 'resolved')
+        let sql = self.sql(
+            "SELECT id, image_digest, subject, score, band, body, status, first_seen, last_seen,
+                 resolution, justification, resolved_at, escalated_at
+             FROM policy_unknowns
+             WHERE (CAST($1 AS TEXT) IS NULL OR band = $1) AND (CAST($2 AS TEXT) IS NULL OR image_digest = $2)
+               AND ($3 OR status <> 'resolved')
              ORDER BY score DESC, id",
-        )
-        .bind(filter.band.as_deref())
-        .bind(filter.image_digest.as_deref())
-        .bind(filter.all)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(stored).collect()
+        );
+        with_pool!(&self.pool, |p| sqlx::query(sql)
+            .bind(filter.band.as_deref())
+            .bind(filter.image_digest.as_deref())
+            .bind(filter.all)
+            .fetch_all(p)
+            .await?
+            .iter()
+            .map(stored)
+            .collect())
     }
 
     /// One unknown by id.
     pub async fn get(&self, id: &str) -> Result<Option<StoredUnknown>> {
-        let row = sqlx::query("SELECT * FROM policy_unknowns WHERE id = ?")
+        let sql = self.sql(
+            "SELECT id, image_digest, subject, score, band, body, status, first_seen, last_seen,
+                 resolution, justification, resolved_at, escalated_at
+             FROM policy_unknowns WHERE id = $1",
+        );
+        with_pool!(&self.pool, |p| sqlx::query(sql)
             .bind(id)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.as_ref().map(stored).transpose()
+            .fetch_optional(p)
+            .await?
+            .as_ref()
+            .map(stored)
+            .transpose())
     }
 
     /// Marks an unknown resolved, with the resolution and its justification. `false` when
@@ -155,35 +212,46 @@ impl UnknownsDb {
         justification: &str,
         now: &str,
     ) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE policy_unknowns SET status = 'resolved', resolution = ?, justification = ?,
-                 resolved_at = ? WHERE id = ?",
-        )
-        .bind(resolution)
-        .bind(justification)
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let sql = self.sql(
+            "UPDATE policy_unknowns SET status = 'resolved', resolution = $1, justification = $2,
+                 resolved_at = $3 WHERE id = $4",
+        );
+        let done = with_pool!(&self.pool, |p| sqlx::query(sql)
+            .bind(resolution)
+            .bind(justification)
+            .bind(now)
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 
     /// Marks an unknown escalated (its image is due a rescan). `false` when there is no such
     /// unknown or it is resolved.
     pub async fn escalate(&self, id: &str, now: &str) -> Result<bool> {
-        let done = sqlx::query(
-            "UPDATE policy_unknowns SET status = 'escalated', escalated_at = ?
-             WHERE id = ? AND status <> 'resolved'",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        let sql = self.sql(
+            "UPDATE policy_unknowns SET status = 'escalated', escalated_at = $1
+             WHERE id = $2 AND status <> 'resolved'",
+        );
+        let done = with_pool!(&self.pool, |p| sqlx::query(sql)
+            .bind(now)
+            .bind(id)
+            .execute(p)
+            .await?
+            .rows_affected());
+        Ok(done == 1)
     }
 }
 
-fn stored(row: &sqlx::sqlite::SqliteRow) -> Result<StoredUnknown> {
+/// A [`StoredUnknown`] from either backend's row.
+fn stored<R>(row: &R) -> Result<StoredUnknown>
+where
+    R: Row,
+    for<'c> &'c str: sqlx::ColumnIndex<R>,
+    String: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    f64: for<'r> sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+{
     Ok(StoredUnknown {
         row: UnknownRow {
             id: row.try_get("id")?,

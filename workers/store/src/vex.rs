@@ -5,11 +5,11 @@
 //! `pg_try_advisory_lock(hashtext('vex'))`. A statement's identity is (document digest,
 //! statement index), so re-importing a document adds nothing.
 
+use crate::db::Pool;
 use crate::{Catalog, Result};
 use sqlx::Row;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
-use std::time::Duration;
 use stella_vex::{Document, Statement};
 
 /// Forward-only migrations of the `vex_` tables on SQLite.
@@ -94,20 +94,24 @@ pub struct ProviderCounts {
 }
 
 impl VexDb {
-    /// The `vex_` tables in the embedded catalog's SQLite file, migrated.
+    /// The VEX module in the catalog's database, migrated: the `vex_` tables of the embedded
+    /// SQLite file, or the `vex` schema beside the catalog's in PostgreSQL.
     pub async fn embedded(catalog: &Catalog) -> Result<VexDb> {
-        let pool = catalog.pool.clone();
-        crate::migrate::sqlite(&pool, "vex", SQLITE_MIGRATIONS).await?;
-        Ok(VexDb::Sqlite(pool))
+        match &catalog.pool {
+            Pool::Sqlite(pool) => {
+                crate::migrate::sqlite(pool, "vex", SQLITE_MIGRATIONS).await?;
+                Ok(VexDb::Sqlite(pool.clone()))
+            }
+            Pool::Postgres(pool) => VexDb::postgres(pool.clone()).await,
+        }
     }
 
     /// Connects to PostgreSQL and brings the `vex` schema up to date.
     pub async fn connect_postgres(url: &str) -> Result<VexDb> {
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .acquire_timeout(Duration::from_secs(10))
-            .connect(url)
-            .await?;
+        VexDb::postgres(crate::db::connect_postgres(url).await?).await
+    }
+
+    async fn postgres(pool: PgPool) -> Result<VexDb> {
         crate::migrate::postgres(&pool, "vex", PG_MIGRATIONS).await?;
         Ok(VexDb::Postgres(pool))
     }

@@ -60,7 +60,7 @@ async fn catalog_round_trips_and_migrations_apply_once() {
 
     // Reopening applies no migration twice and keeps the data.
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3]);
+    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3, 4, 5]);
     assert!(store.catalog.image(&digest).await.unwrap().is_some());
 }
 
@@ -208,7 +208,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
         dbs.push(s.await.unwrap().unwrap());
     }
     let advisories = &dbs[0];
-    assert_eq!(advisories.migrations().await.unwrap(), [1, 2]);
+    assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3]);
     let keys = vec![
         ("Debian:12".to_string(), "openssl".to_string()),
         ("Debian:12".to_string(), "libssl3".to_string()),
@@ -265,6 +265,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
             "vuln.advisories",
             "vuln.affected",
             "vuln.epss",
+            "vuln.feed_snapshot",
             "vuln.imports",
             "vuln.kev",
             "vuln.schema_migrations"
@@ -277,6 +278,8 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     }
     db.drop().await;
 }
+mod catalog;
+mod feeds;
 mod impact;
 mod vex;
 
