@@ -107,7 +107,12 @@ pub fn merge(
             type_: want.type_.to_string(),
             status: want.status.as_str().to_string(),
             reason: want.reason.to_string(),
-            message: truncate(&want.message),
+            // An empty message serialises as null, which the API server refuses.
+            message: if want.message.is_empty() {
+                want.reason.to_string()
+            } else {
+                truncate(&want.message)
+            },
             last_transition_time,
             observed_generation: generation,
         });

@@ -2,3 +2,6 @@
 //! update_status, with the pure steps here and unit-tested beside the code.
 
 pub mod conditions;
+pub mod discovery;
+pub mod metrics;
+pub mod scan;

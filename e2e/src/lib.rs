@@ -11,6 +11,8 @@
 
 pub mod cluster;
 pub mod compat;
+pub mod install;
 pub mod pki;
 
 pub use cluster::{ClusterKind, Error, TestCluster};
+pub use install::install_crds;

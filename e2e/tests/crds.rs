@@ -31,34 +31,9 @@ fn load<T: serde::de::DeserializeOwned>(path: &Path) -> T {
         .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Installs the committed CRDs by server-side apply and waits until each is Established.
+/// Installs the committed CRDs (the harness's installer) and checks all seven kinds came.
 pub(crate) async fn install_crds(client: &kube::Client) -> Vec<CustomResourceDefinition> {
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let cel = supports_cel(&client.apiserver_version().await.unwrap());
-    let mut installed = Vec::new();
-    for path in yaml_files(&repo_root().join("config/crd/bases")) {
-        let mut value: Value = load(&path);
-        if !cel {
-            strip_cel_rules(&mut value);
-        }
-        let crd: CustomResourceDefinition = serde_json::from_value(value).unwrap();
-        let name = crd.metadata.name.clone().unwrap();
-        api.patch(
-            &name,
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&crd),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("applying {}: {e}", path.display()));
-        tokio::time::timeout(
-            Duration::from_secs(30),
-            await_condition(api.clone(), &name, conditions::is_crd_established()),
-        )
-        .await
-        .unwrap_or_else(|_| panic!("{name} not Established within 30s"))
-        .unwrap();
-        installed.push(crd);
-    }
+    let installed = stella_e2e::install_crds(client).await;
     assert_eq!(installed.len(), 7, "seven kinds");
     installed
 }

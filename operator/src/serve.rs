@@ -31,6 +31,130 @@ pub struct RunArgs {
     /// Log lines as JSON objects (for log shippers) instead of text.
     #[arg(long, env = "STELLA_LOG_JSON")]
     pub log_json: bool,
+    /// Reconcile only the Scans of this namespace (default: all namespaces).
+    #[arg(long, env = "STELLA_WATCH_NAMESPACE")]
+    pub watch_namespace: Option<String>,
+    #[command(flatten)]
+    pub storage: StorageArgs,
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+    #[command(flatten)]
+    pub discovery: DiscoveryArgs,
+}
+
+/// Where results live (the operator reads what workers write).
+#[derive(Clone, Debug, clap::Args)]
+pub struct StorageArgs {
+    /// Catalog database: `postgres://…` (production), else the embedded SQLite under
+    /// `--data-dir` (a single-node trial only: workers cannot reach it).
+    #[arg(long, env = "STELLA_CATALOG_URL")]
+    pub catalog_url: Option<String>,
+    /// Artifact store: `s3://bucket[/prefix][?endpoint=…&region=…&allow_http=true]`, else a
+    /// directory under `--data-dir`.
+    #[arg(long, env = "STELLA_OBJECT_STORE")]
+    pub object_store: Option<String>,
+    /// Directory for the embedded defaults.
+    #[arg(long, env = "STELLA_DATA_DIR", default_value = "/tmp/stella")]
+    pub data_dir: std::path::PathBuf,
+    /// Secret (in the operator's namespace) with the storage settings, passed to worker Jobs as
+    /// environment (`STELLA_CATALOG_URL`, `STELLA_OBJECT_STORE`, `AWS_ACCESS_KEY_ID`, …).
+    #[arg(long, env = "STELLA_STORAGE_SECRET", default_value = "stella-storage")]
+    pub storage_secret: String,
+    /// What to do with a deleted Scan's results: keep them, or forget the image (catalog rows
+    /// and objects) when no other Scan refers to its digest.
+    #[arg(long, env = "STELLA_RETENTION", value_enum, default_value = "keep")]
+    pub retention: RetentionArg,
+}
+
+/// Retention of a deleted Scan's results.
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum RetentionArg {
+    Keep,
+    DeleteUnreferenced,
+}
+
+/// How worker Jobs are made (the `stella-worker` ConfigMap sets these as environment).
+#[derive(Clone, Debug, clap::Args)]
+pub struct WorkerArgs {
+    #[arg(
+        long,
+        env = "STELLA_WORKER_IMAGE",
+        default_value = "stella-ops/worker:0.1.0"
+    )]
+    pub worker_image: String,
+    #[arg(
+        long,
+        env = "STELLA_WORKER_SERVICE_ACCOUNT",
+        default_value = "stella-worker"
+    )]
+    pub worker_service_account: String,
+    /// Worker Jobs running at once, cluster-wide; finished Jobs never hold a slot.
+    #[arg(long, env = "STELLA_MAX_CONCURRENT_SCANS", default_value_t = 4, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub max_concurrent_scans: u32,
+    #[arg(long, env = "STELLA_WORKER_BACKOFF_LIMIT", default_value_t = 2, value_parser = clap::value_parser!(i32).range(0..=20))]
+    pub worker_backoff_limit: i32,
+    #[arg(long, env = "STELLA_WORKER_ACTIVE_DEADLINE_SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(i64).range(30..=86400))]
+    pub worker_active_deadline_seconds: i64,
+    #[arg(long, env = "STELLA_WORKER_TTL_SECONDS_AFTER_FINISHED", default_value_t = 600, value_parser = clap::value_parser!(i32).range(0..=604800))]
+    pub worker_ttl_seconds_after_finished: i32,
+    #[arg(long, env = "STELLA_WORKER_CPU_REQUEST", default_value = "500m")]
+    pub worker_cpu_request: String,
+    #[arg(long, env = "STELLA_WORKER_CPU_LIMIT", default_value = "2")]
+    pub worker_cpu_limit: String,
+    #[arg(long, env = "STELLA_WORKER_MEMORY_REQUEST", default_value = "256Mi")]
+    pub worker_memory_request: String,
+    #[arg(long, env = "STELLA_WORKER_MEMORY_LIMIT", default_value = "1Gi")]
+    pub worker_memory_limit: String,
+    /// First retry delay after a failed attempt, doubled per attempt.
+    #[arg(long, env = "STELLA_RETRY_BASE_SECONDS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub retry_base_seconds: u64,
+    /// Longest retry delay.
+    #[arg(long, env = "STELLA_RETRY_MAX_SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub retry_max_seconds: u64,
+    /// How often a completed Scan is looked at again (new feeds or policy → rescan).
+    #[arg(long, env = "STELLA_RESYNC_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86400))]
+    pub resync_seconds: u64,
+}
+
+/// Workload discovery: a Scan per image digest running in the selected namespaces.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DiscoveryArgs {
+    /// Turn workload discovery off (Scans are then only what users write).
+    #[arg(long, env = "STELLA_DISCOVERY_DISABLED")]
+    pub no_discovery: bool,
+    /// Namespace globs to watch (comma-separated); empty: all.
+    #[arg(
+        long,
+        env = "STELLA_DISCOVERY_NAMESPACES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub discovery_namespaces: Vec<String>,
+    /// Namespace globs to leave out (comma-separated).
+    #[arg(
+        long,
+        env = "STELLA_DISCOVERY_EXCLUDE",
+        value_delimiter = ',',
+        default_value = "kube-system,kube-public,kube-node-lease"
+    )]
+    pub discovery_exclude: Vec<String>,
+    /// Delete a discovered Scan this long after its image stopped running.
+    #[arg(long, env = "STELLA_DISCOVERY_GC_TTL_SECONDS", default_value_t = 86400)]
+    pub discovery_gc_ttl_seconds: u64,
+    /// How often unused discovered Scans are looked for.
+    #[arg(long, env = "STELLA_DISCOVERY_GC_INTERVAL_SECONDS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=86400))]
+    pub discovery_gc_interval_seconds: u64,
+    /// Policy for discovered Scans.
+    #[arg(long, env = "STELLA_DISCOVERY_POLICY")]
+    pub discovery_policy: Option<String>,
+    /// Registries (host[:port], comma-separated) that discovered Scans reach over plain HTTP.
+    #[arg(
+        long,
+        env = "STELLA_INSECURE_REGISTRIES",
+        value_delimiter = ',',
+        default_value = ""
+    )]
+    pub insecure_registries: Vec<String>,
 }
 
 /// What `/metrics` and `/readyz` report.
@@ -99,6 +223,25 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
         ..Config::new(&args.namespace, &args.lease_name, &identity)
     };
     let state = Arc::new(State::default());
+    let controller_metrics = Arc::new(stella_controllers::metrics::Metrics::default());
+    let store = stella_store::Store::open(&stella_store::StoreConfig {
+        data_dir: args.storage.data_dir.clone(),
+        catalog_url: args.storage.catalog_url.clone().filter(|u| !u.is_empty()),
+        object_store_url: args.storage.object_store.clone().filter(|u| !u.is_empty()),
+    })
+    .await
+    .map_err(|e| anyhow::anyhow!("failed to open the storage: {e}"))?;
+    let controllers = Controllers {
+        scan: scan_context(
+            &args,
+            client.clone(),
+            store.clone(),
+            controller_metrics.clone(),
+            &identity,
+        ),
+        discovery: (!args.discovery.no_discovery).then(|| discovery_settings(&args)),
+        gc_every: Duration::from_secs(args.discovery.discovery_gc_interval_seconds),
+    };
 
     // Health and metrics.
     let healthz = warp::path!("healthz").map(|| "ok");
@@ -115,9 +258,10 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     });
     let metrics_state = state.clone();
     let metrics_identity = identity.clone();
+    let metrics_controllers = controller_metrics.clone();
     let metrics = warp::path!("metrics").map(move || {
         warp::reply::with_header(
-            metrics_state.metrics(&metrics_identity),
+            metrics_state.metrics(&metrics_identity) + &metrics_controllers.render(),
             "content-type",
             "text/plain; version=0.0.4",
         )
@@ -146,15 +290,24 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     }));
     let watcher_state = state.clone();
     let watcher = tokio::spawn(async move {
+        // Only the leader reconciles: controllers start on election and stop on loss.
+        let mut running: Option<Running> = None;
         while leading_rx.changed().await.is_ok() {
             let leading = *leading_rx.borrow();
             watcher_state.leading.store(leading, Ordering::Relaxed);
             watcher_state.transitions.fetch_add(1, Ordering::Relaxed);
             if leading {
-                tracing::info!("became the leader");
+                tracing::info!("became the leader: starting the controllers");
+                running = Some(controllers.start());
             } else {
-                tracing::info!("no longer the leader");
+                tracing::info!("no longer the leader: stopping the controllers");
+                if let Some(running) = running.take() {
+                    running.stop().await;
+                }
             }
+        }
+        if let Some(running) = running.take() {
+            running.stop().await;
         }
     });
     // Reachability for /readyz, checked as often as the campaign tries.
@@ -177,8 +330,124 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     let _ = campaign.await;
     let _ = stop_http.send(());
     let _ = server.await;
-    watcher.abort();
+    let _ = watcher.await;
     Ok(())
+}
+
+/// The controllers a leader runs.
+struct Controllers {
+    scan: stella_controllers::scan::Context,
+    discovery: Option<stella_controllers::discovery::Settings>,
+    gc_every: Duration,
+}
+
+/// Controllers started on election; stopped (gracefully, then aborted) on loss or shutdown.
+struct Running {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Controllers {
+    fn start(&self) -> Running {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let until_stopped = move || {
+            let mut stopped = stopped.clone();
+            async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            }
+        };
+        let mut tasks = vec![tokio::spawn(stella_controllers::scan::run(
+            self.scan.clone(),
+            until_stopped(),
+        ))];
+        if let Some(settings) = &self.discovery {
+            tasks.push(tokio::spawn(stella_controllers::discovery::run(
+                self.scan.client.clone(),
+                settings.clone(),
+                self.scan.metrics.clone(),
+                self.gc_every,
+                until_stopped(),
+            )));
+        }
+        Running { stop, tasks }
+    }
+}
+
+impl Running {
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for mut task in self.tasks {
+            if tokio::time::timeout(Duration::from_secs(10), &mut task)
+                .await
+                .is_err()
+            {
+                task.abort();
+            }
+        }
+    }
+}
+
+fn scan_context(
+    args: &RunArgs,
+    client: kube::Client,
+    store: stella_store::Store,
+    metrics: Arc<stella_controllers::metrics::Metrics>,
+    identity: &str,
+) -> stella_controllers::scan::Context {
+    use stella_controllers::scan::{Context, Retention, job::WorkerSettings, plan::Limits};
+    let w = &args.worker;
+    Context {
+        client,
+        store,
+        worker: WorkerSettings {
+            namespace: args.namespace.clone(),
+            image: w.worker_image.clone(),
+            service_account: w.worker_service_account.clone(),
+            backoff_limit: w.worker_backoff_limit,
+            active_deadline_seconds: w.worker_active_deadline_seconds,
+            ttl_seconds_after_finished: w.worker_ttl_seconds_after_finished,
+            cpu_request: w.worker_cpu_request.clone(),
+            cpu_limit: w.worker_cpu_limit.clone(),
+            memory_request: w.worker_memory_request.clone(),
+            memory_limit: w.worker_memory_limit.clone(),
+            storage_secret: Some(args.storage.storage_secret.clone()).filter(|s| !s.is_empty()),
+        },
+        limits: Limits {
+            max_concurrent: w.max_concurrent_scans,
+            retry_base: Duration::from_secs(w.retry_base_seconds),
+            retry_max: Duration::from_secs(w.retry_max_seconds.max(w.retry_base_seconds)),
+            resync: Duration::from_secs(w.resync_seconds),
+        },
+        retention: match args.storage.retention {
+            RetentionArg::Keep => Retention::Keep,
+            RetentionArg::DeleteUnreferenced => Retention::DeleteUnreferenced,
+        },
+        watch_namespace: args.watch_namespace.clone().filter(|n| !n.is_empty()),
+        metrics,
+        reporter: kube::runtime::events::Reporter {
+            controller: "stella-operator".into(),
+            instance: Some(identity.to_string()),
+        },
+        registry_retry: Default::default(),
+    }
+}
+
+fn discovery_settings(args: &RunArgs) -> stella_controllers::discovery::Settings {
+    let list = |v: &[String]| -> Vec<String> {
+        v.iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
+    };
+    let d = &args.discovery;
+    stella_controllers::discovery::Settings {
+        namespace: args.namespace.clone(),
+        include: list(&d.discovery_namespaces),
+        exclude: list(&d.discovery_exclude),
+        gc_ttl: Duration::from_secs(d.discovery_gc_ttl_seconds),
+        policy_ref: d.discovery_policy.clone().filter(|p| !p.is_empty()),
+        insecure_registries: list(&d.insecure_registries),
+    }
 }
 
 async fn shutdown_signal() {

@@ -539,6 +539,31 @@ impl RegistryClient {
         Ok(target)
     }
 
+    /// The digest of the image manifest `reference` names for `platform` (an index is
+    /// followed to the platform's manifest): the identity `open` gives the same image, found
+    /// without downloading any blob.
+    pub async fn resolve(&self, reference: &Reference, platform: &Platform) -> Result<Digest> {
+        let (mut bytes, mut media_type, mut digest) =
+            self.manifest(reference, &reference.manifest_ref()).await?;
+        for _ in 0..4 {
+            match manifest::parse(&bytes, media_type.as_deref())? {
+                Parsed::Index(index) => {
+                    let chosen = manifest::select(&index, platform)?.clone();
+                    (bytes, media_type, digest) =
+                        self.manifest(reference, chosen.digest.as_str()).await?;
+                    if media_type.is_none() && !chosen.media_type.is_empty() {
+                        media_type = Some(chosen.media_type);
+                    }
+                }
+                Parsed::Manifest(_) => return Ok(digest),
+            }
+        }
+        Err(Error::Invalid {
+            what: "manifest",
+            reason: "indexes nested more than 4 deep".into(),
+        })
+    }
+
     /// Resolves `reference` to one image for `platform`; layer blobs are fetched on demand
     /// into `blob_dir` from the runtime behind `handle`.
     pub async fn open(

@@ -1,0 +1,171 @@
+//! Prometheus metrics of the controllers: reconcile runs, failures (by error kind) and
+//! duration per controller, Scans by phase, and the queue of Scans waiting for a worker slot.
+//! Rendered in the text exposition format by the operator's `/metrics`.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the reconcile duration histogram.
+const BUCKETS: [f64; 10] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
+
+#[derive(Debug, Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    runs: BTreeMap<&'static str, u64>,
+    failures: BTreeMap<(&'static str, &'static str), u64>,
+    durations: BTreeMap<&'static str, Histogram>,
+    /// Phase of every Scan the controller has seen, by `namespace/name`.
+    phases: BTreeMap<String, &'static str>,
+    /// Scans created, refreshed and collected by workload discovery.
+    discovery: BTreeMap<&'static str, u64>,
+}
+
+/// The controllers' metrics (shared by all controllers of one process).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    inner: Mutex<Inner>,
+}
+
+impl Metrics {
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    /// One reconcile of `controller` took `elapsed`.
+    pub fn reconciled(&self, controller: &'static str, elapsed: Duration) {
+        self.with(|m| {
+            *m.runs.entry(controller).or_default() += 1;
+            let histogram = m.durations.entry(controller).or_default();
+            let seconds = elapsed.as_secs_f64();
+            for (slot, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
+                if seconds <= bound {
+                    *slot += 1;
+                }
+            }
+            histogram.count += 1;
+            histogram.sum += seconds;
+        });
+    }
+
+    /// A reconcile of `controller` failed with an error of kind `kind` (a variant name).
+    pub fn failed(&self, controller: &'static str, kind: &'static str) {
+        self.with(|m| *m.failures.entry((controller, kind)).or_default() += 1);
+    }
+
+    /// The Scan `key` is now in `phase` (`None`: deleted).
+    pub fn scan_phase(&self, key: &str, phase: Option<&'static str>) {
+        self.with(|m| match phase {
+            Some(phase) => {
+                m.phases.insert(key.to_string(), phase);
+            }
+            None => {
+                m.phases.remove(key);
+            }
+        });
+    }
+
+    /// Workload discovery did `action` (`created`, `updated`, `collected`) to a Scan.
+    pub fn discovery(&self, action: &'static str) {
+        self.with(|m| *m.discovery.entry(action).or_default() += 1);
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        use std::fmt::Write;
+        self.with(|m| {
+            let mut out = String::new();
+            out.push_str("# HELP stella_reconcile_runs_total Reconciles run, by controller.\n# TYPE stella_reconcile_runs_total counter\n");
+            for (controller, n) in &m.runs {
+                let _ = writeln!(out, "stella_reconcile_runs_total{{controller=\"{controller}\"}} {n}");
+            }
+            out.push_str("# HELP stella_reconcile_failures_total Reconciles that failed, by controller and error kind.\n# TYPE stella_reconcile_failures_total counter\n");
+            for ((controller, kind), n) in &m.failures {
+                let _ = writeln!(
+                    out,
+                    "stella_reconcile_failures_total{{controller=\"{controller}\",error=\"{kind}\"}} {n}"
+                );
+            }
+            out.push_str("# HELP stella_reconcile_duration_seconds Time a reconcile took, by controller.\n# TYPE stella_reconcile_duration_seconds histogram\n");
+            for (controller, h) in &m.durations {
+                for (bound, n) in BUCKETS.iter().zip(h.counts) {
+                    let _ = writeln!(
+                        out,
+                        "stella_reconcile_duration_seconds_bucket{{controller=\"{controller}\",le=\"{bound}\"}} {n}"
+                    );
+                }
+                let _ = writeln!(
+                    out,
+                    "stella_reconcile_duration_seconds_bucket{{controller=\"{controller}\",le=\"+Inf\"}} {}\n\
+                     stella_reconcile_duration_seconds_sum{{controller=\"{controller}\"}} {}\n\
+                     stella_reconcile_duration_seconds_count{{controller=\"{controller}\"}} {}",
+                    h.count, h.sum, h.count
+                );
+            }
+            let mut by_phase: BTreeMap<&str, u64> = ["Pending", "Resolving", "Scanning", "Completed", "Failed"]
+                .into_iter()
+                .map(|p| (p, 0))
+                .collect();
+            for phase in m.phases.values() {
+                *by_phase.entry(phase).or_default() += 1;
+            }
+            out.push_str("# HELP stella_scans Scans by phase.\n# TYPE stella_scans gauge\n");
+            for (phase, n) in &by_phase {
+                let _ = writeln!(out, "stella_scans{{phase=\"{phase}\"}} {n}");
+            }
+            out.push_str("# HELP stella_scan_queue_depth Scans waiting for a worker slot.\n# TYPE stella_scan_queue_depth gauge\n");
+            let _ = writeln!(
+                out,
+                "stella_scan_queue_depth {}",
+                by_phase.get("Pending").copied().unwrap_or(0)
+            );
+            out.push_str("# HELP stella_discovery_scans_total Scans workload discovery created, updated or collected.\n# TYPE stella_discovery_scans_total counter\n");
+            for (action, n) in &m.discovery {
+                let _ = writeln!(out, "stella_discovery_scans_total{{action=\"{action}\"}} {n}");
+            }
+            out
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counts_histogram_and_phases() {
+        let metrics = Metrics::default();
+        metrics.reconciled("scan", Duration::from_millis(20));
+        metrics.reconciled("scan", Duration::from_millis(700));
+        metrics.failed("scan", "Kube");
+        metrics.scan_phase("a/x", Some("Pending"));
+        metrics.scan_phase("a/y", Some("Completed"));
+        metrics.scan_phase("a/z", Some("Pending"));
+        metrics.scan_phase("a/z", None);
+        let text = metrics.render();
+        assert!(text.contains("stella_reconcile_runs_total{controller=\"scan\"} 2\n"));
+        assert!(
+            text.contains(
+                "stella_reconcile_failures_total{controller=\"scan\",error=\"Kube\"} 1\n"
+            )
+        );
+        assert!(text.contains(
+            "stella_reconcile_duration_seconds_bucket{controller=\"scan\",le=\"0.025\"} 1\n"
+        ));
+        assert!(text.contains(
+            "stella_reconcile_duration_seconds_bucket{controller=\"scan\",le=\"1\"} 2\n"
+        ));
+        assert!(text.contains("stella_reconcile_duration_seconds_count{controller=\"scan\"} 2\n"));
+        assert!(text.contains("stella_scans{phase=\"Pending\"} 1\n"));
+        assert!(text.contains("stella_scans{phase=\"Completed\"} 1\n"));
+        assert!(text.contains("stella_scans{phase=\"Failed\"} 0\n"));
+        assert!(text.contains("stella_scan_queue_depth 1\n"));
+    }
+}

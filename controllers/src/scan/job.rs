@@ -1,0 +1,331 @@
+//! The worker Job (and the pull-credentials Secret mounted into it) for one attempt of one
+//! Scan: pure builders, so what the cluster runs is pinned by snapshot tests.
+
+use k8s_openapi::ByteString;
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvFromSource, EnvVar, KeyToPath,
+    PodSecurityContext, PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret,
+    SecretEnvSource, SecretVolumeSource, SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use stella_crds::scan::v1alpha1::Scan;
+
+/// Label on every worker Job and its pods (with `app.kubernetes.io/managed-by`).
+pub const COMPONENT: &str = "worker";
+pub const MANAGED_BY: &str = "stella-operator";
+pub const LABEL_SCAN_NAMESPACE: &str = "stella-ops.org/scan-namespace";
+pub const LABEL_SCAN_NAME: &str = "stella-ops.org/scan-name";
+pub const LABEL_SCAN_UID: &str = "stella-ops.org/scan-uid";
+/// Selects the worker Jobs the operator created.
+pub const WORKER_SELECTOR: &str =
+    "app.kubernetes.io/component=worker,app.kubernetes.io/managed-by=stella-operator";
+/// Where the pull credentials are mounted in the worker.
+pub const REGISTRY_AUTH_DIR: &str = "/var/run/secrets/stella/registry";
+const DOCKERCONFIGJSON: &str = ".dockerconfigjson";
+
+/// How worker Jobs are shaped (the operator's flags / the `stella-worker` ConfigMap).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WorkerSettings {
+    /// Namespace the Jobs run in (the operator's own).
+    pub namespace: String,
+    pub image: String,
+    pub service_account: String,
+    pub backoff_limit: i32,
+    pub active_deadline_seconds: i64,
+    pub ttl_seconds_after_finished: i32,
+    pub cpu_request: String,
+    pub cpu_limit: String,
+    pub memory_request: String,
+    pub memory_limit: String,
+    /// Secret with the storage settings (`STELLA_CATALOG_URL`, `STELLA_OBJECT_STORE`,
+    /// `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`), passed as environment.
+    pub storage_secret: Option<String>,
+}
+
+/// What one attempt scans.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Attempt<'a> {
+    pub scan: &'a Scan,
+    /// `repository@sha256:…`: the worker scans exactly the resolved digest.
+    pub pinned_image: String,
+    pub attempt: u32,
+    /// The policy spec as JSON text, when the Scan names one.
+    pub policy: Option<String>,
+    /// Whether pull credentials are mounted (a Secret is created beside the Job).
+    pub credentials: bool,
+}
+
+/// `stella-scan-<hash>`: stable per Scan uid and attempt, so a reconcile that crashed between
+/// creating the Job and writing the status finds the same Job again.
+pub fn job_name(scan: &Scan, attempt: u32) -> String {
+    let uid = scan.metadata.uid.as_deref().unwrap_or_default();
+    let hash = Sha256::digest(format!("{uid}/{attempt}").as_bytes());
+    format!("stella-scan-{}", &hex::encode(hash)[..16])
+}
+
+/// The name of the credentials Secret of a Job.
+pub fn secret_name(job_name: &str) -> String {
+    format!("{job_name}-registry")
+}
+
+fn labels(scan: &Scan) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_string(),
+            "stella-worker".to_string(),
+        ),
+        (
+            "app.kubernetes.io/component".to_string(),
+            COMPONENT.to_string(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_string(),
+            MANAGED_BY.to_string(),
+        ),
+    ]);
+    for (key, value) in [
+        (LABEL_SCAN_NAMESPACE, scan.metadata.namespace.as_deref()),
+        (LABEL_SCAN_NAME, scan.metadata.name.as_deref()),
+        (LABEL_SCAN_UID, scan.metadata.uid.as_deref()),
+    ] {
+        if let Some(value) = value.filter(|v| v.len() <= 63) {
+            labels.insert(key.to_string(), value.to_string());
+        }
+    }
+    labels
+}
+
+/// The worker Job. Owned by the Scan when both live in the same namespace; otherwise the
+/// Scan's finalizer deletes it.
+pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
+    let scan = attempt.scan;
+    let name = job_name(scan, attempt.attempt);
+    let owner = (scan.metadata.namespace.as_deref() == Some(settings.namespace.as_str()))
+        .then(|| owner_reference(scan))
+        .flatten();
+    let mut args = vec![
+        "--image".to_string(),
+        attempt.pinned_image.clone(),
+        "--run-id".to_string(),
+        name.clone(),
+        "--platform".to_string(),
+        scan.spec
+            .platform
+            .clone()
+            .unwrap_or_else(|| "linux/amd64".into()),
+    ];
+    if let Some(namespace) = &scan.metadata.namespace {
+        args.extend(["--namespace".to_string(), namespace.clone()]);
+    }
+    if scan.spec.insecure_registry {
+        args.push("--insecure-registry".into());
+    }
+    let mut mounts = vec![VolumeMount {
+        name: "tmp".into(),
+        mount_path: "/tmp".into(),
+        ..Default::default()
+    }];
+    let mut volumes = vec![Volume {
+        name: "tmp".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            size_limit: Some(Quantity("20Gi".into())),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    if attempt.credentials {
+        args.extend([
+            "--registry-auth-file".to_string(),
+            format!("{REGISTRY_AUTH_DIR}/{DOCKERCONFIGJSON}"),
+        ]);
+        mounts.push(VolumeMount {
+            name: "registry".into(),
+            mount_path: REGISTRY_AUTH_DIR.into(),
+            read_only: Some(true),
+            ..Default::default()
+        });
+        volumes.push(Volume {
+            name: "registry".into(),
+            secret: Some(SecretVolumeSource {
+                secret_name: Some(secret_name(&name)),
+                items: Some(vec![KeyToPath {
+                    key: DOCKERCONFIGJSON.into(),
+                    path: DOCKERCONFIGJSON.into(),
+                    mode: Some(0o400),
+                    ..Default::default()
+                }]),
+                default_mode: Some(0o400),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+    }
+    let mut env = vec![EnvVar {
+        name: "STELLA_DATA_DIR".into(),
+        value: Some("/tmp/stella".into()),
+        ..Default::default()
+    }];
+    if let Some(policy) = &attempt.policy {
+        env.push(EnvVar {
+            name: "STELLA_POLICY".into(),
+            value: Some(policy.clone()),
+            ..Default::default()
+        });
+    }
+    let quantities = |cpu: &str, memory: &str| {
+        BTreeMap::from([
+            ("cpu".to_string(), Quantity(cpu.to_string())),
+            ("memory".to_string(), Quantity(memory.to_string())),
+        ])
+    };
+    let container = Container {
+        name: "worker".into(),
+        image: Some(settings.image.clone()),
+        args: Some(args),
+        env: Some(env),
+        env_from: settings.storage_secret.as_ref().map(|name| {
+            vec![EnvFromSource {
+                secret_ref: Some(SecretEnvSource {
+                    name: name.clone(),
+                    optional: Some(true),
+                }),
+                ..Default::default()
+            }]
+        }),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities(&settings.cpu_request, &settings.memory_request)),
+            limits: Some(quantities(&settings.cpu_limit, &settings.memory_limit)),
+            ..Default::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".into()]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }),
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
+        volume_mounts: Some(mounts),
+        ..Default::default()
+    };
+    let labels = labels(scan);
+    Job {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(settings.namespace.clone()),
+            labels: Some(labels.clone()),
+            annotations: Some(BTreeMap::from([(
+                "stella-ops.org/image".to_string(),
+                attempt.pinned_image.clone(),
+            )])),
+            owner_references: owner.map(|o| vec![o]),
+            ..Default::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(settings.backoff_limit),
+            active_deadline_seconds: Some(settings.active_deadline_seconds),
+            ttl_seconds_after_finished: Some(settings.ttl_seconds_after_finished),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(settings.service_account.clone()),
+                    automount_service_account_token: Some(false),
+                    restart_policy: Some("Never".into()),
+                    enable_service_links: Some(false),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(65532),
+                        run_as_group: Some(65532),
+                        fs_group: Some(65532),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".into(),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+/// The pull credentials of a Job: the referenced `imagePullSecrets` merged into one
+/// `kubernetes.io/dockerconfigjson` (later secrets win per registry), owned by the Job so it
+/// goes when the Job goes.
+pub fn credentials_secret(job: &Job, merged_config: Vec<u8>) -> Secret {
+    let name = job.metadata.name.clone().unwrap_or_default();
+    Secret {
+        metadata: ObjectMeta {
+            name: Some(secret_name(&name)),
+            namespace: job.metadata.namespace.clone(),
+            labels: job.metadata.labels.clone(),
+            owner_references: job.metadata.uid.as_ref().map(|uid| {
+                vec![OwnerReference {
+                    api_version: "batch/v1".into(),
+                    kind: "Job".into(),
+                    name,
+                    uid: uid.clone(),
+                    controller: Some(true),
+                    block_owner_deletion: Some(true),
+                }]
+            }),
+            ..Default::default()
+        },
+        type_: Some("kubernetes.io/dockerconfigjson".into()),
+        data: Some(BTreeMap::from([(
+            DOCKERCONFIGJSON.to_string(),
+            ByteString(merged_config),
+        )])),
+        ..Default::default()
+    }
+}
+
+/// Merges `kubernetes.io/dockerconfigjson` (or legacy `.dockercfg`) payloads into one
+/// `{"auths": …}` document; later payloads win per registry.
+pub fn merge_docker_configs(payloads: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
+    let mut auths = serde_json::Map::new();
+    for (origin, bytes) in payloads {
+        let value: serde_json::Value = serde_json::from_slice(bytes)
+            .map_err(|e| format!("{origin}: not a docker config: {e}"))?;
+        let entries = match value.get("auths") {
+            Some(serde_json::Value::Object(map)) => map.clone(),
+            Some(_) => return Err(format!("{origin}: \"auths\" is not an object")),
+            None => match value {
+                serde_json::Value::Object(map) => map,
+                _ => return Err(format!("{origin}: not a docker config object")),
+            },
+        };
+        for (host, entry) in entries {
+            auths.insert(host, entry);
+        }
+    }
+    let mut document = serde_json::Map::new();
+    document.insert("auths".into(), serde_json::Value::Object(auths));
+    serde_json::to_vec(&serde_json::Value::Object(document)).map_err(|e| e.to_string())
+}
+
+fn owner_reference(scan: &Scan) -> Option<OwnerReference> {
+    Some(OwnerReference {
+        api_version: "stella-ops.org/v1alpha1".into(),
+        kind: "Scan".into(),
+        name: scan.metadata.name.clone()?,
+        uid: scan.metadata.uid.clone()?,
+        controller: Some(true),
+        block_owner_deletion: Some(true),
+    })
+}

@@ -1,0 +1,492 @@
+//! The Scan controller's pure middle: from what was observed (the Scan, its Job, the catalog's
+//! rows, the running-Job count) to what to do next and the status to write. No I/O here, so
+//! every path of the state machine is a unit test.
+
+use crate::conditions::{self, Desired, FAILED, READY, SCANNED, Status};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use std::time::Duration;
+use stella_crds::common::Verdict;
+use stella_crds::scan::v1alpha1::{
+    ArtifactKind, ArtifactRef, SbomView, Scan, ScanInputs, ScanPhase, ScanStatus, SeverityCounts,
+};
+use stella_store::{ArtifactRow, ResultRow, RunRow};
+
+/// The state of the worker Job named in `status.jobName`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JobState {
+    /// Not finished (pods pending, running, or retried by the Job's own backoff).
+    Running,
+    /// `Complete=True`.
+    Succeeded,
+    /// `Failed=True`, with the Job condition's reason (`BackoffLimitExceeded`,
+    /// `DeadlineExceeded`) and message.
+    Failed { reason: String, message: String },
+    /// The status names a Job that no longer exists (deleted, or collected by its TTL).
+    Missing,
+}
+
+/// The inputs a result is pinned to; a result is reused only when all three match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inputs {
+    pub analyzer_version: String,
+    pub feed_snapshot: String,
+    pub policy_digest: Option<String>,
+}
+
+/// Everything the decision needs, read by `dereference`.
+#[derive(Clone, Debug)]
+pub struct Observed {
+    /// The resolved image digest.
+    pub digest: String,
+    pub inputs: Inputs,
+    /// The Job of `status.jobName`, when one is named.
+    pub job: Option<JobState>,
+    /// The worker's own report for that Job (`RunRow` keyed by the Job name).
+    pub run: Option<RunRow>,
+    /// The newest result for the digest (what a finished Job produced).
+    pub latest: Option<ResultRow>,
+    /// The catalog's result for `digest` under exactly `inputs`.
+    pub cached: Option<ResultRow>,
+    /// The digest's artifacts in the catalog.
+    pub artifacts: Vec<ArtifactRow>,
+    /// Worker Jobs running cluster-wide (finished Jobs do not count).
+    pub running_jobs: u32,
+}
+
+/// Limits the decision applies.
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    pub max_concurrent: u32,
+    /// First retry delay; doubled per failed attempt up to `retry_max`.
+    pub retry_base: Duration,
+    pub retry_max: Duration,
+    /// How often a completed Scan is looked at again (new feeds or policy → rescan).
+    pub resync: Duration,
+}
+
+/// What to do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Plan {
+    /// A Job is running: wait for it.
+    Wait,
+    /// Create the worker Job for attempt `attempt`.
+    Create { attempt: u32 },
+    /// All slots are taken by running Jobs: stay Pending and look again later.
+    Queue,
+    /// The last attempt failed; retry after `remaining`.
+    Backoff { remaining: Duration },
+    /// Nothing to do: the status already describes the current digest and inputs.
+    UpToDate,
+    /// Write a result (from a finished Job, or reused from the catalog).
+    Complete {
+        result: Box<ResultRow>,
+        reused: bool,
+    },
+    /// The attempt failed: write why.
+    Fail {
+        reason: &'static str,
+        message: String,
+    },
+}
+
+/// The status to write and when to look again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Outcome {
+    pub status: ScanStatus,
+    pub requeue: Option<Duration>,
+    /// A transition worth a Kubernetes Event: (type is warning, reason, note).
+    pub event: Option<(bool, &'static str, String)>,
+}
+
+/// Decides the next step for `scan` given `observed` at `now`.
+pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> Plan {
+    let status = scan.status.clone().unwrap_or_default();
+    let same_generation = status.observed_generation == scan.metadata.generation;
+    let in_flight = status.phase == Some(ScanPhase::Scanning) && status.job_name.is_some();
+    if in_flight {
+        return match &observed.job {
+            Some(JobState::Running) | None => Plan::Wait,
+            Some(finished) => finish(finished, observed),
+        };
+    }
+    let current_inputs = status.inputs.as_ref().map(inputs_of_status);
+    if status.phase == Some(ScanPhase::Completed)
+        && same_generation
+        && status.image_digest.as_deref() == Some(observed.digest.as_str())
+        && current_inputs.as_ref() == Some(&observed.inputs)
+    {
+        return Plan::UpToDate;
+    }
+    if status.phase == Some(ScanPhase::Failed)
+        && same_generation
+        && status.image_digest.as_deref() == Some(observed.digest.as_str())
+        && let Some(failed_at) = &status.completion_time
+    {
+        let wait = backoff(status.attempts, limits);
+        let elapsed = elapsed(failed_at, now);
+        if elapsed < wait {
+            return Plan::Backoff {
+                remaining: wait - elapsed,
+            };
+        }
+    }
+    if !scan.spec.force
+        && let Some(cached) = &observed.cached
+    {
+        return Plan::Complete {
+            result: Box::new(cached.clone()),
+            reused: true,
+        };
+    }
+    if observed.running_jobs >= limits.max_concurrent {
+        return Plan::Queue;
+    }
+    let retrying = status.phase == Some(ScanPhase::Failed)
+        && status.image_digest.as_deref() == Some(observed.digest.as_str());
+    Plan::Create {
+        attempt: if retrying {
+            status.attempts.saturating_add(1)
+        } else {
+            1
+        },
+    }
+}
+
+/// A finished (or vanished) Job: the worker's report decides, the Job's state explains when
+/// the worker could not report.
+fn finish(job: &JobState, observed: &Observed) -> Plan {
+    if let Some(run) = &observed.run {
+        if run.outcome == "succeeded" {
+            return match &observed.latest {
+                Some(result)
+                    if run.image_digest.as_deref() == Some(result.image_digest.as_str()) =>
+                {
+                    Plan::Complete {
+                        result: Box::new(result.clone()),
+                        reused: false,
+                    }
+                }
+                _ => Plan::Fail {
+                    reason: "NoResult",
+                    message:
+                        "the worker reported success but the catalog holds no result for the image"
+                            .into(),
+                },
+            };
+        }
+        if !matches!(job, JobState::Running) {
+            return Plan::Fail {
+                reason: worker_reason(&run.reason),
+                message: run.message.clone(),
+            };
+        }
+    }
+    match job {
+        JobState::Running => Plan::Wait,
+        JobState::Succeeded => Plan::Fail {
+            reason: "NoResult",
+            message: "the worker Job completed without reporting to the catalog".into(),
+        },
+        JobState::Failed { reason, message } => Plan::Fail {
+            reason: job_reason(reason),
+            message: if message.is_empty() {
+                format!("the worker Job failed ({reason}) without reporting to the catalog")
+            } else {
+                message.clone()
+            },
+        },
+        JobState::Missing => Plan::Fail {
+            reason: "JobDeleted",
+            message: "the worker Job disappeared before it reported a result".into(),
+        },
+    }
+}
+
+/// The worker's machine-readable reasons, bounded to a known set (they become condition
+/// reasons and metric labels).
+pub fn worker_reason(reason: &str) -> &'static str {
+    match reason {
+        "Unreachable" => "Unreachable",
+        "Unauthorized" => "Unauthorized",
+        "ImageNotFound" => "ImageNotFound",
+        "CorruptImage" => "CorruptImage",
+        "InvalidPolicy" => "InvalidPolicy",
+        "StorageUnavailable" => "StorageUnavailable",
+        "Usage" => "InvalidSpec",
+        _ => "WorkerFailed",
+    }
+}
+
+fn job_reason(reason: &str) -> &'static str {
+    match reason {
+        "DeadlineExceeded" => "DeadlineExceeded",
+        "BackoffLimitExceeded" => "BackoffLimitExceeded",
+        _ => "JobFailed",
+    }
+}
+
+/// Retry delay after `attempts` failed attempts: `base × 2^(attempts−1)`, capped.
+pub fn backoff(attempts: u32, limits: &Limits) -> Duration {
+    let exponent = attempts.saturating_sub(1).min(20);
+    limits
+        .retry_base
+        .saturating_mul(1u32 << exponent)
+        .min(limits.retry_max)
+}
+
+fn elapsed(since: &Time, now: &Time) -> Duration {
+    let seconds = now.0.as_second() - since.0.as_second();
+    Duration::from_secs(seconds.max(0) as u64)
+}
+
+fn inputs_of_status(inputs: &ScanInputs) -> Inputs {
+    Inputs {
+        analyzer_version: inputs.analyzer_version.clone().unwrap_or_default(),
+        feed_snapshot: inputs.feed_snapshot.clone().unwrap_or_default(),
+        policy_digest: inputs.policy_digest.clone(),
+    }
+}
+
+/// The status after `plan` (`job_name` is the Job created for a `Create` plan).
+pub fn status(
+    scan: &Scan,
+    observed: &Observed,
+    plan: &Plan,
+    job_name: Option<&str>,
+    limits: &Limits,
+    now: &Time,
+) -> Outcome {
+    let old = scan.status.clone().unwrap_or_default();
+    let generation = scan.metadata.generation;
+    let mut new = ScanStatus {
+        observed_generation: generation,
+        image_digest: Some(observed.digest.clone()),
+        ..old.clone()
+    };
+    let set = |new: &mut ScanStatus, wanted: &[Desired]| {
+        new.conditions = conditions::merge(&old.conditions, wanted, generation, now);
+    };
+    let (requeue, event) = match plan {
+        Plan::Wait => {
+            new.phase = Some(ScanPhase::Scanning);
+            (Some(limits.resync.min(Duration::from_secs(300))), None)
+        }
+        Plan::Create { attempt } => {
+            new.phase = Some(ScanPhase::Scanning);
+            new.job_name = job_name.map(str::to_string);
+            new.attempts = *attempt;
+            new.start_time = Some(now.clone());
+            new.completion_time = None;
+            let message = format!(
+                "worker Job {} scanning {} (attempt {attempt})",
+                job_name.unwrap_or_default(),
+                observed.digest
+            );
+            set(
+                &mut new,
+                &[conditions::not_ready("Scanning", message.clone())],
+            );
+            (
+                Some(Duration::from_secs(300)),
+                Some((false, "ScanStarted", message)),
+            )
+        }
+        Plan::Queue => {
+            new.phase = Some(ScanPhase::Pending);
+            let message = format!(
+                "waiting for a worker slot: {} of {} running",
+                observed.running_jobs, limits.max_concurrent
+            );
+            set(
+                &mut new,
+                &[conditions::not_ready("WaitingForSlot", message)],
+            );
+            (Some(Duration::from_secs(10)), None)
+        }
+        Plan::Backoff { remaining } => (Some(*remaining), None),
+        Plan::UpToDate => (Some(limits.resync), None),
+        Plan::Complete { result, reused } => {
+            complete(&mut new, result, &observed.artifacts);
+            new.completion_time = Some(now.clone());
+            if *reused {
+                new.job_name = None;
+                new.attempts = 0;
+            }
+            let verdict = result.verdict.as_deref().unwrap_or("none");
+            let summary = format!(
+                "{} components; {} critical, {} high, {} medium, {} low; verdict {verdict}",
+                result.components, result.critical, result.high, result.medium, result.low
+            );
+            let (reason, message) = if *reused {
+                (
+                    "ResultReused",
+                    format!("reused the catalog's result for these inputs: {summary}"),
+                )
+            } else {
+                ("ScanSucceeded", format!("scanned: {summary}"))
+            };
+            set(
+                &mut new,
+                &[
+                    conditions::ready(reason, message.clone()),
+                    conditions::condition(SCANNED, Status::True, reason, message.clone()),
+                    conditions::condition(
+                        FAILED,
+                        Status::False,
+                        reason,
+                        "the last attempt succeeded",
+                    ),
+                ],
+            );
+            let warn = result.verdict.as_deref() == Some("FAIL");
+            (
+                Some(limits.resync),
+                Some((warn, if warn { "PolicyFailed" } else { reason }, message)),
+            )
+        }
+        Plan::Fail { reason, message } => {
+            new.phase = Some(ScanPhase::Failed);
+            new.completion_time = Some(now.clone());
+            let retry = backoff(new.attempts.max(1), limits);
+            let message = format!(
+                "attempt {} failed: {message}; retrying in {}s",
+                new.attempts.max(1),
+                retry.as_secs()
+            );
+            set(
+                &mut new,
+                &[
+                    conditions::not_ready(reason, message.clone()),
+                    conditions::condition(SCANNED, Status::False, reason, message.clone()),
+                    conditions::condition(FAILED, Status::True, reason, message.clone()),
+                ],
+            );
+            (Some(retry), Some((true, *reason, message)))
+        }
+    };
+    Outcome {
+        status: new,
+        requeue,
+        event,
+    }
+}
+
+/// The status of an invalid spec or a missing reference: Failed, no Job, and no retry until
+/// something changes (`retry` for references that may appear later).
+pub fn invalid(
+    scan: &Scan,
+    reason: &'static str,
+    message: &str,
+    retry: Option<Duration>,
+    now: &Time,
+) -> Outcome {
+    let old = scan.status.clone().unwrap_or_default();
+    let generation = scan.metadata.generation;
+    let status = ScanStatus {
+        phase: Some(ScanPhase::Failed),
+        observed_generation: generation,
+        conditions: conditions::merge(
+            &old.conditions,
+            &[
+                conditions::not_ready(reason, message),
+                conditions::condition(FAILED, Status::True, reason, message),
+            ],
+            generation,
+            now,
+        ),
+        ..old.clone()
+    };
+    let flipped = !conditions::is_true(&old.conditions, FAILED)
+        || old
+            .conditions
+            .iter()
+            .find(|c| c.type_ == READY)
+            .is_none_or(|c| c.reason != reason);
+    Outcome {
+        status,
+        requeue: retry,
+        event: flipped.then(|| (true, reason, message.to_string())),
+    }
+}
+
+fn complete(status: &mut ScanStatus, result: &ResultRow, artifacts: &[ArtifactRow]) {
+    let count = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+    status.phase = Some(ScanPhase::Completed);
+    status.image_digest = Some(result.image_digest.clone());
+    status.verdict = result.verdict.as_deref().and_then(verdict);
+    status.counts = SeverityCounts {
+        critical: count(result.critical),
+        high: count(result.high),
+        medium: count(result.medium),
+        low: count(result.low),
+        none: count(result.none),
+        unknown: count(result.unknown),
+    };
+    status.suppressed = count(result.suppressed);
+    status.components = count(result.components);
+    status.inputs = Some(ScanInputs {
+        analyzer_version: Some(result.analyzer_version.clone()),
+        feed_snapshot: Some(result.feed_snapshot.clone()),
+        vex_snapshot: result.vex_snapshot.clone(),
+        policy_digest: result.policy_digest.clone(),
+    });
+    let mut refs: Vec<ArtifactRef> = artifacts.iter().filter_map(artifact_ref).collect();
+    if let Some(key) = &result.report_key
+        && let Some(row) = artifacts.iter().find(|a| &a.key == key)
+        && !refs.iter().any(|r| &r.key == key)
+    {
+        refs.push(ArtifactRef {
+            kind: ArtifactKind::Report,
+            format: "json".into(),
+            view: None,
+            key: row.key.clone(),
+            digest: row.digest.clone(),
+            size: u64::try_from(row.size.max(0)).unwrap_or(0),
+        });
+    }
+    refs.sort_by(|a, b| a.key.cmp(&b.key));
+    status.artifacts = refs;
+}
+
+fn verdict(name: &str) -> Option<Verdict> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
+}
+
+/// A catalog artifact as the status lists it; rows the CRD cannot describe are left out.
+fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
+    let kind = match row.kind.as_str() {
+        "sbom" => ArtifactKind::Sbom,
+        "bom-index" => ArtifactKind::BomIndex,
+        "report" => ArtifactKind::Report,
+        "attestation" => ArtifactKind::Attestation,
+        "proof-bundle" => ArtifactKind::ProofBundle,
+        _ => return None,
+    };
+    let view = match row.view.as_deref() {
+        Some("inventory") => Some(SbomView::Inventory),
+        Some("usage") => Some(SbomView::Usage),
+        _ => None,
+    };
+    let digest_ok = row
+        .digest
+        .strip_prefix("sha256:")
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()));
+    if !digest_ok || row.key.is_empty() || row.key.len() > 512 {
+        return None;
+    }
+    let format: String = row
+        .format
+        .chars()
+        .map(|c| c.to_ascii_lowercase())
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(32)
+        .collect();
+    (!format.is_empty()).then(|| ArtifactRef {
+        kind,
+        format,
+        view,
+        key: row.key.clone(),
+        digest: row.digest.clone(),
+        size: u64::try_from(row.size.max(0)).unwrap_or(0),
+    })
+}

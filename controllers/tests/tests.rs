@@ -1,0 +1,344 @@
+//! The controllers against the real API server harness (kube-apiserver 1.20 + etcd on
+//! loopback) and a real registry (Debian's `docker-registry`). There is no controller-manager:
+//! the tests play the worker (catalog rows) and the Job controller (Job status).
+
+mod discovery;
+mod scan;
+
+use futures::FutureExt;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, PostParams};
+use kube::{Client, ResourceExt};
+use sha2::{Digest, Sha256};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stella_controllers::metrics::Metrics;
+use stella_controllers::scan::{Context, Retention, job::WorkerSettings, plan::Limits};
+use stella_crds::scan::v1alpha1::Scan;
+
+/// Under CI (env `CI`) nothing may skip.
+fn required() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+fn skip(why: &str) -> Option<()> {
+    assert!(!required(), "{why} (required under CI)");
+    eprintln!("SKIPPED: {why}");
+    None
+}
+
+/// The shared API server, or a skip.
+fn cluster() -> Option<&'static stella_e2e::TestCluster> {
+    match stella_e2e::TestCluster::shared() {
+        Ok(c) => Some(c),
+        Err(e) => {
+            skip(&format!("no API server: {e}"));
+            None
+        }
+    }
+}
+
+/// A fresh namespace.
+async fn namespace(client: &Client, prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let name = format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000);
+    let ns: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
+    name
+}
+
+/// Debian's docker-registry on a free loopback port.
+pub(crate) struct Registry {
+    child: std::process::Child,
+    pub(crate) host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    pub(crate) fn start() -> Option<Registry> {
+        let found = Command::new("sh")
+            .args(["-c", "command -v docker-registry"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            skip("docker-registry is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+
+    /// Pushes a one-layer image whose only file holds `content` as `repository:tag`; returns
+    /// its manifest digest.
+    pub(crate) async fn push(&self, repository: &str, tag: &str, content: &str) -> String {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, "etc/motd", content.as_bytes())
+            .unwrap();
+        let tar = tar.into_inner().unwrap();
+        let diff_id = sha(&tar);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let layer = gz.finish().unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .unwrap();
+        let http = reqwest::Client::new();
+        let base = format!("http://{}/v2/{repository}", self.host);
+        for blob in [&layer, &config] {
+            let started = http
+                .post(format!("{base}/blobs/uploads/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(started.status(), 202, "upload start");
+            let location = started.headers()["location"].to_str().unwrap().to_string();
+            let location = if location.starts_with("http") {
+                location
+            } else {
+                format!("http://{}{location}", self.host)
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let put = http
+                .put(format!("{location}{separator}digest={}", sha(blob)))
+                .body(blob.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(put.status(), 201, "blob upload");
+        }
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha(&layer), "size": layer.len()}],
+        }))
+        .unwrap();
+        let put = http
+            .put(format!("{base}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201, "manifest upload");
+        sha(&manifest)
+    }
+}
+
+fn sha(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// One controller under test, reconciling only `namespace`, with its Jobs there too, a
+/// store in a temporary directory, and short retry delays.
+pub(crate) struct Harness {
+    pub(crate) client: Client,
+    pub(crate) namespace: String,
+    pub(crate) ctx: Context,
+    pub(crate) registry: Registry,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+    _dir: tempfile::TempDir,
+}
+
+impl Harness {
+    pub(crate) async fn start(prefix: &str, max_concurrent: u32) -> Option<Harness> {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "stella_controllers=debug",
+            ))
+            .with_test_writer()
+            .try_init();
+        let cluster = cluster()?;
+        let registry = Registry::start()?;
+        let client = cluster.client().await.unwrap();
+        stella_e2e::install_crds(&client).await;
+        let namespace = namespace(&client, prefix).await;
+        let dir = tempfile::tempdir().unwrap();
+        let store = stella_store::Store::open_embedded(dir.path())
+            .await
+            .unwrap();
+        let ctx = Context {
+            client: client.clone(),
+            store,
+            worker: WorkerSettings {
+                namespace: namespace.clone(),
+                image: "stella-ops/worker:test".into(),
+                service_account: "stella-worker".into(),
+                backoff_limit: 2,
+                active_deadline_seconds: 1800,
+                ttl_seconds_after_finished: 600,
+                cpu_request: "500m".into(),
+                cpu_limit: "2".into(),
+                memory_request: "256Mi".into(),
+                memory_limit: "1Gi".into(),
+                storage_secret: Some("stella-storage".into()),
+            },
+            limits: Limits {
+                max_concurrent,
+                retry_base: Duration::from_secs(2),
+                retry_max: Duration::from_secs(4),
+                resync: Duration::from_secs(600),
+            },
+            retention: Retention::DeleteUnreferenced,
+            watch_namespace: Some(namespace.clone()),
+            metrics: Arc::new(Metrics::default()),
+            reporter: kube::runtime::events::Reporter {
+                controller: "stella-operator".into(),
+                instance: Some("test".into()),
+            },
+            registry_retry: stella_acquire::registry::RetryPolicy {
+                attempts: 1,
+                base: Duration::from_millis(10),
+                max: Duration::from_millis(10),
+            },
+        };
+        let mut harness = Harness {
+            client,
+            namespace,
+            ctx,
+            registry,
+            stop: None,
+            task: None,
+            _dir: dir,
+        };
+        harness.run();
+        Some(harness)
+    }
+
+    /// Starts (or restarts) the controller.
+    pub(crate) fn run(&mut self) {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let shutdown = stopped.map(|_| ()).shared();
+        self.task = Some(tokio::spawn(stella_controllers::scan::run(
+            self.ctx.clone(),
+            shutdown,
+        )));
+        self.stop = Some(stop);
+    }
+
+    pub(crate) fn scans(&self) -> Api<Scan> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    pub(crate) fn jobs(&self) -> Api<k8s_openapi::api::batch::v1::Job> {
+        Api::namespaced(self.client.clone(), &self.namespace)
+    }
+
+    /// Creates a Scan of `image`.
+    pub(crate) async fn scan(&self, name: &str, spec: serde_json::Value) -> Scan {
+        let scan: Scan = serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": name, "namespace": self.namespace},
+            "spec": spec,
+        }))
+        .unwrap();
+        self.scans()
+            .create(&PostParams::default(), &scan)
+            .await
+            .unwrap()
+    }
+
+    /// Polls the Scan until `check` holds (20 s).
+    pub(crate) async fn wait(&self, name: &str, what: &str, check: impl Fn(&Scan) -> bool) -> Scan {
+        let started = Instant::now();
+        loop {
+            if let Some(scan) = self.scans().get_opt(name).await.unwrap()
+                && check(&scan)
+            {
+                return scan;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "timed out waiting for {name}: {what}; last: {:?}",
+                self.scans()
+                    .get_opt(name)
+                    .await
+                    .unwrap()
+                    .and_then(|s| s.status)
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Worker Jobs of the namespace, by name.
+    pub(crate) async fn job_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .jobs()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .iter()
+            .map(|j| j.name_any())
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
