@@ -113,25 +113,25 @@ pub fn routes(
 
     let scans = warp::path!("scans" / String / String)
         .and(warp::get())
-        .and(authorization.clone())
+        .and(authorization)
         .and(state.clone())
         .then(reads::scan);
     let sboms = warp::path!("sboms" / String)
         .and(warp::get())
-        .and(query.clone())
-        .and(authorization.clone())
+        .and(query)
+        .and(authorization)
         .and(state.clone())
         .then(reads::sbom);
     let artifacts = warp::path!("catalog" / "artifacts" / ..)
         .and(warp::path::tail())
         .and(warp::get())
-        .and(authorization.clone())
+        .and(authorization)
         .and(state.clone())
         .then(reads::artifact);
     let diff = warp::path!("diff")
         .and(warp::get())
         .and(query)
-        .and(authorization.clone())
+        .and(authorization)
         .and(state.clone())
         .then(diff::diff);
     let reports = warp::path!("reports")
@@ -240,10 +240,7 @@ impl std::fmt::Display for Error {
             | Error::Unavailable(m)
             | Error::Internal(m) => f.write_str(m),
             Error::MethodNotAllowed => f.write_str("method not allowed on this endpoint"),
-            Error::PayloadTooLarge => write!(
-                f,
-                "the request body exceeds {MAX_BODY_BYTES} bytes"
-            ),
+            Error::PayloadTooLarge => write!(f, "the request body exceeds {MAX_BODY_BYTES} bytes"),
         }
     }
 }

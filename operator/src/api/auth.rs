@@ -246,12 +246,16 @@ impl Reviews {
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     // A panic while holding the lock leaves a consistent map (every update is one insert or
     // remove): keep using it.
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// The token of `Bearer <token>` (the scheme case-insensitive, as RFC 7235 says).
 fn bearer(authorization: Option<&str>) -> Result<&str, Error> {
-    let missing = || Error::Unauthenticated("a bearer token is required (Authorization: Bearer <token>)".into());
+    let missing = || {
+        Error::Unauthenticated("a bearer token is required (Authorization: Bearer <token>)".into())
+    };
     let value = authorization.ok_or_else(missing)?;
     let (scheme, token) = value.split_once(' ').ok_or_else(missing)?;
     let token = token.trim();
@@ -311,7 +315,8 @@ impl<K: Clone + Eq + Hash, V> Cache<K, V> {
             self.entries.remove(&oldest);
         }
         let cell = Arc::new(OnceCell::new());
-        self.entries.insert(key.clone(), (now + self.ttl, cell.clone()));
+        self.entries
+            .insert(key.clone(), (now + self.ttl, cell.clone()));
         cell
     }
 }
@@ -349,7 +354,10 @@ mod tests {
         let t0 = Instant::now();
         let cell = cache.slot(&1, t0);
         cell.set(true).unwrap();
-        assert_eq!(cache.slot(&1, t0 + Duration::from_secs(9)).get(), Some(&true));
+        assert_eq!(
+            cache.slot(&1, t0 + Duration::from_secs(9)).get(),
+            Some(&true)
+        );
         assert_eq!(cache.slot(&1, t0 + Duration::from_secs(10)).get(), None);
     }
 

@@ -16,10 +16,7 @@ pub(crate) async fn diff(
 ) -> Response {
     respond(
         async {
-            let caller = state
-                .reviews
-                .authenticate(authorization.as_deref())
-                .await?;
+            let caller = state.reviews.authenticate(authorization.as_deref()).await?;
             let params = input::params(query, &["old", "new", "view"])?;
             let old = input::digest(params.required("old")?)?;
             let new = input::digest(params.required("new")?)?;

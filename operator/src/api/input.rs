@@ -45,9 +45,9 @@ pub(crate) fn percent_decode(raw: &str) -> Result<String, Error> {
 /// An image digest: `sha256:` and 64 lowercase hex digits.
 pub(crate) fn digest(raw: &str) -> Result<String, Error> {
     let text = percent_decode(raw)?;
-    let valid = text
-        .strip_prefix("sha256:")
-        .is_some_and(|hex| hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')));
+    let valid = text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
     if valid {
         Ok(text)
     } else {
@@ -301,13 +301,37 @@ mod tests {
             None,
         ] {
             assert_eq!(
-                params(bad.clone(), &["format", "view"])
-                    .unwrap_err()
-                    .code(),
+                params(bad.clone(), &["format", "view"]).unwrap_err().code(),
                 "bad_request",
                 "{bad:?}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn bodies_are_capped_whether_declared_or_streamed() {
+        use warp::http::{HeaderMap, HeaderValue, header::CONTENT_LENGTH};
+        static CHUNK: [u8; 64 * 1024] = [b'x'; 64 * 1024];
+        let chunks = |n: usize| futures::stream::iter((0..n).map(|_| Ok(&CHUNK[..])));
+        let none = HeaderMap::new();
+        // Chunked (no length): exactly the limit passes, one chunk more is refused.
+        assert_eq!(body(&none, chunks(16)).await.unwrap().len(), MAX_BODY_BYTES);
+        assert_eq!(
+            body(&none, chunks(17)).await.unwrap_err(),
+            Error::PayloadTooLarge
+        );
+        // A declared length over the limit is refused before reading.
+        let mut declared = HeaderMap::new();
+        declared.insert(CONTENT_LENGTH, HeaderValue::from(MAX_BODY_BYTES + 1));
+        assert_eq!(
+            body(&declared, chunks(0)).await.unwrap_err(),
+            Error::PayloadTooLarge
+        );
+        declared.insert(CONTENT_LENGTH, HeaderValue::from_static("many"));
+        assert_eq!(
+            body(&declared, chunks(0)).await.unwrap_err().code(),
+            "bad_request"
+        );
     }
 
     #[test]

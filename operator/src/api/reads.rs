@@ -8,7 +8,7 @@ use super::{
 };
 use serde::Serialize;
 use stella_crds::scan::v1alpha1::{
-    ArtifactRef, Scan, ScanPhase, SbomFormat, SbomView, SeverityCounts,
+    ArtifactRef, SbomFormat, SbomView, Scan, ScanPhase, SeverityCounts,
 };
 use warp::http::{HeaderValue, StatusCode, header};
 use warp::reply::Response;
@@ -22,10 +22,7 @@ pub(crate) async fn scan(
 ) -> Response {
     respond(
         async {
-            let caller = state
-                .reviews
-                .authenticate(authorization.as_deref())
-                .await?;
+            let caller = state.reviews.authenticate(authorization.as_deref()).await?;
             let namespace = input::namespace(&namespace)?;
             let name = input::object_name(&name)?;
             state
@@ -37,7 +34,9 @@ pub(crate) async fn scan(
                 .await
                 .map_err(|e| api_server_failure("get Scan", e))?
                 .ok_or_else(|| {
-                    Error::NotFound(format!("no Scan \"{name}\" in the namespace \"{namespace}\""))
+                    Error::NotFound(format!(
+                        "no Scan \"{name}\" in the namespace \"{namespace}\""
+                    ))
                 })?;
             let result = ScanResult::of(&namespace, &name, &scan);
             Ok(json_response(
@@ -180,10 +179,7 @@ pub(crate) async fn artifact(
 ) -> Response {
     respond(
         async {
-            let caller = state
-                .reviews
-                .authenticate(authorization.as_deref())
-                .await?;
+            let caller = state.reviews.authenticate(authorization.as_deref()).await?;
             let (key, image) = input::artifact_key(key.as_str())?;
             state
                 .reviews
@@ -197,7 +193,9 @@ pub(crate) async fn artifact(
                 .map_err(store_failure)?
                 .into_iter()
                 .find(|a| a.key == key)
-                .ok_or_else(|| Error::NotFound(format!("no artifact {} in the catalog", quoted(&key))))?;
+                .ok_or_else(|| {
+                    Error::NotFound(format!("no artifact {} in the catalog", quoted(&key)))
+                })?;
             let body = serde_json::json!({
                 "id": artifact.key,
                 "imageDigest": artifact.image_digest,

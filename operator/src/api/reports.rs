@@ -42,29 +42,26 @@ pub(crate) async fn report(
 ) -> Response {
     respond(
         async {
-            let caller = state
-                .reviews
-                .authenticate(authorization.as_deref())
-                .await?;
-            state
-                .reviews
-                .authorize(&caller, Access::evaluate())
-                .await?;
+            let caller = state.reviews.authenticate(authorization.as_deref()).await?;
+            state.reviews.authorize(&caller, Access::evaluate()).await?;
             let body = input::body(&headers, body).await?;
-            let request: ReportRequest = serde_json::from_slice(&body).map_err(|e| {
-                Error::BadRequest(format!(
-                    "the body is not a report request ({{\"imageDigest\": \"sha256:…\", \"policyRevision\": \"<policy>[@sha256:…]\"}}): {}",
-                    quoted(&e.to_string())
-                ))
-            })?;
+            let request = parse(&body)?;
             let digest = input::digest(&request.image_digest)?;
             let namespace = request
                 .namespace
                 .as_deref()
                 .map(input::namespace)
                 .transpose()?;
-            let environment = request.environment.as_deref().map(environment).transpose()?;
-            let pinned = request.policy_revision.as_deref().map(revision).transpose()?;
+            let environment = request
+                .environment
+                .as_deref()
+                .map(environment)
+                .transpose()?;
+            let pinned = request
+                .policy_revision
+                .as_deref()
+                .map(revision)
+                .transpose()?;
             let policy = match &pinned {
                 Some((name, pin)) => {
                     state
@@ -73,11 +70,13 @@ pub(crate) async fn report(
                         .await?;
                     named_policy(&state, name, pin.as_deref()).await?
                 }
-                None => stella_policy::load_str(DEFAULT_POLICY)
-                    .map_err(|e| Error::Internal(format!("the default policy does not load: {e}")))?,
+                None => stella_policy::load_str(DEFAULT_POLICY).map_err(|e| {
+                    Error::Internal(format!("the default policy does not load: {e}"))
+                })?,
             };
             let inventory = inventory(&state, &digest).await?;
-            let evaluation = evaluate(&state, inventory, policy.spec, namespace, environment).await?;
+            let evaluation =
+                evaluate(&state, inventory, policy.spec, namespace, environment).await?;
             let body = serde_json::json!({
                 "reportId": evaluation.manifest.scan_id,
                 "verdict": evaluation.report.verdict,
@@ -91,6 +90,22 @@ pub(crate) async fn report(
         }
         .await,
     )
+}
+
+/// The body: a JSON object of the request's fields and no others (serde would also take
+/// them positionally from an array).
+fn parse(body: &[u8]) -> Result<ReportRequest, Error> {
+    let bad = |why: String| {
+        Error::BadRequest(format!(
+            "the body is not a report request ({{\"imageDigest\": \"sha256:…\", \"policyRevision\": \"<policy>[@sha256:…]\"}}): {}",
+            quoted(&why)
+        ))
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("not a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
 }
 
 /// `name` or `name@sha256:…`.
@@ -245,6 +260,26 @@ mod tests {
         );
         for bad in ["", "Baseline", "policy@42", "a/b", &format!("@{digest}")] {
             assert_eq!(revision(bad).unwrap_err().code(), "bad_request", "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn bodies_are_objects_of_the_known_fields() {
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        let request = parse(format!(r#"{{"imageDigest": "{digest}"}}"#).as_bytes()).unwrap();
+        assert_eq!(request.image_digest, digest);
+        for bad in [
+            format!(r#"["{digest}"]"#),
+            format!(r#"{{"imageDigest": "{digest}", "extra": 1}}"#),
+            "{}".into(),
+            "".into(),
+            "null".into(),
+        ] {
+            assert_eq!(
+                parse(bad.as_bytes()).unwrap_err().code(),
+                "bad_request",
+                "{bad}"
+            );
         }
     }
 
