@@ -329,3 +329,107 @@ fn owner_reference(scan: &Scan) -> Option<OwnerReference> {
         block_owner_deletion: Some(true),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(namespace: &str) -> WorkerSettings {
+        WorkerSettings {
+            namespace: namespace.into(),
+            image: "stella-ops/worker:0.1.0".into(),
+            service_account: "stella-worker".into(),
+            backoff_limit: 2,
+            active_deadline_seconds: 1800,
+            ttl_seconds_after_finished: 600,
+            cpu_request: "500m".into(),
+            cpu_limit: "2".into(),
+            memory_request: "256Mi".into(),
+            memory_limit: "1Gi".into(),
+            storage_secret: Some("stella-storage".into()),
+        }
+    }
+
+    fn scan(namespace: &str) -> Scan {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "web", "namespace": namespace, "uid": "7c0e5a3e-0000-4000-8000-000000000001"},
+            "spec": {"image": "registry.example/shop/web:1.0", "platform": "linux/arm64", "insecureRegistry": true},
+        }))
+        .unwrap()
+    }
+
+    /// Compares with `src/scan/testdata/<name>`; `STELLA_UPDATE_GOLDEN=1` rewrites it.
+    fn golden(name: &str, value: &serde_json::Value) {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/scan/testdata")
+            .join(name);
+        let text = serde_json::to_string_pretty(value).unwrap() + "\n";
+        if std::env::var_os("STELLA_UPDATE_GOLDEN").is_some() {
+            std::fs::write(&path, &text).unwrap();
+        }
+        let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("{}: {e} (STELLA_UPDATE_GOLDEN=1 writes it)", path.display())
+        });
+        assert_eq!(text, expected, "{} changed", path.display());
+    }
+
+    #[test]
+    fn worker_job_snapshot() {
+        let scan = scan("stella-system");
+        let attempt = Attempt {
+            scan: &scan,
+            pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            attempt: 2,
+            policy: Some("{\"rules\":[]}".into()),
+            credentials: true,
+        };
+        let job = build(&attempt, &settings("stella-system"));
+        golden("worker-job.json", &serde_json::to_value(&job).unwrap());
+        // Stable per (uid, attempt); a new attempt is a new Job.
+        assert_eq!(job.metadata.name, Some(job_name(&scan, 2)));
+        assert_ne!(job_name(&scan, 2), job_name(&scan, 3));
+    }
+
+    #[test]
+    fn jobs_of_scans_elsewhere_carry_labels_not_owner_references() {
+        let scan = scan("shop");
+        let attempt = Attempt {
+            scan: &scan,
+            pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            attempt: 1,
+            policy: None,
+            credentials: false,
+        };
+        let job = build(&attempt, &settings("stella-system"));
+        assert!(
+            job.metadata.owner_references.is_none(),
+            "no cross-namespace owner"
+        );
+        let labels = job.metadata.labels.unwrap();
+        assert_eq!(labels[LABEL_SCAN_NAMESPACE], "shop");
+        assert_eq!(labels[LABEL_SCAN_NAME], "web");
+        let pod = job.spec.unwrap().template.spec.unwrap();
+        let args = pod.containers[0].args.clone().unwrap();
+        assert!(
+            !args.iter().any(|a| a.contains("registry-auth")),
+            "no credentials, no mount"
+        );
+        assert_eq!(pod.volumes.unwrap().len(), 1);
+    }
+
+    #[test]
+    fn pull_secrets_merge_later_wins_and_garbage_is_refused() {
+        let a = br#"{"auths":{"r.example":{"auth":"YTpi"},"other.example":{"auth":"eDp5"}}}"#;
+        let b = br#"{"r.example":{"auth":"Yzpk"}}"#; // legacy .dockercfg
+        let merged: serde_json::Value =
+            serde_json::from_slice(&merge_docker_configs(&[("ns/a", a), ("ns/b", b)]).unwrap())
+                .unwrap();
+        assert_eq!(merged["auths"]["r.example"]["auth"], "Yzpk");
+        assert_eq!(merged["auths"]["other.example"]["auth"], "eDp5");
+        for garbage in [&b"not json"[..], b"[1,2]", br#"{"auths":[]}"#, b""] {
+            let error = merge_docker_configs(&[("ns/bad", garbage)]).unwrap_err();
+            assert!(error.starts_with("ns/bad: "), "{error}");
+        }
+    }
+}

@@ -490,3 +490,418 @@ fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
         size: u64::try_from(row.size.max(0)).unwrap_or(0),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::jiff::Timestamp;
+
+    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+    const FEED: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
+
+    fn at(second: i64) -> Time {
+        Time(Timestamp::from_second(second).unwrap())
+    }
+
+    fn limits() -> Limits {
+        Limits {
+            max_concurrent: 2,
+            retry_base: Duration::from_secs(30),
+            retry_max: Duration::from_secs(600),
+            resync: Duration::from_secs(600),
+        }
+    }
+
+    fn scan(status: Option<ScanStatus>) -> Scan {
+        let mut scan: Scan = serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
+            "spec": {"image": "registry.example/shop/web:1.0"},
+        }))
+        .unwrap();
+        scan.status = status;
+        scan
+    }
+
+    fn result() -> ResultRow {
+        ResultRow {
+            image_digest: DIGEST.into(),
+            image_ref: format!("registry.example/shop/web@{DIGEST}"),
+            analyzer_version: "a1".into(),
+            feed_snapshot: FEED.into(),
+            vex_snapshot: None,
+            policy_digest: Some(FEED.into()),
+            verdict: Some("WARN".into()),
+            critical: 0,
+            high: 3,
+            medium: 1,
+            low: 7,
+            none: 0,
+            unknown: 2,
+            suppressed: 4,
+            components: 120,
+            report_key: None,
+            finished_at: "2026-11-28T08:00:00Z".into(),
+        }
+    }
+
+    fn observed() -> Observed {
+        Observed {
+            digest: DIGEST.into(),
+            inputs: Inputs {
+                analyzer_version: "a1".into(),
+                feed_snapshot: FEED.into(),
+                policy_digest: Some(FEED.into()),
+            },
+            job: None,
+            run: None,
+            latest: None,
+            cached: None,
+            artifacts: vec![ArtifactRow {
+                key: format!("images/{DIGEST}/inventory.cdx.json"),
+                image_digest: DIGEST.into(),
+                kind: "sbom".into(),
+                format: "cyclonedx-json".into(),
+                view: Some("inventory".into()),
+                digest: FEED.into(),
+                size: 1234,
+            }],
+            running_jobs: 0,
+        }
+    }
+
+    fn run(outcome: &str, reason: &str) -> RunRow {
+        RunRow {
+            run_id: "stella-scan-1".into(),
+            image_digest: Some(DIGEST.into()),
+            outcome: outcome.into(),
+            reason: reason.into(),
+            message: format!("{reason} happened"),
+            finished_at: "2026-11-28T08:00:00Z".into(),
+        }
+    }
+
+    fn scanning() -> ScanStatus {
+        ScanStatus {
+            phase: Some(ScanPhase::Scanning),
+            image_digest: Some(DIGEST.into()),
+            job_name: Some("stella-scan-1".into()),
+            attempts: 1,
+            observed_generation: Some(1),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_new_image_gets_a_job_unless_the_catalog_has_the_result_or_slots_are_full() {
+        let new = scan(None);
+        assert_eq!(
+            decide(&new, &observed(), &limits(), &at(0)),
+            Plan::Create { attempt: 1 }
+        );
+        let cached = Observed {
+            cached: Some(result()),
+            ..observed()
+        };
+        assert_eq!(
+            decide(&new, &cached, &limits(), &at(0)),
+            Plan::Complete {
+                result: Box::new(result()),
+                reused: true
+            }
+        );
+        let mut forced = new.clone();
+        forced.spec.force = true;
+        assert_eq!(
+            decide(&forced, &cached, &limits(), &at(0)),
+            Plan::Create { attempt: 1 }
+        );
+        let full = Observed {
+            running_jobs: 2,
+            ..observed()
+        };
+        assert_eq!(decide(&new, &full, &limits(), &at(0)), Plan::Queue);
+    }
+
+    #[test]
+    fn a_finished_job_is_read_from_the_workers_report() {
+        let s = scan(Some(scanning()));
+        let running = Observed {
+            job: Some(JobState::Running),
+            ..observed()
+        };
+        assert_eq!(decide(&s, &running, &limits(), &at(0)), Plan::Wait);
+        // The worker failed once but the Job retries its pod: still waiting.
+        let retrying = Observed {
+            run: Some(run("failed", "Unreachable")),
+            ..running.clone()
+        };
+        assert_eq!(decide(&s, &retrying, &limits(), &at(0)), Plan::Wait);
+        let done = Observed {
+            job: Some(JobState::Succeeded),
+            run: Some(run("succeeded", "Completed")),
+            latest: Some(result()),
+            ..observed()
+        };
+        assert_eq!(
+            decide(&s, &done, &limits(), &at(0)),
+            Plan::Complete {
+                result: Box::new(result()),
+                reused: false
+            }
+        );
+        // Collected by its TTL after reporting: the report still decides.
+        let collected = Observed {
+            job: Some(JobState::Missing),
+            ..done.clone()
+        };
+        assert!(matches!(
+            decide(&s, &collected, &limits(), &at(0)),
+            Plan::Complete { reused: false, .. }
+        ));
+        let cases = [
+            (
+                Some(run("failed", "Unauthorized")),
+                JobState::Failed {
+                    reason: "BackoffLimitExceeded".into(),
+                    message: String::new(),
+                },
+                "Unauthorized",
+            ),
+            (
+                Some(run("failed", "SomethingNew")),
+                JobState::Failed {
+                    reason: "BackoffLimitExceeded".into(),
+                    message: String::new(),
+                },
+                "WorkerFailed",
+            ),
+            (
+                None,
+                JobState::Failed {
+                    reason: "DeadlineExceeded".into(),
+                    message: String::new(),
+                },
+                "DeadlineExceeded",
+            ),
+            (None, JobState::Succeeded, "NoResult"),
+            (None, JobState::Missing, "JobDeleted"),
+            (
+                Some(run("succeeded", "Completed")),
+                JobState::Succeeded,
+                "NoResult",
+            ),
+        ];
+        for (run, job, reason) in cases {
+            let o = Observed {
+                job: Some(job.clone()),
+                run,
+                ..observed()
+            };
+            match decide(&s, &o, &limits(), &at(0)) {
+                Plan::Fail { reason: got, .. } => assert_eq!(got, reason, "{job:?}"),
+                other => panic!("{job:?}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn failures_back_off_exponentially_then_retry() {
+        let failed = ScanStatus {
+            phase: Some(ScanPhase::Failed),
+            completion_time: Some(at(1000)),
+            attempts: 2,
+            ..scanning()
+        };
+        let s = scan(Some(failed));
+        // Attempt 2 failed: 30 s × 2 = 60 s.
+        assert_eq!(
+            decide(&s, &observed(), &limits(), &at(1010)),
+            Plan::Backoff {
+                remaining: Duration::from_secs(50)
+            }
+        );
+        assert_eq!(
+            decide(&s, &observed(), &limits(), &at(1060)),
+            Plan::Create { attempt: 3 }
+        );
+        assert_eq!(backoff(1, &limits()), Duration::from_secs(30));
+        assert_eq!(backoff(5, &limits()), Duration::from_secs(480));
+        assert_eq!(backoff(50, &limits()), Duration::from_secs(600), "capped");
+        // A changed spec (new generation) does not wait for the old failure's backoff.
+        let mut edited = s.clone();
+        edited.metadata.generation = Some(2);
+        assert_eq!(
+            decide(&edited, &observed(), &limits(), &at(1010)),
+            Plan::Create { attempt: 3 }
+        );
+    }
+
+    #[test]
+    fn a_completed_scan_is_up_to_date_until_an_input_changes() {
+        let limits = limits();
+        let s = scan(None);
+        let done = status(
+            &s,
+            &observed(),
+            &Plan::Complete {
+                result: Box::new(result()),
+                reused: false,
+            },
+            None,
+            &limits,
+            &at(100),
+        );
+        let completed = scan(Some(done.status));
+        assert_eq!(
+            decide(&completed, &observed(), &limits, &at(200)),
+            Plan::UpToDate
+        );
+        let new_feeds = Observed {
+            inputs: Inputs {
+                feed_snapshot:
+                    "sha256:0000000000000000000000000000000000000000000000000000000000000000".into(),
+                ..observed().inputs
+            },
+            ..observed()
+        };
+        assert_eq!(
+            decide(&completed, &new_feeds, &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let moved_tag = Observed {
+            digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                .into(),
+            ..observed()
+        };
+        assert_eq!(
+            decide(&completed, &moved_tag, &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+    }
+
+    /// The status of a completed scan, pinned as JSON.
+    #[test]
+    fn completed_status_snapshot() {
+        let outcome = status(
+            &scan(Some(scanning())),
+            &observed(),
+            &Plan::Complete {
+                result: Box::new(result()),
+                reused: false,
+            },
+            None,
+            &limits(),
+            &at(1_764_316_800),
+        );
+        let expected = serde_json::json!({
+            "phase": "Completed",
+            "imageDigest": DIGEST,
+            "verdict": "WARN",
+            "counts": {"critical": 0, "high": 3, "medium": 1, "low": 7, "none": 0, "unknown": 2},
+            "suppressed": 4,
+            "components": 120,
+            "artifacts": [{"kind": "sbom", "format": "cyclonedx-json", "view": "inventory", "key": format!("images/{DIGEST}/inventory.cdx.json"), "digest": FEED, "size": 1234}],
+            "inputs": {"analyzerVersion": "a1", "feedSnapshot": FEED, "policyDigest": FEED},
+            "jobName": "stella-scan-1",
+            "attempts": 1,
+            "completionTime": "2025-11-28T08:00:00Z",
+            "conditions": [
+                {"type": "Failed", "status": "False", "reason": "ScanSucceeded", "message": "the last attempt succeeded", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
+                {"type": "Ready", "status": "True", "reason": "ScanSucceeded", "message": "scanned: 120 components; 0 critical, 3 high, 1 medium, 7 low; verdict WARN", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
+                {"type": "Scanned", "status": "True", "reason": "ScanSucceeded", "message": "scanned: 120 components; 0 critical, 3 high, 1 medium, 7 low; verdict WARN", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
+            ],
+            "observedGeneration": 1,
+        });
+        assert_eq!(serde_json::to_value(&outcome.status).unwrap(), expected);
+        assert_eq!(outcome.requeue, Some(Duration::from_secs(600)));
+        assert_eq!(
+            outcome.event.as_ref().map(|e| (e.0, e.1)),
+            Some((false, "ScanSucceeded"))
+        );
+    }
+
+    #[test]
+    fn failed_status_says_why_and_when_it_retries() {
+        let outcome = status(
+            &scan(Some(scanning())),
+            &observed(),
+            &Plan::Fail {
+                reason: "Unreachable",
+                message: "registry down".into(),
+            },
+            None,
+            &limits(),
+            &at(50),
+        );
+        assert_eq!(outcome.status.phase, Some(ScanPhase::Failed));
+        let failed = outcome
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == FAILED)
+            .unwrap();
+        assert_eq!(
+            (
+                failed.status.as_str(),
+                failed.reason.as_str(),
+                failed.message.as_str()
+            ),
+            (
+                "True",
+                "Unreachable",
+                "attempt 1 failed: registry down; retrying in 30s"
+            )
+        );
+        assert_eq!(outcome.requeue, Some(Duration::from_secs(30)));
+        assert_eq!(
+            outcome.event.as_ref().map(|e| (e.0, e.1)),
+            Some((true, "Unreachable"))
+        );
+        // Invalid references: an event on the first report only.
+        let first = invalid(
+            &scan(None),
+            "PolicyNotFound",
+            "policy \"x\" does not exist",
+            None,
+            &at(1),
+        );
+        assert!(first.event.is_some());
+        assert_eq!(first.requeue, None);
+        let again = invalid(
+            &scan(Some(first.status)),
+            "PolicyNotFound",
+            "policy \"x\" does not exist",
+            None,
+            &at(2),
+        );
+        assert!(again.event.is_none(), "no event storm");
+    }
+
+    #[test]
+    fn catalog_rows_the_crd_cannot_describe_are_left_out() {
+        let bad = ArtifactRow {
+            key: "images/x/inventory.cdx.json".into(),
+            image_digest: DIGEST.into(),
+            kind: "sbom".into(),
+            format: "cyclonedx-json".into(),
+            view: None,
+            digest: "md5:abc".into(),
+            size: 1,
+        };
+        assert!(artifact_ref(&bad).is_none());
+        let unknown_kind = ArtifactRow {
+            kind: "telemetry".into(),
+            digest: FEED.into(),
+            ..bad.clone()
+        };
+        assert!(artifact_ref(&unknown_kind).is_none());
+        let index = ArtifactRow {
+            kind: "bom-index".into(),
+            format: "stella-bomindex".into(),
+            digest: FEED.into(),
+            ..bad
+        };
+        assert_eq!(artifact_ref(&index).unwrap().kind, ArtifactKind::BomIndex);
+    }
+}
