@@ -40,15 +40,13 @@ pub const REVIEW_TTL: Duration = Duration::from_secs(10);
 /// Most tokens (and, separately, access decisions) remembered at once.
 pub const REVIEW_CACHE_ENTRIES: usize = 4096;
 
-/// What the handlers share: the API server client (reviews, Scans, Policies), the store, the
-/// review caches and the VEX database.
+/// What the handlers share: the API server client (reviews, Scans, Policies), the store and
+/// the review caches.
 #[derive(Clone)]
 pub struct ApiState {
     client: kube::Client,
     store: stella_store::Store,
     reviews: Arc<auth::Reviews>,
-    /// The VEX module beside the catalog (SQLite or PostgreSQL), opened on first use.
-    vex: Arc<tokio::sync::OnceCell<stella_store::VexDb>>,
 }
 
 impl std::fmt::Debug for ApiState {
@@ -73,7 +71,6 @@ impl ApiState {
             )),
             client,
             store,
-            vex: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 
@@ -82,13 +79,6 @@ impl ApiState {
     pub fn with_review_cache(mut self, ttl: Duration, entries: usize) -> ApiState {
         self.reviews = Arc::new(auth::Reviews::new(self.client.clone(), ttl, entries));
         self
-    }
-
-    async fn vex(&self) -> Result<&stella_store::VexDb, Error> {
-        self.vex
-            .get_or_try_init(|| stella_store::VexDb::embedded(&self.store.catalog))
-            .await
-            .map_err(store_failure)
     }
 }
 
@@ -217,8 +207,7 @@ impl Error {
         let body = serde_json::json!({
             "error": {"code": self.code(), "message": self.to_string()}
         });
-        let mut response = json_response(StatusCode::OK, body.to_string());
-        *response.status_mut() = self.status();
+        let mut response = json_response(self.status(), body.to_string());
         if let Error::Unauthenticated(_) = self {
             response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,

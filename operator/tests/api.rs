@@ -35,6 +35,8 @@ struct Fixture {
     cluster: &'static TestCluster,
     admin: kube::Client,
     port: u16,
+    /// The same API reusing reviews for only a second.
+    short_ttl_port: u16,
     namespace: String,
     tokens: Tokens,
     old: stella_sbom::Inventory,
@@ -282,7 +284,7 @@ impl Fixture {
         ];
         let broken = format!("sha256:{}", "c".repeat(64));
         let policy = format!("{namespace}-warn");
-        let (admin, tokens, port) = runtime.block_on(async {
+        let (admin, tokens, port, short_ttl_port) = runtime.block_on(async {
             let admin = cluster.client().await.unwrap();
             install_crds(&admin).await;
             let store = stella_store::Store::open_embedded(data.path())
@@ -319,17 +321,18 @@ impl Fixture {
             let tokens = identities(cluster, &admin, &namespace).await;
             create_policy_and_scan(&admin, &namespace, &policy, &new).await;
             let operator = operator_client(cluster, &admin, &namespace).await;
-            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            let port = listener.local_addr().unwrap().port();
             let state = ApiState::new(operator, store);
-            tokio::spawn(warp::serve(api::routes(state)).incoming(listener).run());
-            (admin, tokens, port)
+            let short = state.clone().with_review_cache(Duration::from_secs(1), 16);
+            let port = serve(state).await;
+            let short_ttl_port = serve(short).await;
+            (admin, tokens, port, short_ttl_port)
         });
         Fixture {
             runtime,
             cluster,
             admin,
             port,
+            short_ttl_port,
             namespace,
             tokens,
             old,
@@ -377,6 +380,14 @@ impl Fixture {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum::<f64>() as u64
     }
+}
+
+/// Serves the API on a loopback port.
+async fn serve(state: ApiState) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(warp::serve(api::routes(state)).incoming(listener).run());
+    port
 }
 
 /// The ClusterRoles of `config/rbac/operator.yaml` the API relies on, applied as committed.
@@ -647,6 +658,13 @@ async fn create_policy_and_scan(
     }))
     .unwrap();
     scans.create(&PostParams::default(), &scan).await.unwrap();
+    let fresh: Scan = serde_json::from_value(json!({
+        "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+        "metadata": {"name": "fresh"},
+        "spec": {"image": "registry.example/web:3"}
+    }))
+    .unwrap();
+    scans.create(&PostParams::default(), &fresh).await.unwrap();
     let key = stella_store::keys::image_artifact(&new.image.digest, "inventory", "cdx.json");
     scans
         .patch_status(
@@ -911,6 +929,20 @@ fn scans_show_the_result_their_status_records() {
     assert_eq!(
         body["rekor"],
         json!({"uuid": "24296fb24b8ad77a", "logIndex": 42})
+    );
+    // Not yet seen by the controller: pending, nothing stored.
+    let fresh = f
+        .get(&format!("{P}/scans/{}/fresh", f.namespace), reader)
+        .ok()
+        .json();
+    assert_eq!(
+        fresh,
+        json!({
+            "scanId": format!("{}/fresh", f.namespace), "image": "registry.example/web:3",
+            "status": "Pending", "counts": {"critical": 0, "high": 0, "medium": 0, "low": 0,
+            "none": 0, "unknown": 0}, "suppressed": 0, "components": 0, "artifacts": [],
+            "conditions": []
+        })
     );
 
     assert_eq!(
@@ -1376,6 +1408,34 @@ fn a_burst_with_one_token_costs_one_review_of_each_kind() {
 }
 
 #[test]
+fn reviews_are_reused_for_the_ttl_only() {
+    let Some(f) = fixture() else { return };
+    if *f.cluster.kind() != ClusterKind::Local {
+        eprintln!("SKIPPED: review counts need the local API server (nothing else reviews)");
+        return;
+    }
+    let _turn = serial();
+    let token = f.runtime.block_on(token(&f.admin, &f.namespace, "reader"));
+    let path = format!("{P}/sboms/{}", f.new.image.digest);
+    let get = || request(f.short_ttl_port, "GET", &path, Some(&token), &[], None);
+    let reviews = f.created("tokenreviews");
+    get().ok();
+    get().ok();
+    assert_eq!(
+        f.created("tokenreviews") - reviews,
+        1,
+        "reused within the TTL"
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    get().ok();
+    assert_eq!(
+        f.created("tokenreviews") - reviews,
+        2,
+        "reviewed again after it"
+    );
+}
+
+#[test]
 fn an_unreachable_api_server_is_503() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -1395,11 +1455,7 @@ fn an_unreachable_api_server_is_503() {
         let store = stella_store::Store::open_embedded(data.path())
             .await
             .unwrap();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let routes = api::routes(ApiState::new(client, store));
-        tokio::spawn(warp::serve(routes).incoming(listener).run());
-        port
+        serve(ApiState::new(client, store)).await
     });
     let path = format!("{P}/sboms/sha256:{}", "a".repeat(64));
     let reply = request(port, "GET", &path, Some("some-token"), &[], None);

@@ -38,7 +38,7 @@ pub(crate) async fn scan(
                         "no Scan \"{name}\" in the namespace \"{namespace}\""
                     ))
                 })?;
-            let result = ScanResult::of(&namespace, &name, &scan);
+            let result = ScanResult::of(&namespace, &name, scan);
             Ok(json_response(
                 StatusCode::OK,
                 serde_json::to_string(&result).map_err(|e| Error::Internal(e.to_string()))?,
@@ -51,58 +51,53 @@ pub(crate) async fn scan(
 /// A Scan's result (seeds: `{ status, imageDigest, artifacts[], rekor? }`).
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct ScanResult<'a> {
+struct ScanResult {
     /// `{namespace}/{name}`.
     scan_id: String,
-    image: &'a str,
+    image: String,
     /// The phase; `Pending` until the controller has seen the Scan.
     status: ScanPhase,
     #[serde(skip_serializing_if = "Option::is_none")]
-    image_digest: Option<&'a str>,
+    image_digest: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    verdict: Option<&'a stella_crds::common::Verdict>,
+    verdict: Option<stella_crds::common::Verdict>,
     counts: SeverityCounts,
     suppressed: u32,
     components: u32,
-    artifacts: &'a [ArtifactRef],
-    conditions: &'a stella_crds::common::Conditions,
+    artifacts: Vec<ArtifactRef>,
+    conditions: stella_crds::common::Conditions,
     #[serde(skip_serializing_if = "Option::is_none")]
     observed_generation: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    rekor: Option<Rekor<'a>>,
+    rekor: Option<Rekor>,
 }
 
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
-struct Rekor<'a> {
-    uuid: &'a str,
+struct Rekor {
+    uuid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     log_index: Option<i64>,
 }
 
-impl<'a> ScanResult<'a> {
-    fn of(namespace: &str, name: &str, scan: &'a Scan) -> ScanResult<'a> {
-        static EMPTY: std::sync::OnceLock<stella_crds::scan::v1alpha1::ScanStatus> =
-            std::sync::OnceLock::new();
-        let status = scan
-            .status
-            .as_ref()
-            .unwrap_or_else(|| EMPTY.get_or_init(Default::default));
+impl ScanResult {
+    fn of(namespace: &str, name: &str, scan: Scan) -> ScanResult {
+        let status = scan.status.unwrap_or_default();
         ScanResult {
             scan_id: format!("{namespace}/{name}"),
-            image: &scan.spec.image,
+            image: scan.spec.image,
             status: status.phase.unwrap_or(ScanPhase::Pending),
-            image_digest: status.image_digest.as_deref(),
-            verdict: status.verdict.as_ref(),
+            image_digest: status.image_digest,
+            verdict: status.verdict,
             counts: status.counts,
             suppressed: status.suppressed,
             components: status.components,
-            artifacts: &status.artifacts,
-            conditions: &status.conditions,
+            artifacts: status.artifacts,
+            conditions: status.conditions,
             observed_generation: status.observed_generation,
-            rekor: status.attestation.as_ref().and_then(|a| {
+            rekor: status.attestation.and_then(|a| {
                 Some(Rekor {
-                    uuid: a.rekor_uuid.as_deref()?,
+                    uuid: a.rekor_uuid?,
                     log_index: a.rekor_log_index,
                 })
             }),

@@ -213,8 +213,8 @@ async fn evaluate(
         .map(|c| c.package.purl.as_str())
         .collect();
     let statements = state
-        .vex()
-        .await?
+        .store
+        .vex
         .vex_statements()
         .await
         .map_err(store_failure)?
