@@ -48,6 +48,12 @@ pub struct Settings {
 
 /// A workload: (namespace, kind, name).
 pub type Workload = (String, String, String);
+/// The controller owner of an object: (kind, name).
+pub type Owner = (String, String);
+/// Answers "who owns (namespace, kind, name)?".
+pub type OwnerOf<'a> = &'a dyn Fn(&str, &str, &str) -> Option<Owner>;
+/// Known owners by (namespace, kind, name); `None`: looked up, has none.
+type Owners = HashMap<Workload, Option<Owner>>;
 
 /// One image digest running in the cluster, and who runs it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -162,10 +168,7 @@ fn pinned(reference: &str) -> Option<(String, String)> {
 
 /// The workload behind a pod: its controller owner, one level further for ReplicaSets owned
 /// by a Deployment and Jobs owned by a CronJob (`owner_of` answers those lookups).
-pub fn workload_of(
-    pod: &Pod,
-    owner_of: &dyn Fn(&str, &str, &str) -> Option<(String, String)>,
-) -> Workload {
+pub fn workload_of(pod: &Pod, owner_of: OwnerOf<'_>) -> Workload {
     let namespace = pod.namespace().unwrap_or_default();
     let owner = pod
         .owner_references()
@@ -190,7 +193,7 @@ pub fn running(
     settings: &Settings,
     pods: &[Arc<Pod>],
     namespace_labels: &dyn Fn(&str) -> BTreeMap<String, String>,
-    owner_of: &dyn Fn(&str, &str, &str) -> Option<(String, String)>,
+    owner_of: OwnerOf<'_>,
 ) -> BTreeMap<String, Running> {
     let mut by_digest: BTreeMap<String, Running> = BTreeMap::new();
     for pod in pods {
@@ -363,7 +366,7 @@ pub async fn run(
         }
     };
     let feed = tokio::spawn(feed);
-    let mut owners: HashMap<(String, String, String), Option<(String, String)>> = HashMap::new();
+    let mut owners: Owners = HashMap::new();
     let mut gc = tokio::time::interval(gc_every);
     gc.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     tokio::pin!(shutdown);
@@ -397,7 +400,7 @@ pub async fn run(
 /// Resolves ReplicaSet → Deployment and Job → CronJob owners (cached per object).
 async fn owner_lookup(
     client: &Client,
-    owners: &mut HashMap<(String, String, String), Option<(String, String)>>,
+    owners: &mut Owners,
     namespace: &str,
     kind: &str,
     name: &str,
@@ -442,7 +445,7 @@ async fn sync(
     metrics: &Metrics,
     pods: &Store<Pod>,
     namespaces: &Store<Namespace>,
-    owners: &mut HashMap<(String, String, String), Option<(String, String)>>,
+    owners: &mut Owners,
     collect_unused: bool,
 ) -> Result<(), kube::Error> {
     let started = std::time::Instant::now();

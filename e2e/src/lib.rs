@@ -13,6 +13,7 @@ pub mod cluster;
 pub mod compat;
 pub mod install;
 pub mod pki;
+pub mod services;
 
 pub use cluster::{ClusterKind, Error, TestCluster};
 pub use install::install_crds;

@@ -7,11 +7,9 @@ use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::{ApiResource, GroupVersionKind};
-use kube::runtime::wait::{await_condition, conditions};
 use serde_json::{Value, json};
 use std::path::Path;
-use std::time::Duration;
-use stella_e2e::compat::{strip_cel_rules, supports_cel};
+use stella_e2e::compat::supports_cel;
 
 const MANAGER: &str = "stella-e2e";
 

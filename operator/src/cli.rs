@@ -18,7 +18,7 @@ pub(crate) struct Cli {
 enum Command {
     /// Run the operator: campaign for leadership on a Lease, serve /healthz, /readyz and
     /// /metrics, release the lease on SIGTERM.
-    Run(stella_operator::serve::RunArgs),
+    Run(Box<stella_operator::serve::RunArgs>),
     /// Print the CustomResourceDefinitions generated from the Rust types, or write them
     /// one file per kind (`config/crd/bases/<group>_<plural>.yaml`).
     Crd {
@@ -35,7 +35,7 @@ enum Command {
 impl Cli {
     pub(crate) fn run(self) -> Result<()> {
         match self.command {
-            Command::Run(args) => stella_operator::serve::run(args),
+            Command::Run(args) => stella_operator::serve::run(*args),
             Command::Crd { out: None, .. } => {
                 let mut stdout = std::io::stdout().lock();
                 for crd in stella_crds::all() {

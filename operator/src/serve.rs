@@ -25,7 +25,7 @@ pub struct RunArgs {
     /// Seconds a lease holds without renewal; followers take over after it.
     #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u64).range(2..=600))]
     pub lease_duration: u64,
-    /// Address for /healthz, /readyz and /metrics.
+    /// Address for /healthz, /readyz, /metrics and the REST API (/api/v1/scanner).
     #[arg(long, env = "STELLA_METRICS_ADDR", default_value = "0.0.0.0:8080")]
     pub metrics_addr: SocketAddr,
     /// Log lines as JSON objects (for log shippers) instead of text.
@@ -266,9 +266,11 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             "text/plain; version=0.0.4",
         )
     });
-    let routes = warp::get().and(healthz.or(readyz).or(metrics));
+    // Every replica serves the REST API; only the leader reconciles.
+    let api = crate::api::routes(crate::api::ApiState::new(client.clone(), store.clone()));
+    let routes = warp::get().and(healthz.or(readyz).or(metrics)).or(api);
     let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, identity, "serving /healthz /readyz /metrics");
+    tracing::info!(addr = %listener.local_addr()?, identity, "serving /healthz /readyz /metrics /api/v1/scanner");
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         warp::serve(routes)

@@ -1,0 +1,207 @@
+//! Real services the tests start on loopback: Debian's `docker-registry` (with a pusher for
+//! small OCI images built in memory) and fresh PostgreSQL databases. Each is `None` (skip with
+//! a message) when its program is missing, and a failure under CI (env `CI`).
+
+use sha2::{Digest, Sha256};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Whether tests must not skip (env `CI`).
+pub fn required() -> bool {
+    std::env::var_os("CI").is_some()
+}
+
+/// Skips with a message (panics under CI).
+pub fn skip(why: &str) {
+    assert!(!required(), "{why} (required under CI)");
+    eprintln!("SKIPPED: {why}");
+}
+
+/// `sha256:<hex>` of `bytes`.
+pub fn sha256(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// Debian's docker-registry on a free loopback port; stopped on drop.
+#[derive(Debug)]
+pub struct Registry {
+    child: std::process::Child,
+    /// `127.0.0.1:<port>`.
+    pub host: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Registry {
+    pub fn start() -> Option<Registry> {
+        let found = Command::new("sh")
+            .args(["-c", "command -v docker-registry"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !found {
+            skip("docker-registry is not installed");
+            return None;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        std::fs::write(
+            dir.path().join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(dir.path().join("registry.log")).unwrap())
+            .spawn()
+            .unwrap();
+        let started = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "registry did not start"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(Registry {
+            child,
+            host: format!("127.0.0.1:{port}"),
+            _dir: dir,
+        })
+    }
+
+    /// Pushes a one-layer linux/amd64 image of `files` (path, contents) as
+    /// `repository:tag` over the registry's HTTP API; returns the manifest digest.
+    pub async fn push(&self, repository: &str, tag: &str, files: &[(&str, &[u8])]) -> String {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, content) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(content.len() as u64);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_cksum();
+            tar.append_data(&mut header, path, *content).unwrap();
+        }
+        let tar = tar.into_inner().unwrap();
+        let diff_id = sha256(&tar);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut gz, &tar).unwrap();
+        let layer = gz.finish().unwrap();
+        let config = serde_json::to_vec(&serde_json::json!({
+            "architecture": "amd64", "os": "linux", "config": {},
+            "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+        }))
+        .unwrap();
+        let http = reqwest::Client::new();
+        let base = format!("http://{}/v2/{repository}", self.host);
+        for blob in [&layer, &config] {
+            let started = http
+                .post(format!("{base}/blobs/uploads/"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(started.status(), 202, "upload start");
+            let location = started.headers()["location"].to_str().unwrap().to_string();
+            let location = if location.starts_with("http") {
+                location
+            } else {
+                format!("http://{}{location}", self.host)
+            };
+            let separator = if location.contains('?') { '&' } else { '?' };
+            let put = http
+                .put(format!("{location}{separator}digest={}", sha256(blob)))
+                .body(blob.clone())
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(put.status(), 201, "blob upload");
+        }
+        let manifest = serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}],
+        }))
+        .unwrap();
+        let put = http
+            .put(format!("{base}/manifests/{tag}"))
+            .header("content-type", "application/vnd.oci.image.manifest.v1+json")
+            .body(manifest.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201, "manifest upload");
+        sha256(&manifest)
+    }
+}
+
+/// A fresh PostgreSQL database (created with `psql`), dropped with the value. `DATABASE_URL`
+/// names the server (default: the local one).
+#[derive(Debug)]
+pub struct PgDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl PgDatabase {
+    pub fn create(label: &str) -> Option<PgDatabase> {
+        let admin = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "stella_{label}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        match psql(&admin, &format!("CREATE DATABASE {name}")) {
+            Ok(o) if o.status.success() => {}
+            other => {
+                skip(&format!("no PostgreSQL/psql at {admin}: {other:?}"));
+                return None;
+            }
+        }
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) -> std::io::Result<std::process::Output> {
+    Command::new("psql")
+        .arg(url)
+        .args(["-q", "-c", sql])
+        .output()
+}

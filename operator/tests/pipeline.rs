@@ -1,0 +1,361 @@
+//! The whole operator path with real parts: `stella-operator run` (leader election, Scan
+//! controller, REST API) against the real API server, a real registry, PostgreSQL and an S3
+//! server (moto); the worker Job is run as the kubelet would run it — the real `stella-worker`
+//! binary with the Job's arguments and environment — then marked complete, as the Job
+//! controller would. The Scan ends Completed with the worker's counts and verdict, and its
+//! SBOM is one API call away.
+
+#[path = "../../workers/store/tests/moto.rs"]
+mod moto;
+
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::api::{Api, Patch, PatchParams, PostParams};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use stella_crds::scan::v1alpha1::{Scan, ScanPhase};
+use stella_e2e::services::{PgDatabase, Registry, skip};
+
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A binary of the workspace built beside this test's (`target/<profile>/<name>`), built
+/// with cargo when a partial build left it out.
+fn workspace_binary(name: &str) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_BIN_EXE_stella-operator"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let path = dir.join(name);
+    if !path.exists() {
+        let status = Command::new(env!("CARGO"))
+            .args(["build", "-q", "-p", "stella-cli", "--bins"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .unwrap();
+        assert!(status.success(), "building stella-cli failed");
+    }
+    path
+}
+
+const OS_RELEASE: &str = "PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\nNAME=\"Debian GNU/Linux\"\nVERSION_ID=\"12\"\nVERSION_CODENAME=bookworm\nID=debian\n";
+const DPKG_STATUS: &str = "Package: dash\nStatus: install ok installed\nPriority: required\nSection: shells\nInstalled-Size: 212\nMaintainer: Debian Shell Maintainers <pkg-debian-shells@lists.debian.org>\nArchitecture: amd64\nVersion: 0.5.12-2\nDescription: POSIX-compliant shell\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scan_runs_through_operator_worker_catalog_and_api() {
+    let cluster = match stella_e2e::TestCluster::shared() {
+        Ok(c) => c,
+        Err(e) => return skip(&format!("no API server: {e}")),
+    };
+    let Some(registry) = Registry::start() else {
+        return;
+    };
+    let Some(db) = PgDatabase::create("pipeline") else {
+        return;
+    };
+    let Some(s3) = moto::Moto::start("stella") else {
+        return;
+    };
+    let client = cluster.client().await.unwrap();
+    stella_e2e::install_crds(&client).await;
+    let ns = format!("pipeline-{}", std::process::id());
+    let namespace: Namespace =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+    Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &namespace)
+        .await
+        .unwrap();
+
+    // The image: Debian 12 with dash 0.5.12-2; an advisory fixed in 0.5.12-3, imported into
+    // the PostgreSQL catalog with the real CLI.
+    let digest = registry
+        .push(
+            "shop/shell",
+            "1.0",
+            &[
+                ("etc/os-release", OS_RELEASE.as_bytes()),
+                ("var/lib/dpkg/status", DPKG_STATUS.as_bytes()),
+            ],
+        )
+        .await;
+    let feeds = tempfile::tempdir().unwrap();
+    std::fs::write(
+        feeds.path().join("osv.json"),
+        serde_json::json!({"id": "OSV-2099-7", "modified": "2099-01-01T00:00:00Z",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0.5.12-3"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let scratch = tempfile::tempdir().unwrap();
+    let import = Command::new(workspace_binary("stella"))
+        .args(["feeds", "import"])
+        .arg(feeds.path())
+        .args(["--catalog-url", &db.url, "--data-dir"])
+        .arg(scratch.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+
+    // Storage settings as the install keeps them: one Secret, environment for the operator
+    // and (through envFrom) for every worker Job.
+    let storage = BTreeMap::from([
+        ("STELLA_CATALOG_URL".to_string(), db.url.clone()),
+        (
+            "STELLA_OBJECT_STORE".to_string(),
+            s3.url("stella", "artifacts"),
+        ),
+        ("AWS_ACCESS_KEY_ID".to_string(), "test".to_string()),
+        ("AWS_SECRET_ACCESS_KEY".to_string(), "test".to_string()),
+    ]);
+    let secret = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("stella-storage".into()),
+            ..Default::default()
+        },
+        string_data: Some(storage.clone()),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+
+    // A policy blocking critical findings.
+    let mut policy: stella_crds::policy::v1alpha1::Policy = serde_saphyr::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../config/samples/policy.yaml"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let policy_name = format!("{ns}-baseline");
+    policy.metadata.name = Some(policy_name.clone());
+    Api::<stella_crds::policy::v1alpha1::Policy>::all(client.clone())
+        .create(&PostParams::default(), &policy)
+        .await
+        .unwrap();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = scratch.path().join("operator.log");
+    let _operator = Process(
+        Command::new(env!("CARGO_BIN_EXE_stella-operator"))
+            .args([
+                "run",
+                "--lease-duration",
+                "5",
+                "--identity",
+                "op-0",
+                "--no-discovery",
+            ])
+            .args(["--namespace", &ns, "--watch-namespace", &ns])
+            .args(["--metrics-addr", &format!("127.0.0.1:{port}")])
+            .args(["--worker-image", "stella-ops/worker:test", "--data-dir"])
+            .arg(scratch.path().join("operator"))
+            .envs(&storage)
+            .env("KUBECONFIG", cluster.kubeconfig())
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
+
+    let scans: Api<Scan> = Api::namespaced(client.clone(), &ns);
+    let scan: Scan = serde_json::from_value(serde_json::json!({
+        "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+        "metadata": {"name": "shell", "namespace": ns},
+        "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name},
+    }))
+    .unwrap();
+    scans.create(&PostParams::default(), &scan).await.unwrap();
+    let operator_log = || std::fs::read_to_string(&log).unwrap_or_default();
+    let wait = |what: &'static str, check: fn(&Scan) -> bool| {
+        let scans = scans.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                if let Some(scan) = scans.get_opt("shell").await.unwrap()
+                    && check(&scan)
+                {
+                    return scan;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "timed out waiting for {what}\noperator log:\n{}",
+                    operator_log()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let scanning = wait("Scanning", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|st| st.phase == Some(ScanPhase::Scanning))
+    })
+    .await;
+    let job_name = scanning.status.unwrap().job_name.unwrap();
+    let job: Job = Api::namespaced(client.clone(), &ns)
+        .get(&job_name)
+        .await
+        .unwrap();
+
+    // The kubelet's part: run the Job's container — the real worker, its args, its env
+    // (literal values plus the storage Secret through envFrom), scratch space for /tmp.
+    let container = &job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let env_from = container.env_from.as_ref().unwrap();
+    assert_eq!(
+        env_from[0].secret_ref.as_ref().unwrap().name,
+        "stella-storage"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let termination = work.path().join("termination-log");
+    let mut worker = Command::new(workspace_binary("stella-worker"));
+    worker
+        .args(container.args.clone().unwrap())
+        .arg("--termination-log")
+        .arg(&termination)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(&storage);
+    for var in container.env.clone().unwrap() {
+        let value = var.value.unwrap_or_default();
+        let value = if var.name == "STELLA_DATA_DIR" {
+            work.path().join("stella").display().to_string()
+        } else {
+            value
+        };
+        worker.env(&var.name, value);
+    }
+    let out = worker.output().unwrap();
+    assert!(
+        out.status.success(),
+        "worker failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&termination).unwrap().trim()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["imageDigest"], digest.as_str());
+
+    // The Job controller's part.
+    Api::<Job>::namespaced(client.clone(), &ns)
+        .patch_status(
+            &job_name,
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})),
+        )
+        .await
+        .unwrap();
+    let done = wait("Completed", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|st| st.phase == Some(ScanPhase::Completed))
+    })
+    .await;
+    let status = done.status.unwrap();
+    assert_eq!(status.image_digest.as_deref(), Some(digest.as_str()));
+    assert_eq!(status.counts.critical, 1, "dash 0.5.12-2 < 0.5.12-3");
+    assert_eq!(
+        serde_json::to_value(status.verdict).unwrap(),
+        "FAIL",
+        "Block Critical"
+    );
+    assert!(status.components >= 1);
+    let inventory = status
+        .artifacts
+        .iter()
+        .find(|a| a.key == format!("images/{digest}/inventory.cdx.json"))
+        .expect("the inventory SBOM is referenced");
+
+    // One API call away: the SBOM the status references, from S3 through the REST API.
+    let token = cluster.token("admin").unwrap();
+    let http = reqwest::Client::new();
+    let sbom = http
+        .get(format!("http://127.0.0.1:{port}/api/v1/scanner/sboms/{digest}?format=cyclonedx-json&view=inventory"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sbom.status(), 200);
+    let bytes = sbom.bytes().await.unwrap();
+    assert_eq!(
+        stella_e2e::services::sha256(&bytes),
+        inventory.digest,
+        "the bytes the status names"
+    );
+    let bom: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    assert!(
+        bom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "dash")
+    );
+    let anonymous = http
+        .get(format!(
+            "http://127.0.0.1:{port}/api/v1/scanner/sboms/{digest}"
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), 401);
+
+    // kubectl get scans shows the verdict and counts.
+    let table = cluster
+        .kubectl()
+        .args(["get", "scans", "-n", &ns])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(
+        table.contains("Completed") && table.contains("FAIL"),
+        "{table}"
+    );
+
+    // Metrics: the reconciles and the phase gauge.
+    let metrics = http
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("stella_scans{phase=\"Completed\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stella_reconcile_runs_total{controller=\"scan\"}"),
+        "{metrics}"
+    );
+}
