@@ -1,7 +1,7 @@
 # Development tasks. `make test` is the command CI runs.
 CARGO ?= cargo
 
-.PHONY: all generate fmt lint test test-harness bench e2e build
+.PHONY: all generate fmt lint test test-harness bench e2e build images kind-load
 
 all: build
 
@@ -40,3 +40,15 @@ bench:
 	target/release/stella-bench --image $${STELLA_CACHE:-$$HOME/.cache/stella}/images/debian-bookworm-big --synthetic-gb 1
 	target/release/stella-bench --matching 200000
 	target/release/stella-bench --emit 5000 --runs 21
+
+## Container images of the operator, the worker and the webhook (docker or podman).
+CONTAINER ?= docker
+VERSION ?= 0.1.0
+images:
+	for target in operator worker webhook; do \
+		$(CONTAINER) build -f config/images/Containerfile --target $$target -t stella-ops/$$target:$(VERSION) . || exit 1; \
+	done
+
+## Load the images into the current kind cluster (then `kubectl apply -k config/default`).
+kind-load:
+	for target in operator worker webhook; do kind load docker-image stella-ops/$$target:$(VERSION) || exit 1; done

@@ -63,7 +63,8 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
                 "stella-operator",
                 "stella-worker",
                 "stella-webhook",
-                "stella-observer"
+                "stella-observer",
+                "stella-storage"
             ])
         );
 
@@ -117,7 +118,10 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
         }
 
         // Pods: resources, no privilege escalation, read-only root; non-root except the observer.
-        for workload in of_kind(&objects, "Deployment").chain(of_kind(&objects, "DaemonSet")) {
+        for workload in of_kind(&objects, "Deployment")
+            .chain(of_kind(&objects, "DaemonSet"))
+            .chain(of_kind(&objects, "StatefulSet"))
+        {
             let name = workload["metadata"]["name"].as_str().unwrap();
             let pod = &workload["spec"]["template"]["spec"];
             assert!(

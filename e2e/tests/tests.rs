@@ -3,6 +3,7 @@
 
 mod crds;
 mod install;
+mod kind;
 mod leader;
 
 use std::path::PathBuf;
