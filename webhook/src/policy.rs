@@ -1,0 +1,286 @@
+//! The admission settings in force: every `Policy` with a `spec.admission` section, compiled
+//! once per change (selectors, exemptions, signature keys) so a request only matches. Pure:
+//! the Policies and their keys are handed in by the watch in `server`.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use stella_crds::policy::v1alpha1::{
+    AdmissionConfig, AdmissionMode, Exemption, FailureMode, Policy,
+};
+
+/// A cosign public key, ready to verify with.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublicKey {
+    /// The key's name in the Policy.
+    pub name: String,
+    /// Uncompressed SEC1 P-256 point (65 bytes) of the PEM SPKI.
+    pub point: Vec<u8>,
+}
+
+/// One Policy's admission settings.
+#[derive(Clone, Debug)]
+pub struct Governing {
+    pub policy: String,
+    /// `sha256:…` from the Policy's status, when the controller has published it.
+    pub policy_digest: Option<String>,
+    pub config: AdmissionConfig,
+    /// Keys of `config.signatures`, loaded from their Secrets; a key that could not be
+    /// loaded is absent and reported in `key_errors`.
+    pub keys: Vec<PublicKey>,
+    pub key_errors: Vec<String>,
+}
+
+impl Governing {
+    /// Whether this policy selects a namespace with these labels.
+    pub fn selects(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.config
+            .namespace_selector
+            .as_ref()
+            .is_none_or(|s| selector_matches(s, labels))
+    }
+
+    /// The first exemption in force for `image` in `namespace` at `now`.
+    pub fn exemption(
+        &self,
+        namespace: &str,
+        image: &str,
+        now: DateTime<Utc>,
+    ) -> Option<&Exemption> {
+        self.config
+            .exemptions
+            .iter()
+            .find(|e| exemption_applies(e, namespace, image, now))
+    }
+
+    pub fn enforce(&self) -> bool {
+        self.config.mode == AdmissionMode::Enforce
+    }
+
+    pub fn fail_closed(&self) -> bool {
+        self.config.on_error == FailureMode::FailClosed
+    }
+}
+
+/// Every Policy with admission settings, by name.
+#[derive(Clone, Debug, Default)]
+pub struct PolicySet {
+    pub policies: Vec<Arc<Governing>>,
+}
+
+impl PolicySet {
+    /// Compiles the Policies; `keys` loads the signature keys of one (pure in tests).
+    pub fn compile(
+        policies: &[Policy],
+        mut keys: impl FnMut(&Policy) -> (Vec<PublicKey>, Vec<String>),
+    ) -> PolicySet {
+        let mut compiled: Vec<Arc<Governing>> = policies
+            .iter()
+            .filter_map(|p| {
+                let config = p.spec.admission.clone()?;
+                let (keys, key_errors) = if config.signatures.is_some() {
+                    keys(p)
+                } else {
+                    (vec![], vec![])
+                };
+                Some(Arc::new(Governing {
+                    policy: p.metadata.name.clone().unwrap_or_default(),
+                    policy_digest: p.status.as_ref().and_then(|s| s.digest.clone()),
+                    config,
+                    keys,
+                    key_errors,
+                }))
+            })
+            .collect();
+        compiled.sort_by(|a, b| a.policy.cmp(&b.policy));
+        PolicySet { policies: compiled }
+    }
+
+    /// The policies governing a namespace with these labels, by name.
+    pub fn governing(&self, labels: &BTreeMap<String, String>) -> Vec<Arc<Governing>> {
+        self.policies
+            .iter()
+            .filter(|g| g.selects(labels))
+            .cloned()
+            .collect()
+    }
+}
+
+/// Label selector semantics (`matchLabels` and `matchExpressions`: `In`, `NotIn`, `Exists`,
+/// `DoesNotExist`); an unknown operator matches nothing, as the API server refuses it.
+pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
+    let by_label = selector
+        .match_labels
+        .iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v));
+    let by_expression = selector.match_expressions.iter().flatten().all(|e| {
+        let value = labels.get(&e.key);
+        let values = e.values.as_deref().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => value.is_some_and(|v| values.contains(v)),
+            "NotIn" => value.is_none_or(|v| !values.contains(v)),
+            "Exists" => value.is_some(),
+            "DoesNotExist" => value.is_none(),
+            _ => false,
+        }
+    });
+    by_label && by_expression
+}
+
+/// `*` matches any run of characters (`/` included), `?` one character.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
+/// `expires`: an RFC 3339 time, or a date meaning its start (00:00 UTC). `None` for a value
+/// that names no time.
+pub fn parse_expires(value: &str) -> Option<DateTime<Utc>> {
+    if let Ok(time) = DateTime::parse_from_rfc3339(value) {
+        return Some(time.with_timezone(&Utc));
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .filter(|_| value.len() == 10)
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|t| t.and_utc())
+}
+
+/// Whether an exemption covers `image` in `namespace` at `now`: every given list must match
+/// (namespaces and images), and it must not have expired. An unparsable expiry never exempts.
+pub fn exemption_applies(e: &Exemption, namespace: &str, image: &str, now: DateTime<Utc>) -> bool {
+    let in_force = match &e.expires {
+        None => true,
+        Some(expires) => parse_expires(expires).is_some_and(|t| now < t),
+    };
+    let namespace_ok = e.namespaces.is_empty() || e.namespaces.iter().any(|g| glob(g, namespace));
+    let image_ok = e.images.is_empty() || e.images.iter().any(|g| glob(g, image));
+    let something = !(e.namespaces.is_empty() && e.images.is_empty());
+    in_force && namespace_ok && image_ok && something
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn policy(name: &str, admission: serde_json::Value) -> Policy {
+        serde_json::from_value(json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Policy",
+            "metadata": {"name": name},
+            "spec": {"version": "1.0", "rules": [], "admission": admission}
+        }))
+        .unwrap()
+    }
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn namespace_selectors_pick_the_governing_policies() {
+        let set = PolicySet::compile(
+            &[
+                policy(
+                    "prod",
+                    json!({"mode": "enforce", "namespaceSelector": {"matchLabels": {"env": "prod"}}}),
+                ),
+                policy("all", json!({"mode": "dry-run"})),
+                policy(
+                    "not-dev",
+                    json!({"mode": "enforce", "namespaceSelector": {"matchExpressions": [
+                    {"key": "env", "operator": "NotIn", "values": ["dev"]},
+                    {"key": "team", "operator": "Exists"}]}}),
+                ),
+            ],
+            |_| (vec![], vec![]),
+        );
+        let names = |l: &[(&str, &str)]| -> Vec<String> {
+            set.governing(&labels(l))
+                .iter()
+                .map(|g| g.policy.clone())
+                .collect()
+        };
+        assert_eq!(
+            names(&[("env", "prod"), ("team", "a")]),
+            ["all", "not-dev", "prod"]
+        );
+        assert_eq!(names(&[("env", "dev"), ("team", "a")]), ["all"]);
+        assert_eq!(names(&[]), ["all"]);
+        let defaults = &set.policies[0].config;
+        assert_eq!(defaults.digest_cache_ttl_seconds, 300);
+        assert_eq!(defaults.on_error, FailureMode::FailOpen);
+    }
+
+    #[test]
+    fn exemptions_match_namespace_and_image_until_they_expire() {
+        let e: Exemption = serde_json::from_value(json!({
+            "namespaces": ["team-*"], "images": ["registry.example.com/base/*"],
+            "expires": "2030-01-01", "reason": "migration"
+        }))
+        .unwrap();
+        let before = parse_expires("2029-12-31T23:59:59Z").unwrap();
+        let after = parse_expires("2030-01-01T00:00:00Z").unwrap();
+        assert!(exemption_applies(
+            &e,
+            "team-a",
+            "registry.example.com/base/debian:12",
+            before
+        ));
+        assert!(!exemption_applies(
+            &e,
+            "team-a",
+            "registry.example.com/base/debian:12",
+            after
+        ));
+        assert!(!exemption_applies(
+            &e,
+            "prod",
+            "registry.example.com/base/debian:12",
+            before
+        ));
+        assert!(!exemption_applies(
+            &e,
+            "team-a",
+            "docker.io/library/debian:12",
+            before
+        ));
+        let broken: Exemption =
+            serde_json::from_value(json!({"images": ["*"], "expires": "soon", "reason": "x"}))
+                .unwrap();
+        assert!(!exemption_applies(&broken, "a", "b", before));
+        let empty: Exemption = serde_json::from_value(json!({"reason": "x"})).unwrap();
+        assert!(!exemption_applies(&empty, "a", "b", before));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("*", ""));
+        assert!(glob("a*c", "abbbc"));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "ac"));
+        assert!(glob("reg/*/x:*", "reg/team/sub/x:1"));
+    }
+}
