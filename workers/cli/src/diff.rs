@@ -61,7 +61,7 @@ pub(crate) fn run(args: Args) -> Exit {
             parallelism: None,
             quiet: args.quiet,
             data_dir: Some(data_dir.clone()),
-            database_url: None,
+            catalog_url: None,
             no_cache: false,
             insecure_registry: args.insecure_registry,
             fail_on: None,
@@ -74,7 +74,7 @@ pub(crate) fn run(args: Args) -> Exit {
         };
         match crate::scan::inventory(&scan, &data_dir, &runtime, &store) {
             Ok(inventory) => inventories.push(inventory),
-            Err((exit, message)) => return crate::fail(exit, &message),
+            Err(failure) => return failure.report(),
         }
     }
     let diff = stella_sbom::diff::diff(

@@ -12,9 +12,17 @@ pub(crate) struct Args {
     /// Where the catalog lives.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// Keep advisories in PostgreSQL (`postgres://…`, schema `vuln`) instead of the embedded catalog.
-    #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL", global = true)]
-    database_url: Option<String>,
+    /// Keep the whole catalog, advisories included, in PostgreSQL (`postgres://…`; schema
+    /// `vuln` for advisories) instead of the embedded SQLite file (`$STELLA_DATABASE_URL` is
+    /// read too).
+    #[arg(
+        long = "catalog-url",
+        visible_alias = "database-url",
+        env = "STELLA_CATALOG_URL",
+        value_name = "URL",
+        global = true
+    )]
+    catalog_url: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,7 +65,7 @@ const MAX_RECORD: u64 = 64 << 20;
 
 pub(crate) fn run(args: Args) -> Exit {
     let (runtime, store) =
-        match crate::open_store(args.data_dir.as_deref(), args.database_url.as_deref()) {
+        match crate::open_store(args.data_dir.as_deref(), args.catalog_url.as_deref()) {
             Ok(x) => x,
             Err((exit, message)) => return crate::fail(exit, &message),
         };

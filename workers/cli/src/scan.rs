@@ -1,6 +1,6 @@
 //! `stella scan`.
 
-use crate::Exit;
+use crate::{Exit, Failure, Reason};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -35,9 +35,16 @@ pub(crate) struct Args {
     /// Where the catalog (SQLite) and the artifact store (a directory) live.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
     pub(crate) data_dir: Option<PathBuf>,
-    /// Read advisories from PostgreSQL (`postgres://…`, schema `vuln`) instead of the embedded catalog.
-    #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL")]
-    pub(crate) database_url: Option<String>,
+    /// Keep the whole catalog — images, artifacts, results, advisories, VEX, unknowns — in
+    /// PostgreSQL (`postgres://…`) instead of the embedded SQLite file
+    /// (`$STELLA_DATABASE_URL` is read too).
+    #[arg(
+        long = "catalog-url",
+        visible_alias = "database-url",
+        env = "STELLA_CATALOG_URL",
+        value_name = "URL"
+    )]
+    pub(crate) catalog_url: Option<String>,
     /// Read every layer even when its analysis is cached.
     #[arg(long)]
     pub(crate) no_cache: bool,
@@ -118,11 +125,10 @@ pub(crate) fn inventory(
     data_dir: &Path,
     runtime: &tokio::runtime::Runtime,
     store: &stella_store::Store,
-) -> Result<stella_sbom::Inventory, (Exit, String)> {
-    let platform: Platform = args
-        .platform
-        .parse()
-        .map_err(|e: stella_acquire::Error| (Exit::Usage, e.to_string()))?;
+) -> Result<stella_sbom::Inventory, Failure> {
+    let platform: Platform = args.platform.parse().map_err(|e: stella_acquire::Error| {
+        Failure::new(Reason::InvalidArguments, e.to_string())
+    })?;
     let image = open(args, &platform, data_dir, runtime)?;
     let cache = stella_store::ObjectFragmentCache::new(store.clone(), runtime.handle().clone());
     let bars = Bars::new(!args.quiet && std::io::stderr().is_terminal(), &image);
@@ -144,16 +150,26 @@ pub(crate) fn inventory(
     let outcome = match outcome {
         Ok(Ok(outcome)) => outcome,
         Ok(Err(stella_scan::Error::Acquire(e))) => {
-            return Err((exit_for(&e), format!("{}: {e}", args.image)));
+            return Err(Failure::new(reason_for(&e), format!("{}: {e}", args.image)));
         }
-        Ok(Err(e)) => return Err((Exit::CorruptImage, format!("{}: {e}", args.image))),
-        Err(_) => return Err((Exit::Failure, "the scan panicked".into())),
+        Ok(Err(e)) => {
+            return Err(Failure::new(
+                Reason::CorruptImage,
+                format!("{}: {e}", args.image),
+            ));
+        }
+        Err(_) => return Err(Failure::new(Reason::Internal, "the scan panicked")),
     };
     bars.finish();
     if let Err(e) = runtime.block_on(record(store, &image, &outcome.inventory)) {
-        return Err((
-            Exit::Failure,
-            format!("failed to store the results in {}: {e}", data_dir.display()),
+        let place = if store.catalog.is_postgres() {
+            "the catalog".to_string()
+        } else {
+            data_dir.display().to_string()
+        };
+        return Err(Failure::new(
+            Reason::StorageUnavailable,
+            format!("failed to store the results in {place}: {e}"),
         ));
     }
     Ok(outcome.inventory)
@@ -164,13 +180,13 @@ pub(crate) fn run(args: Args) -> Exit {
         .data_dir
         .clone()
         .unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), args.database_url.as_deref()) {
+    let (runtime, store) = match crate::open_store(Some(&data_dir), args.catalog_url.as_deref()) {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };
     let inventory = match inventory(&args, &data_dir, &runtime, &store) {
         Ok(inventory) => inventory,
-        Err((exit, message)) => return fail(exit, &message),
+        Err(failure) => return failure.report(),
     };
     for error in &inventory.errors {
         eprintln!("warning: {error}");
@@ -180,10 +196,14 @@ pub(crate) fn run(args: Args) -> Exit {
         Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
     };
     let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
-    let verdict = match runtime.block_on(verdict(&args, &store, &inventory, advisories, &findings))
-    {
+    let policy = match args.policy.as_deref().map(load_policy).transpose() {
+        Ok(policy) => policy,
+        Err(failure) => return failure.report(),
+    };
+    let judged = verdict(&args, &store, &inventory, advisories, &findings, policy);
+    let verdict = match runtime.block_on(judged) {
         Ok(v) => v,
-        Err((exit, message)) => return fail(exit, &message),
+        Err(failure) => return failure.report(),
     };
     if let (Some(path), Some((inputs, evaluation))) = (&args.bundle, &verdict.evaluation) {
         let bytes = stella_verdict::bundle::write(inputs, evaluation);
@@ -281,6 +301,8 @@ pub(crate) fn run(args: Args) -> Exit {
 pub(crate) struct Verdict {
     /// VEX consensus per finding, in findings order.
     pub(crate) vex: Vec<Option<stella_vex::Consensus>>,
+    /// `sha256:` of the stored VEX statements ([`stella_vex::snapshot_hash`]), when any are.
+    pub(crate) vex_snapshot: Option<String>,
     /// KEV / EPSS of the findings' ids.
     pub(crate) exploits: std::collections::BTreeMap<String, stella_verdict::evaluate::Exploit>,
     /// With `--policy`: the pinned inputs and their evaluation.
@@ -290,25 +312,34 @@ pub(crate) struct Verdict {
     )>,
 }
 
-/// Loads the VEX statements (and the policy, with `--policy`) and decides.
+/// Reads and checks a policy file (`--policy`).
+pub(crate) fn load_policy(path: &Path) -> Result<stella_policy::Loaded, Failure> {
+    stella_policy::load_file(path).map_err(|e| {
+        Failure::new(
+            Reason::InvalidPolicy,
+            format!("{}: invalid policy\n{e}", path.display()),
+        )
+    })
+}
+
+/// Loads the VEX statements and decides, under `policy` when there is one.
 pub(crate) async fn verdict(
     args: &Args,
     store: &stella_store::Store,
     inventory: &stella_sbom::Inventory,
     advisories: Vec<stella_advisories::Advisory>,
     findings: &[stella_advisories::matching::Finding],
-) -> Result<Verdict, (Exit, String)> {
-    let vex_db = match &args.database_url {
-        Some(url) => stella_store::VexDb::connect_postgres(url).await,
-        None => stella_store::VexDb::embedded(&store.catalog).await,
-    }
-    .map_err(|e| (Exit::Failure, format!("VEX statements: {e}")))?;
-    let statements = vex_db
-        .vex_statements()
-        .await
-        .map_err(|e| (Exit::Failure, format!("VEX statements: {e}")))?;
+    policy: Option<stella_policy::Loaded>,
+) -> Result<Verdict, Failure> {
+    let statements =
+        store.vex.vex_statements().await.map_err(|e| {
+            Failure::new(Reason::StorageUnavailable, format!("VEX statements: {e}"))
+        })?;
+    let vex_snapshot = (!statements.is_empty()).then(|| stella_vex::snapshot_hash(&statements));
     let trust = match &args.vex_trust {
-        Some(path) => crate::vex::read_trust(path).map_err(|e| (Exit::Usage, e))?,
+        Some(path) => {
+            crate::vex::read_trust(path).map_err(|e| Failure::new(Reason::InvalidArguments, e))?
+        }
         None => stella_vex::TrustConfig::default(),
     };
     let vex = stella_verdict::evaluate::vex_decisions(
@@ -327,23 +358,18 @@ pub(crate) async fn verdict(
         .advisories
         .exploit_signals(&ids)
         .await
-        .map_err(|e| (Exit::Failure, format!("KEV / EPSS: {e}")))?
+        .map_err(|e| Failure::new(Reason::StorageUnavailable, format!("KEV / EPSS: {e}")))?
         .into_iter()
         .map(|(id, (kev, epss))| (id, stella_verdict::evaluate::Exploit { kev, epss }))
         .collect();
-    let Some(path) = &args.policy else {
+    let Some(loaded) = policy else {
         return Ok(Verdict {
             vex,
+            vex_snapshot,
             exploits,
             evaluation: None,
         });
     };
-    let loaded = stella_policy::load_file(path).map_err(|e| {
-        (
-            Exit::Usage,
-            format!("{}: invalid policy\n{e}", path.display()),
-        )
-    })?;
     // Only the statements about this image's packages are pinned (and bundled).
     let purls: std::collections::BTreeSet<&str> = inventory
         .components
@@ -378,6 +404,7 @@ pub(crate) async fn verdict(
     let evaluation = stella_verdict::evaluate::evaluate(&inputs);
     Ok(Verdict {
         vex,
+        vex_snapshot,
         exploits,
         evaluation: Some((inputs, evaluation)),
     })
@@ -431,7 +458,7 @@ fn verdict_table(report: &stella_policy::Report) -> String {
 /// Derives the image's unknowns (seed §4C) and records them in the registry: every open
 /// finding no VEX statement speaks of, or VEX disputes, degraded databases, EntryTrace and
 /// ELF gaps.
-async fn record_unknowns(
+pub(crate) async fn record_unknowns(
     store: &stella_store::Store,
     inventory: &stella_sbom::Inventory,
     findings: &[stella_advisories::matching::Finding],
@@ -490,7 +517,7 @@ async fn record_unknowns(
             body: serde_json::to_string(u).unwrap_or_default(),
         })
         .collect();
-    let db = stella_store::UnknownsDb::embedded(&store.catalog).await?;
+    let db = &store.unknowns;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     db.record(&inventory.image.digest, &rows, &now).await?;
     Ok(unknowns)
@@ -519,7 +546,6 @@ async fn record(
     image: &stella_acquire::Image,
     inventory: &stella_sbom::Inventory,
 ) -> stella_store::Result<()> {
-    use sha2::{Digest, Sha256};
     use stella_store::keys;
     let digest = &inventory.image.digest;
     let sbom = |extension: &str| keys::image_artifact(digest, "inventory", extension);
@@ -570,21 +596,7 @@ async fn record(
         ),
     ];
     for (key, kind, format, view, bytes) in artifacts {
-        let sha = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-        let size = bytes.len() as i64;
-        store.put(&key, bytes).await?;
-        store
-            .catalog
-            .record_artifact(&stella_store::ArtifactRow {
-                key,
-                image_digest: digest.clone(),
-                kind: kind.into(),
-                format: format.into(),
-                view: view.map(Into::into),
-                digest: sha,
-                size,
-            })
-            .await?;
+        store_artifact(store, key, digest, kind, format, view, bytes).await?;
     }
     store
         .catalog
@@ -602,6 +614,35 @@ async fn record(
                 .iter()
                 .map(|l| (l.digest.to_string(), l.size as i64, l.media_type.clone()))
                 .collect(),
+        })
+        .await
+}
+
+/// Writes an artifact to the object store and records it, with its digest and size, in the
+/// catalog.
+pub(crate) async fn store_artifact(
+    store: &stella_store::Store,
+    key: String,
+    image_digest: &str,
+    kind: &str,
+    format: &str,
+    view: Option<&str>,
+    bytes: Vec<u8>,
+) -> stella_store::Result<()> {
+    use sha2::{Digest, Sha256};
+    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
+    let size = bytes.len() as i64;
+    store.put(&key, bytes).await?;
+    store
+        .catalog
+        .record_artifact(&stella_store::ArtifactRow {
+            key,
+            image_digest: image_digest.to_string(),
+            kind: kind.into(),
+            format: format.into(),
+            view: view.map(Into::into),
+            digest,
+            size,
         })
         .await
 }
@@ -626,7 +667,7 @@ fn open(
     platform: &Platform,
     data_dir: &Path,
     runtime: &tokio::runtime::Runtime,
-) -> Result<stella_acquire::Image, (Exit, String)> {
+) -> Result<stella_acquire::Image, Failure> {
     let (path, tag) = split_tag(&args.image);
     let result = if path.is_dir() {
         stella_acquire::layout::open(&path, tag.as_deref(), platform)
@@ -639,8 +680,8 @@ fn open(
         let reference = match stella_acquire::Reference::parse(&args.image) {
             Ok(r) if !looks_local => r,
             _ => {
-                return Err((
-                    Exit::Usage,
+                return Err(Failure::new(
+                    Reason::InvalidArguments,
                     format!(
                         "{}: no such OCI layout directory or image tar, nor a valid image reference",
                         args.image
@@ -649,9 +690,9 @@ fn open(
             }
         };
         let credentials = stella_acquire::Credentials::load(&args.registry_auth_file)
-            .map_err(|e| (Exit::Usage, e.to_string()))?;
+            .map_err(|e| Failure::new(Reason::InvalidArguments, e.to_string()))?;
         let client = stella_acquire::RegistryClient::new(credentials, args.insecure_registry)
-            .map_err(|e| (Exit::Failure, e.to_string()))?;
+            .map_err(|e| Failure::new(Reason::Internal, e.to_string()))?;
         let blobs = data_dir.join("blobs");
         runtime.block_on(std::sync::Arc::new(client).open(
             &reference,
@@ -660,19 +701,20 @@ fn open(
             runtime.handle().clone(),
         ))
     };
-    result.map_err(|e| (exit_for(&e), format!("{}: {e}", args.image)))
+    result.map_err(|e| Failure::new(reason_for(&e), format!("{}: {e}", args.image)))
 }
 
-fn exit_for(e: &stella_acquire::Error) -> Exit {
+/// The failure class of an acquisition error.
+fn reason_for(e: &stella_acquire::Error) -> Reason {
     use stella_acquire::Error as E;
     match e {
-        E::UnknownSource { .. }
-        | E::NoMatchingPlatform { .. }
-        | E::Registry { status: 404, .. } => Exit::Usage,
-        E::Unreachable { .. } => Exit::Unreachable,
-        E::Auth { .. } => Exit::Auth,
-        E::Io { .. } | E::Registry { .. } => Exit::Failure,
-        _ => Exit::CorruptImage,
+        E::UnknownSource { .. } => Reason::InvalidArguments,
+        E::NoMatchingPlatform { .. } | E::Registry { status: 404, .. } => Reason::ImageNotFound,
+        E::Unreachable { .. } => Reason::Unreachable,
+        E::Auth { .. } => Reason::Unauthorized,
+        E::Io { .. } => Reason::StorageUnavailable,
+        E::Registry { .. } => Reason::RegistryError,
+        _ => Reason::CorruptImage,
     }
 }
 

@@ -61,10 +61,7 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };
-    let db = match runtime.block_on(stella_store::UnknownsDb::embedded(&store.catalog)) {
-        Ok(db) => db,
-        Err(e) => return fail(Exit::Failure, &format!("unknowns registry: {e}")),
-    };
+    let db = store.unknowns;
     let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let output = match args.command {
         Command::List {

@@ -14,10 +14,17 @@ pub(crate) struct Args {
     /// Where the catalog lives.
     #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
     data_dir: Option<PathBuf>,
-    /// Keep VEX statements in PostgreSQL (`postgres://…`, schema `vex`) instead of the
-    /// embedded catalog.
-    #[arg(long, env = "STELLA_DATABASE_URL", value_name = "URL", global = true)]
-    database_url: Option<String>,
+    /// Keep the whole catalog, VEX statements included, in PostgreSQL (`postgres://…`;
+    /// schema `vex` for VEX) instead of the embedded SQLite file (`$STELLA_DATABASE_URL` is
+    /// read too).
+    #[arg(
+        long = "catalog-url",
+        visible_alias = "database-url",
+        env = "STELLA_CATALOG_URL",
+        value_name = "URL",
+        global = true
+    )]
+    catalog_url: Option<String>,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -68,18 +75,12 @@ enum OutputFormat {
 const MAX_DOWNLOAD: u64 = 1 << 30;
 
 pub(crate) fn run(args: Args) -> Exit {
-    let (runtime, store) = match crate::open_store(args.data_dir.as_deref(), None) {
-        Ok(x) => x,
-        Err((exit, message)) => return crate::fail(exit, &message),
-    };
-    let db = match &args.database_url {
-        Some(url) => runtime.block_on(VexDb::connect_postgres(url)),
-        None => runtime.block_on(VexDb::embedded(&store.catalog)),
-    };
-    let db = match db {
-        Ok(db) => db,
-        Err(e) => return crate::fail(Exit::Failure, &format!("VEX database: {e}")),
-    };
+    let (runtime, store) =
+        match crate::open_store(args.data_dir.as_deref(), args.catalog_url.as_deref()) {
+            Ok(x) => x,
+            Err((exit, message)) => return crate::fail(exit, &message),
+        };
+    let db = store.vex;
     match args.command {
         Command::Import { paths, provider } => import(&runtime, &db, &paths, provider),
         Command::Status => status(&runtime, &db),

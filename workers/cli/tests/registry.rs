@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::process::Command;
 
 /// A registry requiring htpasswd Basic auth for `user:password`.
-fn with_basic_auth(user: &str, password: &str) -> Registry {
+pub(crate) fn with_basic_auth(user: &str, password: &str) -> Registry {
     let (user, password) = (user.to_string(), password.to_string());
     Registry::start(move |dir| {
         let out = Command::new("htpasswd")

@@ -5,7 +5,7 @@
 use super::{stella, test_image};
 
 #[path = "../../store/tests/moto.rs"]
-mod moto;
+pub(crate) mod moto;
 
 #[test]
 fn scan_artifacts_land_in_s3_where_the_catalog_says() {

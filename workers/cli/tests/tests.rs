@@ -69,6 +69,7 @@ mod policy;
 mod registry;
 mod rpm;
 mod s3;
+mod storage;
 mod token;
 
 /// Whether a test that needs real tools or images must fail (under CI) rather than skip.
@@ -199,3 +200,61 @@ impl Drop for Registry {
 mod verdict;
 mod vex;
 mod vulns;
+mod worker;
+
+/// A fresh PostgreSQL database (created with `psql`), dropped with the value; `None` (skip)
+/// when no server answers, a failure under CI. `DATABASE_URL` names the server (default: the
+/// local one).
+pub(crate) struct PgDatabase {
+    admin: String,
+    name: String,
+    pub(crate) url: String,
+}
+
+impl PgDatabase {
+    pub(crate) fn create(label: &str) -> Option<PgDatabase> {
+        let admin = std::env::var("DATABASE_URL")
+            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+        let name = format!(
+            "stella_{label}_{}_{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .subsec_nanos()
+        );
+        match psql(&admin, &format!("CREATE DATABASE {name}")) {
+            Ok(o) if o.status.success() => {}
+            other => {
+                assert!(!required(), "PostgreSQL required under CI: {other:?}");
+                eprintln!("SKIPPED: no PostgreSQL/psql at {admin}");
+                return None;
+            }
+        }
+        let base = admin
+            .rsplit_once('/')
+            .map(|(b, _)| b.to_string())
+            .unwrap_or(admin.clone());
+        Some(PgDatabase {
+            url: format!("{base}/{name}"),
+            admin,
+            name,
+        })
+    }
+}
+
+impl Drop for PgDatabase {
+    fn drop(&mut self) {
+        let _ = psql(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+fn psql(url: &str, sql: &str) -> std::io::Result<std::process::Output> {
+    Command::new("psql")
+        .arg(url)
+        .args(["-q", "-c", sql])
+        .output()
+}

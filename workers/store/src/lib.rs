@@ -20,6 +20,12 @@ pub use advisories::{AdvisoryDb, AdvisoryRow, EMPTY_FEED_SNAPSHOT};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
+
+/// The catalog's artifact kind of an image's canonical inventory (`stella-sbom`'s `Inventory`
+/// as JSON, at [`keys::inventory`]): what diffs and reports are computed from.
+pub const INVENTORY_KIND: &str = "inventory";
+/// The catalog's artifact kind of a policy report (canonical JSON, at [`keys::report`]).
+pub const REPORT_KIND: &str = "report";
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
 pub use vex::{ProviderCounts, VexDb};
 
@@ -315,6 +321,17 @@ pub mod keys {
     /// `images/<digest>/<view>.<format-extension>`.
     pub fn image_artifact(image_digest: &str, view: &str, extension: &str) -> String {
         format!("images/{image_digest}/{view}.{extension}")
+    }
+
+    /// `images/<digest>/inventory.json`: the image's canonical inventory.
+    pub fn inventory(image_digest: &str) -> String {
+        image_artifact(image_digest, "inventory", "json")
+    }
+
+    /// `images/<digest>/report.json`: the canonical policy report of the image's last scan
+    /// under a policy.
+    pub fn report(image_digest: &str) -> String {
+        format!("images/{image_digest}/report.json")
     }
 
     /// `indexes/<digest>/bom-index.bin`: the image's BOM-Index sidecar.

@@ -1,0 +1,681 @@
+//! `stella-worker`: the scan an operator's Job runs. It is `stella scan`'s pipeline (acquire →
+//! analyze → record SBOMs, BOM-Index and catalog rows → match advisories → VEX → policy →
+//! unknowns), non-interactive, plus the canonical inventory (for the REST API's diffs and
+//! reports), the result under its pinned inputs (feed snapshot,
+//! analyzer version, policy digest) and the run's row keyed by the Job's name. Every run ends
+//! with one JSON line — on stdout and in the termination log — that says how it ended, which
+//! the controller reads when the catalog cannot tell it; progress goes to stderr as plain lines.
+//!
+//! The flow: parse the flags, check them ([`Config::check`], pure), open the storage, scan,
+//! record the run, report.
+
+use crate::{Failure, Reason, scan};
+use clap::Parser;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use stella_store::{ResultRow, RunRow, Store, StoreConfig};
+
+/// Where Kubernetes reads a container's termination message.
+pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
+
+/// Kubernetes keeps at most this many bytes of a termination message.
+const TERMINATION_MESSAGE_BYTES: usize = 4096;
+
+/// The Job's command line and environment (the controller builds exactly this).
+#[derive(Debug, Parser)]
+#[command(
+    name = "stella-worker",
+    version,
+    about = "Scan one image for the Stella Ops operator: SBOMs and index to the object store, rows to the catalog, one JSON line saying how it ended"
+)]
+pub struct Args {
+    /// The image: `registry/repo@sha256:…` or `registry/repo:tag`.
+    #[arg(long, value_name = "REFERENCE")]
+    pub image: String,
+    /// The run's id (the Job's name): the catalog's run row is keyed by it.
+    #[arg(long, value_name = "ID")]
+    pub run_id: String,
+    /// Platform to select from a multi-platform image.
+    #[arg(long, default_value = "linux/amd64", value_name = "OS/ARCH")]
+    pub platform: String,
+    /// Talk to the registry over plain HTTP.
+    #[arg(long)]
+    pub insecure_registry: bool,
+    /// Registry credentials: a mounted `kubernetes.io/dockerconfigjson` file (repeatable).
+    #[arg(long, value_name = "PATH")]
+    pub registry_auth_file: Vec<PathBuf>,
+    /// The policy to evaluate: a `Policy` object (as `kubectl get -o json` prints it) or its
+    /// spec, YAML or JSON. `$STELLA_POLICY` may hold the same text instead.
+    #[arg(long, value_name = "PATH")]
+    pub policy_file: Option<PathBuf>,
+    /// The namespace the image runs in, for the policy's `namespaces` matchers.
+    #[arg(long)]
+    pub namespace: Option<String>,
+    /// The environment, for the policy's `environments` matchers.
+    #[arg(long)]
+    pub environment: Option<String>,
+    /// Where the final JSON line is also written, when its directory exists.
+    #[arg(long, default_value = DEFAULT_TERMINATION_LOG, value_name = "PATH")]
+    pub termination_log: PathBuf,
+    /// The catalog in PostgreSQL (`postgres://…`); unset: the embedded SQLite file under the
+    /// data directory.
+    #[arg(
+        long,
+        env = "STELLA_CATALOG_URL",
+        value_name = "URL",
+        hide_env_values = true
+    )]
+    pub catalog_url: Option<String>,
+    /// Artifacts in S3 (`s3://bucket[/prefix][?endpoint=…]`, credentials from
+    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`); unset: `<data dir>/objects`.
+    #[arg(long, env = "STELLA_OBJECT_STORE", value_name = "URL")]
+    pub object_store: Option<String>,
+    /// Scratch space (verified blobs) and the embedded default storage: the only place the
+    /// worker writes besides the termination log.
+    #[arg(
+        long,
+        env = "STELLA_DATA_DIR",
+        default_value = "/tmp/stella",
+        value_name = "DIR"
+    )]
+    pub data_dir: PathBuf,
+}
+
+/// Where the policy comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PolicySource {
+    File(PathBuf),
+    /// `$STELLA_POLICY`'s text.
+    Text(String),
+}
+
+/// The checked configuration of one run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub image: String,
+    pub run_id: String,
+    pub platform: String,
+    pub insecure_registry: bool,
+    pub registry_auth_files: Vec<PathBuf>,
+    pub policy: Option<PolicySource>,
+    pub namespace: Option<String>,
+    pub environment: Option<String>,
+    pub storage: StoreConfig,
+}
+
+impl Config {
+    /// Checks the flags (and `$STELLA_POLICY`'s text, passed in): a registry reference, a run
+    /// id, at most one policy source. Empty environment values count as unset.
+    pub fn check(args: &Args, policy_env: Option<String>) -> Result<Config, String> {
+        let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        if args.run_id.trim().is_empty() {
+            return Err("--run-id must not be empty".into());
+        }
+        let image = args.image.trim();
+        let looks_local =
+            image.starts_with('/') || image.starts_with('.') || image.ends_with(".tar");
+        if looks_local || stella_acquire::Reference::parse(image).is_err() {
+            return Err(format!(
+                "--image {image:?} is not a registry reference (registry/repo:tag or registry/repo@sha256:…)"
+            ));
+        }
+        let policy = match (
+            &args.policy_file,
+            policy_env.filter(|t| !t.trim().is_empty()),
+        ) {
+            (Some(_), Some(_)) => {
+                return Err("both --policy-file and $STELLA_POLICY name a policy: give one".into());
+            }
+            (Some(path), None) => Some(PolicySource::File(path.clone())),
+            (None, Some(text)) => Some(PolicySource::Text(text)),
+            (None, None) => None,
+        };
+        Ok(Config {
+            image: image.to_string(),
+            run_id: args.run_id.clone(),
+            platform: args.platform.clone(),
+            insecure_registry: args.insecure_registry,
+            registry_auth_files: args.registry_auth_file.clone(),
+            policy,
+            namespace: set(&args.namespace),
+            environment: set(&args.environment),
+            storage: StoreConfig {
+                data_dir: args.data_dir.clone(),
+                catalog_url: set(&args.catalog_url),
+                object_store_url: set(&args.object_store),
+            },
+        })
+    }
+}
+
+/// How a run ended: the final JSON line, the run row's outcome, the exit code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Report {
+    pub reason: Reason,
+    pub message: String,
+    pub image_digest: Option<String>,
+    /// `PASS`, `WARN` or `FAIL` when a policy was evaluated.
+    pub verdict: Option<String>,
+}
+
+impl Report {
+    fn failed(failure: Failure, image_digest: Option<String>) -> Report {
+        Report {
+            reason: failure.reason,
+            message: failure.message,
+            image_digest,
+            verdict: None,
+        }
+    }
+
+    /// `succeeded` or `failed`.
+    pub fn outcome(&self) -> &'static str {
+        if self.reason == Reason::Completed {
+            "succeeded"
+        } else {
+            "failed"
+        }
+    }
+
+    /// The final line: `{"outcome":"succeeded","reason":"Completed","imageDigest":"sha256:…",
+    /// "verdict":"PASS"}` or `{"outcome":"failed","reason":"Unreachable","message":"…"}`,
+    /// within Kubernetes' 4096 bytes of termination message (a long message is shortened).
+    pub fn json_line(&self) -> String {
+        let mut line = Line {
+            outcome: self.outcome(),
+            reason: self.reason.as_str(),
+            image_digest: self.image_digest.as_deref(),
+            verdict: self.verdict.as_deref(),
+            message: None,
+        };
+        if self.reason == Reason::Completed {
+            return line.to_string();
+        }
+        // Escapes can make the JSON longer than the text: shorten until it fits.
+        let mut room = TERMINATION_MESSAGE_BYTES.saturating_sub(line.to_string().len() + 16);
+        loop {
+            line.message = Some(shorten(&self.message, room));
+            let text = line.to_string();
+            if text.len() <= TERMINATION_MESSAGE_BYTES || room == 0 {
+                return text;
+            }
+            room /= 2;
+        }
+    }
+}
+
+/// The final line's fields, in this order.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Line<'a> {
+    outcome: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    image_digest: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    verdict: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    message: Option<String>,
+}
+
+impl std::fmt::Display for Line<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let text = serde_json::to_string(self).map_err(|_| std::fmt::Error)?;
+        f.write_str(&text)
+    }
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, marked with `…` when cut.
+fn shorten(text: &str, max: usize) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    let mut end = max.saturating_sub('…'.len_utf8());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &text[..end])
+}
+
+/// `stella-worker`: runs the scan and reports; the process's exit code.
+pub fn main() -> ExitCode {
+    let args = match Args::try_parse() {
+        Ok(args) => args,
+        Err(e) if !e.use_stderr() => {
+            let _ = e.print();
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            let _ = e.print();
+            // clap's message without its usage block, on one line.
+            let message: Vec<String> = e
+                .to_string()
+                .lines()
+                .take_while(|l| !l.starts_with("Usage:"))
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            let report = Report::failed(
+                Failure::new(Reason::InvalidArguments, message.join(" ")),
+                None,
+            );
+            let argv: Vec<String> = std::env::args().collect();
+            emit(&report, &termination_log_of(&argv));
+            return ExitCode::from(report.reason.exit_code());
+        }
+    };
+    let report = match Config::check(&args, std::env::var("STELLA_POLICY").ok()) {
+        Ok(config) => run(&config),
+        Err(message) => {
+            log(&message);
+            Report::failed(Failure::new(Reason::InvalidArguments, message), None)
+        }
+    };
+    emit(&report, &args.termination_log);
+    ExitCode::from(report.reason.exit_code())
+}
+
+/// The termination log a command line names even when the rest of it does not parse (the
+/// last `--termination-log PATH` or `--termination-log=PATH`), else the default.
+fn termination_log_of(argv: &[String]) -> PathBuf {
+    let mut found = None;
+    let mut words = argv.iter().skip(1);
+    while let Some(word) = words.next() {
+        if word == "--termination-log" {
+            found = words.next().cloned();
+        } else if let Some(path) = word.strip_prefix("--termination-log=") {
+            found = Some(path.to_string());
+        }
+    }
+    PathBuf::from(found.unwrap_or_else(|| DEFAULT_TERMINATION_LOG.into()))
+}
+
+fn log(line: &str) {
+    eprintln!("stella-worker: {line}");
+}
+
+/// Prints the final line and writes it to the termination log when its directory exists.
+fn emit(report: &Report, termination_log: &Path) {
+    let line = report.json_line();
+    println!("{line}");
+    if termination_log.parent().is_some_and(Path::is_dir)
+        && let Err(e) = std::fs::write(termination_log, &line)
+    {
+        log(&format!(
+            "failed to write the termination log {}: {e}",
+            termination_log.display()
+        ));
+    }
+}
+
+/// Runs one scan and records its run row when the catalog is reachable.
+pub fn run(config: &Config) -> Report {
+    log(&format!("run {}: scanning {}", config.run_id, config.image));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            let failure = Failure::new(
+                Reason::Internal,
+                format!("failed to start the runtime: {e}"),
+            );
+            return Report::failed(failure, None);
+        }
+    };
+    let store = match runtime.block_on(crate::open_configured(&config.storage)) {
+        Ok(store) => store,
+        Err(failure) => {
+            log(&failure.message);
+            return Report::failed(failure, None);
+        }
+    };
+    let mut image_digest = None;
+    let report = match scan_image(config, &runtime, &store, &mut image_digest) {
+        Ok(report) => report,
+        Err(failure) => {
+            log(&failure.message);
+            Report::failed(failure, image_digest)
+        }
+    };
+    let row = RunRow {
+        run_id: config.run_id.clone(),
+        image_digest: report.image_digest.clone(),
+        outcome: report.outcome().into(),
+        reason: report.reason.as_str().into(),
+        message: report.message.clone(),
+        finished_at: now(),
+    };
+    match runtime.block_on(store.catalog.record_run(&row)) {
+        Ok(()) => report,
+        // A run nobody can read back has not succeeded.
+        Err(e) => {
+            let failure = Failure::new(
+                Reason::StorageUnavailable,
+                format!("failed to record run {}: {e}", config.run_id),
+            );
+            log(&failure.message);
+            Report::failed(failure, report.image_digest)
+        }
+    }
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+fn storage(what: &str) -> impl Fn(stella_store::Error) -> Failure + '_ {
+    move |e| Failure::new(Reason::StorageUnavailable, format!("{what}: {e}"))
+}
+
+/// The pipeline: `stella scan`'s steps, then the result row. Sets `image_digest` as soon as
+/// the image is known, so a later failure still names it.
+fn scan_image(
+    config: &Config,
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+    image_digest: &mut Option<String>,
+) -> Result<Report, Failure> {
+    let policy = match &config.policy {
+        Some(PolicySource::File(path)) => Some(scan::load_policy(path)?),
+        Some(PolicySource::Text(text)) => Some(stella_policy::load_str(text).map_err(|e| {
+            Failure::new(
+                Reason::InvalidPolicy,
+                format!("$STELLA_POLICY: invalid policy\n{e}"),
+            )
+        })?),
+        None => None,
+    };
+    if let Some(policy) = &policy {
+        log(&format!("policy {}", policy.digest));
+    }
+    // Pinned before the advisories are read: a later import cannot leak into this result
+    // under an older snapshot.
+    let feed_snapshot = runtime
+        .block_on(store.advisories.feed_snapshot())
+        .map_err(storage("the feed snapshot"))?;
+    let args = scan::Args {
+        image: config.image.clone(),
+        format: scan::Format::CyclonedxJson,
+        view: scan::View::Inventory,
+        output: None,
+        platform: config.platform.clone(),
+        parallelism: None,
+        quiet: true,
+        data_dir: Some(config.storage.data_dir.clone()),
+        catalog_url: None,
+        no_cache: false,
+        insecure_registry: config.insecure_registry,
+        fail_on: None,
+        registry_auth_file: config.registry_auth_files.clone(),
+        policy: None,
+        vex_trust: None,
+        bundle: None,
+        namespace: config.namespace.clone(),
+        environment: config.environment.clone(),
+    };
+    let inventory = scan::inventory(&args, &config.storage.data_dir, runtime, store)?;
+    let digest = inventory.image.digest.clone();
+    *image_digest = Some(digest.clone());
+    // Beside the SBOMs: the inventory itself, which the REST API's diffs and reports read.
+    let canonical = serde_json::to_vec(&inventory)
+        .map_err(|e| Failure::new(Reason::Internal, format!("the inventory: {e}")))?;
+    runtime
+        .block_on(scan::store_artifact(
+            store,
+            stella_store::keys::inventory(&digest),
+            &digest,
+            stella_store::INVENTORY_KIND,
+            "json",
+            Some("inventory"),
+            canonical,
+        ))
+        .map_err(storage("failed to store the inventory"))?;
+    log(&format!(
+        "{digest}: {} components in {} layers, SBOMs and index stored",
+        inventory.components.len(),
+        inventory.image.layers.len()
+    ));
+    for error in &inventory.errors {
+        log(&format!("warning: {error}"));
+    }
+    let advisories = runtime
+        .block_on(scan::advisories_for(store, &inventory))
+        .map_err(storage("failed to read advisories"))?;
+    let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
+    log(&format!(
+        "{} findings against feed snapshot {feed_snapshot}",
+        findings.len()
+    ));
+    let policy_digest = policy.as_ref().map(|p| p.digest.clone());
+    let verdict = runtime.block_on(scan::verdict(
+        &args, store, &inventory, advisories, &findings, policy,
+    ))?;
+    runtime
+        .block_on(scan::record_unknowns(
+            store, &inventory, &findings, &verdict,
+        ))
+        .map_err(storage("failed to record the unknowns"))?;
+
+    let mut row = ResultRow {
+        image_digest: digest.clone(),
+        image_ref: config.image.clone(),
+        analyzer_version: inventory.analyzer_version.clone(),
+        feed_snapshot,
+        vex_snapshot: verdict.vex_snapshot.clone(),
+        policy_digest,
+        verdict: None,
+        critical: 0,
+        high: 0,
+        medium: 0,
+        low: 0,
+        none: 0,
+        unknown: 0,
+        suppressed: 0,
+        components: inventory.components.len() as i64,
+        report_key: None,
+        finished_at: String::new(),
+    };
+    for (finding, consensus) in findings.iter().zip(&verdict.vex) {
+        let quieted = consensus.as_ref().and_then(|c| c.status).is_some_and(|s| {
+            matches!(
+                s,
+                stella_vex::Status::NotAffected | stella_vex::Status::Fixed
+            )
+        });
+        let slot = match (quieted, finding.severity.as_str()) {
+            (true, _) => &mut row.suppressed,
+            (false, "Critical") => &mut row.critical,
+            (false, "High") => &mut row.high,
+            (false, "Medium") => &mut row.medium,
+            (false, "Low") => &mut row.low,
+            (false, "None") => &mut row.none,
+            (false, _) => &mut row.unknown,
+        };
+        *slot += 1;
+    }
+    if let Some((_, evaluation)) = &verdict.evaluation {
+        let report = &evaluation.report;
+        let key = stella_store::keys::report(&digest);
+        runtime
+            .block_on(scan::store_artifact(
+                store,
+                key.clone(),
+                &digest,
+                stella_store::REPORT_KIND,
+                "policy-report-json",
+                None,
+                report.to_canonical_json().into_bytes(),
+            ))
+            .map_err(storage("failed to store the policy report"))?;
+        let value = serde_json::to_value(report.verdict).unwrap_or_default();
+        row.verdict = value.as_str().map(str::to_string);
+        row.report_key = Some(key);
+        log(&format!(
+            "verdict {} ({} fail, {} warn, {} quieted by VEX)",
+            row.verdict.as_deref().unwrap_or("?"),
+            report.counts.fail,
+            report.counts.warn,
+            report.counts.vex_suppressed
+        ));
+    }
+    row.finished_at = now();
+    runtime
+        .block_on(store.catalog.record_result(&row))
+        .map_err(storage("failed to record the result"))?;
+    let message = format!(
+        "{} components; findings after VEX: {} critical, {} high, {} medium, {} low, {} none, {} unknown; {} suppressed by VEX",
+        row.components,
+        row.critical,
+        row.high,
+        row.medium,
+        row.low,
+        row.none,
+        row.unknown,
+        row.suppressed
+    );
+    log(&message);
+    Ok(Report {
+        reason: Reason::Completed,
+        message,
+        image_digest: Some(digest),
+        verdict: row.verdict,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Args {
+        let mut argv = vec![
+            "stella-worker",
+            "--image",
+            "registry.example/app@sha256:0123456789012345678901234567890123456789012345678901234567890123",
+            "--run-id",
+            "scan-app-1",
+        ];
+        argv.extend(extra);
+        Args::try_parse_from(argv).unwrap()
+    }
+
+    #[test]
+    fn flags_become_a_checked_config() {
+        let config = Config::check(
+            &args(&[
+                "--policy-file",
+                "/etc/stella/policy.json",
+                "--namespace",
+                "team-a",
+            ]),
+            None,
+        )
+        .unwrap();
+        assert_eq!(
+            config.policy,
+            Some(PolicySource::File("/etc/stella/policy.json".into()))
+        );
+        assert_eq!(config.namespace.as_deref(), Some("team-a"));
+        assert_eq!(config.storage.data_dir, PathBuf::from("/tmp/stella"));
+        let from_env = Config::check(&args(&[]), Some("rules: []".into())).unwrap();
+        assert_eq!(
+            from_env.policy,
+            Some(PolicySource::Text("rules: []".into()))
+        );
+        // An empty variable is no policy.
+        assert_eq!(
+            Config::check(&args(&[]), Some(" ".into())).unwrap().policy,
+            None
+        );
+    }
+
+    #[test]
+    fn bad_flags_are_refused_with_the_reason() {
+        let both = Config::check(
+            &args(&["--policy-file", "p.yaml"]),
+            Some("rules: []".into()),
+        );
+        assert!(both.unwrap_err().contains("give one"));
+        let mut local = args(&[]);
+        local.image = "/var/lib/image.tar".into();
+        assert!(
+            Config::check(&local, None)
+                .unwrap_err()
+                .contains("not a registry reference")
+        );
+        let mut blank = args(&[]);
+        blank.run_id = " ".into();
+        assert!(
+            Config::check(&blank, None)
+                .unwrap_err()
+                .contains("--run-id")
+        );
+    }
+
+    #[test]
+    fn the_final_line_is_one_json_object_within_kubernetes_limits() {
+        let ok = Report {
+            reason: Reason::Completed,
+            message: "120 components".into(),
+            image_digest: Some("sha256:ab".into()),
+            verdict: Some("FAIL".into()),
+        };
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(&ok.json_line()).unwrap(),
+            serde_json::json!({"outcome": "succeeded", "reason": "Completed",
+                "imageDigest": "sha256:ab", "verdict": "FAIL"})
+        );
+        for message in ["x".repeat(10_000), "\"\u{1}é".repeat(5_000)] {
+            let failed = Report {
+                reason: Reason::Unreachable,
+                message: message.clone(),
+                image_digest: None,
+                verdict: None,
+            };
+            let line = failed.json_line();
+            assert!(line.len() <= 4096 && !line.contains('\n'), "{}", line.len());
+            let value: serde_json::Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(value["outcome"], "failed");
+            assert_eq!(value["reason"], "Unreachable");
+            let kept = value["message"].as_str().unwrap();
+            assert!(kept.ends_with('…') && message.starts_with(kept.trim_end_matches('…')));
+        }
+    }
+
+    #[test]
+    fn the_termination_log_is_found_in_a_command_line_that_does_not_parse() {
+        let argv =
+            |words: &[&str]| -> Vec<String> { words.iter().map(|w| w.to_string()).collect() };
+        assert_eq!(
+            termination_log_of(&argv(&["w", "--bogus", "--termination-log", "/t/log"])),
+            PathBuf::from("/t/log")
+        );
+        assert_eq!(
+            termination_log_of(&argv(&["w", "--termination-log=/t/x"])),
+            PathBuf::from("/t/x")
+        );
+        assert_eq!(
+            termination_log_of(&argv(&["w", "--image"])),
+            PathBuf::from(DEFAULT_TERMINATION_LOG)
+        );
+    }
+
+    #[test]
+    fn reasons_have_the_cli_exit_classes() {
+        for (reason, code) in [
+            (Reason::Completed, 0),
+            (Reason::Unreachable, 3),
+            (Reason::Unauthorized, 4),
+            (Reason::CorruptImage, 5),
+            (Reason::InvalidPolicy, 2),
+            (Reason::InvalidArguments, 2),
+            (Reason::ImageNotFound, 2),
+            (Reason::StorageUnavailable, 1),
+            (Reason::Internal, 1),
+        ] {
+            assert_eq!(reason.exit_code(), code, "{reason:?}");
+        }
+    }
+}
