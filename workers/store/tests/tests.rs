@@ -390,6 +390,29 @@ async fn artifacts_round_trip_through_an_s3_server() {
             .count(),
         0
     );
+    // `Store::open` selects S3 from the configuration (unsigned requests: moto accepts them).
+    let configured = stella_store::Store::open(&stella_store::StoreConfig {
+        data_dir: other.path().join("configured"),
+        catalog_url: None,
+        object_store_url: Some(format!(
+            "{}&skip_signature=true",
+            moto.url("stella", "configured")
+        )),
+    })
+    .await
+    .unwrap();
+    configured
+        .put("images/sha256:cd/report.json", b"[]".to_vec())
+        .await
+        .unwrap();
+    assert_eq!(
+        bare.get("configured/images/sha256:cd/report.json")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some(&b"[]"[..])
+    );
+    assert!(!other.path().join("configured/objects").exists());
     // Anonymous access (public buckets) is a URL option.
     assert!(
         stella_store::Store::open_embedded(dir.path())
