@@ -384,16 +384,16 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     let policy_state = state.clone();
     let (key_client, key_namespace, key_refresh) =
         (client.clone(), args.namespace.clone(), args.key_refresh);
-    let policies_listed = {
-        let reader = policy_reader.clone();
-        async move { reader.wait_until_ready().await.is_ok() }
-    };
     tasks.push(tokio::spawn(async move {
-        let _ = policy_reader.wait_until_ready().await;
+        // One waiter only: the reflector store wakes a single task when it becomes ready.
+        if policy_reader.wait_until_ready().await.is_err() {
+            return;
+        }
         loop {
             let set = compile(&key_client, &key_namespace, &policy_reader.state()).await;
             tracing::info!(policies = set.policies.len(), "admission policies loaded");
             policy_state.set_policies(set);
+            policy_state.ready.store(true, Ordering::Relaxed);
             let _ = tokio::time::timeout(key_refresh, changed_rx.recv()).await;
             // Coalesce bursts of changes.
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -453,14 +453,6 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
             .run(),
     ));
 
-    let ready_state = state.clone();
-    tasks.push(tokio::spawn(async move {
-        if policies_listed.await {
-            // The first compile follows the listing within moments.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            ready_state.ready.store(true, Ordering::Relaxed);
-        }
-    }));
     tracing::info!(%admission_addr, %metrics_addr, mode = ?args.mode, deadline_ms = args.deadline.as_millis() as u64, "stella-webhook serving");
     Ok(Running {
         admission_addr,

@@ -203,7 +203,11 @@ pub(crate) mod tests {
             Check::Missing
         );
         assert!(matches!(
-            check(std::slice::from_ref(&good), DIGEST, std::slice::from_ref(&other_key)),
+            check(
+                std::slice::from_ref(&good),
+                DIGEST,
+                std::slice::from_ref(&other_key)
+            ),
             Check::Invalid(_)
         ));
         let elsewhere = sign(
