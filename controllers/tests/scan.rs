@@ -396,6 +396,49 @@ async fn a_failed_or_vanished_job_says_why_and_retries_with_backoff() {
         condition(s, "Failed").is_some_and(|c| c.reason == "DeadlineExceeded")
     })
     .await;
+
+    // Attempt 4: the worker cannot reach the catalog; its pod's termination message (what
+    // the kubelet reports from /dev/termination-log) carries the reason instead.
+    let fourth = h
+        .wait("api", "a fourth attempt", |s| {
+            s.status
+                .as_ref()
+                .is_some_and(|st| st.attempts == 4 && st.phase == Some(ScanPhase::Scanning))
+        })
+        .await;
+    let fourth_job = job_name(&fourth);
+    let pods: Api<k8s_openapi::api::core::v1::Pod> =
+        Api::namespaced(h.client.clone(), &h.namespace);
+    let pod: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": format!("{fourth_job}-x1"), "labels": {"job-name": fourth_job}},
+        "spec": {"restartPolicy": "Never", "containers": [{"name": "worker", "image": "stella-ops/worker:test"}]},
+    }))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let terminated = serde_json::json!({"status": {"phase": "Failed", "containerStatuses": [{
+        "name": "worker", "image": "stella-ops/worker:test", "imageID": "", "ready": false, "restartCount": 0,
+        "state": {"terminated": {"exitCode": 1, "reason": "Error", "finishedAt": "2026-11-28T08:00:00Z",
+            "message": "{\"outcome\":\"failed\",\"reason\":\"StorageUnavailable\",\"message\":\"catalog postgres://stella@db:5432/stella: connection refused\"}"}},
+    }]}});
+    pods.patch_status(
+        &format!("{fourth_job}-x1"),
+        &PatchParams::default(),
+        &Patch::Merge(&terminated),
+    )
+    .await
+    .unwrap();
+    job_finished(&h, &fourth_job, "Failed", "BackoffLimitExceeded").await;
+    let storage = h
+        .wait("api", "StorageUnavailable", |s| {
+            condition(s, "Failed").is_some_and(|c| c.reason == "StorageUnavailable")
+        })
+        .await;
+    assert!(
+        condition(&storage, "Failed")
+            .unwrap()
+            .message
+            .contains("connection refused")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,7 +8,7 @@ pub mod plan;
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::controller::{Action, Controller};
@@ -202,8 +202,24 @@ async fn reconcile_inner(scan: &Scan, ctx: &Context) -> Result<Action> {
 }
 
 /// Transient failures back off; the status already says what is wrong with the Scan itself.
-pub fn error_policy(scan: Arc<Scan>, error: &Error, _ctx: Arc<Context>) -> Action {
+/// Reconcile failures also become Warning events on the Scan (reason from the error kind,
+/// never from its text).
+pub fn error_policy(scan: Arc<Scan>, error: &Error, ctx: Arc<Context>) -> Action {
     tracing::warn!(%error, scan = %key(&scan), "reconcile failed");
+    let event = Event {
+        type_: EventType::Warning,
+        reason: format!("ReconcileFailed{}", error.kind()),
+        note: Some(error.to_string().chars().take(1000).collect()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let reference = scan.object_ref(&());
+    tokio::spawn(async move {
+        if let Err(error) = recorder.publish(&event, &reference).await {
+            tracing::debug!(%error, "failed to record a reconcile failure event");
+        }
+    });
     Action::requeue(Duration::from_secs(15))
 }
 
@@ -355,10 +371,18 @@ async fn dereference(scan: &Scan, ctx: &Context) -> Result<Dereferenced> {
                 .get_opt(name)
                 .await
                 .map_err(kube("read the worker Job"))?;
-            (
-                Some(job_state(job.as_ref())),
-                ctx.store.catalog.run(name).await?,
-            )
+            let state = job_state(job.as_ref());
+            let mut run = ctx.store.catalog.run(name).await?;
+            // The worker could not reach the catalog: its pod's termination message says why.
+            if run.is_none() && matches!(state, JobState::Failed { .. } | JobState::Succeeded) {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+                let list = pods
+                    .list(&ListParams::default().labels(&format!("job-name={name}")))
+                    .await
+                    .map_err(kube("list the worker's pods"))?;
+                run = plan::termination_report(name, &list.items);
+            }
+            (Some(state), run)
         }
         None => (None, None),
     };

@@ -202,6 +202,69 @@ fn finish(job: &JobState, observed: &Observed) -> Plan {
     }
 }
 
+/// The worker's report from its pod when it could not reach the catalog: the JSON line it
+/// writes to the termination log (`{"outcome":"failed","reason":"…","message":"…"}`), or the
+/// container's own termination reason (`OOMKilled`, `Error`) when there is none. The newest
+/// pod of the Job decides.
+pub fn termination_report(
+    run_id: &str,
+    pods: &[k8s_openapi::api::core::v1::Pod],
+) -> Option<RunRow> {
+    let mut terminated: Vec<(&Time, &k8s_openapi::api::core::v1::ContainerStateTerminated)> = pods
+        .iter()
+        .flat_map(|pod| {
+            pod.status
+                .iter()
+                .flat_map(|s| s.container_statuses.iter().flatten())
+        })
+        .filter(|c| c.name == "worker")
+        .filter_map(|c| {
+            let state = c.state.as_ref()?.terminated.as_ref()?;
+            Some((state.finished_at.as_ref()?, state))
+        })
+        .collect();
+    terminated.sort_by_key(|(at, _)| at.0);
+    let (finished_at, state) = terminated.last()?;
+    let parsed = state
+        .message
+        .as_deref()
+        .and_then(|m| m.lines().rev().find(|l| l.trim_start().starts_with('{')))
+        .and_then(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|v| v.get("outcome").and_then(|o| o.as_str()).is_some());
+    let text = |v: &serde_json::Value, key: &str| {
+        v.get(key)
+            .and_then(|x| x.as_str())
+            .map(|x| x.chars().take(1024).collect::<String>())
+    };
+    let (outcome, reason, message, digest) = match &parsed {
+        Some(v) => (
+            text(v, "outcome")?,
+            text(v, "reason").unwrap_or_else(|| "Internal".into()),
+            text(v, "message").unwrap_or_default(),
+            text(v, "imageDigest"),
+        ),
+        None => (
+            if state.exit_code == 0 {
+                "succeeded"
+            } else {
+                "failed"
+            }
+            .to_string(),
+            state.reason.clone().unwrap_or_else(|| "Error".into()),
+            format!("the worker exited with code {}", state.exit_code),
+            None,
+        ),
+    };
+    Some(RunRow {
+        run_id: run_id.to_string(),
+        image_digest: digest,
+        outcome,
+        reason,
+        message,
+        finished_at: finished_at.0.to_string(),
+    })
+}
+
 /// The worker's machine-readable reasons, bounded to a known set (they become condition
 /// reasons and metric labels).
 pub fn worker_reason(reason: &str) -> &'static str {
@@ -212,7 +275,9 @@ pub fn worker_reason(reason: &str) -> &'static str {
         "CorruptImage" => "CorruptImage",
         "InvalidPolicy" => "InvalidPolicy",
         "StorageUnavailable" => "StorageUnavailable",
-        "Usage" => "InvalidSpec",
+        "RegistryError" => "RegistryError",
+        "InvalidArguments" => "InvalidArguments",
+        "OOMKilled" => "OOMKilled",
         _ => "WorkerFailed",
     }
 }
@@ -876,6 +941,62 @@ mod tests {
             &at(2),
         );
         assert!(again.event.is_none(), "no event storm");
+    }
+
+    #[test]
+    fn the_pods_termination_message_speaks_when_the_catalog_could_not() {
+        let pod = |finished: &str,
+                   message: Option<&str>,
+                   reason: &str,
+                   code: i32|
+         -> k8s_openapi::api::core::v1::Pod {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "p"},
+                "status": {"containerStatuses": [{"name": "worker", "image": "w", "imageID": "", "ready": false, "restartCount": 0,
+                    "state": {"terminated": {"exitCode": code, "reason": reason, "message": message, "finishedAt": finished}}}]},
+            }))
+            .unwrap()
+        };
+        let older = pod(
+            "2026-11-28T08:00:00Z",
+            Some("{\"outcome\":\"failed\",\"reason\":\"Unreachable\",\"message\":\"old\"}"),
+            "Error",
+            3,
+        );
+        let newer = pod(
+            "2026-11-28T08:05:00Z",
+            Some(
+                "stderr noise\n{\"outcome\":\"failed\",\"reason\":\"StorageUnavailable\",\"message\":\"postgres: connection refused\"}",
+            ),
+            "Error",
+            1,
+        );
+        let run = termination_report("job-1", &[newer, older]).unwrap();
+        assert_eq!(
+            (run.outcome.as_str(), run.reason.as_str()),
+            ("failed", "StorageUnavailable")
+        );
+        assert_eq!(run.message, "postgres: connection refused");
+        let killed = termination_report(
+            "job-1",
+            &[pod("2026-11-28T08:00:00Z", None, "OOMKilled", 137)],
+        )
+        .unwrap();
+        assert_eq!(
+            (killed.reason.as_str(), worker_reason(&killed.reason)),
+            ("OOMKilled", "OOMKilled")
+        );
+        // Garbage in the message: the container's own reason.
+        let garbage = termination_report(
+            "job-1",
+            &[pod("2026-11-28T08:00:00Z", Some("{not json"), "Error", 2)],
+        )
+        .unwrap();
+        assert_eq!(
+            (garbage.outcome.as_str(), garbage.reason.as_str()),
+            ("failed", "Error")
+        );
+        assert!(termination_report("job-1", &[]).is_none());
     }
 
     #[test]
