@@ -11,6 +11,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::ObjectRef;
@@ -102,7 +103,9 @@ pub async fn run(
     ctx: Context,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let scans: Api<Scan> = match &ctx.watch_namespace {
+    // Guarded: one Scan our types cannot read (an older schema, a hand-edited object) is
+    // reported and skipped instead of breaking the watch for every other Scan.
+    let scans: Api<DeserializeGuard<Scan>> = match &ctx.watch_namespace {
         Some(namespace) => Api::namespaced(ctx.client.clone(), namespace),
         None => Api::all(ctx.client.clone()),
     };
@@ -150,10 +153,24 @@ fn phase_name(phase: Option<ScanPhase>) -> Option<&'static str> {
     })
 }
 
-/// One reconcile: cleanup for deleted Scans, otherwise the pipeline.
-pub async fn reconcile(scan: Arc<Scan>, ctx: Arc<Context>) -> Result<Action> {
+/// One reconcile: cleanup for deleted Scans, otherwise the pipeline. A Scan that does not
+/// deserialize is logged, counted (`error="InvalidObject"`) and left until it changes.
+pub async fn reconcile(guard: Arc<DeserializeGuard<Scan>>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let result = reconcile_inner(&scan, &ctx).await;
+    let scan = match &guard.0 {
+        Ok(scan) => scan,
+        Err(invalid) => {
+            tracing::warn!(
+                scan = %format!("{}/{}", invalid.metadata.namespace.as_deref().unwrap_or_default(), invalid.metadata.name.as_deref().unwrap_or_default()),
+                error = %invalid.error,
+                "skipping a Scan that does not deserialize"
+            );
+            ctx.metrics.reconciled("scan", started.elapsed());
+            ctx.metrics.failed("scan", "InvalidObject");
+            return Ok(Action::await_change());
+        }
+    };
+    let result = reconcile_inner(scan, &ctx).await;
     ctx.metrics.reconciled("scan", started.elapsed());
     if let Err(error) = &result {
         ctx.metrics.failed("scan", error.kind());
@@ -204,8 +221,17 @@ async fn reconcile_inner(scan: &Scan, ctx: &Context) -> Result<Action> {
 /// Transient failures back off; the status already says what is wrong with the Scan itself.
 /// Reconcile failures also become Warning events on the Scan (reason from the error kind,
 /// never from its text).
-pub fn error_policy(scan: Arc<Scan>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(%error, scan = %key(&scan), "reconcile failed");
+pub fn error_policy(
+    guard: Arc<DeserializeGuard<Scan>>,
+    error: &Error,
+    ctx: Arc<Context>,
+) -> Action {
+    let name = format!(
+        "{}/{}",
+        guard.meta().namespace.as_deref().unwrap_or_default(),
+        guard.meta().name.as_deref().unwrap_or_default()
+    );
+    tracing::warn!(%error, scan = %name, "reconcile failed");
     let event = Event {
         type_: EventType::Warning,
         reason: format!("ReconcileFailed{}", error.kind()),
@@ -214,7 +240,7 @@ pub fn error_policy(scan: Arc<Scan>, error: &Error, ctx: Arc<Context>) -> Action
         secondary: None,
     };
     let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-    let reference = scan.object_ref(&());
+    let reference = guard.object_ref(&());
     tokio::spawn(async move {
         if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::debug!(%error, "failed to record a reconcile failure event");
@@ -698,4 +724,61 @@ async fn cleanup(scan: &Scan, ctx: &Context) -> Result<()> {
     }
     tracing::info!(scan = %key(scan), "cleaned up");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_scan_that_does_not_deserialize_is_skipped_without_touching_the_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        // A client for an address where nothing listens: any request would fail the test.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
+        let ctx = Context {
+            client: Client::try_from(config).unwrap(),
+            store: Store::open_embedded(dir.path()).await.unwrap(),
+            worker: job::WorkerSettings {
+                namespace: "stella-system".into(),
+                image: "w".into(),
+                service_account: "stella-worker".into(),
+                backoff_limit: 2,
+                active_deadline_seconds: 60,
+                ttl_seconds_after_finished: 60,
+                cpu_request: "1".into(),
+                cpu_limit: "1".into(),
+                memory_request: "1Gi".into(),
+                memory_limit: "1Gi".into(),
+                storage_secret: None,
+            },
+            limits: Limits {
+                max_concurrent: 1,
+                retry_base: Duration::from_secs(1),
+                retry_max: Duration::from_secs(1),
+                resync: Duration::from_secs(1),
+            },
+            retention: Retention::Keep,
+            watch_namespace: None,
+            metrics: Arc::new(Metrics::default()),
+            reporter: Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+            registry_retry: Default::default(),
+        };
+        let guard: DeserializeGuard<Scan> = serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "broken", "namespace": "shop"},
+            "spec": {"image": 42, "views": "not-a-list"},
+        }))
+        .unwrap();
+        assert!(guard.0.is_err());
+        let action = reconcile(Arc::new(guard), Arc::new(ctx.clone()))
+            .await
+            .unwrap();
+        assert_eq!(action, Action::await_change());
+        assert!(ctx.metrics.render().contains(
+            "stella_reconcile_failures_total{controller=\"scan\",error=\"InvalidObject\"} 1\n"
+        ));
+    }
 }
