@@ -11,6 +11,7 @@ pub mod cache;
 pub mod cli;
 pub mod decide;
 pub mod events;
+pub mod load;
 pub mod metrics;
 pub mod policy;
 pub mod registry;

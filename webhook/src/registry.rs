@@ -86,9 +86,15 @@ pub struct Registries {
     digests: Cache<String, String>,
     signatures: Cache<String, Vec<Signed>>,
     signature_ttl: Duration,
+    /// Clients by registry and pull secrets: building one loads the TLS roots, and a kept
+    /// client keeps its connections and bearer tokens.
+    clients: Cache<String, Arc<RegistryClient>>,
     blob_dir: PathBuf,
     metrics: Arc<Metrics>,
 }
+
+/// How long a client (and the credentials it was built with) is reused.
+const CLIENT_TTL: Duration = Duration::from_secs(300);
 
 impl Registries {
     pub fn new(
@@ -105,24 +111,38 @@ impl Registries {
             digests: Cache::new(capacity),
             signatures: Cache::new(capacity),
             signature_ttl,
+            clients: Cache::new(256),
             blob_dir,
             metrics,
         }
     }
 
-    fn client(
+    async fn client(
         &self,
         reference: &Reference,
-        credentials: Credentials,
-    ) -> Result<RegistryClient, String> {
+        secrets: &PullSecrets,
+    ) -> Result<Arc<RegistryClient>, String> {
+        let key = format!(
+            "{}|{}|{}",
+            reference.registry,
+            secrets.namespace,
+            secrets.names.join(",")
+        );
+        if let Some(client) = self.clients.get(&key, CLIENT_TTL) {
+            return Ok(client);
+        }
         let plain = self.insecure.iter().any(|r| r == &reference.registry);
-        Ok(RegistryClient::new(credentials, plain)
-            .map_err(|e| e.to_string())?
-            .with_retry(RetryPolicy {
-                attempts: 2,
-                base: Duration::from_millis(50),
-                max: Duration::from_millis(250),
-            }))
+        let client = Arc::new(
+            RegistryClient::new(secrets.credentials().await.clone(), plain)
+                .map_err(|e| e.to_string())?
+                .with_retry(RetryPolicy {
+                    attempts: 2,
+                    base: Duration::from_millis(50),
+                    max: Duration::from_millis(250),
+                }),
+        );
+        self.clients.insert(key, client.clone());
+        Ok(client)
     }
 
     /// `sha256:…` of `image`: from the reference itself, the cache (younger than `max_age`),
@@ -143,7 +163,7 @@ impl Registries {
         }
         self.metrics.cache("digest", false);
         self.metrics.registry_call("resolve");
-        let client = self.client(&reference, secrets.credentials().await.clone())?;
+        let client = self.client(&reference, secrets).await?;
         let digest = client
             .resolve(&reference, &self.platform)
             .await
@@ -172,7 +192,7 @@ impl Registries {
         let tag = format!("sha256-{}.sig", digest.hex());
         reference.tag = Some(tag.clone());
         reference.digest = None;
-        let client = self.client(&reference, secrets.credentials().await.clone())?;
+        let client = self.client(&reference, secrets).await?;
         let manifest = match client.manifest(&reference, &tag).await {
             Ok((bytes, _, _)) => bytes,
             Err(stella_acquire::Error::Registry { status: 404, .. }) => Vec::new(),

@@ -5,6 +5,7 @@
 //! is missing, except under CI (env `CI`), where nothing may skip.
 
 mod admission;
+mod bench;
 mod certificates;
 
 use k8s_openapi::api::core::v1::Namespace;
