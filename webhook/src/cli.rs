@@ -89,6 +89,11 @@ pub struct ServeArgs {
         default_value = "dry-run"
     )]
     pub mode: Mode,
+    /// With `--mode=enforce`: enforce only in namespaces whose labels match this selector
+    /// (`key=value,key!=value,key,!key`); the others stay in dry-run.
+    #[arg(long, env = "STELLA_ENFORCE_NAMESPACE_SELECTOR", value_parser = crate::policy::parse_selector)]
+    pub enforce_namespace_selector:
+        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
     /// Directory of the mounted TLS Secret (`tls.crt`, `tls.key`), re-read on change. Without
     /// those files the webhook provisions its own CA and certificate.
     #[arg(long, env = "STELLA_TLS_DIR", default_value = "/tls")]
@@ -350,6 +355,7 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
         settings: Settings {
             deadline: args.deadline,
             cap_enforce: args.mode == Mode::Enforce,
+            enforce_selector: args.enforce_namespace_selector.clone(),
             scan_namespace,
             insecure_registries: args.insecure_registries.clone(),
         },
@@ -500,6 +506,16 @@ mod tests {
         assert_eq!(args.deadline, Duration::from_secs(3));
         assert_eq!(args.mode, Mode::DryRun);
         assert!(Cli::try_parse_from(["stella-webhook", "serve", "--deadline=30s"]).is_err());
+        // The admission-enforce overlay's flags.
+        let cli = Cli::try_parse_from([
+            "stella-webhook",
+            "serve",
+            "--mode=enforce",
+            "--enforce-namespace-selector=stella-ops.org/enforce=true",
+        ])
+        .unwrap();
+        let Command::Serve(args) = cli.command;
+        assert!(args.enforce_namespace_selector.is_some());
         assert!(Cli::try_parse_from(["stella-webhook", "serve", "--deadline=0ms"]).is_err());
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));

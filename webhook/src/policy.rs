@@ -129,6 +129,43 @@ pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, Stri
     by_label && by_expression
 }
 
+/// Parses a label selector in kubectl's equality syntax: comma-separated `key=value`,
+/// `key==value`, `key!=value`, `key` (exists) and `!key` (does not exist).
+pub fn parse_selector(text: &str) -> Result<LabelSelector, String> {
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
+    let mut expressions = Vec::new();
+    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
+        let (key, operator, values) = if let Some((k, v)) = term.split_once("!=") {
+            (k, "NotIn", Some(vec![v.trim().to_string()]))
+        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
+            (k, "In", Some(vec![v.trim().to_string()]))
+        } else if let Some(k) = term.strip_prefix('!') {
+            (k, "DoesNotExist", None)
+        } else {
+            (term, "Exists", None)
+        };
+        let key = key.trim();
+        let valid = |s: &str| {
+            !s.is_empty()
+                && s.len() <= 317
+                && s.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        };
+        if !valid(key) || values.iter().flatten().any(|v| !v.is_empty() && !valid(v)) {
+            return Err(format!("invalid selector term {term:?}"));
+        }
+        expressions.push(LabelSelectorRequirement {
+            key: key.to_string(),
+            operator: operator.to_string(),
+            values,
+        });
+    }
+    Ok(LabelSelector {
+        match_expressions: Some(expressions),
+        match_labels: None,
+    })
+}
+
 /// `*` matches any run of characters (`/` included), `?` one character.
 pub fn glob(pattern: &str, text: &str) -> bool {
     let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
@@ -273,6 +310,37 @@ mod tests {
         assert!(!exemption_applies(&broken, "a", "b", before));
         let empty: Exemption = serde_json::from_value(json!({"reason": "x"})).unwrap();
         assert!(!exemption_applies(&empty, "a", "b", before));
+    }
+
+    #[test]
+    fn selectors_in_kubectl_syntax() {
+        let s = parse_selector("stella-ops.org/enforce=true, tier!=dev,team,!legacy").unwrap();
+        assert!(selector_matches(
+            &s,
+            &labels(&[("stella-ops.org/enforce", "true"), ("team", "a")])
+        ));
+        assert!(!selector_matches(
+            &s,
+            &labels(&[("stella-ops.org/enforce", "true")])
+        ));
+        assert!(!selector_matches(
+            &s,
+            &labels(&[
+                ("stella-ops.org/enforce", "true"),
+                ("team", "a"),
+                ("tier", "dev")
+            ])
+        ));
+        assert!(!selector_matches(
+            &s,
+            &labels(&[
+                ("stella-ops.org/enforce", "true"),
+                ("team", "a"),
+                ("legacy", "")
+            ])
+        ));
+        assert!(parse_selector("a b=c").is_err());
+        assert!(selector_matches(&parse_selector("").unwrap(), &labels(&[])));
     }
 
     #[test]

@@ -36,6 +36,9 @@ pub struct Settings {
     pub deadline: Duration,
     /// `false` (`--mode=dry-run`): no Policy can deny; its denials become warnings.
     pub cap_enforce: bool,
+    /// With `--mode=enforce`, only namespaces matching this selector are enforced; the others
+    /// stay in dry-run.
+    pub enforce_selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
     /// Where requested Scans go (the operator's namespace).
     pub scan_namespace: String,
     /// Registries reached over plain HTTP (requested Scans say so too).
@@ -169,6 +172,7 @@ async fn decide_image(
     namespace: &str,
     secrets: &PullSecrets,
     dry_run: bool,
+    cap_enforce: bool,
 ) -> ImageResult {
     let now = chrono::Utc::now();
     let mut decisions = Vec::new();
@@ -224,7 +228,7 @@ async fn decide_image(
         for g in &needing {
             decisions.push((
                 g.policy.clone(),
-                decide::decide(g, &image, &facts, state.settings.cap_enforce),
+                decide::decide(g, &image, &facts, cap_enforce),
             ));
         }
     }
@@ -288,6 +292,7 @@ async fn evaluate(
     state: Arc<State>,
     request: Arc<Request>,
     policies: Vec<Arc<Governing>>,
+    cap_enforce: bool,
 ) -> Evaluation {
     let namespace = request.namespace.clone().unwrap_or_default();
     let (images, pull_secrets) = match request.workload() {
@@ -303,7 +308,7 @@ async fn evaluate(
                 .map(|g| {
                     (
                         g.policy.clone(),
-                        decide::on_error(g, state.settings.cap_enforce, Reason::Undecodable, &what),
+                        decide::on_error(g, cap_enforce, Reason::Undecodable, &what),
                     )
                 })
                 .collect();
@@ -332,11 +337,17 @@ async fn evaluate(
         }
     }
     let dry_run = request.dry_run.unwrap_or(false);
-    let results = futures::future::join_all(
-        distinct
-            .into_iter()
-            .map(|image| decide_image(&state, &policies, image, &namespace, &secrets, dry_run)),
-    )
+    let results = futures::future::join_all(distinct.into_iter().map(|image| {
+        decide_image(
+            &state,
+            &policies,
+            image,
+            &namespace,
+            &secrets,
+            dry_run,
+            cap_enforce,
+        )
+    }))
     .await;
     let reason = results
         .iter()
@@ -357,11 +368,17 @@ pub async fn admit(state: Arc<State>, body: Bytes) -> Result<Vec<u8>, (StatusCod
     let request = Arc::new(request);
     let namespace = request.namespace.clone().unwrap_or_default();
     let operation_checked = matches!(request.operation.as_str(), "CREATE" | "UPDATE");
-    let policies = if operation_checked {
+    let (policies, cap_enforce) = if operation_checked {
         let labels = state.labels(&namespace).await;
-        state.policy_set().governing(&labels)
+        let cap = state.settings.cap_enforce
+            && state
+                .settings
+                .enforce_selector
+                .as_ref()
+                .is_none_or(|s| crate::policy::selector_matches(s, &labels));
+        (state.policy_set().governing(&labels), cap)
     } else {
-        Vec::new()
+        (Vec::new(), false)
     };
     let evaluation = if policies.is_empty() {
         Evaluation {
@@ -369,20 +386,25 @@ pub async fn admit(state: Arc<State>, body: Bytes) -> Result<Vec<u8>, (StatusCod
             reason: Reason::NotGoverned,
         }
     } else {
-        let task = tokio::spawn(evaluate(state.clone(), request.clone(), policies.clone()));
+        let task = tokio::spawn(evaluate(
+            state.clone(),
+            request.clone(),
+            policies.clone(),
+            cap_enforce,
+        ));
         match tokio::time::timeout(state.settings.deadline, task).await {
             Ok(Ok(evaluation)) => evaluation,
             Ok(Err(join)) => {
                 tracing::error!(error = %join, uid = %request.uid, "admission evaluation failed");
                 timed_out(
-                    &state,
+                    cap_enforce,
                     &policies,
                     &request,
                     "the decision failed internally",
                 )
             }
             Err(_) => timed_out(
-                &state,
+                cap_enforce,
                 &policies,
                 &request,
                 &format!(
@@ -444,7 +466,7 @@ pub async fn admit(state: Arc<State>, body: Bytes) -> Result<Vec<u8>, (StatusCod
 }
 
 fn timed_out(
-    state: &State,
+    cap_enforce: bool,
     policies: &[Arc<Governing>],
     request: &Request,
     what: &str,
@@ -455,7 +477,7 @@ fn timed_out(
         .map(|g| {
             (
                 g.policy.clone(),
-                decide::on_error(g, state.settings.cap_enforce, Reason::Deadline, &what),
+                decide::on_error(g, cap_enforce, Reason::Deadline, &what),
             )
         })
         .collect();

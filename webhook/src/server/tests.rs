@@ -15,6 +15,7 @@ fn state(policies: Value, deadline: Duration, insecure: Vec<String>) -> Arc<Stat
         settings: Settings {
             deadline,
             cap_enforce: true,
+            enforce_selector: None,
             scan_namespace: "stella-system".into(),
             insecure_registries: insecure.clone(),
         },
@@ -267,5 +268,31 @@ async fn garbage_truncation_mutation_and_huge_bodies_never_crash() {
             .metrics
             .render()
             .contains("stella_webhook_rejected_requests_total{code=\"413\"} 1")
+    );
+}
+
+#[tokio::test]
+async fn the_enforce_selector_keeps_other_namespaces_in_dry_run() {
+    let mut st = Arc::try_unwrap(state(
+        enforce_unscanned_deny(),
+        Duration::from_secs(2),
+        vec![],
+    ))
+    .unwrap();
+    st.settings.enforce_selector =
+        Some(crate::policy::parse_selector("stella-ops.org/enforce=true").unwrap());
+    let st = Arc::new(st);
+    let pinned = format!("registry.example.com/shop/web@{DIGEST}");
+    let (_, value) = post(
+        &st,
+        serde_json::to_vec(&pod_review("u1", &[&pinned])).unwrap(),
+    )
+    .await;
+    assert_eq!(value["response"]["allowed"], true);
+    let warning = value["response"]["warnings"][0].as_str().unwrap();
+    assert!(
+        warning
+            .starts_with("stella-ops: dry-run, would deny: image registry.example.com/shop/web@"),
+        "{warning}"
     );
 }
