@@ -108,45 +108,63 @@ impl Registry {
         }))
         .unwrap();
         let http = reqwest::Client::new();
-        let base = format!("http://{}/v2/{repository}", self.host);
-        for blob in [&layer, &config] {
-            let started = http
-                .post(format!("{base}/blobs/uploads/"))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(started.status(), 202, "upload start");
-            let location = started.headers()["location"].to_str().unwrap().to_string();
-            let location = if location.starts_with("http") {
-                location
-            } else {
-                format!("http://{}{location}", self.host)
-            };
-            let separator = if location.contains('?') { '&' } else { '?' };
-            let put = http
-                .put(format!("{location}{separator}digest={}", sha256(blob)))
-                .body(blob.clone())
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(put.status(), 201, "blob upload");
-        }
-        let manifest = serde_json::to_vec(&serde_json::json!({
+        self.blob(&http, repository, &layer).await;
+        self.blob(&http, repository, &config).await;
+        self.manifest(&http, repository, tag, &serde_json::json!({
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
             "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha256(&config), "size": config.len()},
             "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": sha256(&layer), "size": layer.len()}],
         }))
-        .unwrap();
+        .await
+    }
+
+    /// Uploads one blob (monolithic upload) to `repository`.
+    pub async fn blob(&self, http: &reqwest::Client, repository: &str, blob: &[u8]) {
+        let base = format!("http://{}/v2/{repository}", self.host);
+        let started = http
+            .post(format!("{base}/blobs/uploads/"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(started.status(), 202, "upload start");
+        let location = started.headers()["location"].to_str().unwrap().to_string();
+        let location = if location.starts_with("http") {
+            location
+        } else {
+            format!("http://{}{location}", self.host)
+        };
+        let separator = if location.contains('?') { '&' } else { '?' };
         let put = http
-            .put(format!("{base}/manifests/{tag}"))
+            .put(format!("{location}{separator}digest={}", sha256(blob)))
+            .body(blob.to_vec())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 201, "blob upload");
+    }
+
+    /// Puts an OCI manifest as `repository:tag`; returns its digest.
+    pub async fn manifest(
+        &self,
+        http: &reqwest::Client,
+        repository: &str,
+        tag: &str,
+        manifest: &serde_json::Value,
+    ) -> String {
+        let bytes = serde_json::to_vec(manifest).unwrap();
+        let put = http
+            .put(format!(
+                "http://{}/v2/{repository}/manifests/{tag}",
+                self.host
+            ))
             .header("content-type", "application/vnd.oci.image.manifest.v1+json")
-            .body(manifest.clone())
+            .body(bytes.clone())
             .send()
             .await
             .unwrap();
         assert_eq!(put.status(), 201, "manifest upload");
-        sha256(&manifest)
+        sha256(&bytes)
     }
 }
 

@@ -166,28 +166,8 @@ pub fn parse_selector(text: &str) -> Result<LabelSelector, String> {
     })
 }
 
-/// `*` matches any run of characters (`/` included), `?` one character.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+/// Namespace and image patterns: `*` any run, `?` one character (discovery's matcher).
+pub use stella_controllers::discovery::glob;
 
 /// `expires`: an RFC 3339 time, or a date meaning its start (00:00 UTC). `None` for a value
 /// that names no time.

@@ -1,30 +1,18 @@
-//! `scan-and-deny`: the Scan requested for an unscanned image, named and labelled as the
-//! operator's workload discovery names its own (`sha256-<hex>` in the operator's namespace,
-//! `stella-ops.org/discovered: "true"`), so discovery adopts it and collects it when unused.
-//! (`stella-controllers` depends on this crate, so its `desired_scan` cannot be reused here.)
+//! `scan-and-deny`: the Scan requested for an unscanned image is the one the operator's
+//! workload discovery keeps for that digest (`sha256-<hex>` in the operator's namespace,
+//! `stella-ops.org/discovered: "true"`: discovery's own builder), so discovery adopts it and
+//! collects it when no Pod runs the image.
 
 use kube::api::{Api, PostParams};
-use std::collections::BTreeMap;
-use stella_crds::scan::v1alpha1::{Scan, ScanSpec};
+pub use stella_controllers::discovery::scan_name;
+use stella_controllers::discovery::{self, Running};
+pub use stella_controllers::scan::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED};
+use stella_crds::scan::v1alpha1::Scan;
 
-/// Label discovery puts on the Scans it manages.
-pub const LABEL_DISCOVERED: &str = "stella-ops.org/discovered";
-/// Pull secrets (`namespace/name`, comma-separated) the Scan's worker may use.
-pub const ANNOTATION_PULL_SECRETS: &str = "stella-ops.org/pull-secrets";
 /// Who asked for the Scan.
 pub const ANNOTATION_REQUESTED_BY: &str = "stella-ops.org/requested-by";
 
-/// `sha256-<hex>`: the Scan of a digest.
-pub fn scan_name(digest: &str) -> Option<String> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
-    .then(|| format!("sha256-{hex}"))
-}
-
-/// The Scan of `repository@digest` (`image` as written, its digest pinned).
+/// The Scan of `image` pinned to `digest`, as discovery would make it.
 pub fn desired_scan(
     namespace: &str,
     image: &str,
@@ -33,33 +21,32 @@ pub fn desired_scan(
     policy_ref: Option<&str>,
     insecure: bool,
 ) -> Option<Scan> {
-    let name = scan_name(digest)?;
     let reference = stella_acquire::Reference::parse(image).ok()?;
-    let pinned = format!("{}/{}@{digest}", reference.registry, reference.repository);
-    let mut spec: ScanSpec = serde_json::from_value(serde_json::json!({ "image": pinned })).ok()?;
-    spec.policy_ref = policy_ref.map(str::to_string);
-    spec.insecure_registry = insecure;
-    let mut scan = Scan::new(&name, spec);
-    scan.metadata.namespace = Some(namespace.to_string());
-    scan.metadata.labels = Some(BTreeMap::from([
-        (LABEL_DISCOVERED.to_string(), "true".to_string()),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            "stella-operator".to_string(),
-        ),
-    ]));
-    let mut annotations = BTreeMap::from([(
-        ANNOTATION_REQUESTED_BY.to_string(),
-        "stella-webhook".to_string(),
-    )]);
-    if !pull_secrets.is_empty() {
-        let secrets: Vec<String> = pull_secrets
-            .iter()
-            .map(|(ns, n)| format!("{ns}/{n}"))
-            .collect();
-        annotations.insert(ANNOTATION_PULL_SECRETS.to_string(), secrets.join(","));
-    }
-    scan.metadata.annotations = Some(annotations);
+    let settings = discovery::Settings {
+        namespace: namespace.to_string(),
+        include: Vec::new(),
+        exclude: Vec::new(),
+        gc_ttl: std::time::Duration::ZERO,
+        policy_ref: policy_ref.map(str::to_string),
+        insecure_registries: if insecure {
+            vec![reference.registry.clone()]
+        } else {
+            Vec::new()
+        },
+    };
+    let running = Running {
+        image: format!("{}@{digest}", reference.repository_url()),
+        workloads: Default::default(),
+        pull_secrets: pull_secrets.iter().cloned().collect(),
+    };
+    let mut scan = discovery::desired_scan(&settings, digest, &running)?;
+    scan.metadata
+        .annotations
+        .get_or_insert_with(Default::default)
+        .insert(
+            ANNOTATION_REQUESTED_BY.to_string(),
+            "stella-webhook".to_string(),
+        );
     Some(scan)
 }
 

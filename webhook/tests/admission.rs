@@ -2,6 +2,7 @@
 //! verdicts from the catalog (PASS / WARN / FAIL with findings and rules), unscanned images,
 //! exemptions, dry-run, scan-and-deny, and cosign signatures (signed / unsigned / wrong key).
 
+use crate::Sign;
 use crate::{Registry, cluster, key_pair, kubectl_create, namespace, unique};
 use clap::Parser;
 use k8s_openapi::api::admissionregistration::v1::ValidatingWebhookConfiguration;
@@ -76,15 +77,15 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
     let host = registry.host.clone();
 
     // Images: verdicts PASS / WARN / FAIL in the catalog, one unscanned, one exempt.
-    let pass = registry.push("shop/pass", "1.0", "pass").await;
-    let warn = registry.push("shop/warn", "1.0", "warn").await;
-    let fail = registry.push("shop/fail", "1.0", "fail").await;
-    registry.push("shop/unscanned", "1.0", "unscanned").await;
-    registry.push("shop/fresh", "1.0", "fresh").await;
-    registry.push("base/debian", "12", "exempt").await;
-    let signed = registry.push("shop/signed", "1.0", "signed").await;
-    registry.push("shop/unsigned", "1.0", "unsigned").await;
-    let wrong = registry.push("shop/wrong", "1.0", "wrong").await;
+    let pass = crate::push(&registry, "shop/pass", "1.0", "pass").await;
+    let warn = crate::push(&registry, "shop/warn", "1.0", "warn").await;
+    let fail = crate::push(&registry, "shop/fail", "1.0", "fail").await;
+    crate::push(&registry, "shop/unscanned", "1.0", "unscanned").await;
+    crate::push(&registry, "shop/fresh", "1.0", "fresh").await;
+    crate::push(&registry, "base/debian", "12", "exempt").await;
+    let signed = crate::push(&registry, "shop/signed", "1.0", "signed").await;
+    crate::push(&registry, "shop/unsigned", "1.0", "unsigned").await;
+    let wrong = crate::push(&registry, "shop/wrong", "1.0", "wrong").await;
     let release = key_pair();
     registry.sign("shop/signed", &signed, &release).await;
     registry.sign("shop/wrong", &wrong, &key_pair()).await;
