@@ -159,72 +159,17 @@ fn inventory(tag: &str, packages: &[(&str, &str, bool)]) -> stella_sbom::Invento
 /// Stores what the scan pipeline stores for an image (the SBOMs, the BOM-Index) and its
 /// inventory, with their catalog rows.
 async fn record(store: &stella_store::Store, inventory: &stella_sbom::Inventory) {
-    use stella_store::keys;
     let digest = &inventory.image.digest;
-    let usage = inventory.usage_view();
-    let artifacts = [
-        (
-            keys::image_artifact(digest, "inventory", "cdx.json"),
-            "sbom",
-            "cyclonedx-json",
-            Some("inventory"),
-            stella_sbom::cyclonedx::to_json(inventory).into_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "inventory", "cdx.pb"),
-            "sbom",
-            "cyclonedx-protobuf",
-            Some("inventory"),
-            stella_sbom::cyclonedx_pb::to_protobuf(inventory),
-        ),
-        (
-            keys::image_artifact(digest, "inventory", "spdx.json"),
-            "sbom",
-            "spdx-json",
-            Some("inventory"),
-            stella_sbom::spdx::to_json(inventory).into_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "usage", "cdx.json"),
-            "sbom",
-            "cyclonedx-json",
-            Some("usage"),
-            stella_sbom::cyclonedx::to_json(&usage).into_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "usage", "cdx.pb"),
-            "sbom",
-            "cyclonedx-protobuf",
-            Some("usage"),
-            stella_sbom::cyclonedx_pb::to_protobuf(&usage),
-        ),
-        (
-            keys::bom_index(digest),
-            stella_store::BOM_INDEX_KIND,
-            "stella-bomindex",
-            None,
-            stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "inventory", "json"),
-            api::INVENTORY_KIND,
-            "json",
-            Some("inventory"),
-            serde_json::to_vec(inventory).unwrap(),
-        ),
-    ];
-    for (key, kind, format, view, bytes) in artifacts {
-        let row = stella_store::ArtifactRow {
-            key: key.clone(),
-            image_digest: digest.clone(),
-            kind: kind.into(),
-            format: format.into(),
-            view: view.map(Into::into),
-            digest: sha256(&bytes),
-            size: bytes.len() as i64,
-        };
-        store.put(&key, bytes).await.unwrap();
-        store.catalog.record_artifact(&row).await.unwrap();
+    let mut artifacts = stella_store::image_artifacts(inventory);
+    artifacts.push(stella_store::Artifact {
+        key: stella_store::keys::inventory(digest),
+        kind: api::INVENTORY_KIND,
+        format: "json",
+        view: Some("inventory"),
+        bytes: serde_json::to_vec(inventory).unwrap(),
+    });
+    for artifact in artifacts {
+        store.store_artifact(digest, artifact).await.unwrap();
     }
 }
 

@@ -546,57 +546,9 @@ async fn record(
     image: &stella_acquire::Image,
     inventory: &stella_sbom::Inventory,
 ) -> stella_store::Result<()> {
-    use stella_store::keys;
     let digest = &inventory.image.digest;
-    let sbom = |extension: &str| keys::image_artifact(digest, "inventory", extension);
-    let usage = inventory.usage_view();
-    // (key, kind, format, view, bytes)
-    let artifacts = [
-        (
-            sbom("cdx.json"),
-            "sbom",
-            "cyclonedx-json",
-            Some("inventory"),
-            stella_sbom::cyclonedx::to_json(inventory).into_bytes(),
-        ),
-        (
-            sbom("cdx.pb"),
-            "sbom",
-            "cyclonedx-protobuf",
-            Some("inventory"),
-            stella_sbom::cyclonedx_pb::to_protobuf(inventory),
-        ),
-        (
-            sbom("spdx.json"),
-            "sbom",
-            "spdx-json",
-            Some("inventory"),
-            stella_sbom::spdx::to_json(inventory).into_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "usage", "cdx.json"),
-            "sbom",
-            "cyclonedx-json",
-            Some("usage"),
-            stella_sbom::cyclonedx::to_json(&usage).into_bytes(),
-        ),
-        (
-            keys::image_artifact(digest, "usage", "cdx.pb"),
-            "sbom",
-            "cyclonedx-protobuf",
-            Some("usage"),
-            stella_sbom::cyclonedx_pb::to_protobuf(&usage),
-        ),
-        (
-            keys::bom_index(digest),
-            stella_store::BOM_INDEX_KIND,
-            "stella-bomindex",
-            None,
-            stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
-        ),
-    ];
-    for (key, kind, format, view, bytes) in artifacts {
-        store_artifact(store, key, digest, kind, format, view, bytes).await?;
+    for artifact in stella_store::image_artifacts(inventory) {
+        store.store_artifact(digest, artifact).await?;
     }
     store
         .catalog
@@ -614,35 +566,6 @@ async fn record(
                 .iter()
                 .map(|l| (l.digest.to_string(), l.size as i64, l.media_type.clone()))
                 .collect(),
-        })
-        .await
-}
-
-/// Writes an artifact to the object store and records it, with its digest and size, in the
-/// catalog.
-pub(crate) async fn store_artifact(
-    store: &stella_store::Store,
-    key: String,
-    image_digest: &str,
-    kind: &str,
-    format: &str,
-    view: Option<&str>,
-    bytes: Vec<u8>,
-) -> stella_store::Result<()> {
-    use sha2::{Digest, Sha256};
-    let digest = format!("sha256:{}", hex::encode(Sha256::digest(&bytes)));
-    let size = bytes.len() as i64;
-    store.put(&key, bytes).await?;
-    store
-        .catalog
-        .record_artifact(&stella_store::ArtifactRow {
-            key,
-            image_digest: image_digest.to_string(),
-            kind: kind.into(),
-            format: format.into(),
-            view: view.map(Into::into),
-            digest,
-            size,
         })
         .await
 }

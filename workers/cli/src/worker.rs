@@ -423,14 +423,15 @@ fn scan_image(
     let canonical = serde_json::to_vec(&inventory)
         .map_err(|e| Failure::new(Reason::Internal, format!("the inventory: {e}")))?;
     runtime
-        .block_on(scan::store_artifact(
-            store,
-            stella_store::keys::inventory(&digest),
+        .block_on(store.store_artifact(
             &digest,
-            stella_store::INVENTORY_KIND,
-            "json",
-            Some("inventory"),
-            canonical,
+            stella_store::Artifact {
+                key: stella_store::keys::inventory(&digest),
+                kind: stella_store::INVENTORY_KIND,
+                format: "json",
+                view: Some("inventory"),
+                bytes: canonical,
+            },
         ))
         .map_err(storage("failed to store the inventory"))?;
     log(&format!(
@@ -500,14 +501,15 @@ fn scan_image(
         let report = &evaluation.report;
         let key = stella_store::keys::report(&digest);
         runtime
-            .block_on(scan::store_artifact(
-                store,
-                key.clone(),
+            .block_on(store.store_artifact(
                 &digest,
-                stella_store::REPORT_KIND,
-                "policy-report-json",
-                None,
-                report.to_canonical_json().into_bytes(),
+                stella_store::Artifact {
+                    key: key.clone(),
+                    kind: stella_store::REPORT_KIND,
+                    format: "policy-report-json",
+                    view: None,
+                    bytes: report.to_canonical_json().into_bytes(),
+                },
             ))
             .map_err(storage("failed to store the policy report"))?;
         let value = serde_json::to_value(report.verdict).unwrap_or_default();

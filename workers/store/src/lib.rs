@@ -8,6 +8,7 @@
 //! `indexes/<digest>/…`.
 
 mod advisories;
+mod artifacts;
 mod catalog;
 mod db;
 mod fragments;
@@ -17,6 +18,7 @@ mod unknowns;
 mod vex;
 
 pub use advisories::{AdvisoryDb, AdvisoryRow, EMPTY_FEED_SNAPSHOT};
+pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
