@@ -42,8 +42,19 @@ pub struct ContainerImage {
 
 /// The pod spec of a workload object of kind `kind` in API group `group` (`""` for core).
 pub fn pod_spec(group: &str, kind: &str, object: &Value) -> Result<PodSpec> {
-    fn decode<T: serde::de::DeserializeOwned>(kind: &str, object: &Value) -> Result<T> {
-        T::deserialize(object).map_err(|source| Error::Decode {
+    // Decoded as the current version of the kind: older served versions (batch/v1beta1
+    // CronJobs on Kubernetes 1.20, say) carry the same pod template under the same path.
+    fn decode<T: serde::de::DeserializeOwned + k8s_openapi::Resource>(
+        kind: &str,
+        object: &Value,
+    ) -> Result<T> {
+        let mut object = object.clone();
+        if let Some(map) = object.as_object_mut()
+            && map.contains_key("apiVersion")
+        {
+            map.insert("apiVersion".into(), Value::String(T::API_VERSION.into()));
+        }
+        T::deserialize(&object).map_err(|source| Error::Decode {
             kind: kind.to_string(),
             source,
         })
@@ -125,6 +136,15 @@ mod tests {
             {"name": "web", "image": "registry.example.com/app/web@sha256:aaaa"},
             {"name": "sidecar", "image": "envoyproxy/envoy:v1.31.0"}
         ]}})
+    }
+
+    #[test]
+    fn an_older_served_version_reads_the_same_template() {
+        let cronjob = json!({"apiVersion": "batch/v1beta1", "kind": "CronJob", "metadata": {"name": "c"},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": template()}}}});
+        let spec = pod_spec("batch", "CronJob", &cronjob).unwrap();
+        assert_eq!(spec.containers.len(), 2);
+        assert_eq!(spec.init_containers.unwrap()[0].name, "migrate");
     }
 
     #[test]

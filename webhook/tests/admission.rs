@@ -261,7 +261,7 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
             "rules": [
                 {"apiGroups": [""], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["pods", "pods/ephemeralcontainers"], "scope": "Namespaced"},
                 {"apiGroups": ["apps"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["deployments", "statefulsets", "daemonsets", "replicasets"], "scope": "Namespaced"},
-                {"apiGroups": ["batch"], "apiVersions": ["v1"], "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"], "scope": "Namespaced"}
+                {"apiGroups": ["batch"], "apiVersions": ["v1", "v1beta1"], "operations": ["CREATE", "UPDATE"], "resources": ["jobs", "cronjobs"], "scope": "Namespaced"}
             ]
         }]
     }))
@@ -352,6 +352,47 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
             "containers": [{"name": "web", "image": format!("{host}/shop/pass:1.0")}]}}}});
     let (ok, _, stderr) = kubectl_create(cluster, &deployment);
     assert!(!ok && stderr.contains("fails policy"), "{stderr}");
+    // Every other pod-template owner, as the API server sends it: denied with the message.
+    // (Kubernetes 1.20 serves CronJobs as batch/v1beta1; 1.21+ as batch/v1, same shape.)
+    let template = json!({"metadata": {"labels": {"app": "x"}}, "spec": {
+        "containers": [{"name": "main", "image": failing}]}});
+    let batch = json!({"metadata": {"labels": {"app": "x"}}, "spec": {
+        "restartPolicy": "Never", "containers": [{"name": "main", "image": failing}]}});
+    let selector = json!({"matchLabels": {"app": "x"}});
+    let cronjob_version = if client
+        .apiserver_version()
+        .await
+        .unwrap()
+        .minor
+        .trim_end_matches('+')
+        .parse::<u32>()
+        .unwrap_or(0)
+        >= 21
+    {
+        "batch/v1"
+    } else {
+        "batch/v1beta1"
+    };
+    let owners = [
+        json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": enforce},
+            "spec": {"serviceName": "db", "selector": selector, "template": template}}),
+        json!({"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "agent", "namespace": enforce},
+            "spec": {"selector": selector, "template": template}}),
+        json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "metadata": {"name": "rs", "namespace": enforce},
+            "spec": {"selector": selector, "template": template}}),
+        json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "once", "namespace": enforce},
+            "spec": {"template": batch}}),
+        json!({"apiVersion": cronjob_version, "kind": "CronJob", "metadata": {"name": "nightly", "namespace": enforce},
+            "spec": {"schedule": "0 3 * * *", "jobTemplate": {"spec": {"template": batch}}}}),
+    ];
+    for owner in &owners {
+        let (ok, _, stderr) = kubectl_create(cluster, owner);
+        assert!(
+            !ok && stderr.contains("fails policy") && stderr.contains(&failing),
+            "{}: {stderr}",
+            owner["kind"]
+        );
+    }
 
     // Dry-run: FAIL is admitted with a warning saying it would have been denied.
     let (ok, _, stderr) = kubectl_create(cluster, &pod(&dry, "fail", &[&failing]));
