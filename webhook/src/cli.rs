@@ -11,6 +11,7 @@ use crate::tls::{self, CertStore, Provision};
 use crate::verdicts::Verdicts;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Secret};
+use kube::core::DeserializeGuard;
 use kube::runtime::{WatchStreamExt, reflector, watcher};
 use kube::{Api, Client};
 use std::collections::BTreeMap;
@@ -370,10 +371,11 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     });
 
     // Policies: recompile on every change, and on a timer for key Secret changes.
-    let (policy_reader, policy_writer) = reflector::store::<Policy>();
+    // Guarded: one Policy our types cannot read is skipped (and said so), not the whole watch.
+    let (policy_reader, policy_writer) = reflector::store::<DeserializeGuard<Policy>>();
     let (changed_tx, mut changed_rx) = tokio::sync::mpsc::channel::<()>(1);
     let policy_watch = watcher(
-        Api::<Policy>::all(client.clone()),
+        Api::<DeserializeGuard<Policy>>::all(client.clone()),
         watcher::Config::default().any_semantic(),
     )
     .default_backoff()
@@ -396,7 +398,22 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
             return;
         }
         loop {
-            let set = compile(&key_client, &key_namespace, &policy_reader.state()).await;
+            let readable: Vec<Arc<Policy>> = policy_reader
+                .state()
+                .iter()
+                .filter_map(|guard| match &guard.0 {
+                    Ok(policy) => Some(Arc::new(policy.clone())),
+                    Err(invalid) => {
+                        tracing::warn!(
+                            policy = invalid.metadata.name.as_deref().unwrap_or_default(),
+                            error = %invalid.error,
+                            "skipping a Policy that does not deserialize"
+                        );
+                        None
+                    }
+                })
+                .collect();
+            let set = compile(&key_client, &key_namespace, &readable).await;
             tracing::info!(policies = set.policies.len(), "admission policies loaded");
             policy_state.set_policies(set);
             policy_state.ready.store(true, Ordering::Relaxed);
