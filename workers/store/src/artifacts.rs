@@ -1,0 +1,92 @@
+//! What a scan stores of an image: the inventory view in CycloneDX JSON and protobuf and SPDX,
+//! the usage view in CycloneDX JSON and protobuf, and the BOM-Index — one list, written the
+//! same way by `stella scan`, the worker and the tests.
+
+use crate::{ArtifactRow, Result, Store, keys};
+use sha2::{Digest, Sha256};
+
+/// One artifact to store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    pub key: String,
+    pub kind: &'static str,
+    pub format: &'static str,
+    pub view: Option<&'static str>,
+    pub bytes: Vec<u8>,
+}
+
+/// The SBOMs and the BOM-Index of `inventory`, keyed under its image digest.
+pub fn image_artifacts(inventory: &stella_sbom::Inventory) -> Vec<Artifact> {
+    let digest = &inventory.image.digest;
+    let usage = inventory.usage_view();
+    let sbom =
+        |view: &'static str, extension: &str, format: &'static str, bytes: Vec<u8>| Artifact {
+            key: keys::image_artifact(digest, view, extension),
+            kind: "sbom",
+            format,
+            view: Some(view),
+            bytes,
+        };
+    vec![
+        sbom(
+            "inventory",
+            "cdx.json",
+            "cyclonedx-json",
+            stella_sbom::cyclonedx::to_json(inventory).into_bytes(),
+        ),
+        sbom(
+            "inventory",
+            "cdx.pb",
+            "cyclonedx-protobuf",
+            stella_sbom::cyclonedx_pb::to_protobuf(inventory),
+        ),
+        sbom(
+            "inventory",
+            "spdx.json",
+            "spdx-json",
+            stella_sbom::spdx::to_json(inventory).into_bytes(),
+        ),
+        sbom(
+            "usage",
+            "cdx.json",
+            "cyclonedx-json",
+            stella_sbom::cyclonedx::to_json(&usage).into_bytes(),
+        ),
+        sbom(
+            "usage",
+            "cdx.pb",
+            "cyclonedx-protobuf",
+            stella_sbom::cyclonedx_pb::to_protobuf(&usage),
+        ),
+        Artifact {
+            key: keys::bom_index(digest),
+            kind: crate::BOM_INDEX_KIND,
+            format: "stella-bomindex",
+            view: None,
+            bytes: stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
+        },
+    ]
+}
+
+impl Store {
+    /// Writes `artifact` to the object store and records it in the catalog with the SHA-256
+    /// and size of its bytes.
+    pub async fn store_artifact(
+        &self,
+        image_digest: &str,
+        artifact: Artifact,
+    ) -> Result<ArtifactRow> {
+        let row = ArtifactRow {
+            key: artifact.key,
+            image_digest: image_digest.to_string(),
+            kind: artifact.kind.into(),
+            format: artifact.format.into(),
+            view: artifact.view.map(Into::into),
+            digest: format!("sha256:{}", hex::encode(Sha256::digest(&artifact.bytes))),
+            size: artifact.bytes.len() as i64,
+        };
+        self.put(&row.key, artifact.bytes).await?;
+        self.catalog.record_artifact(&row).await?;
+        Ok(row)
+    }
+}
