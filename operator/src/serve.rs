@@ -1,6 +1,7 @@
 //! `stella-operator run`: the long-running process. It campaigns for leadership on a Lease
-//! (only the leader reconciles; followers stand by), serves `/healthz`, `/readyz` and
-//! Prometheus `/metrics`, logs as text or JSON, and on SIGTERM / Ctrl-C stops campaigning and
+//! (only the leader runs the Scan controller and workload discovery; followers stand by),
+//! serves `/healthz`, `/readyz`, Prometheus `/metrics` and the REST API on every replica, logs
+//! as text or JSON, and on SIGTERM / Ctrl-C stops the controllers, stops campaigning and
 //! releases the lease so a standby takes over at once.
 
 use crate::leader::{Config, Elector};
