@@ -4,7 +4,7 @@
 
 use super::stella;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn openvex_examples() -> Option<PathBuf> {
     let base = std::env::var_os("STELLA_FIXTURES")
@@ -261,31 +261,10 @@ fn import_from_a_url() {
 
 #[test]
 fn statements_in_postgres() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("stella_cli_vex_{}", std::process::id());
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .arg(&admin)
-            .args(["-q", "-c", sql])
-            .output()
+    let Some(db) = super::PgDatabase::create("cli_vex") else {
+        return;
     };
-    match psql(&format!("CREATE DATABASE {name}")) {
-        Ok(o) if o.status.success() => {}
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "PostgreSQL required under CI: {other:?}"
-            );
-            eprintln!("SKIPPED: no PostgreSQL/psql at {admin}");
-            return;
-        }
-    }
-    let url = format!("{base}/{name}");
+    let url = db.url.clone();
     let data = tempfile::tempdir().unwrap();
     let inputs = tempfile::tempdir().unwrap();
     conflicting(inputs.path());
@@ -304,5 +283,4 @@ fn statements_in_postgres() {
     // The embedded catalog has none: the statements really are in PostgreSQL.
     let embedded = text(&vex(data.path(), &["status"]).stdout);
     assert!(embedded.contains("0 statements"), "{embedded}");
-    let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }

@@ -453,31 +453,10 @@ fn snapshots_export_deterministically_and_diff() {
 
 #[test]
 fn feeds_and_findings_with_advisories_in_postgres() {
-    let admin = std::env::var("DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-    let name = format!("stella_cli_{}", std::process::id());
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b.to_string())
-        .unwrap_or(admin.clone());
-    let psql = |sql: &str| {
-        Command::new("psql")
-            .arg(&admin)
-            .args(["-q", "-c", sql])
-            .output()
+    let Some(db) = super::PgDatabase::create("cli_vulns") else {
+        return;
     };
-    match psql(&format!("CREATE DATABASE {name}")) {
-        Ok(o) if o.status.success() => {}
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "PostgreSQL required under CI: {other:?}"
-            );
-            eprintln!("SKIPPED: no PostgreSQL/psql at {admin}");
-            return;
-        }
-    }
-    let url = format!("{base}/{name}");
+    let url = db.url.clone();
     let data = tempfile::tempdir().unwrap();
     let record = data.path().join("osv.json");
     std::fs::write(&record, serde_json::json!({"id": "OSV-PG-1", "modified": "2026-01-01T00:00:00Z",
@@ -538,7 +517,6 @@ fn feeds_and_findings_with_advisories_in_postgres() {
             "{report}"
         );
     }
-    let _ = psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
 }
 
 /// Serves `routes` (path → body) over HTTP/1.1 on loopback; other paths get 404.
