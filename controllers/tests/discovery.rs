@@ -20,7 +20,7 @@ async fn running_pods_become_scans_and_stopped_images_are_collected() {
     };
     let app = crate::namespace(&h.client, "shop").await;
     let quiet = crate::namespace(&h.client, "quiet").await;
-    let digest = crate::push(&h.registry, "shop/web", "1.0", "discovered").await;
+    let digest = h.registry.push_motd("shop/web", "1.0", "discovered").await;
     let image = format!("{}/shop/web@{digest}", h.registry.host);
 
     // A ReplicaSet owned by a Deployment, and its Pod (no controller-manager: made by hand).

@@ -111,7 +111,7 @@ async fn new_image_gets_a_locked_down_job_then_the_result_fills_the_status() {
     let Some(h) = Harness::start("scan-new", 4).await else {
         return;
     };
-    let digest = crate::push(&h.registry, "shop/web", "1.0", "new image").await;
+    let digest = h.registry.push_motd("shop/web", "1.0", "new image").await;
     // A pull secret, mounted into the Job (copied into a Secret the Job owns), never inlined.
     let secret: Secret = serde_json::from_value(serde_json::json!({
         "metadata": {"name": "regcred", "namespace": h.namespace},
@@ -324,7 +324,9 @@ async fn a_failed_or_vanished_job_says_why_and_retries_with_backoff() {
     let Some(h) = Harness::start("scan-fail", 4).await else {
         return;
     };
-    crate::push(&h.registry, "shop/api", "2.0", "failing image").await;
+    h.registry
+        .push_motd("shop/api", "2.0", "failing image")
+        .await;
     h.scan("api", serde_json::json!({"image": format!("{}/shop/api:2.0", h.registry.host), "insecureRegistry": true})).await;
     let scan = h
         .wait("api", "Scanning", |s| phase(s) == Some(ScanPhase::Scanning))
@@ -446,7 +448,7 @@ async fn invalid_references_set_a_condition_without_a_requeue_storm() {
     let Some(h) = Harness::start("scan-invalid", 4).await else {
         return;
     };
-    crate::push(&h.registry, "shop/db", "3.0", "db").await;
+    h.registry.push_motd("shop/db", "3.0", "db").await;
     h.scan(
         "no-policy",
         serde_json::json!({"image": format!("{}/shop/db:3.0", h.registry.host), "insecureRegistry": true, "policyRef": "does-not-exist"}),
@@ -496,8 +498,8 @@ async fn the_concurrency_limit_counts_only_running_jobs() {
     let Some(h) = Harness::start("scan-limit", 1).await else {
         return;
     };
-    let a = crate::push(&h.registry, "team/a", "1", "image a").await;
-    crate::push(&h.registry, "team/b", "1", "image b").await;
+    let a = h.registry.push_motd("team/a", "1", "image a").await;
+    h.registry.push_motd("team/b", "1", "image b").await;
     h.scan("a", serde_json::json!({"image": format!("{}/team/a:1", h.registry.host), "insecureRegistry": true})).await;
     let running = h
         .wait("a", "Scanning", |s| phase(s) == Some(ScanPhase::Scanning))

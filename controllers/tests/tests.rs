@@ -48,18 +48,6 @@ pub(crate) fn sha(bytes: &[u8]) -> String {
     stella_e2e::services::sha256(bytes)
 }
 
-/// Pushes a one-file image (`/etc/motd` holding `content`); returns its digest.
-pub(crate) async fn push(
-    registry: &Registry,
-    repository: &str,
-    tag: &str,
-    content: &str,
-) -> String {
-    registry
-        .push(repository, tag, &[("etc/motd", content.as_bytes())])
-        .await
-}
-
 /// One controller under test, reconciling only `namespace`, with its Jobs there too, a
 /// store in a temporary directory, and short retry delays.
 pub(crate) struct Harness {

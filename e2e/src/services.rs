@@ -119,6 +119,13 @@ impl Registry {
         .await
     }
 
+    /// Pushes a one-file image (`/etc/motd` holding `content`; distinct content, distinct
+    /// digest) as `repository:tag`; returns its digest.
+    pub async fn push_motd(&self, repository: &str, tag: &str, content: &str) -> String {
+        self.push(repository, tag, &[("etc/motd", content.as_bytes())])
+            .await
+    }
+
     /// Uploads one blob (monolithic upload) to `repository`.
     pub async fn blob(&self, http: &reqwest::Client, repository: &str, blob: &[u8]) {
         let base = format!("http://{}/v2/{repository}", self.host);

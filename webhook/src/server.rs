@@ -298,35 +298,13 @@ async fn evaluate(
     let (images, pull_secrets) = match request.workload() {
         Ok(w) => w,
         Err(error) => {
-            let what = format!(
-                "{} {}: cannot read its images: {error}",
-                request.kind.kind,
-                request.object_name()
+            return failed_whole(
+                cap_enforce,
+                &policies,
+                &request,
+                Reason::Undecodable,
+                &format!("cannot read its images: {error}"),
             );
-            let decisions = policies
-                .iter()
-                .map(|g| {
-                    (
-                        g.policy.clone(),
-                        decide::on_error(g, cap_enforce, Reason::Undecodable, &what),
-                    )
-                })
-                .collect();
-            let (policy, decision) = strictest(decisions);
-            return Evaluation {
-                reason: decision.reason,
-                images: vec![ImageResult {
-                    image: ContainerImage {
-                        kind: ContainerKind::Container,
-                        container: String::new(),
-                        image: String::new(),
-                    },
-                    digest: None,
-                    verdict: None,
-                    policy,
-                    decision,
-                }],
-            };
         }
     };
     let secrets = PullSecrets::new(state.kube.clone(), namespace.clone(), pull_secrets);
@@ -396,17 +374,19 @@ pub async fn admit(state: Arc<State>, body: Bytes) -> Result<Vec<u8>, (StatusCod
             Ok(Ok(evaluation)) => evaluation,
             Ok(Err(join)) => {
                 tracing::error!(error = %join, uid = %request.uid, "admission evaluation failed");
-                timed_out(
+                failed_whole(
                     cap_enforce,
                     &policies,
                     &request,
+                    Reason::Deadline,
                     "the decision failed internally",
                 )
             }
-            Err(_) => timed_out(
+            Err(_) => failed_whole(
                 cap_enforce,
                 &policies,
                 &request,
+                Reason::Deadline,
                 &format!(
                     "no decision within {} ms (registry or catalog slow)",
                     state.settings.deadline.as_millis()
@@ -465,10 +445,13 @@ pub async fn admit(state: Arc<State>, body: Bytes) -> Result<Vec<u8>, (StatusCod
     Ok(response.to_json())
 }
 
-fn timed_out(
+/// The answer for a request that fails as a whole (its images cannot be read, or the
+/// deadline passed): each governing Policy's `onError`, the strictest winning.
+fn failed_whole(
     cap_enforce: bool,
     policies: &[Arc<Governing>],
     request: &Request,
+    reason: Reason,
     what: &str,
 ) -> Evaluation {
     let what = format!("{} {}: {what}", request.kind.kind, request.object_name());
@@ -477,7 +460,7 @@ fn timed_out(
         .map(|g| {
             (
                 g.policy.clone(),
-                decide::on_error(g, cap_enforce, Reason::Deadline, &what),
+                decide::on_error(g, cap_enforce, reason, &what),
             )
         })
         .collect();

@@ -77,15 +77,17 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
     let host = registry.host.clone();
 
     // Images: verdicts PASS / WARN / FAIL in the catalog, one unscanned, one exempt.
-    let pass = crate::push(&registry, "shop/pass", "1.0", "pass").await;
-    let warn = crate::push(&registry, "shop/warn", "1.0", "warn").await;
-    let fail = crate::push(&registry, "shop/fail", "1.0", "fail").await;
-    crate::push(&registry, "shop/unscanned", "1.0", "unscanned").await;
-    crate::push(&registry, "shop/fresh", "1.0", "fresh").await;
-    crate::push(&registry, "base/debian", "12", "exempt").await;
-    let signed = crate::push(&registry, "shop/signed", "1.0", "signed").await;
-    crate::push(&registry, "shop/unsigned", "1.0", "unsigned").await;
-    let wrong = crate::push(&registry, "shop/wrong", "1.0", "wrong").await;
+    let pass = registry.push_motd("shop/pass", "1.0", "pass").await;
+    let warn = registry.push_motd("shop/warn", "1.0", "warn").await;
+    let fail = registry.push_motd("shop/fail", "1.0", "fail").await;
+    registry
+        .push_motd("shop/unscanned", "1.0", "unscanned")
+        .await;
+    registry.push_motd("shop/fresh", "1.0", "fresh").await;
+    registry.push_motd("base/debian", "12", "exempt").await;
+    let signed = registry.push_motd("shop/signed", "1.0", "signed").await;
+    registry.push_motd("shop/unsigned", "1.0", "unsigned").await;
+    let wrong = registry.push_motd("shop/wrong", "1.0", "wrong").await;
     let release = key_pair();
     registry.sign("shop/signed", &signed, &release).await;
     registry.sign("shop/wrong", &wrong, &key_pair()).await;

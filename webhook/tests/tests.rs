@@ -82,18 +82,6 @@ pub(crate) use stella_e2e::services::sha256 as sha;
 
 pub(crate) use stella_e2e::services::Registry;
 
-/// Pushes a one-file image (`/etc/motd` holding `content`); returns its digest.
-pub(crate) async fn push(
-    registry: &Registry,
-    repository: &str,
-    tag: &str,
-    content: &str,
-) -> String {
-    registry
-        .push(repository, tag, &[("etc/motd", content.as_bytes())])
-        .await
-}
-
 /// Cosign signatures pushed to the test registry.
 pub(crate) trait Sign {
     async fn sign(&self, repository: &str, digest: &str, key: &ring::signature::EcdsaKeyPair);

@@ -330,19 +330,19 @@ async fn every_catalog_method_on_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn every_catalog_method_on_postgres() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("store") else {
         return;
     };
     let catalog = Catalog::connect_postgres(&db.url).await.unwrap();
     assert!(catalog.is_postgres());
     every_method(&catalog).await;
     drop(catalog);
-    db.drop().await;
-    let Some(db) = PgDatabase::create().await else {
+    drop(db);
+    let Some(db) = PgDatabase::create("store") else {
         return;
     };
     garbage(&Catalog::connect_postgres(&db.url).await.unwrap()).await;
-    db.drop().await;
+    drop(db);
 }
 
 #[tokio::test]
@@ -368,7 +368,7 @@ async fn sqlite_migrations_apply_once_and_concurrent_openers_agree() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn one_postgres_database_holds_every_module_in_its_schema() {
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("store") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -444,7 +444,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     assert!(stores[8].catalog.run("shared").await.unwrap().is_some());
     unknowns_round_trip(&stores[3]).await;
     drop(stores);
-    db.drop().await;
+    drop(db);
 }
 
 #[tokio::test]

@@ -128,7 +128,7 @@ async fn feed_snapshots_follow_content_in_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
-    let Some(pg) = PgDatabase::create().await else {
+    let Some(pg) = PgDatabase::create("store") else {
         return;
     };
     let db = AdvisoryDb::connect_postgres(&pg.url).await.unwrap();
@@ -169,5 +169,5 @@ async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
         "recomputed from scratch, the same"
     );
     drop(db);
-    pg.drop().await;
+    drop(pg);
 }

@@ -124,76 +124,13 @@ fn serde_bytes_buf(b: &[u8]) -> serde_bytes::ByteBuf {
     serde_bytes::ByteBuf::from(b.to_vec())
 }
 
-/// A fresh PostgreSQL database for one test, dropped at the end; `None` (skip) when no server
-/// answers, a failure under CI. `DATABASE_URL` names the server (default: the local one).
-struct PgDatabase {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl PgDatabase {
-    async fn create() -> Option<PgDatabase> {
-        let admin = std::env::var("DATABASE_URL")
-            .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
-        let pool = match sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .acquire_timeout(std::time::Duration::from_secs(5))
-            .connect(&admin)
-            .await
-        {
-            Ok(pool) => pool,
-            Err(e) => {
-                assert!(
-                    std::env::var_os("CI").is_none(),
-                    "PostgreSQL required under CI: {e}"
-                );
-                eprintln!("SKIPPED: no PostgreSQL at {admin}: {e}");
-                return None;
-            }
-        };
-        let name = format!(
-            "stella_test_{}_{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .unwrap()
-                .subsec_nanos()
-        );
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&pool)
-            .await
-            .unwrap();
-        let base = admin
-            .rsplit_once('/')
-            .map(|(b, _)| b.to_string())
-            .unwrap_or(admin.clone());
-        Some(PgDatabase {
-            url: format!("{base}/{name}"),
-            admin,
-            name,
-        })
-    }
-
-    async fn drop(self) {
-        let pool = sqlx::postgres::PgPoolOptions::new()
-            .max_connections(1)
-            .connect(&self.admin)
-            .await
-            .unwrap();
-        let _ = sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        )))
-        .execute(&pool)
-        .await;
-    }
-}
+/// A fresh PostgreSQL database per test (the harness's; skips outside CI without a server).
+use stella_e2e::services::PgDatabase;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     use stella_store::AdvisoryDb;
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("store") else {
         return;
     };
     // Eight processes' worth of concurrent starters: the advisory lock lets one migrate.
@@ -276,7 +213,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
             p.close().await;
         }
     }
-    db.drop().await;
+    drop(db);
 }
 mod catalog;
 mod feeds;
@@ -327,7 +264,7 @@ async fn exploit_signals_in_sqlite_and_postgres() {
         .await
         .unwrap();
     exploit_signals_round_trip(&store.advisories).await;
-    let Some(db) = PgDatabase::create().await else {
+    let Some(db) = PgDatabase::create("store") else {
         return;
     };
     let pg = stella_store::AdvisoryDb::connect_postgres(&db.url)
@@ -335,7 +272,7 @@ async fn exploit_signals_in_sqlite_and_postgres() {
         .unwrap();
     exploit_signals_round_trip(&pg).await;
     drop(pg);
-    db.drop().await;
+    drop(db);
 }
 
 #[cfg(feature = "s3")]

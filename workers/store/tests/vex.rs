@@ -105,7 +105,7 @@ async fn vex_statements_round_trip_in_sqlite() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
-    let Some(pg) = super::PgDatabase::create().await else {
+    let Some(pg) = super::PgDatabase::create("store") else {
         return;
     };
     let starters: Vec<_> = (0..4)
@@ -145,5 +145,5 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
             p.close().await;
         }
     }
-    pg.drop().await;
+    drop(pg);
 }
