@@ -11,8 +11,8 @@
 //! stable codes of [`Error::code`].
 //!
 //! The handlers are thin: validate the input ([`input`]), authorise, read the catalog and the
-//! object store, and hand the domain work to the libraries (`stella-sbom`'s diff,
-//! `stella-verdict`'s evaluation) exactly as the `stella` CLI does.
+//! object store, and hand the domain work to the libraries (`stella-sbom`'s diff, the
+//! pipeline's evaluation) exactly as the `stella` CLI does.
 
 mod auth;
 mod diff;

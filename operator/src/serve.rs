@@ -43,20 +43,13 @@ pub struct RunArgs {
     pub discovery: DiscoveryArgs,
 }
 
-/// Where results live (the operator reads what workers write).
+/// Where results live (the operator reads what workers write): the shared storage flags
+/// (the embedded SQLite under `--data-dir`, default `/tmp/stella`, is a single-node trial
+/// only: workers cannot reach it), and how worker Jobs get theirs.
 #[derive(Clone, Debug, clap::Args)]
 pub struct StorageArgs {
-    /// Catalog database: `postgres://…` (production), else the embedded SQLite under
-    /// `--data-dir` (a single-node trial only: workers cannot reach it).
-    #[arg(long, env = "STELLA_CATALOG_URL")]
-    pub catalog_url: Option<String>,
-    /// Artifact store: `s3://bucket[/prefix][?endpoint=…&region=…&allow_http=true]`, else a
-    /// directory under `--data-dir`.
-    #[arg(long, env = "STELLA_OBJECT_STORE")]
-    pub object_store: Option<String>,
-    /// Directory for the embedded defaults.
-    #[arg(long, env = "STELLA_DATA_DIR", default_value = "/tmp/stella")]
-    pub data_dir: std::path::PathBuf,
+    #[command(flatten)]
+    pub store: stella_store::StorageArgs,
     /// Secret (in the operator's namespace) with the storage settings, passed to worker Jobs as
     /// environment (`STELLA_CATALOG_URL`, `STELLA_OBJECT_STORE`, `AWS_ACCESS_KEY_ID`, …).
     #[arg(long, env = "STELLA_STORAGE_SECRET", default_value = "stella-storage")]
@@ -225,11 +218,12 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     };
     let state = Arc::new(State::default());
     let controller_metrics = Arc::new(stella_controllers::metrics::Metrics::default());
-    let store = stella_store::Store::open(&stella_store::StoreConfig {
-        data_dir: args.storage.data_dir.clone(),
-        catalog_url: args.storage.catalog_url.clone().filter(|u| !u.is_empty()),
-        object_store_url: args.storage.object_store.clone().filter(|u| !u.is_empty()),
-    })
+    let store = stella_store::Store::open(
+        &args
+            .storage
+            .store
+            .config(|| std::path::PathBuf::from("/tmp/stella")),
+    )
     .await
     .map_err(|e| anyhow::anyhow!("failed to open the storage: {e}"))?;
     let controllers = Controllers {

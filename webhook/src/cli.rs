@@ -93,8 +93,7 @@ pub struct ServeArgs {
     /// With `--mode=enforce`: enforce only in namespaces whose labels match this selector
     /// (`key=value,key!=value,key,!key`); the others stay in dry-run.
     #[arg(long, env = "STELLA_ENFORCE_NAMESPACE_SELECTOR", value_parser = crate::policy::parse_selector)]
-    pub enforce_namespace_selector:
-        Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    pub enforce_namespace_selector: Option<stella_model::selector::LabelSelector>,
     /// Directory of the mounted TLS Secret (`tls.crt`, `tls.key`), re-read on change. Without
     /// those files the webhook provisions its own CA and certificate.
     #[arg(long, env = "STELLA_TLS_DIR", default_value = "/tls")]
@@ -127,16 +126,12 @@ pub struct ServeArgs {
     /// Defaults to `--namespace`.
     #[arg(long, env = "STELLA_SCAN_NAMESPACE")]
     pub scan_namespace: Option<String>,
-    /// PostgreSQL catalog (`postgres://…`), as the operator's.
-    #[arg(long, env = "STELLA_CATALOG_URL")]
-    pub catalog_url: Option<String>,
-    /// Object store of the policy reports (`s3://…`; default: `--data-dir`).
-    #[arg(long, env = "STELLA_OBJECT_STORE")]
-    pub object_store: Option<String>,
-    /// Embedded catalog directory (SQLite), when the webhook shares the operator's volume.
-    /// Without it and without `--catalog-url`, verdicts come from Scan statuses only.
-    #[arg(long, env = "STELLA_DATA_DIR")]
-    pub data_dir: Option<PathBuf>,
+    /// The operator's catalog and object store (its policy reports), from its
+    /// `stella-storage` Secret; a `--data-dir` when the webhook shares the operator's volume.
+    /// Without a catalog URL and without a data directory, verdicts come from Scan statuses
+    /// only.
+    #[command(flatten)]
+    pub storage: stella_store::StorageArgs,
     /// Registries (`host[:port]`) reached over plain HTTP; comma-separated or repeated.
     #[arg(
         long = "insecure-registry",
@@ -300,7 +295,7 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     .for_each(|_| futures::future::ready(()));
     tasks.push(tokio::spawn(scans));
 
-    let catalog_configured = args.catalog_url.is_some() || args.data_dir.is_some();
+    let catalog_configured = args.storage.names_a_catalog();
     let verdicts = Verdicts::new(
         catalog_configured,
         Some(scan_reader),
@@ -310,14 +305,7 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
         metrics.clone(),
     );
     if catalog_configured {
-        let config = stella_store::StoreConfig {
-            data_dir: args
-                .data_dir
-                .clone()
-                .unwrap_or_else(|| PathBuf::from("/tmp/stella-webhook")),
-            catalog_url: args.catalog_url.clone(),
-            object_store_url: args.object_store.clone(),
-        };
+        let config = args.storage.config(|| PathBuf::from("/tmp/stella-webhook"));
         let verdicts = verdicts.clone();
         tasks.push(tokio::spawn(async move {
             let mut wait = Duration::from_millis(500);

@@ -11,7 +11,6 @@ pub mod cache;
 pub mod cli;
 pub mod decide;
 pub mod events;
-pub mod load;
 pub mod metrics;
 pub mod policy;
 pub mod registry;

@@ -3,12 +3,12 @@
 //! the Policies and their keys are handed in by the watch in `server`.
 
 use chrono::{DateTime, NaiveDate, Utc};
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use stella_crds::policy::v1alpha1::{
     AdmissionConfig, AdmissionMode, Exemption, FailureMode, Policy,
 };
+use stella_model::selector::{InvalidSelector, LabelSelector};
 
 /// A cosign public key, ready to verify with.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -110,60 +110,13 @@ impl PolicySet {
 /// Label selector semantics (`matchLabels` and `matchExpressions`: `In`, `NotIn`, `Exists`,
 /// `DoesNotExist`); an unknown operator matches nothing, as the API server refuses it.
 pub fn selector_matches(selector: &LabelSelector, labels: &BTreeMap<String, String>) -> bool {
-    let by_label = selector
-        .match_labels
-        .iter()
-        .flatten()
-        .all(|(k, v)| labels.get(k) == Some(v));
-    let by_expression = selector.match_expressions.iter().flatten().all(|e| {
-        let value = labels.get(&e.key);
-        let values = e.values.as_deref().unwrap_or_default();
-        match e.operator.as_str() {
-            "In" => value.is_some_and(|v| values.contains(v)),
-            "NotIn" => value.is_none_or(|v| !values.contains(v)),
-            "Exists" => value.is_some(),
-            "DoesNotExist" => value.is_none(),
-            _ => false,
-        }
-    });
-    by_label && by_expression
+    selector.matches(labels)
 }
 
 /// Parses a label selector in kubectl's equality syntax: comma-separated `key=value`,
 /// `key==value`, `key!=value`, `key` (exists) and `!key` (does not exist).
-pub fn parse_selector(text: &str) -> Result<LabelSelector, String> {
-    use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement;
-    let mut expressions = Vec::new();
-    for term in text.split(',').map(str::trim).filter(|t| !t.is_empty()) {
-        let (key, operator, values) = if let Some((k, v)) = term.split_once("!=") {
-            (k, "NotIn", Some(vec![v.trim().to_string()]))
-        } else if let Some((k, v)) = term.split_once("==").or_else(|| term.split_once('=')) {
-            (k, "In", Some(vec![v.trim().to_string()]))
-        } else if let Some(k) = term.strip_prefix('!') {
-            (k, "DoesNotExist", None)
-        } else {
-            (term, "Exists", None)
-        };
-        let key = key.trim();
-        let valid = |s: &str| {
-            !s.is_empty()
-                && s.len() <= 317
-                && s.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
-        };
-        if !valid(key) || values.iter().flatten().any(|v| !v.is_empty() && !valid(v)) {
-            return Err(format!("invalid selector term {term:?}"));
-        }
-        expressions.push(LabelSelectorRequirement {
-            key: key.to_string(),
-            operator: operator.to_string(),
-            values,
-        });
-    }
-    Ok(LabelSelector {
-        match_expressions: Some(expressions),
-        match_labels: None,
-    })
+pub fn parse_selector(text: &str) -> Result<LabelSelector, InvalidSelector> {
+    LabelSelector::parse(text)
 }
 
 /// Namespace and image patterns: `*` any run, `?` one character (discovery's matcher).

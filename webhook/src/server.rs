@@ -38,7 +38,7 @@ pub struct Settings {
     pub cap_enforce: bool,
     /// With `--mode=enforce`, only namespaces matching this selector are enforced; the others
     /// stay in dry-run.
-    pub enforce_selector: Option<k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector>,
+    pub enforce_selector: Option<stella_model::selector::LabelSelector>,
     /// Where requested Scans go (the operator's namespace).
     pub scan_namespace: String,
     /// Registries reached over plain HTTP (requested Scans say so too).

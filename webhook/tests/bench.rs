@@ -9,9 +9,9 @@ use clap::Parser;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
+use stella_bench::webhook_load::{Plan, run};
 use stella_crds::policy::v1alpha1::Policy;
 use stella_webhook::cli::{Cli, Command, Running};
-use stella_webhook::load::{Plan, run};
 
 const DIGEST: &str = "sha256:abababababababababababababababababababababababababababababababab";
 

@@ -1,7 +1,7 @@
 //! `POST reports {"imageDigest", "policyRevision"?, "namespace"?, "environment"?}`: the policy
 //! report of a stored inventory, evaluated now against the imported advisories, the VEX
-//! statements and the named `Policy` (the same inputs and the same `stella-verdict`
-//! evaluation as `stella report`).
+//! statements and the named `Policy` (the pipeline's evaluation, as `stella report` and the
+//! worker run it).
 //!
 //! `policyRevision` is a cluster `Policy`'s name, optionally pinned to its digest
 //! (`baseline@sha256:…`: 409 when the policy has changed since). Without it the built-in
@@ -75,8 +75,7 @@ pub(crate) async fn report(
                 })?,
             };
             let inventory = inventory(&state, &digest).await?;
-            let evaluation =
-                evaluate(&state, inventory, policy.spec, namespace, environment).await?;
+            let evaluation = evaluate(&state, inventory, policy, namespace, environment).await?;
             let body = serde_json::json!({
                 "reportId": evaluation.manifest.scan_id,
                 "verdict": evaluation.report.verdict,
@@ -166,84 +165,30 @@ async fn named_policy(
     Ok(loaded)
 }
 
-/// Matches the inventory against the advisories that could speak of it, applies the VEX
-/// statements about its packages and the policy, now.
+/// The stored inventory judged now, as every scan judges it ([`stella_pipeline::evaluate`]):
+/// the imported advisories, the VEX statements about its packages, KEV / EPSS, the policy.
 async fn evaluate(
     state: &ApiState,
     inventory: stella_sbom::Inventory,
-    policy: stella_policy::PolicySpec,
+    policy: stella_policy::Loaded,
     namespace: Option<String>,
     environment: Option<String>,
 ) -> Result<stella_verdict::evaluate::Evaluation, Error> {
-    let keys = stella_verdict::matching::keys(&stella_verdict::matching::candidates(&inventory));
-    let advisories: Vec<stella_advisories::Advisory> = state
-        .store
-        .advisories
-        .advisories_for(&keys)
-        .await
-        .map_err(store_failure)?
-        .iter()
-        .filter_map(|body| serde_json::from_str(body).ok())
-        .collect();
-    let (inventory, advisories, ids) = tokio::task::spawn_blocking(move || {
-        let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
-        let ids: Vec<String> = findings
-            .iter()
-            .flat_map(|f| std::iter::once(&f.id).chain(&f.aliases).cloned())
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
-            .collect();
-        (inventory, advisories, ids)
-    })
-    .await
-    .map_err(|e| Error::Internal(format!("matching failed: {e}")))?;
-    let exploits = state
-        .store
-        .advisories
-        .exploit_signals(&ids)
-        .await
-        .map_err(store_failure)?
-        .into_iter()
-        .map(|(id, (kev, epss))| (id, stella_verdict::evaluate::Exploit { kev, epss }))
-        .collect();
-    // Only the statements about this image's packages are pinned, as the CLI does.
-    let purls: std::collections::BTreeSet<&str> = inventory
-        .components
-        .iter()
-        .map(|c| c.package.purl.as_str())
-        .collect();
-    let statements = state
-        .store
-        .vex
-        .vex_statements()
-        .await
-        .map_err(store_failure)?
-        .into_iter()
-        .filter(|s| {
-            purls
-                .iter()
-                .any(|p| s.applies(Some(&inventory.image.digest), p))
-        })
-        .collect();
-    let inputs = stella_verdict::evaluate::Inputs {
-        inventory,
-        advisories,
-        statements,
-        trust: Default::default(),
-        exploits,
-        policy,
-        // Whole seconds, as the CLI records them (a replay evaluates waivers at that instant).
-        evaluated_at: {
-            use chrono::Timelike;
-            let now = chrono::Utc::now();
-            now.with_nanosecond(0).unwrap_or(now)
-        },
+    let inputs = stella_pipeline::EvaluateInputs {
         namespace,
         environment,
+        ..stella_pipeline::EvaluateInputs::now(Some(policy))
     };
-    tokio::task::spawn_blocking(move || stella_verdict::evaluate::evaluate(&inputs))
+    let evaluation = stella_pipeline::evaluate(&state.store, inventory, inputs)
         .await
-        .map_err(|e| Error::Internal(format!("the evaluation failed: {e}")))
+        .map_err(|e| match e {
+            stella_pipeline::Error::Storage { source, .. } => store_failure(source),
+            other => Error::Internal(other.to_string()),
+        })?;
+    evaluation
+        .policy
+        .map(|p| p.evaluation)
+        .ok_or_else(|| Error::Internal("the evaluation has no policy result".into()))
 }
 
 #[cfg(test)]

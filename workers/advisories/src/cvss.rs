@@ -1,5 +1,7 @@
 //! CVSS v3.x base scores from vectors (the specification's formulas and rounding).
 
+use stella_model::Severity;
+
 /// The base score of a `CVSS:3.0/…` or `CVSS:3.1/…` vector; `None` for other or broken vectors.
 pub fn v3_base_score(vector: &str) -> Option<f64> {
     let mut parts = vector.split('/');
@@ -111,11 +113,11 @@ pub fn v2_base_score(vector: &str) -> Option<f64> {
 }
 
 /// The qualitative rating of a CVSS v2 score (NVD's v2 bands: no Critical).
-pub fn v2_rating(score: f64) -> &'static str {
+pub fn v2_rating(score: f64) -> Severity {
     match score {
-        s if s >= 7.0 => "High",
-        s if s >= 4.0 => "Medium",
-        _ => "Low",
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        _ => Severity::Low,
     }
 }
 
@@ -130,13 +132,13 @@ fn roundup(x: f64) -> f64 {
 }
 
 /// The qualitative rating of a score.
-pub fn rating(score: f64) -> &'static str {
+pub fn rating(score: f64) -> Severity {
     match score {
-        s if s >= 9.0 => "Critical",
-        s if s >= 7.0 => "High",
-        s if s >= 4.0 => "Medium",
-        s if s > 0.0 => "Low",
-        _ => "None",
+        s if s >= 9.0 => Severity::Critical,
+        s if s >= 7.0 => Severity::High,
+        s if s >= 4.0 => Severity::Medium,
+        s if s > 0.0 => Severity::Low,
+        _ => Severity::None,
     }
 }
 

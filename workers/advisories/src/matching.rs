@@ -7,6 +7,7 @@ use crate::model::{Advisory, Event, Range};
 use crate::version::{apk, dpkg, golang, maven, nuget, pep440, rpm, semver};
 use serde::{Deserialize, Serialize};
 use std::cmp::Ordering;
+use stella_model::Severity;
 
 /// A package to match.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -178,7 +179,7 @@ pub struct Finding {
     /// distro's decision for an unfixed issue).
     pub status: String,
     /// `Critical`, `High`, `Medium`, `Low`, `None` or `Unknown`.
-    pub severity: String,
+    pub severity: Severity,
     /// The CVSS base score behind the severity, when it comes from a vector.
     pub cvss_score: Option<f64>,
     /// The vector or distro urgency the severity comes from.
@@ -207,7 +208,7 @@ pub struct Evidence {
 
 /// The severity of a finding: the matched advisory's own CVSS v3, else NVD's CVSS v3 for the
 /// same CVE, else a CVSS v2 (the advisory's, then NVD's), else the distro's urgency.
-fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Severity {
+fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Rated {
     let best = |a: &Advisory, kind: &str, score: fn(&str) -> Option<f64>| {
         a.severity
             .iter()
@@ -219,8 +220,8 @@ fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Severity {
     let v3 = best(advisory, "CVSS_V3", crate::cvss::v3_base_score)
         .or_else(|| nvd.and_then(|n| best(n, "CVSS_V3", crate::cvss::v3_base_score)));
     if let Some((score, vector, origin)) = v3 {
-        return Severity {
-            rating: crate::cvss::rating(score).into(),
+        return Rated {
+            rating: crate::cvss::rating(score),
             score: Some(score),
             source: Some(vector),
             origin: Some(origin),
@@ -229,8 +230,8 @@ fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Severity {
     let v2 = best(advisory, "CVSS_V2", crate::cvss::v2_base_score)
         .or_else(|| nvd.and_then(|n| best(n, "CVSS_V2", crate::cvss::v2_base_score)));
     if let Some((score, vector, origin)) = v2 {
-        return Severity {
-            rating: crate::cvss::v2_rating(score).into(),
+        return Rated {
+            rating: crate::cvss::v2_rating(score),
             score: Some(score),
             source: Some(vector),
             origin: Some(origin),
@@ -239,29 +240,29 @@ fn severity(advisory: &Advisory, nvd: Option<&Advisory>) -> Severity {
     for s in &advisory.severity {
         if s.kind == "urgency" {
             let level = match s.score.trim_end_matches('*') {
-                "high" => "High",
-                "medium" => "Medium",
-                "low" | "unimportant" => "Low",
-                _ => "Unknown",
+                "high" => Severity::High,
+                "medium" => Severity::Medium,
+                "low" | "unimportant" => Severity::Low,
+                _ => Severity::Unknown,
             };
-            return Severity {
-                rating: level.into(),
+            return Rated {
+                rating: level,
                 score: None,
                 source: Some(format!("debian urgency {}", s.score)),
                 origin: Some(advisory.source.clone()),
             };
         }
     }
-    Severity {
-        rating: "Unknown".into(),
+    Rated {
+        rating: Severity::Unknown,
         score: None,
         source: None,
         origin: None,
     }
 }
 
-struct Severity {
-    rating: String,
+struct Rated {
+    rating: Severity,
     score: Option<f64>,
     source: Option<String>,
     origin: Option<String>,

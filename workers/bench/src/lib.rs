@@ -1,4 +1,8 @@
-//! Synthetic inputs shared by `stella-bench` and the criterion benches (`benches/sbom.rs`).
+//! Synthetic inputs shared by `stella-bench` and the criterion benches (`benches/sbom.rs`), and
+//! the admission webhook's load client ([`webhook_load`], the `stella-webhook-load` binary and
+//! the webhook's benchmark test).
+
+pub mod webhook_load;
 
 /// A synthetic inventory of `count` components across ecosystems; `shift` changes every tenth
 /// version (for the diff) and drops every fiftieth component.

@@ -22,9 +22,8 @@ pub(crate) struct Args {
     /// Never draw progress bars.
     #[arg(long, short)]
     quiet: bool,
-    /// Where the catalog (SQLite) and the artifact store (a directory) live.
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    storage: stella_store::StorageArgs,
     /// Talk to registries over plain HTTP (only for registries on a trusted network).
     #[arg(long)]
     insecure_registry: bool,
@@ -42,37 +41,24 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> Exit {
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), None) {
+    let storage = args.storage.config(stella_store::default_data_dir);
+    let data_dir = storage.data_dir.clone();
+    let (runtime, store) = match crate::open_store(&storage) {
         Ok(x) => x,
         Err((exit, message)) => return crate::fail(exit, &message),
     };
     let mut inventories = Vec::new();
     for image in [&args.old, &args.new] {
-        let scan = crate::scan::Args {
-            image: image.clone(),
-            format: crate::scan::Format::CyclonedxJson,
-            view: crate::scan::View::Inventory,
-            output: None,
-            platform: args.platform.clone(),
-            parallelism: None,
-            quiet: args.quiet,
-            data_dir: Some(data_dir.clone()),
-            catalog_url: None,
-            no_cache: false,
+        let source = crate::scan::Source {
+            image,
+            platform: &args.platform,
             insecure_registry: args.insecure_registry,
-            fail_on: None,
-            registry_auth_file: args.registry_auth_file.clone(),
-            policy: None,
-            vex_trust: None,
-            bundle: None,
-            namespace: None,
-            environment: None,
+            registry_auth_files: &args.registry_auth_file,
+            parallelism: None,
+            no_cache: false,
+            quiet: args.quiet,
         };
-        match crate::scan::inventory(&scan, &data_dir, &runtime, &store) {
+        match crate::scan::inventory(&source, &data_dir, &runtime, &store) {
             Ok(inventory) => inventories.push(inventory),
             Err(failure) => return failure.report(),
         }

@@ -3,15 +3,13 @@
 
 use crate::{Exit, fail};
 use std::io::Write;
-use std::path::PathBuf;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
-    /// Where the catalog (SQLite) and the artifact store (a directory) live.
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    storage: stella_store::StorageArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -57,8 +55,9 @@ enum Format {
 
 pub(crate) fn run(args: Args) -> Exit {
     let Command::Query(query) = args.command;
-    let data_dir = args.data_dir.unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), None) {
+    let storage = args.storage.config(stella_store::default_data_dir);
+    let data_dir = storage.data_dir.clone();
+    let (runtime, store) = match crate::open_store(&storage) {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };

@@ -15,7 +15,6 @@ mod vex;
 pub mod worker;
 
 use clap::{Parser, Subcommand};
-use std::path::Path;
 use std::process::ExitCode;
 
 /// Stella Ops: deterministic SBOMs, advisories, VEX and policy for container images — no
@@ -76,62 +75,29 @@ pub(crate) enum Exit {
     NotProved = 8,
 }
 
-/// Why a step failed, for machines: the worker's termination message and run row, and the
-/// reason of the Scan's condition. Each reason has one exit code ([`Reason::exit`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Reason {
-    Completed,
-    /// The registry (or the image source) cannot be reached.
-    Unreachable,
-    /// The registry refused the credentials (or wants some).
-    Unauthorized,
-    /// No such image, tag or platform.
-    ImageNotFound,
-    /// A digest mismatch, a truncated or bomb layer, an invalid manifest.
-    CorruptImage,
-    /// The policy does not load (syntax, schema, semantic checks).
-    InvalidPolicy,
-    /// Bad flags, an unreadable credentials or trust file, a reference that names nothing.
-    InvalidArguments,
-    /// The registry answered with an error after retries (5xx, unexpected status).
-    RegistryError,
-    /// The catalog or the object store cannot be opened, read or written.
-    StorageUnavailable,
-    /// Anything else: a bug.
-    Internal,
+pub use stella_pipeline::Reason;
+
+/// The exit code of each failure class (distinct per class, so CI scripts can tell them
+/// apart; the worker exits with the same codes).
+pub trait ExitClass {
+    /// The exit code of the class.
+    fn exit_code(self) -> u8;
 }
 
-impl Reason {
-    /// The CamelCase name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Completed => "Completed",
-            Reason::Unreachable => "Unreachable",
-            Reason::Unauthorized => "Unauthorized",
-            Reason::ImageNotFound => "ImageNotFound",
-            Reason::CorruptImage => "CorruptImage",
-            Reason::InvalidPolicy => "InvalidPolicy",
-            Reason::InvalidArguments => "InvalidArguments",
-            Reason::RegistryError => "RegistryError",
-            Reason::StorageUnavailable => "StorageUnavailable",
-            Reason::Internal => "Internal",
-        }
+impl ExitClass for Reason {
+    fn exit_code(self) -> u8 {
+        exit_of(self) as u8
     }
+}
 
-    /// The exit code of the class.
-    pub fn exit_code(self) -> u8 {
-        self.exit() as u8
-    }
-
-    pub(crate) fn exit(self) -> Exit {
-        match self {
-            Reason::Completed => Exit::Ok,
-            Reason::Unreachable => Exit::Unreachable,
-            Reason::Unauthorized => Exit::Auth,
-            Reason::CorruptImage => Exit::CorruptImage,
-            Reason::ImageNotFound | Reason::InvalidPolicy | Reason::InvalidArguments => Exit::Usage,
-            Reason::RegistryError | Reason::StorageUnavailable | Reason::Internal => Exit::Failure,
-        }
+pub(crate) fn exit_of(reason: Reason) -> Exit {
+    match reason {
+        Reason::Completed => Exit::Ok,
+        Reason::Unreachable => Exit::Unreachable,
+        Reason::Unauthorized => Exit::Auth,
+        Reason::CorruptImage => Exit::CorruptImage,
+        Reason::ImageNotFound | Reason::InvalidPolicy | Reason::InvalidArguments => Exit::Usage,
+        Reason::RegistryError | Reason::StorageUnavailable | Reason::Internal => Exit::Failure,
     }
 }
 
@@ -152,7 +118,13 @@ impl Failure {
 
     /// Prints the message as the CLI does and returns the exit code.
     pub(crate) fn report(&self) -> Exit {
-        fail(self.reason.exit(), &self.message)
+        fail(exit_of(self.reason), &self.message)
+    }
+}
+
+impl From<stella_pipeline::Error> for Failure {
+    fn from(e: stella_pipeline::Error) -> Failure {
+        Failure::new(e.reason(), e.to_string())
     }
 }
 
@@ -196,27 +168,6 @@ pub(crate) fn fail(exit: Exit, message: &str) -> Exit {
     exit
 }
 
-/// The storage every command uses: the data directory (default: the XDG data directory),
-/// the catalog in PostgreSQL when `catalog_url` (`--catalog-url` / `--database-url`) or the
-/// environment (`STELLA_CATALOG_URL`, then `STELLA_DATABASE_URL`) names one, artifacts in S3
-/// when `STELLA_OBJECT_STORE` names a bucket.
-pub(crate) fn storage_config(
-    data_dir: Option<&Path>,
-    catalog_url: Option<&str>,
-) -> stella_store::StoreConfig {
-    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    stella_store::StoreConfig {
-        data_dir: data_dir
-            .map(Path::to_path_buf)
-            .unwrap_or_else(stella_store::default_data_dir),
-        catalog_url: catalog_url
-            .map(str::to_string)
-            .or_else(|| env("STELLA_CATALOG_URL"))
-            .or_else(|| env("STELLA_DATABASE_URL")),
-        object_store_url: env("STELLA_OBJECT_STORE"),
-    }
-}
-
 /// Opens `config`'s store: a bad URL is a usage error, an unreachable database another.
 pub(crate) async fn open_configured(
     config: &stella_store::StoreConfig,
@@ -236,19 +187,17 @@ pub(crate) async fn open_configured(
     })
 }
 
-/// A runtime and the store [`storage_config`] selects.
+/// A runtime and the store `config` selects.
 pub(crate) fn open_store(
-    data_dir: Option<&Path>,
-    catalog_url: Option<&str>,
+    config: &stella_store::StoreConfig,
 ) -> Result<(tokio::runtime::Runtime, stella_store::Store), (Exit, String)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| (Exit::Failure, format!("failed to start the runtime: {e}")))?;
-    let config = storage_config(data_dir, catalog_url);
     let store = runtime
-        .block_on(open_configured(&config))
-        .map_err(|f| (f.reason.exit(), f.message))?;
+        .block_on(open_configured(config))
+        .map_err(|f| (exit_of(f.reason), f.message))?;
     Ok((runtime, store))
 }

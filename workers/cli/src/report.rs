@@ -44,8 +44,8 @@ pub(crate) struct ReplayArgs {
     #[arg(long, value_name = "FILE")]
     policy: Option<PathBuf>,
     /// Where the catalog lives (for `--current-feeds`).
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    storage: stella_store::StorageArgs,
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     format: Format,
 }
@@ -78,11 +78,8 @@ pub(crate) fn replay(args: ReplayArgs) -> Exit {
         overrides.advisories = Some(accepted);
     }
     if args.current_feeds {
-        let data_dir = args
-            .data_dir
-            .clone()
-            .unwrap_or_else(stella_store::default_data_dir);
-        let (runtime, store) = match crate::open_store(Some(&data_dir), None) {
+        let storage = args.storage.config(stella_store::default_data_dir);
+        let (runtime, store) = match crate::open_store(&storage) {
             Ok(x) => x,
             Err((exit, message)) => return fail(exit, &message),
         };
@@ -90,7 +87,7 @@ pub(crate) fn replay(args: ReplayArgs) -> Exit {
             Ok(x) => x,
             Err(e) => return fail(Exit::Usage, &format!("{}: {e}", args.bundle.display())),
         };
-        match runtime.block_on(crate::scan::advisories_for(&store, &inputs.inventory)) {
+        match runtime.block_on(stella_pipeline::advisories_for(&store, &inputs.inventory)) {
             Ok(a) => overrides.advisories = Some(a),
             Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
         }

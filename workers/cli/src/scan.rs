@@ -1,12 +1,12 @@
 //! `stella scan`.
 
-use crate::{Exit, Failure, Reason};
+use crate::{Exit, Failure, Reason, fail};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use stella_acquire::Platform;
-use stella_scan::{Event, Options};
+use stella_scan::Event;
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
@@ -32,19 +32,8 @@ pub(crate) struct Args {
     /// Never draw progress bars.
     #[arg(long, short)]
     pub(crate) quiet: bool,
-    /// Where the catalog (SQLite) and the artifact store (a directory) live.
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR")]
-    pub(crate) data_dir: Option<PathBuf>,
-    /// Keep the whole catalog — images, artifacts, results, advisories, VEX, unknowns — in
-    /// PostgreSQL (`postgres://…`) instead of the embedded SQLite file
-    /// (`$STELLA_DATABASE_URL` is read too).
-    #[arg(
-        long = "catalog-url",
-        visible_alias = "database-url",
-        env = "STELLA_CATALOG_URL",
-        value_name = "URL"
-    )]
-    pub(crate) catalog_url: Option<String>,
+    #[command(flatten)]
+    pub(crate) storage: stella_store::StorageArgs,
     /// Read every layer even when its analysis is cached.
     #[arg(long)]
     pub(crate) no_cache: bool,
@@ -108,122 +97,120 @@ pub(crate) enum Threshold {
     Critical,
 }
 
-fn rank(severity: &str) -> u8 {
-    match severity {
-        "Critical" => 4,
-        "High" => 3,
-        "Medium" => 2,
-        "Low" => 1,
-        _ => 0,
+impl Threshold {
+    fn severity(self) -> stella_model::Severity {
+        match self {
+            Threshold::Low => stella_model::Severity::Low,
+            Threshold::Medium => stella_model::Severity::Medium,
+            Threshold::High => stella_model::Severity::High,
+            Threshold::Critical => stella_model::Severity::Critical,
+        }
     }
 }
 
-/// Acquires and scans `args.image` (cached layers reused), records the result, and returns the
-/// inventory.
+/// What [`inventory`] needs of the command line: the image and how to read it.
+#[derive(Clone, Debug)]
+pub(crate) struct Source<'a> {
+    pub(crate) image: &'a str,
+    pub(crate) platform: &'a str,
+    pub(crate) insecure_registry: bool,
+    pub(crate) registry_auth_files: &'a [PathBuf],
+    pub(crate) parallelism: Option<usize>,
+    pub(crate) no_cache: bool,
+    pub(crate) quiet: bool,
+}
+
+impl<'a> Source<'a> {
+    fn of(args: &'a Args) -> Source<'a> {
+        Source {
+            image: &args.image,
+            platform: &args.platform,
+            insecure_registry: args.insecure_registry,
+            registry_auth_files: &args.registry_auth_file,
+            parallelism: args.parallelism,
+            no_cache: args.no_cache,
+            quiet: args.quiet,
+        }
+    }
+}
+
+/// Acquires and analyses `source.image` (cached layers reused) with progress bars on a
+/// terminal, stores what a scan stores, and returns the inventory.
 pub(crate) fn inventory(
-    args: &Args,
+    source: &Source,
     data_dir: &Path,
     runtime: &tokio::runtime::Runtime,
     store: &stella_store::Store,
 ) -> Result<stella_sbom::Inventory, Failure> {
-    let platform: Platform = args.platform.parse().map_err(|e: stella_acquire::Error| {
-        Failure::new(Reason::InvalidArguments, e.to_string())
-    })?;
-    let image = open(args, &platform, data_dir, runtime)?;
-    let cache = stella_store::ObjectFragmentCache::new(store.clone(), runtime.handle().clone());
-    let bars = Bars::new(!args.quiet && std::io::stderr().is_terminal(), &image);
+    let platform: Platform = source
+        .platform
+        .parse()
+        .map_err(|e: stella_acquire::Error| {
+            Failure::new(Reason::InvalidArguments, e.to_string())
+        })?;
+    let image_source = stella_pipeline::ImageSource::parse(source.image)?;
+    let options = stella_pipeline::AcquireOptions {
+        platform,
+        registry_auth_files: source.registry_auth_files.to_vec(),
+        insecure_registry: source.insecure_registry,
+        ..stella_pipeline::AcquireOptions::new(data_dir)
+    };
+    let image = stella_pipeline::acquire(&image_source, source.image, &options, runtime.handle())?;
+    let bars = Bars::new(!source.quiet && std::io::stderr().is_terminal(), &image);
     let progress = |event: Event| bars.on(event);
-    let mut options = Options {
+    let analyze = stella_pipeline::AnalyzeOptions {
+        parallelism: source.parallelism,
+        no_cache: source.no_cache,
         progress: Some(&progress),
-        ..Options::default()
     };
-    if !args.no_cache {
-        options.cache = Some(&cache);
-    }
-    if let Some(p) = args.parallelism {
-        options.parallelism = p.max(1);
-    }
-    // The scan blocks (it reads layers on threads and the cache blocks on the runtime), so it
-    // runs outside the runtime's workers.
-    let outcome =
-        std::thread::scope(|scope| scope.spawn(|| stella_scan::scan(&image, &options)).join());
-    let outcome = match outcome {
-        Ok(Ok(outcome)) => outcome,
-        Ok(Err(stella_scan::Error::Acquire(e))) => {
-            return Err(Failure::new(reason_for(&e), format!("{}: {e}", args.image)));
-        }
-        Ok(Err(e)) => {
-            return Err(Failure::new(
-                Reason::CorruptImage,
-                format!("{}: {e}", args.image),
-            ));
-        }
-        Err(_) => return Err(Failure::new(Reason::Internal, "the scan panicked")),
-    };
+    let inventory =
+        stella_pipeline::analyze(store, &image, source.image, &analyze, runtime.handle())?;
     bars.finish();
-    if let Err(e) = runtime.block_on(record(store, &image, &outcome.inventory)) {
-        let place = if store.catalog.is_postgres() {
-            "the catalog".to_string()
-        } else {
-            data_dir.display().to_string()
-        };
-        return Err(Failure::new(
-            Reason::StorageUnavailable,
-            format!("failed to store the results in {place}: {e}"),
-        ));
-    }
-    Ok(outcome.inventory)
+    Ok(inventory)
 }
 
 pub(crate) fn run(args: Args) -> Exit {
-    let data_dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), args.catalog_url.as_deref()) {
+    let storage = args.storage.config(stella_store::default_data_dir);
+    let data_dir = storage.data_dir.clone();
+    let (runtime, store) = match crate::open_store(&storage) {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };
-    let inventory = match inventory(&args, &data_dir, &runtime, &store) {
+    let inventory = match inventory(&Source::of(&args), &data_dir, &runtime, &store) {
         Ok(inventory) => inventory,
         Err(failure) => return failure.report(),
     };
     for error in &inventory.errors {
         eprintln!("warning: {error}");
     }
-    let advisories = match runtime.block_on(advisories_for(&store, &inventory)) {
-        Ok(a) => a,
-        Err(e) => return fail(Exit::Failure, &format!("failed to read advisories: {e}")),
-    };
-    let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
-    let policy = match args.policy.as_deref().map(load_policy).transpose() {
-        Ok(policy) => policy,
+    let inputs = match evaluate_inputs(&args) {
+        Ok(inputs) => inputs,
         Err(failure) => return failure.report(),
     };
-    let judged = verdict(&args, &store, &inventory, advisories, &findings, policy);
-    let verdict = match runtime.block_on(judged) {
-        Ok(v) => v,
-        Err(failure) => return failure.report(),
+    let evaluation = match runtime.block_on(stella_pipeline::evaluate(&store, inventory, inputs)) {
+        Ok(evaluation) => evaluation,
+        Err(e) => return Failure::from(e).report(),
     };
-    if let (Some(path), Some((inputs, evaluation))) = (&args.bundle, &verdict.evaluation) {
-        let bytes = stella_verdict::bundle::write(inputs, evaluation);
+    if let (Some(path), Some(policy)) = (&args.bundle, &evaluation.policy) {
+        let bytes = stella_verdict::bundle::write(&policy.inputs, &policy.evaluation);
         if let Err(e) = std::fs::write(path, bytes) {
             return fail(Exit::Failure, &format!("{}: {e}", path.display()));
         }
     }
-    if let Err(e) = runtime.block_on(record_unknowns(&store, &inventory, &findings, &verdict)) {
-        return fail(
-            Exit::Failure,
-            &format!("failed to record the unknowns: {e}"),
-        );
+    if let Err(e) = runtime.block_on(stella_pipeline::record(&store, &evaluation)) {
+        return fail(Exit::Failure, &e.to_string());
     }
-    let report = verdict.evaluation.as_ref().map(|(_, e)| &e.report);
+    let report = evaluation.report();
     let (inventory, findings) = match args.view {
-        View::Inventory => (inventory, findings),
+        View::Inventory => (
+            std::borrow::Cow::Borrowed(&evaluation.inventory),
+            evaluation.findings.iter().collect::<Vec<_>>(),
+        ),
         View::Usage => (
-            inventory.usage_view(),
-            findings
-                .into_iter()
+            std::borrow::Cow::Owned(evaluation.inventory.usage_view()),
+            evaluation
+                .findings
+                .iter()
                 .filter(|f| f.used_by_entrypoint)
                 .collect(),
         ),
@@ -260,15 +247,10 @@ pub(crate) fn run(args: Args) -> Exit {
         return fail(Exit::Failure, &format!("failed to write output: {e}"));
     }
     if let Some(threshold) = args.fail_on {
-        let floor = rank(match threshold {
-            Threshold::Low => "Low",
-            Threshold::Medium => "Medium",
-            Threshold::High => "High",
-            Threshold::Critical => "Critical",
-        });
+        let floor = threshold.severity().rank();
         let over = findings
             .iter()
-            .filter(|f| rank(&f.severity) >= floor)
+            .filter(|f| f.severity.rank() >= floor)
             .count();
         if over > 0 {
             eprintln!("stella: {over} vulnerabilities at or above {threshold:?}");
@@ -276,137 +258,43 @@ pub(crate) fn run(args: Args) -> Exit {
         }
     }
     if let Some(report) = report {
-        let verdict = serde_json::to_value(report.verdict).unwrap_or_default();
-        match verdict.as_str().unwrap_or_default() {
-            "FAIL" => {
+        match report.verdict {
+            stella_model::Verdict::Fail => {
                 eprintln!(
                     "stella: policy verdict FAIL ({} failing findings, policy {})",
                     report.counts.fail, report.policy_digest
                 );
                 return Exit::PolicyFail;
             }
-            "WARN" => {
+            stella_model::Verdict::Warn => {
                 eprintln!(
                     "stella: policy verdict WARN ({} findings to look at)",
                     report.counts.warn
                 );
             }
-            _ => {}
+            stella_model::Verdict::Pass => {}
         }
     }
     Exit::Ok
 }
 
-/// What VEX and the policy say of the findings.
-pub(crate) struct Verdict {
-    /// VEX consensus per finding, in findings order.
-    pub(crate) vex: Vec<Option<stella_vex::Consensus>>,
-    /// `sha256:` of the stored VEX statements ([`stella_vex::snapshot_hash`]), when any are.
-    pub(crate) vex_snapshot: Option<String>,
-    /// KEV / EPSS of the findings' ids.
-    pub(crate) exploits: std::collections::BTreeMap<String, stella_verdict::evaluate::Exploit>,
-    /// With `--policy`: the pinned inputs and their evaluation.
-    pub(crate) evaluation: Option<(
-        stella_verdict::evaluate::Inputs,
-        stella_verdict::evaluate::Evaluation,
-    )>,
-}
-
-/// Reads and checks a policy file (`--policy`).
-pub(crate) fn load_policy(path: &Path) -> Result<stella_policy::Loaded, Failure> {
-    stella_policy::load_file(path).map_err(|e| {
-        Failure::new(
-            Reason::InvalidPolicy,
-            format!("{}: invalid policy\n{e}", path.display()),
-        )
-    })
-}
-
-/// Loads the VEX statements and decides, under `policy` when there is one.
-pub(crate) async fn verdict(
-    args: &Args,
-    store: &stella_store::Store,
-    inventory: &stella_sbom::Inventory,
-    advisories: Vec<stella_advisories::Advisory>,
-    findings: &[stella_advisories::matching::Finding],
-    policy: Option<stella_policy::Loaded>,
-) -> Result<Verdict, Failure> {
-    let statements =
-        store.vex.vex_statements().await.map_err(|e| {
-            Failure::new(Reason::StorageUnavailable, format!("VEX statements: {e}"))
-        })?;
-    let vex_snapshot = (!statements.is_empty()).then(|| stella_vex::snapshot_hash(&statements));
+/// The evaluation the flags ask for: `--policy`, `--vex-trust`, `--namespace`, `--env`.
+fn evaluate_inputs(args: &Args) -> Result<stella_pipeline::EvaluateInputs, Failure> {
+    let policy = match &args.policy {
+        Some(path) => Some(stella_pipeline::load_policy_file(path)?),
+        None => None,
+    };
     let trust = match &args.vex_trust {
         Some(path) => {
             crate::vex::read_trust(path).map_err(|e| Failure::new(Reason::InvalidArguments, e))?
         }
         None => stella_vex::TrustConfig::default(),
     };
-    let vex = stella_verdict::evaluate::vex_decisions(
-        &statements,
-        &trust,
-        &inventory.image.digest,
-        findings,
-    );
-    let ids: Vec<String> = findings
-        .iter()
-        .flat_map(|f| std::iter::once(&f.id).chain(&f.aliases).cloned())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let exploits: std::collections::BTreeMap<String, stella_verdict::evaluate::Exploit> = store
-        .advisories
-        .exploit_signals(&ids)
-        .await
-        .map_err(|e| Failure::new(Reason::StorageUnavailable, format!("KEV / EPSS: {e}")))?
-        .into_iter()
-        .map(|(id, (kev, epss))| (id, stella_verdict::evaluate::Exploit { kev, epss }))
-        .collect();
-    let Some(loaded) = policy else {
-        return Ok(Verdict {
-            vex,
-            vex_snapshot,
-            exploits,
-            evaluation: None,
-        });
-    };
-    // Only the statements about this image's packages are pinned (and bundled).
-    let purls: std::collections::BTreeSet<&str> = inventory
-        .components
-        .iter()
-        .map(|c| c.package.purl.as_str())
-        .collect();
-    let statements = statements
-        .into_iter()
-        .filter(|s| {
-            purls
-                .iter()
-                .any(|p| s.applies(Some(&inventory.image.digest), p))
-        })
-        .collect();
-    let inputs = stella_verdict::evaluate::Inputs {
-        inventory: inventory.clone(),
-        advisories,
-        statements,
+    Ok(stella_pipeline::EvaluateInputs {
         trust,
-        exploits: exploits.clone(),
-        policy: loaded.spec,
-        // Whole seconds: the manifest records the time at that precision, and a replay must
-        // evaluate waivers at exactly the recorded instant.
-        evaluated_at: {
-            use chrono::Timelike;
-            let now = chrono::Utc::now();
-            now.with_nanosecond(0).unwrap_or(now)
-        },
         namespace: args.namespace.clone(),
         environment: args.environment.clone(),
-    };
-    let evaluation = stella_verdict::evaluate::evaluate(&inputs);
-    Ok(Verdict {
-        vex,
-        vex_snapshot,
-        exploits,
-        evaluation: Some((inputs, evaluation)),
+        ..stella_pipeline::EvaluateInputs::now(policy)
     })
 }
 
@@ -453,192 +341,6 @@ fn verdict_table(report: &stella_policy::Report) -> String {
         ));
     }
     out
-}
-
-/// Derives the image's unknowns (seed §4C) and records them in the registry: every open
-/// finding no VEX statement speaks of, or VEX disputes, degraded databases, EntryTrace and
-/// ELF gaps.
-pub(crate) async fn record_unknowns(
-    store: &stella_store::Store,
-    inventory: &stella_sbom::Inventory,
-    findings: &[stella_advisories::matching::Finding],
-    verdict: &Verdict,
-) -> stella_store::Result<Vec<stella_verdict::Unknown>> {
-    let exploit = |f: &stella_advisories::matching::Finding| {
-        stella_verdict::evaluate::exploit_of(&verdict.exploits, f)
-    };
-    // Open: not quieted by VEX or waived by the policy.
-    let closed: std::collections::BTreeSet<(&str, &str)> = verdict
-        .evaluation
-        .iter()
-        .flat_map(|(_, e)| &e.report.findings)
-        .filter(|d| {
-            !matches!(
-                d.outcome,
-                stella_policy::Outcome::Fail
-                    | stella_policy::Outcome::Warn
-                    | stella_policy::Outcome::Deferred
-            )
-        })
-        .map(|d| (d.id.as_str(), d.purl.as_str()))
-        .collect();
-    let inputs: Vec<stella_verdict::FindingInput> = findings
-        .iter()
-        .zip(&verdict.vex)
-        .map(|(finding, consensus)| stella_verdict::FindingInput {
-            finding,
-            vex: stella_verdict::evaluate::vex_state(consensus.as_ref()),
-            open: !closed.contains(&(finding.id.as_str(), finding.purl.as_str()))
-                && !consensus.as_ref().and_then(|c| c.status).is_some_and(|s| {
-                    matches!(
-                        s,
-                        stella_vex::Status::NotAffected | stella_vex::Status::Fixed
-                    )
-                }),
-            kev: exploit(finding).kev,
-            epss: exploit(finding).epss,
-        })
-        .collect();
-    let context = stella_verdict::Context {
-        inventory,
-        runs_as_root: stella_verdict::runs_as_root(inventory.image.user.as_deref()),
-        containment: stella_verdict::Containment::default(),
-        orphan_vex: &[],
-    };
-    let unknowns = stella_verdict::derive(&context, &inputs);
-    let rows: Vec<stella_store::UnknownRow> = unknowns
-        .iter()
-        .map(|u| stella_store::UnknownRow {
-            id: u.id.clone(),
-            image_digest: u.image_digest.clone(),
-            subject: u.subject.clone(),
-            score: u.score,
-            band: u.band.as_str().into(),
-            body: serde_json::to_string(u).unwrap_or_default(),
-        })
-        .collect();
-    let db = &store.unknowns;
-    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    db.record(&inventory.image.digest, &rows, &now).await?;
-    Ok(unknowns)
-}
-
-/// The imported advisories that could speak of the inventory's packages.
-pub(crate) async fn advisories_for(
-    store: &stella_store::Store,
-    inventory: &stella_sbom::Inventory,
-) -> stella_store::Result<Vec<stella_advisories::Advisory>> {
-    let keys = stella_verdict::matching::keys(&stella_verdict::matching::candidates(inventory));
-    Ok(store
-        .advisories
-        .advisories_for(&keys)
-        .await?
-        .iter()
-        .filter_map(|b| serde_json::from_str(b).ok())
-        .collect())
-}
-
-/// Stores the SBOMs (CycloneDX JSON and protobuf, SPDX; inventory view; CycloneDX JSON and
-/// protobuf of the usage view) and the BOM-Index
-/// sidecar, and records the image and its artifacts in the catalog.
-async fn record(
-    store: &stella_store::Store,
-    image: &stella_acquire::Image,
-    inventory: &stella_sbom::Inventory,
-) -> stella_store::Result<()> {
-    let digest = &inventory.image.digest;
-    for artifact in stella_store::image_artifacts(inventory) {
-        store.store_artifact(digest, artifact).await?;
-    }
-    store
-        .catalog
-        .record_image(&stella_store::ImageRow {
-            digest: digest.clone(),
-            config_digest: inventory.image.config_digest.clone(),
-            name: inventory.image.name.clone(),
-            os: inventory.image.os.clone(),
-            architecture: inventory.image.architecture.clone(),
-            created: inventory.image.created.clone(),
-            analyzer_version: inventory.analyzer_version.clone(),
-            components: inventory.components.len() as i64,
-            layers: image
-                .layers
-                .iter()
-                .map(|l| (l.digest.to_string(), l.size as i64, l.media_type.clone()))
-                .collect(),
-        })
-        .await
-}
-
-use crate::fail;
-
-/// `dir:tag` → (dir, tag) when `dir` exists and the whole string does not.
-fn split_tag(image: &str) -> (PathBuf, Option<String>) {
-    if !Path::new(image).exists()
-        && let Some((dir, tag)) = image.rsplit_once(':')
-        && Path::new(dir).is_dir()
-    {
-        return (PathBuf::from(dir), Some(tag.to_string()));
-    }
-    (PathBuf::from(image), None)
-}
-
-/// Opens the image: a local layout or archive when the argument names an existing path,
-/// otherwise a registry reference.
-fn open(
-    args: &Args,
-    platform: &Platform,
-    data_dir: &Path,
-    runtime: &tokio::runtime::Runtime,
-) -> Result<stella_acquire::Image, Failure> {
-    let (path, tag) = split_tag(&args.image);
-    let result = if path.is_dir() {
-        stella_acquire::layout::open(&path, tag.as_deref(), platform)
-    } else if path.exists() {
-        stella_acquire::open_local(&path, platform)
-    } else {
-        let looks_local = args.image.starts_with('/')
-            || args.image.starts_with('.')
-            || args.image.ends_with(".tar");
-        let reference = match stella_acquire::Reference::parse(&args.image) {
-            Ok(r) if !looks_local => r,
-            _ => {
-                return Err(Failure::new(
-                    Reason::InvalidArguments,
-                    format!(
-                        "{}: no such OCI layout directory or image tar, nor a valid image reference",
-                        args.image
-                    ),
-                ));
-            }
-        };
-        let credentials = stella_acquire::Credentials::load(&args.registry_auth_file)
-            .map_err(|e| Failure::new(Reason::InvalidArguments, e.to_string()))?;
-        let client = stella_acquire::RegistryClient::new(credentials, args.insecure_registry)
-            .map_err(|e| Failure::new(Reason::Internal, e.to_string()))?;
-        let blobs = data_dir.join("blobs");
-        runtime.block_on(std::sync::Arc::new(client).open(
-            &reference,
-            platform,
-            &blobs,
-            runtime.handle().clone(),
-        ))
-    };
-    result.map_err(|e| Failure::new(reason_for(&e), format!("{}: {e}", args.image)))
-}
-
-/// The failure class of an acquisition error.
-fn reason_for(e: &stella_acquire::Error) -> Reason {
-    use stella_acquire::Error as E;
-    match e {
-        E::UnknownSource { .. } => Reason::InvalidArguments,
-        E::NoMatchingPlatform { .. } | E::Registry { status: 404, .. } => Reason::ImageNotFound,
-        E::Unreachable { .. } => Reason::Unreachable,
-        E::Auth { .. } => Reason::Unauthorized,
-        E::Io { .. } => Reason::StorageUnavailable,
-        E::Registry { .. } => Reason::RegistryError,
-        _ => Reason::CorruptImage,
-    }
 }
 
 /// Progress bars on a terminal, one per layer; nothing otherwise.
@@ -709,7 +411,7 @@ impl Bars {
 
 fn table(
     inventory: &stella_sbom::Inventory,
-    findings: &[stella_advisories::matching::Finding],
+    findings: &[&stella_advisories::matching::Finding],
 ) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
@@ -769,8 +471,9 @@ fn table(
     }
     let mut sorted: Vec<_> = findings.iter().collect();
     sorted.sort_by(|a, b| {
-        rank(&b.severity)
-            .cmp(&rank(&a.severity))
+        b.severity
+            .rank()
+            .cmp(&a.severity.rank())
             .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a.package.cmp(&b.package))
     });
@@ -797,7 +500,7 @@ fn table(
                 _ => "(no fix)".to_string(),
             };
             rows.push([
-                f.severity.clone(),
+                f.severity.to_string(),
                 f.id.clone(),
                 f.package.clone(),
                 f.installed.clone(),

@@ -4,16 +4,14 @@
 
 use crate::{Exit, fail};
 use std::io::Write;
-use std::path::PathBuf;
 use stella_store::{StoredUnknown, UnknownFilter};
 
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
-    /// Where the catalog (SQLite) and the artifact store (a directory) live.
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    storage: stella_store::StorageArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -56,8 +54,8 @@ enum Format {
 }
 
 pub(crate) fn run(args: Args) -> Exit {
-    let data_dir = args.data_dir.unwrap_or_else(stella_store::default_data_dir);
-    let (runtime, store) = match crate::open_store(Some(&data_dir), None) {
+    let storage = args.storage.config(stella_store::default_data_dir);
+    let (runtime, store) = match crate::open_store(&storage) {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };

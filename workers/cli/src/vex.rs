@@ -11,20 +11,8 @@ use stella_vex::{Consensus, Document, TrustConfig};
 pub(crate) struct Args {
     #[command(subcommand)]
     command: Command,
-    /// Where the catalog lives.
-    #[arg(long, env = "STELLA_DATA_DIR", value_name = "DIR", global = true)]
-    data_dir: Option<PathBuf>,
-    /// Keep the whole catalog, VEX statements included, in PostgreSQL (`postgres://…`;
-    /// schema `vex` for VEX) instead of the embedded SQLite file (`$STELLA_DATABASE_URL` is
-    /// read too).
-    #[arg(
-        long = "catalog-url",
-        visible_alias = "database-url",
-        env = "STELLA_CATALOG_URL",
-        value_name = "URL",
-        global = true
-    )]
-    catalog_url: Option<String>,
+    #[command(flatten)]
+    storage: stella_store::StorageArgs,
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -76,7 +64,7 @@ const MAX_DOWNLOAD: u64 = 1 << 30;
 
 pub(crate) fn run(args: Args) -> Exit {
     let (runtime, store) =
-        match crate::open_store(args.data_dir.as_deref(), args.catalog_url.as_deref()) {
+        match crate::open_store(&args.storage.config(stella_store::default_data_dir)) {
             Ok(x) => x,
             Err((exit, message)) => return crate::fail(exit, &message),
         };

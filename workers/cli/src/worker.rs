@@ -9,11 +9,14 @@
 //! The flow: parse the flags, check them ([`Config::check`], pure), open the storage, scan,
 //! record the run, report.
 
-use crate::{Failure, Reason, scan};
+use crate::{ExitClass, Failure, Reason};
 use clap::Parser;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use stella_store::{ResultRow, RunRow, Store, StoreConfig};
+use stella_store::{RunRow, Store, StoreConfig};
+
+/// Scratch space and the embedded default storage when `--data-dir` is not given.
+pub const DEFAULT_DATA_DIR: &str = "/tmp/stella";
 
 /// Where Kubernetes reads a container's termination message.
 pub const DEFAULT_TERMINATION_LOG: &str = "/dev/termination-log";
@@ -57,28 +60,12 @@ pub struct Args {
     /// Where the final JSON line is also written, when its directory exists.
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG, value_name = "PATH")]
     pub termination_log: PathBuf,
-    /// The catalog in PostgreSQL (`postgres://…`); unset: the embedded SQLite file under the
-    /// data directory.
-    #[arg(
-        long,
-        env = "STELLA_CATALOG_URL",
-        value_name = "URL",
-        hide_env_values = true
-    )]
-    pub catalog_url: Option<String>,
-    /// Artifacts in S3 (`s3://bucket[/prefix][?endpoint=…]`, credentials from
-    /// `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`); unset: `<data dir>/objects`.
-    #[arg(long, env = "STELLA_OBJECT_STORE", value_name = "URL")]
-    pub object_store: Option<String>,
-    /// Scratch space (verified blobs) and the embedded default storage: the only place the
-    /// worker writes besides the termination log.
-    #[arg(
-        long,
-        env = "STELLA_DATA_DIR",
-        default_value = "/tmp/stella",
-        value_name = "DIR"
-    )]
-    pub data_dir: PathBuf,
+    /// Storage: the catalog (PostgreSQL, or the embedded SQLite file under the data
+    /// directory), the artifacts (S3, or `objects/` under it) and scratch space (verified
+    /// blobs). The data directory (default `/tmp/stella`) is the only place the worker writes
+    /// besides the termination log.
+    #[command(flatten)]
+    pub storage: stella_store::StorageArgs,
 }
 
 /// Where the policy comes from.
@@ -112,9 +99,7 @@ impl Config {
             return Err("--run-id must not be empty".into());
         }
         let image = args.image.trim();
-        let looks_local =
-            image.starts_with('/') || image.starts_with('.') || image.ends_with(".tar");
-        if looks_local || stella_acquire::Reference::parse(image).is_err() {
+        if stella_pipeline::ImageSource::reference(image).is_err() {
             return Err(format!(
                 "--image {image:?} is not a registry reference (registry/repo:tag or registry/repo@sha256:…)"
             ));
@@ -139,11 +124,7 @@ impl Config {
             policy,
             namespace: set(&args.namespace),
             environment: set(&args.environment),
-            storage: StoreConfig {
-                data_dir: args.data_dir.clone(),
-                catalog_url: set(&args.catalog_url),
-                object_store_url: set(&args.object_store),
-            },
+            storage: args.storage.config(|| PathBuf::from(DEFAULT_DATA_DIR)),
         })
     }
 }
@@ -366,12 +347,9 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn storage(what: &str) -> impl Fn(stella_store::Error) -> Failure + '_ {
-    move |e| Failure::new(Reason::StorageUnavailable, format!("{what}: {e}"))
-}
-
-/// The pipeline: `stella scan`'s steps, then the result row. Sets `image_digest` as soon as
-/// the image is known, so a later failure still names it.
+/// The pipeline for one registry image: acquire and analyze (SBOMs, index and inventory to
+/// the object store), evaluate, record the unknowns and the result. Sets `image_digest` as
+/// soon as the image is known, so a later failure still names it.
 fn scan_image(
     config: &Config,
     runtime: &tokio::runtime::Runtime,
@@ -379,154 +357,69 @@ fn scan_image(
     image_digest: &mut Option<String>,
 ) -> Result<Report, Failure> {
     let policy = match &config.policy {
-        Some(PolicySource::File(path)) => Some(scan::load_policy(path)?),
-        Some(PolicySource::Text(text)) => Some(stella_policy::load_str(text).map_err(|e| {
-            Failure::new(
-                Reason::InvalidPolicy,
-                format!("$STELLA_POLICY: invalid policy\n{e}"),
-            )
-        })?),
+        Some(PolicySource::File(path)) => Some(stella_pipeline::load_policy_file(path)?),
+        Some(PolicySource::Text(text)) => {
+            Some(stella_pipeline::load_policy_text("$STELLA_POLICY", text)?)
+        }
         None => None,
     };
     if let Some(policy) = &policy {
         log(&format!("policy {}", policy.digest));
     }
-    // Pinned before the advisories are read: a later import cannot leak into this result
-    // under an older snapshot.
-    let feed_snapshot = runtime
-        .block_on(store.advisories.feed_snapshot())
-        .map_err(storage("the feed snapshot"))?;
-    let args = scan::Args {
-        image: config.image.clone(),
-        format: scan::Format::CyclonedxJson,
-        view: scan::View::Inventory,
-        output: None,
-        platform: config.platform.clone(),
-        parallelism: None,
-        quiet: true,
-        data_dir: Some(config.storage.data_dir.clone()),
-        catalog_url: None,
-        no_cache: false,
+    let source = stella_pipeline::ImageSource::reference(&config.image)?;
+    let platform = config
+        .platform
+        .parse()
+        .map_err(|e: stella_acquire::Error| {
+            Failure::new(Reason::InvalidArguments, e.to_string())
+        })?;
+    let acquire = stella_pipeline::AcquireOptions {
+        platform,
+        registry_auth_files: config.registry_auth_files.clone(),
         insecure_registry: config.insecure_registry,
-        fail_on: None,
-        registry_auth_file: config.registry_auth_files.clone(),
-        policy: None,
-        vex_trust: None,
-        bundle: None,
-        namespace: config.namespace.clone(),
-        environment: config.environment.clone(),
+        ..stella_pipeline::AcquireOptions::new(&config.storage.data_dir)
     };
-    let inventory = scan::inventory(&args, &config.storage.data_dir, runtime, store)?;
+    let image = stella_pipeline::acquire(&source, &config.image, &acquire, runtime.handle())?;
+    let inventory = stella_pipeline::analyze(
+        store,
+        &image,
+        &config.image,
+        &stella_pipeline::AnalyzeOptions::default(),
+        runtime.handle(),
+    )?;
     let digest = inventory.image.digest.clone();
     *image_digest = Some(digest.clone());
-    // Beside the SBOMs: the inventory itself, which the REST API's diffs and reports read.
-    let canonical = serde_json::to_vec(&inventory)
-        .map_err(|e| Failure::new(Reason::Internal, format!("the inventory: {e}")))?;
-    runtime
-        .block_on(store.store_artifact(
-            &digest,
-            stella_store::Artifact {
-                key: stella_store::keys::inventory(&digest),
-                kind: stella_store::INVENTORY_KIND,
-                format: "json",
-                view: Some("inventory"),
-                bytes: canonical,
-            },
-        ))
-        .map_err(storage("failed to store the inventory"))?;
     log(&format!(
-        "{digest}: {} components in {} layers, SBOMs and index stored",
+        "{digest}: {} components in {} layers, SBOMs, index and inventory stored",
         inventory.components.len(),
         inventory.image.layers.len()
     ));
     for error in &inventory.errors {
         log(&format!("warning: {error}"));
     }
-    let advisories = runtime
-        .block_on(scan::advisories_for(store, &inventory))
-        .map_err(storage("failed to read advisories"))?;
-    let findings = stella_verdict::matching::match_inventory(&inventory, &advisories);
-    log(&format!(
-        "{} findings against feed snapshot {feed_snapshot}",
-        findings.len()
-    ));
-    let policy_digest = policy.as_ref().map(|p| p.digest.clone());
-    let verdict = runtime.block_on(scan::verdict(
-        &args, store, &inventory, advisories, &findings, policy,
-    ))?;
-    runtime
-        .block_on(scan::record_unknowns(
-            store, &inventory, &findings, &verdict,
-        ))
-        .map_err(storage("failed to record the unknowns"))?;
-
-    let mut row = ResultRow {
-        image_digest: digest.clone(),
-        image_ref: config.image.clone(),
-        analyzer_version: inventory.analyzer_version.clone(),
-        feed_snapshot,
-        vex_snapshot: verdict.vex_snapshot.clone(),
-        policy_digest,
-        verdict: None,
-        critical: 0,
-        high: 0,
-        medium: 0,
-        low: 0,
-        none: 0,
-        unknown: 0,
-        suppressed: 0,
-        components: inventory.components.len() as i64,
-        report_key: None,
-        finished_at: String::new(),
+    let inputs = stella_pipeline::EvaluateInputs {
+        namespace: config.namespace.clone(),
+        environment: config.environment.clone(),
+        ..stella_pipeline::EvaluateInputs::now(policy)
     };
-    for (finding, consensus) in findings.iter().zip(&verdict.vex) {
-        let quieted = consensus.as_ref().and_then(|c| c.status).is_some_and(|s| {
-            matches!(
-                s,
-                stella_vex::Status::NotAffected | stella_vex::Status::Fixed
-            )
-        });
-        let slot = match (quieted, finding.severity.as_str()) {
-            (true, _) => &mut row.suppressed,
-            (false, "Critical") => &mut row.critical,
-            (false, "High") => &mut row.high,
-            (false, "Medium") => &mut row.medium,
-            (false, "Low") => &mut row.low,
-            (false, "None") => &mut row.none,
-            (false, _) => &mut row.unknown,
-        };
-        *slot += 1;
-    }
-    if let Some((_, evaluation)) = &verdict.evaluation {
-        let report = &evaluation.report;
-        let key = stella_store::keys::report(&digest);
-        runtime
-            .block_on(store.store_artifact(
-                &digest,
-                stella_store::Artifact {
-                    key: key.clone(),
-                    kind: stella_store::REPORT_KIND,
-                    format: "policy-report-json",
-                    view: None,
-                    bytes: report.to_canonical_json().into_bytes(),
-                },
-            ))
-            .map_err(storage("failed to store the policy report"))?;
-        let value = serde_json::to_value(report.verdict).unwrap_or_default();
-        row.verdict = value.as_str().map(str::to_string);
-        row.report_key = Some(key);
+    let evaluation = runtime.block_on(stella_pipeline::evaluate(store, inventory, inputs))?;
+    log(&format!(
+        "{} findings against feed snapshot {}",
+        evaluation.findings.len(),
+        evaluation.feed_snapshot
+    ));
+    runtime.block_on(stella_pipeline::record(store, &evaluation))?;
+    let row = runtime.block_on(stella_pipeline::record_result(
+        store,
+        &evaluation,
+        &config.image,
+    ))?;
+    if let Some(report) = evaluation.report() {
         log(&format!(
             "verdict {} ({} fail, {} warn, {} quieted by VEX)",
-            row.verdict.as_deref().unwrap_or("?"),
-            report.counts.fail,
-            report.counts.warn,
-            report.counts.vex_suppressed
+            report.verdict, report.counts.fail, report.counts.warn, report.counts.vex_suppressed
         ));
     }
-    row.finished_at = now();
-    runtime
-        .block_on(store.catalog.record_result(&row))
-        .map_err(storage("failed to record the result"))?;
     let message = format!(
         "{} components; findings after VEX: {} critical, {} high, {} medium, {} low, {} none, {} unknown; {} suppressed by VEX",
         row.components,

@@ -7,8 +7,8 @@
 use crate::scoring::default_scoring;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use stella_crds::common::Severity;
-use stella_crds::policy::v1alpha1::PolicySpec;
+use stella_model::Severity;
+use stella_model::policy::PolicySpec;
 
 /// The canonical spec: the default scoring configuration filled in; matcher lists (and the
 /// `requireVex` lists, exemption lists) sorted and deduplicated, since their order means

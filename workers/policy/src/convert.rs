@@ -4,15 +4,12 @@
 
 use crate::evaluate::Input;
 use stella_advisories::matching::Finding;
-use stella_crds::common::Severity;
+use stella_model::Severity;
 use stella_sbom::Component;
 
 /// A severity name (`Critical`, `high`, …); anything else is `Unknown`.
 pub fn parse_severity(name: &str) -> Severity {
-    Severity::ALL
-        .into_iter()
-        .find(|s| format!("{s:?}").eq_ignore_ascii_case(name.trim()))
-        .unwrap_or(Severity::Unknown)
+    Severity::parse(name)
 }
 
 impl Input {
@@ -28,7 +25,7 @@ impl Input {
             id: finding.id.clone(),
             aliases: finding.aliases.clone(),
             purl: finding.purl.clone(),
-            severity: parse_severity(&finding.severity),
+            severity: finding.severity,
             sources,
             layer_digest: finding.layer_digest.clone(),
             used_by_entrypoint: finding.used_by_entrypoint,

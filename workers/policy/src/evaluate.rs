@@ -21,8 +21,8 @@ use crate::glob::Glob;
 use crate::scoring::{self, ScoreInput};
 use chrono::{DateTime, NaiveDate, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
-use stella_crds::common::{Severity, Verdict};
-use stella_crds::policy::v1alpha1::{PolicyAction, PolicyRule, PolicySpec};
+use stella_model::policy::{PolicyAction, PolicyRule, PolicySpec};
+use stella_model::{Severity, Verdict};
 
 /// The image a policy is evaluated for.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

@@ -3,7 +3,7 @@
 //! computes its canonical digest, and evaluates findings after VEX into per-finding decisions
 //! and a PASS / WARN / FAIL verdict with a score breakdown.
 //!
-//! The policy's shape is [`stella_crds::policy::v1alpha1::PolicySpec`]; this crate adds no
+//! The policy's shape is [`stella_model::policy::PolicySpec`] (the `Policy` CRD's spec); this crate adds no
 //! parallel types for it. Pure: no clock, no network; the only I/O is [`load_file`].
 //!
 //! ```no_run
@@ -13,6 +13,7 @@
 //! ```
 
 mod canonical;
+mod cel;
 mod convert;
 mod evaluate;
 mod glob;
@@ -28,7 +29,7 @@ pub use evaluate::{
 };
 pub use load::{DocumentKind, Loaded, MAX_DOCUMENT_BYTES, load_file, load_str};
 pub use scoring::default_scoring;
-pub use stella_crds::policy::v1alpha1::{
+pub use stella_model::policy::{
     PolicyAction, PolicyRule, PolicySpec, RequireVex, ScoringConfig, VexJustification,
 };
 

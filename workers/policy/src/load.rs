@@ -6,7 +6,7 @@
 use crate::{Error, Issue, Issues, Segment, canonical, validate};
 use serde_json::Value;
 use std::path::Path;
-use stella_crds::policy::v1alpha1::PolicySpec;
+use stella_model::policy::PolicySpec;
 
 /// Largest policy document accepted, in bytes.
 pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;

@@ -6,8 +6,8 @@ use crate::evaluate::{Outcome, ScoreBreakdown, UnknownState};
 use crate::validate::REACHABILITY_BUCKETS;
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
-use stella_crds::common::Severity;
-use stella_crds::policy::v1alpha1::{
+use stella_model::Severity;
+use stella_model::policy::{
     ConfidenceBand, PolicyVersion, ScoringConfig, SeverityWeights, UnknownConfidence, Weight,
 };
 

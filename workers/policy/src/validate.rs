@@ -4,6 +4,7 @@
 //! rule names, globs that compile, ordered confidence bands). Every problem is an [`Issue`]
 //! with its path; all are collected, none stops the others.
 
+use crate::cel::Rules;
 use crate::glob::Glob;
 use crate::{Issue, Issues, Segment, render_path};
 use serde_json::{Map, Value};
@@ -22,6 +23,9 @@ pub(crate) const REACHABILITY_BUCKETS: [&str; 6] = [
     "unknown",
 ];
 
+/// The `Policy` CustomResourceDefinition as committed under `config/crd/bases`.
+const POLICY_CRD: &str = include_str!("../../../config/crd/bases/stella-ops.org_policies.yaml");
+
 /// The compiled schemas: the whole manifest and the spec alone.
 struct Schemas {
     manifest: Value,
@@ -33,21 +37,12 @@ struct Schemas {
 fn schemas() -> &'static Schemas {
     static SCHEMAS: OnceLock<Schemas> = OnceLock::new();
     SCHEMAS.get_or_init(|| {
-        let crd = stella_crds::all()
-            .into_iter()
-            .find(|crd| crd.spec.names.kind == "Policy")
-            .expect("stella-crds defines the Policy kind");
-        let version = crd
-            .spec
-            .versions
-            .into_iter()
-            .next()
-            .expect("the Policy CRD has a version");
-        let schema = version
-            .schema
-            .and_then(|s| s.open_api_v3_schema)
-            .expect("the Policy CRD has a schema");
-        let mut manifest = serde_json::to_value(schema).expect("a schema serialises");
+        // The committed CRD, which the CRD crate's tests keep equal to what its types generate.
+        let crd: Value = serde_saphyr::from_str(POLICY_CRD).expect("the Policy CRD parses");
+        let schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"].clone();
+        assert!(schema.is_object(), "the Policy CRD has a schema");
+        let mut manifest = schema;
+
         // The CRD leaves the object header to the API server; a file states it.
         if let Some(Value::Object(properties)) = manifest.get_mut("properties") {
             properties.insert("apiVersion".into(), serde_json::json!({"type": "string"}));
@@ -295,43 +290,15 @@ fn schema_issues(
 fn cel_issues(manifest: bool, document: &Value, issues: &mut Vec<Issue>) {
     thread_local! {
         /// The CEL rules compiled once per thread (compiled programs are not `Sync`).
-        static COMPILED: (kube_cel::CompiledSchema, kube_cel::CompiledSchema) = (
-            kube_cel::compile_schema(&schemas().manifest),
-            kube_cel::compile_schema(&schemas().spec),
+        static COMPILED: (Rules, Rules) = (
+            Rules::compile(&schemas().manifest),
+            Rules::compile(&schemas().spec),
         );
     }
-    let result = COMPILED.with(|(whole, spec)| {
-        kube_cel::validate_compiled(if manifest { whole } else { spec }, document, None)
+    COMPILED.with(|(whole, spec)| {
+        let rules = if manifest { whole } else { spec };
+        rules.check(document, &mut Vec::new(), issues);
     });
-    let Err(errors) = result else {
-        return;
-    };
-    for error in errors.into_vec() {
-        // Only failed rules: evaluation errors come from values the schema already rejects.
-        if error.kind != kube_cel::ErrorKind::ValidationFailure {
-            continue;
-        }
-        let path = error
-            .field_path
-            .split('.')
-            .filter(|s| !s.is_empty())
-            .flat_map(|part| {
-                let mut segments = Vec::new();
-                let (key, mut rest) = part.split_once('[').map_or((part, ""), |(k, r)| (k, r));
-                if !key.is_empty() {
-                    segments.push(Segment::Key(key.to_string()));
-                }
-                while let Some((index, after)) = rest.split_once(']') {
-                    if let Ok(i) = index.parse() {
-                        segments.push(Segment::Index(i));
-                    }
-                    rest = after.trim_start_matches('[');
-                }
-                segments
-            })
-            .collect();
-        issues.push(Issue::at(path, error.message));
-    }
 }
 
 fn enum_message(instance: &Value, options: &Value) -> String {
@@ -418,11 +385,11 @@ fn number(value: &Value) -> String {
 fn shape(pattern: &str) -> String {
     if pattern.starts_with("^[0-9]{4}-[0-9]{2}-[0-9]{2}") {
         "a date YYYY-MM-DD or an RFC 3339 time".into()
-    } else if pattern == stella_crds::common::SHA256_DIGEST_PATTERN {
+    } else if pattern == stella_model::SHA256_DIGEST_PATTERN {
         "a digest sha256:<64 lowercase hex digits>".into()
     } else if pattern == "^pkg:[a-z]" {
         "a package URL prefix such as pkg:deb/debian/openssl".into()
-    } else if pattern == stella_crds::common::DNS_LABEL_PATTERN {
+    } else if pattern == stella_model::DNS_LABEL_PATTERN {
         "a DNS label: lowercase letters, digits and '-'".into()
     } else {
         format!("to match {pattern}")

@@ -2,7 +2,7 @@
 //! defaults, scoring numbers by hand, and report determinism.
 
 use chrono::{DateTime, Utc};
-use stella_crds::common::{Severity, Verdict};
+use stella_model::{Severity, Verdict};
 use stella_policy::{
     Context, DecidedBy, Image, Input, Outcome, PolicySpec, VexConsensus, VexStatus, evaluate,
     load_str,

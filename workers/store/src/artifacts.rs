@@ -1,5 +1,6 @@
 //! What a scan stores of an image: the inventory view in CycloneDX JSON and protobuf and SPDX,
-//! the usage view in CycloneDX JSON and protobuf, and the BOM-Index — one list, written the
+//! the usage view in CycloneDX JSON and protobuf, the BOM-Index and the canonical inventory
+//! itself (what the REST API's diffs and reports are computed from) — one list, written the
 //! same way by `stella scan`, the worker and the tests.
 
 use crate::{ArtifactRow, Result, Store, keys};
@@ -15,7 +16,8 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
 }
 
-/// The SBOMs and the BOM-Index of `inventory`, keyed under its image digest.
+/// The SBOMs, the BOM-Index and the canonical inventory of `inventory`, keyed under its image
+/// digest.
 pub fn image_artifacts(inventory: &stella_sbom::Inventory) -> Vec<Artifact> {
     let digest = &inventory.image.digest;
     let usage = inventory.usage_view();
@@ -64,6 +66,13 @@ pub fn image_artifacts(inventory: &stella_sbom::Inventory) -> Vec<Artifact> {
             format: "stella-bomindex",
             view: None,
             bytes: stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
+        },
+        Artifact {
+            key: keys::inventory(digest),
+            kind: crate::INVENTORY_KIND,
+            format: "json",
+            view: Some("inventory"),
+            bytes: serde_json::to_vec(inventory).expect("an inventory serialises"),
         },
     ]
 }

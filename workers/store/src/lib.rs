@@ -10,6 +10,8 @@
 mod advisories;
 mod artifacts;
 mod catalog;
+#[cfg(feature = "clap")]
+mod cli;
 mod db;
 mod fragments;
 mod impact;
@@ -20,6 +22,8 @@ mod vex;
 pub use advisories::{AdvisoryDb, AdvisoryRow, EMPTY_FEED_SNAPSHOT};
 pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
+#[cfg(feature = "clap")]
+pub use cli::StorageArgs;
 pub use fragments::ObjectFragmentCache;
 pub use impact::BOM_INDEX_KIND;
 

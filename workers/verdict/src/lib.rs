@@ -29,6 +29,7 @@ pub mod matching;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use stella_advisories::matching::Finding;
+use stella_model::Severity;
 use stella_sbom::Inventory;
 
 /// Why an item is unknown.
@@ -239,7 +240,7 @@ pub fn derive(context: &Context, findings: &[FindingInput]) -> Vec<Unknown> {
         let pressure = [
             if input.kev { 1.0 } else { 0.0 },
             input.epss.unwrap_or(0.0).clamp(0.0, 1.0),
-            severity_pressure(&f.severity),
+            severity_pressure(f.severity),
         ]
         .into_iter()
         .fold(0.0, f64::max);
@@ -328,14 +329,14 @@ pub fn derive(context: &Context, findings: &[FindingInput]) -> Vec<Unknown> {
     unknowns
 }
 
-fn severity_pressure(severity: &str) -> f64 {
+fn severity_pressure(severity: Severity) -> f64 {
     match severity {
-        "Critical" => 0.9,
-        "High" => 0.7,
-        "Medium" => 0.4,
-        "Low" => 0.2,
-        "None" => 0.0,
-        _ => 0.5,
+        Severity::Critical => 0.9,
+        Severity::High => 0.7,
+        Severity::Medium => 0.4,
+        Severity::Low => 0.2,
+        Severity::None => 0.0,
+        Severity::Unknown => 0.5,
     }
 }
 

@@ -70,18 +70,26 @@ impl Report {
     }
 }
 
-fn connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector, String> {
+/// Why the load cannot start.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the CA certificate does not parse: {0}")]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    #[error("the CA certificate is not usable: {0}")]
+    Tls(#[from] rustls::Error),
+    #[error("a connection task failed: {0}")]
+    Worker(#[from] tokio::task::JoinError),
+}
+
+fn connector(ca_pem: &str) -> Result<tokio_rustls::TlsConnector, Error> {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
-        roots
-            .add(cert.map_err(|e| e.to_string())?)
-            .map_err(|e| e.to_string())?;
+        roots.add(cert?)?;
     }
     let config = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| e.to_string())?
+    .with_safe_default_protocol_versions()?
     .with_root_certificates(roots)
     .with_no_client_auth();
     Ok(tokio_rustls::TlsConnector::from(Arc::new(config)))
@@ -149,7 +157,7 @@ async fn exchange(
 }
 
 /// Runs the plan.
-pub async fn run(plan: Plan) -> Result<Report, String> {
+pub async fn run(plan: Plan) -> Result<Report, Error> {
     let tls = connector(&plan.ca_pem)?;
     let total = (plan.rate as f64 * plan.duration.as_secs_f64()).round() as usize;
     let interval = Duration::from_secs_f64(1.0 / f64::from(plan.rate.max(1)));
@@ -211,7 +219,7 @@ pub async fn run(plan: Plan) -> Result<Report, String> {
     drop(tx);
     let mut report = Report::default();
     for worker in workers {
-        let r = worker.await.map_err(|e| e.to_string())?;
+        let r = worker.await?;
         report.sent += r.sent;
         report.ok += r.ok;
         report.allowed += r.allowed;

@@ -25,8 +25,8 @@ struct Args {
     /// Requests per second.
     #[arg(long, default_value_t = 1000)]
     rate: u32,
-    /// How long to send.
-    #[arg(long, value_parser = stella_webhook::cli::parse_duration, default_value = "10s")]
+    /// How long to send, in seconds.
+    #[arg(long, value_parser = seconds, default_value = "10")]
     duration: std::time::Duration,
     /// Keep-alive connections.
     #[arg(long, default_value_t = 16)]
@@ -36,7 +36,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let report = stella_webhook::load::run(stella_webhook::load::Plan {
+    let report = stella_bench::webhook_load::run(stella_bench::webhook_load::Plan {
         addr: args.addr,
         ca_pem: std::fs::read_to_string(&args.ca)?,
         server_name: args.server_name,
@@ -45,8 +45,19 @@ async fn main() -> anyhow::Result<()> {
         duration: args.duration,
         connections: args.connections,
     })
-    .await
-    .map_err(anyhow::Error::msg)?;
+    .await?;
     println!("{}", report.summary());
     Ok(())
+}
+
+fn seconds(text: &str) -> Result<std::time::Duration, String> {
+    let seconds: f64 = text
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if seconds.is_finite() && seconds > 0.0 && seconds <= 3600.0 {
+        Ok(std::time::Duration::from_secs_f64(seconds))
+    } else {
+        Err(format!("{text:?}: between 0 and 3600 seconds"))
+    }
 }
