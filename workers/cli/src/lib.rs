@@ -201,3 +201,15 @@ pub(crate) fn open_store(
         .map_err(|f| (exit_of(f.reason), f.message))?;
     Ok((runtime, store))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_command_lines_are_well_formed() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        worker::Args::command().debug_assert();
+    }
+}

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 /// Where the catalog and the artifacts live.
 #[derive(Clone, Debug, Default, PartialEq, Eq, clap::Args)]
+#[group(id = "stella-store")]
 pub struct StorageArgs {
     /// The data directory: the embedded catalog (SQLite `catalog.db`), the artifact store
     /// (`objects/`) and scratch space (verified blobs), unless the URLs below move them.
