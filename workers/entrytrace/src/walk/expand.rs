@@ -106,6 +106,16 @@ fn has_glob(text: &str) -> bool {
 }
 
 impl Tracer<'_> {
+    /// Keeps the first [`MAX_ALTERNATIVES`] alternatives of an expansion, noting when some are
+    /// dropped (reported by the command they were for).
+    fn bounded<T>(&mut self, mut alternatives: Vec<T>) -> Vec<T> {
+        if alternatives.len() > MAX_ALTERNATIVES {
+            alternatives.truncate(MAX_ALTERNATIVES);
+            self.truncated = true;
+        }
+        alternatives
+    }
+
     pub(super) fn expand_words(&mut self, words: &[Word], state: &mut State) -> Vec<Vec<Field>> {
         let mut alternatives: Vec<Vec<Field>> = vec![Vec::new()];
         for word in words {
@@ -120,11 +130,7 @@ impl Tracer<'_> {
                     }
                 }
             }
-            if next.len() > MAX_ALTERNATIVES {
-                next.truncate(MAX_ALTERNATIVES);
-                self.truncated = true;
-            }
-            alternatives = next;
+            alternatives = self.bounded(next);
         }
         alternatives
     }
@@ -160,11 +166,7 @@ impl Tracer<'_> {
                             next.push(fields);
                         }
                     }
-                    if next.len() > MAX_ALTERNATIVES {
-                        next.truncate(MAX_ALTERNATIVES);
-                        self.truncated = true;
-                    }
-                    alternatives = next;
+                    alternatives = self.bounded(next);
                 }
             }
         }

@@ -96,27 +96,13 @@ impl Tracer<'_> {
             );
             return;
         }
-        if let Some(why) = &first.dynamic {
-            let detail = format!("command `{}` depends on {why}", first.text);
-            self.unknown(
-                Reason::DynamicEnvironmentReference,
-                detail,
-                inv.from.clone(),
-            );
+        if self.dynamic("command", first, &inv.from) {
             return;
         }
         let file = match self.find_program(&first.text, inv.env) {
             Ok(file) => file,
-            Err(Miss::NotFound(detail)) => {
-                self.unknown(Reason::CommandNotFound, detail, inv.from.clone());
-                return;
-            }
-            Err(Miss::Dynamic(detail)) => {
-                self.unknown(
-                    Reason::DynamicEnvironmentReference,
-                    detail,
-                    inv.from.clone(),
-                );
+            Err(miss) => {
+                self.missed(miss, Reason::CommandNotFound, &inv.from);
                 return;
             }
         };
@@ -208,17 +194,24 @@ impl Tracer<'_> {
         what: &str,
         missing: Reason,
     ) -> Option<File> {
-        if let Some(why) = &arg.dynamic {
-            let detail = format!("{what} `{}` depends on {why}", arg.text);
-            self.unknown(
-                Reason::DynamicEnvironmentReference,
-                detail,
-                inv.from.clone(),
-            );
+        let abs = self.path_arg(inv, arg, what)?;
+        let Some(file) = image::file(self.fs, &abs) else {
+            let detail = format!("{what} {abs} is not in the image");
+            self.unknown(missing, detail, inv.from.clone());
+            return None;
+        };
+        self.launched(inv, &file);
+        Some(file)
+    }
+
+    /// The absolute path a launcher's argument names: `None` (after recording why) when it
+    /// depends on a run-time value or on an unknown working directory.
+    pub(crate) fn path_arg(&mut self, inv: &Inv<'_>, arg: &Field, what: &str) -> Option<String> {
+        if self.dynamic(what, arg, &inv.from) {
             return None;
         }
-        let abs = match inv.env.absolute(&arg.text) {
-            Ok(abs) => abs,
+        match inv.env.absolute(&arg.text) {
+            Ok(abs) => Some(abs),
             Err(why) => {
                 let detail = format!("relative {what} `{}` depends on {why}", arg.text);
                 self.unknown(
@@ -226,22 +219,33 @@ impl Tracer<'_> {
                     detail,
                     inv.from.clone(),
                 );
-                return None;
+                None
             }
-        };
-        let Some(file) = image::file(self.fs, &abs) else {
-            let detail = format!("{what} {abs} is not in the image");
-            self.unknown(missing, detail, inv.from.clone());
-            return None;
-        };
-        self.touch(&file);
+        }
+    }
+
+    /// Records the file a launcher runs, and the launcher hop to it unless this is the
+    /// interpreter of that `#!` script (the script is already hopped to).
+    pub(crate) fn launched(&mut self, inv: &Inv<'_>, file: &File) {
+        self.touch(file);
         if inv.script.as_deref() != Some(file.resolved.as_str()) {
             self.hop(inv, HopKind::Launcher, texts(&inv.argv), &file.resolved);
         }
-        Some(file)
     }
 
-    pub(super) fn interpreter_alone(&mut self, inv: &Inv<'_>, interpreter: &File) {
+    /// Records why a program or a sourced file was not found: `not_found` when it is not in
+    /// the image, a dynamic reference when where to look depends on a run-time value.
+    pub(super) fn missed(&mut self, miss: Miss, not_found: Reason, from: &Location) {
+        match miss {
+            Miss::NotFound(detail) => self.unknown(not_found, detail, from.clone()),
+            Miss::Dynamic(detail) => {
+                self.unknown(Reason::DynamicEnvironmentReference, detail, from.clone());
+            }
+        }
+    }
+
+    /// The interpreter or wrapper itself is what runs (no script, no program to hand over to).
+    pub(crate) fn interpreter_alone(&mut self, inv: &Inv<'_>, interpreter: &File) {
         self.terminal(
             interpreter.resolved.clone(),
             TerminalKind::Executable,

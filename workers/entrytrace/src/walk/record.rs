@@ -1,7 +1,7 @@
 //! Recording what the walk finds: hops, terminals and unknowns (each once, in the order first
 //! met) and the files of the closure.
 
-use super::{Inv, Tracer};
+use super::{Field, Inv, Tracer};
 use crate::image::File;
 use crate::model::{Hop, HopKind, Location, Reason, Terminal, TerminalKind, Unknown};
 
@@ -16,6 +16,29 @@ impl Tracer<'_> {
         if self.unknown_set.insert(unknown.clone()) {
             self.unknowns.push(unknown);
         }
+    }
+
+    /// Whether `field`'s value is known only at run time; if so, records that `what` (a
+    /// command, a script argument, a sourced file…) depends on it: "{what} `…` depends on …".
+    pub(crate) fn dynamic(&mut self, what: &str, field: &Field, from: &Location) -> bool {
+        let Some(why) = &field.dynamic else {
+            return false;
+        };
+        let detail = format!("{what} `{}` depends on {why}", field.text);
+        self.unknown(Reason::DynamicEnvironmentReference, detail, from.clone());
+        true
+    }
+
+    /// The first of `fields` (a command's name, a sourced file) if there is one and it is
+    /// known; when it depends on a run-time value, records why and gives `None`.
+    pub(super) fn first_known<'f>(
+        &mut self,
+        what: &str,
+        fields: &'f [Field],
+        from: &Location,
+    ) -> Option<&'f Field> {
+        let first = fields.first()?;
+        (!self.dynamic(what, first, from)).then_some(first)
     }
 
     pub(crate) fn terminal(

@@ -161,14 +161,9 @@ impl Tracer<'_> {
         tail: bool,
         at: &Location,
     ) -> Flow {
-        let Some(target) = args.first() else {
+        let Some(target) = self.first_known("sourced file", args, at) else {
             return Flow::Next;
         };
-        if let Some(why) = &target.dynamic {
-            let detail = format!("sourced file `{}` depends on {why}", target.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, at.clone());
-            return Flow::Next;
-        }
         if ctx.depth + 1 > self.options.max_depth {
             let detail = format!(
                 "depth limit of {} reached sourcing `{}`",
@@ -179,12 +174,8 @@ impl Tracer<'_> {
         }
         let file = match self.find_sourced(&target.text, state) {
             Ok(file) => file,
-            Err(Miss::NotFound(detail)) => {
-                self.unknown(Reason::MissingFile, detail, at.clone());
-                return Flow::Next;
-            }
-            Err(Miss::Dynamic(detail)) => {
-                self.unknown(Reason::DynamicEnvironmentReference, detail, at.clone());
+            Err(miss) => {
+                self.missed(miss, Reason::MissingFile, at);
                 return Flow::Next;
             }
         };

@@ -185,14 +185,9 @@ impl Tracer<'_> {
         tail: bool,
         at: &Location,
     ) -> Flow {
-        let Some(first) = argv.first() else {
+        let Some(first) = self.first_known("command", &argv, at) else {
             return Flow::Next;
         };
-        if let Some(why) = &first.dynamic {
-            let detail = format!("command `{}` depends on {why}", first.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, at.clone());
-            return Flow::Next;
-        }
         let name = first.text.clone();
         let args = &argv[1..];
         match name.as_str() {
@@ -343,14 +338,9 @@ impl Tracer<'_> {
         tail: bool,
         at: &Location,
     ) -> Flow {
-        let Some(first) = argv.first() else {
+        let Some(first) = self.first_known("command", &argv, at) else {
             return Flow::Next;
         };
-        if let Some(why) = &first.dynamic {
-            let detail = format!("command `{}` depends on {why}", first.text);
-            self.unknown(Reason::DynamicEnvironmentReference, detail, at.clone());
-            return Flow::Next;
-        }
         let run_parts = image::basename(&first.text) == "run-parts"
             || (image::basename(&first.text) == "busybox"
                 && argv.get(1).is_some_and(|a| a.text == "run-parts"));

@@ -139,13 +139,7 @@ impl Tracer<'_> {
             self.interpreter_alone(inv, run_parts);
             return;
         };
-        if let Some(why) = &dir.dynamic {
-            let detail = format!("run-parts directory `{}` depends on {why}", dir.text);
-            self.unknown(
-                Reason::DynamicEnvironmentReference,
-                detail,
-                inv.from.clone(),
-            );
+        if self.dynamic("run-parts directory", dir, &inv.from) {
             return;
         }
         let abs = match inv.env.absolute(&dir.text) {
