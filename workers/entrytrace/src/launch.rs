@@ -57,7 +57,7 @@ impl Tracer<'_> {
             match t {
                 "-jar" => {
                     let Some(jar_arg) = argv.get(i + 1) else {
-                        self.interpreter_terminal(inv, java);
+                        self.interpreter_alone(inv, java);
                         return;
                     };
                     let Some(jar) = self.script_arg(inv, jar_arg, "jar", Reason::JarNotFound)
@@ -83,7 +83,7 @@ impl Tracer<'_> {
                     return;
                 }
                 "-version" | "--version" | "-help" | "--help" | "-h" | "-?" | "-showversion" => {
-                    self.interpreter_terminal(inv, java);
+                    self.interpreter_alone(inv, java);
                     return;
                 }
                 _ if t.starts_with("--class-path=") => {
@@ -102,30 +102,21 @@ impl Tracer<'_> {
                 }
             }
         }
-        self.interpreter_terminal(inv, java);
+        self.interpreter_alone(inv, java);
     }
 
     fn java_class(&mut self, inv: &Inv<'_>, java: &File, class: Option<&Field>) {
-        match class {
-            None => self.interpreter_terminal(inv, java),
-            Some(class) if class.dynamic.is_some() => {
-                let detail = format!(
-                    "java main class `{}` depends on {}",
-                    class.text,
-                    class.dynamic.as_deref().unwrap_or_default()
-                );
-                self.unknown(
-                    Reason::DynamicEnvironmentReference,
-                    detail,
-                    inv.from.clone(),
-                );
-            }
-            Some(class) => self.terminal(
+        let Some(class) = class else {
+            self.interpreter_alone(inv, java);
+            return;
+        };
+        if !self.dynamic("java main class", class, &inv.from) {
+            self.terminal(
                 class.text.clone(),
                 TerminalKind::JavaClass,
                 texts(&inv.argv),
                 Some(java.resolved.clone()),
-            ),
+            );
         }
     }
 
@@ -148,27 +139,12 @@ impl Tracer<'_> {
         }
     }
 
-    fn interpreter_terminal(&mut self, inv: &Inv<'_>, interpreter: &File) {
-        self.terminal(
-            interpreter.resolved.clone(),
-            TerminalKind::Executable,
-            texts(&inv.argv),
-            None,
-        );
-    }
-
     /// `python [options] -m module | script.py | -c code`.
     pub(crate) fn python(&mut self, inv: &Inv<'_>, python: &File, argv: &[Field]) {
         match python_target(argv) {
-            PythonTarget::Interpreter => self.interpreter_terminal(inv, python),
+            PythonTarget::Interpreter => self.interpreter_alone(inv, python),
             PythonTarget::Module(module) => {
-                if let Some(why) = &module.dynamic {
-                    let detail = format!("python module `{}` depends on {why}", module.text);
-                    self.unknown(
-                        Reason::DynamicEnvironmentReference,
-                        detail,
-                        inv.from.clone(),
-                    );
+                if self.dynamic("python module", &module, &inv.from) {
                     return;
                 }
                 let sys_path = self.sys_path(inv, python, &argv[0].text);
@@ -181,14 +157,7 @@ impl Tracer<'_> {
                     self.unknown(Reason::ModuleNotFound, detail, inv.from.clone());
                     return;
                 };
-                self.hop(inv, HopKind::Launcher, texts(&inv.argv), &found.file);
-                self.module_files(&found);
-                self.terminal(
-                    found.file,
-                    TerminalKind::PythonModule,
-                    texts(&inv.argv),
-                    Some(python.resolved.clone()),
-                );
+                self.module_terminal(inv, python, found);
             }
             PythonTarget::Script(i) => {
                 let arg = &argv[i];
@@ -244,21 +213,23 @@ impl Tracer<'_> {
             self.unknown(Reason::ModuleNotFound, detail, from.from.clone());
             return;
         };
-        self.hop(&from, HopKind::Launcher, texts(&inv.argv), &found.file);
-        self.module_files(&found);
+        self.module_terminal(&from, python, found);
+    }
+
+    /// A Python module the interpreter runs: the launcher hop to it (from where `inv` says),
+    /// its file and package directory, and the terminal.
+    fn module_terminal(&mut self, inv: &Inv<'_>, python: &File, found: Module) {
+        self.hop(inv, HopKind::Launcher, texts(&inv.argv), &found.file);
+        self.touch_path(&found.file);
+        if let Some(package) = &found.package {
+            self.touch_path(package);
+        }
         self.terminal(
             found.file,
             TerminalKind::PythonModule,
             texts(&inv.argv),
             Some(python.resolved.clone()),
         );
-    }
-
-    fn module_files(&mut self, found: &Module) {
-        self.touch_path(&found.file);
-        if let Some(package) = &found.package {
-            self.touch_path(package);
-        }
     }
 
     /// Python's `sys.path` as far as the image shows: the working directory, `PYTHONPATH`,
@@ -395,29 +366,11 @@ impl Tracer<'_> {
             }
         };
         let Some(target) = target else {
-            self.interpreter_terminal(inv, node);
+            self.interpreter_alone(inv, node);
             return;
         };
-        if let Some(why) = &target.dynamic {
-            let detail = format!("node script `{}` depends on {why}", target.text);
-            self.unknown(
-                Reason::DynamicEnvironmentReference,
-                detail,
-                inv.from.clone(),
-            );
+        let Some(abs) = self.path_arg(inv, target, "node script") else {
             return;
-        }
-        let abs = match inv.env.absolute(&target.text) {
-            Ok(abs) => abs,
-            Err(why) => {
-                let detail = format!("relative node script `{}` depends on {why}", target.text);
-                self.unknown(
-                    Reason::DynamicEnvironmentReference,
-                    detail,
-                    inv.from.clone(),
-                );
-                return;
-            }
         };
         let Some(script) = self.node_entry(&abs) else {
             let detail = format!(
@@ -427,10 +380,7 @@ impl Tracer<'_> {
             self.unknown(Reason::MissingFile, detail, inv.from.clone());
             return;
         };
-        self.touch(&script);
-        if inv.script.as_deref() != Some(script.resolved.as_str()) {
-            self.hop(inv, HopKind::Launcher, texts(&inv.argv), &script.resolved);
-        }
+        self.launched(inv, &script);
         self.terminal(
             script.resolved,
             TerminalKind::NodeScript,
