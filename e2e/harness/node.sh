@@ -124,6 +124,7 @@ start() {
         exec env "${env[@]}" setsid nsenter --net="/run/netns/$netns" -- "$@"
     ) < /dev/null > "$state/logs/$name.log" 2>&1 &
     echo $! > "$state/pids/$name"
+    disown $!
 }
 
 pid_of() { [[ -f "$state/pids/$1" ]] && cat "$state/pids/$1"; }
@@ -158,14 +159,17 @@ cleanup_failed_start() {
     fi
 }
 
-# wait_for NAME SECONDS WHAT COMMAND…: polls COMMAND until it succeeds; fails the start (with
-# NAME's log) when NAME dies or the time is up.
+# wait_for NAME SECONDS WHAT COMMAND…: polls COMMAND until it succeeds; fails the start when
+# any process started so far dies (with its log) or the time is up (with NAME's log).
 wait_for() {
-    local name=$1 seconds=$2 what=$3 deadline
+    local name=$1 seconds=$2 what=$3 deadline d
     shift 3
     deadline=$(($(date +%s) + seconds))
     until "$@" >/dev/null 2>&1; do
-        alive "$name" || fail_start "$name" "$name exited while waiting for $what"
+        for d in "${daemons[@]}"; do
+            [[ -f "$state/pids/$d" ]] || continue
+            alive "$d" || fail_start "$d" "$d exited while waiting for $what"
+        done
         (($(date +%s) < deadline)) || fail_start "$name" "$what: not within ${seconds}s"
         sleep 0.5
     done
