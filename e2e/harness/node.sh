@@ -272,9 +272,9 @@ release_slot() {
         rmdir /run/netns 2>/dev/null || true
     fi
     rm -f "$global/host-before"
-    rmdir "$global/slots"
+    rmdir "$global/slots" 2>/dev/null || true
     rm -f "$global/lock"
-    rmdir "$global"
+    rmdir "$global" 2>/dev/null || true
 }
 
 # --- configuration ----------------------------------------------------------------------------
@@ -302,9 +302,8 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 keyUsage=critical,digitalSignature,keyEncipherment"
     openssl ecparam -name prime256v1 -genkey -noout -out "$d/sa.key" 2>/dev/null
     openssl ec -in "$d/sa.key" -pubout -out "$d/sa.pub" 2>/dev/null
-    # Static tokens: token,user,uid,"groups".
-    # The users, with their groups; the default RBAC bindings cover the system: ones, the Node
-    # authorizer the kubelet, bootstrap_objects the DNS watch.
+    # Static tokens (token,user,uid,"groups"): the default RBAC bindings cover the system:
+    # users, the Node authorizer the kubelet, bootstrap_objects the DNS watch.
     local user groups token
     : > "$d/tokens.csv"
     while IFS='|' read -r user groups; do
@@ -532,6 +531,7 @@ dns_answers() {
     in_netns /usr/bin/python3 "$here/node-dns.py" query --server "$dns_service_ip" "kubernetes.default.svc.$domain" \
         | grep -qx "$api_service_ip"
 }
+dnsmasq_listening() { in_netns ss -Hlun "sport = :53" | grep -qF "$bridge_ip:53"; }
 default_token() { [[ -n "$(kc -n default get serviceaccount default -o jsonpath='{.secrets[0].name}')" ]]; }
 check_pod_done() {
     [[ "$(kc -n default get pod stella-node-check -o jsonpath='{.status.phase}')" =~ ^(Succeeded|Failed)$ ]]
@@ -556,6 +556,10 @@ up() {
     if [[ -e "$state/slot" ]]; then
         say "$state holds a node that is not running: removing it first"
         down >&2
+    elif [[ -d "$state" ]]; then
+        # Left by a `down` that could not remove it (it said why): never reuse old etcd data.
+        findmnt -rn -o TARGET | grep -qF -- "$state" && die "mounts remain under $state: unmount them first"
+        rm -rf --one-file-system "$state"
     fi
     deps
     local t0
@@ -644,11 +648,14 @@ up() {
         --container-runtime-endpoint="unix://$sock" --root-dir="$state/kubelet" \
         --cert-dir="$state/kubelet/pki" --node-ip="$node_ip" --hostname-override="$node_name" --v=1
     start kube-proxy -- "$kdir/bin/kube-proxy" --config="$state/kube-proxy-config.yaml" --v=1
+    # dnsmasq answers for cluster.local from the hosts file the watch writes, nothing else.
+    : > "$state/dns/hosts"
+    chmod 755 "$state" "$state/dns"
     start dnsmasq -- dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts \
         --no-poll --bind-interfaces --listen-address="$bridge_ip" --addn-hosts="$state/dns/hosts" \
         --local="/$domain/" --domain-needed --user=nobody --group=nogroup --pid-file="$state/dns/dnsmasq.pid" --log-facility=-
-    : > "$state/dns/hosts"
-    chmod 755 "$state" "$state/dns"
+    # The watch sends dnsmasq SIGHUP: only once dnsmasq is listening (and handles it).
+    wait_for dnsmasq 10 "dnsmasq on $bridge_ip:53" dnsmasq_listening
     start node-dns -- /usr/bin/python3 "$here/node-dns.py" sync --server "https://$node_ip:6443" \
         --token-file "$state/dns/token" --ca "$p/ca.crt" --hosts "$state/dns/hosts" \
         --dnsmasq-pid-file "$state/pids/dnsmasq" --domain "$domain" --ready "$state/dns/ready"
@@ -738,17 +745,24 @@ down() {
     fi
     load_slot
     say "stopping $state (slot $slot)"
-    local d ids id
+    local d ids id kills
     # The kubelet first, so nothing restarts; then every Pod through containerd, so that the
     # shims remove their sockets and the sandboxes' mounts go.
     stop kubelet
     if alive containerd; then
         ids=$(ctr_ containers list -q 2>/dev/null || true)
-        for id in $ids; do ctr_ tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 || true; done
-        for id in $ids; do
-            ctr_ tasks delete --force "$id" >/dev/null 2>&1 || true
-            ctr_ containers delete "$id" >/dev/null 2>&1 || true
-        done
+        if [[ -n "$ids" ]]; then
+            kills=()
+            for id in $ids; do
+                ctr_ tasks kill --signal SIGKILL "$id" >/dev/null 2>&1 &
+                kills+=($!)
+            done
+            wait "${kills[@]}" || true
+            # shellcheck disable=SC2086
+            ctr_ tasks delete --force $ids >/dev/null 2>&1 || true
+            # shellcheck disable=SC2086
+            ctr_ containers delete $ids >/dev/null 2>&1 || true
+        fi
     fi
     stop kube-proxy node-dns dnsmasq kube-scheduler kube-controller-manager
     stop kube-apiserver
