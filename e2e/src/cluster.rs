@@ -17,6 +17,8 @@ pub const LOCAL_VERSION: &str = "1.20.2";
 pub enum Error {
     #[error("no API server available: {0}")]
     Unavailable(String),
+    #[error("cannot run a node: {0}")]
+    Node(String),
     #[error("failed to prepare the test cluster: {0}")]
     Io(#[from] std::io::Error),
     #[error("failed to generate certificates: {0}")]

@@ -81,7 +81,7 @@ impl TestCluster {
     fn adopt_node(state_dir: PathBuf) -> Result<TestCluster, Error> {
         let status = node_sh(&state_dir, &["status"])?;
         if !status.status.success() {
-            return Err(Error::Unavailable(format!(
+            return Err(Error::Node(format!(
                 "{ADOPT_ENV}={} names no running node:\n{}",
                 state_dir.display(),
                 String::from_utf8_lossy(&status.stdout)
@@ -92,8 +92,8 @@ impl TestCluster {
 
     fn start_node() -> Result<TestCluster, Error> {
         if !is_root() {
-            return Err(Error::Unavailable(
-                "a node needs root (network namespace, cgroups, mounts)".into(),
+            return Err(Error::Node(
+                "it needs root (network namespace, cgroups, mounts)".into(),
             ));
         }
         let state_dir = PathBuf::from(format!("/var/lib/stella-node/e2e-{}", std::process::id()));
@@ -172,7 +172,7 @@ impl TestCluster {
     pub fn load_image(&self, archive: &Path) -> Result<Vec<String>, Error> {
         let state_dir = self
             .node_dir()
-            .ok_or_else(|| Error::Unavailable("images load into a harness node only".into()))?;
+            .ok_or_else(|| Error::Node("images load into a harness node only".into()))?;
         let archive = archive.to_string_lossy();
         let output = node_sh(state_dir, &["load", &archive])?;
         if !output.status.success() {
@@ -188,9 +188,9 @@ impl TestCluster {
     /// the API server with the Pod's ServiceAccount token; `--token-review` prints the user),
     /// already in the node's containerd.
     pub fn node_check_image(&self) -> Result<String, Error> {
-        let state_dir = self.node_dir().ok_or_else(|| {
-            Error::Unavailable("the check image is on a harness node only".into())
-        })?;
+        let state_dir = self
+            .node_dir()
+            .ok_or_else(|| Error::Node("the check image is on a harness node only".into()))?;
         Ok(std::fs::read_to_string(state_dir.join("node-check.ref"))?
             .trim()
             .to_string())
