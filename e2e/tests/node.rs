@@ -2,7 +2,8 @@
 //! containerd runs as a Deployment; a Job's Pod runs to completion (and a failing one fails);
 //! a StatefulSet's claim binds to a hostpath volume that a non-root Pod writes; Service names
 //! resolve through the cluster DNS; a Pod reaches the API server through the `kubernetes`
-//! Service and authenticates with its ServiceAccount token.
+//! Service and authenticates with its ServiceAccount token; a container over its memory limit
+//! ends `OOMKilled`.
 
 use crate::{node, repo_root, run, unique_namespace};
 use serde_json::Value;
@@ -369,6 +370,45 @@ spec:
     run(cluster
         .kubectl()
         .args(["delete", "clusterrolebinding", &binding]));
+    run(cluster
+        .kubectl()
+        .args(["delete", "namespace", &ns, "--wait=false"]));
+}
+
+#[test]
+fn container_over_its_memory_limit_ends_oom_killed() {
+    let Some(cluster) = node() else { return };
+    let Some(_) = debian(cluster) else { return };
+    let ns = namespace(cluster, "node-oom");
+    // `tail` keeps the last "line" of /dev/zero, which has no newline: all of it.
+    apply(
+        cluster,
+        &ns,
+        "apiVersion: v1
+kind: Pod
+metadata: {name: eater}
+spec:
+  restartPolicy: Never
+  containers:
+  - name: eat
+    image: stella-test/debian:bookworm
+    imagePullPolicy: Never
+    command: [sh, -c, 'head -c 256M /dev/zero | tail > /dev/null']
+    resources: {limits: {memory: 24Mi}}
+",
+    );
+    let started = std::time::Instant::now();
+    let terminated = loop {
+        let pod = json(kubectl(cluster, &ns).args(["get", "pod", "eater"]));
+        let state = &pod["status"]["containerStatuses"][0]["state"]["terminated"];
+        if !state.is_null() {
+            break state.clone();
+        }
+        assert!(started.elapsed().as_secs() < 120, "not terminated: {pod}");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
+    assert_eq!(terminated["reason"], "OOMKilled", "{terminated}");
+    assert_eq!(terminated["exitCode"], 137, "{terminated}");
     run(cluster
         .kubectl()
         .args(["delete", "namespace", &ns, "--wait=false"]));
