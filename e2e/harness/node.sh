@@ -82,6 +82,7 @@ deps() {
     command -v openssl >/dev/null || need+=(openssl)
     command -v ip >/dev/null || need+=(iproute2)
     command -v nsenter >/dev/null || need+=(util-linux)
+    command -v sysctl >/dev/null || need+=(procps)
     [[ -x /usr/bin/python3 ]] || need+=(python3)
     command -v "$kubectl_bin" >/dev/null || need+=(kubernetes-client)
     if ((${#need[@]})); then
@@ -90,7 +91,7 @@ deps() {
         apt-get update -qq >&2
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    for c in containerd runc dnsmasq iptables conntrack etcd openssl nsenter "$kubectl_bin"; do
+    for c in containerd runc dnsmasq iptables conntrack etcd curl openssl ip ss nsenter sysctl "$kubectl_bin"; do
         command -v "$c" >/dev/null || die "$c is missing after installing packages"
     done
 }
@@ -548,6 +549,9 @@ is_up() {
 
 up() {
     [[ $EUID == 0 ]] || die "needs root (network namespace, cgroups, mounts)"
+    # The 1.20 kubelet manages cgroup v1 hierarchies (as these machines have).
+    awk '$9 == "cgroup" && $NF ~ /memory/ { found = 1 } END { exit !found }' /proc/self/mountinfo \
+        || die "needs the cgroup v1 memory hierarchy (the 1.20 kubelet does not manage cgroup v2)"
     if is_up; then
         say "already up ($state)"
         echo "$state/kubeconfig"
