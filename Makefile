@@ -1,7 +1,7 @@
 # Development tasks. `make test` is the command CI runs.
 CARGO ?= cargo
 
-.PHONY: all generate fmt lint test test-harness bench e2e build images kind-load
+.PHONY: all generate fmt lint test test-harness test-node bench e2e build images kind-load
 
 all: build
 
@@ -19,10 +19,16 @@ lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-## Build (once, cached) the kube-apiserver the e2e tests run against. Needs root for apt-get;
-## without it the cluster tests skip with a message (outside CI).
+## Build (once, cached) Kubernetes 1.20.2 from Debian's source (kube-apiserver, the node's four
+## binaries, the pause and node-check images) and install the node's Debian packages. Needs
+## root for apt-get; without it the cluster and node tests skip with a message (outside CI).
 test-harness:
-	@bash e2e/harness/build-kube-apiserver.sh || echo "kube-apiserver harness unavailable: cluster tests will skip"
+	@bash e2e/harness/build-kubernetes.sh >/dev/null || echo "Kubernetes build unavailable: cluster tests will skip"
+	@bash e2e/harness/node.sh deps || echo "node packages unavailable: node tests will skip"
+
+## Only the tests on the harness's real node (e2e/harness/node.sh; needs root).
+test-node: test-harness
+	$(CARGO) test -p stella-e2e --test tests node::
 
 ## Every test: unit, integration, and the API-server tests.
 test: test-harness

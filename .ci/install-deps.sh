@@ -24,8 +24,12 @@ if ((${#need[@]})); then
 fi
 # An S3-compatible server for the object-store tests: moto's, from PyPI.
 command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
-# The test API server: built once from Debian's kubernetes source package, then cached.
-bash "$(dirname "$0")/../e2e/harness/build-kube-apiserver.sh"
+# The test API server and the test node: built once from Debian's kubernetes source package
+# (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, the pause and
+# node-check images), then cached; and the node's Debian packages (containerd, runc, CNI
+# plugins, dnsmasq, conntrack, …).
+bash "$(dirname "$0")/../e2e/harness/build-kubernetes.sh" >/dev/null
+bash "$(dirname "$0")/../e2e/harness/node.sh" deps
 bash "$(dirname "$0")/../e2e/images/build-debian.sh"
 bash "$(dirname "$0")/../e2e/images/build-rpm.sh"
 bash "$(dirname "$0")/../e2e/images/build-lang.sh"

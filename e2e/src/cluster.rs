@@ -17,6 +17,8 @@ pub const LOCAL_VERSION: &str = "1.20.2";
 pub enum Error {
     #[error("no API server available: {0}")]
     Unavailable(String),
+    #[error("cannot run a node: {0}")]
+    Node(String),
     #[error("failed to prepare the test cluster: {0}")]
     Io(#[from] std::io::Error),
     #[error("failed to generate certificates: {0}")]
@@ -34,6 +36,12 @@ pub enum Error {
     },
     #[error("failed to read the kubeconfig: {0}")]
     Kubeconfig(String),
+    #[error("{what} failed ({status}):\n{output}")]
+    Command {
+        what: String,
+        status: String,
+        output: String,
+    },
 }
 
 /// Where the tests run.
@@ -44,16 +52,19 @@ pub enum ClusterKind {
     Local,
     /// A real cluster from `KUBECONFIG` (kind, k3d), by context name.
     External { context: String },
+    /// A real single node started by `e2e/harness/node.sh` (kubelet, containerd,
+    /// controller-manager, scheduler, kube-proxy, DNS, hostpath storage), by its state directory.
+    Node { state_dir: PathBuf },
 }
 
 /// A running API server and a kubeconfig for it. Dropping it stops what it started.
 #[derive(Debug)]
 pub struct TestCluster {
-    kind: ClusterKind,
-    kubeconfig: PathBuf,
-    children: Vec<Child>,
-    tokens: Vec<(String, String)>,
-    dir: Option<tempfile::TempDir>,
+    pub(crate) kind: ClusterKind,
+    pub(crate) kubeconfig: PathBuf,
+    pub(crate) children: Vec<Child>,
+    pub(crate) tokens: Vec<(String, String)>,
+    pub(crate) dir: Option<tempfile::TempDir>,
 }
 
 /// Users the local server knows, by bearer token: `admin` (system:masters) and `viewer`
@@ -129,10 +140,16 @@ impl TestCluster {
         kube::Client::try_from(config)
     }
 
-    /// `kubectl` pointed at this cluster.
+    /// `kubectl` pointed at this cluster (on a harness node, with its discovery cache in the
+    /// node's state directory, so that nothing of the node outlives it).
     pub fn kubectl(&self) -> Command {
         let mut command = Command::new("kubectl");
         command.arg("--kubeconfig").arg(&self.kubeconfig);
+        if let ClusterKind::Node { state_dir } = &self.kind {
+            command
+                .arg("--cache-dir")
+                .arg(state_dir.join("kubectl-cache"));
+        }
         command
     }
 
@@ -393,10 +410,7 @@ fn apiserver_binary() -> Result<PathBuf, Error> {
     if let Some(path) = std::env::var_os("STELLA_KUBE_APISERVER") {
         return Ok(PathBuf::from(path));
     }
-    let cache = std::env::var_os("STELLA_CACHE")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stella")))
-        .ok_or_else(|| Error::Unavailable("neither STELLA_CACHE nor HOME is set".into()))?;
+    let cache = cache_dir()?;
     let binary = cache.join(format!("kube-apiserver-{LOCAL_VERSION}/kube-apiserver"));
     if binary.is_file() {
         return Ok(binary);
@@ -429,6 +443,14 @@ fn apiserver_binary() -> Result<PathBuf, Error> {
     Ok(binary)
 }
 
+/// `STELLA_CACHE`, else `~/.cache/stella`: where the harness keeps what it builds.
+pub fn cache_dir() -> Result<PathBuf, Error> {
+    std::env::var_os("STELLA_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/stella")))
+        .ok_or_else(|| Error::Unavailable("neither STELLA_CACHE nor HOME is set".into()))
+}
+
 /// Scratch space on tmpfs when there is one (etcd fsyncs a lot).
 fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
     let shm = Path::new("/dev/shm");
@@ -445,7 +467,7 @@ fn scratch_dir() -> std::io::Result<tempfile::TempDir> {
     builder().tempdir()
 }
 
-fn which(name: &str) -> Option<PathBuf> {
+pub(crate) fn which(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|p| p.join(name))
@@ -487,7 +509,7 @@ fn random_token() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
-fn tail(path: &Path) -> String {
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(30)..].join("\n")

@@ -8,10 +8,15 @@
 //!
 //! Limits of the local server, as with envtest: Kubernetes 1.20 ignores CEL rules, and no
 //! controller-manager runs (Jobs never get Pods; tests set Job status themselves).
+//!
+//! Tests that need Pods to run ask for [`TestCluster::node`] instead: a real single node
+//! (kubelet, containerd, controller-manager, scheduler, kube-proxy, DNS, hostpath storage)
+//! started by `e2e/harness/node.sh`; see the [`node`] module.
 
 pub mod cluster;
 pub mod compat;
 pub mod install;
+pub mod node;
 pub mod pki;
 pub mod services;
 

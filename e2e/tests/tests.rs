@@ -1,10 +1,12 @@
 //! End-to-end tests against a real API server: the local harness (etcd + kube-apiserver 1.20
-//! built from Debian's source) or a kind/k3d cluster named by `KUBECONFIG`.
+//! built from Debian's source) or a kind/k3d cluster named by `KUBECONFIG`; and, for what
+//! needs Pods to run, the harness's real node (`e2e/harness/node.sh`).
 
 mod crds;
 mod install;
 mod kind;
 mod leader;
+mod node;
 
 use std::path::PathBuf;
 use stella_e2e::TestCluster;
@@ -21,6 +23,24 @@ fn cluster() -> Option<&'static TestCluster> {
                 panic!("test cluster required but unavailable: {error}");
             }
             eprintln!("SKIPPED: no test cluster: {error}");
+            None
+        }
+    }
+}
+
+/// The harness's real node (`e2e/harness/node.sh`: kubelet, containerd, controller-manager,
+/// …), or `None` (skipped, loudly) when none can be had here; a failure under CI or with
+/// `STELLA_E2E_REQUIRE=1`.
+fn node() -> Option<&'static TestCluster> {
+    match TestCluster::node() {
+        Ok(node) => Some(node),
+        Err(error) => {
+            let required = std::env::var_os("CI").is_some()
+                || std::env::var("STELLA_E2E_REQUIRE").is_ok_and(|v| v == "1");
+            if required {
+                panic!("test node required but unavailable: {error}");
+            }
+            eprintln!("SKIPPED: no test node: {error}");
             None
         }
     }
