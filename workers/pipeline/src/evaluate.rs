@@ -211,14 +211,8 @@ struct Judged {
 
 impl Judged {
     fn judge(self, inputs: EvaluateInputs) -> Evaluation {
-        let Judged {
-            inventory,
-            feed_snapshot,
-            advisories,
-            findings,
-            statements,
-            exploits,
-        } = self;
+        let (inventory, findings, statements, exploits) =
+            (self.inventory, self.findings, self.statements, self.exploits);
         let vex_snapshot = (!statements.is_empty()).then(|| stella_vex::snapshot_hash(&statements));
         let vex = stella_verdict::evaluate::vex_decisions(
             &statements,
@@ -243,7 +237,7 @@ impl Judged {
                 .collect();
             let pinned = stella_verdict::evaluate::Inputs {
                 inventory: inventory.clone(),
-                advisories,
+                advisories: self.advisories,
                 statements,
                 trust: inputs.trust,
                 exploits: exploits.clone(),
@@ -262,7 +256,7 @@ impl Judged {
         let unknowns = unknowns(&inventory, &findings, &vex, &exploits, policy.as_ref());
         Evaluation {
             inventory,
-            feed_snapshot,
+            feed_snapshot: self.feed_snapshot,
             findings,
             vex,
             vex_snapshot,
