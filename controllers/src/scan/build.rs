@@ -95,53 +95,10 @@ pub fn invalid(scan: &Scan, invalid: &Invalid, limits: &Limits, now: &Time) -> O
 mod tests {
     use super::*;
     use crate::scan::events::Transition;
-    use crate::scan::plan::Inputs;
+    use crate::scan::fixtures::{DIGEST, at, limits, observed, scan, worker_settings};
     use crate::scan::validate::ValidPolicy;
-    use k8s_openapi::jiff::Timestamp;
     use std::time::Duration;
     use stella_crds::scan::v1alpha1::{ScanPhase, ScanStatus};
-
-    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-
-    fn at(second: i64) -> Time {
-        Time(Timestamp::from_second(second).unwrap())
-    }
-
-    fn limits(max_concurrent: u32) -> Limits {
-        Limits {
-            max_concurrent,
-            retry_base: Duration::from_secs(30),
-            retry_max: Duration::from_secs(600),
-            resync: Duration::from_secs(600),
-        }
-    }
-
-    fn worker() -> WorkerSettings {
-        WorkerSettings {
-            namespace: "stella-system".into(),
-            image: "stella-ops/worker:test".into(),
-            service_account: "stella-worker".into(),
-            backoff_limit: 2,
-            active_deadline_seconds: 1800,
-            ttl_seconds_after_finished: 600,
-            cpu_request: "500m".into(),
-            cpu_limit: "2".into(),
-            memory_request: "256Mi".into(),
-            memory_limit: "1Gi".into(),
-            storage_secret: None,
-        }
-    }
-
-    fn scan(status: Option<ScanStatus>) -> Scan {
-        let mut scan: Scan = serde_json::from_value(serde_json::json!({
-            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
-            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
-            "spec": {"image": "registry.example/shop/web:1.0"},
-        }))
-        .unwrap();
-        scan.status = status;
-        scan
-    }
 
     fn validated(credentials: bool) -> ValidatedScan {
         ValidatedScan {
@@ -156,35 +113,26 @@ mod tests {
         }
     }
 
-    fn observed(running_jobs: u32) -> Observed {
-        Observed {
-            digest: DIGEST.into(),
-            inputs: Inputs {
-                analyzer_version: "a1".into(),
-                feed_snapshot: "f".into(),
-                policy_digest: Some("sha256:p".into()),
-            },
-            job: None,
-            run: None,
-            latest: None,
-            cached: None,
-            artifacts: vec![],
+    fn built(credentials: bool, running_jobs: u32) -> Resources {
+        let observed = Observed {
             running_jobs,
-        }
+            ..observed()
+        };
+        build(
+            &scan(None),
+            &validated(credentials),
+            &observed,
+            &limits(),
+            &worker_settings("stella-system"),
+            &at(10),
+        )
     }
 
     #[test]
     fn a_new_attempt_builds_the_job_its_status_names() {
         let s = scan(None);
-        let built = build(
-            &s,
-            &validated(true),
-            &observed(0),
-            &limits(1),
-            &worker(),
-            &at(10),
-        );
-        let job = built.job.expect("a Job for a new attempt");
+        let resources = built(true, 0);
+        let job = resources.job.expect("a Job for a new attempt");
         assert_eq!(job.name(), job::job_name(&s, 1));
         assert_eq!(
             job.pinned_image,
@@ -200,71 +148,53 @@ mod tests {
                 policy: Some("{\"rules\":[]}".into()),
                 credentials: true,
             },
-            &worker(),
+            &worker_settings("stella-system"),
         );
         assert_eq!(job.job, expected);
-        let status = &built.outcome.status;
+        let status = &resources.outcome.status;
         assert_eq!(status.phase, Some(ScanPhase::Scanning));
         assert_eq!(status.job_name.as_deref(), Some(job.name()));
         assert_eq!(status.attempts, 1);
         assert_eq!(
-            built.outcome.event.as_ref().map(|e| e.transition),
+            resources.outcome.event.as_ref().map(|e| e.transition),
             Some(Transition::ScanStarted)
         );
         // No credentials: none for the Secret either.
-        let plain = build(
-            &s,
-            &validated(false),
-            &observed(0),
-            &limits(1),
-            &worker(),
-            &at(10),
-        );
-        assert_eq!(plain.job.unwrap().credentials, None);
+        assert_eq!(built(false, 0).job.unwrap().credentials, None);
     }
 
     #[test]
     fn no_job_while_queued() {
-        let built = build(
-            &scan(None),
-            &validated(true),
-            &observed(1),
-            &limits(1),
-            &worker(),
-            &at(10),
-        );
-        assert_eq!(built.job, None);
-        assert_eq!(built.outcome.status.phase, Some(ScanPhase::Pending));
-        assert_eq!(built.outcome.status.job_name, None);
+        let resources = built(true, 2);
+        assert_eq!(resources.job, None);
+        assert_eq!(resources.outcome.status.phase, Some(ScanPhase::Pending));
+        assert_eq!(resources.outcome.status.job_name, None);
     }
 
     #[test]
     fn an_invalid_scan_looks_again_as_its_problem_says() {
-        let field = invalid(
-            &scan(None),
-            &Invalid::field("InvalidImage", "bad"),
-            &limits(1),
-            &at(1),
-        );
+        let look_again = |status: Option<ScanStatus>, problem: Invalid| {
+            invalid(&scan(status), &problem, &limits(), &at(1))
+        };
+        let field = look_again(None, Invalid::field("InvalidImage", "bad"));
         assert_eq!(field.requeue, None);
         assert_eq!(field.status.phase, Some(ScanPhase::Failed));
         assert_eq!(
             field.event.as_ref().map(|e| e.transition),
             Some(Transition::Failed("InvalidImage"))
         );
-        let reference = invalid(
-            &scan(None),
-            &Invalid::reference("SecretNotFound", "gone"),
-            &limits(1),
-            &at(1),
+        assert_eq!(
+            look_again(None, Invalid::reference("SecretNotFound", "gone")).requeue,
+            Some(Duration::from_secs(60))
         );
-        assert_eq!(reference.requeue, Some(Duration::from_secs(60)));
-        let policy = invalid(&scan(None), &Invalid::policy("bad"), &limits(1), &at(1));
-        assert_eq!(policy.requeue, Some(Duration::from_secs(300)));
+        assert_eq!(
+            look_again(None, Invalid::policy("bad")).requeue,
+            Some(Duration::from_secs(300))
+        );
         // The registry: the attempts' backoff (at least the first step).
         let unresolved = Invalid::unresolved("Unreachable", "down");
         assert_eq!(
-            invalid(&scan(None), &unresolved, &limits(1), &at(1)).requeue,
+            look_again(None, unresolved.clone()).requeue,
             Some(Duration::from_secs(30))
         );
         let third = ScanStatus {
@@ -272,7 +202,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            invalid(&scan(Some(third)), &unresolved, &limits(1), &at(1)).requeue,
+            look_again(Some(third), unresolved).requeue,
             Some(Duration::from_secs(120))
         );
     }

@@ -9,6 +9,8 @@ pub mod cleanup;
 pub mod dereference;
 pub mod error;
 pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod job;
 pub mod observe;
 pub mod plan;

@@ -568,34 +568,7 @@ fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::jiff::Timestamp;
-
-    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const FEED: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-
-    fn at(second: i64) -> Time {
-        Time(Timestamp::from_second(second).unwrap())
-    }
-
-    fn limits() -> Limits {
-        Limits {
-            max_concurrent: 2,
-            retry_base: Duration::from_secs(30),
-            retry_max: Duration::from_secs(600),
-            resync: Duration::from_secs(600),
-        }
-    }
-
-    fn scan(status: Option<ScanStatus>) -> Scan {
-        let mut scan: Scan = serde_json::from_value(serde_json::json!({
-            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
-            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
-            "spec": {"image": "registry.example/shop/web:1.0"},
-        }))
-        .unwrap();
-        scan.status = status;
-        scan
-    }
+    use crate::scan::fixtures::{DIGEST, FEED, at, limits, observed, scan};
 
     fn result() -> ResultRow {
         ResultRow {
@@ -616,31 +589,6 @@ mod tests {
             components: 120,
             report_key: None,
             finished_at: "2026-11-28T08:00:00Z".into(),
-        }
-    }
-
-    fn observed() -> Observed {
-        Observed {
-            digest: DIGEST.into(),
-            inputs: Inputs {
-                analyzer_version: "a1".into(),
-                feed_snapshot: FEED.into(),
-                policy_digest: Some(FEED.into()),
-            },
-            job: None,
-            run: None,
-            latest: None,
-            cached: None,
-            artifacts: vec![ArtifactRow {
-                key: format!("images/{DIGEST}/inventory.cdx.json"),
-                image_digest: DIGEST.into(),
-                kind: "sbom".into(),
-                format: "cyclonedx-json".into(),
-                view: Some("inventory".into()),
-                digest: FEED.into(),
-                size: 1234,
-            }],
-            running_jobs: 0,
         }
     }
 

@@ -221,11 +221,6 @@ mod tests {
         .unwrap()
     }
 
-    fn invalid(scan: &Scan, references: &References) -> (&'static str, String, LookAgain) {
-        let problem = validate(scan, references).unwrap_err();
-        (problem.reason, problem.message, problem.look_again)
-    }
-
     #[test]
     fn a_valid_scan_carries_its_merged_credentials_and_the_policy_digest() {
         let s = scan(serde_json::json!({
@@ -285,98 +280,103 @@ mod tests {
     #[test]
     fn each_problem_has_its_reason_and_its_look_again() {
         let minute = LookAgain::After(Duration::from_secs(60));
-        let ok_image = serde_json::json!({"image": "registry.example/shop/web:1.0"});
-        let none = References::default();
-        assert_eq!(
-            invalid(&scan(serde_json::json!({"image": "UPPER CASE:/x"})), &none).0,
-            "InvalidImage"
-        );
-        assert_eq!(
-            invalid(&scan(serde_json::json!({"image": "UPPER CASE:/x"})), &none).2,
-            LookAgain::OnChange
-        );
-        let (reason, message, again) = invalid(
-            &scan(
-                serde_json::json!({"image": "registry.example/shop/web:1.0", "platform": "linux/"}),
-            ),
-            &none,
-        );
-        assert_eq!((reason, again), ("InvalidSpec", LookAgain::OnChange));
-        assert!(message.starts_with("spec.platform: "), "{message}");
-        let missing = References {
-            secrets: vec![pull("gone", None)],
-            ..Default::default()
+        let secrets = |list: Vec<(SecretRef, Option<Secret>)>| References {
+            secrets: list,
+            policy: None,
         };
-        assert_eq!(
-            invalid(&scan(ok_image.clone()), &missing),
-            (
-                "SecretNotFound",
-                "pull secret shop/gone does not exist".into(),
-                minute
-            )
-        );
-        let empty = References {
-            secrets: vec![pull("empty", Some(secret(serde_json::json!({}))))],
-            ..Default::default()
+        let policy = |policy: Option<Policy>| References {
+            secrets: vec![],
+            policy: Some(("x".into(), policy)),
         };
-        assert_eq!(
-            invalid(&scan(ok_image.clone()), &empty),
-            (
-                "InvalidSecret",
-                "pull secret shop/empty holds no .dockerconfigjson".into(),
-                minute
-            )
-        );
-        let garbage = References {
-            secrets: vec![pull(
-                "garbage",
-                Some(secret(
-                    serde_json::json!({".dockerconfigjson": "bm90IGpzb24="}),
-                )),
-            )],
-            ..Default::default()
-        };
-        let (reason, _, again) = invalid(&scan(ok_image.clone()), &garbage);
-        assert_eq!((reason, again), ("InvalidSecret", minute));
-        let no_policy = References {
-            policy: Some(("x".into(), None)),
-            ..Default::default()
-        };
-        assert_eq!(
-            invalid(&scan(ok_image.clone()), &no_policy),
-            (
-                "PolicyNotFound",
-                "policy \"x\" does not exist".into(),
-                minute
-            )
-        );
-        let mut broken = sample_policy();
-        let first = broken.spec.rules[0].clone();
-        broken.spec.rules.push(first);
-        let bad_policy = References {
-            policy: Some(("x".into(), Some(broken))),
-            ..Default::default()
-        };
-        let (reason, message, again) = invalid(&scan(ok_image.clone()), &bad_policy);
-        assert_eq!(
-            (reason, again),
-            ("InvalidPolicy", LookAgain::After(Duration::from_secs(300)))
-        );
-        assert!(message.contains("duplicate rule name"), "{message}");
-        // The image is read first: a Scan wrong in several ways names its image.
+        let mut duplicate_rules = sample_policy();
+        duplicate_rules
+            .spec
+            .rules
+            .push(duplicate_rules.spec.rules[0].clone());
+        let garbage = serde_json::json!({".dockerconfigjson": "bm90IGpzb24="});
         let everything = References {
             secrets: vec![pull("gone", None)],
             policy: Some(("x".into(), None)),
         };
-        assert_eq!(
-            invalid(
-                &scan(serde_json::json!({"image": "UPPER CASE:/x"})),
-                &everything
-            )
-            .0,
-            "InvalidImage"
-        );
-        // Secrets before the policy.
-        assert_eq!(invalid(&scan(ok_image), &everything).0, "SecretNotFound");
+        let good = "registry.example/shop/web:1.0";
+        let bad = "UPPER CASE:/x";
+        let cases = [
+            (
+                bad,
+                None,
+                References::default(),
+                "InvalidImage",
+                LookAgain::OnChange,
+                "",
+            ),
+            (
+                good,
+                Some("linux/"),
+                References::default(),
+                "InvalidSpec",
+                LookAgain::OnChange,
+                "spec.platform: ",
+            ),
+            (
+                good,
+                None,
+                secrets(vec![pull("gone", None)]),
+                "SecretNotFound",
+                minute,
+                "pull secret shop/gone does not exist",
+            ),
+            (
+                good,
+                None,
+                secrets(vec![pull("empty", Some(secret(serde_json::json!({}))))]),
+                "InvalidSecret",
+                minute,
+                "pull secret shop/empty holds no .dockerconfigjson",
+            ),
+            (
+                good,
+                None,
+                secrets(vec![pull("garbage", Some(secret(garbage)))]),
+                "InvalidSecret",
+                minute,
+                "shop/garbage: not a docker config",
+            ),
+            (
+                good,
+                None,
+                policy(None),
+                "PolicyNotFound",
+                minute,
+                "policy \"x\" does not exist",
+            ),
+            (
+                good,
+                None,
+                policy(Some(duplicate_rules)),
+                "InvalidPolicy",
+                LookAgain::After(Duration::from_secs(300)),
+                "policy \"x\": ",
+            ),
+            // Read as a user reads the spec: the image first, then the secrets, the policy.
+            (
+                bad,
+                None,
+                everything.clone(),
+                "InvalidImage",
+                LookAgain::OnChange,
+                "",
+            ),
+            (good, None, everything, "SecretNotFound", minute, ""),
+        ];
+        for (image, platform, references, reason, look_again, message) in cases {
+            let s = scan(serde_json::json!({"image": image, "platform": platform}));
+            let problem = validate(&s, &references).unwrap_err();
+            assert_eq!(
+                (problem.reason, problem.look_again),
+                (reason, look_again),
+                "{problem:?}"
+            );
+            assert!(problem.message.starts_with(message), "{problem:?}");
+        }
     }
 }
