@@ -261,33 +261,14 @@ fn now() -> Time {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_scan_that_does_not_deserialize_is_skipped_without_touching_the_cluster() {
-        let dir = tempfile::tempdir().unwrap();
-        // A client for an address where nothing listens: any request would fail the test.
+    /// A context whose client points where nothing listens.
+    async fn context(dir: &std::path::Path) -> Context {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let ctx = Context {
+        Context {
             client: Client::try_from(config).unwrap(),
-            store: Store::open_embedded(dir.path()).await.unwrap(),
-            worker: job::WorkerSettings {
-                namespace: "stella-system".into(),
-                image: "w".into(),
-                service_account: "stella-worker".into(),
-                backoff_limit: 2,
-                active_deadline_seconds: 60,
-                ttl_seconds_after_finished: 60,
-                cpu_request: "1".into(),
-                cpu_limit: "1".into(),
-                memory_request: "1Gi".into(),
-                memory_limit: "1Gi".into(),
-                storage_secret: None,
-            },
-            limits: Limits {
-                max_concurrent: 1,
-                retry_base: Duration::from_secs(1),
-                retry_max: Duration::from_secs(1),
-                resync: Duration::from_secs(1),
-            },
+            store: Store::open_embedded(dir).await.unwrap(),
+            worker: fixtures::worker_settings("stella-system"),
+            limits: fixtures::limits(),
             retention: Retention::Keep,
             watch_namespace: None,
             metrics: Arc::new(Metrics::default()),
@@ -296,20 +277,54 @@ mod tests {
                 instance: None,
             },
             registry_retry: Default::default(),
-        };
+        }
+    }
+
+    fn undeserializable(name: &str) -> Arc<DeserializeGuard<Scan>> {
         let guard: DeserializeGuard<Scan> = serde_json::from_value(serde_json::json!({
             "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
-            "metadata": {"name": "broken", "namespace": "shop"},
+            "metadata": {"name": name, "namespace": "shop"},
             "spec": {"image": 42, "views": "not-a-list"},
         }))
         .unwrap();
         assert!(guard.0.is_err());
-        let action = reconcile(Arc::new(guard), Arc::new(Shared::new(ctx.clone())))
-            .await
-            .unwrap();
+        Arc::new(guard)
+    }
+
+    #[tokio::test]
+    async fn a_scan_that_does_not_deserialize_is_skipped_without_touching_the_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any request to the client's address would fail, and so the reconcile.
+        let ctx = context(dir.path()).await;
+        let action = reconcile(
+            undeserializable("broken"),
+            Arc::new(Shared::new(ctx.clone())),
+        )
+        .await
+        .unwrap();
         assert_eq!(action, Action::await_change());
         assert!(ctx.metrics.render().contains(
             "stella_reconcile_failures_total{controller=\"scan\",error=\"InvalidObject\"} 1\n"
         ));
+    }
+
+    #[tokio::test]
+    async fn failures_in_a_row_are_counted_per_scan_until_a_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Shared::new(context(dir.path()).await));
+        let (web, api) = (undeserializable("web"), undeserializable("api"));
+        let error = || Error::UpdateStatus(kube::Error::LinesCodecMaxLineLengthExceeded);
+        let count = |scan: &Arc<DeserializeGuard<Scan>>| {
+            let failures = shared.failures.lock().unwrap();
+            failures.get(&ObjectRef::from_obj(&**scan)).copied()
+        };
+        for _ in 0..3 {
+            error_policy(web.clone(), &error(), shared.clone());
+        }
+        error_policy(api.clone(), &error(), shared.clone());
+        assert_eq!((count(&web), count(&api)), (Some(3), Some(1)));
+        // A reconcile that succeeds (here: skipping the object) resets that Scan only.
+        reconcile(web.clone(), shared.clone()).await.unwrap();
+        assert_eq!((count(&web), count(&api)), (None, Some(1)));
     }
 }
