@@ -333,22 +333,7 @@ fn owner_reference(scan: &Scan) -> Option<OwnerReference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn settings(namespace: &str) -> WorkerSettings {
-        WorkerSettings {
-            namespace: namespace.into(),
-            image: "stella-ops/worker:0.1.0".into(),
-            service_account: "stella-worker".into(),
-            backoff_limit: 2,
-            active_deadline_seconds: 1800,
-            ttl_seconds_after_finished: 600,
-            cpu_request: "500m".into(),
-            cpu_limit: "2".into(),
-            memory_request: "256Mi".into(),
-            memory_limit: "1Gi".into(),
-            storage_secret: Some("stella-storage".into()),
-        }
-    }
+    use crate::scan::fixtures::worker_settings;
 
     fn scan(namespace: &str) -> Scan {
         serde_json::from_value(serde_json::json!({
@@ -384,7 +369,7 @@ mod tests {
             policy: Some("{\"rules\":[]}".into()),
             credentials: true,
         };
-        let job = build(&attempt, &settings("stella-system"));
+        let job = build(&attempt, &worker_settings("stella-system"));
         golden("worker-job.json", &serde_json::to_value(&job).unwrap());
         // Stable per (uid, attempt); a new attempt is a new Job.
         assert_eq!(job.metadata.name, Some(job_name(&scan, 2)));
@@ -401,7 +386,7 @@ mod tests {
             policy: None,
             credentials: false,
         };
-        let job = build(&attempt, &settings("stella-system"));
+        let job = build(&attempt, &worker_settings("stella-system"));
         assert!(
             job.metadata.owner_references.is_none(),
             "no cross-namespace owner"

@@ -1,27 +1,41 @@
-//! This is the Scan controller driver: it runs the dereference → validate → build → apply →
-//! update_status pipeline for every Scan, and cleans up behind deleted ones (finalizer).
-//! The decisions are in [`plan`], the Job shape in [`job`]; this module does the I/O.
+//! This is the Scan controller driver: it runs the dereference → validate → observe → build →
+//! apply → update_status pipeline for every Scan, inside kube-runtime's `finalizer()` (whose
+//! `Cleanup` arm cleans up behind deleted Scans), and `error_policy` backs off failed ones.
+//! One file per step; the decisions are in [`plan`], the Job shape in [`job`].
 
+pub mod apply;
+pub mod build;
+pub mod cleanup;
+pub mod dereference;
+pub mod error;
+pub mod events;
+#[cfg(test)]
+mod fixtures;
 pub mod job;
+pub mod observe;
 pub mod plan;
+pub mod status;
+pub mod validate;
+
+pub use error::{Error, Result};
 
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use k8s_openapi::api::core::v1::{Pod, Secret};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::finalizer::{self, finalizer};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
-use plan::{Inputs, JobState, Limits, Observed, Outcome, Plan};
-use std::sync::Arc;
+use observe::Observation;
+use plan::Limits;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use stella_crds::policy::v1alpha1::Policy;
-use stella_crds::scan::v1alpha1::{Scan, ScanPhase};
+use stella_crds::scan::v1alpha1::Scan;
 use stella_store::Store;
 
 /// The finalizer the controller puts on every Scan.
@@ -34,35 +48,6 @@ pub const ANNOTATION_PULL_SECRETS: &str = "stella-ops.org/pull-secrets";
 /// Label of Scans workload discovery manages.
 pub const LABEL_DISCOVERED: &str = "stella-ops.org/discovered";
 
-/// Errors that stop a reconcile (retried with backoff); problems of the Scan itself are
-/// written to its status instead.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error("failed to {action}: {source}")]
-    Kube {
-        action: &'static str,
-        source: kube::Error,
-    },
-    #[error("catalog: {0}")]
-    Store(#[from] stella_store::Error),
-}
-
-impl Error {
-    /// The variant name: the metric label.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            Error::Kube { .. } => "Kube",
-            Error::Store(_) => "Store",
-        }
-    }
-}
-
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-fn kube(action: &'static str) -> impl FnOnce(kube::Error) -> Error {
-    move |source| Error::Kube { action, source }
-}
-
 /// What to do with a deleted Scan's artifacts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Retention {
@@ -72,7 +57,7 @@ pub enum Retention {
     DeleteUnreferenced,
 }
 
-/// Shared state of the controller.
+/// Settings and clients of the controller.
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
@@ -95,6 +80,36 @@ impl std::fmt::Debug for Context {
             .field("limits", &self.limits)
             .field("retention", &self.retention)
             .finish_non_exhaustive()
+    }
+}
+
+/// What `reconcile` and `error_policy` share while the controller runs: the [`Context`], and
+/// per Scan the failures in a row that `error_policy` backs off by (reset on a success).
+#[derive(Debug)]
+pub struct Shared {
+    pub ctx: Context,
+    failures: Mutex<HashMap<ObjectRef<DeserializeGuard<Scan>>, u32>>,
+}
+
+impl Shared {
+    pub fn new(ctx: Context) -> Shared {
+        Shared {
+            ctx,
+            failures: Mutex::default(),
+        }
+    }
+
+    /// Counts a failure of `scan`; returns how many in a row.
+    fn failed(&self, scan: ObjectRef<DeserializeGuard<Scan>>) -> u32 {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        let count = failures.entry(scan).or_default();
+        *count = count.saturating_add(1);
+        *count
+    }
+
+    fn succeeded(&self, scan: &ObjectRef<DeserializeGuard<Scan>>) {
+        let mut failures = self.failures.lock().unwrap_or_else(|e| e.into_inner());
+        failures.remove(scan);
     }
 }
 
@@ -122,7 +137,7 @@ pub async fn run(
             },
         )
         .graceful_shutdown_on(shutdown)
-        .run(reconcile, error_policy, Arc::new(ctx))
+        .run(reconcile, error_policy, Arc::new(Shared::new(ctx)))
         .for_each(|result| async move {
             if let Err(error) = result {
                 tracing::debug!(%error, "scan reconcile ended with an error");
@@ -131,632 +146,129 @@ pub async fn run(
         .await;
 }
 
-fn now() -> Time {
-    Time(k8s_openapi::jiff::Timestamp::now())
-}
-
-fn key(scan: &Scan) -> String {
-    format!(
-        "{}/{}",
-        scan.namespace().unwrap_or_default(),
-        scan.name_any()
-    )
-}
-
-fn phase_name(phase: Option<ScanPhase>) -> Option<&'static str> {
-    phase.map(|p| match p {
-        ScanPhase::Pending => "Pending",
-        ScanPhase::Resolving => "Resolving",
-        ScanPhase::Scanning => "Scanning",
-        ScanPhase::Completed => "Completed",
-        ScanPhase::Failed => "Failed",
-    })
-}
-
-/// One reconcile: cleanup for deleted Scans, otherwise the pipeline. A Scan that does not
-/// deserialize is logged, counted (`error="InvalidObject"`) and left until it changes.
-pub async fn reconcile(guard: Arc<DeserializeGuard<Scan>>, ctx: Arc<Context>) -> Result<Action> {
+/// One reconcile, counted and timed: a Scan that does not deserialize is logged, counted
+/// (`error="InvalidObject"`) and left until it changes; any other goes through the finalizer.
+pub async fn reconcile(guard: Arc<DeserializeGuard<Scan>>, shared: Arc<Shared>) -> Result<Action> {
     let started = Instant::now();
-    let scan = match &guard.0 {
-        Ok(scan) => scan,
+    let ctx = &shared.ctx;
+    let result = match &guard.0 {
+        Ok(scan) => finalized(scan, ctx).await,
         Err(invalid) => {
             tracing::warn!(
                 scan = %format!("{}/{}", invalid.metadata.namespace.as_deref().unwrap_or_default(), invalid.metadata.name.as_deref().unwrap_or_default()),
                 error = %invalid.error,
                 "skipping a Scan that does not deserialize"
             );
-            ctx.metrics.reconciled("scan", started.elapsed());
             ctx.metrics.failed("scan", "InvalidObject");
-            return Ok(Action::await_change());
+            Ok(Action::await_change())
         }
     };
-    let result = reconcile_inner(scan, &ctx).await;
     ctx.metrics.reconciled("scan", started.elapsed());
-    if let Err(error) = &result {
-        ctx.metrics.failed("scan", error.kind());
+    match &result {
+        Ok(_) => shared.succeeded(&ObjectRef::from_obj(&*guard)),
+        Err(error) => ctx.metrics.failed("scan", error.kind()),
     }
     result
 }
 
-async fn reconcile_inner(scan: &Scan, ctx: &Context) -> Result<Action> {
+/// The pipeline in kube-runtime's finalizer: it adds [`FINALIZER`] first (the patch brings
+/// the next reconcile), runs `Apply` while the Scan lives and `Cleanup` once it is deleted,
+/// then removes the finalizer.
+async fn finalized(scan: &Scan, ctx: &Context) -> Result<Action> {
     let api: Api<Scan> = Api::namespaced(ctx.client.clone(), &scan.namespace().unwrap_or_default());
-    if scan.metadata.deletion_timestamp.is_some() {
-        if scan.finalizers().iter().any(|f| f == FINALIZER) {
-            cleanup(scan, ctx).await?;
-            remove_finalizer(&api, scan).await?;
+    let result = finalizer(
+        &api,
+        FINALIZER,
+        Arc::new(scan.clone()),
+        |event| async move {
+            match event {
+                finalizer::Event::Apply(scan) => reconcile_scan(&scan, ctx).await,
+                finalizer::Event::Cleanup(scan) => cleanup::cleanup(ctx, &scan).await,
+            }
+        },
+    )
+    .await;
+    let action = match result {
+        Ok(action) => action,
+        // Gone while the finalizer was being removed: nothing left to clean up.
+        Err(finalizer::Error::RemoveFinalizer(kube::Error::Api(status))) if status.code == 404 => {
+            Action::await_change()
         }
-        ctx.metrics.scan_phase(&key(scan), None);
-        return Ok(Action::await_change());
-    }
-    if !scan.finalizers().iter().any(|f| f == FINALIZER) {
-        add_finalizer(&api, scan).await?;
-    }
-    let now = now();
-    let outcome = match dereference(scan, ctx).await? {
-        Dereferenced::Invalid {
-            reason,
-            message,
-            retry,
-        } => plan::invalid(scan, reason, &message, retry, &now),
-        Dereferenced::Ok(deref) => {
-            let plan = plan::decide(scan, &deref.observed, &ctx.limits, &now);
-            let job_name = apply(scan, ctx, &deref, &plan).await?;
-            plan::status(
-                scan,
-                &deref.observed,
-                &plan,
-                job_name.as_deref(),
-                &ctx.limits,
-                &now,
-            )
-        }
+        Err(error) => return Err(error.into()),
     };
-    update_status(&api, scan, ctx, &outcome).await?;
+    if scan.meta().deletion_timestamp.is_some() {
+        ctx.metrics.scan_phase(&status::key(scan), None);
+    }
+    Ok(action)
+}
+
+/// The `Apply` arm: dereference → validate → observe → build → apply → update_status. A Scan
+/// that cannot be scanned as written gets its condition and waits as its problem says.
+async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
+    let now = now();
+    let references = dereference::dereference(&ctx.client, scan, &ctx.worker.namespace).await?;
+    let outcome = match validate::validate(scan, &references) {
+        Err(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
+        Ok(validated) => match observe::observe(ctx, scan, &validated).await? {
+            Observation::Unresolved(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
+            Observation::Observed(observed) => {
+                let resources =
+                    build::build(scan, &validated, &observed, &ctx.limits, &ctx.worker, &now);
+                apply::apply(ctx, scan, resources).await?
+            }
+        },
+    };
+    status::update_status(ctx, scan, &outcome).await?;
     Ok(match outcome.requeue {
         Some(after) => Action::requeue(after.max(Duration::from_secs(1))),
         None => Action::await_change(),
     })
 }
 
-/// Transient failures back off; the status already says what is wrong with the Scan itself.
-/// Reconcile failures also become Warning events on the Scan (reason from the error kind,
-/// never from its text).
+/// A failed reconcile: logged, raised as a Warning Event on the Scan (reason from the error
+/// kind, never from its text), and retried after [`error::backoff`] of the Scan's failures in
+/// a row. Every error here is transient — the cluster, the catalog or the finalizer patch
+/// failing; a Scan's own problems are its status and never get here.
 pub fn error_policy(
     guard: Arc<DeserializeGuard<Scan>>,
     error: &Error,
-    ctx: Arc<Context>,
+    shared: Arc<Shared>,
 ) -> Action {
     let name = format!(
         "{}/{}",
         guard.meta().namespace.as_deref().unwrap_or_default(),
         guard.meta().name.as_deref().unwrap_or_default()
     );
-    tracing::warn!(%error, scan = %name, "reconcile failed");
-    let event = Event {
-        type_: EventType::Warning,
-        reason: format!("ReconcileFailed{}", error.kind()),
-        note: Some(error.to_string().chars().take(1000).collect()),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let failures = shared.failed(ObjectRef::from_obj(&*guard));
+    let wait = error::backoff(failures, error::jitter());
+    tracing::warn!(%error, scan = %name, kind = error.kind(), failures, retry_in = ?wait, "reconcile failed");
+    let recorder = Recorder::new(shared.ctx.client.clone(), shared.ctx.reporter.clone());
+    let event = events::reconcile_failed(error);
     let reference = guard.object_ref(&());
     tokio::spawn(async move {
         if let Err(error) = recorder.publish(&event, &reference).await {
             tracing::debug!(%error, "failed to record a reconcile failure event");
         }
     });
-    Action::requeue(Duration::from_secs(15))
+    Action::requeue(wait)
 }
 
-/// What dereference read.
-struct Deref {
-    observed: Observed,
-    /// `repository@digest`, what the worker is told to scan.
-    pinned_image: String,
-    policy_json: Option<String>,
-    /// Merged pull credentials, when the Scan has any.
-    credentials: Option<Vec<u8>>,
-}
-
-enum Dereferenced {
-    Ok(Box<Deref>),
-    /// The Scan cannot be scanned as written (or a reference is missing): no Job; `retry` for
-    /// references that may appear later.
-    Invalid {
-        reason: &'static str,
-        message: String,
-        retry: Option<Duration>,
-    },
-}
-
-fn invalid(
-    reason: &'static str,
-    message: impl Into<String>,
-    retry: Option<Duration>,
-) -> Result<Dereferenced> {
-    Ok(Dereferenced::Invalid {
-        reason,
-        message: message.into(),
-        retry,
-    })
-}
-
-/// Reads everything the decision needs: references (pull secrets, policy), the digest, the
-/// Job of the current attempt, the catalog's rows and the running-Job count — and validates
-/// the references on the way.
-async fn dereference(scan: &Scan, ctx: &Context) -> Result<Dereferenced> {
-    let namespace = scan.namespace().unwrap_or_default();
-    let reference = match stella_acquire::Reference::parse(&scan.spec.image) {
-        Ok(r) => r,
-        Err(e) => return invalid("InvalidImage", e.to_string(), None),
-    };
-    let platform: stella_acquire::Platform = match scan
-        .spec
-        .platform
-        .as_deref()
-        .unwrap_or("linux/amd64")
-        .parse()
-    {
-        Ok(p) => p,
-        Err(e) => return invalid("InvalidSpec", format!("spec.platform: {e}"), None),
-    };
-
-    // Pull secrets: the Scan's own (its namespace), and for discovery's Scans those of the
-    // pods that run the image.
-    let mut secret_refs: Vec<(String, String)> = scan
-        .spec
-        .image_pull_secrets
-        .iter()
-        .map(|s| (namespace.clone(), s.name.clone()))
-        .collect();
-    let discovered = namespace == ctx.worker.namespace
-        && scan.labels().get(LABEL_DISCOVERED).map(String::as_str) == Some("true");
-    if discovered && let Some(list) = scan.annotations().get(ANNOTATION_PULL_SECRETS) {
-        secret_refs.extend(list.split(',').filter_map(|pair| {
-            let (ns, name) = pair.trim().split_once('/')?;
-            Some((ns.to_string(), name.to_string()))
-        }));
-    }
-    let mut payloads = Vec::new();
-    for (ns, name) in &secret_refs {
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), ns);
-        let Some(secret) = secrets
-            .get_opt(name)
-            .await
-            .map_err(kube("read a pull secret"))?
-        else {
-            return invalid(
-                "SecretNotFound",
-                format!("pull secret {ns}/{name} does not exist"),
-                Some(Duration::from_secs(60)),
-            );
-        };
-        let data = secret.data.unwrap_or_default();
-        let Some(bytes) = data
-            .get(".dockerconfigjson")
-            .or_else(|| data.get(".dockercfg"))
-        else {
-            return invalid(
-                "InvalidSecret",
-                format!("pull secret {ns}/{name} holds no .dockerconfigjson"),
-                Some(Duration::from_secs(60)),
-            );
-        };
-        payloads.push((format!("{ns}/{name}"), bytes.0.clone()));
-    }
-    let credentials = if payloads.is_empty() {
-        None
-    } else {
-        let borrowed: Vec<(&str, &[u8])> = payloads
-            .iter()
-            .map(|(o, b)| (o.as_str(), b.as_slice()))
-            .collect();
-        match job::merge_docker_configs(&borrowed) {
-            Ok(merged) => Some(merged),
-            Err(e) => return invalid("InvalidSecret", e, Some(Duration::from_secs(60))),
-        }
-    };
-
-    // The policy, validated and digested as the worker will.
-    let (policy_json, policy_digest) = match &scan.spec.policy_ref {
-        None => (None, None),
-        Some(name) => {
-            let policies: Api<Policy> = Api::all(ctx.client.clone());
-            let Some(policy) = policies
-                .get_opt(name)
-                .await
-                .map_err(kube("read the policy"))?
-            else {
-                return invalid(
-                    "PolicyNotFound",
-                    format!("policy {name:?} does not exist"),
-                    Some(Duration::from_secs(60)),
-                );
-            };
-            let text = serde_json::to_string(&policy.spec).unwrap_or_default();
-            match stella_policy::load_str(&text) {
-                Ok(loaded) => (Some(text), Some(loaded.digest)),
-                Err(issues) => {
-                    return invalid(
-                        "InvalidPolicy",
-                        format!("policy {name:?}: {issues}"),
-                        Some(Duration::from_secs(300)),
-                    );
-                }
-            }
-        }
-    };
-
-    // The Job of the current attempt.
-    let status = scan.status.clone().unwrap_or_default();
-    let (job, run) = match &status.job_name {
-        Some(name) => {
-            let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-            let job = jobs
-                .get_opt(name)
-                .await
-                .map_err(kube("read the worker Job"))?;
-            let state = job_state(job.as_ref());
-            let mut run = ctx.store.catalog.run(name).await?;
-            // The worker could not reach the catalog: its pod's termination message says why.
-            if run.is_none() && matches!(state, JobState::Failed { .. } | JobState::Succeeded) {
-                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-                let list = pods
-                    .list(&ListParams::default().labels(&format!("job-name={name}")))
-                    .await
-                    .map_err(kube("list the worker's pods"))?;
-                run = plan::termination_report(name, &list.items);
-            }
-            (Some(state), run)
-        }
-        None => (None, None),
-    };
-
-    // The digest: while a Job runs, the one it scans; otherwise resolved now (tags move).
-    let in_flight = status.phase == Some(ScanPhase::Scanning) && status.job_name.is_some();
-    let digest = match (&status.image_digest, in_flight) {
-        (Some(digest), true) => digest.clone(),
-        _ => match resolve(
-            ctx,
-            &reference,
-            &platform,
-            credentials.as_deref(),
-            scan.spec.insecure_registry,
-        )
-        .await
-        {
-            Ok(digest) => digest,
-            Err((reason, message)) => {
-                let attempts = status.attempts.max(1);
-                return invalid(reason, message, Some(plan::backoff(attempts, &ctx.limits)));
-            }
-        },
-    };
-    let pinned_image = format!("{}@{digest}", reference.repository_url());
-
-    let feed_snapshot = ctx.store.advisories.feed_snapshot().await?;
-    let inputs = Inputs {
-        analyzer_version: stella_analyzers::ANALYZER_VERSION.to_string(),
-        feed_snapshot,
-        policy_digest,
-    };
-    let catalog = &ctx.store.catalog;
-    let cached = catalog
-        .result(
-            &digest,
-            &inputs.analyzer_version,
-            &inputs.feed_snapshot,
-            inputs.policy_digest.as_deref(),
-        )
-        .await?;
-    let latest = catalog.latest_result(&digest).await?;
-    let artifacts = catalog.artifacts(&digest).await?;
-    let running_jobs = running_jobs(ctx).await?;
-    Ok(Dereferenced::Ok(Box::new(Deref {
-        observed: Observed {
-            digest,
-            inputs,
-            job,
-            run,
-            latest,
-            cached,
-            artifacts,
-            running_jobs,
-        },
-        pinned_image,
-        policy_json,
-        credentials,
-    })))
-}
-
-/// Resolves the image to its platform manifest digest at the registry. Failures are the
-/// Scan's condition reasons.
-async fn resolve(
-    ctx: &Context,
-    reference: &stella_acquire::Reference,
-    platform: &stella_acquire::Platform,
-    credentials: Option<&[u8]>,
-    plain_http: bool,
-) -> Result<String, (&'static str, String)> {
-    use stella_acquire::Error as E;
-    let mut creds = stella_acquire::Credentials::default();
-    if let Some(bytes) = credentials {
-        creds
-            .merge(bytes, "imagePullSecrets")
-            .map_err(|e| ("InvalidSecret", e.to_string()))?;
-    }
-    let client = stella_acquire::RegistryClient::new(creds, plain_http)
-        .map_err(|e| ("Unreachable", e.to_string()))?
-        .with_retry(ctx.registry_retry.clone());
-    client
-        .resolve(reference, platform)
-        .await
-        .map(|d| d.to_string())
-        .map_err(|e| {
-            let reason = match &e {
-                E::Unreachable { .. } => "Unreachable",
-                E::Auth { .. } => "Unauthorized",
-                E::Registry { status: 404, .. } => "ImageNotFound",
-                E::NoMatchingPlatform { .. } => "NoMatchingPlatform",
-                E::Registry { .. } => "RegistryError",
-                _ => "ResolveFailed",
-            };
-            (reason, format!("failed to resolve {}: {e}", reference))
-        })
-}
-
-fn job_state(job: Option<&Job>) -> JobState {
-    // A Job being deleted (kept only by finalizers, e.g. `orphan`) is as good as gone.
-    let Some(job) = job.filter(|j| j.metadata.deletion_timestamp.is_none()) else {
-        return JobState::Missing;
-    };
-    let conditions = job
-        .status
-        .as_ref()
-        .and_then(|s| s.conditions.as_ref())
-        .cloned()
-        .unwrap_or_default();
-    for condition in &conditions {
-        if condition.status != "True" {
-            continue;
-        }
-        match condition.type_.as_str() {
-            "Complete" => return JobState::Succeeded,
-            "Failed" => {
-                return JobState::Failed {
-                    reason: condition.reason.clone().unwrap_or_default(),
-                    message: condition.message.clone().unwrap_or_default(),
-                };
-            }
-            _ => {}
-        }
-    }
-    JobState::Running
-}
-
-/// Worker Jobs that are not finished: the only ones that hold a slot.
-async fn running_jobs(ctx: &Context) -> Result<u32> {
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-    let list = jobs
-        .list(&ListParams::default().labels(job::WORKER_SELECTOR))
-        .await
-        .map_err(kube("list worker Jobs"))?;
-    let running = list
-        .items
-        .iter()
-        .filter(|j| {
-            j.metadata.deletion_timestamp.is_none() && job_state(Some(j)) == JobState::Running
-        })
-        .count();
-    Ok(u32::try_from(running).unwrap_or(u32::MAX))
-}
-
-/// Creates the Job (and its credentials Secret) a `Create` plan asks for; returns its name.
-async fn apply(scan: &Scan, ctx: &Context, deref: &Deref, plan: &Plan) -> Result<Option<String>> {
-    let Plan::Create { attempt } = plan else {
-        return Ok(None);
-    };
-    let attempt = job::Attempt {
-        scan,
-        pinned_image: deref.pinned_image.clone(),
-        attempt: *attempt,
-        policy: deref.policy_json.clone(),
-        credentials: deref.credentials.is_some(),
-    };
-    let wanted = job::build(&attempt, &ctx.worker);
-    let name = wanted.metadata.name.clone().unwrap_or_default();
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-    let created = match jobs.create(&PostParams::default(), &wanted).await {
-        Ok(job) => job,
-        // A previous reconcile created it and crashed before writing the status.
-        Err(kube::Error::Api(status)) if status.code == 409 => jobs
-            .get(&name)
-            .await
-            .map_err(kube("read the existing worker Job"))?,
-        Err(e) => return Err(kube("create the worker Job")(e)),
-    };
-    if let Some(merged) = &deref.credentials {
-        let secret = job::credentials_secret(&created, merged.clone());
-        let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-        match secrets.create(&PostParams::default(), &secret).await {
-            Ok(_) => {}
-            Err(kube::Error::Api(status)) if status.code == 409 => {}
-            Err(e) => return Err(kube("create the worker's credentials Secret")(e)),
-        }
-    }
-    tracing::info!(scan = %key(scan), job = %name, image = %deref.pinned_image, "created worker Job");
-    Ok(Some(name))
-}
-
-/// Writes the status (server-side apply under [`MANAGER`]) and the transition's Event.
-async fn update_status(
-    api: &Api<Scan>,
-    scan: &Scan,
-    ctx: &Context,
-    outcome: &Outcome,
-) -> Result<()> {
-    ctx.metrics
-        .scan_phase(&key(scan), phase_name(outcome.status.phase));
-    if scan.status.as_ref() != Some(&outcome.status) {
-        let patch = serde_json::json!({
-            "apiVersion": "stella-ops.org/v1alpha1",
-            "kind": "Scan",
-            "status": outcome.status,
-        });
-        api.patch_status(
-            &scan.name_any(),
-            &PatchParams::apply(MANAGER).force(),
-            &Patch::Apply(&patch),
-        )
-        .await
-        .map_err(kube("write the Scan status"))?;
-    }
-    if let Some((warning, reason, note)) = &outcome.event {
-        let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
-        let event = Event {
-            type_: if *warning {
-                EventType::Warning
-            } else {
-                EventType::Normal
-            },
-            reason: (*reason).to_string(),
-            note: Some(note.chars().take(1000).collect()),
-            action: "Reconcile".into(),
-            secondary: None,
-        };
-        if let Err(error) = recorder.publish(&event, &scan.object_ref(&())).await {
-            tracing::warn!(%error, scan = %key(scan), "failed to record an event");
-        }
-    }
-    Ok(())
-}
-
-async fn add_finalizer(api: &Api<Scan>, scan: &Scan) -> Result<()> {
-    let mut finalizers = scan.finalizers().to_vec();
-    finalizers.push(FINALIZER.to_string());
-    let patch = serde_json::json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": scan.resource_version()},
-    });
-    api.patch(
-        &scan.name_any(),
-        &PatchParams::default(),
-        &Patch::Merge(&patch),
-    )
-    .await
-    .map_err(kube("add the finalizer"))?;
-    Ok(())
-}
-
-async fn remove_finalizer(api: &Api<Scan>, scan: &Scan) -> Result<()> {
-    let finalizers: Vec<&String> = scan
-        .finalizers()
-        .iter()
-        .filter(|f| *f != FINALIZER)
-        .collect();
-    let patch = serde_json::json!({
-        "metadata": {"finalizers": finalizers, "resourceVersion": scan.resource_version()},
-    });
-    match api
-        .patch(
-            &scan.name_any(),
-            &PatchParams::default(),
-            &Patch::Merge(&patch),
-        )
-        .await
-    {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(status)) if status.code == 404 => Ok(()),
-        Err(e) => Err(kube("remove the finalizer")(e)),
-    }
-}
-
-/// Deletes the Scan's worker Jobs (their credentials Secrets go with them: owner reference;
-/// deleted explicitly too, as a cluster without a garbage collector would keep them), and
-/// what retention says to forget.
-async fn cleanup(scan: &Scan, ctx: &Context) -> Result<()> {
-    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
-    let uid = scan.uid().unwrap_or_default();
-    let selector = format!("{},{}={uid}", job::WORKER_SELECTOR, job::LABEL_SCAN_UID);
-    let list = jobs
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(kube("list the Scan's Jobs"))?;
-    for job in list.items {
-        let name = job.name_any();
-        for result in [
-            jobs.delete(&name, &DeleteParams::background())
-                .await
-                .map(|_| ()),
-            secrets
-                .delete(&job::secret_name(&name), &DeleteParams::default())
-                .await
-                .map(|_| ()),
-        ] {
-            match result {
-                Ok(()) => {}
-                Err(kube::Error::Api(status)) if status.code == 404 => {}
-                Err(e) => return Err(kube("delete a worker Job")(e)),
-            }
-        }
-    }
-    if ctx.retention == Retention::DeleteUnreferenced
-        && let Some(digest) = scan.status.as_ref().and_then(|s| s.image_digest.clone())
-    {
-        let all: Api<Scan> = Api::all(ctx.client.clone());
-        let others = all
-            .list(&ListParams::default())
-            .await
-            .map_err(kube("list Scans"))?;
-        let referenced = others.items.iter().any(|other| {
-            other.uid() != scan.uid()
-                && other
-                    .status
-                    .as_ref()
-                    .and_then(|s| s.image_digest.as_deref())
-                    == Some(digest.as_str())
-        });
-        if !referenced {
-            let removed = ctx.store.forget_image(&digest).await?;
-            tracing::info!(scan = %key(scan), %digest, objects = removed, "forgot the image (retention)");
-        }
-    }
-    tracing::info!(scan = %key(scan), "cleaned up");
-    Ok(())
+fn now() -> Time {
+    Time(k8s_openapi::jiff::Timestamp::now())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn a_scan_that_does_not_deserialize_is_skipped_without_touching_the_cluster() {
-        let dir = tempfile::tempdir().unwrap();
-        // A client for an address where nothing listens: any request would fail the test.
+    /// A context whose client points where nothing listens.
+    async fn context(dir: &std::path::Path) -> Context {
         let config = kube::Config::new("http://127.0.0.1:9".parse().unwrap());
-        let ctx = Context {
+        Context {
             client: Client::try_from(config).unwrap(),
-            store: Store::open_embedded(dir.path()).await.unwrap(),
-            worker: job::WorkerSettings {
-                namespace: "stella-system".into(),
-                image: "w".into(),
-                service_account: "stella-worker".into(),
-                backoff_limit: 2,
-                active_deadline_seconds: 60,
-                ttl_seconds_after_finished: 60,
-                cpu_request: "1".into(),
-                cpu_limit: "1".into(),
-                memory_request: "1Gi".into(),
-                memory_limit: "1Gi".into(),
-                storage_secret: None,
-            },
-            limits: Limits {
-                max_concurrent: 1,
-                retry_base: Duration::from_secs(1),
-                retry_max: Duration::from_secs(1),
-                resync: Duration::from_secs(1),
-            },
+            store: Store::open_embedded(dir).await.unwrap(),
+            worker: fixtures::worker_settings("stella-system"),
+            limits: fixtures::limits(),
             retention: Retention::Keep,
             watch_namespace: None,
             metrics: Arc::new(Metrics::default()),
@@ -765,20 +277,54 @@ mod tests {
                 instance: None,
             },
             registry_retry: Default::default(),
-        };
+        }
+    }
+
+    fn undeserializable(name: &str) -> Arc<DeserializeGuard<Scan>> {
         let guard: DeserializeGuard<Scan> = serde_json::from_value(serde_json::json!({
             "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
-            "metadata": {"name": "broken", "namespace": "shop"},
+            "metadata": {"name": name, "namespace": "shop"},
             "spec": {"image": 42, "views": "not-a-list"},
         }))
         .unwrap();
         assert!(guard.0.is_err());
-        let action = reconcile(Arc::new(guard), Arc::new(ctx.clone()))
-            .await
-            .unwrap();
+        Arc::new(guard)
+    }
+
+    #[tokio::test]
+    async fn a_scan_that_does_not_deserialize_is_skipped_without_touching_the_cluster() {
+        let dir = tempfile::tempdir().unwrap();
+        // Any request to the client's address would fail, and so the reconcile.
+        let ctx = context(dir.path()).await;
+        let action = reconcile(
+            undeserializable("broken"),
+            Arc::new(Shared::new(ctx.clone())),
+        )
+        .await
+        .unwrap();
         assert_eq!(action, Action::await_change());
         assert!(ctx.metrics.render().contains(
             "stella_reconcile_failures_total{controller=\"scan\",error=\"InvalidObject\"} 1\n"
         ));
+    }
+
+    #[tokio::test]
+    async fn failures_in_a_row_are_counted_per_scan_until_a_success() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = Arc::new(Shared::new(context(dir.path()).await));
+        let (web, api) = (undeserializable("web"), undeserializable("api"));
+        let error = || Error::UpdateStatus(kube::Error::LinesCodecMaxLineLengthExceeded);
+        let count = |scan: &Arc<DeserializeGuard<Scan>>| {
+            let failures = shared.failures.lock().unwrap();
+            failures.get(&ObjectRef::from_obj(&**scan)).copied()
+        };
+        for _ in 0..3 {
+            error_policy(web.clone(), &error(), shared.clone());
+        }
+        error_policy(api.clone(), &error(), shared.clone());
+        assert_eq!((count(&web), count(&api)), (Some(3), Some(1)));
+        // A reconcile that succeeds (here: skipping the object) resets that Scan only.
+        reconcile(web.clone(), shared.clone()).await.unwrap();
+        assert_eq!((count(&web), count(&api)), (None, Some(1)));
     }
 }

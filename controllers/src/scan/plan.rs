@@ -2,6 +2,7 @@
 //! rows, the running-Job count) to what to do next and the status to write. No I/O here, so
 //! every path of the state machine is a unit test.
 
+use super::events::{ScanEvent, Transition};
 use crate::conditions::{self, Desired, FAILED, READY, SCANNED, Status};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use std::time::Duration;
@@ -94,8 +95,8 @@ pub enum Plan {
 pub struct Outcome {
     pub status: ScanStatus,
     pub requeue: Option<Duration>,
-    /// A transition worth a Kubernetes Event: (type is warning, reason, note).
-    pub event: Option<(bool, &'static str, String)>,
+    /// A transition worth a Kubernetes Event.
+    pub event: Option<ScanEvent>,
 }
 
 /// Decides the next step for `scan` given `observed` at `now`.
@@ -353,7 +354,7 @@ pub fn status(
             );
             (
                 Some(Duration::from_secs(300)),
-                Some((false, "ScanStarted", message)),
+                Some(ScanEvent::new(Transition::ScanStarted, message)),
             )
         }
         Plan::Queue => {
@@ -382,14 +383,15 @@ pub fn status(
                 "{} components; {} critical, {} high, {} medium, {} low; verdict {verdict}",
                 result.components, result.critical, result.high, result.medium, result.low
             );
-            let (reason, message) = if *reused {
+            let (transition, message) = if *reused {
                 (
-                    "ResultReused",
+                    Transition::ResultReused,
                     format!("reused the catalog's result for these inputs: {summary}"),
                 )
             } else {
-                ("ScanSucceeded", format!("scanned: {summary}"))
+                (Transition::ScanSucceeded, format!("scanned: {summary}"))
             };
+            let reason = transition.reason();
             set(
                 &mut new,
                 &[
@@ -403,10 +405,14 @@ pub fn status(
                     ),
                 ],
             );
-            let warn = result.verdict.as_deref() == Some("FAIL");
+            let transition = if result.verdict.as_deref() == Some("FAIL") {
+                Transition::PolicyFailed
+            } else {
+                transition
+            };
             (
                 Some(limits.resync),
-                Some((warn, if warn { "PolicyFailed" } else { reason }, message)),
+                Some(ScanEvent::new(transition, message)),
             )
         }
         Plan::Fail { reason, message } => {
@@ -426,7 +432,10 @@ pub fn status(
                     conditions::condition(FAILED, Status::True, reason, message.clone()),
                 ],
             );
-            (Some(retry), Some((true, *reason, message)))
+            (
+                Some(retry),
+                Some(ScanEvent::new(Transition::Failed(reason), message)),
+            )
         }
     };
     Outcome {
@@ -470,7 +479,7 @@ pub fn invalid(
     Outcome {
         status,
         requeue: retry,
-        event: flipped.then(|| (true, reason, message.to_string())),
+        event: flipped.then(|| ScanEvent::new(Transition::Failed(reason), message)),
     }
 }
 
@@ -559,34 +568,7 @@ fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::jiff::Timestamp;
-
-    const DIGEST: &str = "sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const FEED: &str = "sha256:ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff";
-
-    fn at(second: i64) -> Time {
-        Time(Timestamp::from_second(second).unwrap())
-    }
-
-    fn limits() -> Limits {
-        Limits {
-            max_concurrent: 2,
-            retry_base: Duration::from_secs(30),
-            retry_max: Duration::from_secs(600),
-            resync: Duration::from_secs(600),
-        }
-    }
-
-    fn scan(status: Option<ScanStatus>) -> Scan {
-        let mut scan: Scan = serde_json::from_value(serde_json::json!({
-            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
-            "metadata": {"name": "web", "namespace": "shop", "uid": "u-1", "generation": 1},
-            "spec": {"image": "registry.example/shop/web:1.0"},
-        }))
-        .unwrap();
-        scan.status = status;
-        scan
-    }
+    use crate::scan::fixtures::{DIGEST, FEED, at, limits, observed, scan};
 
     fn result() -> ResultRow {
         ResultRow {
@@ -607,31 +589,6 @@ mod tests {
             components: 120,
             report_key: None,
             finished_at: "2026-11-28T08:00:00Z".into(),
-        }
-    }
-
-    fn observed() -> Observed {
-        Observed {
-            digest: DIGEST.into(),
-            inputs: Inputs {
-                analyzer_version: "a1".into(),
-                feed_snapshot: FEED.into(),
-                policy_digest: Some(FEED.into()),
-            },
-            job: None,
-            run: None,
-            latest: None,
-            cached: None,
-            artifacts: vec![ArtifactRow {
-                key: format!("images/{DIGEST}/inventory.cdx.json"),
-                image_digest: DIGEST.into(),
-                kind: "sbom".into(),
-                format: "cyclonedx-json".into(),
-                view: Some("inventory".into()),
-                digest: FEED.into(),
-                size: 1234,
-            }],
-            running_jobs: 0,
         }
     }
 
@@ -881,7 +838,10 @@ mod tests {
         assert_eq!(serde_json::to_value(&outcome.status).unwrap(), expected);
         assert_eq!(outcome.requeue, Some(Duration::from_secs(600)));
         assert_eq!(
-            outcome.event.as_ref().map(|e| (e.0, e.1)),
+            outcome
+                .event
+                .as_ref()
+                .map(|e| (e.transition.is_warning(), e.transition.reason())),
             Some((false, "ScanSucceeded"))
         );
     }
@@ -920,7 +880,10 @@ mod tests {
         );
         assert_eq!(outcome.requeue, Some(Duration::from_secs(30)));
         assert_eq!(
-            outcome.event.as_ref().map(|e| (e.0, e.1)),
+            outcome
+                .event
+                .as_ref()
+                .map(|e| (e.transition.is_warning(), e.transition.reason())),
             Some((true, "Unreachable"))
         );
         // Invalid references: an event on the first report only.

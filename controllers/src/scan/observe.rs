@@ -1,0 +1,228 @@
+//! Observe: for a validated Scan, reads the state the decision needs — the Job of the current
+//! attempt and the worker's report, the image digest at the registry, the catalog's rows for
+//! it, the running-Job count — into [`Observed`]. Reads only.
+
+use super::Context;
+use super::error::{self, Result};
+use super::job;
+use super::plan::{self, Inputs, JobState, Observed};
+use super::validate::{Invalid, ValidatedScan};
+use k8s_openapi::api::batch::v1::Job;
+use k8s_openapi::api::core::v1::Pod;
+use kube::Api;
+use kube::api::ListParams;
+use stella_crds::scan::v1alpha1::{Scan, ScanPhase};
+
+/// What observe found.
+#[derive(Debug)]
+pub enum Observation {
+    /// Everything the decision needs.
+    Observed(Box<Observed>),
+    /// The registry could not resolve the image: the Scan's condition, no decision.
+    Unresolved(Invalid),
+}
+
+/// Reads the Scan's state. The digest is the running attempt's while a Job scans it,
+/// otherwise resolved now (tags move).
+pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> Result<Observation> {
+    // The Job of the current attempt.
+    let status = scan.status.clone().unwrap_or_default();
+    let (job, run) = match &status.job_name {
+        Some(name) => {
+            let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+            let job = jobs
+                .get_opt(name)
+                .await
+                .map_err(error::observe("read the worker Job"))?;
+            let state = job_state(job.as_ref());
+            let mut run = ctx
+                .store
+                .catalog
+                .run(name)
+                .await
+                .map_err(error::store("read the worker's report"))?;
+            // The worker could not reach the catalog: its pod's termination message says why.
+            if run.is_none() && matches!(state, JobState::Failed { .. } | JobState::Succeeded) {
+                let pods: Api<Pod> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+                let list = pods
+                    .list(&ListParams::default().labels(&format!("job-name={name}")))
+                    .await
+                    .map_err(error::observe("list the worker's pods"))?;
+                run = plan::termination_report(name, &list.items);
+            }
+            (Some(state), run)
+        }
+        None => (None, None),
+    };
+
+    let in_flight = status.phase == Some(ScanPhase::Scanning) && status.job_name.is_some();
+    let digest = match (&status.image_digest, in_flight) {
+        (Some(digest), true) => digest.clone(),
+        _ => match resolve(ctx, validated).await {
+            Ok(digest) => digest,
+            Err(unresolved) => return Ok(Observation::Unresolved(unresolved)),
+        },
+    };
+
+    let catalog = &ctx.store.catalog;
+    let feed_snapshot = ctx
+        .store
+        .advisories
+        .feed_snapshot()
+        .await
+        .map_err(error::store("read the feed snapshot"))?;
+    let inputs = Inputs {
+        analyzer_version: stella_analyzers::ANALYZER_VERSION.to_string(),
+        feed_snapshot,
+        policy_digest: validated.policy.as_ref().map(|p| p.digest.clone()),
+    };
+    let cached = catalog
+        .result(
+            &digest,
+            &inputs.analyzer_version,
+            &inputs.feed_snapshot,
+            inputs.policy_digest.as_deref(),
+        )
+        .await
+        .map_err(error::store("read the catalog's result"))?;
+    let latest = catalog
+        .latest_result(&digest)
+        .await
+        .map_err(error::store("read the catalog's latest result"))?;
+    let artifacts = catalog
+        .artifacts(&digest)
+        .await
+        .map_err(error::store("read the catalog's artifacts"))?;
+    let running_jobs = running_jobs(ctx).await?;
+    Ok(Observation::Observed(Box::new(Observed {
+        digest,
+        inputs,
+        job,
+        run,
+        latest,
+        cached,
+        artifacts,
+        running_jobs,
+    })))
+}
+
+/// Resolves the image to its platform manifest digest at the registry. Failures are the
+/// Scan's condition reasons.
+async fn resolve(ctx: &Context, validated: &ValidatedScan) -> Result<String, Invalid> {
+    use stella_acquire::Error as E;
+    let reference = &validated.reference;
+    let mut creds = stella_acquire::Credentials::default();
+    if let Some(bytes) = &validated.credentials {
+        creds
+            .merge(bytes, "imagePullSecrets")
+            .map_err(|e| Invalid::unresolved("InvalidSecret", e.to_string()))?;
+    }
+    let client = stella_acquire::RegistryClient::new(creds, validated.insecure_registry)
+        .map_err(|e| Invalid::unresolved("Unreachable", e.to_string()))?
+        .with_retry(ctx.registry_retry.clone());
+    client
+        .resolve(reference, &validated.platform)
+        .await
+        .map(|d| d.to_string())
+        .map_err(|e| {
+            let reason = match &e {
+                E::Unreachable { .. } => "Unreachable",
+                E::Auth { .. } => "Unauthorized",
+                E::Registry { status: 404, .. } => "ImageNotFound",
+                E::NoMatchingPlatform { .. } => "NoMatchingPlatform",
+                E::Registry { .. } => "RegistryError",
+                _ => "ResolveFailed",
+            };
+            Invalid::unresolved(reason, format!("failed to resolve {reference}: {e}"))
+        })
+}
+
+/// The state of a worker Job from its conditions.
+pub fn job_state(job: Option<&Job>) -> JobState {
+    // A Job being deleted (kept only by finalizers, e.g. `orphan`) is as good as gone.
+    let Some(job) = job.filter(|j| j.metadata.deletion_timestamp.is_none()) else {
+        return JobState::Missing;
+    };
+    let conditions = job
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .cloned()
+        .unwrap_or_default();
+    for condition in &conditions {
+        if condition.status != "True" {
+            continue;
+        }
+        match condition.type_.as_str() {
+            "Complete" => return JobState::Succeeded,
+            "Failed" => {
+                return JobState::Failed {
+                    reason: condition.reason.clone().unwrap_or_default(),
+                    message: condition.message.clone().unwrap_or_default(),
+                };
+            }
+            _ => {}
+        }
+    }
+    JobState::Running
+}
+
+/// Worker Jobs that are not finished: the only ones that hold a slot.
+async fn running_jobs(ctx: &Context) -> Result<u32> {
+    let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+    let list = jobs
+        .list(&ListParams::default().labels(job::WORKER_SELECTOR))
+        .await
+        .map_err(error::observe("list worker Jobs"))?;
+    let running = list
+        .items
+        .iter()
+        .filter(|j| {
+            j.metadata.deletion_timestamp.is_none() && job_state(Some(j)) == JobState::Running
+        })
+        .count();
+    Ok(u32::try_from(running).unwrap_or(u32::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job(status: serde_json::Value, deleting: bool) -> Job {
+        let mut metadata = serde_json::json!({"name": "stella-scan-1"});
+        if deleting {
+            metadata["deletionTimestamp"] = "2026-11-28T08:00:00Z".into();
+        }
+        serde_json::from_value(serde_json::json!({"metadata": metadata, "status": status})).unwrap()
+    }
+
+    #[test]
+    fn a_jobs_state_comes_from_its_true_conditions() {
+        let cond = |type_: &str, status: &str| serde_json::json!({"conditions": [{"type": type_, "status": status, "reason": "R", "message": "m"}]});
+        assert_eq!(job_state(None), JobState::Missing);
+        assert_eq!(
+            job_state(Some(&job(serde_json::json!({}), false))),
+            JobState::Running
+        );
+        assert_eq!(
+            job_state(Some(&job(cond("Complete", "True"), false))),
+            JobState::Succeeded
+        );
+        assert_eq!(
+            job_state(Some(&job(cond("Failed", "True"), false))),
+            JobState::Failed {
+                reason: "R".into(),
+                message: "m".into()
+            }
+        );
+        assert_eq!(
+            job_state(Some(&job(cond("Failed", "False"), false))),
+            JobState::Running
+        );
+        assert_eq!(
+            job_state(Some(&job(cond("Complete", "True"), true))),
+            JobState::Missing,
+            "a Job being deleted is as good as gone"
+        );
+    }
+}
