@@ -5,7 +5,6 @@
 //! collected after a TTL. Pure selection and naming here; the loop at the bottom does the I/O.
 
 use crate::metrics::Metrics;
-use crate::scan::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED};
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Namespace, Pod};
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
@@ -15,19 +14,14 @@ use kube::{Api, Client, ResourceExt};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
-use stella_crds::scan::v1alpha1::{Scan, ScanSpec};
+use stella_crds::discovered::{ANNOTATION_PULL_SECRETS, Discovered, LABEL_DISCOVERED};
+pub use stella_crds::discovered::{
+    ANNOTATION_UNUSED_SINCE, ANNOTATION_WORKLOADS, OPT_OUT_LABEL, WORKLOAD_LABEL_PREFIX, Workload,
+    scan_name,
+};
+use stella_crds::scan::v1alpha1::Scan;
 
-/// Pods or namespaces labelled `stella-ops.org/scan: "false"` are left out.
-pub const OPT_OUT_LABEL: &str = "stella-ops.org/scan";
-/// When a discovered Scan's image was last seen running (set when it stops running).
-pub const ANNOTATION_UNUSED_SINCE: &str = "stella-ops.org/unused-since";
-/// Every workload running the image: `namespace/Kind/name`, comma-separated, sorted.
-pub const ANNOTATION_WORKLOADS: &str = "stella-ops.org/workloads";
-/// Label prefix per workload: `workload.stella-ops.org/<kind>.<name>: <namespace>`.
-pub const WORKLOAD_LABEL_PREFIX: &str = "workload.stella-ops.org/";
 const MANAGER: &str = "stella-discovery";
-/// At most this many workload labels per Scan (the annotation lists them all).
-const MAX_WORKLOAD_LABELS: usize = 32;
 
 /// Which namespaces are watched and how discovered Scans are made.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,8 +40,6 @@ pub struct Settings {
     pub insecure_registries: Vec<String>,
 }
 
-/// A workload: (namespace, kind, name).
-pub type Workload = (String, String, String);
 /// The controller owner of an object: (kind, name).
 pub type Owner = (String, String);
 /// Answers "who owns (namespace, kind, name)?".
@@ -66,27 +58,7 @@ pub struct Running {
 }
 
 /// `*` matches any run of characters, `?` one character.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|&c| c == '*')
-}
+pub use stella_model::glob;
 
 fn opted_out(labels: &BTreeMap<String, String>) -> bool {
     labels
@@ -103,16 +75,6 @@ pub fn namespace_selected(
     (settings.include.is_empty() || settings.include.iter().any(|g| glob(g, name)))
         && !settings.exclude.iter().any(|g| glob(g, name))
         && !opted_out(labels)
-}
-
-/// `sha256-<hex>`: the Scan of a digest.
-pub fn scan_name(digest: &str) -> Option<String> {
-    let hex = digest.strip_prefix("sha256:")?;
-    (hex.len() == 64
-        && hex
-            .bytes()
-            .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()))
-    .then(|| format!("sha256-{hex}"))
 }
 
 /// The digest-pinned images a pod runs: from its container statuses' `imageID` (what the node
@@ -229,67 +191,22 @@ pub fn running(
 }
 
 /// The label key of a workload (`workload.stella-ops.org/deployment.web`), when it fits.
-fn workload_label(kind: &str, name: &str) -> Option<String> {
-    let part = format!("{}.{name}", kind.to_ascii_lowercase());
-    let valid = part.len() <= 63
-        && part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && part
-            .bytes()
-            .next()
-            .is_some_and(|b| b.is_ascii_alphanumeric())
-        && part
-            .bytes()
-            .last()
-            .is_some_and(|b| b.is_ascii_alphanumeric());
-    valid.then(|| format!("{WORKLOAD_LABEL_PREFIX}{part}"))
-}
-
 /// The Scan discovery keeps for a running digest (what it applies; other fields are the
 /// controller's or the user's).
 pub fn desired_scan(settings: &Settings, digest: &str, running: &Running) -> Option<Scan> {
-    let name = scan_name(digest)?;
-    let mut labels = BTreeMap::from([
-        (LABEL_DISCOVERED.to_string(), "true".to_string()),
-        (
-            "app.kubernetes.io/managed-by".to_string(),
-            "stella-operator".to_string(),
-        ),
-    ]);
-    for (namespace, kind, workload) in running.workloads.iter().take(MAX_WORKLOAD_LABELS) {
-        if let Some(key) = workload_label(kind, workload)
-            && namespace.len() <= 63
-        {
-            labels.insert(key, namespace.clone());
-        }
-    }
-    let workloads: Vec<String> = running
-        .workloads
-        .iter()
-        .map(|(ns, kind, name)| format!("{ns}/{kind}/{name}"))
-        .collect();
-    let mut annotations = BTreeMap::from([(ANNOTATION_WORKLOADS.to_string(), workloads.join(","))]);
-    if !running.pull_secrets.is_empty() {
-        let secrets: Vec<String> = running
-            .pull_secrets
-            .iter()
-            .map(|(ns, n)| format!("{ns}/{n}"))
-            .collect();
-        annotations.insert(ANNOTATION_PULL_SECRETS.to_string(), secrets.join(","));
-    }
     let registry = stella_acquire::Reference::parse(&running.image)
         .ok()?
         .registry;
-    let mut spec: ScanSpec =
-        serde_json::from_value(serde_json::json!({ "image": running.image })).ok()?;
-    spec.policy_ref = settings.policy_ref.clone();
-    spec.insecure_registry = settings.insecure_registries.iter().any(|r| r == &registry);
-    let mut scan = Scan::new(&name, spec);
-    scan.metadata.namespace = Some(settings.namespace.clone());
-    scan.metadata.labels = Some(labels);
-    scan.metadata.annotations = Some(annotations);
-    Some(scan)
+    Discovered {
+        namespace: &settings.namespace,
+        image: &running.image,
+        digest,
+        workloads: &running.workloads,
+        pull_secrets: &running.pull_secrets,
+        policy_ref: settings.policy_ref.as_deref(),
+        insecure_registry: settings.insecure_registries.iter().any(|r| r == &registry),
+    }
+    .scan()
 }
 
 /// What collection does to a discovered Scan whose image is not running.

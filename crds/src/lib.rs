@@ -5,6 +5,7 @@
 //! fails when the committed YAML drifts from what the types generate.
 
 pub mod common;
+pub mod discovered;
 pub mod feed_source;
 pub mod notify;
 pub mod policy;

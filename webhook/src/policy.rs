@@ -120,7 +120,7 @@ pub fn parse_selector(text: &str) -> Result<LabelSelector, InvalidSelector> {
 }
 
 /// Namespace and image patterns: `*` any run, `?` one character (discovery's matcher).
-pub use stella_controllers::discovery::glob;
+pub use stella_model::glob;
 
 /// `expires`: an RFC 3339 time, or a date meaning its start (00:00 UTC). `None` for a value
 /// that names no time.

@@ -1,12 +1,11 @@
 //! `scan-and-deny`: the Scan requested for an unscanned image is the one the operator's
 //! workload discovery keeps for that digest (`sha256-<hex>` in the operator's namespace,
-//! `stella-ops.org/discovered: "true"`: discovery's own builder), so discovery adopts it and
-//! collects it when no Pod runs the image.
+//! `stella-ops.org/discovered: "true"`, built by `stella_crds::discovered` as discovery builds
+//! it), so discovery adopts it and collects it when no Pod runs the image.
 
 use kube::api::{Api, PostParams};
-pub use stella_controllers::discovery::scan_name;
-use stella_controllers::discovery::{self, Running};
-pub use stella_controllers::scan::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED};
+use stella_crds::discovered::Discovered;
+pub use stella_crds::discovered::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED, scan_name};
 use stella_crds::scan::v1alpha1::Scan;
 
 /// Who asked for the Scan.
@@ -22,24 +21,17 @@ pub fn desired_scan(
     insecure: bool,
 ) -> Option<Scan> {
     let reference = stella_acquire::Reference::parse(image).ok()?;
-    let settings = discovery::Settings {
-        namespace: namespace.to_string(),
-        include: Vec::new(),
-        exclude: Vec::new(),
-        gc_ttl: std::time::Duration::ZERO,
-        policy_ref: policy_ref.map(str::to_string),
-        insecure_registries: if insecure {
-            vec![reference.registry.clone()]
-        } else {
-            Vec::new()
-        },
-    };
-    let running = Running {
-        image: format!("{}@{digest}", reference.repository_url()),
-        workloads: Default::default(),
-        pull_secrets: pull_secrets.iter().cloned().collect(),
-    };
-    let mut scan = discovery::desired_scan(&settings, digest, &running)?;
+    let pinned = format!("{}@{digest}", reference.repository_url());
+    let mut scan = Discovered {
+        namespace,
+        image: &pinned,
+        digest,
+        workloads: &Default::default(),
+        pull_secrets: &pull_secrets.iter().cloned().collect(),
+        policy_ref,
+        insecure_registry: insecure,
+    }
+    .scan()?;
     scan.metadata
         .annotations
         .get_or_insert_with(Default::default)

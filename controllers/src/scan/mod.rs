@@ -42,11 +42,8 @@ use stella_store::Store;
 pub const FINALIZER: &str = "stella-ops.org/cleanup";
 /// Field manager of status writes.
 pub const MANAGER: &str = "stella-operator";
-/// On Scans workload discovery created: pull secrets of the pods that run the image, as
-/// `namespace/name` pairs (honoured only on discovery's own Scans in the operator namespace).
-pub const ANNOTATION_PULL_SECRETS: &str = "stella-ops.org/pull-secrets";
-/// Label of Scans workload discovery manages.
-pub const LABEL_DISCOVERED: &str = "stella-ops.org/discovered";
+/// The discovered-Scan label and pull-secret annotation (`stella_crds::discovered`).
+pub use stella_crds::discovered::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED};
 
 /// What to do with a deleted Scan's artifacts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

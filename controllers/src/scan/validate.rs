@@ -289,10 +289,8 @@ mod tests {
             policy: Some(("x".into(), policy)),
         };
         let mut duplicate_rules = sample_policy();
-        duplicate_rules
-            .spec
-            .rules
-            .push(duplicate_rules.spec.rules[0].clone());
+        let first = duplicate_rules.spec.rules[0].clone();
+        duplicate_rules.spec.rules.push(first);
         let garbage = serde_json::json!({".dockerconfigjson": "bm90IGpzb24="});
         let everything = References {
             secrets: vec![pull("gone", None)],

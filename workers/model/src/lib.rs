@@ -20,6 +20,30 @@ pub const SHA256_DIGEST_PATTERN: &str = r"^sha256:[a-f0-9]{64}$";
 /// A DNS-1123 label, the shape of Kubernetes object names used as references.
 pub const DNS_LABEL_PATTERN: &str = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
 
+/// Namespace and image patterns (admission exemptions, discovery's namespaces): `*` matches
+/// any run of characters, `?` one character; everything else itself. Linear in the text.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
+    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
+    while ti < t.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ti;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|&c| c == '*')
+}
+
 /// Vulnerability severity, from the advisory (CVSS-derived where the source gives a score).
 #[derive(
     Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash, PartialOrd, Ord,
@@ -177,6 +201,22 @@ mod tests {
         assert_eq!(Severity::parse("negligible"), Severity::Unknown);
         assert!(Severity::Critical.rank() > Severity::Low.rank());
         assert_eq!(Severity::None.rank(), Severity::Unknown.rank());
+    }
+
+    #[test]
+    fn globs_match_runs_and_single_characters() {
+        assert!(glob("kube-*", "kube-system"));
+        assert!(glob("*", ""));
+        assert!(glob("a?c", "abc"));
+        assert!(!glob("a?c", "ac"));
+        assert!(glob("*-prod-*", "team-prod-eu"));
+        assert!(glob("reg/*/x:*", "reg/team/sub/x:1"));
+        assert!(!glob("kube-*", "default"));
+        // Linear: a pathological pattern on a long text answers at once.
+        assert!(!glob(
+            &"*a".repeat(100),
+            &"a".repeat(10_000).replace("aa", "ab")
+        ));
     }
 
     #[test]

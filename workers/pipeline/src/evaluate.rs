@@ -211,8 +211,12 @@ struct Judged {
 
 impl Judged {
     fn judge(self, inputs: EvaluateInputs) -> Evaluation {
-        let (inventory, findings, statements, exploits) =
-            (self.inventory, self.findings, self.statements, self.exploits);
+        let (inventory, findings, statements, exploits) = (
+            self.inventory,
+            self.findings,
+            self.statements,
+            self.exploits,
+        );
         let vex_snapshot = (!statements.is_empty()).then(|| stella_vex::snapshot_hash(&statements));
         let vex = stella_verdict::evaluate::vex_decisions(
             &statements,
