@@ -1,0 +1,274 @@
+//! The pipeline end to end on the real Debian test image (built from Debian's packages by
+//! `e2e/images/build-debian.sh`): acquire → analyze → evaluate → record → record_result, with
+//! advisories and a policy in an embedded store, and the failure classes of bad sources.
+
+use std::path::PathBuf;
+use stella_pipeline::{
+    AcquireOptions, AnalyzeOptions, EvaluateInputs, ImageSource, Reason, acquire, analyze,
+    evaluate, load_policy_text, record, record_result,
+};
+use stella_store::Store;
+
+/// The cached test image's OCI layout, built when missing; `None` (skipped, loudly) where it
+/// cannot be built here, a failure under CI.
+fn debian_image() -> Option<PathBuf> {
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../e2e/images/build-debian.sh");
+    let output = std::process::Command::new("bash")
+        .arg(&script)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        let why = format!(
+            "{} failed: {}",
+            script.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!stella_e2e::services::required(), "{why}");
+        stella_e2e::services::skip(&why);
+        return None;
+    }
+    let cache = std::env::var_os("STELLA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/stella"));
+    Some(cache.join("images/debian-bookworm"))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// An OSV record for `dash` (every installed version is below the fix).
+fn dash_advisory(id: &str, vector: &str) -> stella_advisories::Advisory {
+    stella_advisories::osv::from_value(&serde_json::json!({
+        "id": id, "modified": "2099-01-01T00:00:00Z",
+        "severity": [{"type": "CVSS_V3", "score": vector}],
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99:1"}]}]}]
+    }))
+    .unwrap()
+}
+
+async fn import(store: &Store, advisories: &[stella_advisories::Advisory]) {
+    for advisory in advisories {
+        let keys: Vec<(String, String)> = advisory
+            .affected
+            .iter()
+            .map(|a| (a.ecosystem.clone(), a.package.clone()))
+            .collect();
+        store
+            .advisories
+            .put_advisory(
+                &advisory.id,
+                &advisory.source,
+                &advisory.modified,
+                &serde_json::to_string(advisory).unwrap(),
+                &keys,
+            )
+            .await
+            .unwrap();
+    }
+}
+
+#[test]
+fn an_image_is_analyzed_judged_and_recorded() {
+    let Some(image_dir) = debian_image() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = runtime.block_on(Store::open_embedded(data.path())).unwrap();
+    runtime.block_on(import(
+        &store,
+        &[
+            dash_advisory(
+                "CVE-2099-3001",
+                "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H",
+            ),
+            dash_advisory(
+                "CVE-2099-3002",
+                "CVSS:3.1/AV:L/AC:L/PR:L/UI:N/S:U/C:L/I:L/A:N",
+            ),
+        ],
+    ));
+
+    let name = format!("{}:bookworm", image_dir.join("oci").display());
+    let source = ImageSource::parse(&name).unwrap();
+    assert!(matches!(&source, ImageSource::Layout { tag: Some(t), .. } if t == "bookworm"));
+    let image = acquire(
+        &source,
+        &name,
+        &AcquireOptions::new(data.path()),
+        runtime.handle(),
+    )
+    .unwrap();
+    let inventory = analyze(
+        &store,
+        &image,
+        &name,
+        &AnalyzeOptions::default(),
+        runtime.handle(),
+    )
+    .unwrap();
+    let digest = inventory.image.digest.clone();
+    assert!(
+        inventory
+            .components
+            .iter()
+            .any(|c| c.package.name == "dash")
+    );
+    // What a scan stores: the SBOMs, the index and the inventory, each listed with its digest.
+    let kinds: std::collections::BTreeSet<String> = runtime
+        .block_on(store.catalog.artifacts(&digest))
+        .unwrap()
+        .into_iter()
+        .map(|a| a.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        ["bom-index", "inventory", "sbom"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+
+    let policy = load_policy_text(
+        "the test",
+        "version: \"1.0\"\nrules:\n  - {name: block-critical, severity: [Critical], action: block}\n",
+    )
+    .unwrap();
+    let policy_digest = policy.digest.clone();
+    let evaluation = runtime
+        .block_on(evaluate(
+            &store,
+            inventory.clone(),
+            EvaluateInputs::now(Some(policy)),
+        ))
+        .unwrap();
+    let mut ids: Vec<(&str, &str)> = evaluation
+        .findings
+        .iter()
+        .map(|f| (f.id.as_str(), f.severity.as_str()))
+        .collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        [("CVE-2099-3001", "Critical"), ("CVE-2099-3002", "Medium")]
+    );
+    let counts = evaluation.counts();
+    assert_eq!(
+        (counts.critical, counts.medium, counts.suppressed),
+        (1, 1, 0)
+    );
+    assert_eq!(evaluation.verdict(), Some(stella_model::Verdict::Fail));
+    assert_eq!(
+        evaluation.feed_snapshot,
+        runtime.block_on(store.advisories.feed_snapshot()).unwrap()
+    );
+    assert!(
+        !evaluation.unknowns.is_empty(),
+        "open findings without VEX are unknowns"
+    );
+
+    runtime.block_on(record(&store, &evaluation)).unwrap();
+    let row = runtime
+        .block_on(record_result(&store, &evaluation, "debian:bookworm"))
+        .unwrap();
+    assert_eq!(row.verdict.as_deref(), Some("FAIL"));
+    assert_eq!((row.critical, row.medium), (1, 1));
+    assert_eq!(row.policy_digest.as_deref(), Some(policy_digest.as_str()));
+    let latest = runtime
+        .block_on(store.catalog.latest_result(&digest))
+        .unwrap()
+        .unwrap();
+    assert_eq!(latest.report_key, row.report_key);
+    let report = runtime
+        .block_on(store.get(row.report_key.as_deref().unwrap()))
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        report.as_ref(),
+        evaluation.report().unwrap().to_canonical_json().as_bytes()
+    );
+
+    // The same inputs at the same instant give the same report and proof root.
+    let again = runtime
+        .block_on(evaluate(
+            &store,
+            inventory,
+            EvaluateInputs {
+                evaluated_at: evaluation.policy.as_ref().unwrap().inputs.evaluated_at,
+                ..EvaluateInputs::now(evaluation.policy.as_ref().map(|p| stella_policy::Loaded {
+                    spec: p.inputs.policy.clone(),
+                    digest: p.digest.clone(),
+                    kind: stella_policy::DocumentKind::Spec,
+                }))
+            },
+        ))
+        .unwrap();
+    let (first, second) = (
+        evaluation.policy.unwrap().evaluation,
+        again.policy.unwrap().evaluation,
+    );
+    assert_eq!(first.root, second.root);
+    assert_eq!(
+        first.report.to_canonical_json(),
+        second.report.to_canonical_json()
+    );
+}
+
+#[test]
+fn sources_that_name_nothing_fail_with_their_class() {
+    let data = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    for missing in ["/nonexistent/image.tar", "./image", "image.tar"] {
+        let e = ImageSource::parse(missing).unwrap_err();
+        assert_eq!(e.reason(), Reason::InvalidArguments, "{missing}");
+        assert!(
+            e.to_string().contains("no such OCI layout directory"),
+            "{e}"
+        );
+    }
+    // A registry reference only where a worker is given one.
+    let tar = data.path().join("image.tar");
+    std::fs::write(&tar, b"not an image").unwrap();
+    assert!(ImageSource::reference(tar.to_str().unwrap()).is_err());
+    assert!(matches!(
+        ImageSource::parse("registry.example/app:1").unwrap(),
+        ImageSource::Registry(_)
+    ));
+    // A file that is not an image is a corrupt image, said with its name.
+    let source = ImageSource::parse(tar.to_str().unwrap()).unwrap();
+    let e = acquire(
+        &source,
+        "image.tar",
+        &AcquireOptions::new(data.path()),
+        runtime.handle(),
+    )
+    .unwrap_err();
+    assert!(e.to_string().starts_with("image.tar: "), "{e}");
+    assert!(
+        matches!(e.reason(), Reason::CorruptImage | Reason::InvalidArguments),
+        "{:?}",
+        e.reason()
+    );
+    // A registry nobody listens on is unreachable.
+    let source = ImageSource::parse("127.0.0.1:9/app:1").unwrap();
+    let options = AcquireOptions {
+        insecure_registry: true,
+        ..AcquireOptions::new(data.path())
+    };
+    let e = acquire(&source, "127.0.0.1:9/app:1", &options, runtime.handle()).unwrap_err();
+    assert_eq!(e.reason(), Reason::Unreachable, "{e}");
+    // A policy that does not load says where it came from and every problem.
+    let e = load_policy_text("$STELLA_POLICY", "version: \"2.0\"\nrules: [{}]\n").unwrap_err();
+    assert_eq!(e.reason(), Reason::InvalidPolicy);
+    assert!(
+        e.to_string()
+            .starts_with("$STELLA_POLICY: invalid policy\n"),
+        "{e}"
+    );
+}
