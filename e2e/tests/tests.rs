@@ -2,6 +2,7 @@
 //! built from Debian's source) or a kind/k3d cluster named by `KUBECONFIG`; and, for what
 //! needs Pods to run, the harness's real node (`e2e/harness/node.sh`).
 
+mod architecture;
 mod crds;
 mod install;
 mod kind;
