@@ -8,7 +8,8 @@
 #                   venv; runs as 1000:1000, config/images/s3-server.py (buckets created at start)
 # Both share the minbase layer. Each build is checked by config/images/check-storage.sh (run as
 # config/storage runs them: initdb, password login, S3 round trip). Cached: rebuilt only when
-# these scripts, the entrypoints or the version change (the key is kept beside the tars).
+# this script, the entrypoints or the version change (the key is kept beside the tars), and
+# checked again when the check changes.
 # Needs root, Debian's mirror and PyPI.
 #
 #   build-storage.sh --version 0.1.0 --out DIR
@@ -39,15 +40,21 @@ done
 mkdir -p "$out"
 exec 9>"$out/.lock"
 flock 9
-key=$(cat "$here/build-storage.sh" "$here/check-storage.sh" "$here/postgres-entrypoint.sh" "$here/s3-server.py" <(echo "$version") | sha256sum | cut -d' ' -f1)
+key=$(cat "$here/build-storage.sh" "$here/postgres-entrypoint.sh" "$here/s3-server.py" <(echo "$version") | sha256sum | cut -d' ' -f1)
+checked=$(cat "$here/check-storage.sh" <(echo "$key") | sha256sum | cut -d' ' -f1)
 fresh=1
 for image in "${images[@]}"; do
     [[ -f "$out/$image.tar" && "$(cat "$out/$image.key" 2>/dev/null)" == "$key" ]] || fresh=0
 done
 if ((fresh)); then
+    if [[ "$(cat "$out/checked" 2>/dev/null)" != "$checked" ]]; then
+        bash "$here/check-storage.sh" "$out"
+        echo "$checked" > "$out/checked"
+    fi
     echo "storage images: unchanged ($out)"
     exit 0
 fi
+rm -f "$out/checked"
 
 started=$(date +%s)
 mirror="${STELLA_DEBIAN_MIRROR:-http://deb.debian.org/debian}"
@@ -157,6 +164,7 @@ bash "$here/check-storage.sh" "$out"
 for image in "${images[@]}"; do
     echo "$key" > "$out/$image.key"
 done
+echo "$checked" > "$out/checked"
 cp "$work/trial-s3-requirements.txt" "$out/trial-s3-requirements.txt"
 echo "storage images: built in $(($(date +%s) - started)) s:"
 for image in "${images[@]}"; do

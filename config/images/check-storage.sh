@@ -54,10 +54,13 @@ wait_for() { # seconds, description, log file, command...
 read -r uid gid entrypoint < <(unpack trial-postgres)
 [[ "$uid:$gid" == "999:999" ]] || fail "trial-postgres runs as $uid:$gid, not 999:999"
 root="$work/trial-postgres/rootfs"
-# The volumes of config/storage/postgres.yaml: the data volume (owned by postgres, as its init
-# container leaves it), /var/run/postgresql and /tmp.
+# The volumes of config/storage/postgres.yaml: the data volume as a provisioner without
+# ownership management leaves it (root's, 0777, as kind's local-path), /var/run/postgresql and
+# /tmp (emptyDirs, writable by the pod's fsGroup 999).
 mkdir -p "$root/var/lib/postgresql/data" "$root/var/run/postgresql"
-chown 999:999 "$root/var/lib/postgresql/data" "$root/var/run/postgresql"
+chown 0:0 "$root/var/lib/postgresql/data"
+chmod 0777 "$root/var/lib/postgresql/data"
+chown 999:999 "$root/var/run/postgresql"
 port=$(free_port)
 postgres() {
     env -i PATH=/usr/lib/postgresql/15/bin:/usr/local/bin:/usr/bin:/bin \

@@ -135,9 +135,7 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
             }
         }
 
-        // Pods: resources, no privilege escalation, read-only root, non-root. The one exception:
-        // a storage init container that only chowns its volume's root to the server's user (on
-        // volumes without fsGroup support, such as hostPath), as root with CAP_CHOWN alone.
+        // Pods: resources, no privilege escalation, read-only root, non-root, no capabilities.
         for workload in workloads(&objects) {
             let name = workload["metadata"]["name"].as_str().unwrap();
             let pod = &workload["spec"]["template"]["spec"];
@@ -148,9 +146,9 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
                 "{name}"
             );
             assert_eq!(pod["securityContext"]["runAsNonRoot"], true, "{name}");
+            assert_ne!(pod["securityContext"]["runAsUser"], 0, "{name}");
             for container in containers(pod) {
                 let security = &container["securityContext"];
-                let container_name = container["name"].as_str().unwrap();
                 assert_eq!(security["allowPrivilegeEscalation"], false, "{name}");
                 assert_eq!(security["readOnlyRootFilesystem"], true, "{name}");
                 assert_eq!(
@@ -158,18 +156,9 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
                     serde_json::json!(["ALL"]),
                     "{name}"
                 );
-                if security["runAsNonRoot"] == false {
-                    assert_eq!(container_name, "volume-owner", "{name}: root container");
-                    assert_eq!(
-                        security["capabilities"]["add"],
-                        serde_json::json!(["CHOWN"]),
-                        "{name}/{container_name}"
-                    );
-                    assert_eq!(container["command"][0], "chown", "{name}/{container_name}");
-                } else {
-                    assert!(security["capabilities"]["add"].is_null(), "{name}");
-                    assert_ne!(security["runAsUser"], 0, "{name}/{container_name}");
-                }
+                assert!(security["capabilities"]["add"].is_null(), "{name}");
+                assert!(security["runAsNonRoot"] != false, "{name}");
+                assert_ne!(security["runAsUser"], 0, "{name}");
                 for bound in ["requests", "limits"] {
                     assert!(
                         container["resources"][bound]["memory"].is_string(),
