@@ -42,16 +42,23 @@ bench:
 	target/release/stella-bench --emit 5000 --runs 21
 
 ## Container images of the operator, the worker and the webhook, built with buildah from
-## config/images/Containerfile and the binaries of PROFILE (release, or debug: what `make test`
-## built), as docker-archive tars under IMAGES_DIR/PROFILE, each checked in a chroot
-## (config/images/check.sh). See README, "Container images". Needs root.
+## config/images/Containerfile and the binaries of PROFILE, as docker-archive tars under
+## IMAGES_DIR/PROFILE, each checked in a chroot (config/images/check.sh). release: `cargo build
+## --release` of the three binaries. debug: the binaries `make test` runs, built by the same
+## `cargo test --workspace --no-run` (a plain `cargo build` of them unifies other features and
+## would compile them a second time). See README, "Container images". Needs root.
 PROFILE ?= release
 VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
 TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
 STELLA_CACHE ?= $(HOME)/.cache/stella
 IMAGES_DIR ?= $(STELLA_CACHE)/stella-images
+ifeq ($(PROFILE),debug)
+IMAGE_BINARIES = $(CARGO) test --workspace --no-run --locked
+else
+IMAGE_BINARIES = $(CARGO) build --locked --profile $(PROFILE) -p stella-operator -p stella-cli -p stella-webhook --bins
+endif
 images:
-	$(CARGO) build --locked $(if $(filter release,$(PROFILE)),--release) -p stella-operator -p stella-cli -p stella-webhook --bins
+	$(IMAGE_BINARIES)
 	bash config/images/build.sh --profile $(PROFILE) --version $(VERSION) --target-dir $(TARGET_DIR) --out $(IMAGES_DIR)/$(PROFILE)
 
 ## The trial storage images of config/storage (PostgreSQL, moto's S3), under IMAGES_DIR/storage.

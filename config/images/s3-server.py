@@ -12,6 +12,7 @@ import sys
 import threading
 
 import boto3
+from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
 
@@ -33,7 +34,12 @@ def main() -> int:
         options = {} if region == "us-east-1" else {
             "CreateBucketConfiguration": {"LocationConstraint": region}
         }
-        client.create_bucket(Bucket=bucket.strip(), **options)
+        try:
+            client.create_bucket(Bucket=bucket.strip(), **options)
+        except ClientError as error:
+            print(f"stella-s3: failed to create bucket {bucket.strip()!r}: {error}", file=sys.stderr)
+            server.stop()
+            return 1
     print(
         f"stella-s3: serving S3 on {host}:{port} (in memory), buckets: {', '.join(buckets) or 'none'}",
         flush=True,
