@@ -1,7 +1,7 @@
 # Development tasks. `make test` is the command CI runs.
 CARGO ?= cargo
 
-.PHONY: all generate fmt lint test test-harness test-node bench e2e build images kind-load
+.PHONY: all generate fmt lint test test-harness test-node bench e2e build images storage-images kind-load
 
 all: build
 
@@ -47,14 +47,34 @@ bench:
 	target/release/stella-bench --matching 200000
 	target/release/stella-bench --emit 5000 --runs 21
 
-## Container images of the operator, the worker and the webhook (docker or podman).
-CONTAINER ?= docker
-VERSION ?= 0.1.0
+## Container images of the operator, the worker and the webhook, built with buildah from
+## config/images/Containerfile and the binaries of PROFILE, as docker-archive tars under
+## IMAGES_DIR/PROFILE, each checked in a chroot (config/images/check.sh). release: `cargo build
+## --release` of the three binaries. debug: the binaries `make test` runs, built by the same
+## `cargo test --workspace --no-run` (a plain `cargo build` of them unifies other features and
+## would compile them a second time). See README, "Container images". Needs root.
+PROFILE ?= release
+VERSION ?= $(shell sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
+TARGET_DIR ?= $(or $(CARGO_TARGET_DIR),target)
+STELLA_CACHE ?= $(HOME)/.cache/stella
+IMAGES_DIR ?= $(STELLA_CACHE)/stella-images
+ifeq ($(PROFILE),debug)
+IMAGE_BINARIES = $(CARGO) test --workspace --no-run --locked
+else
+IMAGE_BINARIES = $(CARGO) build --locked --profile $(PROFILE) -p stella-operator -p stella-cli -p stella-webhook --bins
+endif
 images:
-	for target in operator worker webhook; do \
-		$(CONTAINER) build -f config/images/Containerfile --target $$target -t stella-ops/$$target:$(VERSION) . || exit 1; \
-	done
+	$(IMAGE_BINARIES)
+	bash config/images/build.sh --profile $(PROFILE) --version $(VERSION) --target-dir $(TARGET_DIR) --out $(IMAGES_DIR)/$(PROFILE)
+
+## The trial storage images of config/storage (PostgreSQL, moto's S3), under IMAGES_DIR/storage.
+storage-images:
+	bash config/images/build-storage.sh --version $(VERSION) --out $(IMAGES_DIR)/storage
 
 ## Load the images into the current kind cluster (then `kubectl apply -k config/default`).
 kind-load:
-	for target in operator worker webhook; do kind load docker-image stella-ops/$$target:$(VERSION) || exit 1; done
+	for archive in $(IMAGES_DIR)/$(PROFILE)/operator.tar $(IMAGES_DIR)/$(PROFILE)/worker.tar \
+		$(IMAGES_DIR)/$(PROFILE)/webhook.tar $(IMAGES_DIR)/storage/trial-postgres.tar \
+		$(IMAGES_DIR)/storage/trial-s3.tar; do \
+		kind load image-archive $$archive || exit 1; \
+	done

@@ -12,6 +12,9 @@ command -v debootstrap >/dev/null || need+=(debootstrap)
 command -v umoci >/dev/null || need+=(umoci)
 command -v skopeo >/dev/null || need+=(skopeo)
 command -v docker-registry >/dev/null || need+=(docker-registry)
+# The product images are built with buildah (`make images`) and checked with readelf.
+command -v buildah >/dev/null || need+=(buildah)
+command -v readelf >/dev/null || need+=(binutils)
 command -v rpmbuild >/dev/null || need+=(rpm)
 command -v htpasswd >/dev/null || need+=(apache2-utils)
 # CycloneDX protobuf tests decode our bytes with protoc (and its google/protobuf includes).

@@ -1,7 +1,7 @@
 //! The install a platform engineer does, on a real cluster: `config/default` into the kind /
-//! k3d cluster `KUBECONFIG` names (with the images loaded: `make images kind-load`), a pod
-//! started, and its discovered Scan Ready — nobody writes a Scan. Skipped, with a message, on
-//! the local API server (no kubelet there to run anything).
+//! k3d cluster `KUBECONFIG` names (with the images loaded: `make images storage-images
+//! kind-load`), a pod started, and its discovered Scan Ready — nobody writes a Scan. Skipped,
+//! with a message, on the local API server (no kubelet there to run anything).
 
 use crate::{cluster, repo_root, run, unique_namespace};
 use stella_e2e::ClusterKind;
@@ -13,7 +13,7 @@ fn installed_operator_scans_a_running_pod() {
     };
     if let ClusterKind::Local = cluster.kind() {
         eprintln!(
-            "SKIPPED: needs a real cluster (KUBECONFIG naming a kind-/k3d- context, images loaded with `make images kind-load`); the local API server has no kubelet"
+            "SKIPPED: needs a real cluster (KUBECONFIG naming a kind-/k3d- context, images loaded with `make images storage-images kind-load`); the local API server has no kubelet"
         );
         return;
     }
@@ -23,7 +23,7 @@ fn installed_operator_scans_a_running_pod() {
         .arg(repo_root().join("config/default")));
     for target in [
         "statefulset/stella-postgres",
-        "statefulset/stella-minio",
+        "deployment/stella-s3",
         "deployment/stella-operator",
     ] {
         run(kubectl().args([
@@ -35,14 +35,6 @@ fn installed_operator_scans_a_running_pod() {
             "--timeout=300s",
         ]));
     }
-    run(kubectl().args([
-        "-n",
-        "stella-system",
-        "wait",
-        "--for=condition=complete",
-        "job/stella-minio-bucket",
-        "--timeout=300s",
-    ]));
     let ns = unique_namespace("kind-e2e");
     run(kubectl().args(["create", "namespace", &ns]));
     run(kubectl().args([

@@ -1,4 +1,5 @@
-//! Command-line surface of `stella-operator`.
+//! Command-line surface of `stella-operator` (in the library so that tests can check the
+//! install manifests' arguments against it).
 
 use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
@@ -9,7 +10,7 @@ use std::path::{Path, PathBuf};
 /// SymbolSource and FeedSource resources (group stella-ops.org).
 #[derive(Debug, Parser)]
 #[command(name = "stella-operator", version, about)]
-pub(crate) struct Cli {
+pub struct Cli {
     #[command(subcommand)]
     command: Command,
 }
@@ -18,7 +19,7 @@ pub(crate) struct Cli {
 enum Command {
     /// Run the operator: campaign for leadership on a Lease, serve /healthz, /readyz and
     /// /metrics, release the lease on SIGTERM.
-    Run(Box<stella_operator::serve::RunArgs>),
+    Run(Box<crate::serve::RunArgs>),
     /// Print the CustomResourceDefinitions generated from the Rust types, or write them
     /// one file per kind (`config/crd/bases/<group>_<plural>.yaml`).
     Crd {
@@ -33,9 +34,9 @@ enum Command {
 }
 
 impl Cli {
-    pub(crate) fn run(self) -> Result<()> {
+    pub fn run(self) -> Result<()> {
         match self.command {
-            Command::Run(args) => stella_operator::serve::run(*args),
+            Command::Run(args) => crate::serve::run(*args),
             Command::Crd { out: None, .. } => {
                 let mut stdout = std::io::stdout().lock();
                 for crd in stella_crds::all() {

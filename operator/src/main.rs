@@ -3,8 +3,6 @@
 use anyhow::Result;
 use clap::Parser;
 
-mod cli;
-
 fn main() -> Result<()> {
-    cli::Cli::parse().run()
+    stella_operator::cli::Cli::parse().run()
 }

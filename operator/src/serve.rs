@@ -187,10 +187,13 @@ impl State {
 
 /// Runs until SIGTERM / Ctrl-C.
 pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let subscriber = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-    );
+    // Colours only on a terminal: in a Pod, kubectl logs and log shippers get plain text.
+    let subscriber = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()));
     if args.log_json {
         subscriber.json().init();
     } else {

@@ -1,6 +1,6 @@
-//! Zastava: the admission webhook that enforces verdicts and image signatures on deploy, and
-//! the node observer. Workload images are read the same way by both, and by the operator's
-//! workload discovery.
+//! Zastava: the admission webhook that enforces verdicts and image signatures on deploy (the
+//! node observer is not written yet). Workload images are read the same way here and by the
+//! operator's workload discovery.
 //!
 //! The webhook's pipeline: `review` parses, `policy` selects the governing Policies,
 //! `registry` and `verdicts` gather facts behind bounded `cache`s, `signature` verifies cosign

@@ -220,7 +220,8 @@ impl RegistryClient {
             .build()
             .map_err(|e| Error::Unreachable {
                 registry: "-".into(),
-                reason: e.to_string(),
+                // The cause, such as rustls finding no CA certificates on the system.
+                reason: format!("failed to set up the HTTP client: {}", error_chain(&e)),
             })?;
         Ok(RegistryClient {
             http,
