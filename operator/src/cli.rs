@@ -1,10 +1,38 @@
 //! Command-line surface of `stella-operator` (in the library so that tests can check the
 //! install manifests' arguments against it).
 
-use anyhow::{Context, Result, bail};
 use clap::{Parser, Subcommand};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Serve(#[from] crate::serve::Error),
+    #[error("failed to render the CRDs: {0}")]
+    Render(#[from] serde_saphyr::ser::Error),
+    #[error("failed to {action} {path}: {source}")]
+    Io {
+        action: &'static str,
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("generated CRDs differ from the committed files: {}", .0.join(", "))]
+    Stale(Vec<String>),
+}
+
+/// A result of a command.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+fn io(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> Error {
+    let path = path.display().to_string();
+    move |source| Error::Io {
+        action,
+        path,
+        source,
+    }
+}
 
 /// Stella Ops operator: reconciles Scan, Schedule, Policy, NotifyRule, NotifyChannel,
 /// SymbolSource and FeedSource resources (group stella-ops.org).
@@ -36,11 +64,13 @@ enum Command {
 impl Cli {
     pub fn run(self) -> Result<()> {
         match self.command {
-            Command::Run(args) => crate::serve::run(*args),
+            Command::Run(args) => Ok(crate::serve::run(*args)?),
             Command::Crd { out: None, .. } => {
                 let mut stdout = std::io::stdout().lock();
                 for crd in stella_crds::all() {
-                    stdout.write_all(stella_crds::render_yaml(&crd)?.as_bytes())?;
+                    stdout
+                        .write_all(stella_crds::render_yaml(&crd)?.as_bytes())
+                        .map_err(io("write", Path::new("stdout")))?;
                 }
                 Ok(())
             }
@@ -53,7 +83,7 @@ impl Cli {
 }
 
 fn write_crds(dir: &Path, check: bool) -> Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
+    std::fs::create_dir_all(dir).map_err(io("create", dir))?;
     let mut stale = Vec::new();
     for crd in stella_crds::all() {
         let path = dir.join(stella_crds::file_name(&crd));
@@ -65,16 +95,12 @@ fn write_crds(dir: &Path, check: bool) -> Result<()> {
         if check {
             stale.push(path.display().to_string());
         } else {
-            std::fs::write(&path, yaml)
-                .with_context(|| format!("failed to write {}", path.display()))?;
+            std::fs::write(&path, yaml).map_err(io("write", &path))?;
             eprintln!("wrote {}", path.display());
         }
     }
     if !stale.is_empty() {
-        bail!(
-            "generated CRDs differ from the committed files: {}",
-            stale.join(", ")
-        );
+        return Err(Error::Stale(stale));
     }
     Ok(())
 }

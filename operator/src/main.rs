@@ -1,8 +1,7 @@
 //! The operator binary: a thin shell over the library crates.
 
-use anyhow::Result;
 use clap::Parser;
 
-fn main() -> Result<()> {
-    stella_operator::cli::Cli::parse().run()
+fn main() -> anyhow::Result<()> {
+    Ok(stella_operator::cli::Cli::parse().run()?)
 }

@@ -185,8 +185,24 @@ impl State {
     }
 }
 
+/// Why the operator could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to start the runtime: {0}")]
+    Runtime(std::io::Error),
+    #[error("failed to reach the Kubernetes API server: {0}")]
+    Client(#[from] kube::Error),
+    #[error("failed to open the storage: {0}")]
+    Storage(#[from] stella_store::Error),
+    #[error("failed to serve on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
 /// Runs until SIGTERM / Ctrl-C.
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
+pub fn run(args: RunArgs) -> Result<(), Error> {
     // Colours only on a terminal: in a Pod, kubectl logs and log shippers get plain text.
     let subscriber = tracing_subscriber::fmt()
         .with_env_filter(
@@ -202,11 +218,12 @@ pub fn run(args: RunArgs) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
-        .build()?;
+        .build()
+        .map_err(Error::Runtime)?;
     runtime.block_on(serve(args))
 }
 
-async fn serve(args: RunArgs) -> anyhow::Result<()> {
+async fn serve(args: RunArgs) -> Result<(), Error> {
     let identity = args.identity.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
             .map(|h| h.trim().to_string())
@@ -227,8 +244,7 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
             .store
             .config(|| std::path::PathBuf::from("/tmp/stella")),
     )
-    .await
-    .map_err(|e| anyhow::anyhow!("failed to open the storage: {e}"))?;
+    .await?;
     let controllers = Controllers {
         scan: scan_context(
             &args,
@@ -267,8 +283,14 @@ async fn serve(args: RunArgs) -> anyhow::Result<()> {
     // Every replica serves the REST API; only the leader reconciles.
     let api = crate::api::routes(crate::api::ApiState::new(client.clone(), store.clone()));
     let routes = warp::get().and(healthz.or(readyz).or(metrics)).or(api);
-    let listener = tokio::net::TcpListener::bind(args.metrics_addr).await?;
-    tracing::info!(addr = %listener.local_addr()?, identity, "serving /healthz /readyz /metrics /api/v1/scanner");
+    let listen = |source| Error::Listen {
+        addr: args.metrics_addr,
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(args.metrics_addr)
+        .await
+        .map_err(listen)?;
+    tracing::info!(addr = %listener.local_addr().map_err(listen)?, identity, "serving /healthz /readyz /metrics /api/v1/scanner");
     let (stop_http, http_stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(
         warp::serve(routes)
