@@ -218,6 +218,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
 mod catalog;
 mod feeds;
 mod impact;
+mod upgrade;
 mod vex;
 
 /// KEV and EPSS in both backends: the catalog replaces KEV wholesale, EPSS updates per CVE.
