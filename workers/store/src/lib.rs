@@ -13,6 +13,7 @@ mod catalog;
 mod db;
 mod fragments;
 mod impact;
+mod imports;
 mod migrate;
 mod unknowns;
 mod vex;
