@@ -5,15 +5,21 @@
 //! and recorded; every query is written once for both backends ([`crate::db`]).
 
 use crate::db::{Pool, with_pool};
+use crate::migrate::{Migration, Migrations};
 use crate::{Error, Result};
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions};
 use std::path::Path;
 use std::str::FromStr;
 
-/// Forward-only migrations of the embedded file's `scanner_` (and, for history, `vuln_`)
-/// tables, applied in order, each once.
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
+/// The catalog's migrations: the `scanner_` tables of the embedded file, the `scanner` schema
+/// on PostgreSQL.
+pub(crate) const MIGRATIONS: Migrations =
+    Migrations::new("scanner", SQLITE_MIGRATIONS, PG_MIGRATIONS);
+
+/// Forward-only migrations of the embedded file's `scanner_` tables, applied in order, each
+/// once. Versions 2, 3 and 5 of this ledger are the advisory module's ([`crate::advisories`]).
+const SQLITE_MIGRATIONS: &[Migration] = &[
     (
         1,
         "CREATE TABLE IF NOT EXISTS scanner_images (
@@ -57,46 +63,6 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
     );",
     ),
     (
-        2,
-        // The advisory module (Concelier): `vuln_` tables, its own prefix on SQLite.
-        "CREATE TABLE IF NOT EXISTS vuln_advisories (
-        id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        modified TEXT NOT NULL,
-        body TEXT NOT NULL,
-        PRIMARY KEY (id, source)
-    );
-    CREATE TABLE IF NOT EXISTS vuln_affected (
-        ecosystem TEXT NOT NULL,
-        package TEXT NOT NULL,
-        advisory_id TEXT NOT NULL,
-        source TEXT NOT NULL,
-        PRIMARY KEY (ecosystem, package, advisory_id, source)
-    );
-    CREATE TABLE IF NOT EXISTS vuln_imports (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        origin TEXT NOT NULL,
-        imported_at TEXT NOT NULL,
-        accepted INTEGER NOT NULL,
-        rejected INTEGER NOT NULL
-    );",
-    ),
-    (
-        3,
-        // Exploit signals beside the advisories: CISA KEV and FIRST EPSS.
-        "CREATE TABLE IF NOT EXISTS vuln_kev (
-        cve TEXT PRIMARY KEY,
-        date_added TEXT NOT NULL,
-        ransomware INTEGER NOT NULL
-    );
-    CREATE TABLE IF NOT EXISTS vuln_epss (
-        cve TEXT PRIMARY KEY,
-        epss REAL NOT NULL,
-        percentile REAL NOT NULL,
-        score_date TEXT
-    );",
-    ),
-    (
         4,
         // Scan results under pinned inputs, and the worker's runs.
         "CREATE TABLE IF NOT EXISTS scanner_results (
@@ -130,19 +96,11 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[
         finished_at TEXT NOT NULL
     );",
     ),
-    (
-        5,
-        // The advisory module's content digest, kept current by every import (one row).
-        "CREATE TABLE IF NOT EXISTS vuln_feed_snapshot (
-        id INTEGER PRIMARY KEY CHECK (id = 1),
-        digest TEXT NOT NULL
-    );",
-    ),
 ];
 
 /// Forward-only migrations of the `scanner` schema on PostgreSQL. Text keys sort bytewise
 /// (`COLLATE "C"`), as SQLite sorts them, so both backends list in the same order.
-const PG_MIGRATIONS: &[(i64, &str)] = &[(
+const PG_MIGRATIONS: &[Migration] = &[(
     1,
     r#"CREATE TABLE IF NOT EXISTS scanner.images (
         digest TEXT COLLATE "C" PRIMARY KEY,
@@ -323,10 +281,7 @@ impl Catalog {
             .max_connections(4)
             .connect_with(options)
             .await?;
-        crate::migrate::sqlite(&pool, "scanner", SQLITE_MIGRATIONS).await?;
-        Ok(Catalog {
-            pool: Pool::Sqlite(pool),
-        })
+        Catalog::open(Pool::Sqlite(pool)).await
     }
 
     /// Connects to PostgreSQL (`postgres://…`) and brings the `scanner` schema up to date.
@@ -336,10 +291,12 @@ impl Catalog {
 
     /// The catalog on an existing PostgreSQL pool, migrated.
     pub(crate) async fn postgres(pool: PgPool) -> Result<Catalog> {
-        crate::migrate::postgres(&pool, "scanner", PG_MIGRATIONS).await?;
-        Ok(Catalog {
-            pool: Pool::Postgres(pool),
-        })
+        Catalog::open(Pool::Postgres(pool)).await
+    }
+
+    async fn open(pool: Pool) -> Result<Catalog> {
+        MIGRATIONS.apply(&pool).await?;
+        Ok(Catalog { pool })
     }
 
     /// Whether the catalog is in PostgreSQL (else the embedded SQLite file).
@@ -351,12 +308,10 @@ impl Catalog {
         self.pool.sql("scanner", sql)
     }
 
-    /// Versions of the applied migrations.
+    /// Versions of the applied migrations (on SQLite, the advisory module's too: they share
+    /// the ledger).
     pub async fn migrations(&self) -> Result<Vec<i64>> {
-        let sql = self.sql("SELECT version FROM scanner_schema_migrations ORDER BY version");
-        Ok(with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
-            .fetch_all(p)
-            .await?))
+        MIGRATIONS.applied(&self.pool).await
     }
 
     /// Records (or refreshes) an image, its layers and their order.

@@ -1,12 +1,15 @@
-//! The two catalog backends behind one pool type, and the one dialect step between them.
-//! Queries are written once: `$n` placeholders (SQLite reads them as numbered parameters) and
+//! The two catalog backends behind one pool type, and the dialect step between them. Queries
+//! are written once: `$n` placeholders (SQLite reads them as numbered parameters),
 //! `<module>_<table>` names, which on PostgreSQL become `<module>.<table>` — each module its
-//! own schema there, its own table prefix in the embedded file (seed: per-module isolation).
+//! own schema there, its own table prefix in the embedded file (seed: per-module isolation) —
+//! and `COLLATE "C"` where the order must be bytewise. The few statements the dialects really
+//! write differently come in pairs ([`Pool::sql_per_dialect`]).
 
 use crate::{Error, Result};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::SqlitePool;
 use sqlx::{SqlSafeStr, SqlStr};
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,18 +32,38 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// PostgreSQL's bytewise collation as queries spell it. SQLite's default collation (`BINARY`)
+/// already compares bytewise, and SQLite has no `"C"`.
+const BYTEWISE: &str = " COLLATE \"C\"";
+
 impl Pool {
     /// `sql` in this backend's dialect: on PostgreSQL, `<module>_` table prefixes name the
-    /// module's schema. `module` is one of ours and `sql` a constant, never user input.
-    pub(crate) fn sql(&self, module: &str, sql: &'static str) -> SqlStr {
-        match self {
-            Pool::Sqlite(_) => sql.into_sql_str(),
-            Pool::Postgres(_) => {
-                let translated: Arc<str> = sql
-                    .replace(&format!("{module}_"), &format!("{module}."))
-                    .into();
-                sqlx::AssertSqlSafe(translated).into_sql_str()
+    /// module's schema; on SQLite, `COLLATE "C"` goes (its default order is already bytewise).
+    /// `module` is one of ours and `sql` our text (a constant, or one built from module
+    /// names), never user input.
+    pub(crate) fn sql(&self, module: &str, sql: impl Into<Cow<'static, str>>) -> SqlStr {
+        let sql = sql.into();
+        let translated = match self {
+            Pool::Sqlite(_) if !sql.contains(BYTEWISE) => {
+                return sqlx::AssertSqlSafe(sql).into_sql_str();
             }
+            Pool::Sqlite(_) => sql.replace(BYTEWISE, ""),
+            Pool::Postgres(_) => sql.replace(&format!("{module}_"), &format!("{module}.")),
+        };
+        sqlx::AssertSqlSafe(Arc::<str>::from(translated)).into_sql_str()
+    }
+
+    /// [`Pool::sql`] of a statement the two dialects really write differently (time as text,
+    /// a list parameter): this backend's of the two, both written with `<module>_` names.
+    pub(crate) fn sql_per_dialect(
+        &self,
+        module: &str,
+        sqlite: &'static str,
+        postgres: &'static str,
+    ) -> SqlStr {
+        match self {
+            Pool::Sqlite(_) => self.sql(module, sqlite),
+            Pool::Postgres(_) => self.sql(module, postgres),
         }
     }
 }
@@ -85,6 +108,27 @@ pub(crate) fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn one_statement_in_either_dialect() {
+        let sqlite = Pool::Sqlite(SqlitePool::connect_lazy("sqlite::memory:").unwrap());
+        let postgres = Pool::Postgres(
+            PgPoolOptions::new()
+                .connect_lazy("postgres://db/x")
+                .unwrap(),
+        );
+        let sql = r#"SELECT body FROM vuln_advisories a JOIN vuln_affected f ON a.id = f.advisory_id ORDER BY a.id COLLATE "C""#;
+        assert_eq!(
+            sqlite.sql("vuln", sql).as_str(),
+            "SELECT body FROM vuln_advisories a JOIN vuln_affected f ON a.id = f.advisory_id ORDER BY a.id"
+        );
+        assert_eq!(
+            postgres.sql("vuln", sql).as_str(),
+            r#"SELECT body FROM vuln.advisories a JOIN vuln.affected f ON a.id = f.advisory_id ORDER BY a.id COLLATE "C""#
+        );
+        assert_eq!(postgres.sql_per_dialect("vex", "a", "b").as_str(), "b");
+        assert_eq!(sqlite.sql_per_dialect("vex", "a", "b").as_str(), "a");
+    }
 
     #[test]
     fn passwords_never_reach_messages() {

@@ -15,6 +15,7 @@ mod cli;
 mod db;
 mod fragments;
 mod impact;
+mod imports;
 mod migrate;
 mod unknowns;
 mod vex;

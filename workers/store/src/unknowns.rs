@@ -5,10 +5,15 @@
 //! change.
 
 use crate::db::{Pool, with_pool};
+use crate::migrate::{Migration, Migrations};
 use crate::{Catalog, Result};
 use sqlx::Row;
 
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
+/// The registry's migrations, in the policy module's ledger on either backend.
+pub(crate) const MIGRATIONS: Migrations =
+    Migrations::new("policy", SQLITE_MIGRATIONS, PG_MIGRATIONS);
+
+const SQLITE_MIGRATIONS: &[Migration] = &[(
     1,
     "CREATE TABLE IF NOT EXISTS policy_unknowns (
         id TEXT PRIMARY KEY,
@@ -30,7 +35,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
 )];
 
 /// The same table in the `policy` schema; ids sort bytewise as on SQLite.
-const PG_MIGRATIONS: &[(i64, &str)] = &[(
+const PG_MIGRATIONS: &[Migration] = &[(
     1,
     r#"CREATE TABLE IF NOT EXISTS policy.unknowns (
         id TEXT COLLATE "C" PRIMARY KEY,
@@ -96,10 +101,7 @@ impl UnknownsDb {
     /// The table in the catalog's database (its SQLite file, or the `policy` schema beside
     /// the catalog's in PostgreSQL), migrated.
     pub async fn embedded(catalog: &Catalog) -> Result<UnknownsDb> {
-        match &catalog.pool {
-            Pool::Sqlite(pool) => crate::migrate::sqlite(pool, "policy", SQLITE_MIGRATIONS).await?,
-            Pool::Postgres(pool) => crate::migrate::postgres(pool, "policy", PG_MIGRATIONS).await?,
-        }
+        MIGRATIONS.apply(&catalog.pool).await?;
         Ok(UnknownsDb {
             pool: catalog.pool.clone(),
         })
@@ -111,10 +113,7 @@ impl UnknownsDb {
 
     /// Applied migration versions of the registry.
     pub async fn migrations(&self) -> Result<Vec<i64>> {
-        let sql = self.sql("SELECT version FROM policy_schema_migrations ORDER BY version");
-        Ok(with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
-            .fetch_all(p)
-            .await?))
+        MIGRATIONS.applied(&self.pool).await
     }
 
     /// Records one scan of `image_digest` (one transaction): new unknowns open, known ones get

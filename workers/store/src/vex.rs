@@ -3,17 +3,19 @@
 //! advisories: `vex_` tables and their own `vex_schema_migrations` on SQLite (the embedded
 //! catalog file), the `vex` schema on PostgreSQL, migrated under
 //! `pg_try_advisory_lock(hashtext('vex'))`. A statement's identity is (document digest,
-//! statement index), so re-importing a document adds nothing.
+//! statement index), so re-importing a document adds nothing. Each query is written once for
+//! both backends ([`crate::db`]).
 
-use crate::db::Pool;
+use crate::db::{Pool, with_pool};
+use crate::migrate::{Migration, Migrations};
 use crate::{Catalog, Result};
-use sqlx::Row;
-use sqlx::postgres::PgPool;
-use sqlx::sqlite::SqlitePool;
 use stella_vex::{Document, Statement};
 
+/// The VEX module's migrations, in its own ledger on either backend.
+pub(crate) const MIGRATIONS: Migrations = Migrations::new("vex", SQLITE_MIGRATIONS, PG_MIGRATIONS);
+
 /// Forward-only migrations of the `vex_` tables on SQLite.
-const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
+const SQLITE_MIGRATIONS: &[Migration] = &[(
     1,
     "CREATE TABLE IF NOT EXISTS vex_documents (
         digest TEXT PRIMARY KEY,
@@ -46,7 +48,7 @@ const SQLITE_MIGRATIONS: &[(i64, &str)] = &[(
 )];
 
 /// Forward-only migrations of the `vex` schema on PostgreSQL.
-const PG_MIGRATIONS: &[(i64, &str)] = &[(
+const PG_MIGRATIONS: &[Migration] = &[(
     1,
     "CREATE TABLE IF NOT EXISTS vex.documents (
         digest TEXT PRIMARY KEY,
@@ -78,11 +80,10 @@ const PG_MIGRATIONS: &[(i64, &str)] = &[(
     );",
 )];
 
-/// Where VEX statements live.
+/// Where VEX statements live: the catalog's database, or a PostgreSQL database of their own.
 #[derive(Clone, Debug)]
-pub enum VexDb {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
+pub struct VexDb {
+    pool: Pool,
 }
 
 /// Statement counts of one provider.
@@ -97,59 +98,44 @@ impl VexDb {
     /// The VEX module in the catalog's database, migrated: the `vex_` tables of the embedded
     /// SQLite file, or the `vex` schema beside the catalog's in PostgreSQL.
     pub async fn embedded(catalog: &Catalog) -> Result<VexDb> {
-        match &catalog.pool {
-            Pool::Sqlite(pool) => {
-                crate::migrate::sqlite(pool, "vex", SQLITE_MIGRATIONS).await?;
-                Ok(VexDb::Sqlite(pool.clone()))
-            }
-            Pool::Postgres(pool) => VexDb::postgres(pool.clone()).await,
-        }
+        VexDb::open(catalog.pool.clone()).await
     }
 
     /// Connects to PostgreSQL and brings the `vex` schema up to date.
     pub async fn connect_postgres(url: &str) -> Result<VexDb> {
-        VexDb::postgres(crate::db::connect_postgres(url).await?).await
+        VexDb::open(Pool::Postgres(crate::db::connect_postgres(url).await?)).await
     }
 
-    async fn postgres(pool: PgPool) -> Result<VexDb> {
-        crate::migrate::postgres(&pool, "vex", PG_MIGRATIONS).await?;
-        Ok(VexDb::Postgres(pool))
+    async fn open(pool: Pool) -> Result<VexDb> {
+        MIGRATIONS.apply(&pool).await?;
+        Ok(VexDb { pool })
+    }
+
+    fn sql(&self, sql: &'static str) -> sqlx::SqlStr {
+        self.pool.sql("vex", sql)
     }
 
     /// Applied migration versions of the `vex` module.
     pub async fn migrations(&self) -> Result<Vec<i64>> {
-        Ok(match self {
-            VexDb::Sqlite(pool) => {
-                sqlx::query_scalar("SELECT version FROM vex_schema_migrations ORDER BY version")
-                    .fetch_all(pool)
-                    .await?
-            }
-            VexDb::Postgres(pool) => {
-                sqlx::query_scalar("SELECT version FROM vex.schema_migrations ORDER BY version")
-                    .fetch_all(pool)
-                    .await?
-            }
-        })
+        MIGRATIONS.applied(&self.pool).await
     }
 
     /// Stores the documents of one import and all their statements in one transaction, each
     /// document with the origin it was read from. A document already stored (same digest) and
     /// its statements are left as they are. Returns how many statements were new.
     pub async fn put_documents(&self, documents: &[(&Document, &str)]) -> Result<u64> {
-        let (document_sql, statement_sql) = match self {
-            VexDb::Sqlite(_) => (
-                "INSERT INTO vex_documents (digest, format, document_id, provider, origin, statements, imported_at)
-                 VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now')) ON CONFLICT(digest) DO NOTHING",
-                "INSERT INTO vex_statements (document_digest, statement_index, vulnerability, product, status, justification, provider, body)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(document_digest, statement_index) DO NOTHING",
-            ),
-            VexDb::Postgres(_) => (
-                "INSERT INTO vex.documents (digest, format, document_id, provider, origin, statements)
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING",
-                "INSERT INTO vex.statements (document_digest, statement_index, vulnerability, product, status, justification, provider, body)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (document_digest, statement_index) DO NOTHING",
-            ),
-        };
+        // The import time: text on SQLite, the column's default `now()` on PostgreSQL.
+        let document_sql = self.pool.sql_per_dialect(
+            "vex",
+            "INSERT INTO vex_documents (digest, format, document_id, provider, origin, statements, imported_at)
+             VALUES ($1, $2, $3, $4, $5, $6, strftime('%Y-%m-%dT%H:%M:%SZ','now')) ON CONFLICT (digest) DO NOTHING",
+            "INSERT INTO vex_documents (digest, format, document_id, provider, origin, statements)
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (digest) DO NOTHING",
+        );
+        let statement_sql = self.sql(
+            "INSERT INTO vex_statements (document_digest, statement_index, vulnerability, product, status, justification, provider, body)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (document_digest, statement_index) DO NOTHING",
+        );
         let mut bodies = Vec::with_capacity(documents.len());
         for (document, _) in documents {
             let list: Vec<String> = document
@@ -160,43 +146,37 @@ impl VexDb {
                 .map_err(|e| crate::Error::Catalog(sqlx::Error::Encode(Box::new(e))))?;
             bodies.push(list);
         }
-        macro_rules! write_all {
-            ($pool:expr) => {{
-                let mut tx = $pool.begin().await?;
-                let mut added = 0;
-                for ((document, origin), bodies) in documents.iter().zip(&bodies) {
-                    sqlx::query(document_sql)
-                        .bind(&document.digest)
-                        .bind(document.format.as_str())
-                        .bind(&document.id)
-                        .bind(document.provider.to_string())
-                        .bind(*origin)
-                        .bind(document.statements.len() as i64)
+        Ok(with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            let mut added = 0;
+            for ((document, origin), bodies) in documents.iter().zip(&bodies) {
+                sqlx::query(document_sql.clone())
+                    .bind(&document.digest)
+                    .bind(document.format.as_str())
+                    .bind(&document.id)
+                    .bind(document.provider.to_string())
+                    .bind(*origin)
+                    .bind(document.statements.len() as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                for (s, body) in document.statements.iter().zip(bodies) {
+                    added += sqlx::query(statement_sql.clone())
+                        .bind(&s.source.document_digest)
+                        .bind(i64::from(s.source.index))
+                        .bind(&s.vulnerability.id)
+                        .bind(s.product.as_str())
+                        .bind(s.status.as_str())
+                        .bind(s.justification.map(|j| j.as_str()))
+                        .bind(s.provider.to_string())
+                        .bind(body)
                         .execute(&mut *tx)
-                        .await?;
-                    for (s, body) in document.statements.iter().zip(bodies) {
-                        added += sqlx::query(statement_sql)
-                            .bind(&s.source.document_digest)
-                            .bind(i64::from(s.source.index))
-                            .bind(&s.vulnerability.id)
-                            .bind(s.product.as_str())
-                            .bind(s.status.as_str())
-                            .bind(s.justification.map(|j| j.as_str()))
-                            .bind(s.provider.to_string())
-                            .bind(body)
-                            .execute(&mut *tx)
-                            .await?
-                            .rows_affected();
-                    }
+                        .await?
+                        .rows_affected();
                 }
-                tx.commit().await?;
-                added
-            }};
-        }
-        Ok(match self {
-            VexDb::Sqlite(pool) => write_all!(pool),
-            VexDb::Postgres(pool) => write_all!(pool),
-        })
+            }
+            tx.commit().await?;
+            added
+        }))
     }
 
     /// Every stored statement, ordered by (vulnerability, product, document digest, index):
@@ -212,27 +192,14 @@ impl VexDb {
     }
 
     async fn select(&self, vulnerability: Option<&str>) -> Result<Vec<Statement>> {
-        let bodies: Vec<String> = match self {
-            VexDb::Sqlite(pool) => {
-                sqlx::query_scalar(
-                    "SELECT body FROM vex_statements WHERE ? IS NULL OR vulnerability = ?
-                     ORDER BY vulnerability, product, document_digest, statement_index",
-                )
-                .bind(vulnerability)
-                .bind(vulnerability)
-                .fetch_all(pool)
-                .await?
-            }
-            VexDb::Postgres(pool) => {
-                sqlx::query_scalar(
-                    "SELECT body FROM vex.statements WHERE $1::TEXT IS NULL OR vulnerability = $1
-                     ORDER BY vulnerability COLLATE \"C\", product COLLATE \"C\", document_digest COLLATE \"C\", statement_index",
-                )
-                .bind(vulnerability)
-                .fetch_all(pool)
-                .await?
-            }
-        };
+        let sql = self.sql(
+            r#"SELECT body FROM vex_statements WHERE CAST($1 AS TEXT) IS NULL OR vulnerability = $1
+             ORDER BY vulnerability COLLATE "C", product COLLATE "C", document_digest COLLATE "C", statement_index"#,
+        );
+        let bodies: Vec<String> = with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
+            .bind(vulnerability)
+            .fetch_all(p)
+            .await?);
         bodies
             .iter()
             .map(|b| {
@@ -244,25 +211,12 @@ impl VexDb {
 
     /// Statement counts per provider and status, sorted by provider.
     pub async fn statement_counts(&self) -> Result<Vec<ProviderCounts>> {
-        let rows: Vec<(String, String, i64)> = match self {
-            VexDb::Sqlite(pool) => sqlx::query(
-                "SELECT provider, status, COUNT(*) FROM vex_statements GROUP BY provider, status ORDER BY provider, status",
-            )
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
-            VexDb::Postgres(pool) => sqlx::query(
-                "SELECT provider, status, COUNT(*) FROM vex.statements GROUP BY provider, status
-                 ORDER BY provider COLLATE \"C\", status COLLATE \"C\"",
-            )
-            .fetch_all(pool)
-            .await?
-            .into_iter()
-            .map(|r| (r.get(0), r.get(1), r.get(2)))
-            .collect(),
-        };
+        let sql = self.sql(
+            r#"SELECT provider, status, COUNT(*) FROM vex_statements GROUP BY provider, status
+             ORDER BY provider COLLATE "C", status COLLATE "C""#,
+        );
+        let rows: Vec<(String, String, i64)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql).fetch_all(p).await?);
         let mut out: Vec<ProviderCounts> = Vec::new();
         for (provider, status, count) in rows {
             match out.last_mut() {
@@ -278,47 +232,11 @@ impl VexDb {
 
     /// Records an import: its origin and how many statements were accepted and rejected.
     pub async fn record_import(&self, origin: &str, accepted: i64, rejected: i64) -> Result<()> {
-        match self {
-            VexDb::Sqlite(pool) => {
-                sqlx::query(
-                    "INSERT INTO vex_imports (origin, imported_at, accepted, rejected) VALUES (?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), ?, ?)",
-                )
-                .bind(origin)
-                .bind(accepted)
-                .bind(rejected)
-                .execute(pool)
-                .await?;
-            }
-            VexDb::Postgres(pool) => {
-                sqlx::query(
-                    "INSERT INTO vex.imports (origin, accepted, rejected) VALUES ($1, $2, $3)",
-                )
-                .bind(origin)
-                .bind(accepted)
-                .bind(rejected)
-                .execute(pool)
-                .await?;
-            }
-        }
-        Ok(())
+        crate::imports::record(&self.pool, "vex", origin, accepted, rejected).await
     }
 
     /// The last import: (origin, time (RFC 3339, UTC), accepted, rejected).
     pub async fn last_import(&self) -> Result<Option<(String, String, i64, i64)>> {
-        Ok(match self {
-            VexDb::Sqlite(pool) => sqlx::query(
-                "SELECT origin, imported_at, accepted, rejected FROM vex_imports ORDER BY id DESC LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await?
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
-            VexDb::Postgres(pool) => sqlx::query(
-                "SELECT origin, to_char(imported_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), accepted, rejected
-                 FROM vex.imports ORDER BY id DESC LIMIT 1",
-            )
-            .fetch_optional(pool)
-            .await?
-            .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))),
-        })
+        crate::imports::last(&self.pool, "vex").await
     }
 }

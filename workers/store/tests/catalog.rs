@@ -348,15 +348,11 @@ async fn every_catalog_method_on_postgres() {
 #[tokio::test]
 async fn sqlite_migrations_apply_once_and_concurrent_openers_agree() {
     let dir = tempfile::tempdir().unwrap();
-    let openers: Vec<_> = (0..6)
-        .map(|_| {
-            let path = dir.path().to_path_buf();
-            tokio::spawn(async move { Store::open_embedded(&path).await })
-        })
-        .collect();
-    for opener in openers {
-        opener.await.unwrap().unwrap();
-    }
+    super::at_once(6, || {
+        let path = dir.path().to_path_buf();
+        async move { Store::open_embedded(&path).await }
+    })
+    .await;
     for _ in 0..2 {
         let store = Store::open_embedded(dir.path()).await.unwrap();
         assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3, 4, 5]);
@@ -378,16 +374,11 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
         object_store_url: None,
     };
     // Eight starters at once: each module's advisory lock lets one of them migrate it.
-    let starters: Vec<_> = (0..8)
-        .map(|_| {
-            let config = config.clone();
-            tokio::spawn(async move { Store::open(&config).await })
-        })
-        .collect();
-    let mut stores = Vec::new();
-    for s in starters {
-        stores.push(s.await.unwrap().unwrap());
-    }
+    let mut stores = super::at_once(8, || {
+        let config = config.clone();
+        async move { Store::open(&config).await }
+    })
+    .await;
     stores.push(Store::open(&config).await.unwrap());
     let store = &stores[0];
     assert!(store.catalog.is_postgres());
@@ -399,16 +390,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
         !dir.path().join("scratch/catalog.db").exists(),
         "no embedded catalog beside PostgreSQL"
     );
-    let stella_store::AdvisoryDb::Postgres(pool) = &store.advisories else {
-        panic!("advisories are not in PostgreSQL")
-    };
-    let tables: Vec<String> = sqlx::query_scalar(
-        "SELECT table_schema || '.' || table_name FROM information_schema.tables
-         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
-    )
-    .fetch_all(pool)
-    .await
-    .unwrap();
+    let tables = super::pg_tables(&db.url).await;
     assert_eq!(
         tables,
         [

@@ -112,11 +112,14 @@ async fn feed_snapshots_follow_content_in_sqlite() {
     advisories(&db, r#"{"id":"CVE-2","summary":"changed"}"#).await;
     assert_eq!(db.feed_snapshot().await.unwrap(), seen[8]);
     // A database written before the snapshot row existed gets it computed once, the same.
-    let AdvisoryDb::Sqlite(pool) = &db else {
-        panic!()
-    };
+    let pool = sqlx::SqlitePool::connect(&format!(
+        "sqlite://{}",
+        other.path().join("catalog.db").display()
+    ))
+    .await
+    .unwrap();
     sqlx::query("DELETE FROM vuln_feed_snapshot")
-        .execute(pool)
+        .execute(&pool)
         .await
         .unwrap();
     assert_eq!(db.feed_snapshot().await.unwrap(), seen[8]);
@@ -156,11 +159,9 @@ async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
         w.await.unwrap();
     }
     let concurrent = db.feed_snapshot().await.unwrap();
-    let AdvisoryDb::Postgres(pool) = &db else {
-        panic!()
-    };
+    let pool = sqlx::PgPool::connect(&pg.url).await.unwrap();
     sqlx::query("DELETE FROM vuln.feed_snapshot")
-        .execute(pool)
+        .execute(&pool)
         .await
         .unwrap();
     assert_eq!(
@@ -169,5 +170,6 @@ async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
         "recomputed from scratch, the same"
     );
     drop(db);
+    pool.close().await;
     drop(pg);
 }

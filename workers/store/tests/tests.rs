@@ -127,6 +127,34 @@ fn serde_bytes_buf(b: &[u8]) -> serde_bytes::ByteBuf {
 /// A fresh PostgreSQL database per test (the harness's; skips outside CI without a server).
 use stella_e2e::services::PgDatabase;
 
+/// `n` starters at once, as `n` processes would start: what each returned, in order.
+async fn at_once<T, F>(n: usize, start: impl Fn() -> F) -> Vec<T>
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = stella_store::Result<T>> + Send + 'static,
+{
+    let handles: Vec<_> = (0..n).map(|_| tokio::spawn(start())).collect();
+    let mut started = Vec::new();
+    for handle in handles {
+        started.push(handle.await.unwrap().unwrap());
+    }
+    started
+}
+
+/// The tables of the PostgreSQL database at `url` (`schema.table`), sorted.
+async fn pg_tables(url: &str) -> Vec<String> {
+    let pool = sqlx::PgPool::connect(url).await.unwrap();
+    let tables = sqlx::query_scalar(
+        "SELECT table_schema || '.' || table_name FROM information_schema.tables
+         WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1",
+    )
+    .fetch_all(&pool)
+    .await
+    .unwrap();
+    pool.close().await;
+    tables
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     use stella_store::AdvisoryDb;
@@ -134,16 +162,11 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
         return;
     };
     // Eight processes' worth of concurrent starters: the advisory lock lets one migrate.
-    let starters: Vec<_> = (0..8)
-        .map(|_| {
-            let url = db.url.clone();
-            tokio::spawn(async move { AdvisoryDb::connect_postgres(&url).await })
-        })
-        .collect();
-    let mut dbs = Vec::new();
-    for s in starters {
-        dbs.push(s.await.unwrap().unwrap());
-    }
+    let dbs = at_once(8, || {
+        let url = db.url.clone();
+        async move { AdvisoryDb::connect_postgres(&url).await }
+    })
+    .await;
     let advisories = &dbs[0];
     assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3]);
     let keys = vec![
@@ -192,10 +215,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     assert_eq!((origin.as_str(), accepted), ("test", 2));
     assert!(at.ends_with('Z') && at.len() == 20, "{at}");
     // The module's tables live in its own schema, nowhere else.
-    let AdvisoryDb::Postgres(pool) = advisories else {
-        panic!()
-    };
-    let tables: Vec<String> = sqlx::query_scalar("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1").fetch_all(pool).await.unwrap();
+    let tables = pg_tables(&db.url).await;
     assert_eq!(
         tables,
         [
@@ -208,16 +228,13 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
             "vuln.schema_migrations"
         ]
     );
-    for d in dbs {
-        if let AdvisoryDb::Postgres(p) = d {
-            p.close().await;
-        }
-    }
+    drop(dbs);
     drop(db);
 }
 mod catalog;
 mod feeds;
 mod impact;
+mod upgrade;
 mod vex;
 
 /// KEV and EPSS in both backends: the catalog replaces KEV wholesale, EPSS updates per CVE.

@@ -108,16 +108,11 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
     let Some(pg) = super::PgDatabase::create("store") else {
         return;
     };
-    let starters: Vec<_> = (0..4)
-        .map(|_| {
-            let url = pg.url.clone();
-            tokio::spawn(async move { VexDb::connect_postgres(&url).await })
-        })
-        .collect();
-    let mut dbs = Vec::new();
-    for s in starters {
-        dbs.push(s.await.unwrap().unwrap());
-    }
+    let dbs = super::at_once(4, || {
+        let url = pg.url.clone();
+        async move { VexDb::connect_postgres(&url).await }
+    })
+    .await;
     let db = &dbs[0];
     assert_eq!(db.migrations().await.unwrap(), [1]);
     let hash = round_trip(db).await;
@@ -129,8 +124,7 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
         round_trip(&sqlite).await,
         "same snapshot from either database"
     );
-    let VexDb::Postgres(pool) = db else { panic!() };
-    let tables: Vec<String> = sqlx::query_scalar("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE table_schema NOT IN ('pg_catalog', 'information_schema') ORDER BY 1").fetch_all(pool).await.unwrap();
+    let tables = super::pg_tables(&pg.url).await;
     assert_eq!(
         tables,
         [
@@ -140,10 +134,6 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
             "vex.statements"
         ]
     );
-    for d in dbs {
-        if let VexDb::Postgres(p) = d {
-            p.close().await;
-        }
-    }
+    drop(dbs);
     drop(pg);
 }
