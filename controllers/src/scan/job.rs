@@ -295,19 +295,37 @@ pub fn credentials_secret(job: &Job, merged_config: Vec<u8>) -> Secret {
     }
 }
 
+/// A pull secret whose payload is not a docker config.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerConfigError {
+    #[error("{origin}: not a docker config: {source}")]
+    NotJson {
+        origin: String,
+        source: serde_json::Error,
+    },
+    #[error("{origin}: \"auths\" is not an object")]
+    AuthsNotAnObject { origin: String },
+    #[error("{origin}: not a docker config object")]
+    NotAnObject { origin: String },
+}
+
 /// Merges `kubernetes.io/dockerconfigjson` (or legacy `.dockercfg`) payloads into one
 /// `{"auths": …}` document; later payloads win per registry.
-pub fn merge_docker_configs(payloads: &[(&str, &[u8])]) -> Result<Vec<u8>, String> {
+pub fn merge_docker_configs(payloads: &[(&str, &[u8])]) -> Result<Vec<u8>, DockerConfigError> {
     let mut auths = serde_json::Map::new();
     for (origin, bytes) in payloads {
-        let value: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{origin}: not a docker config: {e}"))?;
+        let origin = origin.to_string();
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|source| DockerConfigError::NotJson {
+                origin: origin.clone(),
+                source,
+            })?;
         let entries = match value.get("auths") {
             Some(serde_json::Value::Object(map)) => map.clone(),
-            Some(_) => return Err(format!("{origin}: \"auths\" is not an object")),
+            Some(_) => return Err(DockerConfigError::AuthsNotAnObject { origin }),
             None => match value {
                 serde_json::Value::Object(map) => map,
-                _ => return Err(format!("{origin}: not a docker config object")),
+                _ => return Err(DockerConfigError::NotAnObject { origin }),
             },
         };
         for (host, entry) in entries {
@@ -316,7 +334,8 @@ pub fn merge_docker_configs(payloads: &[(&str, &[u8])]) -> Result<Vec<u8>, Strin
     }
     let mut document = serde_json::Map::new();
     document.insert("auths".into(), serde_json::Value::Object(auths));
-    serde_json::to_vec(&serde_json::Value::Object(document)).map_err(|e| e.to_string())
+    Ok(serde_json::to_vec(&serde_json::Value::Object(document))
+        .expect("a JSON object of JSON values serialises"))
 }
 
 fn owner_reference(scan: &Scan) -> Option<OwnerReference> {
@@ -413,7 +432,9 @@ mod tests {
         assert_eq!(merged["auths"]["r.example"]["auth"], "Yzpk");
         assert_eq!(merged["auths"]["other.example"]["auth"], "eDp5");
         for garbage in [&b"not json"[..], b"[1,2]", br#"{"auths":[]}"#, b""] {
-            let error = merge_docker_configs(&[("ns/bad", garbage)]).unwrap_err();
+            let error = merge_docker_configs(&[("ns/bad", garbage)])
+                .unwrap_err()
+                .to_string();
             assert!(error.starts_with("ns/bad: "), "{error}");
         }
     }

@@ -136,7 +136,7 @@ pub fn validate(scan: &Scan, references: &References) -> Result<ValidatedScan, I
         let borrowed: Vec<(&str, &[u8])> = payloads.iter().map(|(o, b)| (o.as_str(), *b)).collect();
         Some(
             job::merge_docker_configs(&borrowed)
-                .map_err(|e| Invalid::reference("InvalidSecret", e))?,
+                .map_err(|e| Invalid::reference("InvalidSecret", e.to_string()))?,
         )
     };
 

@@ -90,27 +90,36 @@ pub struct Config {
     pub storage: StoreConfig,
 }
 
+/// Flags that cannot make a run.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--run-id must not be empty")]
+    EmptyRunId,
+    #[error(
+        "--image {0:?} is not a registry reference (registry/repo:tag or registry/repo@sha256:…)"
+    )]
+    NotAReference(String),
+    #[error("both --policy-file and $STELLA_POLICY name a policy: give one")]
+    TwoPolicies,
+}
+
 impl Config {
     /// Checks the flags (and `$STELLA_POLICY`'s text, passed in): a registry reference, a run
     /// id, at most one policy source. Empty environment values count as unset.
-    pub fn check(args: &Args, policy_env: Option<String>) -> Result<Config, String> {
+    pub fn check(args: &Args, policy_env: Option<String>) -> Result<Config, ConfigError> {
         let set = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
         if args.run_id.trim().is_empty() {
-            return Err("--run-id must not be empty".into());
+            return Err(ConfigError::EmptyRunId);
         }
         let image = args.image.trim();
         if stella_pipeline::ImageSource::reference(image).is_err() {
-            return Err(format!(
-                "--image {image:?} is not a registry reference (registry/repo:tag or registry/repo@sha256:…)"
-            ));
+            return Err(ConfigError::NotAReference(image.to_string()));
         }
         let policy = match (
             &args.policy_file,
             policy_env.filter(|t| !t.trim().is_empty()),
         ) {
-            (Some(_), Some(_)) => {
-                return Err("both --policy-file and $STELLA_POLICY name a policy: give one".into());
-            }
+            (Some(_), Some(_)) => return Err(ConfigError::TwoPolicies),
             (Some(path), None) => Some(PolicySource::File(path.clone())),
             (None, Some(text)) => Some(PolicySource::Text(text)),
             (None, None) => None,
@@ -247,7 +256,8 @@ pub fn main() -> ExitCode {
     };
     let report = match Config::check(&args, std::env::var("STELLA_POLICY").ok()) {
         Ok(config) => run(&config),
-        Err(message) => {
+        Err(error) => {
+            let message = error.to_string();
             log(&message);
             Report::failed(Failure::new(Reason::InvalidArguments, message), None)
         }
@@ -492,12 +502,13 @@ mod tests {
             &args(&["--policy-file", "p.yaml"]),
             Some("rules: []".into()),
         );
-        assert!(both.unwrap_err().contains("give one"));
+        assert!(both.unwrap_err().to_string().contains("give one"));
         let mut local = args(&[]);
         local.image = "/var/lib/image.tar".into();
         assert!(
             Config::check(&local, None)
                 .unwrap_err()
+                .to_string()
                 .contains("not a registry reference")
         );
         let mut blank = args(&[]);
@@ -505,6 +516,7 @@ mod tests {
         assert!(
             Config::check(&blank, None)
                 .unwrap_err()
+                .to_string()
                 .contains("--run-id")
         );
     }

@@ -277,10 +277,26 @@ impl Catalog {
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)
             .busy_timeout(std::time::Duration::from_secs(10));
-        let pool = SqlitePoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
-            .await?;
+        // Switching a new file to WAL needs an exclusive lock that the busy timeout does not
+        // wait for: openers racing on a brand-new file retry instead of failing "database is
+        // locked".
+        let mut attempt = 0u32;
+        let pool = loop {
+            match SqlitePoolOptions::new()
+                .max_connections(4)
+                .connect_with(options.clone())
+                .await
+            {
+                Err(sqlx::Error::Database(e)) if is_busy(e.as_ref()) && attempt < 100 => {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(
+                        10 + 5 * u64::from(attempt),
+                    ))
+                    .await;
+                }
+                other => break other?,
+            }
+        };
         Catalog::open(Pool::Sqlite(pool)).await
     }
 
@@ -933,4 +949,11 @@ mod tests {
             assert!(check_reason(bad).is_err(), "{bad:?}");
         }
     }
+}
+
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary or extended.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
