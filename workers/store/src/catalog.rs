@@ -905,6 +905,13 @@ fn check_run(row: &RunRow) -> Result<()> {
     sortable_time("finished at", &row.finished_at).map(drop)
 }
 
+/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary or extended.
+fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
+    e.code()
+        .and_then(|c| c.parse::<i64>().ok())
+        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -949,11 +956,4 @@ mod tests {
             assert!(check_reason(bad).is_err(), "{bad:?}");
         }
     }
-}
-
-/// SQLITE_BUSY (5) or SQLITE_LOCKED (6), primary or extended.
-fn is_busy(e: &dyn sqlx::error::DatabaseError) -> bool {
-    e.code()
-        .and_then(|c| c.parse::<i64>().ok())
-        .is_some_and(|c| matches!(c & 0xff, 5 | 6))
 }
