@@ -264,7 +264,26 @@ impl Running {
 }
 
 /// Starts the webhook with `client`; returns once the listeners are bound.
-pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
+/// Why the webhook could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("--platform: {0}")]
+    Platform(stella_acquire::Error),
+    #[error("--blob-dir {path}: {source}")]
+    BlobDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Tls(#[from] tls::Error),
+    #[error("failed to bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+pub async fn start(args: ServeArgs, client: Client) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let metrics = Arc::new(Metrics::default());
     let sink: Sink = args.events.parse().unwrap_or(Sink::Stdout);
@@ -328,12 +347,11 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
         }));
     }
 
-    let platform = args
-        .platform
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--platform: {e}"))?;
-    std::fs::create_dir_all(&args.blob_dir)
-        .map_err(|e| anyhow::anyhow!("--blob-dir {}: {e}", args.blob_dir.display()))?;
+    let platform = args.platform.parse().map_err(StartError::Platform)?;
+    std::fs::create_dir_all(&args.blob_dir).map_err(|source| StartError::BlobDir {
+        path: args.blob_dir.display().to_string(),
+        source,
+    })?;
     let registries = Registries::new(
         args.insecure_registries.clone(),
         platform,
@@ -445,10 +463,11 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
         let _ = rx.wait_for(|s| *s).await;
     };
+    let bind = |addr| move |source| StartError::Bind { addr, source };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
-        .map_err(|e| anyhow::anyhow!("bind {}: {e}", args.listen))?;
-    let admission_addr = listener.local_addr()?;
+        .map_err(bind(args.listen))?;
+    let admission_addr = listener.local_addr().map_err(bind(args.listen))?;
     tasks.push(tokio::spawn(server::serve_tls(
         listener,
         certs.server_config(),
@@ -457,8 +476,8 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     )));
     let ops = tokio::net::TcpListener::bind(args.metrics_addr)
         .await
-        .map_err(|e| anyhow::anyhow!("bind {}: {e}", args.metrics_addr))?;
-    let metrics_addr = ops.local_addr()?;
+        .map_err(bind(args.metrics_addr))?;
+    let metrics_addr = ops.local_addr().map_err(bind(args.metrics_addr))?;
     tasks.push(tokio::spawn(
         warp::serve(server::ops_routes(state.clone()))
             .incoming(ops)
@@ -476,14 +495,26 @@ pub async fn start(args: ServeArgs, client: Client) -> anyhow::Result<Running> {
     })
 }
 
+/// Why the process stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to reach the Kubernetes API server: {0}")]
+    Client(#[from] kube::Error),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error("failed to watch for SIGTERM: {0}")]
+    Signal(std::io::Error),
+}
+
 /// The binary: parse, serve until SIGTERM / Ctrl-C.
-pub async fn main() -> anyhow::Result<()> {
+pub async fn main() -> Result<(), Error> {
     let cli = <Cli as clap::Parser>::parse();
     let Command::Serve(args) = cli.command;
     init_tracing(args.log_json);
     let client = Client::try_default().await?;
     let running = start(args, client).await?;
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(Error::Signal)?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}

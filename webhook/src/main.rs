@@ -2,5 +2,5 @@
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    stella_webhook::cli::main().await
+    Ok(stella_webhook::cli::main().await?)
 }
