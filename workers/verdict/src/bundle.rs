@@ -204,9 +204,9 @@ pub fn read(bytes: &[u8]) -> Result<(Inputs, Recorded), Error> {
             reason: e.to_string(),
         })?;
     let advisories =
-        stella_advisories::snapshot::import(advisories_text).map_err(|reason| Error::Member {
+        stella_advisories::snapshot::import(advisories_text).map_err(|e| Error::Member {
             member: "inputs/advisories.jsonl".into(),
-            reason,
+            reason: e.to_string(),
         })?;
     let evaluated_at = chrono::DateTime::parse_from_rfc3339(&manifest.created_at_utc)
         .map_err(|e| Error::Member {
