@@ -49,27 +49,42 @@ pub enum Mode {
     Enforce,
 }
 
+/// Why a duration flag was refused (clap shows the message).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The flag's value, trimmed.
+    #[error("{0:?}: expected a number with ms, s or m")]
+    NotANumber(String),
+    #[error("{input:?}: unknown unit {unit:?} (ms, s or m)")]
+    UnknownUnit { input: String, unit: String },
+    #[error("the deadline must be above 0 and below the API server's 30 s webhook limit")]
+    DeadlineOutOfRange,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// `3s`, `250ms`, `2m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration> {
     let s = s.trim();
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{s:?}: expected a number with ms, s or m"))?;
+        .map_err(|_| Error::NotANumber(s.to_string()))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(format!("{s:?}: unknown unit {unit:?} (ms, s or m)")),
+        _ => Err(Error::UnknownUnit {
+            input: s.to_string(),
+            unit: unit.to_string(),
+        }),
     }
 }
 
-fn deadline(s: &str) -> Result<Duration, String> {
+fn deadline(s: &str) -> Result<Duration> {
     let d = parse_duration(s)?;
     if d.is_zero() || d > Duration::from_secs(29) {
-        return Err(
-            "the deadline must be above 0 and below the API server's 30 s webhook limit".into(),
-        );
+        return Err(Error::DeadlineOutOfRange);
     }
     Ok(d)
 }

@@ -13,6 +13,23 @@ use std::time::Duration;
 use stella_acquire::registry::RetryPolicy;
 use stella_acquire::{Credentials, Digest, Platform, Reference, RegistryClient};
 
+/// Why a digest or the signatures of an image could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad reference or digest, or a failed registry call.
+    #[error(transparent)]
+    Acquire(#[from] stella_acquire::Error),
+    #[error("signature manifest: {0}")]
+    SignatureManifest(#[source] serde_json::Error),
+    #[error("{}: {source}", path.display())]
+    ReadPayload {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// The pull secrets of the reviewed object, read from the API server only when a registry
 /// call is actually made (once per request).
 pub struct PullSecrets {
@@ -121,7 +138,7 @@ impl Registries {
         &self,
         reference: &Reference,
         secrets: &PullSecrets,
-    ) -> Result<Arc<RegistryClient>, String> {
+    ) -> Result<Arc<RegistryClient>> {
         let key = format!(
             "{}|{}|{}",
             reference.registry,
@@ -133,13 +150,13 @@ impl Registries {
         }
         let plain = self.insecure.iter().any(|r| r == &reference.registry);
         let client = Arc::new(
-            RegistryClient::new(secrets.credentials().await.clone(), plain)
-                .map_err(|e| e.to_string())?
-                .with_retry(RetryPolicy {
+            RegistryClient::new(secrets.credentials().await.clone(), plain)?.with_retry(
+                RetryPolicy {
                     attempts: 2,
                     base: Duration::from_millis(50),
                     max: Duration::from_millis(250),
-                }),
+                },
+            ),
         );
         self.clients.insert(key, client.clone());
         Ok(client)
@@ -152,8 +169,8 @@ impl Registries {
         image: &str,
         max_age: Duration,
         secrets: &PullSecrets,
-    ) -> Result<String, String> {
-        let reference = Reference::parse(image).map_err(|e| e.to_string())?;
+    ) -> Result<String> {
+        let reference = Reference::parse(image)?;
         if let Some(digest) = &reference.digest {
             return Ok(digest.to_string());
         }
@@ -166,8 +183,7 @@ impl Registries {
         let client = self.client(&reference, secrets).await?;
         let digest = client
             .resolve(&reference, &self.platform)
-            .await
-            .map_err(|e| e.to_string())?
+            .await?
             .to_string();
         self.digests.insert(image.to_string(), digest.clone());
         Ok(digest)
@@ -179,7 +195,7 @@ impl Registries {
         image: &str,
         digest: &str,
         secrets: &PullSecrets,
-    ) -> Result<Vec<Signed>, String> {
+    ) -> Result<Vec<Signed>> {
         let key = format!("{image}@{digest}");
         if let Some(found) = self.signatures.get(&key, self.signature_ttl) {
             self.metrics.cache("signature", true);
@@ -187,8 +203,8 @@ impl Registries {
         }
         self.metrics.cache("signature", false);
         self.metrics.registry_call("signatures");
-        let mut reference = Reference::parse(image).map_err(|e| e.to_string())?;
-        let digest = Digest::parse(digest).map_err(|e| e.to_string())?;
+        let mut reference = Reference::parse(image)?;
+        let digest = Digest::parse(digest)?;
         let tag = format!("sha256-{}.sig", digest.hex());
         reference.tag = Some(tag.clone());
         reference.digest = None;
@@ -196,12 +212,12 @@ impl Registries {
         let manifest = match client.manifest(&reference, &tag).await {
             Ok((bytes, _, _)) => bytes,
             Err(stella_acquire::Error::Registry { status: 404, .. }) => Vec::new(),
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(e.into()),
         };
         let mut found = Vec::new();
         if !manifest.is_empty() {
-            let parsed: serde_json::Value = serde_json::from_slice(&manifest)
-                .map_err(|e| format!("signature manifest: {e}"))?;
+            let parsed: serde_json::Value =
+                serde_json::from_slice(&manifest).map_err(Error::SignatureManifest)?;
             let layers = parsed
                 .get("layers")
                 .and_then(|l| l.as_array())
@@ -234,11 +250,14 @@ impl Registries {
                 };
                 let path = client
                     .download(&reference, &blob, signature::MAX_PAYLOAD, &self.blob_dir)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                let payload = tokio::fs::read(&path)
-                    .await
-                    .map_err(|e| format!("{}: {e}", path.display()))?;
+                    .await?;
+                let payload =
+                    tokio::fs::read(&path)
+                        .await
+                        .map_err(|source| Error::ReadPayload {
+                            path: path.clone(),
+                            source,
+                        })?;
                 found.push(Signed { payload, signature });
             }
         }

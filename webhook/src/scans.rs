@@ -8,6 +8,15 @@ use stella_crds::discovered::Discovered;
 pub use stella_crds::discovered::{ANNOTATION_PULL_SECRETS, LABEL_DISCOVERED, scan_name};
 use stella_crds::scan::v1alpha1::Scan;
 
+/// Why a Scan could not be created.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Create(#[from] kube::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Who asked for the Scan.
 pub const ANNOTATION_REQUESTED_BY: &str = "stella-ops.org/requested-by";
 
@@ -43,14 +52,14 @@ pub fn desired_scan(
 }
 
 /// Creates the Scan unless it exists; returns `namespace/name`.
-pub async fn request(client: &kube::Client, scan: &Scan) -> Result<String, String> {
+pub async fn request(client: &kube::Client, scan: &Scan) -> Result<String> {
     let namespace = scan.metadata.namespace.clone().unwrap_or_default();
     let name = scan.metadata.name.clone().unwrap_or_default();
     let api: Api<Scan> = Api::namespaced(client.clone(), &namespace);
     match api.create(&PostParams::default(), scan).await {
         Ok(_) => Ok(format!("{namespace}/{name}")),
         Err(kube::Error::Api(e)) if e.code == 409 => Ok(format!("{namespace}/{name}")),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -194,7 +194,8 @@ async fn decide_image(
         let resolved = state
             .registries
             .resolve(&image.image, Duration::from_secs(ttl.into()), secrets)
-            .await;
+            .await
+            .map_err(|e| e.to_string());
         if let Ok(digest) = &resolved {
             let wants_signatures = needing.iter().any(|g| g.config.signatures.is_some());
             let (verdict, signatures) = tokio::join!(state.verdicts.lookup(digest), async {
@@ -203,12 +204,14 @@ async fn decide_image(
                         state
                             .registries
                             .signatures(&image.image, digest, secrets)
-                            .await,
+                            .await
+                            .map_err(|e| e.to_string()),
                     )
                 } else {
                     None
                 }
             });
+            let verdict = verdict.map_err(|e| e.to_string());
             let unscanned =
                 matches!(&verdict, Ok(v) if v.as_ref().and_then(|v| v.verdict.as_ref()).is_none());
             if let Ok(Some(v)) = &verdict {
@@ -278,7 +281,7 @@ async fn request_scan(
     .ok_or("cannot name a Scan for this image")?;
     let created = crate::scans::request(client, &scan).await;
     state.verdicts.forget(digest);
-    created
+    created.map_err(|e| e.to_string())
 }
 
 /// What evaluation produced.

@@ -11,6 +11,17 @@ use std::time::Duration;
 use stella_crds::scan::v1alpha1::Scan;
 use stella_store::Store;
 
+/// Why a verdict could not be looked up.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("the catalog is not open yet")]
+    CatalogNotOpen,
+    #[error(transparent)]
+    Catalog(#[from] stella_store::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// The part of a `stella-ops.org/policy-report@1` the messages use.
 #[derive(Deserialize)]
 struct Report {
@@ -122,7 +133,7 @@ impl Verdicts {
     }
 
     /// The latest verdict of `digest`; `Ok(None)` when it has none anywhere.
-    pub async fn lookup(&self, digest: &str) -> Result<Option<Verdict>, String> {
+    pub async fn lookup(&self, digest: &str) -> Result<Option<Verdict>> {
         if let Some(found) = self.cache.get(&digest.to_string(), self.ttl) {
             self.metrics.cache("verdict", true);
             return Ok(found);
@@ -131,14 +142,10 @@ impl Verdicts {
         let mut found = None;
         if self.catalog_configured {
             let Some(store) = self.store() else {
-                return Err("the catalog is not open yet".into());
+                return Err(Error::CatalogNotOpen);
             };
             self.metrics.catalog_call();
-            let row = store
-                .catalog
-                .latest_result(digest)
-                .await
-                .map_err(|e| e.to_string())?;
+            let row = store.catalog.latest_result(digest).await?;
             if let Some(row) = row {
                 let (top, flagged) = match &row.report_key {
                     Some(key) => match store.get(key).await {

@@ -5,6 +5,23 @@
 use crate::model::{Advisory, Affected, Event, Range};
 use std::collections::BTreeMap;
 
+/// Why a secdb document was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("secdb without distroversion")]
+    MissingRelease,
+    #[error("unexpected distroversion {0:?}")]
+    InvalidRelease(String),
+    #[error("secdb without packages")]
+    MissingPackages,
+    #[error("package entry without pkg")]
+    EntryWithoutPkg,
+    #[error("package without name")]
+    PackageWithoutName,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Whether a JSON document looks like an Alpine secdb file.
 pub fn is_secdb(value: &serde_json::Value) -> bool {
     value.get("distroversion").is_some_and(|v| v.is_string())
@@ -12,31 +29,31 @@ pub fn is_secdb(value: &serde_json::Value) -> bool {
 }
 
 /// Parses a secdb document into advisories (sorted by id).
-pub fn parse(value: &serde_json::Value) -> Result<Vec<Advisory>, String> {
+pub fn parse(value: &serde_json::Value) -> Result<Vec<Advisory>> {
     let release = value
         .get("distroversion")
         .and_then(|v| v.as_str())
-        .ok_or("secdb without distroversion")?;
+        .ok_or(Error::MissingRelease)?;
     if !release.starts_with('v')
         || !release[1..]
             .split('.')
             .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()))
     {
-        return Err(format!("unexpected distroversion {release:?}"));
+        return Err(Error::InvalidRelease(release.to_string()));
     }
     let ecosystem = format!("Alpine:{release}");
     let mut by_id: BTreeMap<String, Advisory> = BTreeMap::new();
     for entry in value
         .get("packages")
         .and_then(|p| p.as_array())
-        .ok_or("secdb without packages")?
+        .ok_or(Error::MissingPackages)?
     {
-        let pkg = entry.get("pkg").ok_or("package entry without pkg")?;
+        let pkg = entry.get("pkg").ok_or(Error::EntryWithoutPkg)?;
         let name = pkg
             .get("name")
             .and_then(|n| n.as_str())
             .filter(|n| !n.is_empty())
-            .ok_or("package without name")?;
+            .ok_or(Error::PackageWithoutName)?;
         let Some(secfixes) = pkg.get("secfixes").and_then(|s| s.as_object()) else {
             continue;
         };

@@ -6,6 +6,15 @@
 use crate::model::{Advisory, Affected, Event, Range, SeverityScore};
 use std::collections::BTreeMap;
 
+/// Why tracker data was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not Debian tracker JSON: {0}")]
+    Json(#[from] serde_json::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Debian codename → `VERSION_ID`.
 pub fn release_version(codename: &str) -> Option<&'static str> {
     Some(match codename {
@@ -20,9 +29,9 @@ pub fn release_version(codename: &str) -> Option<&'static str> {
 }
 
 /// Parses the tracker's JSON into one advisory per CVE (sorted by id).
-pub fn parse(bytes: &[u8]) -> Result<Vec<Advisory>, String> {
+pub fn parse(bytes: &[u8]) -> Result<Vec<Advisory>> {
     let root: BTreeMap<String, BTreeMap<String, serde_json::Value>> =
-        serde_json::from_slice(bytes).map_err(|e| format!("not Debian tracker JSON: {e}"))?;
+        serde_json::from_slice(bytes)?;
     let mut by_cve: BTreeMap<String, Advisory> = BTreeMap::new();
     for (package, cves) in root {
         for (cve, entry) in cves {

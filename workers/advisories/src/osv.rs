@@ -6,9 +6,51 @@ use crate::model::{Advisory, Affected, Event, Range, SeverityScore};
 use serde_json::Value;
 use std::collections::BTreeSet;
 
+/// Why a record was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("missing id")]
+    MissingId,
+    /// A record with an id that breaks one of the linter's rules.
+    #[error("{id}: {problem}")]
+    Invalid { id: String, problem: Problem },
+}
+
+/// The rule an identified record breaks.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Problem {
+    #[error("missing modified")]
+    MissingModified,
+    #[error("range without type")]
+    RangeWithoutType,
+    #[error("unknown range type {0}")]
+    UnknownRangeType(String),
+    /// The event object as JSON.
+    #[error("unknown event {0}")]
+    UnknownEvent(Value),
+    #[error("non-distinct event value {value} in a {kind} range")]
+    DuplicateEventValue { value: String, kind: String },
+    #[error("missing 'introduced' object in event")]
+    MissingIntroduced,
+    #[error("package without ecosystem")]
+    PackageWithoutEcosystem,
+    #[error("package without name")]
+    PackageWithoutName,
+    #[error("non-distinct versions for {ecosystem}/{name}")]
+    DuplicateVersions { ecosystem: String, name: String },
+    #[error("non-distinct affected entries for {ecosystem}/{name}")]
+    DuplicateAffected { ecosystem: String, name: String },
+    #[error("Invalid Affected: affected field cannot be null or empty")]
+    NoAffected,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Parses one OSV record.
-pub fn parse(bytes: &[u8]) -> Result<Advisory, String> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse(bytes: &[u8]) -> Result<Advisory> {
+    let value: Value = serde_json::from_slice(bytes)?;
     from_value(&value)
 }
 
@@ -16,12 +58,16 @@ fn text(v: &Value, key: &str) -> Option<String> {
     v.get(key).and_then(|x| x.as_str()).map(str::to_string)
 }
 
-pub fn from_value(v: &Value) -> Result<Advisory, String> {
+/// Checks and converts one OSV record already decoded.
+pub fn from_value(v: &Value) -> Result<Advisory> {
     let id = text(v, "id")
         .filter(|s| !s.is_empty())
-        .ok_or("missing id")?;
-    let err = |reason: String| format!("{id}: {reason}");
-    let modified = text(v, "modified").ok_or_else(|| err("missing modified".into()))?;
+        .ok_or(Error::MissingId)?;
+    let err = |problem: Problem| Error::Invalid {
+        id: id.clone(),
+        problem,
+    };
+    let modified = text(v, "modified").ok_or_else(|| err(Problem::MissingModified))?;
     let withdrawn = text(v, "withdrawn");
     let aliases = v
         .get("aliases")
@@ -61,9 +107,9 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
             .into_iter()
             .flatten()
         {
-            let kind = text(range, "type").ok_or_else(|| err("range without type".into()))?;
+            let kind = text(range, "type").ok_or_else(|| err(Problem::RangeWithoutType))?;
             if !["ECOSYSTEM", "SEMVER", "GIT"].contains(&kind.as_str()) {
-                return Err(err(format!("unknown range type {kind}")));
+                return Err(err(Problem::UnknownRangeType(kind)));
             }
             let mut events = Vec::new();
             for event in range
@@ -81,7 +127,7 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
                 } else if let Some(x) = text(event, "limit") {
                     Event::Limit(x)
                 } else {
-                    return Err(err(format!("unknown event {event}")));
+                    return Err(err(Problem::UnknownEvent(event.clone())));
                 };
                 events.push(ev);
             }
@@ -92,13 +138,14 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
                 | Event::LastAffected(v)
                 | Event::Limit(v)) = e;
                 if !values.insert(v.clone()) {
-                    return Err(err(format!(
-                        "non-distinct event value {v} in a {kind} range"
-                    )));
+                    return Err(err(Problem::DuplicateEventValue {
+                        value: v.clone(),
+                        kind,
+                    }));
                 }
             }
             if !events.iter().any(|e| matches!(e, Event::Introduced(_))) {
-                return Err(err("missing 'introduced' object in event".into()));
+                return Err(err(Problem::MissingIntroduced));
             }
             ranges.push(Range { kind, events });
         }
@@ -108,10 +155,10 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
         };
         let ecosystem = text(package, "ecosystem")
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| err("package without ecosystem".into()))?;
+            .ok_or_else(|| err(Problem::PackageWithoutEcosystem))?;
         let name = text(package, "name")
             .filter(|s| !s.is_empty())
-            .ok_or_else(|| err("package without name".into()))?;
+            .ok_or_else(|| err(Problem::PackageWithoutName))?;
         let versions: Vec<String> = entry
             .get("versions")
             .and_then(|x| x.as_array())
@@ -123,14 +170,12 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
             .unwrap_or_default();
         let distinct: BTreeSet<&String> = versions.iter().collect();
         if distinct.len() != versions.len() {
-            return Err(err(format!("non-distinct versions for {ecosystem}/{name}")));
+            return Err(err(Problem::DuplicateVersions { ecosystem, name }));
         }
         let key =
             serde_json::to_string(&(&ecosystem, &name, &ranges, &versions)).unwrap_or_default();
         if !seen.insert(key) {
-            return Err(err(format!(
-                "non-distinct affected entries for {ecosystem}/{name}"
-            )));
+            return Err(err(Problem::DuplicateAffected { ecosystem, name }));
         }
         affected.push(Affected {
             ecosystem,
@@ -147,9 +192,7 @@ pub fn from_value(v: &Value) -> Result<Advisory, String> {
         .and_then(|a| a.as_array())
         .is_some_and(|a| !a.is_empty());
     if !declared && withdrawn.is_none() {
-        return Err(err(
-            "Invalid Affected: affected field cannot be null or empty".into(),
-        ));
+        return Err(err(Problem::NoAffected));
     }
     // GitHub advisories in OSV form carry their CWEs in `database_specific.cwe_ids`.
     let mut cwes: Vec<String> = v

@@ -6,6 +6,19 @@
 use crate::model::Advisory;
 use std::collections::{BTreeMap, BTreeSet};
 
+/// Why an export could not be read back.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The first line (counted from 1) that is not a canonical record.
+    #[error("line {line}: {source}")]
+    Line {
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// The export: canonical JSON lines, sorted by (id, source).
 pub fn export(advisories: &[Advisory]) -> String {
     let mut sorted: Vec<&Advisory> = advisories.iter().collect();
@@ -19,11 +32,16 @@ pub fn export(advisories: &[Advisory]) -> String {
 }
 
 /// Reads an export back; the line number of the first bad line on error.
-pub fn import(text: &str) -> Result<Vec<Advisory>, String> {
+pub fn import(text: &str) -> Result<Vec<Advisory>> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| serde_json::from_str(l).map_err(|e| format!("line {}: {e}", i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|source| Error::Line {
+                line: i + 1,
+                source,
+            })
+        })
         .collect()
 }
 
@@ -138,6 +156,11 @@ mod tests {
             d.changed_keys,
             ["Debian:12/curl", "Debian:12/sed", "Debian:12/tar"]
         );
-        assert!(import("{not json}\n").unwrap_err().starts_with("line 1"));
+        assert!(
+            import("{not json}\n")
+                .unwrap_err()
+                .to_string()
+                .starts_with("line 1")
+        );
     }
 }

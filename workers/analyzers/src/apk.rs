@@ -1,9 +1,19 @@
 //! apk: `lib/apk/db/installed` (Alpine, Wolfi, Chainguard).
 
 use crate::model::{Distro, Ecosystem, Evidence, Package};
-use crate::{Error, purl};
+use crate::purl;
 use std::collections::BTreeSet;
 use stella_layerfs::Filesystem;
+
+/// Why the installed database could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A line that is neither blank nor an `X:value` field.
+    #[error("line {line}: not an apk field: {text:?}")]
+    NotAField { line: usize, text: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub const INSTALLED: &str = "lib/apk/db/installed";
 
@@ -29,7 +39,7 @@ pub struct Record {
 
 /// Parses the database: records separated by blank lines, one `X:value` field per line.
 /// A line that is not a field is corruption.
-pub fn parse(text: &str) -> Result<Vec<Record>, String> {
+pub fn parse(text: &str) -> Result<Vec<Record>> {
     let mut records = Vec::new();
     let mut current = Record::default();
     let mut dir = String::new();
@@ -45,7 +55,10 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
         }
         let bytes = line.as_bytes();
         if bytes.len() < 2 || bytes[1] != b':' || !bytes[0].is_ascii_alphabetic() {
-            return Err(format!("line {}: not an apk field: {line:?}", number + 1));
+            return Err(Error::NotAField {
+                line: number + 1,
+                text: line.to_string(),
+            });
         }
         any = true;
         let value = &line[2..];
@@ -75,14 +88,15 @@ pub fn parse(text: &str) -> Result<Vec<Record>, String> {
 }
 
 /// Reads the apk database of the image, if it has one.
-pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, Error> {
+pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, crate::Error> {
     let Some(bytes) = fs.read(INSTALLED) else {
         return Ok(vec![]);
     };
-    let records = parse(&String::from_utf8_lossy(bytes)).map_err(|reason| Error::Corrupt {
-        path: INSTALLED.into(),
-        reason,
-    })?;
+    let records =
+        parse(&String::from_utf8_lossy(bytes)).map_err(|reason| crate::Error::Corrupt {
+            path: INSTALLED.into(),
+            reason: reason.into(),
+        })?;
     let namespace = distro.map(|d| d.id.as_str()).unwrap_or("alpine");
     let distro_q = distro.map(Distro::qualifier);
     Ok(records

@@ -6,18 +6,28 @@
 use crate::model::{Ecosystem, Evidence, Package};
 use stella_layerfs::Filesystem;
 
+/// Why a `.deps.json` could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to decode .deps.json file: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("libraries is not an object")]
+    LibrariesNotAnObject,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 pub fn wants(path: &str) -> bool {
     path.ends_with(".deps.json")
 }
 
 /// `(name, version)` of the libraries a deps.json ships, sorted.
-pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes)
-        .map_err(|e| format!("failed to decode .deps.json file: {e}"))?;
+pub fn parse(bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
     let libraries = match value.get("libraries") {
         Some(serde_json::Value::Object(l)) => l,
         None | Some(serde_json::Value::Null) => return Ok(vec![]),
-        Some(_) => return Err("libraries is not an object".into()),
+        Some(_) => return Err(Error::LibrariesNotAnObject),
     };
     let target = value
         .pointer("/runtimeTarget/name")

@@ -2,9 +2,22 @@
 //! `*.md5sums` / `*.conffiles` for file ownership, and DEP-5 copyright files for licences.
 
 use crate::model::{Distro, Ecosystem, Evidence, Package};
-use crate::{Error, purl};
+use crate::purl;
 use std::collections::{BTreeMap, BTreeSet};
 use stella_layerfs::Filesystem;
+
+/// Why control-file stanzas could not be parsed. `line` counts from 1; `text` is the line.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("line {line}: continuation line with no field: {text:?}")]
+    ContinuationWithoutField { line: usize, text: String },
+    #[error("line {line}: not a field: {text:?}")]
+    NotAField { line: usize, text: String },
+    #[error("line {line}: duplicate field {field}")]
+    DuplicateField { line: usize, field: String },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 pub const STATUS: &str = "var/lib/dpkg/status";
 pub const STATUS_D: &str = "var/lib/dpkg/status.d";
@@ -28,7 +41,7 @@ pub type Stanza = BTreeMap<String, String>;
 
 /// Parses control-file stanzas. Errors on a continuation line with no field before it, a
 /// field without a colon, and a field given twice in one stanza.
-pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, String> {
+pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>> {
     let mut stanzas = Vec::new();
     let mut current = Stanza::new();
     let mut last_key: Option<String> = None;
@@ -42,23 +55,31 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>, String> {
             continue;
         }
         if line.starts_with(' ') || line.starts_with('\t') {
-            let key = last_key.as_ref().ok_or_else(|| {
-                format!("line {number}: continuation line with no field: {line:?}")
-            })?;
+            let key = last_key
+                .as_ref()
+                .ok_or_else(|| Error::ContinuationWithoutField {
+                    line: number,
+                    text: line.to_string(),
+                })?;
             let value = current.get_mut(key).expect("last key is present");
             value.push('\n');
             value.push_str(line);
             continue;
         }
-        let (key, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("line {number}: not a field: {line:?}"))?;
+        let not_a_field = || Error::NotAField {
+            line: number,
+            text: line.to_string(),
+        };
+        let (key, value) = line.split_once(':').ok_or_else(not_a_field)?;
         let key = key.trim();
         if key.is_empty() || key.contains(char::is_whitespace) {
-            return Err(format!("line {number}: not a field: {line:?}"));
+            return Err(not_a_field());
         }
         if current.contains_key(key) {
-            return Err(format!("line {number}: duplicate field {key}"));
+            return Err(Error::DuplicateField {
+                line: number,
+                field: key.to_string(),
+            });
         }
         current.insert(key.to_string(), value.trim().to_string());
         last_key = Some(key.to_string());
@@ -182,7 +203,7 @@ fn absolute(p: &str) -> String {
 }
 
 /// Reads every dpkg database in the image.
-pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, Error> {
+pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, crate::Error> {
     let mut databases: Vec<(String, Vec<u8>, &'static str)> = Vec::new();
     if let Some(bytes) = fs.read(STATUS) {
         databases.push((STATUS.to_string(), bytes.to_vec(), "dpkg-status"));
@@ -196,9 +217,9 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
     let mut packages = Vec::new();
     for (path, bytes, source_kind) in databases {
         let text = String::from_utf8_lossy(&bytes);
-        let stanzas = parse_stanzas(&text).map_err(|reason| Error::Corrupt {
+        let stanzas = parse_stanzas(&text).map_err(|reason| crate::Error::Corrupt {
             path: path.clone(),
-            reason,
+            reason: reason.into(),
         })?;
         for stanza in stanzas {
             let Some(name) = stanza.get("Package").filter(|n| !n.is_empty()) else {

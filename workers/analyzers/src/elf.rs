@@ -98,13 +98,24 @@ pub fn wants(path: &str) -> bool {
         || (path.starts_with("etc/ld-musl-") && path.ends_with(".path"))
 }
 
+/// Why an ELF file's facts could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not an ELF file")]
+    NotElf,
+    #[error("malformed ELF: {0}")]
+    Malformed(#[from] goblin::error::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Reads the facts of an ELF file. Errors name what is malformed.
-pub fn read(bytes: &[u8]) -> Result<ElfFacts, String> {
+pub fn read(bytes: &[u8]) -> Result<ElfFacts> {
     use goblin::elf::{Elf, header, note::NT_GNU_BUILD_ID};
     if !is_elf(bytes) {
-        return Err("not an ELF file".into());
+        return Err(Error::NotElf);
     }
-    let elf = Elf::parse(bytes).map_err(|e| format!("malformed ELF: {e}"))?;
+    let elf = Elf::parse(bytes)?;
     let kind = match elf.header.e_type {
         header::ET_EXEC => "executable",
         header::ET_DYN if elf.interpreter.is_some() => "pie-executable",
@@ -536,10 +547,11 @@ mod tests {
 
     #[test]
     fn condensed_files_round_trip_and_garbage_is_refused() {
-        assert_eq!(read(b"not elf").unwrap_err(), "not an ELF file");
+        assert_eq!(read(b"not elf").unwrap_err().to_string(), "not an ELF file");
         assert!(
             read(b"\x7fELF\x02\x01\x01")
                 .unwrap_err()
+                .to_string()
                 .starts_with("malformed ELF")
         );
         assert!(condense(b"\x7fELF garbage", None).is_none());

@@ -33,15 +33,42 @@ pub struct BuildInfo {
     pub settings: Vec<(String, String)>,
 }
 
+/// Why a binary's build information could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unrecognized executable format")]
+    NotElf,
+    #[error("not a Go binary (no build information)")]
+    NoBuildInfo,
+    #[error("unexpected pointer size {0}")]
+    PointerSize(usize),
+    #[error("not a valid ELF file: {0}")]
+    Elf(#[from] goblin::error::Error),
+    #[error("address outside the file")]
+    AddressOutsideFile,
+    #[error("string outside the file")]
+    StringOutsideFile,
+    #[error("implausible string length")]
+    ImplausibleLength,
+    #[error("bad length in build information")]
+    BadLength,
+    #[error("truncated build information")]
+    Truncated,
+    #[error("unexpected Go version {0:?}")]
+    GoVersion(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Reads the build information of an ELF binary.
-pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
+pub fn read(bytes: &[u8]) -> Result<BuildInfo> {
     if !crate::elf::is_elf(bytes) {
-        return Err("unrecognized executable format".into());
+        return Err(Error::NotElf);
     }
     // The header is 16-byte aligned in the data segment.
     let start = memchr::memmem::find_iter(bytes, MAGIC)
         .find(|&i| i % 16 == 0 && i + 32 <= bytes.len())
-        .ok_or("not a Go binary (no build information)")?;
+        .ok_or(Error::NoBuildInfo)?;
     let header = &bytes[start..start + 32];
     let ptr_size = header[14] as usize;
     let flags = header[15];
@@ -52,16 +79,15 @@ pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
         (version, modinfo)
     } else {
         if ptr_size != 4 && ptr_size != 8 {
-            return Err(format!("unexpected pointer size {ptr_size}"));
+            return Err(Error::PointerSize(ptr_size));
         }
         let big_endian = flags & 1 != 0;
-        let elf =
-            goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a valid ELF file: {e}"))?;
-        let read_ptr = |addr: u64| -> Result<u64, String> {
-            let offset = file_offset(&elf, addr).ok_or("address outside the file")?;
+        let elf = goblin::elf::Elf::parse(bytes)?;
+        let read_ptr = |addr: u64| -> Result<u64> {
+            let offset = file_offset(&elf, addr).ok_or(Error::AddressOutsideFile)?;
             let raw = bytes
                 .get(offset..offset + ptr_size)
-                .ok_or("truncated build information")?;
+                .ok_or(Error::Truncated)?;
             Ok(match (ptr_size, big_endian) {
                 (4, false) => u32::from_le_bytes(raw.try_into().unwrap_or_default()) as u64,
                 (4, true) => u32::from_be_bytes(raw.try_into().unwrap_or_default()) as u64,
@@ -69,16 +95,14 @@ pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
                 (_, true) => u64::from_be_bytes(raw.try_into().unwrap_or_default()),
             })
         };
-        let go_string = |header_addr: u64| -> Result<String, String> {
+        let go_string = |header_addr: u64| -> Result<String> {
             let data = read_ptr(header_addr)?;
             let len = read_ptr(header_addr + ptr_size as u64)? as usize;
             if len > 1 << 24 {
-                return Err("implausible string length".into());
+                return Err(Error::ImplausibleLength);
             }
-            let offset = file_offset(&elf, data).ok_or("string outside the file")?;
-            let raw = bytes
-                .get(offset..offset + len)
-                .ok_or("truncated build information")?;
+            let offset = file_offset(&elf, data).ok_or(Error::StringOutsideFile)?;
+            let raw = bytes.get(offset..offset + len).ok_or(Error::Truncated)?;
             Ok(String::from_utf8_lossy(raw).into_owned())
         };
         let field = |i: usize| -> u64 {
@@ -93,7 +117,7 @@ pub fn read(bytes: &[u8]) -> Result<BuildInfo, String> {
         (go_string(field(0))?, go_string(field(1))?)
     };
     if !go_version.starts_with("go") {
-        return Err(format!("unexpected Go version {go_version:?}"));
+        return Err(Error::GoVersion(go_version));
     }
     Ok(parse_modinfo(go_version, &modinfo))
 }
@@ -106,10 +130,10 @@ fn file_offset(elf: &goblin::elf::Elf, addr: u64) -> Option<usize> {
         .map(|p| (addr - p.p_vaddr + p.p_offset) as usize)
 }
 
-fn inline_string(bytes: &[u8], at: &mut usize) -> Result<String, String> {
+fn inline_string(bytes: &[u8], at: &mut usize) -> Result<String> {
     let (mut len, mut shift) = (0u64, 0);
     loop {
-        let b = *bytes.get(*at).ok_or("truncated build information")?;
+        let b = *bytes.get(*at).ok_or(Error::Truncated)?;
         *at += 1;
         len |= u64::from(b & 0x7f) << shift;
         if b & 0x80 == 0 {
@@ -117,13 +141,13 @@ fn inline_string(bytes: &[u8], at: &mut usize) -> Result<String, String> {
         }
         shift += 7;
         if shift > 35 {
-            return Err("bad length in build information".into());
+            return Err(Error::BadLength);
         }
     }
     let end = at
         .checked_add(len as usize)
         .filter(|&e| e <= bytes.len())
-        .ok_or("truncated build information")?;
+        .ok_or(Error::Truncated)?;
     let s = String::from_utf8_lossy(&bytes[*at..end]).into_owned();
     *at = end;
     Ok(s)
@@ -259,8 +283,18 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_without_panics() {
-        assert!(read(b"not elf").unwrap_err().contains("unrecognized"));
-        assert!(read(b"\x7fELF").unwrap_err().contains("not a Go binary"));
+        assert!(
+            read(b"not elf")
+                .unwrap_err()
+                .to_string()
+                .contains("unrecognized")
+        );
+        assert!(
+            read(b"\x7fELF")
+                .unwrap_err()
+                .to_string()
+                .contains("not a Go binary")
+        );
         let mut fake = b"\x7fELF".to_vec();
         fake.resize(32, 0);
         fake.extend_from_slice(MAGIC);

@@ -34,7 +34,22 @@ pub const ANALYZER_VERSION: &str = concat!(
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum Error {
     #[error("{path}: {reason}")]
-    Corrupt { path: String, reason: String },
+    Corrupt {
+        path: String,
+        #[source]
+        reason: Corruption,
+    },
+}
+
+/// What is wrong with a corrupt OS package database, by format.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Corruption {
+    #[error(transparent)]
+    Dpkg(#[from] dpkg::Error),
+    #[error(transparent)]
+    Apk(#[from] apk::Error),
+    #[error(transparent)]
+    Rpm(#[from] rpm::Error),
 }
 
 /// Whether any analyzer needs the bytes of `path` (a normalised, root-relative path).

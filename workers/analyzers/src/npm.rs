@@ -5,6 +5,21 @@
 use crate::model::{Ecosystem, Evidence, Package};
 use stella_layerfs::Filesystem;
 
+/// Why a `package.json` is not an installed package's manifest.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error("package.json without name")]
+    MissingName,
+    #[error("invalid package name {0:?}")]
+    InvalidName(String),
+    #[error("package.json without version")]
+    MissingVersion,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// The package directory's name (`lodash`, `@babel/core`) when `path` is an installed package's
 /// manifest.
 fn installed_name(path: &str) -> Option<String> {
@@ -43,24 +58,21 @@ pub fn is_valid_name(name: &str) -> bool {
 }
 
 /// Name, version, licences and author of a `package.json`.
-pub fn parse_manifest(
-    bytes: &[u8],
-) -> Result<(String, String, Vec<String>, Option<String>), String> {
-    let value: serde_json::Value =
-        serde_json::from_slice(bytes).map_err(|e| format!("not JSON: {e}"))?;
+pub fn parse_manifest(bytes: &[u8]) -> Result<(String, String, Vec<String>, Option<String>)> {
+    let value: serde_json::Value = serde_json::from_slice(bytes)?;
     let name = value
         .get("name")
         .and_then(|v| v.as_str())
         .filter(|n| !n.is_empty())
-        .ok_or("package.json without name")?;
+        .ok_or(Error::MissingName)?;
     if !is_valid_name(name) {
-        return Err(format!("invalid package name {name:?}"));
+        return Err(Error::InvalidName(name.to_string()));
     }
     let version = value
         .get("version")
         .and_then(|v| v.as_str())
         .filter(|n| !n.is_empty())
-        .ok_or("package.json without version")?;
+        .ok_or(Error::MissingVersion)?;
     let license_of = |l: &serde_json::Value| -> Option<String> {
         match l {
             serde_json::Value::String(s) if !s.is_empty() => Some(s.clone()),
@@ -152,6 +164,7 @@ mod tests {
         assert!(
             parse_manifest(br#"{"name":"x"}"#)
                 .unwrap_err()
+                .to_string()
                 .contains("version")
         );
         assert!(parse_manifest(br#"{"name":"../x","version":"1"}"#).is_err());

@@ -5,6 +5,18 @@
 use crate::model::{Ecosystem, Evidence, Package};
 use stella_layerfs::Filesystem;
 
+/// Why core metadata could not be parsed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A line before the first blank one that is not `Key: value` (shown truncated).
+    #[error("not a metadata header: {0:?}")]
+    NotAHeader(String),
+    #[error("metadata without Name")]
+    MissingName,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 pub fn wants(path: &str) -> bool {
     let Some((dir, file)) = path.rsplit_once('/').or(Some(("", path))) else {
         return false;
@@ -28,7 +40,7 @@ pub struct Metadata {
 /// Parses core metadata (RFC 822 style headers up to the first blank line). Licences follow
 /// the metadata's own precedence: `License-Expression`, then `License :: …` classifiers, then
 /// `License`, then `License-File` (as `file://…`).
-pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, String> {
+pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata> {
     let text = String::from_utf8_lossy(bytes);
     let mut headers: Vec<(String, String)> = Vec::new();
     for line in text.lines() {
@@ -43,7 +55,7 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, String> {
             continue;
         }
         let Some((key, value)) = line.split_once(':') else {
-            return Err(format!("not a metadata header: {:?}", truncate(line)));
+            return Err(Error::NotAHeader(truncate(line)));
         };
         headers.push((key.trim().to_ascii_lowercase(), value.trim().to_string()));
     }
@@ -61,7 +73,7 @@ pub fn parse_metadata(bytes: &[u8]) -> Result<Metadata, String> {
             .map(|(_, v)| v.clone())
             .collect()
     };
-    let name = get("name").ok_or("metadata without Name")?;
+    let name = get("name").ok_or(Error::MissingName)?;
     // Syft keeps versionless distributions (an egg-info naming only the project): so do we,
     // as components that no version-based matching will touch.
     let version = get("version").unwrap_or_default();
@@ -248,6 +260,7 @@ mod tests {
         assert!(
             parse_metadata(b"Version: 1\n")
                 .unwrap_err()
+                .to_string()
                 .contains("Name")
         );
         assert!(parse_metadata(b"").is_err());

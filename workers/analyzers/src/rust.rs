@@ -37,38 +37,60 @@ struct VersionInfo {
     packages: Vec<Crate>,
 }
 
+/// Why a binary's crate graph could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("unrecognized executable format")]
+    NotElf,
+    #[error("not a valid ELF file: {0}")]
+    Elf(#[from] goblin::error::Error),
+    #[error("no .dep-v0 section (not built with cargo auditable)")]
+    NoSection,
+    #[error("truncated .dep-v0 section")]
+    TruncatedSection,
+    #[error(".dep-v0 is not zlib data: {0}")]
+    Zlib(#[source] std::io::Error),
+    #[error(".dep-v0 expands beyond 16 MiB")]
+    TooLarge,
+    #[error(".dep-v0 is not a crate list: {0}")]
+    Json(#[from] serde_json::Error),
+    #[error(".dep-v0 names a dependency that is not listed")]
+    DanglingDependency,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// The crate graph of an ELF binary.
-pub fn read(bytes: &[u8]) -> Result<Vec<Crate>, String> {
+pub fn read(bytes: &[u8]) -> Result<Vec<Crate>> {
     if !crate::elf::is_elf(bytes) {
-        return Err("unrecognized executable format".into());
+        return Err(Error::NotElf);
     }
-    let elf = goblin::elf::Elf::parse(bytes).map_err(|e| format!("not a valid ELF file: {e}"))?;
+    let elf = goblin::elf::Elf::parse(bytes)?;
     let section = elf
         .section_headers
         .iter()
         .find(|s| elf.shdr_strtab.get_at(s.sh_name) == Some(SECTION))
-        .ok_or("no .dep-v0 section (not built with cargo auditable)")?;
+        .ok_or(Error::NoSection)?;
     let start = section.sh_offset as usize;
     let compressed = start
         .checked_add(section.sh_size as usize)
         .and_then(|end| bytes.get(start..end))
-        .ok_or("truncated .dep-v0 section")?;
+        .ok_or(Error::TruncatedSection)?;
     let mut json = Vec::new();
     flate2::read::ZlibDecoder::new(compressed)
         .take(MAX_JSON + 1)
         .read_to_end(&mut json)
-        .map_err(|e| format!(".dep-v0 is not zlib data: {e}"))?;
+        .map_err(Error::Zlib)?;
     if json.len() as u64 > MAX_JSON {
-        return Err(".dep-v0 expands beyond 16 MiB".into());
+        return Err(Error::TooLarge);
     }
-    let info: VersionInfo =
-        serde_json::from_slice(&json).map_err(|e| format!(".dep-v0 is not a crate list: {e}"))?;
+    let info: VersionInfo = serde_json::from_slice(&json)?;
     if info
         .packages
         .iter()
         .any(|p| p.dependencies.iter().any(|&d| d >= info.packages.len()))
     {
-        return Err(".dep-v0 names a dependency that is not listed".into());
+        return Err(Error::DanglingDependency);
     }
     Ok(info.packages)
 }
@@ -158,7 +180,12 @@ mod tests {
 
     #[test]
     fn garbage_is_refused_without_panics() {
-        assert!(read(b"MZ not elf").unwrap_err().contains("unrecognized"));
+        assert!(
+            read(b"MZ not elf")
+                .unwrap_err()
+                .to_string()
+                .contains("unrecognized")
+        );
         let mut fake = b"\x7fELF\x02\x01\x01".to_vec();
         fake.extend_from_slice(b".dep-v0");
         fake.resize(200, 0);

@@ -79,7 +79,7 @@ fn a_corrupt_database_is_an_error() {
         return;
     };
     let text = std::fs::read_to_string(dir.join("corrupt/lib/apk/db/installed")).unwrap();
-    assert!(parse(&text).unwrap_err().contains("line 1"));
+    assert!(parse(&text).unwrap_err().to_string().contains("line 1"));
 }
 
 #[test]

@@ -74,11 +74,13 @@ fn status_files_parse_as_syft_expects() {
     assert!(
         parse_stanzas("Package: apt\nPackage: apt-get\n\n")
             .unwrap_err()
+            .to_string()
             .contains("duplicate field Package")
     );
     assert!(
         parse_stanzas("  Package: apt\n\n")
             .unwrap_err()
+            .to_string()
             .contains("continuation")
     );
     assert_eq!(installed_size("10kib"), Some(10240));

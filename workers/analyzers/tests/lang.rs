@@ -274,6 +274,7 @@ fn trivy_go_binaries() {
             assert!(
                 stella_analyzers::golang::read(&bytes)
                     .unwrap_err()
+                    .to_string()
                     .contains(reason)
             );
             assert!(stella_analyzers::golang::condense(&bytes).is_none());
@@ -317,7 +318,7 @@ fn trivy_deps_json() {
         let bytes = std::fs::read(dir.join(case["file"].as_str().unwrap())).unwrap();
         let result = stella_analyzers::dotnet::parse(&bytes);
         if let Some(reason) = case["wantErr"].as_str() {
-            let error = result.unwrap_err();
+            let error = result.unwrap_err().to_string();
             assert!(
                 error.starts_with(reason.split(':').next().unwrap()),
                 "{error}"
@@ -356,6 +357,7 @@ fn trivy_cargo_auditable() {
             assert!(
                 stella_analyzers::rust::read(&bytes)
                     .unwrap_err()
+                    .to_string()
                     .contains(reason)
             );
             continue;

@@ -261,13 +261,21 @@ fn exploit_signals(path: &Path) -> Option<Result<Signals, String>> {
         } else {
             read(&mut std::io::BufReader::new(file))
         };
-        return Some(text.and_then(|t| exploits::parse_epss(&t).map(Signals::Epss)));
+        return Some(text.and_then(|t| {
+            exploits::parse_epss(&t)
+                .map(Signals::Epss)
+                .map_err(|e| e.to_string())
+        }));
     }
     if name.ends_with(".json") && meta.len() <= MAX {
         let bytes = std::fs::read(path).ok()?;
         let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
         if exploits::is_kev(&value) {
-            return Some(exploits::parse_kev(&value).map(Signals::Kev));
+            return Some(
+                exploits::parse_kev(&value)
+                    .map(Signals::Kev)
+                    .map_err(|e| e.to_string()),
+            );
         }
     }
     None
@@ -441,12 +449,12 @@ fn parse_into(
     } else if alpine::is_secdb(&value) {
         match alpine::parse(&value) {
             Ok(mut list) => accepted.append(&mut list),
-            Err(e) => rejected.push((origin.into(), e)),
+            Err(e) => rejected.push((origin.into(), e.to_string())),
         }
     } else if is_osv {
         match osv::from_value(&value) {
             Ok(a) => accepted.push(a),
-            Err(e) => rejected.push((origin.into(), e)),
+            Err(e) => rejected.push((origin.into(), e.to_string())),
         }
     } else if value.is_object() {
         match debian::parse(bytes) {
@@ -455,7 +463,7 @@ fn parse_into(
                 origin.into(),
                 "neither an OSV record nor Debian tracker data".into(),
             )),
-            Err(e) => rejected.push((origin.into(), e)),
+            Err(e) => rejected.push((origin.into(), e.to_string())),
         }
     } else {
         rejected.push((

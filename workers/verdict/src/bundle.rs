@@ -51,7 +51,17 @@ pub enum Error {
         actual: String,
     },
     #[error("the proof ledger is broken: {0}")]
-    Ledger(String),
+    Ledger(#[source] LedgerError),
+}
+
+/// How a bundle's proof ledger is broken.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    /// A node is out of order or its recorded hash is not its content's.
+    #[error(transparent)]
+    Node(#[from] crate::evaluate::Error),
+    #[error("the nodes give root {computed}, meta.json records {recorded}")]
+    Root { computed: String, recorded: String },
 }
 
 /// `meta.json`.
@@ -204,9 +214,9 @@ pub fn read(bytes: &[u8]) -> Result<(Inputs, Recorded), Error> {
             reason: e.to_string(),
         })?;
     let advisories =
-        stella_advisories::snapshot::import(advisories_text).map_err(|reason| Error::Member {
+        stella_advisories::snapshot::import(advisories_text).map_err(|e| Error::Member {
             member: "inputs/advisories.jsonl".into(),
-            reason,
+            reason: e.to_string(),
         })?;
     let evaluated_at = chrono::DateTime::parse_from_rfc3339(&manifest.created_at_utc)
         .map_err(|e| Error::Member {
@@ -242,13 +252,13 @@ pub fn read(bytes: &[u8]) -> Result<(Inputs, Recorded), Error> {
             });
         }
     }
-    crate::evaluate::verify(&nodes).map_err(Error::Ledger)?;
+    crate::evaluate::verify(&nodes).map_err(|e| Error::Ledger(e.into()))?;
     let root = crate::evaluate::root(&nodes);
     if root != meta.root_hash {
-        return Err(Error::Ledger(format!(
-            "the nodes give root {root}, meta.json records {}",
-            meta.root_hash
-        )));
+        return Err(Error::Ledger(LedgerError::Root {
+            computed: root,
+            recorded: meta.root_hash,
+        }));
     }
     Ok((
         inputs,

@@ -516,22 +516,41 @@ fn node_hash(node: &ProofNode, hashes: &std::collections::BTreeMap<String, Strin
     sha256_hex(stella_policy::canonical_json(&content).as_bytes())
 }
 
+/// The first inconsistency [`verify`] finds in a proof ledger.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("{node}: parent {parent} is not before it")]
+    ParentNotBefore { node: String, parent: String },
+    #[error("{node}: recorded hash {recorded} but its content hashes to {computed}")]
+    HashMismatch {
+        node: String,
+        recorded: String,
+        computed: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 /// Recomputes every node's hash from its content and its parents, in order; the first node
 /// whose recorded hash differs, if any.
-pub fn verify(nodes: &[ProofNode]) -> Result<(), String> {
+pub fn verify(nodes: &[ProofNode]) -> Result<()> {
     let mut hashes = std::collections::BTreeMap::new();
     for node in nodes {
         for parent in &node.parent_ids {
             if !hashes.contains_key(parent) {
-                return Err(format!("{}: parent {parent} is not before it", node.id));
+                return Err(Error::ParentNotBefore {
+                    node: node.id.clone(),
+                    parent: parent.clone(),
+                });
             }
         }
         let expected = node_hash(node, &hashes);
         if expected != node.node_hash {
-            return Err(format!(
-                "{}: recorded hash {} but its content hashes to {expected}",
-                node.id, node.node_hash
-            ));
+            return Err(Error::HashMismatch {
+                node: node.id.clone(),
+                recorded: node.node_hash.clone(),
+                computed: expected,
+            });
         }
         hashes.insert(node.id.clone(), expected);
     }

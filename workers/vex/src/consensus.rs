@@ -81,16 +81,29 @@ impl Default for TrustConfig {
 /// Largest weight accepted.
 const MAX_WEIGHT: f64 = 1000.0;
 
+/// Why a trust configuration was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum Error {
+    /// `what` names the setting: `defaultWeight`, `categories.Vendor`, `provider <name>`.
+    #[error("{what}: weight {weight} is not a number in 0..={max}", max = MAX_WEIGHT)]
+    InvalidWeight { what: String, weight: f64 },
+    #[error("provider {0} is listed twice")]
+    DuplicateProvider(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 impl TrustConfig {
     /// Checks every weight is a finite number in 0..=1000 and provider names are unique.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<()> {
         let check = |what: &str, w: f64| {
             if w.is_finite() && (0.0..=MAX_WEIGHT).contains(&w) {
                 Ok(())
             } else {
-                Err(format!(
-                    "{what}: weight {w} is not a number in 0..={MAX_WEIGHT}"
-                ))
+                Err(Error::InvalidWeight {
+                    what: what.to_string(),
+                    weight: w,
+                })
             }
         };
         check("defaultWeight", self.default_weight)?;
@@ -103,7 +116,7 @@ impl TrustConfig {
                 check(&format!("provider {}", p.name), w)?;
             }
             if !names.insert(p.name.as_str()) {
-                return Err(format!("provider {} is listed twice", p.name));
+                return Err(Error::DuplicateProvider(p.name.clone()));
             }
         }
         Ok(())

@@ -259,7 +259,7 @@ impl Tree {
     fn resolve(&self, id: &str) -> std::result::Result<(Product, Vec<String>), String> {
         let (name, purl) = self.products.get(id).cloned().unwrap_or_default();
         if let Some(purl) = purl {
-            return Ok((Product::parse(&purl)?, vec![]));
+            return Ok((Product::parse(&purl).map_err(|e| e.to_string())?, vec![]));
         }
         if let Some((component, platform)) = self.relationships.get(id) {
             let (component, _) = self.resolve(component)?;

@@ -221,8 +221,10 @@ fn vulnerability(
             continue;
         };
         let product = match refs.get(r) {
-            Some(purl) => Product::parse(purl),
-            None if r.starts_with("pkg:") || r.starts_with("urn:cdx:") => Product::parse(r),
+            Some(purl) => Product::parse(purl).map_err(|e| e.to_string()),
+            None if r.starts_with("pkg:") || r.starts_with("urn:cdx:") => {
+                Product::parse(r).map_err(|e| e.to_string())
+            }
             None => Err(format!(
                 "ref {:?} names no component with a purl",
                 crate::clip(r)

@@ -1,9 +1,21 @@
 //! The normalised VEX model every format is read into: one [`Statement`] per (vulnerability,
 //! product) claim, with the provider who made it and the document it came from.
 
-use crate::purl::Purl;
+use crate::purl::{self, Purl};
 use serde::{Deserialize, Serialize};
 use std::fmt;
+
+/// Why a product identifier was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Purl(#[from] purl::Error),
+    /// The identifier, clipped to 80 characters.
+    #[error("product {0:?} is neither a purl nor a sha256: image digest")]
+    NotAProduct(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// The four VEX statuses (OpenVEX names; CSAF and CycloneDX are mapped onto them).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -139,7 +151,7 @@ pub enum Product {
 impl Product {
     /// Reads a product identifier: a purl (normalised to its canonical form), a `sha256:<64 hex>`
     /// digest (lowercased), or a BOM-Link.
-    pub fn parse(s: &str) -> Result<Product, String> {
+    pub fn parse(s: &str) -> Result<Product> {
         let s = s.trim();
         if s.starts_with("pkg:") {
             return Ok(Product::Purl(Purl::parse(s)?.to_string()));
@@ -150,10 +162,7 @@ impl Product {
         if s.starts_with("urn:cdx:") {
             return Ok(Product::BomLink(s.to_string()));
         }
-        Err(format!(
-            "product {:?} is neither a purl nor a sha256: image digest",
-            crate::clip(s)
-        ))
+        Err(Error::NotAProduct(crate::clip(s)))
     }
 
     /// The identifier as stored and shown.
@@ -195,8 +204,8 @@ impl From<Product> for String {
 }
 
 impl TryFrom<String> for Product {
-    type Error = String;
-    fn try_from(s: String) -> Result<Product, String> {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Product> {
         Product::parse(&s)
     }
 }

@@ -213,8 +213,9 @@ fn product(p: &Value) -> std::result::Result<(Product, Vec<String>), String> {
 /// The identifier of a product or subcomponent: `@id` when it is a purl or digest, else
 /// `identifiers.purl`, else a `sha-256` hash.
 fn component(p: &Value) -> std::result::Result<Product, String> {
+    let parse = |s: &str| Product::parse(s).map_err(|e| e.to_string());
     if let Some(s) = p.as_str() {
-        return Product::parse(s);
+        return parse(s);
     }
     if !p.is_object() {
         return Err("product is neither a string nor an object".into());
@@ -224,13 +225,13 @@ fn component(p: &Value) -> std::result::Result<Product, String> {
         return Ok(product);
     }
     if let Some(purl) = p.pointer("/identifiers/purl").and_then(Value::as_str) {
-        return Product::parse(purl);
+        return parse(purl);
     }
     if let Some(hash) = p.pointer("/hashes/sha-256").and_then(Value::as_str) {
-        return Product::parse(&format!("sha256:{hash}"));
+        return parse(&format!("sha256:{hash}"));
     }
     match id {
-        Some(id) => Product::parse(id),
+        Some(id) => parse(id),
         None => Err("product has no @id, identifiers.purl or sha-256 hash".into()),
     }
 }

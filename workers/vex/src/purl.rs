@@ -35,16 +35,56 @@ const CASE_INSENSITIVE: &[&str] = &[
 /// Longest purl accepted.
 const MAX_LEN: usize = 4096;
 
+/// Why a string is not a purl.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("purl longer than {max} bytes", max = MAX_LEN)]
+    TooLong,
+    /// `purl` is the input, clipped to 80 characters.
+    #[error("invalid purl {purl:?}: {defect}")]
+    Invalid { purl: String, defect: Defect },
+}
+
+/// What is wrong with an invalid purl.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Defect {
+    #[error("no pkg: scheme")]
+    NoScheme,
+    #[error("no type")]
+    NoType,
+    #[error("invalid type")]
+    InvalidType,
+    #[error("no name")]
+    NoName,
+    #[error("empty version")]
+    EmptyVersion,
+    #[error("qualifier without '='")]
+    QualifierWithoutEquals,
+    #[error("invalid qualifier key")]
+    InvalidQualifierKey,
+    #[error("duplicate qualifier")]
+    DuplicateQualifier,
+    #[error("invalid percent-encoding")]
+    InvalidPercentEncoding,
+    #[error("percent-encoding is not UTF-8")]
+    NotUtf8,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 impl Purl {
     /// Parses `pkg:type/namespace/name@version?qualifiers#subpath`.
-    pub fn parse(s: &str) -> Result<Purl, String> {
+    pub fn parse(s: &str) -> Result<Purl> {
         if s.len() > MAX_LEN {
-            return Err(format!("purl longer than {MAX_LEN} bytes"));
+            return Err(Error::TooLong);
         }
-        let bad = |why: &str| format!("invalid purl {:?}: {why}", crate::clip(s));
+        let bad = |defect: Defect| Error::Invalid {
+            purl: crate::clip(s),
+            defect,
+        };
         let rest = s
             .strip_prefix("pkg:")
-            .ok_or_else(|| bad("no pkg: scheme"))?
+            .ok_or_else(|| bad(Defect::NoScheme))?
             .trim_start_matches('/');
         let (rest, subpath) = match rest.split_once('#') {
             Some((r, sp)) => (r, Some(sp)),
@@ -64,23 +104,23 @@ impl Purl {
         let ty = segments
             .next()
             .filter(|t| !t.is_empty())
-            .ok_or_else(|| bad("no type"))?
+            .ok_or_else(|| bad(Defect::NoType))?
             .to_ascii_lowercase();
         if !ty
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'+' | b'-'))
             || ty.as_bytes()[0].is_ascii_digit()
         {
-            return Err(bad("invalid type"));
+            return Err(bad(Defect::InvalidType));
         }
         let mut path: Vec<String> = Vec::new();
         for seg in segments.filter(|s| !s.is_empty()) {
-            path.push(decode(seg).map_err(|e| bad(&e))?);
+            path.push(decode(seg).map_err(bad)?);
         }
         let mut name = path
             .pop()
             .filter(|n| !n.is_empty())
-            .ok_or_else(|| bad("no name"))?;
+            .ok_or_else(|| bad(Defect::NoName))?;
         let mut namespace = path;
         if CASE_INSENSITIVE.contains(&ty.as_str()) {
             name = name.to_lowercase();
@@ -92,8 +132,8 @@ impl Purl {
             name = name.replace('_', "-");
         }
         let version = match version {
-            Some(v) if !v.is_empty() => Some(decode(v).map_err(|e| bad(&e))?),
-            Some(_) => return Err(bad("empty version")),
+            Some(v) if !v.is_empty() => Some(decode(v).map_err(bad)?),
+            Some(_) => return Err(bad(Defect::EmptyVersion)),
             None => None,
         };
         let mut quals = BTreeMap::new();
@@ -103,23 +143,23 @@ impl Purl {
             }
             let (k, v) = pair
                 .split_once('=')
-                .ok_or_else(|| bad("qualifier without '='"))?;
+                .ok_or_else(|| bad(Defect::QualifierWithoutEquals))?;
             let k = k.to_ascii_lowercase();
             if k.is_empty()
                 || !k
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'_'))
             {
-                return Err(bad("invalid qualifier key"));
+                return Err(bad(Defect::InvalidQualifierKey));
             }
-            let v = decode(v).map_err(|e| bad(&e))?;
+            let v = decode(v).map_err(bad)?;
             if !v.is_empty() && quals.insert(k, v).is_some() {
-                return Err(bad("duplicate qualifier"));
+                return Err(bad(Defect::DuplicateQualifier));
             }
         }
         let mut sub = Vec::new();
         for seg in subpath.into_iter().flat_map(|p| p.split('/')) {
-            let seg = decode(seg).map_err(|e| bad(&e))?;
+            let seg = decode(seg).map_err(bad)?;
             if !seg.is_empty() && seg != "." && seg != ".." {
                 sub.push(seg);
             }
@@ -188,7 +228,7 @@ fn encode(s: &str) -> String {
     out
 }
 
-fn decode(s: &str) -> Result<String, String> {
+fn decode(s: &str) -> Result<String, Defect> {
     let bytes = s.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -198,7 +238,7 @@ fn decode(s: &str) -> Result<String, String> {
                 .get(i + 1..i + 3)
                 .and_then(|h| std::str::from_utf8(h).ok())
                 .and_then(|h| u8::from_str_radix(h, 16).ok())
-                .ok_or("invalid percent-encoding")?;
+                .ok_or(Defect::InvalidPercentEncoding)?;
             out.push(hex);
             i += 3;
         } else {
@@ -206,7 +246,7 @@ fn decode(s: &str) -> Result<String, String> {
             i += 1;
         }
     }
-    String::from_utf8(out).map_err(|_| "percent-encoding is not UTF-8".to_string())
+    String::from_utf8(out).map_err(|_| Defect::NotUtf8)
 }
 
 /// Whether a statement about `product` (narrowed to `subcomponents` when not empty) is about

@@ -7,6 +7,21 @@ use regex::{Captures, Regex};
 use std::cmp::Ordering;
 use std::sync::LazyLock;
 
+/// Why a range does not parse.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// The whole range, whitespace collapsed, when it holds no comparator set.
+    #[error("invalid range {0:?}")]
+    InvalidRange(String),
+    /// One desugared comparator the grammar rejects.
+    #[error("invalid comparator {0:?}")]
+    InvalidComparator(String),
+    #[error(transparent)]
+    Version(#[from] InvalidVersion),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 const MAX_LENGTH: usize = 256;
 const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
 
@@ -238,7 +253,7 @@ struct Comparator {
 }
 
 impl Comparator {
-    fn parse(comp: &str, options: Options) -> Result<Comparator, String> {
+    fn parse(comp: &str, options: Options) -> Result<Comparator> {
         let comp = comp.split_whitespace().collect::<Vec<_>>().join(" ");
         let re = if options.loose {
             &RE.comparator_loose
@@ -247,7 +262,7 @@ impl Comparator {
         };
         let m = re
             .captures(&comp)
-            .ok_or_else(|| format!("invalid comparator {comp:?}"))?;
+            .ok_or_else(|| Error::InvalidComparator(comp.clone()))?;
         let op = match m.get(1).map(|g| g.as_str()).unwrap_or("") {
             "<" => Op::Lt,
             "<=" => Op::Le,
@@ -256,7 +271,7 @@ impl Comparator {
             _ => Op::Eq,
         };
         let version = match m.get(2) {
-            Some(v) => Some(Version::parse(v.as_str(), options).map_err(|e| e.to_string())?),
+            Some(v) => Some(Version::parse(v.as_str(), options)?),
             None => None,
         };
         Ok(Comparator { op, version })
@@ -322,7 +337,7 @@ fn group<'a>(c: &'a Captures, i: usize) -> Option<&'a str> {
 }
 
 impl Range {
-    pub fn parse(range: &str, options: Options) -> Result<Range, String> {
+    pub fn parse(range: &str, options: Options) -> Result<Range> {
         let raw = range.split_whitespace().collect::<Vec<_>>().join(" ");
         let mut set: Vec<Vec<Comparator>> = Vec::new();
         for part in raw.split("||") {
@@ -332,7 +347,7 @@ impl Range {
             }
         }
         if set.is_empty() {
-            return Err(format!("invalid range {raw:?}"));
+            return Err(Error::InvalidRange(raw));
         }
         if set.len() > 1 {
             let first = set[0].clone();
@@ -348,7 +363,7 @@ impl Range {
         Ok(Range { set, options })
     }
 
-    fn parse_set(range: &str, options: Options) -> Result<Vec<Comparator>, String> {
+    fn parse_set(range: &str, options: Options) -> Result<Vec<Comparator>> {
         let inc = options.include_prerelease;
         let hyphen = if options.loose {
             &RE.hyphen_loose

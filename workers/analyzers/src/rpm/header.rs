@@ -3,6 +3,40 @@
 
 use std::collections::BTreeMap;
 
+/// Why a header blob could not be decoded, or its file list not assembled.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("header shorter than 8 bytes")]
+    TooShort,
+    #[error("implausible header: {entries} entries, {data} data bytes")]
+    Implausible { entries: u32, data: u32 },
+    #[error(
+        "header truncated: {entries} entries and {data} data bytes need {needed} bytes, have {have}"
+    )]
+    Truncated {
+        entries: u32,
+        data: u32,
+        needed: usize,
+        have: usize,
+    },
+    #[error("index entry truncated")]
+    IndexEntryTruncated,
+    #[error("tag {tag}: offset {offset} or count {count} out of range")]
+    EntryOutOfRange { tag: i32, offset: usize, count: u32 },
+    #[error("tag {tag}: unterminated string")]
+    UnterminatedString { tag: i32 },
+    #[error("tag {tag}: integers out of range")]
+    IntegersOutOfRange { tag: i32 },
+    #[error("tag {tag}: binary out of range")]
+    BinaryOutOfRange { tag: i32 },
+    #[error("{basenames} basenames but {dirindexes} dirindexes")]
+    FileListMismatch { basenames: usize, dirindexes: usize },
+    #[error("dirindex {0} out of range")]
+    DirindexOutOfRange(i64),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
 pub const NAME: i32 = 1000;
 pub const VERSION: i32 = 1001;
 pub const RELEASE: i32 = 1002;
@@ -56,21 +90,23 @@ fn be32(b: &[u8], at: usize) -> Option<u32> {
 
 impl Header {
     /// Decodes a header blob.
-    pub fn parse(blob: &[u8]) -> Result<Header, String> {
-        let il = be32(blob, 0).ok_or("header shorter than 8 bytes")?;
-        let dl = be32(blob, 4).ok_or("header shorter than 8 bytes")?;
+    pub fn parse(blob: &[u8]) -> Result<Header> {
+        let il = be32(blob, 0).ok_or(Error::TooShort)?;
+        let dl = be32(blob, 4).ok_or(Error::TooShort)?;
         if il == 0 || il > MAX_ENTRIES || dl > MAX_DATA {
-            return Err(format!("implausible header: {il} entries, {dl} data bytes"));
+            return Err(Error::Implausible {
+                entries: il,
+                data: dl,
+            });
         }
         let index_end = 8 + 16 * il as usize;
         let data = blob
             .get(index_end..index_end + dl as usize)
-            .ok_or_else(|| {
-                format!(
-                    "header truncated: {il} entries and {dl} data bytes need {} bytes, have {}",
-                    index_end + dl as usize,
-                    blob.len()
-                )
+            .ok_or(Error::Truncated {
+                entries: il,
+                data: dl,
+                needed: index_end + dl as usize,
+                have: blob.len(),
             })?;
         let mut header = Header::default();
         for i in 0..il as usize {
@@ -81,7 +117,7 @@ impl Header {
                 be32(blob, at + 8),
                 be32(blob, at + 12),
             ) else {
-                return Err("index entry truncated".into());
+                return Err(Error::IndexEntryTruncated);
             };
             let tag = tag as i32;
             // Region tags (61–63) describe the header itself.
@@ -90,9 +126,7 @@ impl Header {
             }
             let offset = offset as usize;
             if offset > data.len() || count > MAX_DATA {
-                return Err(format!(
-                    "tag {tag}: offset {offset} or count {count} out of range"
-                ));
+                return Err(Error::EntryOutOfRange { tag, offset, count });
             }
             let rest = &data[offset..];
             let value = match kind {
@@ -108,7 +142,7 @@ impl Header {
                         let end = rest[position..]
                             .iter()
                             .position(|&b| b == 0)
-                            .ok_or_else(|| format!("tag {tag}: unterminated string"))?;
+                            .ok_or(Error::UnterminatedString { tag })?;
                         strings.push(
                             String::from_utf8_lossy(&rest[position..position + end]).into_owned(),
                         );
@@ -125,7 +159,7 @@ impl Header {
                     };
                     let bytes = rest
                         .get(..width * count as usize)
-                        .ok_or_else(|| format!("tag {tag}: integers out of range"))?;
+                        .ok_or(Error::IntegersOutOfRange { tag })?;
                     Value::Ints(
                         bytes
                             .chunks(width)
@@ -140,7 +174,7 @@ impl Header {
                 }
                 TYPE_BIN => Value::Bytes(
                     rest.get(..count as usize)
-                        .ok_or_else(|| format!("tag {tag}: binary out of range"))?
+                        .ok_or(Error::BinaryOutOfRange { tag })?
                         .to_vec(),
                 ),
                 _ => continue,
@@ -179,7 +213,7 @@ impl Header {
     }
 
     /// Installed file paths: DIRNAMES[DIRINDEXES[i]] + BASENAMES[i] (or OLDFILENAMES).
-    pub fn files(&self) -> Result<Vec<String>, String> {
+    pub fn files(&self) -> Result<Vec<String>> {
         let old = self.strings(OLDFILENAMES);
         if !old.is_empty() {
             return Ok(old.to_vec());
@@ -190,11 +224,10 @@ impl Header {
             self.ints(DIRINDEXES),
         );
         if bases.len() != indexes.len() {
-            return Err(format!(
-                "{} basenames but {} dirindexes",
-                bases.len(),
-                indexes.len()
-            ));
+            return Err(Error::FileListMismatch {
+                basenames: bases.len(),
+                dirindexes: indexes.len(),
+            });
         }
         bases
             .iter()
@@ -203,7 +236,7 @@ impl Header {
                 let dir = usize::try_from(i)
                     .ok()
                     .and_then(|i| dirs.get(i))
-                    .ok_or_else(|| format!("dirindex {i} out of range"))?;
+                    .ok_or(Error::DirindexOutOfRange(i))?;
                 Ok(format!("{dir}{base}"))
             })
             .collect()

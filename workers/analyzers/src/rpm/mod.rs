@@ -8,9 +8,33 @@ pub mod ndb;
 pub mod sqlite;
 
 use crate::model::{Distro, Ecosystem, Evidence, Package};
-use crate::{Error, purl};
+use crate::purl;
 use header::Header;
 use stella_layerfs::Filesystem;
+
+/// Why an rpm database or container manifest could not be read. A format's own error is shown
+/// as it is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("not an rpm database (SQLite, Berkeley DB hash or ndb)")]
+    UnknownFormat,
+    #[error(transparent)]
+    Sqlite(#[from] sqlite::Error),
+    #[error(transparent)]
+    Bdb(#[from] bdb::Error),
+    #[error(transparent)]
+    Ndb(#[from] ndb::Error),
+    #[error(transparent)]
+    Header(#[from] header::Error),
+    #[error("header without a name")]
+    NoName,
+    #[error("line {line}: {fields} fields, expected 10")]
+    ManifestFields { line: usize, fields: usize },
+    #[error("line {line}: no version-release")]
+    ManifestVersion { line: usize },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Database locations, newest layout first.
 pub const DATABASES: [&str; 6] = [
@@ -49,7 +73,7 @@ pub struct Rpm {
 }
 
 /// Decodes a database file's header blobs into packages (by detected format).
-pub fn read_database(bytes: &[u8]) -> Result<Vec<Rpm>, String> {
+pub fn read_database(bytes: &[u8]) -> Result<Vec<Rpm>> {
     let blobs = if bytes.starts_with(b"SQLite format 3\0") {
         sqlite::package_blobs(bytes)?
     } else if ndb::is_ndb(bytes) {
@@ -57,7 +81,7 @@ pub fn read_database(bytes: &[u8]) -> Result<Vec<Rpm>, String> {
     } else if bdb::is_bdb(bytes) {
         bdb::package_blobs(bytes)?
     } else {
-        return Err("not an rpm database (SQLite, Berkeley DB hash or ndb)".into());
+        return Err(Error::UnknownFormat);
     };
     blobs
         .iter()
@@ -66,14 +90,14 @@ pub fn read_database(bytes: &[u8]) -> Result<Vec<Rpm>, String> {
 }
 
 /// The package fields of one header.
-pub fn from_header(h: &Header) -> Result<Rpm, String> {
+pub fn from_header(h: &Header) -> Result<Rpm> {
     let text = |tag| {
         h.string(tag)
             .filter(|s| !s.is_empty() && *s != "(none)")
             .map(str::to_string)
     };
     Ok(Rpm {
-        name: text(header::NAME).ok_or("header without a name")?,
+        name: text(header::NAME).ok_or(Error::NoName)?,
         epoch: h.int(header::EPOCH),
         version: text(header::VERSION).unwrap_or_default(),
         release: text(header::RELEASE).unwrap_or_default(),
@@ -92,18 +116,21 @@ pub fn from_header(h: &Header) -> Result<Rpm, String> {
 
 /// Parses `container-manifest-2` (tab separated: name, version-release, install time, build
 /// time, vendor, epoch or `(none)`, size, arch, epoch number, source rpm).
-pub fn parse_mariner_manifest(text: &str) -> Result<Vec<Rpm>, String> {
+pub fn parse_mariner_manifest(text: &str) -> Result<Vec<Rpm>> {
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .enumerate()
         .map(|(i, line)| {
             let f: Vec<&str> = line.split('\t').collect();
             if f.len() < 10 {
-                return Err(format!("line {}: {} fields, expected 10", i + 1, f.len()));
+                return Err(Error::ManifestFields {
+                    line: i + 1,
+                    fields: f.len(),
+                });
             }
             let (version, release) = f[1]
                 .rsplit_once('-')
-                .ok_or_else(|| format!("line {}: no version-release", i + 1))?;
+                .ok_or(Error::ManifestVersion { line: i + 1 })?;
             Ok(Rpm {
                 name: f[0].to_string(),
                 epoch: f[5].parse().ok(),
@@ -120,7 +147,7 @@ pub fn parse_mariner_manifest(text: &str) -> Result<Vec<Rpm>, String> {
 }
 
 /// Reads the rpm database of the image, if it has one.
-pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, Error> {
+pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, crate::Error> {
     let found = DATABASES
         .iter()
         .find_map(|p| fs.read(p).map(|b| (*p, b, "rpm-database")))
@@ -136,9 +163,9 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
     } else {
         read_database(bytes)
     }
-    .map_err(|reason| Error::Corrupt {
+    .map_err(|reason| crate::Error::Corrupt {
         path: path.into(),
-        reason,
+        reason: reason.into(),
     })?;
     let namespace = distro.map(|d| d.id.as_str());
     let distro_q = distro.map(Distro::qualifier);
