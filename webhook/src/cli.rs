@@ -51,7 +51,7 @@ pub enum Mode {
 
 /// Why a duration flag was refused (clap shows the message).
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-pub enum Error {
+pub enum DurationError {
     /// The flag's value, trimmed.
     #[error("{0:?}: expected a number with ms, s or m")]
     NotANumber(String),
@@ -61,30 +61,28 @@ pub enum Error {
     DeadlineOutOfRange,
 }
 
-pub type Result<T, E = Error> = std::result::Result<T, E>;
-
 /// `3s`, `250ms`, `2m`.
-pub fn parse_duration(s: &str) -> Result<Duration> {
+pub fn parse_duration(s: &str) -> Result<Duration, DurationError> {
     let s = s.trim();
     let (number, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len()));
     let n: u64 = number
         .parse()
-        .map_err(|_| Error::NotANumber(s.to_string()))?;
+        .map_err(|_| DurationError::NotANumber(s.to_string()))?;
     match unit {
         "ms" => Ok(Duration::from_millis(n)),
         "s" | "" => Ok(Duration::from_secs(n)),
         "m" => Ok(Duration::from_secs(n * 60)),
-        _ => Err(Error::UnknownUnit {
+        _ => Err(DurationError::UnknownUnit {
             input: s.to_string(),
             unit: unit.to_string(),
         }),
     }
 }
 
-fn deadline(s: &str) -> Result<Duration> {
+fn deadline(s: &str) -> Result<Duration, DurationError> {
     let d = parse_duration(s)?;
     if d.is_zero() || d > Duration::from_secs(29) {
-        return Err(Error::DeadlineOutOfRange);
+        return Err(DurationError::DeadlineOutOfRange);
     }
     Ok(d)
 }
