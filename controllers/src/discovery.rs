@@ -528,16 +528,6 @@ mod tests {
     }
 
     #[test]
-    fn globs() {
-        assert!(glob("kube-*", "kube-system"));
-        assert!(glob("*", ""));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "ac"));
-        assert!(glob("*-prod-*", "team-prod-eu"));
-        assert!(!glob("kube-*", "default"));
-    }
-
-    #[test]
     fn one_scan_per_digest_with_its_workloads() {
         let pods = vec![
             pod(

@@ -15,18 +15,10 @@ use stella_controllers::metrics::Metrics;
 use stella_controllers::scan::{Context, Retention, job::WorkerSettings, plan::Limits};
 use stella_crds::scan::v1alpha1::Scan;
 
-use stella_e2e::services::{Registry, skip};
+use stella_e2e::services::Registry;
 
 /// The shared API server, or a skip.
-fn cluster() -> Option<&'static stella_e2e::TestCluster> {
-    match stella_e2e::TestCluster::shared() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            skip(&format!("no API server: {e}"));
-            None
-        }
-    }
-}
+use stella_e2e::cluster;
 
 /// A fresh namespace.
 async fn namespace(client: &Client, prefix: &str) -> String {

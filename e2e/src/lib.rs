@@ -21,4 +21,38 @@ pub mod pki;
 pub mod services;
 
 pub use cluster::{ClusterKind, Error, TestCluster};
+
+/// Whether a test that cannot get its cluster must fail rather than skip: under CI, or with
+/// `STELLA_E2E_REQUIRE=1`.
+fn cluster_required() -> bool {
+    std::env::var_os("CI").is_some() || std::env::var("STELLA_E2E_REQUIRE").is_ok_and(|v| v == "1")
+}
+
+/// The shared API server ([`TestCluster::shared`]), or `None` with a `SKIPPED` line when none
+/// can be had here; a failure under CI or with `STELLA_E2E_REQUIRE=1`.
+pub fn cluster() -> Option<&'static TestCluster> {
+    match TestCluster::shared() {
+        Ok(cluster) => Some(cluster),
+        Err(error) if cluster_required() => {
+            panic!("test cluster required but unavailable: {error}")
+        }
+        Err(error) => {
+            eprintln!("SKIPPED: no test cluster: {error}");
+            None
+        }
+    }
+}
+
+/// The harness's real node ([`TestCluster::node`]), or `None` with a `SKIPPED` line when none
+/// can be had here; a failure under CI or with `STELLA_E2E_REQUIRE=1`.
+pub fn node() -> Option<&'static TestCluster> {
+    match TestCluster::node() {
+        Ok(node) => Some(node),
+        Err(error) if cluster_required() => panic!("test node required but unavailable: {error}"),
+        Err(error) => {
+            eprintln!("SKIPPED: no test node: {error}");
+            None
+        }
+    }
+}
 pub use install::install_crds;

@@ -17,6 +17,26 @@ pub fn skip(why: &str) {
     eprintln!("SKIPPED: {why}");
 }
 
+/// `$STELLA_FIXTURES/<sub>` (default: `../shared/fixtures` beside the repository), the
+/// third-party test data of `fixtures/INDEX.md`, when it exists. The fixtures are optional:
+/// without them a test says `SKIPPED` and why, also under CI.
+pub fn fixtures(sub: &str) -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("STELLA_FIXTURES")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| {
+            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures")
+        });
+    let path = base.join(sub);
+    if path.exists() {
+        return Some(path);
+    }
+    eprintln!(
+        "SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)",
+        path.display()
+    );
+    None
+}
+
 /// `sha256:<hex>` of `bytes`.
 pub fn sha256(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))

@@ -318,7 +318,22 @@ fn clap_command(binary: &str) -> clap::Command {
         "stella-operator" => stella_operator::cli::Cli::command(),
         "stella-webhook" => stella_webhook::cli::Cli::command(),
         "stella-worker" => stella_cli::worker::Args::command(),
+        "stella" => stella_cli::command(),
         other => panic!("no clap definition known for {other}: add it to clap_command"),
+    }
+}
+
+/// Every binary's clap definition is well formed (unique flags and groups, valid defaults):
+/// clap's own debug assertions, which otherwise fire only when a subcommand is parsed.
+#[test]
+fn every_binary_command_line_is_well_formed() {
+    for binary in [
+        "stella",
+        "stella-worker",
+        "stella-operator",
+        "stella-webhook",
+    ] {
+        clap_command(binary).debug_assert();
     }
 }
 

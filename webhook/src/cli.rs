@@ -543,12 +543,6 @@ mod tests {
     use clap::Parser;
 
     #[test]
-    fn the_command_line_is_well_formed() {
-        use clap::CommandFactory;
-        Cli::command().debug_assert();
-    }
-
-    #[test]
     fn the_deployment_args_parse() {
         let cli = Cli::try_parse_from([
             "stella-webhook",

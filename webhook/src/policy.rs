@@ -275,13 +275,4 @@ mod tests {
         assert!(parse_selector("a b=c").is_err());
         assert!(selector_matches(&parse_selector("").unwrap(), &labels(&[])));
     }
-
-    #[test]
-    fn globs() {
-        assert!(glob("*", ""));
-        assert!(glob("a*c", "abbbc"));
-        assert!(glob("a?c", "abc"));
-        assert!(!glob("a?c", "ac"));
-        assert!(glob("reg/*/x:*", "reg/team/sub/x:1"));
-    }
 }

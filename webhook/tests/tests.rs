@@ -14,21 +14,8 @@ use kube::api::{Api, PostParams};
 use std::io::Write;
 use std::process::Stdio;
 
-fn skip(why: &str) -> Option<()> {
-    stella_e2e::services::skip(why);
-    None
-}
-
 /// The shared API server, or a skip.
-fn cluster() -> Option<&'static stella_e2e::TestCluster> {
-    match stella_e2e::TestCluster::shared() {
-        Ok(c) => Some(c),
-        Err(e) => {
-            skip(&format!("no API server: {e}"));
-            None
-        }
-    }
-}
+use stella_e2e::cluster;
 
 /// A unique suffix.
 fn unique() -> String {

@@ -22,16 +22,5 @@ fn vectors(name: &str) -> Option<serde_json::Value> {
 }
 
 fn fixtures(sub: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join(sub);
-    if dir.exists() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no fixtures at {}", dir.display());
-        None
-    }
+    stella_e2e::services::fixtures(sub)
 }

@@ -11,21 +11,7 @@ use stella_layerfs::{Filesystem, read_dir};
 
 /// The fixtures directory, or `None` (and a message) when it is not there.
 fn fixtures(sub: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join(sub);
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)",
-            dir.display()
-        );
-        None
-    }
+    stella_e2e::services::fixtures(sub).filter(|d| d.is_dir())
 }
 
 /// A merged filesystem of one unpacked directory.

@@ -5,16 +5,11 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use stella_advisories::{Advisory, alpine, debian, matching, nvd, osv};
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    storage: stella_store::StorageArgs,
-}
+/// The subcommands, with the storage flags.
+pub(crate) type Args = crate::WithStorage<Command>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Import OSV records (JSON or YAML files, directories of them, or an OSV `all.zip`),
     /// Debian Security Tracker JSON, Alpine secdb JSON and NVD CVE API 2.0 JSON, from files,
     /// directories, zip archives, offline kits or http(s) URLs. Malformed records are rejected

@@ -4,16 +4,11 @@
 use crate::{Exit, fail};
 use std::io::Write;
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    storage: stella_store::StorageArgs,
-}
+/// The subcommands, with the storage flags.
+pub(crate) type Args = crate::WithStorage<Command>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// List the scanned images containing any of the given packages, by exact purl
     /// (`--purl`) or purl prefix (`--prefix`), from the BOM-Index of every image in the
     /// catalog: digest and name, sorted by digest.
@@ -26,7 +21,7 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 #[command(group = clap::ArgGroup::new("packages").required(true).multiple(true).args(["purl", "prefix"]))]
-struct QueryArgs {
+pub(crate) struct QueryArgs {
     /// An exact purl as the SBOM carries it, qualifiers included
     /// (`pkg:deb/debian/openssl@3.0.11-1~deb12u2?arch=amd64&distro=debian-12`). Repeatable.
     #[arg(long, value_name = "PURL")]

@@ -6,16 +6,11 @@ use crate::{Exit, fail};
 use std::io::Write;
 use stella_store::{StoredUnknown, UnknownFilter};
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    storage: stella_store::StorageArgs,
-}
+/// The subcommands, with the storage flags.
+pub(crate) type Args = crate::WithStorage<Command>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Open and escalated unknowns, highest score first.
     List {
         /// Only this band: HOT (score ≥ 0.70, triage within 24 h), WARM (≥ 0.40, 7 days),
@@ -48,7 +43,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum Format {
+pub(crate) enum Format {
     Table,
     Json,
 }

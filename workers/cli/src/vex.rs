@@ -7,16 +7,11 @@ use std::path::{Path, PathBuf};
 use stella_store::VexDb;
 use stella_vex::{Consensus, Document, TrustConfig};
 
-#[derive(Debug, clap::Args)]
-pub(crate) struct Args {
-    #[command(subcommand)]
-    command: Command,
-    #[command(flatten)]
-    storage: stella_store::StorageArgs,
-}
+/// The subcommands, with the storage flags.
+pub(crate) type Args = crate::WithStorage<Command>;
 
 #[derive(Debug, clap::Subcommand)]
-enum Command {
+pub(crate) enum Command {
     /// Import VEX documents — OpenVEX, CSAF 2.0 VEX, CycloneDX VEX, detected from their
     /// content — from files, directories (their `.json` files, recursively), zip archives or
     /// http(s) URLs. Every statement is kept, conflicting ones included; malformed statements
@@ -54,7 +49,7 @@ enum Command {
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
-enum OutputFormat {
+pub(crate) enum OutputFormat {
     Table,
     Json,
 }

@@ -183,18 +183,7 @@ fn real_scan_outputs_validate_and_a_warm_rescan_reads_no_layer_blob() {
 }
 
 fn schemas() -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join("schemas");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no schemas at {}", dir.display());
-        None
-    }
+    stella_e2e::services::fixtures("schemas")
 }
 
 struct LocalSchemas(PathBuf);

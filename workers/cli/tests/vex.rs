@@ -7,21 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 fn openvex_examples() -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join("schemas/openvex/examples/openvex");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)",
-            dir.display()
-        );
-        None
-    }
+    stella_e2e::services::fixtures("schemas/openvex/examples/openvex")
 }
 
 fn vex(data: &Path, args: &[&str]) -> Output {

@@ -307,22 +307,16 @@ fn debian_image_findings_follow_the_records() {
 
 #[test]
 fn importing_the_real_records_keeps_the_valid_and_reports_the_rest() {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| {
-            std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let records = base.join("advisories/osv-records");
-    if !records.is_dir() {
-        eprintln!("SKIPPED: no advisory fixtures");
+    let Some(base) = stella_e2e::services::fixtures("advisories") else {
         return;
-    }
+    };
+    let records = base.join("osv-records");
     let data = tempfile::tempdir().unwrap();
     let out = stella()
         .args(["feeds", "import"])
         .arg(&records)
-        .arg(base.join("advisories/osv-invalid"))
-        .arg(base.join("advisories/debian-security-tracker"))
+        .arg(base.join("osv-invalid"))
+        .arg(base.join("debian-security-tracker"))
         .arg("--data-dir")
         .arg(data.path())
         .output()

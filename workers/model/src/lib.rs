@@ -207,6 +207,7 @@ mod tests {
     fn globs_match_runs_and_single_characters() {
         assert!(glob("kube-*", "kube-system"));
         assert!(glob("*", ""));
+        assert!(glob("a*c", "abbbc"));
         assert!(glob("a?c", "abc"));
         assert!(!glob("a?c", "ac"));
         assert!(glob("*-prod-*", "team-prod-eu"));

@@ -130,18 +130,8 @@ fn json_is_unchanged_by_the_shared_model() {
 
 /// The directory of `bom-1.6.proto` (`$STELLA_FIXTURES/schemas/cyclonedx`).
 fn proto_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join("schemas/cyclonedx");
-    if dir.join("bom-1.6.proto").is_file() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no bom-1.6.proto in {}", dir.display());
-        None
-    }
+    stella_e2e::services::fixtures("schemas/cyclonedx/bom-1.6.proto")
+        .and_then(|proto| proto.parent().map(PathBuf::from))
 }
 
 /// `protoc --decode` of `bytes` as text format; `None` (skip) without protoc, a failure under CI.

@@ -7,18 +7,7 @@ use stella_analyzers::{Distro, Ecosystem, Evidence, Package};
 use stella_sbom::{Component, ImageInfo, Inventory};
 
 fn schemas() -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join("schemas");
-    if dir.is_dir() {
-        Some(dir)
-    } else {
-        eprintln!("SKIPPED: no schemas at {}", dir.display());
-        None
-    }
+    stella_e2e::services::fixtures("schemas")
 }
 
 fn load(path: PathBuf) -> Value {

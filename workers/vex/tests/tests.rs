@@ -14,21 +14,7 @@ mod snapshot;
 /// `$STELLA_FIXTURES/<sub>` (default: the shared fixtures beside the repository); `None`, with
 /// a message, when absent.
 pub(crate) fn fixtures(sub: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("STELLA_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures")
-        });
-    let dir = base.join(sub);
-    if dir.exists() {
-        Some(dir)
-    } else {
-        eprintln!(
-            "SKIPPED: fixtures not found at {} (set STELLA_FIXTURES)",
-            dir.display()
-        );
-        None
-    }
+    stella_e2e::services::fixtures(sub)
 }
 
 pub(crate) fn json(path: &Path) -> Value {
