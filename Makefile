@@ -1,7 +1,7 @@
 # Development tasks. `make test` is the command CI runs.
 CARGO ?= cargo
 
-.PHONY: all generate fmt lint test test-harness test-node bench e2e build images storage-images kind-load
+.PHONY: all generate fmt lint test test-harness test-node test-install bench e2e build images storage-images kind-load
 
 all: build
 
@@ -30,9 +30,17 @@ test-harness:
 test-node: test-harness
 	$(CARGO) test -p stella-e2e --test tests node::
 
-## Every test: unit, integration, and the API-server tests.
+## The install on a node of its own (e2e/tests/install_node.rs): the images of IMAGES_DIR
+## (`make images storage-images` first; the newest profile there) pushed to the node's
+## registry, config/overlays/admission-enforce applied, scans, admission, leader handover,
+## OOMKilled. Needs root.
+test-install: test-harness
+	STELLA_IMAGES_DIR=$(IMAGES_DIR) $(CARGO) test -p stella-e2e --test install_node
+
+## Every test: unit, integration, the API-server and node tests, and the install (which skips,
+## with a message, when the images of IMAGES_DIR are missing; under CI it fails).
 test: test-harness
-	$(CARGO) test --workspace
+	STELLA_IMAGES_DIR=$(IMAGES_DIR) $(CARGO) test --workspace
 
 ## Only the end-to-end tests (local API server, or the kind/k3d cluster in KUBECONFIG).
 e2e: test-harness

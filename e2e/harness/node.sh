@@ -5,6 +5,10 @@
 #   node.sh up              start the node (or find it running); prints the kubeconfig path
 #   node.sh kubeconfig      print the kubeconfig path of the running node
 #   node.sh load ARCHIVE…   import docker-archive or OCI-archive tars into the node's containerd
+#   node.sh registry        print the node's registry (NODE_IP:5000, plain HTTP)
+#   node.sh push ARCHIVE REPOSITORY:TAG
+#                           push a docker-archive tar to the node's registry; prints
+#                           NODE_IP:5000/REPOSITORY:TAG@sha256:… (the manifest digest)
 #   node.sh status          what runs; exit 1 unless every process of the node is alive
 #   node.sh down            stop and remove everything; verify that nothing of the node is left
 #   node.sh deps            install the Debian packages the node needs (idempotent)
@@ -16,7 +20,8 @@
 # The whole node lives in its own network namespace, joined to the host by one veth pair:
 # etcd, kube-apiserver (on the node IP, :6443), controller-manager (hostpath provisioner),
 # scheduler, containerd, kubelet, kube-proxy (iptables mode), the CNI bridge `cni0`, dnsmasq
-# and its Service watch. Every address is in 198.18.0.0/15 (the benchmarking range):
+# and its Service watch, and Debian's docker-registry on the node IP (:5000, plain HTTP, which
+# the node's containerd pulls from and the host reaches over the link). Every address is in 198.18.0.0/15 (the benchmarking range):
 #   pods 198.18.0.0/16 (this node: 198.18.0.0/24, bridge 198.18.0.1, where dnsmasq listens)
 #   Services 198.19.0.0/17 (kubernetes 198.19.0.1, kube-dns 198.19.0.10)
 #   host link 198.19.255.<4s>/30 for slot s (host .4s+1, node IP .4s+2)
@@ -44,7 +49,8 @@ host_sysctls=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_
 # Host paths the kubelet, containerd and CNI use whatever they are told; removed by the last
 # `down` when they did not exist before the first `up`.
 host_paths=(/var/lib/kubelet /var/log/pods /var/log/containers /var/lib/cni /run/containerd)
-daemons=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy dnsmasq node-dns)
+daemons=(etcd kube-apiserver containerd kube-controller-manager kube-scheduler kubelet kube-proxy dnsmasq node-dns registry)
+registry_port=5000
 
 say() { echo "node: $*" >&2; }
 die() { echo "node: $*" >&2; exit 1; }
@@ -79,6 +85,8 @@ deps() {
     command -v conntrack >/dev/null || need+=(conntrack)
     command -v etcd >/dev/null || need+=(etcd-server)
     command -v curl >/dev/null || need+=(curl)
+    command -v docker-registry >/dev/null || need+=(docker-registry)
+    command -v skopeo >/dev/null || need+=(skopeo)
     command -v openssl >/dev/null || need+=(openssl)
     command -v ip >/dev/null || need+=(iproute2)
     command -v nsenter >/dev/null || need+=(util-linux)
@@ -91,7 +99,7 @@ deps() {
         apt-get update -qq >&2
         apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
     fi
-    for c in containerd runc dnsmasq iptables conntrack etcd curl openssl ip ss nsenter sysctl "$kubectl_bin"; do
+    for c in containerd runc dnsmasq iptables conntrack etcd curl docker-registry skopeo openssl ip ss nsenter sysctl "$kubectl_bin"; do
         command -v "$c" >/dev/null || die "$c is missing after installing packages"
     done
 }
@@ -355,7 +363,24 @@ EOF
 }
 
 configs() {
-    mkdir -p "$state/containerd" "$state/cni/net.d" "$state/hostpath" "$state/kubelet"
+    mkdir -p "$state/containerd" "$state/cni/net.d" "$state/hostpath" "$state/kubelet" \
+        "$state/containerd/certs.d/$node_ip:$registry_port" "$state/registry"
+    # The node's own registry is plain HTTP; containerd pulls from it as from any other.
+    cat > "$state/containerd/certs.d/$node_ip:$registry_port/hosts.toml" <<EOF
+server = "http://$node_ip:$registry_port"
+
+[host."http://$node_ip:$registry_port"]
+  capabilities = ["pull", "resolve"]
+EOF
+    cat > "$state/registry/config.yml" <<EOF
+version: 0.1
+log: {level: warn}
+storage:
+  filesystem: {rootdirectory: $state/registry/data}
+  delete: {enabled: true}
+http:
+  addr: $node_ip:$registry_port
+EOF
     cat > "$state/containerd/config.toml" <<EOF
 version = 2
 root = "$state/containerd/root"
@@ -534,6 +559,7 @@ dns_answers() {
 }
 dnsmasq_listening() { in_netns ss -Hlun "sport = :53" | grep -qF "$bridge_ip:53"; }
 default_token() { [[ -n "$(kc -n default get serviceaccount default -o jsonpath='{.secrets[0].name}')" ]]; }
+registry_answers() { curl -sf "http://$node_ip:$registry_port/v2/" >/dev/null; }
 check_pod_done() {
     [[ "$(kc -n default get pod stella-node-check -o jsonpath='{.status.phase}')" =~ ^(Succeeded|Failed)$ ]]
 }
@@ -624,6 +650,7 @@ up() {
         --service-cluster-ip-range="$service_cidr" --allow-privileged=true --profiling=false --v=1
     wait_for kube-apiserver 60 "kube-apiserver /readyz" api_ready
 
+    start registry -- docker-registry serve "$state/registry/config.yml"
     start containerd -- containerd --config "$state/containerd/config.toml"
     wait_for containerd 30 "containerd" ctr_ version
     ctr_ images import "$kdir/pause.tar" >/dev/null
@@ -664,6 +691,7 @@ up() {
         --token-file "$state/dns/token" --ca "$p/ca.crt" --hosts "$state/dns/hosts" \
         --dnsmasq-pid-file "$state/pids/dnsmasq" --domain "$domain" --ready "$state/dns/ready"
 
+    wait_for registry 30 "the registry on $node_ip:$registry_port" registry_answers
     wait_for kubelet 120 "node $node_name Ready" node_ready
     wait_for node-dns 30 "the first DNS records" test -f "$state/dns/ready"
     wait_for kube-proxy 30 "kubernetes.default.svc.$domain from kube-dns ($dns_service_ip)" dns_answers
@@ -726,6 +754,27 @@ normalized() {
     echo "$name"
 }
 
+print_registry() {
+    is_up || die "not up ($state)"
+    echo "$node_ip:$registry_port"
+}
+
+# push ARCHIVE REPOSITORY:TAG: the tar into the node's registry; prints the pinned reference.
+push() {
+    (($# == 2)) || die "usage: node.sh push ARCHIVE REPOSITORY:TAG"
+    is_up || die "not up ($state)"
+    local archive=$1 name=$2 digest
+    [[ -f "$archive" ]] || die "$archive: no such file"
+    [[ ${name##*/} == *:* ]] || die "$name: not REPOSITORY:TAG"
+    skopeo copy --quiet --dest-tls-verify=false --digestfile "$state/push.digest" \
+        "docker-archive:$archive" "docker://$node_ip:$registry_port/$name" >&2 \
+        || die "pushing $archive to $node_ip:$registry_port/$name failed"
+    digest=$(cat "$state/push.digest")
+    rm -f "$state/push.digest"
+    say "pushed $node_ip:$registry_port/$name ($digest)"
+    echo "$node_ip:$registry_port/$name@$digest"
+}
+
 status() {
     if [[ ! -f "$state/slot" ]]; then
         echo "node: not up ($state)"
@@ -770,7 +819,7 @@ down() {
     fi
     stop kube-proxy node-dns dnsmasq kube-scheduler kube-controller-manager
     stop kube-apiserver
-    stop etcd containerd
+    stop etcd containerd registry
     # Whatever is left in the node's cgroups (Pods, shims): by PID, after a freeze.
     kill_cgroup || true
     [[ -n "${STELLA_NODE_KEEP_LOGS:-}" ]] && mkdir -p "$STELLA_NODE_KEEP_LOGS" && cp -r "$state/logs/." "$STELLA_NODE_KEEP_LOGS/"
@@ -834,8 +883,10 @@ case "${1:-}" in
     up) up ;;
     kubeconfig) print_kubeconfig ;;
     load) shift; load "$@" ;;
+    registry) print_registry ;;
+    push) shift; push "$@" ;;
     status) status ;;
     down) down ;;
     deps) deps ;;
-    *) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+    *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

@@ -5,6 +5,8 @@
 #   layer 3: dpkg --purge of a package layer 2 pulled in
 # Writes an OCI layout (umoci) and a docker-archive tar (skopeo), and the expected package
 # lists from the native tool (dpkg-query --admindir) after each layer, never from our output.
+# Also image-minbase.tar (stella-test/debian:bookworm-minbase): layer 1 alone, without curl and
+# its libraries, for tests that need a second image of different content.
 # Cached: ${STELLA_CACHE:-~/.cache/stella}/images/debian-bookworm/. Needs root and Debian's mirror.
 set -euo pipefail
 
@@ -17,14 +19,14 @@ case "$variant" in
 esac
 cache="${STELLA_CACHE:-$HOME/.cache/stella}/images"
 out="$cache/$name"
-if [[ -f "$out/done" ]]; then
+if [[ -f "$out/done" && -f "$out/image-minbase.tar" ]]; then
     echo "debian image: cached at $out"
     exit 0
 fi
 mkdir -p "$cache"
 exec 9>"$cache/.$name-build.lock"
 flock 9
-[[ -f "$out/done" ]] && exit 0
+[[ -f "$out/done" && -f "$out/image-minbase.tar" ]] && exit 0
 
 need=()
 for tool in debootstrap umoci skopeo; do command -v "$tool" >/dev/null || need+=("$tool"); done
@@ -53,6 +55,10 @@ debootstrap --variant=minbase bookworm "$rootfs" "$mirror" >"$work/debootstrap.l
 rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
 expect 1
 umoci repack --refresh-bundle --image "$layout:bookworm" "$work/bundle" >/dev/null
+umoci config --image "$layout:bookworm" --tag bookworm-minbase --config.entrypoint /bin/bash \
+    --config.cmd -c --config.cmd 'exec sleep infinity' >/dev/null
+skopeo copy --quiet "oci:$layout:bookworm-minbase" "docker-archive:$work/image-minbase.tar:stella-test/debian:bookworm-minbase"
+umoci rm --image "$layout:bookworm-minbase"
 
 echo "debian image: apt-get install curl $extra (layer 2)"
 cp /etc/resolv.conf "$rootfs/etc/resolv.conf"
@@ -74,6 +80,7 @@ rm -rf "$out"
 mkdir -p "$out"
 mv "$layout" "$out/oci"
 mv "$work/image.tar" "$out/image.tar"
+mv "$work/image-minbase.tar" "$out/image-minbase.tar"
 mv "$work"/expected-*.txt "$out/"
 touch "$out/done"
 echo "debian image: built $out"

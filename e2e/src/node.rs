@@ -196,3 +196,46 @@ impl TestCluster {
             .to_string())
     }
 }
+
+impl TestCluster {
+    /// The node's registry, `NODE_IP:5000` (Debian's docker-registry, plain HTTP): the node's
+    /// containerd pulls from it, and so can Pods and the host.
+    pub fn registry(&self) -> Result<String, Error> {
+        let state_dir = self
+            .node_dir()
+            .ok_or_else(|| Error::Node("the registry is on a harness node only".into()))?;
+        let output = node_sh(state_dir, &["registry"])?;
+        if !output.status.success() {
+            return Err(failed("node.sh registry".into(), &output));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Pushes a docker-archive tar to the node's registry as `repository:tag`; returns the
+    /// pinned reference, `NODE_IP:5000/repository:tag@sha256:…`.
+    pub fn push_image(&self, archive: &Path, name: &str) -> Result<String, Error> {
+        let state_dir = self
+            .node_dir()
+            .ok_or_else(|| Error::Node("the registry is on a harness node only".into()))?;
+        let archive = archive.to_string_lossy();
+        let output = node_sh(state_dir, &["push", &archive, name])?;
+        if !output.status.success() {
+            return Err(failed(format!("node.sh push {archive} {name}"), &output));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// `program` run inside the node's network namespace, where Service ClusterIPs answer
+    /// (kube-proxy's rules) as they do for the node's own processes.
+    pub fn node_command(&self, program: impl AsRef<std::ffi::OsStr>) -> Result<Command, Error> {
+        let state_dir = self
+            .node_dir()
+            .ok_or_else(|| Error::Node("not a harness node".into()))?;
+        let slot = std::fs::read_to_string(state_dir.join("slot"))?;
+        let mut command = Command::new("ip");
+        command
+            .args(["netns", "exec", &format!("stella-node{}", slot.trim())])
+            .arg(program);
+        Ok(command)
+    }
+}

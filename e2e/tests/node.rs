@@ -5,7 +5,7 @@
 //! Service and authenticates with its ServiceAccount token; a container over its memory limit
 //! ends `OOMKilled`.
 
-use crate::{node, repo_root, run, unique_namespace};
+use crate::{repo_root, run, unique_namespace};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::Command;
@@ -80,7 +80,7 @@ fn in_pod_subnet(ip: &str) -> bool {
 
 #[test]
 fn deployment_of_a_loaded_image_gets_running_pods() {
-    let Some(cluster) = node() else { return };
+    let Some(cluster) = stella_e2e::node() else { return };
     let Some(image) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-deploy");
     apply(
@@ -135,7 +135,7 @@ spec:
 
 #[test]
 fn job_pods_run_to_completion_or_fail_with_their_exit_code() {
-    let Some(cluster) = node() else { return };
+    let Some(cluster) = stella_e2e::node() else { return };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-job");
     let job = |name: &str, script: &str| {
@@ -183,7 +183,7 @@ spec:
 
 #[test]
 fn statefulset_claim_binds_and_service_names_resolve() {
-    let Some(cluster) = node() else { return };
+    let Some(cluster) = stella_e2e::node() else { return };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-sts");
     // A headless governing Service, a StatefulSet whose non-root Pod writes its claim, and a
@@ -304,7 +304,7 @@ spec:
 
 #[test]
 fn pod_reaches_the_api_server_through_the_service_with_its_token() {
-    let Some(cluster) = node() else { return };
+    let Some(cluster) = stella_e2e::node() else { return };
     let ns = namespace(cluster, "node-sa");
     let image = cluster.node_check_image().unwrap();
     // The Pod's ServiceAccount may review tokens, so the check can ask whose token it holds.
@@ -377,7 +377,7 @@ spec:
 
 #[test]
 fn container_over_its_memory_limit_ends_oom_killed() {
-    let Some(cluster) = node() else { return };
+    let Some(cluster) = stella_e2e::node() else { return };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-oom");
     // `tail` keeps the last "line" of /dev/zero, which has no newline: all of it.

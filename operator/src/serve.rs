@@ -223,6 +223,23 @@ pub fn run(args: RunArgs) -> Result<(), Error> {
     runtime.block_on(serve(args))
 }
 
+/// Opens the store, waiting up to 90 s for a catalog that does not answer yet (the trial
+/// PostgreSQL starts beside the operator): an install comes up without a crash-and-restart.
+async fn open_store(config: &stella_store::StoreConfig) -> Result<stella_store::Store, Error> {
+    let started = std::time::Instant::now();
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match stella_store::Store::open(config).await {
+            Err(error) if error.is_unreachable() && started.elapsed() < Duration::from_secs(90) => {
+                tracing::warn!(%error, retry_in = ?delay, "the catalog does not answer yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(8));
+            }
+            result => return Ok(result?),
+        }
+    }
+}
+
 async fn serve(args: RunArgs) -> Result<(), Error> {
     let identity = args.identity.clone().unwrap_or_else(|| {
         std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -238,7 +255,7 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
     };
     let state = Arc::new(State::default());
     let controller_metrics = Arc::new(stella_controllers::metrics::Metrics::default());
-    let store = stella_store::Store::open(
+    let store = open_store(
         &args
             .storage
             .store

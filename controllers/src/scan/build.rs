@@ -55,6 +55,7 @@ pub fn build(
                 scan,
                 pinned_image: pinned_image.clone(),
                 attempt: *attempt,
+                inputs: &observed.inputs,
                 policy: validated.policy.as_ref().map(|p| p.json.clone()),
                 credentials: validated.credentials.is_some(),
             };
@@ -133,7 +134,6 @@ mod tests {
         let s = scan(None);
         let resources = built(true, 0);
         let job = resources.job.expect("a Job for a new attempt");
-        assert_eq!(job.name(), job::job_name(&s, 1));
         assert_eq!(
             job.pinned_image,
             format!("registry.example/shop/web@{DIGEST}")
@@ -145,6 +145,7 @@ mod tests {
                 scan: &s,
                 pinned_image: job.pinned_image.clone(),
                 attempt: 1,
+                inputs: &observed().inputs,
                 policy: Some("{\"rules\":[]}".into()),
                 credentials: true,
             },
@@ -161,6 +162,50 @@ mod tests {
         );
         // No credentials: none for the Secret either.
         assert_eq!(built(false, 0).job.unwrap().credentials, None);
+    }
+
+    #[test]
+    fn a_rescan_after_new_feeds_is_a_new_job_not_the_finished_one() {
+        let first = built(true, 0).outcome.status;
+        let finished = first.job_name.clone().expect("the first run's Job");
+        let completed = ScanStatus {
+            phase: Some(ScanPhase::Completed),
+            observed_generation: Some(1),
+            image_digest: Some(DIGEST.into()),
+            inputs: Some(stella_crds::scan::v1alpha1::ScanInputs {
+                analyzer_version: Some(observed().inputs.analyzer_version),
+                feed_snapshot: Some(observed().inputs.feed_snapshot),
+                policy_digest: observed().inputs.policy_digest,
+                ..Default::default()
+            }),
+            ..first
+        };
+        // Up to date under the same inputs: no Job at all.
+        let same = build(
+            &scan(Some(completed.clone())),
+            &validated(true),
+            &observed(),
+            &limits(),
+            &worker_settings("stella-system"),
+            &at(20),
+        );
+        assert_eq!(same.job, None);
+        // New feeds: attempt 1 of a new run, under a new name.
+        let mut moved = observed();
+        moved.inputs.feed_snapshot =
+            "sha256:1111111111111111111111111111111111111111111111111111111111111111".into();
+        let rescan = build(
+            &scan(Some(completed)),
+            &validated(true),
+            &moved,
+            &limits(),
+            &worker_settings("stella-system"),
+            &at(20),
+        );
+        let job = rescan.job.expect("a rescan Job");
+        assert_ne!(job.name(), finished);
+        assert_eq!(rescan.outcome.status.job_name.as_deref(), Some(job.name()));
+        assert_eq!(rescan.outcome.status.attempts, 1);
     }
 
     #[test]

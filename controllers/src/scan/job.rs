@@ -12,6 +12,7 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
+use super::plan::Inputs;
 use stella_crds::scan::v1alpha1::Scan;
 
 /// Label on every worker Job and its pods (with `app.kubernetes.io/managed-by`).
@@ -20,6 +21,10 @@ pub const MANAGED_BY: &str = "stella-operator";
 pub const LABEL_SCAN_NAMESPACE: &str = "stella-ops.org/scan-namespace";
 pub const LABEL_SCAN_NAME: &str = "stella-ops.org/scan-name";
 pub const LABEL_SCAN_UID: &str = "stella-ops.org/scan-uid";
+/// `namespace/name` of the Job's Scan. An annotation, because a label value holds at most 63
+/// characters and a discovered Scan's name (`sha256-<hex>`) has 71: the Job watch maps a Job to
+/// its Scan by this.
+pub const ANNOTATION_SCAN: &str = "stella-ops.org/scan";
 /// Selects the worker Jobs the operator created.
 pub const WORKER_SELECTOR: &str =
     "app.kubernetes.io/component=worker,app.kubernetes.io/managed-by=stella-operator";
@@ -53,18 +58,57 @@ pub struct Attempt<'a> {
     /// `repository@sha256:…`: the worker scans exactly the resolved digest.
     pub pinned_image: String,
     pub attempt: u32,
+    /// The inputs the attempt's result will be pinned to.
+    pub inputs: &'a Inputs,
     /// The policy spec as JSON text, when the Scan names one.
     pub policy: Option<String>,
     /// Whether pull credentials are mounted (a Secret is created beside the Job).
     pub credentials: bool,
 }
 
-/// `stella-scan-<hash>`: stable per Scan uid and attempt, so a reconcile that crashed between
-/// creating the Job and writing the status finds the same Job again.
-pub fn job_name(scan: &Scan, attempt: u32) -> String {
+/// `stella-scan-<hash>`: stable per Scan uid, generation, pinned image, inputs and attempt, so
+/// a reconcile that crashed between creating the Job and writing the status finds the same Job
+/// again, while a rescan (a new digest, feed snapshot, policy, analyzer or spec) is a new Job —
+/// never the finished Job of the run before, which stays until its TTL.
+pub fn job_name(attempt: &Attempt<'_>) -> String {
+    let scan = attempt.scan;
     let uid = scan.metadata.uid.as_deref().unwrap_or_default();
-    let hash = Sha256::digest(format!("{uid}/{attempt}").as_bytes());
-    format!("stella-scan-{}", &hex::encode(hash)[..16])
+    let generation = scan.metadata.generation.unwrap_or_default();
+    let Inputs {
+        analyzer_version,
+        feed_snapshot,
+        policy_digest,
+    } = attempt.inputs;
+    let key = format!(
+        "{uid}/{generation}/{}/{analyzer_version}/{feed_snapshot}/{}/{}",
+        attempt.pinned_image,
+        policy_digest.as_deref().unwrap_or_default(),
+        attempt.attempt
+    );
+    format!(
+        "stella-scan-{}",
+        &hex::encode(Sha256::digest(key.as_bytes()))[..16]
+    )
+}
+
+/// The Scan a worker Job belongs to, for the Job watch: the [`ANNOTATION_SCAN`] annotation, or
+/// the labels of Jobs an earlier version made.
+pub fn scan_of(job: &Job) -> Option<(String, String)> {
+    let metadata = &job.metadata;
+    if let Some((namespace, name)) = metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ANNOTATION_SCAN))
+        .and_then(|v| v.split_once('/'))
+        .filter(|(namespace, name)| !namespace.is_empty() && !name.is_empty())
+    {
+        return Some((namespace.to_string(), name.to_string()));
+    }
+    let labels = metadata.labels.as_ref()?;
+    Some((
+        labels.get(LABEL_SCAN_NAMESPACE)?.clone(),
+        labels.get(LABEL_SCAN_NAME)?.clone(),
+    ))
 }
 
 /// The name of the credentials Secret of a Job.
@@ -103,7 +147,7 @@ fn labels(scan: &Scan) -> BTreeMap<String, String> {
 /// Scan's finalizer deletes it.
 pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
     let scan = attempt.scan;
-    let name = job_name(scan, attempt.attempt);
+    let name = job_name(attempt);
     let owner = (scan.metadata.namespace.as_deref() == Some(settings.namespace.as_str()))
         .then(|| owner_reference(scan))
         .flatten();
@@ -221,10 +265,20 @@ pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
             name: Some(name),
             namespace: Some(settings.namespace.clone()),
             labels: Some(labels.clone()),
-            annotations: Some(BTreeMap::from([(
-                "stella-ops.org/image".to_string(),
-                attempt.pinned_image.clone(),
-            )])),
+            annotations: Some(BTreeMap::from([
+                (
+                    "stella-ops.org/image".to_string(),
+                    attempt.pinned_image.clone(),
+                ),
+                (
+                    ANNOTATION_SCAN.to_string(),
+                    format!(
+                        "{}/{}",
+                        scan.metadata.namespace.as_deref().unwrap_or_default(),
+                        scan.metadata.name.as_deref().unwrap_or_default()
+                    ),
+                ),
+            ])),
             owner_references: owner.map(|o| vec![o]),
             ..Default::default()
         },
@@ -352,7 +406,7 @@ fn owner_reference(scan: &Scan) -> Option<OwnerReference> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scan::fixtures::worker_settings;
+    use crate::scan::fixtures::{observed, worker_settings};
 
     fn scan(namespace: &str) -> Scan {
         serde_json::from_value(serde_json::json!({
@@ -385,14 +439,89 @@ mod tests {
             scan: &scan,
             pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
             attempt: 2,
+            inputs: &observed().inputs,
             policy: Some("{\"rules\":[]}".into()),
             credentials: true,
         };
         let job = build(&attempt, &worker_settings("stella-system"));
         golden("worker-job.json", &serde_json::to_value(&job).unwrap());
-        // Stable per (uid, attempt); a new attempt is a new Job.
-        assert_eq!(job.metadata.name, Some(job_name(&scan, 2)));
-        assert_ne!(job_name(&scan, 2), job_name(&scan, 3));
+        assert_eq!(job.metadata.name, Some(job_name(&attempt)));
+    }
+
+    #[test]
+    fn a_job_name_is_stable_per_run_and_new_for_each_rescan_or_retry() {
+        let scan = scan("stella-system");
+        let inputs = observed().inputs;
+        let attempt = Attempt {
+            scan: &scan,
+            pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            attempt: 1,
+            inputs: &inputs,
+            policy: None,
+            credentials: false,
+        };
+        // A reconcile that crashed before writing the status finds the same Job again.
+        assert_eq!(job_name(&attempt), job_name(&attempt.clone()));
+        let name = job_name(&attempt);
+        assert!(name.starts_with("stella-scan-") && name.len() == 28, "{name}");
+        // A retry, a new digest, new feeds, a new policy, a new analyzer, an edited spec: each
+        // a new Job, never the finished Job of the run before.
+        let retry = Attempt { attempt: 2, ..attempt.clone() };
+        let digest = Attempt {
+            pinned_image: "registry.example/shop/web@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
+            ..attempt.clone()
+        };
+        let feeds = Inputs { feed_snapshot: "sha256:new".into(), ..inputs.clone() };
+        let policy = Inputs { policy_digest: None, ..inputs.clone() };
+        let analyzer = Inputs { analyzer_version: "a2".into(), ..inputs.clone() };
+        let mut edited = scan.clone();
+        edited.metadata.generation = Some(2);
+        let names = [
+            job_name(&retry),
+            job_name(&digest),
+            job_name(&Attempt { inputs: &feeds, ..attempt.clone() }),
+            job_name(&Attempt { inputs: &policy, ..attempt.clone() }),
+            job_name(&Attempt { inputs: &analyzer, ..attempt.clone() }),
+            job_name(&Attempt { scan: &edited, ..attempt.clone() }),
+        ];
+        for other in &names {
+            assert_ne!(other, &name);
+        }
+        assert_eq!(
+            names.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            names.len()
+        );
+    }
+
+    #[test]
+    fn a_job_maps_back_to_its_scan_even_when_the_name_cannot_be_a_label() {
+        // A discovered Scan: `sha256-<hex>`, 71 characters, too long for a label value.
+        let mut discovered = scan("stella-system");
+        let long = format!("sha256-{}", "a".repeat(64));
+        discovered.metadata.name = Some(long.clone());
+        let inputs = observed().inputs;
+        let job = build(
+            &Attempt {
+                scan: &discovered,
+                pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+                attempt: 1,
+                inputs: &inputs,
+                policy: None,
+                credentials: false,
+            },
+            &worker_settings("stella-system"),
+        );
+        assert!(!job.metadata.labels.as_ref().unwrap().contains_key(LABEL_SCAN_NAME));
+        assert_eq!(scan_of(&job), Some(("stella-system".into(), long)));
+        // A Job an earlier version made: labels only.
+        let mut labelled = job.clone();
+        labelled.metadata.annotations = None;
+        assert_eq!(scan_of(&labelled), None);
+        labelled.metadata.labels.as_mut().unwrap().extend([
+            (LABEL_SCAN_NAMESPACE.to_string(), "shop".to_string()),
+            (LABEL_SCAN_NAME.to_string(), "web".to_string()),
+        ]);
+        assert_eq!(scan_of(&labelled), Some(("shop".into(), "web".into())));
     }
 
     #[test]
@@ -402,6 +531,7 @@ mod tests {
             scan: &scan,
             pinned_image: "registry.example/shop/web@sha256:aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
             attempt: 1,
+            inputs: &observed().inputs,
             policy: None,
             credentials: false,
         };

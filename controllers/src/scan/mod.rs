@@ -127,10 +127,8 @@ pub async fn run(
             jobs,
             watcher::Config::default().labels(job::WORKER_SELECTOR),
             |job: Job| {
-                let labels = job.metadata.labels.as_ref()?;
-                let name = labels.get(job::LABEL_SCAN_NAME)?;
-                let namespace = labels.get(job::LABEL_SCAN_NAMESPACE)?;
-                Some(ObjectRef::new(name).within(namespace))
+                let (namespace, name) = job::scan_of(&job)?;
+                Some(ObjectRef::new(&name).within(&namespace))
             },
         )
         .graceful_shutdown_on(shutdown)

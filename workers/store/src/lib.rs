@@ -72,6 +72,17 @@ pub enum Error {
     BomIndexImage { key: String, found: String },
 }
 
+impl Error {
+    /// Whether the catalog could not be reached at all (nothing answered in time, or the
+    /// connection failed): worth waiting for when a server starts beside us.
+    pub fn is_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::Catalog(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_))
+        )
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// Where a [`Store`] keeps things.
