@@ -41,7 +41,10 @@ pub fn adapt_to_server(
         let api_version = o["apiVersion"].as_str().unwrap_or_default();
         let keep = served.contains(api_version);
         if !keep {
-            dropped.push((o["kind"].as_str().unwrap_or_default().to_string(), api_version.to_string()));
+            dropped.push((
+                o["kind"].as_str().unwrap_or_default().to_string(),
+                api_version.to_string(),
+            ));
         }
         keep
     });
@@ -50,11 +53,16 @@ pub fn adapt_to_server(
     }
     let unexpected: Vec<String> = dropped
         .iter()
-        .filter(|(kind, version)| !NEWER_THAN_SOME_SERVERS.contains(&(kind.as_str(), version.as_str())))
+        .filter(|(kind, version)| {
+            !NEWER_THAN_SOME_SERVERS.contains(&(kind.as_str(), version.as_str()))
+        })
         .map(|(kind, version)| format!("{kind} {version}"))
         .collect();
     if unexpected.is_empty() {
-        Ok(dropped.into_iter().map(|(kind, version)| format!("{kind} {version}")).collect())
+        Ok(dropped
+            .into_iter()
+            .map(|(kind, version)| format!("{kind} {version}"))
+            .collect())
     } else {
         Err(unexpected)
     }
@@ -87,9 +95,12 @@ mod tests {
             adapt_to_server(&mut objects, &served, false),
             Ok(vec!["PodDisruptionBudget policy/v1".to_string()])
         );
-        assert_eq!(objects, [deployment.clone()]);
+        assert_eq!(objects, std::slice::from_ref(&deployment));
         // Anything else not served is an error, not a silent gap in the install.
-        let mut objects = vec![json!({"apiVersion": "batch/v2", "kind": "CronJob"}), deployment];
+        let mut objects = vec![
+            json!({"apiVersion": "batch/v2", "kind": "CronJob"}),
+            deployment,
+        ];
         assert_eq!(
             adapt_to_server(&mut objects, &served, false),
             Err(vec!["CronJob batch/v2".to_string()])

@@ -112,14 +112,21 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
         for object in &objects {
             let name = object["metadata"]["name"].as_str().unwrap();
             let ports: Vec<&Value> = match object["kind"].as_str() {
-                Some("Service") => object["spec"]["ports"].as_array().into_iter().flatten().collect(),
+                Some("Service") => object["spec"]["ports"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .collect(),
                 _ => workloads(std::slice::from_ref(object))
                     .flat_map(|w| containers(&w["spec"]["template"]["spec"]))
                     .flat_map(|c| c["ports"].as_array().into_iter().flatten())
                     .collect(),
             };
             for port in ports {
-                assert!(port["protocol"].is_string(), "{dir}: {name}: port without protocol: {port}");
+                assert!(
+                    port["protocol"].is_string(),
+                    "{dir}: {name}: port without protocol: {port}"
+                );
             }
         }
 

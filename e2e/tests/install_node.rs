@@ -54,11 +54,7 @@ fn step(started: Instant, what: &str) {
 
 /// Polls `probe` every second until it gives a value; panics with `what` and the last
 /// diagnosis after `timeout`.
-fn wait_for<T>(
-    what: &str,
-    timeout: Duration,
-    mut probe: impl FnMut() -> Result<T, String>,
-) -> T {
+fn wait_for<T>(what: &str, timeout: Duration, mut probe: impl FnMut() -> Result<T, String>) -> T {
     let started = Instant::now();
     loop {
         match probe() {
@@ -158,8 +154,7 @@ fn stella() -> Result<PathBuf, String> {
 /// libcurl4 kept) and its minbase layer alone.
 fn debian_images() -> Result<(PathBuf, PathBuf), String> {
     let script = repo_root().join("e2e/images/build-debian.sh");
-    try_run(Command::new("bash").arg(&script))
-        .map_err(|e| format!("{}: {e}", script.display()))?;
+    try_run(Command::new("bash").arg(&script)).map_err(|e| format!("{}: {e}", script.display()))?;
     let dir = stella_e2e::cluster::cache_dir()
         .unwrap()
         .join("images/debian-bookworm");
@@ -211,9 +206,7 @@ images:
 /// Renders, adapts to the server (Kubernetes 1.20: no CEL rules, no policy/v1), applies
 /// server-side.
 fn install(cluster: &TestCluster, overlay: &Path) {
-    let yaml = run(Command::new("kubectl")
-        .arg("kustomize")
-        .arg(overlay));
+    let yaml = run(Command::new("kubectl").arg("kustomize").arg(overlay));
     let mut objects: Vec<Value> = serde_saphyr::from_multiple::<Value>(&yaml)
         .unwrap()
         .into_iter()
@@ -224,12 +217,14 @@ fn install(cluster: &TestCluster, overlay: &Path) {
         .map(str::to_string)
         .collect();
     let version: k8s_openapi::apimachinery::pkg::version::Info =
-        serde_json::from_str(&run(cluster.kubectl().args(["get", "--raw", "/version"])))
-            .unwrap();
+        serde_json::from_str(&run(cluster.kubectl().args(["get", "--raw", "/version"]))).unwrap();
     let skipped = adapt_to_server(&mut objects, &served, supports_cel(&version))
         .unwrap_or_else(|unexpected| panic!("not served here: {unexpected:?}"));
     for entry in skipped {
-        eprintln!("install: {entry} is not served by Kubernetes {}; left out", version.git_version);
+        eprintln!(
+            "install: {entry} is not served by Kubernetes {}; left out",
+            version.git_version
+        );
     }
     let file = overlay.join("rendered.json");
     let list = json!({"apiVersion": "v1", "kind": "List", "items": objects});
@@ -313,7 +308,11 @@ fn scan_settled(cluster: &TestCluster, name: &str, accept: impl Fn(&Value) -> bo
         &format!("Scan {SYSTEM}/{name}"),
         Duration::from_secs(900),
         || {
-            let scan = try_run(cluster.kubectl().args(["-n", SYSTEM, "get", "scan", name, "-o", "json"]))?;
+            let scan = try_run(
+                cluster
+                    .kubectl()
+                    .args(["-n", SYSTEM, "get", "scan", name, "-o", "json"]),
+            )?;
             let scan: Value = serde_json::from_str(&scan).map_err(|e| e.to_string())?;
             if accept(&scan) {
                 return Ok(scan);
@@ -341,8 +340,14 @@ fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
 
 fn worker_log(cluster: &TestCluster, scan: &Value) -> String {
     match scan["status"]["jobName"].as_str() {
-        Some(job) => try_run(cluster.kubectl().args(["-n", SYSTEM, "logs", &format!("job/{job}"), "--tail=40"]))
-            .unwrap_or_else(|e| e),
+        Some(job) => try_run(cluster.kubectl().args([
+            "-n",
+            SYSTEM,
+            "logs",
+            &format!("job/{job}"),
+            "--tail=40",
+        ]))
+        .unwrap_or_else(|e| e),
         None => "no Job".into(),
     }
 }
@@ -360,7 +365,11 @@ fn severity_counts(findings: &Value) -> Value {
             .as_array()
             .unwrap()
             .iter()
-            .filter(|f| f["severity"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(severity)))
+            .filter(|f| {
+                f["severity"]
+                    .as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(severity))
+            })
             .count();
         counts.insert(severity.into(), json!(n));
     }
@@ -396,7 +405,14 @@ fn local_scan(stella: &Path, work: &Path, reference: &str) -> (String, Value, us
     (
         report["verdict"].as_str().unwrap().to_string(),
         severity_counts(&findings["findings"]),
-        sbom["components"].as_array().map_or(0, Vec::len),
+        // The packages: the SBOM also lists the operating system itself, which the Scan's
+        // component count does not.
+        sbom["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["type"] != "operating-system")
+            .count(),
     )
 }
 
@@ -412,7 +428,10 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
     let work = tempfile::tempdir().unwrap();
     let registry = cluster.registry().unwrap();
 
-    step(started, &format!("pushing the images to the node's registry {registry}"));
+    step(
+        started,
+        &format!("pushing the images to the node's registry {registry}"),
+    );
     for (dir, image) in [
         (&images.product, "operator"),
         (&images.product, "worker"),
@@ -421,18 +440,33 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
         (&images.storage, "trial-s3"),
     ] {
         cluster
-            .push_image(&dir.join(format!("{image}.tar")), &format!("stella-ops/{image}:{VERSION}"))
+            .push_image(
+                &dir.join(format!("{image}.tar")),
+                &format!("stella-ops/{image}:{VERSION}"),
+            )
             .unwrap();
     }
     let failing = cluster.push_image(&debian, "e2e/debian:bookworm").unwrap();
-    let passing = cluster.push_image(&minbase, "e2e/debian:bookworm-minbase").unwrap();
+    let passing = cluster
+        .push_image(&minbase, "e2e/debian:bookworm-minbase")
+        .unwrap();
     let failing_tag = failing.split_once('@').unwrap().0.to_string();
     let passing_tag = passing.split_once('@').unwrap().0.to_string();
 
-    step(started, &format!("kubectl apply of config/overlays/admission-enforce ({})", images.product.display()));
+    step(
+        started,
+        &format!(
+            "kubectl apply of config/overlays/admission-enforce ({})",
+            images.product.display()
+        ),
+    );
     let overlay = work.path().join("overlay");
     std::fs::create_dir(&overlay).unwrap();
-    std::fs::write(overlay.join("kustomization.yaml"), kustomization(&overlay, &registry)).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        kustomization(&overlay, &registry),
+    )
+    .unwrap();
     install(cluster, &overlay);
     run(cluster.kubectl().args([
         "wait",
@@ -450,9 +484,36 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
     ] {
         rollout(cluster, SYSTEM, target);
     }
-    let none = run(cluster.kubectl().args(["get", "daemonsets", "-A", "-o", "name"]));
-    assert_eq!(none.trim(), "", "the install ships no DaemonSet until the observer exists");
-    step(started, "installed: every Deployment and StatefulSet rolled out");
+    let none = run(cluster
+        .kubectl()
+        .args(["get", "daemonsets", "-A", "-o", "name"]));
+    assert_eq!(
+        none.trim(),
+        "",
+        "the install ships no DaemonSet until the observer exists"
+    );
+    step(
+        started,
+        "installed: every Deployment and StatefulSet rolled out",
+    );
+    // The install's own Pods (not the worker Jobs' that discovery has started by now).
+    let system = json_of(
+        cluster
+            .kubectl()
+            .args(["-n", SYSTEM, "get", "pods", "-l", "!job-name"]),
+    );
+    for pod in system["items"].as_array().unwrap() {
+        let restarts = &pod["status"]["containerStatuses"][0]["restartCount"];
+        assert_eq!(
+            restarts, 0,
+            "{} restarted: {}",
+            pod["metadata"]["name"], pod["status"]
+        );
+    }
+    eprintln!(
+        "install: kubectl get pods -A -o wide\n{}",
+        run(cluster.kubectl().args(["get", "pods", "-A", "-o", "wide"]))
+    );
 
     // The advisory, into the cluster's catalog as a user would: `stella feeds import` with the
     // storage Secret's settings, from the node (where the Services' addresses answer).
@@ -465,7 +526,15 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
     std::fs::write(&advisory_file, advisory.to_string()).unwrap();
     std::fs::write(work.path().join("policy.yaml"), POLICY).unwrap();
     let cluster_ip = |service: &str| {
-        run(cluster.kubectl().args(["-n", SYSTEM, "get", "service", service, "-o", "jsonpath={.spec.clusterIP}"]))
+        run(cluster.kubectl().args([
+            "-n",
+            SYSTEM,
+            "get",
+            "service",
+            service,
+            "-o",
+            "jsonpath={.spec.clusterIP}",
+        ]))
     };
     let (postgres, s3) = (cluster_ip("stella-postgres"), cluster_ip("stella-s3"));
     let imported = run(cluster
@@ -481,7 +550,13 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
         ))
         .env("AWS_ACCESS_KEY_ID", "stella")
         .env("AWS_SECRET_ACCESS_KEY", "stella-trial-password"));
-    step(started, &format!("advisory imported into the cluster's catalog: {}", imported.trim()));
+    step(
+        started,
+        &format!(
+            "advisory imported into the cluster's catalog: {}",
+            imported.trim()
+        ),
+    );
     run(Command::new(&stella)
         .args(["feeds", "import"])
         .arg(&advisory_file)
@@ -493,11 +568,17 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
     run(cluster.kubectl().args(["create", "namespace", &open]));
     let warned = apply(cluster, &deployment(&open, "full", &failing_tag, 1)).unwrap();
     apply(cluster, &deployment(&open, "minbase", &passing_tag, 1)).unwrap();
-    step(started, &format!("deployments applied in {open}: {}", warned.trim()));
+    step(
+        started,
+        &format!("deployments applied in {open}: {}", warned.trim()),
+    );
     rollout(cluster, &open, "deployment/full");
     rollout(cluster, &open, "deployment/minbase");
 
-    for (pinned, tag, verdict) in [(&failing, &failing_tag, "FAIL"), (&passing, &passing_tag, "PASS")] {
+    for (pinned, tag, verdict) in [
+        (&failing, &failing_tag, "FAIL"),
+        (&passing, &passing_tag, "PASS"),
+    ] {
         let name = scan_name(pinned);
         let scan = scan_settled(cluster, &name, |_| false);
         let status = &scan["status"];
@@ -506,8 +587,12 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
             started,
             &format!(
                 "{tag}: Scan {name} Ready (Job {} from {} to {}), verdict {} counts {} components {}; stella scan: {local_verdict} {local_counts} {local_components}",
-                status["jobName"], status["startTime"], status["completionTime"],
-                status["verdict"], status["counts"], status["components"]
+                status["jobName"],
+                status["startTime"],
+                status["completionTime"],
+                status["verdict"],
+                status["counts"],
+                status["components"]
             ),
         );
         assert_eq!(status["imageDigest"], pinned.rsplit_once('@').unwrap().1);
@@ -520,14 +605,28 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
                 "{severity}: {status}"
             );
         }
-        assert_eq!(status["components"].as_u64().unwrap() as usize, local_components);
+        assert_eq!(
+            status["components"].as_u64().unwrap() as usize,
+            local_components
+        );
         assert!(local_components > 50, "{local_components} components");
         // The worker Job's Pod ran on the kubelet.
         let job = status["jobName"].as_str().unwrap();
-        let pods = json_of(cluster.kubectl().args(["-n", SYSTEM, "get", "pods", "-l", &format!("job-name={job}")]));
+        let pods = json_of(cluster.kubectl().args([
+            "-n",
+            SYSTEM,
+            "get",
+            "pods",
+            "-l",
+            &format!("job-name={job}"),
+        ]));
         assert!(
-            pods["items"].as_array().unwrap().iter().any(|p| p["status"]["phase"] == "Succeeded"
-                && p["spec"]["nodeName"] == stella_e2e::node::NODE_NAME),
+            pods["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["status"]["phase"] == "Succeeded"
+                    && p["spec"]["nodeName"] == stella_e2e::node::NODE_NAME),
             "{pods}"
         );
     }
@@ -540,68 +639,128 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
     // The install's own images are discovered and scanned like any other.
     for image in ["operator", "webhook", "trial-postgres", "trial-s3"] {
         let repository = format!("{registry}/stella-ops/{image}");
-        let name = wait_for(&format!("a Scan of {repository}"), Duration::from_secs(300), || {
-            let scans = json_of(cluster.kubectl().args(["-n", SYSTEM, "get", "scans"]));
-            scans["items"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|s| s["spec"]["image"].as_str().is_some_and(|i| i.starts_with(&repository)))
-                .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
-                .ok_or_else(|| "none yet".to_string())
-        });
+        let name = wait_for(
+            &format!("a Scan of {repository}"),
+            Duration::from_secs(300),
+            || {
+                let scans = json_of(cluster.kubectl().args(["-n", SYSTEM, "get", "scans"]));
+                scans["items"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|s| {
+                        s["spec"]["image"]
+                            .as_str()
+                            .is_some_and(|i| i.starts_with(&repository))
+                    })
+                    .map(|s| s["metadata"]["name"].as_str().unwrap().to_string())
+                    .ok_or_else(|| "none yet".to_string())
+            },
+        );
         let scan = scan_settled(cluster, &name, |_| false);
-        assert!(scan["status"]["verdict"].is_string(), "{image}: {}", scan["status"]);
-        step(started, &format!("{image}: Scan {name} Ready, verdict {}", scan["status"]["verdict"]));
+        assert!(
+            scan["status"]["verdict"].is_string(),
+            "{image}: {}",
+            scan["status"]
+        );
+        step(
+            started,
+            &format!(
+                "{image}: Scan {name} Ready, verdict {}",
+                scan["status"]["verdict"]
+            ),
+        );
     }
 
     // Enforced where labelled: the failing image is refused with its finding and the rule.
     let enforced = unique_namespace("e2e-enforced");
     run(cluster.kubectl().args(["create", "namespace", &enforced]));
-    run(cluster.kubectl().args(["label", "namespace", &enforced, "stella-ops.org/enforce=true"]));
+    run(cluster.kubectl().args([
+        "label",
+        "namespace",
+        &enforced,
+        "stella-ops.org/enforce=true",
+    ]));
     wait_enforced(cluster, &enforced, &failing_tag);
     let denied = apply(cluster, &deployment(&enforced, "full", &failing_tag, 1))
         .expect_err("a Deployment of a failing image is denied");
     step(started, &format!("denied: {}", denied.trim()));
-    for needle in ["denied the request", &failing_tag, "FAIL", ADVISORY, "block-critical"] {
+    for needle in [
+        "denied the request",
+        &failing_tag,
+        "FAIL",
+        ADVISORY,
+        "block-critical",
+    ] {
         assert!(denied.contains(needle), "{needle:?} not in: {denied}");
     }
-    assert!(try_run(cluster.kubectl().args(["-n", &enforced, "get", "deployment", "full"])).is_err());
+    assert!(
+        try_run(
+            cluster
+                .kubectl()
+                .args(["-n", &enforced, "get", "deployment", "full"])
+        )
+        .is_err()
+    );
     // The passing image rolls out there.
     apply(cluster, &deployment(&enforced, "minbase", &passing_tag, 1)).unwrap();
     rollout(cluster, &enforced, "deployment/minbase");
-    step(started, "the passing image rolled out in the enforced namespace");
+    step(
+        started,
+        "the passing image rolled out in the enforced namespace",
+    );
 
     // A workload admitted before its namespace was enforced cannot grow: the scale-up's Pods are
     // denied, and its ReplicaSet's events say why.
-    run(cluster.kubectl().args(["label", "namespace", &open, "stella-ops.org/enforce=true"]));
+    run(cluster
+        .kubectl()
+        .args(["label", "namespace", &open, "stella-ops.org/enforce=true"]));
     wait_enforced(cluster, &open, &failing_tag);
-    run(cluster.kubectl().args(["-n", &open, "scale", "deployment/full", "--replicas=2"]));
-    let event = wait_for("the ReplicaSet's FailedCreate event", Duration::from_secs(120), || {
-        let events = json_of(cluster.kubectl().args([
-            "-n",
-            &open,
-            "get",
-            "events",
-            "--field-selector",
-            "involvedObject.kind=ReplicaSet,reason=FailedCreate",
-        ]));
-        events["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter_map(|e| e["message"].as_str())
-            .find(|m| m.contains("denied the request"))
-            .map(str::to_string)
-            .ok_or_else(|| events.to_string())
-    });
+    run(cluster
+        .kubectl()
+        .args(["-n", &open, "scale", "deployment/full", "--replicas=2"]));
+    let event = wait_for(
+        "the ReplicaSet's FailedCreate event",
+        Duration::from_secs(120),
+        || {
+            let events = json_of(cluster.kubectl().args([
+                "-n",
+                &open,
+                "get",
+                "events",
+                "--field-selector",
+                "involvedObject.kind=ReplicaSet,reason=FailedCreate",
+            ]));
+            events["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|e| e["message"].as_str())
+                .find(|m| m.contains("denied the request"))
+                .map(str::to_string)
+                .ok_or_else(|| events.to_string())
+        },
+    );
     step(started, &format!("scale-up denied: {event}"));
-    assert!(event.contains(ADVISORY) && event.contains("FAIL"), "{event}");
-    let full = json_of(cluster.kubectl().args(["-n", &open, "get", "deployment", "full"]));
+    assert!(
+        event.contains(ADVISORY) && event.contains("FAIL"),
+        "{event}"
+    );
+    let full = json_of(
+        cluster
+            .kubectl()
+            .args(["-n", &open, "get", "deployment", "full"]),
+    );
     assert_eq!(full["status"]["readyReplicas"], 1, "{}", full["status"]);
 
     // Fail-open: no webhook Pods, nothing answers, the API server admits.
-    run(cluster.kubectl().args(["-n", SYSTEM, "scale", "deployment/stella-webhook", "--replicas=0"]));
+    run(cluster.kubectl().args([
+        "-n",
+        SYSTEM,
+        "scale",
+        "deployment/stella-webhook",
+        "--replicas=0",
+    ]));
     wait_for("the webhook's Pods gone", Duration::from_secs(120), || {
         let pods = run(cluster.kubectl().args([
             "-n",
@@ -613,13 +772,26 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
             "-o",
             "name",
         ]));
-        if pods.trim().is_empty() { Ok(()) } else { Err(pods) }
+        if pods.trim().is_empty() {
+            Ok(())
+        } else {
+            Err(pods)
+        }
     });
     apply(cluster, &deployment(&enforced, "full", &failing_tag, 1))
         .expect("with no webhook the API server fails open");
     rollout(cluster, &enforced, "deployment/full");
-    step(started, "fail-open: with the webhook stopped the failing image was admitted");
-    run(cluster.kubectl().args(["-n", SYSTEM, "scale", "deployment/stella-webhook", "--replicas=2"]));
+    step(
+        started,
+        "fail-open: with the webhook stopped the failing image was admitted",
+    );
+    run(cluster.kubectl().args([
+        "-n",
+        SYSTEM,
+        "scale",
+        "deployment/stella-webhook",
+        "--replicas=2",
+    ]));
     rollout(cluster, SYSTEM, "deployment/stella-webhook");
 
     // Leader handover: the holder's Pod deleted, the other replica holds the Lease.
@@ -635,16 +807,31 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
         ]))
     };
     let leader = wait_for("a leader", Duration::from_secs(60), || {
-        Some(holder()).filter(|h| !h.is_empty()).ok_or_else(String::new)
+        Some(holder())
+            .filter(|h| !h.is_empty())
+            .ok_or_else(String::new)
     });
     let deleted = Instant::now();
-    run(cluster.kubectl().args(["-n", SYSTEM, "delete", "pod", &leader, "--wait=false"]));
+    run(cluster
+        .kubectl()
+        .args(["-n", SYSTEM, "delete", "pod", &leader, "--wait=false"]));
     let successor = wait_for("a new leader", Duration::from_secs(60), || {
-        Some(holder()).filter(|h| !h.is_empty() && h != &leader).ok_or_else(holder)
+        Some(holder())
+            .filter(|h| !h.is_empty() && h != &leader)
+            .ok_or_else(holder)
     });
     let handover = deleted.elapsed();
-    step(started, &format!("leader {leader} deleted; {successor} holds the Lease after {:.1}s", handover.as_secs_f64()));
-    assert!(handover < Duration::from_secs(15), "handover took {handover:?} (lease 15 s)");
+    step(
+        started,
+        &format!(
+            "leader {leader} deleted; {successor} holds the Lease after {:.1}s",
+            handover.as_secs_f64()
+        ),
+    );
+    assert!(
+        handover < Duration::from_secs(15),
+        "handover took {handover:?} (lease 15 s)"
+    );
     rollout(cluster, SYSTEM, "deployment/stella-operator");
 
     // A worker Job over its memory limit: OOMKilled, the Scan says so, and retries.
@@ -661,7 +848,13 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
                 "STELLA_WORKER_MEMORY_LIMIT": limit, "STELLA_WORKER_BACKOFF_LIMIT": "0"}})
             .to_string(),
         ]));
-        run(cluster.kubectl().args(["-n", SYSTEM, "rollout", "restart", "deployment/stella-operator"]));
+        run(cluster.kubectl().args([
+            "-n",
+            SYSTEM,
+            "rollout",
+            "restart",
+            "deployment/stella-operator",
+        ]));
         rollout(cluster, SYSTEM, "deployment/stella-operator");
     };
     set_memory("12Mi", "12Mi");
@@ -679,37 +872,54 @@ spec: {{image: '{failing_tag}', insecureRegistry: true, force: true, policyRef: 
     )
     .unwrap();
     let get_scan = || json_of(cluster.kubectl().args(["-n", &scans, "get", "scan", "oom"]));
-    let failed = wait_for("the Scan to fail OOMKilled", Duration::from_secs(300), || {
-        let scan = get_scan();
-        let ready = condition(&scan, "Ready");
-        if scan["status"]["phase"] == "Failed" {
-            Ok(scan)
-        } else {
-            Err(format!("{ready}"))
-        }
-    });
+    let failed = wait_for(
+        "the Scan to fail OOMKilled",
+        Duration::from_secs(300),
+        || {
+            let scan = get_scan();
+            let ready = condition(&scan, "Ready");
+            if scan["status"]["phase"] == "Failed" {
+                Ok(scan)
+            } else {
+                Err(format!("{ready}"))
+            }
+        },
+    );
     let ready = condition(&failed, "Ready");
-    step(started, &format!("Scan oom: {} {}", ready["reason"], ready["message"]));
+    step(
+        started,
+        &format!("Scan oom: {} {}", ready["reason"], ready["message"]),
+    );
     assert_eq!(ready["reason"], "OOMKilled", "{}", failed["status"]);
     let first_job = failed["status"]["jobName"].as_str().unwrap().to_string();
     set_memory("256Mi", "1Gi");
-    let retried = wait_for("the Scan to succeed on a retry", Duration::from_secs(600), || {
-        let scan = get_scan();
-        if condition(&scan, "Ready")["status"] == "True" {
-            Ok(scan)
-        } else {
-            Err(scan["status"].to_string())
-        }
-    });
-    step(started, &format!("Scan oom retried: attempts {}, verdict {}", retried["status"]["attempts"], retried["status"]["verdict"]));
-    assert!(retried["status"]["attempts"].as_u64().unwrap() >= 2, "{}", retried["status"]);
+    let retried = wait_for(
+        "the Scan to succeed on a retry",
+        Duration::from_secs(600),
+        || {
+            let scan = get_scan();
+            if condition(&scan, "Ready")["status"] == "True" {
+                Ok(scan)
+            } else {
+                Err(scan["status"].to_string())
+            }
+        },
+    );
+    step(
+        started,
+        &format!(
+            "Scan oom retried: attempts {}, verdict {}",
+            retried["status"]["attempts"], retried["status"]["verdict"]
+        ),
+    );
+    assert!(
+        retried["status"]["attempts"].as_u64().unwrap() >= 2,
+        "{}",
+        retried["status"]
+    );
     assert_ne!(retried["status"]["jobName"], first_job.as_str());
     assert_eq!(retried["status"]["verdict"], "FAIL");
 
-    eprintln!(
-        "install: kubectl get pods -A -o wide\n{}",
-        run(cluster.kubectl().args(["get", "pods", "-A", "-o", "wide"]))
-    );
     eprintln!(
         "install: kubectl get scans -A\n{}",
         run(cluster.kubectl().args(["get", "scans", "-A"]))

@@ -80,7 +80,9 @@ fn in_pod_subnet(ip: &str) -> bool {
 
 #[test]
 fn deployment_of_a_loaded_image_gets_running_pods() {
-    let Some(cluster) = stella_e2e::node() else { return };
+    let Some(cluster) = stella_e2e::node() else {
+        return;
+    };
     let Some(image) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-deploy");
     apply(
@@ -135,7 +137,9 @@ spec:
 
 #[test]
 fn job_pods_run_to_completion_or_fail_with_their_exit_code() {
-    let Some(cluster) = stella_e2e::node() else { return };
+    let Some(cluster) = stella_e2e::node() else {
+        return;
+    };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-job");
     let job = |name: &str, script: &str| {
@@ -183,7 +187,9 @@ spec:
 
 #[test]
 fn statefulset_claim_binds_and_service_names_resolve() {
-    let Some(cluster) = stella_e2e::node() else { return };
+    let Some(cluster) = stella_e2e::node() else {
+        return;
+    };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-sts");
     // A headless governing Service, a StatefulSet whose non-root Pod writes its claim, and a
@@ -304,7 +310,9 @@ spec:
 
 #[test]
 fn pod_reaches_the_api_server_through_the_service_with_its_token() {
-    let Some(cluster) = stella_e2e::node() else { return };
+    let Some(cluster) = stella_e2e::node() else {
+        return;
+    };
     let ns = namespace(cluster, "node-sa");
     let image = cluster.node_check_image().unwrap();
     // The Pod's ServiceAccount may review tokens, so the check can ask whose token it holds.
@@ -377,7 +385,9 @@ spec:
 
 #[test]
 fn container_over_its_memory_limit_ends_oom_killed() {
-    let Some(cluster) = stella_e2e::node() else { return };
+    let Some(cluster) = stella_e2e::node() else {
+        return;
+    };
     let Some(_) = debian(cluster) else { return };
     let ns = namespace(cluster, "node-oom");
     // `tail` keeps the last "line" of /dev/zero, which has no newline: all of it.

@@ -1,6 +1,7 @@
 //! The worker Job (and the pull-credentials Secret mounted into it) for one attempt of one
 //! Scan: pure builders, so what the cluster runs is pinned by snapshot tests.
 
+use super::plan::Inputs;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -12,7 +13,6 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
-use super::plan::Inputs;
 use stella_crds::scan::v1alpha1::Scan;
 
 /// Label on every worker Job and its pods (with `app.kubernetes.io/managed-by`).
@@ -463,32 +463,62 @@ mod tests {
         // A reconcile that crashed before writing the status finds the same Job again.
         assert_eq!(job_name(&attempt), job_name(&attempt.clone()));
         let name = job_name(&attempt);
-        assert!(name.starts_with("stella-scan-") && name.len() == 28, "{name}");
+        assert!(
+            name.starts_with("stella-scan-") && name.len() == 28,
+            "{name}"
+        );
         // A retry, a new digest, new feeds, a new policy, a new analyzer, an edited spec: each
         // a new Job, never the finished Job of the run before.
-        let retry = Attempt { attempt: 2, ..attempt.clone() };
+        let retry = Attempt {
+            attempt: 2,
+            ..attempt.clone()
+        };
         let digest = Attempt {
             pinned_image: "registry.example/shop/web@sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb".into(),
             ..attempt.clone()
         };
-        let feeds = Inputs { feed_snapshot: "sha256:new".into(), ..inputs.clone() };
-        let policy = Inputs { policy_digest: None, ..inputs.clone() };
-        let analyzer = Inputs { analyzer_version: "a2".into(), ..inputs.clone() };
+        let feeds = Inputs {
+            feed_snapshot: "sha256:new".into(),
+            ..inputs.clone()
+        };
+        let policy = Inputs {
+            policy_digest: None,
+            ..inputs.clone()
+        };
+        let analyzer = Inputs {
+            analyzer_version: "a2".into(),
+            ..inputs.clone()
+        };
         let mut edited = scan.clone();
         edited.metadata.generation = Some(2);
         let names = [
             job_name(&retry),
             job_name(&digest),
-            job_name(&Attempt { inputs: &feeds, ..attempt.clone() }),
-            job_name(&Attempt { inputs: &policy, ..attempt.clone() }),
-            job_name(&Attempt { inputs: &analyzer, ..attempt.clone() }),
-            job_name(&Attempt { scan: &edited, ..attempt.clone() }),
+            job_name(&Attempt {
+                inputs: &feeds,
+                ..attempt.clone()
+            }),
+            job_name(&Attempt {
+                inputs: &policy,
+                ..attempt.clone()
+            }),
+            job_name(&Attempt {
+                inputs: &analyzer,
+                ..attempt.clone()
+            }),
+            job_name(&Attempt {
+                scan: &edited,
+                ..attempt.clone()
+            }),
         ];
         for other in &names {
             assert_ne!(other, &name);
         }
         assert_eq!(
-            names.iter().collect::<std::collections::BTreeSet<_>>().len(),
+            names
+                .iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .len(),
             names.len()
         );
     }
@@ -511,7 +541,13 @@ mod tests {
             },
             &worker_settings("stella-system"),
         );
-        assert!(!job.metadata.labels.as_ref().unwrap().contains_key(LABEL_SCAN_NAME));
+        assert!(
+            !job.metadata
+                .labels
+                .as_ref()
+                .unwrap()
+                .contains_key(LABEL_SCAN_NAME)
+        );
         assert_eq!(scan_of(&job), Some(("stella-system".into(), long)));
         // A Job an earlier version made: labels only.
         let mut labelled = job.clone();
