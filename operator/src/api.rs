@@ -34,7 +34,7 @@ pub const MAX_BODY_BYTES: usize = 1 << 20;
 /// Catalog kind of an image's canonical inventory: `stella-sbom`'s `Inventory` as JSON (what
 /// `stella diff` and the policy evaluation read). Diff and reports need it; an image whose
 /// artifacts lack it answers 404.
-pub const INVENTORY_KIND: &str = "inventory";
+pub use stella_store::INVENTORY_KIND;
 /// How long a token review or an access decision is reused.
 pub const REVIEW_TTL: Duration = Duration::from_secs(10);
 /// Most tokens (and, separately, access decisions) remembered at once.

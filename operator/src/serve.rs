@@ -105,7 +105,8 @@ pub struct WorkerArgs {
     /// Longest retry delay.
     #[arg(long, env = "STELLA_RETRY_MAX_SECONDS", default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub retry_max_seconds: u64,
-    /// How often a completed Scan is looked at again (new feeds or policy → rescan).
+    /// How often a completed Scan is looked at again (new feeds or policy → re-evaluation of
+    /// its stored inventory).
     #[arg(long, env = "STELLA_RESYNC_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86400))]
     pub resync_seconds: u64,
 }

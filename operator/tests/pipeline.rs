@@ -341,6 +341,115 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         "{table}"
     );
 
+    // New feeds: a second advisory on dash (high). The Scan is judged again in the operator
+    // from its stored inventory — no new Job — and gains the finding.
+    let job_count = || async {
+        Api::<Job>::namespaced(client.clone(), &ns)
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+    };
+    assert_eq!(job_count().await, 1);
+    std::fs::write(
+        feeds.path().join("osv.json"),
+        serde_json::json!({"id": "OSV-2099-8", "modified": "2099-01-02T00:00:00Z",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N"}],
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "0.5.12-9"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let import = Command::new(workspace_binary("stella"))
+        .args(["feeds", "import"])
+        .arg(feeds.path())
+        .args(["--catalog-url", &db.url, "--data-dir"])
+        .arg(scratch.path())
+        .output()
+        .unwrap();
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    // What wakes the Scan here is a touch; in a cluster it is the resync (or the feed's delta).
+    let touch = |value: &'static str| {
+        let scans = scans.clone();
+        async move {
+            scans
+                .patch(
+                    "shell",
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        &serde_json::json!({"metadata": {"annotations": {"test/touch": value}}}),
+                    ),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    touch("feeds").await;
+    let ready_reason = |s: &Scan| {
+        s.status.as_ref().and_then(|st| {
+            st.conditions
+                .iter()
+                .find(|c| c.type_ == "Ready")
+                .map(|c| c.reason.clone())
+        })
+    };
+    let reevaluated = wait("Reevaluated under new feeds", |s| {
+        s.status.as_ref().is_some_and(|st| st.counts.high == 1)
+    })
+    .await;
+    assert_eq!(ready_reason(&reevaluated).as_deref(), Some("Reevaluated"));
+    let after = reevaluated.status.unwrap();
+    assert_eq!(after.counts.critical, 1);
+    assert_eq!(serde_json::to_value(after.verdict).unwrap(), "FAIL");
+    assert_eq!(after.job_name, None, "no Job");
+    assert_ne!(
+        after.inputs.as_ref().unwrap().feed_snapshot,
+        status.inputs.as_ref().unwrap().feed_snapshot
+    );
+    assert_eq!(
+        job_count().await,
+        1,
+        "no new Job: nothing pulled, nothing analysed"
+    );
+
+    // A new policy: dash's findings accepted first, so the verdict is no longer FAIL; again
+    // no Job.
+    let policies = Api::<stella_crds::policy::v1alpha1::Policy>::all(client.clone());
+    let mut edited = policies.get(&policy_name).await.unwrap();
+    edited.spec.0.rules.insert(
+        0,
+        serde_json::from_value(
+            serde_json::json!({"name": "Accept dash", "purls": ["pkg:deb/debian/dash"],
+            "action": "ignore", "justification": "not reachable in this image"}),
+        )
+        .unwrap(),
+    );
+    policies
+        .replace(&policy_name, &PostParams::default(), &edited)
+        .await
+        .unwrap();
+    touch("policy").await;
+    let relaxed = wait("Reevaluated under the new policy", |s| {
+        s.status.as_ref().is_some_and(|st| {
+            st.verdict
+                .is_some_and(|v| serde_json::to_value(v).unwrap() != "FAIL")
+        })
+    })
+    .await;
+    assert_eq!(ready_reason(&relaxed).as_deref(), Some("Reevaluated"));
+    let relaxed = relaxed.status.unwrap();
+    assert_ne!(
+        relaxed.inputs.as_ref().unwrap().policy_digest,
+        after.inputs.as_ref().unwrap().policy_digest
+    );
+    assert_eq!((relaxed.counts.critical, relaxed.counts.high), (1, 1));
+    assert_eq!(job_count().await, 1);
+
     // Metrics: the reconciles and the phase gauge.
     let metrics = http
         .get(format!("http://127.0.0.1:{port}/metrics"))

@@ -14,8 +14,23 @@ use stella_crds::scan::v1alpha1::Scan;
 pub struct Resources {
     /// The worker Job of a new attempt.
     pub job: Option<WorkerJob>,
+    /// A re-evaluation of the stored inventory to run in place of a Job (its status is
+    /// [`reevaluated`]'s, once it has run).
+    pub reevaluation: Option<Reevaluation>,
     /// The status to write (it names the Job), its Event, and when to look again.
     pub outcome: Outcome,
+}
+
+/// What a re-evaluation judges: the stored inventory of the observed digest under the
+/// current feeds and the Scan's policy, recorded as the worker records a scan.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Reevaluation {
+    /// `repository@digest`, the result's image reference (as a worker's).
+    pub pinned_image: String,
+    /// The policy spec as JSON text, when the Scan names one.
+    pub policy: Option<String>,
+    /// The Scan's namespace, for the policy's namespace matchers.
+    pub namespace: Option<String>,
 }
 
 /// A worker Job to create, and the merged pull credentials of the Secret beside it (built by
@@ -44,13 +59,18 @@ pub fn build(
     now: &Time,
 ) -> Resources {
     let plan = plan::decide(scan, observed, limits, now);
+    let pinned_image = format!(
+        "{}@{}",
+        validated.reference.repository_url(),
+        observed.digest
+    );
+    let reevaluation = (plan == Plan::Reevaluate).then(|| Reevaluation {
+        pinned_image: pinned_image.clone(),
+        policy: validated.policy.as_ref().map(|p| p.json.clone()),
+        namespace: scan.metadata.namespace.clone(),
+    });
     let job = match &plan {
         Plan::Create { attempt } => {
-            let pinned_image = format!(
-                "{}@{}",
-                validated.reference.repository_url(),
-                observed.digest
-            );
             let attempt = job::Attempt {
                 scan,
                 pinned_image: pinned_image.clone(),
@@ -75,7 +95,27 @@ pub fn build(
         limits,
         now,
     );
-    Resources { job, outcome }
+    Resources {
+        job,
+        reevaluation,
+        outcome,
+    }
+}
+
+/// The status after a re-evaluation recorded `result`: Ready with reason `Reevaluated`, the
+/// verdict, counts and pinned inputs of the new result, no Job.
+pub fn reevaluated(
+    scan: &Scan,
+    observed: &Observed,
+    result: stella_store::ResultRow,
+    limits: &Limits,
+    now: &Time,
+) -> Outcome {
+    let plan = Plan::Complete {
+        result: Box::new(result),
+        how: plan::Completion::Reevaluated,
+    };
+    plan::status(scan, observed, &plan, None, limits, now)
 }
 
 /// The status of a Scan that cannot be scanned: `Failed` with the problem, no Job, and the

@@ -50,6 +50,9 @@ pub enum Error {
         action: &'static str,
         source: stella_store::Error,
     },
+    /// Re-evaluating a stored inventory (the pipeline's evaluate and record).
+    #[error("failed to re-evaluate the stored inventory: {0}")]
+    Reevaluate(#[source] stella_pipeline::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -65,6 +68,7 @@ impl Error {
             Error::Cleanup { .. } => "Cleanup",
             Error::Finalizer(_) => "Finalizer",
             Error::Store { .. } => "Store",
+            Error::Reevaluate(_) => "Reevaluate",
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The Kubernetes Events the Scan controller raises: one per status transition (the reasons
-//! the README lists: `ScanStarted`, `ScanSucceeded`, `ResultReused`, `PolicyFailed`, each
+//! the README lists: `ScanStarted`, `ScanSucceeded`, `ResultReused`, `Reevaluated`,
+//! `PolicyFailed`, each
 //! failure reason), and one per failed reconcile.
 
 use super::Error;
@@ -17,6 +18,9 @@ pub enum Transition {
     ScanSucceeded,
     /// The catalog's result for the same digest and inputs was reused (no Job).
     ResultReused,
+    /// The stored inventory was judged again under new feeds or a new policy (no pull, no
+    /// analysis, no Job).
+    Reevaluated,
     /// A result was written (scanned or reused) whose verdict is `FAIL`.
     PolicyFailed,
     /// An attempt failed, or the Scan cannot be scanned as written: the condition's reason.
@@ -30,6 +34,7 @@ impl Transition {
             Transition::ScanStarted => "ScanStarted",
             Transition::ScanSucceeded => "ScanSucceeded",
             Transition::ResultReused => "ResultReused",
+            Transition::Reevaluated => "Reevaluated",
             Transition::PolicyFailed => "PolicyFailed",
             Transition::Failed(reason) => reason,
         }
@@ -100,6 +105,7 @@ mod tests {
             (Transition::ScanStarted, "ScanStarted", false),
             (Transition::ScanSucceeded, "ScanSucceeded", false),
             (Transition::ResultReused, "ResultReused", false),
+            (Transition::Reevaluated, "Reevaluated", false),
             (Transition::PolicyFailed, "PolicyFailed", true),
             (Transition::Failed("Unreachable"), "Unreachable", true),
         ];

@@ -14,6 +14,7 @@ mod fixtures;
 pub mod job;
 pub mod observe;
 pub mod plan;
+pub mod reevaluate;
 pub mod status;
 pub mod validate;
 
@@ -209,7 +210,14 @@ async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
             Observation::Observed(observed) => {
                 let resources =
                     build::build(scan, &validated, &observed, &ctx.limits, &ctx.worker, &now);
-                apply::apply(ctx, scan, resources).await?
+                match &resources.reevaluation {
+                    Some(wanted) => {
+                        let result = reevaluate::reevaluate(ctx, &observed, wanted).await?;
+                        tracing::info!(scan = %status::key(scan), digest = %observed.digest, verdict = ?result.verdict, "re-evaluated the stored inventory");
+                        build::reevaluated(scan, &observed, result, &ctx.limits, &now)
+                    }
+                    None => apply::apply(ctx, scan, resources).await?,
+                }
             }
         },
     };

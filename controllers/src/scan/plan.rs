@@ -78,16 +78,31 @@ pub enum Plan {
     Backoff { remaining: Duration },
     /// Nothing to do: the status already describes the current digest and inputs.
     UpToDate,
-    /// Write a result (from a finished Job, or reused from the catalog).
+    /// The digest and the analyzer are what the status says, only the feeds or the policy
+    /// changed, and the inventory is stored: judge it again in the operator (no pull, no
+    /// analysis, no Job), then [`Plan::Complete`] with [`Completion::Reevaluated`].
+    Reevaluate,
+    /// Write a result (from a finished Job, reused from the catalog, or re-evaluated).
     Complete {
         result: Box<ResultRow>,
-        reused: bool,
+        how: Completion,
     },
     /// The attempt failed: write why.
     Fail {
         reason: &'static str,
         message: String,
     },
+}
+
+/// Where a written result came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Completion {
+    /// A worker Job scanned the image.
+    Scanned,
+    /// The catalog held a result for exactly these inputs.
+    Reused,
+    /// The stored inventory was evaluated again under the current inputs.
+    Reevaluated,
 }
 
 /// The status to write and when to look again.
@@ -136,8 +151,24 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
     {
         return Plan::Complete {
             result: Box::new(cached.clone()),
-            reused: true,
+            how: Completion::Reused,
         };
+    }
+    // New feeds or a new policy for the same content: a content rescan happens only when the
+    // analyzer changed, the spec changed (`force` among it), or no inventory is stored.
+    if !scan.spec.force
+        && status.phase == Some(ScanPhase::Completed)
+        && same_generation
+        && status.image_digest.as_deref() == Some(observed.digest.as_str())
+        && current_inputs
+            .as_ref()
+            .is_some_and(|c| c.analyzer_version == observed.inputs.analyzer_version)
+        && observed
+            .artifacts
+            .iter()
+            .any(|a| a.kind == stella_store::INVENTORY_KIND)
+    {
+        return Plan::Reevaluate;
     }
     if observed.running_jobs >= limits.max_concurrent {
         return Plan::Queue;
@@ -164,7 +195,7 @@ fn finish(job: &JobState, observed: &Observed) -> Plan {
                 {
                     Plan::Complete {
                         result: Box::new(result.clone()),
-                        reused: false,
+                        how: Completion::Scanned,
                     }
                 }
                 _ => Plan::Fail {
@@ -371,10 +402,13 @@ pub fn status(
         }
         Plan::Backoff { remaining } => (Some(*remaining), None),
         Plan::UpToDate => (Some(limits.resync), None),
-        Plan::Complete { result, reused } => {
+        // The status while the operator re-evaluates: as it was (the reconcile writes the
+        // `Complete` status of the re-evaluation instead).
+        Plan::Reevaluate => (Some(Duration::from_secs(1)), None),
+        Plan::Complete { result, how } => {
             complete(&mut new, result, &observed.artifacts);
             new.completion_time = Some(now.clone());
-            if *reused {
+            if *how != Completion::Scanned {
                 new.job_name = None;
                 new.attempts = 0;
             }
@@ -383,13 +417,18 @@ pub fn status(
                 "{} components; {} critical, {} high, {} medium, {} low; verdict {verdict}",
                 result.components, result.critical, result.high, result.medium, result.low
             );
-            let (transition, message) = if *reused {
-                (
+            let (transition, message) = match how {
+                Completion::Reused => (
                     Transition::ResultReused,
                     format!("reused the catalog's result for these inputs: {summary}"),
-                )
-            } else {
-                (Transition::ScanSucceeded, format!("scanned: {summary}"))
+                ),
+                Completion::Reevaluated => (
+                    Transition::Reevaluated,
+                    format!(
+                        "re-evaluated the stored inventory under new feeds or policy (no pull, no Job): {summary}"
+                    ),
+                ),
+                Completion::Scanned => (Transition::ScanSucceeded, format!("scanned: {summary}")),
             };
             let reason = transition.reason();
             set(
@@ -569,6 +608,7 @@ fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
 mod tests {
     use super::*;
     use crate::scan::fixtures::{DIGEST, FEED, at, limits, observed, scan};
+    use stella_store::ArtifactRow;
 
     fn result() -> ResultRow {
         ResultRow {
@@ -629,7 +669,7 @@ mod tests {
             decide(&new, &cached, &limits(), &at(0)),
             Plan::Complete {
                 result: Box::new(result()),
-                reused: true
+                how: Completion::Reused
             }
         );
         let mut forced = new.clone();
@@ -669,7 +709,7 @@ mod tests {
             decide(&s, &done, &limits(), &at(0)),
             Plan::Complete {
                 result: Box::new(result()),
-                reused: false
+                how: Completion::Scanned
             }
         );
         // Collected by its TTL after reporting: the report still decides.
@@ -679,7 +719,10 @@ mod tests {
         };
         assert!(matches!(
             decide(&s, &collected, &limits(), &at(0)),
-            Plan::Complete { reused: false, .. }
+            Plan::Complete {
+                how: Completion::Scanned,
+                ..
+            }
         ));
         let cases = [
             (
@@ -768,7 +811,7 @@ mod tests {
             &observed(),
             &Plan::Complete {
                 result: Box::new(result()),
-                reused: false,
+                how: Completion::Scanned,
             },
             None,
             &limits,
@@ -802,6 +845,164 @@ mod tests {
         );
     }
 
+    #[test]
+    fn new_feeds_or_policy_reevaluate_a_stored_inventory_and_nothing_else_does() {
+        let limits = limits();
+        let s = scan(None);
+        let with_inventory = || {
+            let mut o = observed();
+            o.artifacts.push(ArtifactRow {
+                key: format!("images/{DIGEST}/inventory.json"),
+                image_digest: DIGEST.into(),
+                kind: stella_store::INVENTORY_KIND.into(),
+                format: "inventory-json".into(),
+                view: None,
+                digest: FEED.into(),
+                size: 99,
+            });
+            o
+        };
+        let done = status(
+            &s,
+            &with_inventory(),
+            &Plan::Complete {
+                result: Box::new(result()),
+                how: Completion::Scanned,
+            },
+            None,
+            &limits,
+            &at(100),
+        );
+        let completed = scan(Some(done.status));
+        let feeds = |o: Observed| Observed {
+            inputs: Inputs {
+                feed_snapshot:
+                    "sha256:1111111111111111111111111111111111111111111111111111111111111111".into(),
+                ..o.inputs.clone()
+            },
+            ..o
+        };
+        // New feeds, a new policy digest: judged again in the operator.
+        assert_eq!(
+            decide(&completed, &feeds(with_inventory()), &limits, &at(200)),
+            Plan::Reevaluate
+        );
+        let policy = Observed {
+            inputs: Inputs {
+                policy_digest: Some("sha256:p2".into()),
+                ..with_inventory().inputs
+            },
+            ..with_inventory()
+        };
+        assert_eq!(
+            decide(&completed, &policy, &limits, &at(200)),
+            Plan::Reevaluate
+        );
+        // Nothing changed: up to date, no evaluation at all.
+        assert_eq!(
+            decide(&completed, &with_inventory(), &limits, &at(200)),
+            Plan::UpToDate
+        );
+        // A content rescan instead: no stored inventory, a new analyzer, a new digest, an
+        // edited spec, `force`.
+        assert_eq!(
+            decide(&completed, &feeds(observed()), &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let analyzer = Observed {
+            inputs: Inputs {
+                analyzer_version: "a2".into(),
+                ..feeds(with_inventory()).inputs
+            },
+            ..with_inventory()
+        };
+        assert_eq!(
+            decide(&completed, &analyzer, &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let moved = Observed {
+            digest: "sha256:bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb"
+                .into(),
+            ..feeds(with_inventory())
+        };
+        assert_eq!(
+            decide(&completed, &moved, &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let mut edited = completed.clone();
+        edited.metadata.generation = Some(2);
+        assert_eq!(
+            decide(&edited, &feeds(with_inventory()), &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let mut forced = completed.clone();
+        forced.spec.force = true;
+        assert_eq!(
+            decide(&forced, &feeds(with_inventory()), &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        // The catalog already holds a result for exactly the new inputs: reused, not re-run.
+        let cached = Observed {
+            cached: Some(result()),
+            ..feeds(with_inventory())
+        };
+        assert!(matches!(
+            decide(&completed, &cached, &limits, &at(200)),
+            Plan::Complete {
+                how: Completion::Reused,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn a_reevaluated_status_names_no_job_and_says_so() {
+        let mut running = scanning();
+        running.phase = Some(ScanPhase::Completed);
+        let outcome = status(
+            &scan(Some(running)),
+            &observed(),
+            &Plan::Complete {
+                result: Box::new(ResultRow {
+                    verdict: Some("FAIL".into()),
+                    critical: 1,
+                    ..result()
+                }),
+                how: Completion::Reevaluated,
+            },
+            None,
+            &limits(),
+            &at(1_764_316_800),
+        );
+        let status = &outcome.status;
+        assert_eq!(status.phase, Some(ScanPhase::Completed));
+        assert_eq!(status.job_name, None);
+        assert_eq!(status.attempts, 0);
+        assert_eq!(status.counts.critical, 1);
+        let ready = status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("True", "Reevaluated")
+        );
+        assert!(
+            ready.message.contains("no pull, no Job"),
+            "{}",
+            ready.message
+        );
+        // A FAIL is a Warning Event whatever produced it.
+        let event = outcome.event.unwrap();
+        assert_eq!(event.transition.reason(), "PolicyFailed");
+        assert!(
+            event.note.starts_with("re-evaluated the stored inventory"),
+            "{}",
+            event.note
+        );
+    }
+
     /// The status of a completed scan, pinned as JSON.
     #[test]
     fn completed_status_snapshot() {
@@ -810,7 +1011,7 @@ mod tests {
             &observed(),
             &Plan::Complete {
                 result: Box::new(result()),
-                reused: false,
+                how: Completion::Scanned,
             },
             None,
             &limits(),

@@ -3,9 +3,7 @@
 
 use super::auth::Access;
 use super::input::{self, quoted};
-use super::{
-    ApiState, Error, INVENTORY_KIND, api_server_failure, json_response, respond, store_failure,
-};
+use super::{ApiState, Error, api_server_failure, json_response, respond, store_failure};
 use serde::Serialize;
 use stella_crds::scan::v1alpha1::{
     ArtifactRef, SbomFormat, SbomView, Scan, ScanPhase, SeverityCounts,
@@ -206,28 +204,25 @@ pub(crate) async fn artifact(
     )
 }
 
-/// The stored inventory of an image (the [`INVENTORY_KIND`] artifact).
+/// The stored inventory of an image (the `inventory` artifact).
 pub(crate) async fn inventory(
     state: &ApiState,
     digest: &str,
 ) -> Result<stella_sbom::Inventory, Error> {
     let artifacts = image_artifacts(state, digest).await?;
-    let artifact = artifacts
-        .iter()
-        .find(|a| a.kind == INVENTORY_KIND)
-        .ok_or_else(|| {
-            Error::NotFound(format!(
-                "no inventory is stored for {digest} (scanned by a worker that does not store one: rescan it)"
-            ))
-        })?;
-    let bytes = object(state, &artifact.key).await?;
-    tokio::task::spawn_blocking(move || serde_json::from_slice(&bytes))
-        .await
-        .map_err(|e| Error::Internal(format!("failed to read the inventory: {e}")))?
-        .map_err(|e| {
-            tracing::warn!(key = %artifact.key, error = %e, "a stored inventory does not parse");
-            Error::Internal(format!("the stored inventory of {digest} is corrupt"))
-        })
+    match stella_pipeline::stored_inventory(&state.store, &artifacts).await {
+        Ok(Some(inventory)) => Ok(inventory),
+        Ok(None) => Err(Error::NotFound(format!(
+            "no inventory is stored for {digest} (scanned by a worker that does not store one: rescan it)"
+        ))),
+        Err(stella_pipeline::Error::Storage { source, .. }) => Err(store_failure(source)),
+        Err(error) => {
+            tracing::warn!(%error, "a stored inventory does not parse");
+            Err(Error::Internal(format!(
+                "the stored inventory of {digest} is corrupt"
+            )))
+        }
+    }
 }
 
 /// The catalog's artifacts of an image; 404 when the image has none.

@@ -21,6 +21,7 @@ mod analyze;
 mod evaluate;
 mod policy;
 mod record;
+mod stored;
 
 pub use acquire::{AcquireOptions, ImageSource, acquire};
 pub use analyze::{AnalyzeOptions, analyze};
@@ -29,6 +30,7 @@ pub use evaluate::{
 };
 pub use policy::{load_policy_file, load_policy_text};
 pub use record::{record, record_result};
+pub use stored::stored_inventory;
 
 /// Why a step failed, for machines: the worker's termination message and run row, the reason
 /// of the Scan's condition, the CLI's exit code.
@@ -105,6 +107,12 @@ pub enum Error {
     /// The policy does not load: where it came from, and every problem found.
     #[error("{origin}: invalid policy\n{detail}")]
     InvalidPolicy { origin: String, detail: String },
+    /// A stored inventory that does not parse.
+    #[error("the stored inventory {key} is corrupt: {source}")]
+    CorruptInventory {
+        key: String,
+        source: serde_json::Error,
+    },
     /// A blocking step panicked or could not be run.
     #[error("{0}")]
     Internal(String),
@@ -123,7 +131,7 @@ impl Error {
             Error::Scan { .. } => Reason::CorruptImage,
             Error::Storage { .. } => Reason::StorageUnavailable,
             Error::InvalidPolicy { .. } => Reason::InvalidPolicy,
-            Error::Internal(_) => Reason::Internal,
+            Error::CorruptInventory { .. } | Error::Internal(_) => Reason::Internal,
         }
     }
 
