@@ -4,4 +4,5 @@
 pub mod conditions;
 pub mod discovery;
 pub mod metrics;
+pub mod policy;
 pub mod scan;

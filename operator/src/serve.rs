@@ -396,10 +396,20 @@ impl Controllers {
                 let _ = stopped.wait_for(|s| *s).await;
             }
         };
-        let mut tasks = vec![tokio::spawn(stella_controllers::scan::run(
-            self.scan.clone(),
-            until_stopped(),
-        ))];
+        let mut tasks = vec![
+            tokio::spawn(stella_controllers::scan::run(
+                self.scan.clone(),
+                until_stopped(),
+            )),
+            tokio::spawn(stella_controllers::policy::run(
+                stella_controllers::policy::Context {
+                    client: self.scan.client.clone(),
+                    metrics: self.scan.metrics.clone(),
+                    reporter: self.scan.reporter.clone(),
+                },
+                until_stopped(),
+            )),
+        ];
         if let Some(settings) = &self.discovery {
             tasks.push(tokio::spawn(stella_controllers::discovery::run(
                 self.scan.client.clone(),
