@@ -496,6 +496,21 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
         started,
         "installed: every Deployment and StatefulSet rolled out",
     );
+    // The Policy controller validated the Policy: Ready, with the digest verdicts carry.
+    run(cluster.kubectl().args([
+        "wait",
+        "--for=condition=Ready",
+        "policy/stella-e2e",
+        "--timeout=60s",
+    ]));
+    let policy_digest = run(cluster.kubectl().args([
+        "get",
+        "policy",
+        "stella-e2e",
+        "-o",
+        "jsonpath={.status.digest}",
+    ]));
+    assert!(policy_digest.starts_with("sha256:"), "{policy_digest}");
     // The install's own Pods (not the worker Jobs' that discovery has started by now).
     let system = json_of(
         cluster
