@@ -97,18 +97,22 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     )
     .unwrap();
     let scratch = tempfile::tempdir().unwrap();
-    let import = Command::new(workspace_binary("stella"))
-        .args(["feeds", "import"])
-        .arg(feeds.path())
-        .args(["--catalog-url", &db.url, "--data-dir"])
-        .arg(scratch.path())
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    // `stella feeds import` of the feeds directory into the PostgreSQL catalog, as a user would.
+    let import_feeds = || {
+        let import = Command::new(workspace_binary("stella"))
+            .args(["feeds", "import"])
+            .arg(feeds.path())
+            .args(["--catalog-url", &db.url, "--data-dir"])
+            .arg(scratch.path())
+            .output()
+            .unwrap();
+        assert!(
+            import.status.success(),
+            "{}",
+            String::from_utf8_lossy(&import.stderr)
+        );
+    };
+    import_feeds();
 
     // Storage settings as the install keeps them: one Secret, environment for the operator
     // and (through envFrom) for every worker Job.
@@ -361,18 +365,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .to_string(),
     )
     .unwrap();
-    let import = Command::new(workspace_binary("stella"))
-        .args(["feeds", "import"])
-        .arg(feeds.path())
-        .args(["--catalog-url", &db.url, "--data-dir"])
-        .arg(scratch.path())
-        .output()
-        .unwrap();
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    import_feeds();
     // What wakes the Scan here is a touch; in a cluster it is the resync (or the feed's delta).
     let touch = |value: &'static str| {
         let scans = scans.clone();

@@ -802,22 +802,26 @@ mod tests {
         );
     }
 
-    #[test]
-    fn a_completed_scan_is_up_to_date_until_an_input_changes() {
-        let limits = limits();
-        let s = scan(None);
+    /// A Scan whose worker Job completed with [`result`], as `observed` saw it.
+    fn completed(observed: &Observed) -> Scan {
         let done = status(
-            &s,
-            &observed(),
+            &scan(None),
+            observed,
             &Plan::Complete {
                 result: Box::new(result()),
                 how: Completion::Scanned,
             },
             None,
-            &limits,
+            &limits(),
             &at(100),
         );
-        let completed = scan(Some(done.status));
+        scan(Some(done.status))
+    }
+
+    #[test]
+    fn a_completed_scan_is_up_to_date_until_an_input_changes() {
+        let limits = limits();
+        let completed = completed(&observed());
         assert_eq!(
             decide(&completed, &observed(), &limits, &at(200)),
             Plan::UpToDate
@@ -848,7 +852,6 @@ mod tests {
     #[test]
     fn new_feeds_or_policy_reevaluate_a_stored_inventory_and_nothing_else_does() {
         let limits = limits();
-        let s = scan(None);
         let with_inventory = || {
             let mut o = observed();
             o.artifacts.push(ArtifactRow {
@@ -862,18 +865,7 @@ mod tests {
             });
             o
         };
-        let done = status(
-            &s,
-            &with_inventory(),
-            &Plan::Complete {
-                result: Box::new(result()),
-                how: Completion::Scanned,
-            },
-            None,
-            &limits,
-            &at(100),
-        );
-        let completed = scan(Some(done.status));
+        let completed = completed(&with_inventory());
         let feeds = |o: Observed| Observed {
             inputs: Inputs {
                 feed_snapshot:
