@@ -104,6 +104,7 @@ impl Harness {
                 base: Duration::from_millis(10),
                 max: Duration::from_millis(10),
             },
+            feed_poll: None,
         };
         let mut harness = Harness {
             client,

@@ -109,6 +109,11 @@ pub struct WorkerArgs {
     /// its stored inventory).
     #[arg(long, env = "STELLA_RESYNC_SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(5..=86400))]
     pub resync_seconds: u64,
+    /// How often the catalog's feed snapshot is read; a change (a `stella feeds import`, say)
+    /// has every Scan looked at again, the Completed ones re-evaluated from their stored
+    /// inventories without a Job. 0: only at the resync.
+    #[arg(long, env = "STELLA_FEED_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=86400))]
+    pub feed_poll_seconds: u64,
 }
 
 /// Workload discovery: a Scan per image digest running in the selected namespaces.
@@ -479,6 +484,7 @@ fn scan_context(
             instance: Some(identity.to_string()),
         },
         registry_retry: Default::default(),
+        feed_poll: (w.feed_poll_seconds > 0).then(|| Duration::from_secs(w.feed_poll_seconds)),
     }
 }
 

@@ -69,6 +69,10 @@ pub struct Context {
     pub reporter: Reporter,
     /// Registry retry policy for digest resolution (tests shorten it).
     pub registry_retry: stella_acquire::registry::RetryPolicy,
+    /// How often the catalog's feed snapshot is read; when it changed, every Scan is looked
+    /// at again (the Completed ones re-evaluated from their stored inventories). `None`: only
+    /// at the resync.
+    pub feed_poll: Option<Duration>,
 }
 
 impl std::fmt::Debug for Context {
@@ -123,7 +127,9 @@ pub async fn run(
         None => Api::all(ctx.client.clone()),
     };
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+    let feeds = feed_changes(ctx.store.clone(), ctx.feed_poll);
     Controller::new(scans, watcher::Config::default())
+        .reconcile_all_on(feeds)
         .watches(
             jobs,
             watcher::Config::default().labels(job::WORKER_SELECTOR),
@@ -140,6 +146,40 @@ pub async fn run(
             }
         })
         .await;
+}
+
+/// A `()` each time the catalog's combined feed snapshot differs from the one read before.
+/// The first read, at once, sets the baseline (the controller looks at every Scan when it
+/// starts anyway); then one read every `every`. Nothing when `every` is `None`. A failed read
+/// is logged and tried again at the next tick.
+fn feed_changes(
+    store: stella_store::Store,
+    every: Option<Duration>,
+) -> impl futures::Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(
+        (store, None::<String>, true),
+        move |(store, mut last, mut first)| async move {
+            let every = every?;
+            loop {
+                if !first {
+                    tokio::time::sleep(every).await;
+                }
+                first = false;
+                match store.advisories.feed_snapshot().await {
+                    Ok(snapshot) if last.as_ref() == Some(&snapshot) => {}
+                    Ok(snapshot) => {
+                        let changed = last.is_some();
+                        last = Some(snapshot.clone());
+                        if changed {
+                            tracing::info!(%snapshot, "the feed snapshot changed: looking at every Scan again");
+                            return Some(((), (store, last, first)));
+                        }
+                    }
+                    Err(error) => tracing::warn!(%error, "reading the feed snapshot failed"),
+                }
+            }
+        },
+    )
 }
 
 /// One reconcile, counted and timed: a Scan that does not deserialize is logged, counted
@@ -280,6 +320,7 @@ mod tests {
                 instance: None,
             },
             registry_retry: Default::default(),
+            feed_poll: None,
         }
     }
 
