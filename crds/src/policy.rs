@@ -71,7 +71,7 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 32), inner(length(max = 1024)))]
         pub errors: Vec<String>,
-        /// `Ready` and `Valid`.
+        /// `Ready`, `Valid` and `Stalled` (kstatus: `True` while the Policy cannot be used).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(schema_with = "conditions_schema")]
         pub conditions: Conditions,

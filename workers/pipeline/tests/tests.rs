@@ -272,3 +272,45 @@ fn sources_that_name_nothing_fail_with_their_class() {
         "{e}"
     );
 }
+
+/// What analysis-only work reads back: no inventory listed is `None`; a listed one that is
+/// gone is a storage failure; garbage or a truncated inventory is `CorruptInventory`, never a
+/// panic or an empty inventory.
+#[test]
+fn stored_inventories_that_are_missing_or_corrupt_say_so() {
+    let runtime = runtime();
+    let dir = tempfile::tempdir().unwrap();
+    let store = runtime.block_on(Store::open_embedded(dir.path())).unwrap();
+    let digest = format!("sha256:{}", "c".repeat(64));
+    let row = |key: &str| stella_store::ArtifactRow {
+        key: key.to_string(),
+        image_digest: digest.clone(),
+        kind: stella_store::INVENTORY_KIND.into(),
+        format: "inventory-json".into(),
+        view: None,
+        digest: format!("sha256:{}", "d".repeat(64)),
+        size: 1,
+    };
+    let read = |rows: &[stella_store::ArtifactRow]| {
+        runtime.block_on(stella_pipeline::stored_inventory(&store, rows))
+    };
+    assert!(read(&[]).unwrap().is_none(), "nothing listed: no inventory");
+    let key = stella_store::keys::inventory(&digest);
+    let missing = read(&[row(&key)]).unwrap_err();
+    assert_eq!(missing.reason(), Reason::StorageUnavailable, "{missing}");
+    let valid = br#"{"image":{"digest":"sha256:x"},"components":[]}"#;
+    for bytes in [
+        &b"not json at all"[..],
+        &valid[..valid.len() / 2],
+        b"",
+        b"\xff\xfe\x00",
+    ] {
+        runtime.block_on(store.put(&key, bytes.to_vec())).unwrap();
+        let error = read(&[row(&key)]).unwrap_err();
+        assert!(
+            matches!(error, stella_pipeline::Error::CorruptInventory { .. }),
+            "{bytes:?}: {error}"
+        );
+        assert!(error.to_string().contains(&key), "{error}");
+    }
+}
