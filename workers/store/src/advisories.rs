@@ -16,6 +16,7 @@ use crate::{Catalog, Result};
 use futures::TryStreamExt;
 use sha2::Digest;
 use sqlx::SqlStr;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 /// The feed snapshot of a database without advisories, KEV or EPSS scores.
 pub const EMPTY_FEED_SNAPSHOT: &str =
@@ -80,7 +81,43 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         digest TEXT NOT NULL
     );",
     ),
+    (
+        6,
+        // Which feed holds which advisory (replace-on-resync removes only a feed's own), the
+        // delta of every change of the snapshot, and each feed's sync state.
+        FEEDS_SQLITE,
+    ),
 ];
+
+/// The feed tables (SQLite): membership, the delta log, per-feed state. Advisories stored
+/// before feeds existed belong to the `import` feed (`stella feeds import`).
+const FEEDS_SQLITE: &str = "CREATE TABLE IF NOT EXISTS vuln_feed_members (
+        feed TEXT NOT NULL,
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (feed, id, source)
+    );
+    CREATE INDEX IF NOT EXISTS vuln_feed_members_by_advisory ON vuln_feed_members(id, source);
+    INSERT OR IGNORE INTO vuln_feed_members (feed, id, source)
+        SELECT 'import', id, source FROM vuln_advisories;
+    CREATE TABLE IF NOT EXISTS vuln_feed_deltas (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        feed TEXT NOT NULL,
+        from_snapshot TEXT NOT NULL,
+        to_snapshot TEXT NOT NULL,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS vuln_feed_deltas_by_to ON vuln_feed_deltas(to_snapshot);
+    CREATE TABLE IF NOT EXISTS vuln_feeds (
+        feed TEXT PRIMARY KEY,
+        snapshot TEXT NOT NULL,
+        records INTEGER NOT NULL,
+        rejected INTEGER NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        synced_at TEXT NOT NULL
+    );";
 
 /// Forward-only migrations of the `vuln` schema on PostgreSQL.
 const PG_MIGRATIONS: &[Migration] = &[
@@ -127,6 +164,36 @@ const PG_MIGRATIONS: &[Migration] = &[
         "CREATE TABLE IF NOT EXISTS vuln.feed_snapshot (
         id INTEGER PRIMARY KEY CHECK (id = 1),
         digest TEXT NOT NULL
+    );",
+    ),
+    (
+        4,
+        "CREATE TABLE IF NOT EXISTS vuln.feed_members (
+        feed TEXT NOT NULL,
+        id TEXT NOT NULL,
+        source TEXT NOT NULL,
+        PRIMARY KEY (feed, id, source)
+    );
+    CREATE INDEX IF NOT EXISTS feed_members_by_advisory ON vuln.feed_members(id, source);
+    INSERT INTO vuln.feed_members (feed, id, source)
+        SELECT 'import', id, source FROM vuln.advisories ON CONFLICT DO NOTHING;
+    CREATE TABLE IF NOT EXISTS vuln.feed_deltas (
+        seq BIGSERIAL PRIMARY KEY,
+        feed TEXT NOT NULL,
+        from_snapshot TEXT NOT NULL,
+        to_snapshot TEXT NOT NULL,
+        at TEXT NOT NULL,
+        body TEXT NOT NULL
+    );
+    CREATE INDEX IF NOT EXISTS feed_deltas_by_to ON vuln.feed_deltas(to_snapshot);
+    CREATE TABLE IF NOT EXISTS vuln.feeds (
+        feed TEXT PRIMARY KEY,
+        snapshot TEXT NOT NULL,
+        records BIGINT NOT NULL,
+        rejected BIGINT NOT NULL,
+        etag TEXT,
+        last_modified TEXT,
+        synced_at TEXT NOT NULL
     );",
     ),
 ];
@@ -198,7 +265,7 @@ impl AdvisoryDb {
             .await?);
         match stored {
             Some(digest) => Ok(digest),
-            None => self.write(Box::new(std::iter::empty())).await,
+            None => Ok(self.write(Change::Nothing).await?.snapshot),
         }
     }
 
@@ -227,36 +294,36 @@ impl AdvisoryDb {
         .await
     }
 
-    /// Stores (or replaces) advisories in one transaction: a feed import is one commit, not one
-    /// per record (20,000 single-record commits took 20 s on SQLite).
+    /// Stores (or replaces) advisories in one transaction, as the [`IMPORT_FEED`]'s: a feed
+    /// import is one commit, not one per record (20,000 single-record commits took 20 s on
+    /// SQLite). An advisory stored with the same body is left as it is.
     pub async fn put_advisories(&self, rows: &[AdvisoryRow<'_>]) -> Result<()> {
-        let upsert = &self.sql(
-            "INSERT INTO vuln_advisories (id, source, modified, body) VALUES ($1, $2, $3, $4)
-             ON CONFLICT (id, source) DO UPDATE SET modified = excluded.modified, body = excluded.body",
-        );
-        let clear = &self.sql("DELETE FROM vuln_affected WHERE advisory_id = $1 AND source = $2");
-        let key = &self.sql(
-            "INSERT INTO vuln_affected (ecosystem, package, advisory_id, source) VALUES ($1, $2, $3, $4)
-             ON CONFLICT DO NOTHING",
-        );
-        let statements = rows.iter().flat_map(|row| {
-            let (id, source) = (Text(row.id), Text(row.source));
-            [
-                (
-                    upsert.clone(),
-                    vec![id, source, Text(row.modified), Text(row.body)],
-                ),
-                (clear.clone(), vec![id, source]),
-            ]
-            .into_iter()
-            .chain(row.keys.iter().map(move |(ecosystem, package)| {
-                (
-                    key.clone(),
-                    vec![Text(ecosystem), Text(package), id, source],
-                )
-            }))
-        });
-        self.write(Box::new(statements)).await.map(drop)
+        self.write(Change::Advisories {
+            feed: IMPORT_FEED,
+            rows,
+            replace: false,
+        })
+        .await
+        .map(drop)
+    }
+
+    /// One sync of `feed` (a FeedSource's `namespace/name`): `rows` are its whole truth now.
+    /// Its advisories that `rows` no longer hold leave its membership, and leave the store
+    /// when no other feed holds them; new and changed ones are written; unchanged ones are
+    /// left alone. One transaction; the snapshot and, when it changed, the delta come back.
+    pub async fn sync_feed(&self, feed: &str, rows: &[AdvisoryRow<'_>]) -> Result<FeedSync> {
+        let written = self
+            .write(Change::Advisories {
+                feed,
+                rows,
+                replace: true,
+            })
+            .await?;
+        Ok(FeedSync {
+            snapshot: written.snapshot,
+            feed_snapshot: feed_snapshot_of(rows),
+            delta: written.delta,
+        })
     }
 
     /// Replaces the KEV catalog (one transaction): a CVE is known exploited exactly when the
@@ -272,7 +339,9 @@ impl AdvisoryDb {
                 )
             }),
         );
-        self.write(Box::new(statements)).await.map(drop)
+        self.write(Change::Signals(Box::new(statements)))
+            .await
+            .map(drop)
     }
 
     /// Stores EPSS scores (one transaction), replacing older scores of the same CVEs.
@@ -295,7 +364,9 @@ impl AdvisoryDb {
             ];
             (upsert.clone(), values)
         });
-        self.write(Box::new(statements)).await.map(drop)
+        self.write(Change::Signals(Box::new(statements)))
+            .await
+            .map(drop)
     }
 
     /// KEV membership and EPSS score of each of `cves` that has either, by CVE.
@@ -383,10 +454,11 @@ impl AdvisoryDb {
         crate::imports::last(&self.pool, "vuln").await
     }
 
-    /// Runs one feed write: `statements` in one transaction that holds the feeds' write lock
-    /// ([`feed_write_lock`]), then the snapshot of the content as that transaction sees it,
-    /// stored before the commit and returned.
-    async fn write(&self, statements: Statements<'_>) -> Result<String> {
+    /// Runs one feed write in one transaction that holds the feeds' write lock
+    /// ([`feed_write_lock`]): the change, then the snapshot of the content as that
+    /// transaction sees it, stored before the commit and returned — with the delta, logged in
+    /// the same transaction, when the snapshot changed.
+    async fn write(&self, change: Change<'_>) -> Result<Written> {
         let (begin, lock) = feed_write_lock(&self.pool);
         let [advisories, kev, epss] = [
             r#"SELECT id, source, modified, body FROM vuln_advisories ORDER BY id COLLATE "C", source COLLATE "C""#,
@@ -394,26 +466,156 @@ impl AdvisoryDb {
             r#"SELECT cve, epss, percentile, score_date FROM vuln_epss ORDER BY cve COLLATE "C""#,
         ]
         .map(|sql| self.sql(sql));
+        let current = self.sql("SELECT digest FROM vuln_feed_snapshot WHERE id = 1");
         let store = self.sql(
             "INSERT INTO vuln_feed_snapshot (id, digest) VALUES (1, $1)
              ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
         );
+        let sql = FeedSql::new(self);
+        let (change_feed, signals) = match &change {
+            Change::Advisories { feed, .. } => (feed.to_string(), false),
+            Change::Signals(_) => ("signals".to_string(), true),
+            Change::Nothing => (String::new(), false),
+        };
+        let logs = !matches!(change, Change::Nothing);
         Ok(with_pool!(&self.pool, |p| {
             let mut tx = p.begin_with(begin).await?;
             if let Some(lock) = lock {
                 sqlx::query(lock).execute(&mut *tx).await?;
             }
-            for (sql, values) in statements {
-                let mut query = sqlx::query(sql);
-                for value in values {
-                    query = match value {
-                        Text(v) => query.bind(v),
-                        MaybeText(v) => query.bind(v),
-                        Real(v) => query.bind(v),
-                        Flag(v) => query.bind(v),
-                    };
+            let before: Option<String> =
+                sqlx::query_scalar(current).fetch_optional(&mut *tx).await?;
+            let mut delta = DeltaBody {
+                signals,
+                ..DeltaBody::default()
+            };
+            match change {
+                Change::Nothing => {}
+                Change::Signals(statements) => {
+                    for (sql, values) in statements {
+                        let mut query = sqlx::query(sql);
+                        for value in values {
+                            query = match value {
+                                Text(v) => query.bind(v),
+                                MaybeText(v) => query.bind(v),
+                                Real(v) => query.bind(v),
+                                Flag(v) => query.bind(v),
+                            };
+                        }
+                        query.execute(&mut *tx).await?;
+                    }
                 }
-                query.execute(&mut *tx).await?;
+                Change::Advisories {
+                    feed,
+                    rows,
+                    replace,
+                } => {
+                    // The last row of each (id, source) is the one that counts.
+                    let latest: BTreeMap<(&str, &str), &AdvisoryRow> =
+                        rows.iter().map(|r| ((r.id, r.source), r)).collect();
+                    let members: HashSet<(String, String)> =
+                        sqlx::query_as::<_, (String, String)>(sql.members.clone())
+                            .bind(feed)
+                            .fetch_all(&mut *tx)
+                            .await?
+                            .into_iter()
+                            .collect();
+                    let pairs: Vec<[&str; 2]> = latest.keys().map(|&(i, s)| [i, s]).collect();
+                    let mut stored: HashMap<(String, String), String> = HashMap::new();
+                    for chunk in pairs.chunks(500) {
+                        let json = serde_json::to_string(chunk).unwrap_or_default();
+                        let found: Vec<(String, String, String)> =
+                            sqlx::query_as(sql.stored.clone())
+                                .bind(json)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                        stored.extend(found.into_iter().map(|(i, s, b)| ((i, s), b)));
+                    }
+                    for (&(id, source), row) in &latest {
+                        let pair = (id.to_string(), source.to_string());
+                        let old = stored.get(&pair);
+                        if old.is_some_and(|body| body == row.body) {
+                            // Unchanged: nothing to write.
+                        } else {
+                            if old.is_some() {
+                                let keys: Vec<(String, String)> = sqlx::query_as(sql.keys.clone())
+                                    .bind(id)
+                                    .bind(source)
+                                    .fetch_all(&mut *tx)
+                                    .await?;
+                                delta.touch(keys.iter());
+                                delta.changed.push(id.to_string());
+                            } else {
+                                delta.added.push(id.to_string());
+                            }
+                            delta.touch(row.keys.iter());
+                            sqlx::query(sql.upsert.clone())
+                                .bind(id)
+                                .bind(source)
+                                .bind(row.modified)
+                                .bind(row.body)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(sql.clear.clone())
+                                .bind(id)
+                                .bind(source)
+                                .execute(&mut *tx)
+                                .await?;
+                            for (ecosystem, package) in row.keys {
+                                sqlx::query(sql.key.clone())
+                                    .bind(ecosystem)
+                                    .bind(package)
+                                    .bind(id)
+                                    .bind(source)
+                                    .execute(&mut *tx)
+                                    .await?;
+                            }
+                        }
+                        if !members.contains(&pair) {
+                            sqlx::query(sql.join.clone())
+                                .bind(feed)
+                                .bind(id)
+                                .bind(source)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                    let gone = members.iter().filter(|(i, s)| {
+                        replace && !latest.contains_key(&(i.as_str(), s.as_str()))
+                    });
+                    for (id, source) in gone {
+                        sqlx::query(sql.leave.clone())
+                            .bind(feed)
+                            .bind(id)
+                            .bind(source)
+                            .execute(&mut *tx)
+                            .await?;
+                        let others: i64 = sqlx::query_scalar(sql.holders.clone())
+                            .bind(id)
+                            .bind(source)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        if others == 0 {
+                            let keys: Vec<(String, String)> = sqlx::query_as(sql.keys.clone())
+                                .bind(id)
+                                .bind(source)
+                                .fetch_all(&mut *tx)
+                                .await?;
+                            delta.touch(keys.iter());
+                            delta.removed.push(id.clone());
+                            sqlx::query(sql.clear.clone())
+                                .bind(id)
+                                .bind(source)
+                                .execute(&mut *tx)
+                                .await?;
+                            sqlx::query(sql.delete.clone())
+                                .bind(id)
+                                .bind(source)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                    }
+                }
             }
             // The snapshot stream: the header, then one JSON array per advisory (`["advisory",
             // id, source, modified, body]`), KEV entry (`["kev", cve, dateAdded, ransomware]`)
@@ -449,9 +651,391 @@ impl AdvisoryDb {
             }
             let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
             sqlx::query(store).bind(&digest).execute(&mut *tx).await?;
+            let mut logged = None;
+            if logs && before.as_deref() != Some(digest.as_str()) {
+                delta.finish();
+                let from = before.unwrap_or_default();
+                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let body = serde_json::to_string(&delta).unwrap_or_default();
+                let seq: i64 = sqlx::query_scalar(sql.log.clone())
+                    .bind(&change_feed)
+                    .bind(&from)
+                    .bind(&digest)
+                    .bind(&at)
+                    .bind(&body)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                sqlx::query(sql.prune.clone())
+                    .bind(seq - DELTA_LOG_KEPT)
+                    .execute(&mut *tx)
+                    .await?;
+                logged = Some(FeedDelta {
+                    seq,
+                    feed: change_feed.clone(),
+                    from_snapshot: from,
+                    to_snapshot: digest.clone(),
+                    at,
+                    body: delta,
+                });
+            }
             tx.commit().await?;
-            digest
+            Written {
+                snapshot: digest,
+                delta: logged,
+            }
         }))
+    }
+
+    /// The deltas logged after `seq` (oldest first, at most `limit`).
+    pub async fn feed_deltas(&self, after: i64, limit: i64) -> Result<Vec<FeedDelta>> {
+        let sql = self.sql(
+            "SELECT seq, feed, from_snapshot, to_snapshot, at, body FROM vuln_feed_deltas
+             WHERE seq > $1 ORDER BY seq LIMIT $2",
+        );
+        let rows: Vec<(i64, String, String, String, String, String)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql)
+                .bind(after)
+                .bind(limit)
+                .fetch_all(p)
+                .await?);
+        rows.into_iter()
+            .map(|(seq, feed, from_snapshot, to_snapshot, at, body)| {
+                Ok(FeedDelta {
+                    seq,
+                    feed,
+                    from_snapshot,
+                    to_snapshot,
+                    at,
+                    body: serde_json::from_str(&body)
+                        .map_err(|e| crate::Error::Catalog(sqlx::Error::Decode(Box::new(e))))?,
+                })
+            })
+            .collect()
+    }
+
+    /// What changed from the snapshot `from` to the current one: the union of the logged
+    /// deltas since the content was last `from`. `None` when the log cannot say (`from` was
+    /// never logged, or its deltas were pruned): then anything may have changed.
+    pub async fn changes_since(&self, from: &str) -> Result<Option<Changes>> {
+        let now = self.feed_snapshot().await?;
+        if now == from {
+            return Ok(Some(Changes::default()));
+        }
+        let anchor_sql =
+            self.sql("SELECT COALESCE(MAX(seq), -1) FROM vuln_feed_deltas WHERE to_snapshot = $1");
+        let first_sql = self
+            .sql("SELECT COALESCE(MIN(seq), -1) FROM vuln_feed_deltas WHERE from_snapshot = $1");
+        let (anchor, first): (i64, i64) = with_pool!(&self.pool, |p| (
+            sqlx::query_scalar(anchor_sql)
+                .bind(from)
+                .fetch_one(p)
+                .await?,
+            sqlx::query_scalar(first_sql)
+                .bind(from)
+                .fetch_one(p)
+                .await?,
+        ));
+        let after = match (anchor, first) {
+            (a, _) if a >= 0 => a,
+            (_, f) if f >= 0 => f - 1,
+            _ => return Ok(None),
+        };
+        let mut changes = Changes::default();
+        let mut cursor = after;
+        loop {
+            let page = self.feed_deltas(cursor, 1000).await?;
+            let Some(last) = page.last() else { break };
+            cursor = last.seq;
+            for delta in &page {
+                changes.deltas += 1;
+                changes.signals |= delta.body.signals;
+                changes.keys.extend(delta.body.keys.iter().cloned());
+            }
+        }
+        // The log must reach the current snapshot; a gap means it cannot say.
+        Ok((changes.deltas > 0).then_some(changes))
+    }
+
+    /// Each feed's sync state, by feed.
+    pub async fn feed_states(&self) -> Result<Vec<FeedState>> {
+        let sql = self.sql(
+            r#"SELECT feed, snapshot, records, rejected, etag, last_modified, synced_at
+             FROM vuln_feeds ORDER BY feed COLLATE "C""#,
+        );
+        let rows: Vec<FeedStateRow> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql).fetch_all(p).await?);
+        Ok(rows.into_iter().map(FeedState::from).collect())
+    }
+
+    /// One feed's sync state.
+    pub async fn feed_state(&self, feed: &str) -> Result<Option<FeedState>> {
+        Ok(self
+            .feed_states()
+            .await?
+            .into_iter()
+            .find(|s| s.feed == feed))
+    }
+
+    /// Records a feed's sync state (after a sync, or a `304 Not Modified`).
+    pub async fn put_feed_state(&self, state: &FeedState) -> Result<()> {
+        let sql = self.sql(
+            "INSERT INTO vuln_feeds (feed, snapshot, records, rejected, etag, last_modified, synced_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)
+             ON CONFLICT (feed) DO UPDATE SET snapshot = excluded.snapshot, records = excluded.records,
+                 rejected = excluded.rejected, etag = excluded.etag,
+                 last_modified = excluded.last_modified, synced_at = excluded.synced_at",
+        );
+        with_pool!(&self.pool, |p| {
+            sqlx::query(sql)
+                .bind(&state.feed)
+                .bind(&state.snapshot)
+                .bind(state.records as i64)
+                .bind(state.rejected as i64)
+                .bind(&state.etag)
+                .bind(&state.last_modified)
+                .bind(&state.synced_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets a feed: its advisories that no other feed holds leave the store (a sync with
+    /// nothing), and its state goes.
+    pub async fn remove_feed(&self, feed: &str) -> Result<FeedSync> {
+        let sync = self.sync_feed(feed, &[]).await?;
+        let sql = self.sql("DELETE FROM vuln_feeds WHERE feed = $1");
+        with_pool!(&self.pool, |p| {
+            sqlx::query(sql).bind(feed).execute(p).await?;
+        });
+        Ok(sync)
+    }
+}
+
+/// The feed [`AdvisoryDb::put_advisories`] (`stella feeds import`) writes as.
+pub const IMPORT_FEED: &str = "import";
+
+/// How many deltas the log keeps: older ones are pruned (a Scan pinned to a snapshot older
+/// than the log is simply re-evaluated).
+const DELTA_LOG_KEPT: i64 = 10_000;
+
+/// What a feed write does.
+enum Change<'a> {
+    /// Nothing: compute (and store) the snapshot.
+    Nothing,
+    /// KEV or EPSS statements: exploit signals, which can touch any finding.
+    Signals(Statements<'a>),
+    /// Advisories of `feed`; with `replace`, its whole truth.
+    Advisories {
+        feed: &'a str,
+        rows: &'a [AdvisoryRow<'a>],
+        replace: bool,
+    },
+}
+
+/// What a write left: the snapshot, and the delta when it changed.
+struct Written {
+    snapshot: String,
+    delta: Option<FeedDelta>,
+}
+
+/// What one sync of a feed did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FeedSync {
+    /// The snapshot of all feeds after it.
+    pub snapshot: String,
+    /// The snapshot of this feed's records alone ([`feed_snapshot_of`]).
+    pub feed_snapshot: String,
+    /// What changed in the combined snapshot; `None` when nothing did.
+    pub delta: Option<FeedDelta>,
+}
+
+/// One logged change of the snapshot.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FeedDelta {
+    /// Position in the log.
+    pub seq: i64,
+    /// The feed whose write made it (`import`, `signals` for KEV / EPSS, a FeedSource's
+    /// `namespace/name`).
+    pub feed: String,
+    pub from_snapshot: String,
+    pub to_snapshot: String,
+    /// When (RFC 3339, UTC).
+    pub at: String,
+    #[serde(flatten)]
+    pub body: DeltaBody,
+}
+
+/// What a delta says: advisory ids added, removed, changed, and the `ecosystem/package` keys
+/// they touch (old and new forms), each sorted; `signals` when KEV or EPSS changed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeltaBody {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+    pub keys: Vec<String>,
+    #[serde(default)]
+    pub signals: bool,
+}
+
+impl DeltaBody {
+    fn touch<'k>(&mut self, keys: impl Iterator<Item = &'k (String, String)>) {
+        self.keys
+            .extend(keys.map(|(ecosystem, package)| format!("{ecosystem}/{package}")));
+    }
+
+    fn finish(&mut self) {
+        for list in [
+            &mut self.added,
+            &mut self.removed,
+            &mut self.changed,
+            &mut self.keys,
+        ] {
+            list.sort_unstable();
+            list.dedup();
+        }
+    }
+}
+
+/// The union of deltas between two snapshots.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// `ecosystem/package` keys touched.
+    pub keys: BTreeSet<String>,
+    /// KEV or EPSS changed: any image's findings may have.
+    pub signals: bool,
+    /// How many deltas were joined.
+    pub deltas: usize,
+}
+
+impl Changes {
+    /// Whether an image with these match keys may have new findings (`None`: its keys are
+    /// unknown, so it may).
+    pub fn touches(&self, image_keys: Option<&[String]>) -> bool {
+        match image_keys {
+            _ if self.signals => true,
+            None => self.deltas > 0,
+            Some(keys) => keys.iter().any(|k| self.keys.contains(k)),
+        }
+    }
+}
+
+/// A feed's sync state.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FeedState {
+    pub feed: String,
+    /// [`FeedSync::feed_snapshot`] of the last sync.
+    pub snapshot: String,
+    pub records: u64,
+    pub rejected: u64,
+    /// The validators of the last `200` (for `If-None-Match` / `If-Modified-Since`).
+    pub etag: Option<String>,
+    pub last_modified: Option<String>,
+    /// RFC 3339, UTC.
+    pub synced_at: String,
+}
+
+type FeedStateRow = (
+    String,
+    String,
+    i64,
+    i64,
+    Option<String>,
+    Option<String>,
+    String,
+);
+
+impl From<FeedStateRow> for FeedState {
+    fn from(
+        (feed, snapshot, records, rejected, etag, last_modified, synced_at): FeedStateRow,
+    ) -> FeedState {
+        FeedState {
+            feed,
+            snapshot,
+            records: records.max(0) as u64,
+            rejected: rejected.max(0) as u64,
+            etag,
+            last_modified,
+            synced_at,
+        }
+    }
+}
+
+/// The snapshot of one feed's records: a header line, then `[id, source, modified, body]` per
+/// record in (id, source) order — the same records give the same value however they came.
+pub fn feed_snapshot_of(rows: &[AdvisoryRow<'_>]) -> String {
+    let latest: BTreeMap<(&str, &str), &AdvisoryRow> =
+        rows.iter().map(|r| ((r.id, r.source), r)).collect();
+    let mut hasher = sha2::Sha256::new();
+    hasher.update(b"stella-feed-source-snapshot/1\n");
+    for row in latest.values() {
+        hasher.update(
+            serde_json::json!([row.id, row.source, row.modified, row.body])
+                .to_string()
+                .as_bytes(),
+        );
+        hasher.update(b"\n");
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The statements of an advisory write, in the pool's dialect.
+struct FeedSql {
+    members: SqlStr,
+    stored: SqlStr,
+    keys: SqlStr,
+    upsert: SqlStr,
+    clear: SqlStr,
+    key: SqlStr,
+    join: SqlStr,
+    leave: SqlStr,
+    holders: SqlStr,
+    delete: SqlStr,
+    log: SqlStr,
+    prune: SqlStr,
+}
+
+impl FeedSql {
+    fn new(db: &AdvisoryDb) -> FeedSql {
+        FeedSql {
+            members: db.sql("SELECT id, source FROM vuln_feed_members WHERE feed = $1"),
+            // The stored bodies of a JSON array of [id, source] pairs.
+            stored: db.pool.sql_per_dialect(
+                "vuln",
+                "SELECT a.id, a.source, a.body FROM json_each($1) j JOIN vuln_advisories a
+                 ON a.id = json_extract(j.value, '$[0]') AND a.source = json_extract(j.value, '$[1]')",
+                "SELECT a.id, a.source, a.body FROM jsonb_array_elements(CAST($1 AS jsonb)) j
+                 JOIN vuln_advisories a ON a.id = j.value->>0 AND a.source = j.value->>1",
+            ),
+            keys: db.sql(
+                "SELECT ecosystem, package FROM vuln_affected WHERE advisory_id = $1 AND source = $2",
+            ),
+            upsert: db.sql(
+                "INSERT INTO vuln_advisories (id, source, modified, body) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (id, source) DO UPDATE SET modified = excluded.modified, body = excluded.body",
+            ),
+            clear: db.sql("DELETE FROM vuln_affected WHERE advisory_id = $1 AND source = $2"),
+            key: db.sql(
+                "INSERT INTO vuln_affected (ecosystem, package, advisory_id, source) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT DO NOTHING",
+            ),
+            join: db.sql(
+                "INSERT INTO vuln_feed_members (feed, id, source) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+            ),
+            leave: db.sql(
+                "DELETE FROM vuln_feed_members WHERE feed = $1 AND id = $2 AND source = $3",
+            ),
+            holders: db
+                .sql("SELECT COUNT(*) FROM vuln_feed_members WHERE id = $1 AND source = $2"),
+            delete: db.sql("DELETE FROM vuln_advisories WHERE id = $1 AND source = $2"),
+            log: db.sql(
+                "INSERT INTO vuln_feed_deltas (feed, from_snapshot, to_snapshot, at, body)
+                 VALUES ($1, $2, $3, $4, $5) RETURNING seq",
+            ),
+            prune: db.sql("DELETE FROM vuln_feed_deltas WHERE seq <= $1"),
+        }
     }
 }
 

@@ -20,7 +20,10 @@ mod migrate;
 mod unknowns;
 mod vex;
 
-pub use advisories::{AdvisoryDb, AdvisoryRow, EMPTY_FEED_SNAPSHOT};
+pub use advisories::{
+    AdvisoryDb, AdvisoryRow, Changes, DeltaBody, EMPTY_FEED_SNAPSHOT, FeedDelta, FeedState,
+    FeedSync, IMPORT_FEED, feed_snapshot_of,
+};
 pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
 #[cfg(feature = "clap")]

@@ -355,8 +355,11 @@ async fn sqlite_migrations_apply_once_and_concurrent_openers_agree() {
     .await;
     for _ in 0..2 {
         let store = Store::open_embedded(dir.path()).await.unwrap();
-        assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3, 4, 5]);
-        assert_eq!(store.advisories.migrations().await.unwrap(), [2, 3, 5]);
+        assert_eq!(
+            store.catalog.migrations().await.unwrap(),
+            [1, 2, 3, 4, 5, 6]
+        );
+        assert_eq!(store.advisories.migrations().await.unwrap(), [2, 3, 5, 6]);
         assert_eq!(store.vex.migrations().await.unwrap(), [1]);
         assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
     }
@@ -383,7 +386,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     let store = &stores[0];
     assert!(store.catalog.is_postgres());
     assert_eq!(store.catalog.migrations().await.unwrap(), [1]);
-    assert_eq!(store.advisories.migrations().await.unwrap(), [1, 2, 3]);
+    assert_eq!(store.advisories.migrations().await.unwrap(), [1, 2, 3, 4]);
     assert_eq!(store.vex.migrations().await.unwrap(), [1]);
     assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
     assert!(
@@ -411,7 +414,10 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
             "vuln.advisories",
             "vuln.affected",
             "vuln.epss",
+            "vuln.feed_deltas",
+            "vuln.feed_members",
             "vuln.feed_snapshot",
+            "vuln.feeds",
             "vuln.imports",
             "vuln.kev",
             "vuln.schema_migrations",

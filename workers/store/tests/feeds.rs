@@ -173,3 +173,177 @@ async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
     pool.close().await;
     drop(pg);
 }
+
+/// A row of `feed` tests: advisory `id` of source `osv` about `package` in Debian 12.
+fn row<'a>(id: &'a str, body: &'a str, keys: &'a [(String, String)]) -> AdvisoryRow<'a> {
+    AdvisoryRow {
+        id,
+        source: "osv",
+        modified: "2026-01-01",
+        body,
+        keys,
+    }
+}
+
+fn debian(package: &str) -> Vec<(String, String)> {
+    vec![("Debian:12".to_string(), package.to_string())]
+}
+
+/// Walks one database through the syncs of two feeds and checks each delta.
+async fn resyncs(db: &AdvisoryDb) {
+    let (openssl, zlib, curl) = (debian("openssl"), debian("zlib"), debian("curl"));
+    let start = db.feed_snapshot().await.unwrap();
+    // First sync of feed a: two advisories.
+    let first = db
+        .sync_feed(
+            "ns/a",
+            &[
+                row("CVE-1", "{\"v\":1}", &openssl),
+                row("CVE-2", "{\"v\":1}", &zlib),
+            ],
+        )
+        .await
+        .unwrap();
+    let delta = first.delta.clone().expect("a change");
+    assert_eq!(delta.from_snapshot, start);
+    assert_eq!(delta.to_snapshot, first.snapshot);
+    assert_eq!(delta.body.added, ["CVE-1", "CVE-2"]);
+    assert_eq!(delta.body.keys, ["Debian:12/openssl", "Debian:12/zlib"]);
+    assert!(delta.body.removed.is_empty() && delta.body.changed.is_empty());
+    // The same truth again: nothing changes, nothing is logged.
+    let again = db
+        .sync_feed(
+            "ns/a",
+            &[
+                row("CVE-2", "{\"v\":1}", &zlib),
+                row("CVE-1", "{\"v\":1}", &openssl),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(again.snapshot, first.snapshot);
+    assert_eq!(
+        again.feed_snapshot, first.feed_snapshot,
+        "order does not matter"
+    );
+    assert_eq!(again.delta, None);
+    // Feed b also holds CVE-2.
+    db.sync_feed("ns/b", &[row("CVE-2", "{\"v\":1}", &zlib)])
+        .await
+        .unwrap();
+    // Upstream removed CVE-2 from a, changed CVE-1 to name curl, and added CVE-3.
+    let resync = db
+        .sync_feed(
+            "ns/a",
+            &[
+                row("CVE-1", "{\"v\":2}", &curl),
+                row("CVE-3", "{\"v\":1}", &zlib),
+            ],
+        )
+        .await
+        .unwrap();
+    let delta = resync.delta.clone().expect("a change");
+    assert_eq!(delta.body.added, ["CVE-3"]);
+    assert_eq!(delta.body.changed, ["CVE-1"]);
+    assert!(delta.body.removed.is_empty(), "feed b still holds CVE-2");
+    assert_eq!(
+        delta.body.keys,
+        ["Debian:12/curl", "Debian:12/openssl", "Debian:12/zlib"],
+        "old and new keys of the changed one"
+    );
+    let ids = |bodies: Vec<String>| bodies.len();
+    assert_eq!(
+        ids(db.advisory_bodies().await.unwrap()),
+        3,
+        "{:?}",
+        db.advisory_bodies().await.unwrap()
+    );
+    // Feed b drops CVE-2: now nobody holds it, so it leaves the store.
+    let dropped = db.sync_feed("ns/b", &[]).await.unwrap();
+    let delta = dropped.delta.clone().expect("a change");
+    assert_eq!(delta.body.removed, ["CVE-2"]);
+    assert_eq!(delta.body.keys, ["Debian:12/zlib"]);
+    assert!(
+        db.advisories_for(&zlib)
+            .await
+            .unwrap()
+            .iter()
+            .all(|b| b == "{\"v\":1}"),
+        "CVE-3 names zlib still"
+    );
+    assert_eq!(ids(db.advisory_bodies().await.unwrap()), 2);
+    // Changes since the first sync: the union of the two deltas after it (feed b's first
+    // sync held nothing new, so it changed nothing).
+    let since = db.changes_since(&first.snapshot).await.unwrap().unwrap();
+    assert_eq!(since.deltas, 2);
+    assert!(since.touches(Some(&["Debian:12/curl".to_string()])));
+    assert!(!since.touches(Some(&["Debian:12/bash".to_string()])));
+    assert!(since.touches(None), "unknown keys are touched");
+    assert!(!since.signals);
+    // From the current snapshot: nothing; from one never seen: the log cannot say.
+    let now = db.feed_snapshot().await.unwrap();
+    assert_eq!(db.changes_since(&now).await.unwrap().unwrap().deltas, 0);
+    assert_eq!(db.changes_since("sha256:0000").await.unwrap(), None);
+    // KEV is a signal: every image may be touched.
+    db.put_kev(&[kev("CVE-1")]).await.unwrap();
+    let since = db.changes_since(&now).await.unwrap().unwrap();
+    assert!(since.signals && since.touches(Some(&[])));
+    // The log lists each delta in order.
+    let log = db.feed_deltas(0, 100).await.unwrap();
+    let feeds: Vec<&str> = log.iter().map(|d| d.feed.as_str()).collect();
+    assert_eq!(feeds, ["ns/a", "ns/a", "ns/b", "signals"]);
+    assert!(
+        log.windows(2)
+            .all(|w| w[0].to_snapshot == w[1].from_snapshot)
+    );
+    // Removing a feed removes what only it held.
+    let removed = db.remove_feed("ns/a").await.unwrap();
+    assert_eq!(removed.delta.unwrap().body.removed, ["CVE-1", "CVE-3"]);
+    assert!(db.advisory_bodies().await.unwrap().is_empty());
+    // Feed state round-trips.
+    let state = stella_store::FeedState {
+        feed: "ns/c".into(),
+        snapshot: first.feed_snapshot.clone(),
+        records: 2,
+        rejected: 1,
+        etag: Some("\"abc\"".into()),
+        last_modified: None,
+        synced_at: "2026-12-02T00:00:00Z".into(),
+    };
+    db.put_feed_state(&state).await.unwrap();
+    assert_eq!(db.feed_state("ns/c").await.unwrap(), Some(state));
+    assert_eq!(db.feed_state("ns/none").await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn a_resync_is_the_feeds_whole_truth_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_embedded(dir.path()).await.unwrap();
+    resyncs(&store.advisories).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_resync_is_the_feeds_whole_truth_in_postgres() {
+    let Some(pg) = PgDatabase::create("store") else {
+        return;
+    };
+    let db = AdvisoryDb::connect_postgres(&pg.url).await.unwrap();
+    resyncs(&db).await;
+    drop(db);
+    drop(pg);
+}
+
+#[tokio::test]
+async fn imported_advisories_belong_to_the_import_feed() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Store::open_embedded(dir.path()).await.unwrap().advisories;
+    advisories(&db, r#"{"id":"CVE-2"}"#).await;
+    // A FeedSource that held CVE-1 too and drops it does not remove the imported one.
+    let keys = keys();
+    db.sync_feed("ns/a", &[row("CVE-1", r#"{"id":"CVE-1"}"#, &keys)])
+        .await
+        .unwrap();
+    let dropped = db.sync_feed("ns/a", &[]).await.unwrap();
+    assert_eq!(dropped.delta, None, "the import still holds it");
+    assert_eq!(db.advisory_bodies().await.unwrap().len(), 2);
+}

@@ -60,7 +60,10 @@ async fn catalog_round_trips_and_migrations_apply_once() {
 
     // Reopening applies no migration twice and keeps the data.
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    assert_eq!(store.catalog.migrations().await.unwrap(), [1, 2, 3, 4, 5]);
+    assert_eq!(
+        store.catalog.migrations().await.unwrap(),
+        [1, 2, 3, 4, 5, 6]
+    );
     assert!(store.catalog.image(&digest).await.unwrap().is_some());
 }
 
@@ -168,7 +171,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     })
     .await;
     let advisories = &dbs[0];
-    assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3]);
+    assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3, 4]);
     let keys = vec![
         ("Debian:12".to_string(), "openssl".to_string()),
         ("Debian:12".to_string(), "libssl3".to_string()),
@@ -222,7 +225,10 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
             "vuln.advisories",
             "vuln.affected",
             "vuln.epss",
+            "vuln.feed_deltas",
+            "vuln.feed_members",
             "vuln.feed_snapshot",
+            "vuln.feeds",
             "vuln.imports",
             "vuln.kev",
             "vuln.schema_migrations"

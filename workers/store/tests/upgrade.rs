@@ -117,6 +117,14 @@ async fn reads_what_the_old_store_wrote(store: &Store) {
     let image = store.catalog.image(&a).await.unwrap().unwrap();
     assert_eq!((image.components, image.layers.len()), (3, 2));
     assert_eq!(store.catalog.artifacts(&a).await.unwrap().len(), 1);
+    // The old advisories are the `import` feed's: a FeedSource's first sync removes none.
+    let advisories = store.advisories.advisory_bodies().await.unwrap().len();
+    let sync = store.advisories.sync_feed("ns/new", &[]).await.unwrap();
+    assert_eq!(sync.delta, None);
+    assert_eq!(
+        store.advisories.advisory_bodies().await.unwrap().len(),
+        advisories
+    );
     let layer = &image.layers[0].0;
     assert_eq!(
         store.catalog.cache_entry(layer, "v1").await.unwrap(),
@@ -198,11 +206,14 @@ async fn reads_what_the_old_store_wrote(store: &Store) {
     );
 }
 
-async fn migrations_as_before(store: &Store, postgres: bool) {
+/// The migrations an old database has after opening: its own plus the feed tables (the
+/// advisory module's SQLite version 6, PostgreSQL version 4), which hold the advisories it
+/// had as the `import` feed's.
+async fn migrations_now(store: &Store, postgres: bool) {
     let (catalog, advisories): (&[i64], &[i64]) = if postgres {
-        (&[1], &[1, 2, 3])
+        (&[1], &[1, 2, 3, 4])
     } else {
-        (&[1, 2, 3, 4, 5], &[2, 3, 5])
+        (&[1, 2, 3, 4, 5, 6], &[2, 3, 5, 6])
     };
     assert_eq!(store.catalog.migrations().await.unwrap(), catalog);
     assert_eq!(store.advisories.migrations().await.unwrap(), advisories);
@@ -226,14 +237,10 @@ async fn an_embedded_catalog_from_before_opens_as_it_is() {
     let before = sqlite_layout(dir.path()).await;
     assert_eq!(before.ledgers.len(), 7, "{:?}", before.ledgers);
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    migrations_as_before(&store, false).await;
+    migrations_now(&store, false).await;
     reads_what_the_old_store_wrote(&store).await;
     drop(store);
-    assert_eq!(
-        sqlite_layout(dir.path()).await,
-        before,
-        "nothing re-applied"
-    );
+    only_the_feed_tables_were_added(&before, &sqlite_layout(dir.path()).await);
     // Today's snapshot of the old content is the one the old store stored.
     let pool = sqlite_pool(dir.path()).await;
     sqlx::query("DELETE FROM vuln_feed_snapshot")
@@ -248,10 +255,39 @@ async fn an_embedded_catalog_from_before_opens_as_it_is() {
     );
 }
 
+/// Opening an old database kept its ledger rows (times too) and its objects, and added only
+/// the feed tables' migration and objects.
+fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
+    let kept: Vec<_> = after
+        .ledgers
+        .iter()
+        .filter(|row| before.ledgers.contains(row))
+        .collect();
+    assert_eq!(kept.len(), before.ledgers.len(), "the old ledger rows stay");
+    let added: Vec<(String, i64)> = after
+        .ledgers
+        .iter()
+        .filter(|row| !before.ledgers.contains(row))
+        .map(|(l, v, _)| (l.clone(), *v))
+        .collect();
+    assert_eq!(added.len(), 1, "one migration: the feed tables ({added:?})");
+    assert!(before.objects.iter().all(|o| after.objects.contains(o)));
+    let new: Vec<&String> = after
+        .objects
+        .iter()
+        .filter(|o| !before.objects.contains(o))
+        .collect();
+    assert!(
+        !new.is_empty() && new.iter().all(|o| o.contains("feed")),
+        "only feed objects are new: {new:?}"
+    );
+}
+
 #[tokio::test]
-async fn a_new_embedded_catalog_is_laid_out_as_before() {
+async fn a_new_embedded_catalog_is_laid_out_as_an_upgraded_one() {
     let old = tempfile::tempdir().unwrap();
     restore_sqlite(old.path()).await;
+    drop(Store::open_embedded(old.path()).await.unwrap());
     let new = tempfile::tempdir().unwrap();
     drop(Store::open_embedded(new.path()).await.unwrap());
     let (old, new) = (
@@ -268,7 +304,12 @@ async fn an_embedded_catalog_from_before_the_feed_snapshot_row_gets_its_table() 
     // lands in the same ledger, as version 5.
     let dir = tempfile::tempdir().unwrap();
     restore_sqlite(dir.path()).await;
-    let full = sqlite_layout(dir.path()).await;
+    let full = {
+        let upgraded = tempfile::tempdir().unwrap();
+        restore_sqlite(upgraded.path()).await;
+        drop(Store::open_embedded(upgraded.path()).await.unwrap());
+        sqlite_layout(upgraded.path()).await
+    };
     let pool = sqlite_pool(dir.path()).await;
     sqlx::raw_sql(
         "DELETE FROM scanner_schema_migrations WHERE version = 5; DROP TABLE vuln_feed_snapshot;",
@@ -278,7 +319,7 @@ async fn an_embedded_catalog_from_before_the_feed_snapshot_row_gets_its_table() 
     .unwrap();
     pool.close().await;
     let store = Store::open_embedded(dir.path()).await.unwrap();
-    migrations_as_before(&store, false).await;
+    migrations_now(&store, false).await;
     assert_eq!(
         store.advisories.feed_snapshot().await.unwrap(),
         FIXTURE_FEED_SNAPSHOT
@@ -310,10 +351,14 @@ async fn a_postgres_database_from_before_opens_as_it_is() {
         object_store_url: None,
     };
     let store = Store::open(&config).await.unwrap();
-    migrations_as_before(&store, true).await;
+    migrations_now(&store, true).await;
     reads_what_the_old_store_wrote(&store).await;
     drop(store);
-    assert_eq!(postgres_layout(&db.url).await, before, "nothing re-applied");
+    let before = {
+        let after = postgres_layout(&db.url).await;
+        only_the_feed_tables_were_added(&before, &after);
+        after
+    };
 
     // A new database is laid out as the old one.
     let Some(fresh) = PgDatabase::create("store") else {
