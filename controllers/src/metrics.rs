@@ -25,6 +25,11 @@ struct Inner {
     phases: BTreeMap<String, &'static str>,
     /// Scans created, refreshed and collected by workload discovery.
     discovery: BTreeMap<&'static str, u64>,
+    /// Feed downloads: how many, and their total seconds.
+    feed_syncs: u64,
+    feed_sync_seconds: f64,
+    /// What a changed feed snapshot did to Completed Scans (`reevaluated`, `unaffected`).
+    feed_impact: BTreeMap<&'static str, u64>,
 }
 
 /// The controllers' metrics (shared by all controllers of one process).
@@ -75,6 +80,19 @@ impl Metrics {
     /// Workload discovery did `action` (`created`, `updated`, `collected`) to a Scan.
     pub fn discovery(&self, action: &'static str) {
         self.with(|m| *m.discovery.entry(action).or_default() += 1);
+    }
+
+    /// One feed download took `elapsed`.
+    pub fn feed_sync(&self, elapsed: Duration) {
+        self.with(|m| {
+            m.feed_syncs += 1;
+            m.feed_sync_seconds += elapsed.as_secs_f64();
+        });
+    }
+
+    /// A changed feed snapshot `outcome` (`reevaluated`, `unaffected`) a Completed Scan.
+    pub fn feed_impact(&self, outcome: &'static str) {
+        self.with(|m| *m.feed_impact.entry(outcome).or_default() += 1);
     }
 
     /// The text exposition of every metric.
@@ -129,6 +147,15 @@ impl Metrics {
             out.push_str("# HELP stella_discovery_scans_total Scans workload discovery created, updated or collected.\n# TYPE stella_discovery_scans_total counter\n");
             for (action, n) in &m.discovery {
                 let _ = writeln!(out, "stella_discovery_scans_total{{action=\"{action}\"}} {n}");
+            }
+            out.push_str("# HELP stella_feed_downloads_total Feed downloads by the FeedSource controller.\n# TYPE stella_feed_downloads_total counter\n");
+            let _ = writeln!(out, "stella_feed_downloads_total {}", m.feed_syncs);
+            out.push_str("# HELP stella_feed_download_seconds_total Time spent downloading feeds.\n# TYPE stella_feed_download_seconds_total counter\n");
+            let _ = writeln!(out, "stella_feed_download_seconds_total {}", m.feed_sync_seconds);
+            out.push_str("# HELP stella_feed_impact_total Completed Scans a changed feed snapshot re-evaluated, or left alone because its delta touched none of their packages.\n# TYPE stella_feed_impact_total counter\n");
+            for outcome in ["reevaluated", "unaffected"] {
+                let n = m.feed_impact.get(outcome).copied().unwrap_or(0);
+                let _ = writeln!(out, "stella_feed_impact_total{{outcome=\"{outcome}\"}} {n}");
             }
             out
         })

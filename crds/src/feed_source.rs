@@ -82,6 +82,10 @@ pub mod v1alpha1 {
         Openvex,
         Csaf,
         CyclonedxVex,
+        /// CISA's Known Exploited Vulnerabilities catalog (JSON).
+        Kev,
+        /// FIRST EPSS scores (`.csv` or `.csv.gz`).
+        Epss,
     }
 
     /// An offline kit location.
@@ -121,6 +125,23 @@ pub mod v1alpha1 {
         Attestation,
     }
 
+    fn is_zero(n: &u32) -> bool {
+        *n == 0
+    }
+
+    /// The counts of one delta (the log entry is served by the REST API under `seq`).
+    #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct FeedDeltaSummary {
+        /// Position in the catalog's delta log.
+        pub seq: i64,
+        pub added: u64,
+        pub removed: u64,
+        pub changed: u64,
+        /// `ecosystem/package` keys touched: what impact selection looks up.
+        pub keys: u64,
+    }
+
     /// Observed state of a `FeedSource`.
     #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
@@ -135,13 +156,31 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
         pub snapshot_hash: Option<String>,
+        /// When the next sync is due.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub next_sync_time: Option<Time>,
+        /// The catalog's feed snapshot (all feeds together) after the last successful sync:
+        /// what a Scan's `status.inputs.feedSnapshot` pins.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+        pub combined_snapshot: Option<String>,
         /// Records accepted.
         #[serde(default)]
         pub records: u64,
-        /// Records rejected (schema-invalid), with reasons in the controller's events.
+        /// Records rejected (schema-invalid); the first reasons are in `rejections`.
         #[serde(default)]
         pub rejected: u64,
-        /// `Ready`, `Synced`.
+        /// The first rejections (`origin: reason`), at most 10.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 10), inner(length(max = 1024)))]
+        pub rejections: Vec<String>,
+        /// What the last sync that changed anything changed.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_delta: Option<FeedDeltaSummary>,
+        /// Failed syncs since the last successful one (the retry backoff grows with it).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        pub failures: u32,
+        /// `Ready`, `Synced`, `Reconciling`, `Stalled`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(schema_with = "conditions_schema")]
         pub conditions: Conditions,

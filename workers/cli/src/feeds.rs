@@ -1,9 +1,8 @@
 //! `stella feeds`: import advisory feeds into the catalog, and report what is there.
 
 use crate::Exit;
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use stella_advisories::{Advisory, alpine, debian, matching, nvd, osv};
+use stella_advisories::{Advisory, matching};
 
 /// The subcommands, with the storage flags.
 pub(crate) type Args = crate::WithStorage<Command>;
@@ -43,9 +42,6 @@ pub(crate) enum Command {
     Diff { old: PathBuf, new: PathBuf },
 }
 
-/// Largest single record or zip member read.
-const MAX_RECORD: u64 = 64 << 20;
-
 pub(crate) fn run(args: Args) -> Exit {
     let (runtime, store) =
         match crate::open_store(&args.storage.config(stella_store::default_data_dir)) {
@@ -54,8 +50,7 @@ pub(crate) fn run(args: Args) -> Exit {
         };
     match args.command {
         Command::Import { paths } => {
-            let mut accepted = Vec::new();
-            let mut rejected = Vec::new();
+            let mut records = stella_feeds::Records::default();
             let downloads =
                 std::env::temp_dir().join(format!("stella-feeds-{}", std::process::id()));
             for path in &paths {
@@ -64,16 +59,16 @@ pub(crate) fn run(args: Args) -> Exit {
                     runtime
                         .block_on(download(&shown, &downloads))
                         .and_then(|file| {
-                            let before = rejected.len();
-                            let r = collect(&file, &mut accepted, &mut rejected);
+                            let before = records.rejected.len();
+                            let r = stella_feeds::collect(&file, &mut records);
                             // Name the URL, not the temporary file, in rejections.
                             let temp = file.display().to_string();
-                            for (origin, _) in &mut rejected[before..] {
+                            for (origin, _) in &mut records.rejected[before..] {
                                 *origin = origin.replacen(&temp, &shown, 1);
                             }
                             r
                         })
-                } else if let Some(signals) = exploit_signals(path) {
+                } else if let Some(signals) = stella_feeds::exploit_signals(path) {
                     // CISA KEV and FIRST EPSS files: exploit signals, stored beside.
                     match signals.and_then(|s| runtime.block_on(store_signals(&store, s))) {
                         Ok(message) => {
@@ -83,7 +78,7 @@ pub(crate) fn run(args: Args) -> Exit {
                         Err(e) => Err(e),
                     }
                 } else {
-                    collect(path, &mut accepted, &mut rejected)
+                    stella_feeds::collect(path, &mut records)
                 };
                 if let Err(e) = result {
                     let _ = std::fs::remove_dir_all(&downloads);
@@ -91,29 +86,13 @@ pub(crate) fn run(args: Args) -> Exit {
                 }
             }
             let _ = std::fs::remove_dir_all(&downloads);
+            for kit in &records.kits {
+                eprintln!("{kit}");
+            }
+            let (accepted, rejected) = (&records.advisories, &records.rejected);
             let result = runtime.block_on(async {
-                let prepared: Vec<(String, Vec<(String, String)>)> = accepted
-                    .iter()
-                    .map(|advisory| {
-                        let keys = advisory
-                            .affected
-                            .iter()
-                            .map(|a| (a.ecosystem.clone(), a.package.clone()))
-                            .collect();
-                        (serde_json::to_string(advisory).unwrap_or_default(), keys)
-                    })
-                    .collect();
-                let rows: Vec<stella_store::AdvisoryRow> = accepted
-                    .iter()
-                    .zip(&prepared)
-                    .map(|(advisory, (body, keys))| stella_store::AdvisoryRow {
-                        id: &advisory.id,
-                        source: &advisory.source,
-                        modified: &advisory.modified,
-                        body,
-                        keys,
-                    })
-                    .collect();
+                let prepared = stella_store::prepare_advisories(accepted);
+                let rows = stella_store::advisory_rows(accepted, &prepared);
                 store.advisories.put_advisories(&rows).await?;
                 let origin = paths
                     .iter()
@@ -188,7 +167,7 @@ pub(crate) fn run(args: Args) -> Exit {
             );
             Exit::Ok
         }
-        Command::Kit { paths, out } => match build_kit(&paths, &out) {
+        Command::Kit { paths, out } => match stella_feeds::build_kit(&paths, &out) {
             Ok(files) => {
                 println!("{}: {files} feed files", out.display());
                 Exit::Ok
@@ -219,66 +198,12 @@ pub(crate) fn run(args: Args) -> Exit {
     }
 }
 
-/// Exploit signals of one file.
-enum Signals {
-    Kev(stella_advisories::exploits::Kev),
-    Epss(stella_advisories::exploits::Epss),
-}
-
-/// `Some` when `path` is a KEV catalog (JSON) or an EPSS score file (`.csv`, `.csv.gz`), with
-/// the parsed signals or why they are unreadable; `None` for anything else.
-fn exploit_signals(path: &Path) -> Option<Result<Signals, String>> {
-    use stella_advisories::exploits;
-    let name = path.file_name()?.to_string_lossy().to_string();
-    let meta = std::fs::symlink_metadata(path).ok()?;
-    if !meta.is_file() {
-        return None;
-    }
-    const MAX: u64 = 1 << 30;
-    let read = |reader: &mut dyn Read| -> Result<String, String> {
-        let mut text = String::new();
-        reader
-            .take(MAX + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| e.to_string())?;
-        if text.len() as u64 > MAX {
-            return Err(format!("larger than {MAX} bytes"));
-        }
-        Ok(text)
-    };
-    if name.ends_with(".csv") || name.ends_with(".csv.gz") {
-        let file = match std::fs::File::open(path) {
-            Ok(f) => f,
-            Err(e) => return Some(Err(e.to_string())),
-        };
-        let text = if name.ends_with(".gz") {
-            read(&mut flate2::read::GzDecoder::new(file))
-        } else {
-            read(&mut std::io::BufReader::new(file))
-        };
-        return Some(text.and_then(|t| {
-            exploits::parse_epss(&t)
-                .map(Signals::Epss)
-                .map_err(|e| e.to_string())
-        }));
-    }
-    if name.ends_with(".json") && meta.len() <= MAX {
-        let bytes = std::fs::read(path).ok()?;
-        let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        if exploits::is_kev(&value) {
-            return Some(
-                exploits::parse_kev(&value)
-                    .map(Signals::Kev)
-                    .map_err(|e| e.to_string()),
-            );
-        }
-    }
-    None
-}
-
-async fn store_signals(store: &stella_store::Store, signals: Signals) -> Result<String, String> {
+async fn store_signals(
+    store: &stella_store::Store,
+    signals: stella_feeds::Signals,
+) -> Result<String, String> {
     match signals {
-        Signals::Kev(kev) => {
+        stella_feeds::Signals::Kev(kev) => {
             store
                 .advisories
                 .put_kev(&kev.entries)
@@ -290,7 +215,7 @@ async fn store_signals(store: &stella_store::Store, signals: Signals) -> Result<
                 kev.entries.len()
             ))
         }
-        Signals::Epss(epss) => {
+        stella_feeds::Signals::Epss(epss) => {
             store
                 .advisories
                 .put_epss(&epss.scores, epss.score_date.as_deref())
@@ -308,239 +233,8 @@ async fn store_signals(store: &stella_store::Store, signals: Signals) -> Result<
     }
 }
 
-/// Reads advisories from a file, a directory (recursively) or a zip archive.
-pub(crate) fn collect(
-    path: &Path,
-    accepted: &mut Vec<Advisory>,
-    rejected: &mut Vec<(String, String)>,
-) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
-    if meta.is_dir() {
-        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-            .map_err(|e| e.to_string())?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        entries.sort();
-        for entry in entries {
-            let is_record = entry
-                .extension()
-                .is_some_and(|e| e == "json" || e == "yaml" || e == "yml" || e == "zip");
-            if std::fs::symlink_metadata(&entry).is_ok_and(|m| m.is_dir()) || is_record {
-                collect(&entry, accepted, rejected)?;
-            }
-        }
-        return Ok(());
-    }
-    if !meta.is_file() {
-        return Err("not a regular file or directory".into());
-    }
-    if meta.len() > 4 << 30 {
-        return Err("larger than 4 GiB".into());
-    }
-    let mut head = [0u8; 4];
-    let n = std::fs::File::open(path)
-        .and_then(|mut f| f.read(&mut head))
-        .map_err(|e| e.to_string())?;
-    if head[..n].starts_with(b"PK\x03\x04") {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        let mut archive =
-            zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip: {e}"))?;
-        let manifest = match archive.by_name(KIT_MANIFEST) {
-            Ok(mut m) => {
-                let mut text = Vec::new();
-                m.by_ref()
-                    .take(MAX_RECORD + 1)
-                    .read_to_end(&mut text)
-                    .map_err(|e| format!("{KIT_MANIFEST}: {e}"))?;
-                Some(KitManifest::parse(&text)?)
-            }
-            Err(_) => None,
-        };
-        // A kit's records are held back until every digest has been checked.
-        let (mut kit_accepted, mut kit_rejected) = (Vec::new(), Vec::new());
-        let mut seen = std::collections::BTreeMap::new();
-        for i in 0..archive.len() {
-            let mut member = archive.by_index(i).map_err(|e| e.to_string())?;
-            if !member.is_file() {
-                continue;
-            }
-            let member_name = member
-                .name()
-                .map(|n| n.into_owned())
-                .unwrap_or_else(|_| format!("#{i}"));
-            if manifest.is_some() && member_name == KIT_MANIFEST {
-                continue;
-            }
-            let name = format!("{}:{member_name}", path.display());
-            if member.size() > MAX_RECORD {
-                if manifest.is_some() {
-                    return Err(format!("kit member {member_name} larger than 64 MiB"));
-                }
-                rejected.push((name, "member larger than 64 MiB".into()));
-                continue;
-            }
-            let mut bytes = Vec::new();
-            if let Err(e) = member.by_ref().take(MAX_RECORD + 1).read_to_end(&mut bytes) {
-                if manifest.is_some() {
-                    return Err(format!("kit member {member_name}: {e}"));
-                }
-                rejected.push((name, e.to_string()));
-                continue;
-            }
-            if manifest.is_some() {
-                seen.insert(member_name.clone(), sha256_hex(&bytes));
-            }
-            parse_into(&name, &bytes, &mut kit_accepted, &mut kit_rejected);
-        }
-        if let Some(manifest) = manifest {
-            manifest.verify(&seen)?;
-            eprintln!(
-                "{}: offline kit verified ({} files, created {})",
-                path.display(),
-                seen.len(),
-                manifest.created
-            );
-        }
-        accepted.append(&mut kit_accepted);
-        rejected.append(&mut kit_rejected);
-        return Ok(());
-    }
-    if meta.len() > MAX_RECORD {
-        rejected.push((path.display().to_string(), "larger than 64 MiB".into()));
-        return Ok(());
-    }
-    let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    parse_into(&path.display().to_string(), &bytes, accepted, rejected);
-    Ok(())
-}
-
-/// Detects the format of one document and parses it.
-fn parse_into(
-    origin: &str,
-    bytes: &[u8],
-    accepted: &mut Vec<Advisory>,
-    rejected: &mut Vec<(String, String)>,
-) {
-    let value: Result<serde_json::Value, String> =
-        if origin.ends_with(".yaml") || origin.ends_with(".yml") {
-            serde_saphyr::from_slice(bytes).map_err(|e| e.to_string())
-        } else {
-            serde_json::from_slice(bytes).map_err(|e| e.to_string())
-        };
-    let value = match value {
-        Ok(v) => v,
-        Err(e) => return rejected.push((origin.into(), format!("not JSON/YAML: {e}"))),
-    };
-    let is_osv = value.get("id").is_some()
-        && (value.get("modified").is_some() || value.get("affected").is_some());
-    if nvd::is_nvd(&value) {
-        let (mut list, failed) = nvd::parse(&value);
-        accepted.append(&mut list);
-        rejected.extend(
-            failed
-                .into_iter()
-                .map(|(id, reason)| (format!("{origin}: {id}"), reason)),
-        );
-    } else if alpine::is_secdb(&value) {
-        match alpine::parse(&value) {
-            Ok(mut list) => accepted.append(&mut list),
-            Err(e) => rejected.push((origin.into(), e.to_string())),
-        }
-    } else if is_osv {
-        match osv::from_value(&value) {
-            Ok(a) => accepted.push(a),
-            Err(e) => rejected.push((origin.into(), e.to_string())),
-        }
-    } else if value.is_object() {
-        match debian::parse(bytes) {
-            Ok(mut list) if !list.is_empty() => accepted.append(&mut list),
-            Ok(_) => rejected.push((
-                origin.into(),
-                "neither an OSV record nor Debian tracker data".into(),
-            )),
-            Err(e) => rejected.push((origin.into(), e.to_string())),
-        }
-    } else {
-        rejected.push((
-            origin.into(),
-            "neither an OSV record nor Debian tracker data".into(),
-        ));
-    }
-}
-
-/// The manifest at the root of an offline kit.
-const KIT_MANIFEST: &str = "stella-kit.json";
-
 /// Largest download accepted from an http(s) feed URL.
 const MAX_DOWNLOAD: u64 = 4 << 30;
-
-fn sha256_hex(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    hex::encode(sha2::Sha256::digest(bytes))
-}
-
-/// `{"kind": "stella-feed-kit", "version": 1, "created": …, "files": [{"path", "sha256", "size"}]}`.
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KitManifest {
-    kind: String,
-    version: u32,
-    created: String,
-    files: Vec<KitFile>,
-}
-
-#[derive(Debug, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KitFile {
-    path: String,
-    sha256: String,
-    size: u64,
-}
-
-impl KitManifest {
-    fn parse(bytes: &[u8]) -> Result<KitManifest, String> {
-        let manifest: KitManifest = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{KIT_MANIFEST} is not a kit manifest: {e}"))?;
-        if manifest.kind != "stella-feed-kit" || manifest.version != 1 {
-            return Err(format!(
-                "{KIT_MANIFEST}: unsupported kit {:?} version {}",
-                manifest.kind, manifest.version
-            ));
-        }
-        Ok(manifest)
-    }
-
-    /// Every listed file present with its digest, and nothing unlisted.
-    fn verify(&self, seen: &std::collections::BTreeMap<String, String>) -> Result<(), String> {
-        let mut listed = std::collections::BTreeSet::new();
-        for f in &self.files {
-            if !listed.insert(f.path.as_str()) {
-                return Err(format!("kit verification failed: {} listed twice", f.path));
-            }
-            match seen.get(&f.path) {
-                None => {
-                    return Err(format!(
-                        "kit verification failed: {} is listed but missing",
-                        f.path
-                    ));
-                }
-                Some(digest) if *digest != f.sha256 => {
-                    return Err(format!(
-                        "kit verification failed: {} has sha256 {digest}, the manifest says {}",
-                        f.path, f.sha256
-                    ));
-                }
-                Some(_) => {}
-            }
-        }
-        if let Some(extra) = seen.keys().find(|k| !listed.contains(k.as_str())) {
-            return Err(format!(
-                "kit verification failed: {extra} is not listed in the manifest"
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// Downloads a feed URL into `dir` (named after the URL's last segment, so `.yaml` and `.zip`
 /// are recognised), capped at [`MAX_DOWNLOAD`].
@@ -565,120 +259,10 @@ async fn download(url: &str, dir: &Path) -> Result<PathBuf, String> {
         std::fs::read_dir(dir).map_or(0, |d| d.count())
     ));
     let mut file = std::fs::File::create(&target).map_err(|e| e.to_string())?;
-    crate::http::fetch(url, MAX_DOWNLOAD, |chunk| {
+    let written = stella_feeds::http::fetch(url, MAX_DOWNLOAD, |chunk| {
         file.write_all(chunk).map_err(|e| e.to_string())
     })
     .await?;
+    eprintln!("downloaded {url} ({written} bytes)");
     Ok(target)
-}
-
-/// Writes an offline kit: every feed file under `paths` (zips expanded into `<zip name>/…`),
-/// sorted, with fixed timestamps and a digest manifest.
-fn build_kit(paths: &[PathBuf], out: &Path) -> Result<usize, String> {
-    let mut files: std::collections::BTreeMap<String, Vec<u8>> = Default::default();
-    for path in paths {
-        let base = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "feed".into());
-        gather(path, &base, &mut files).map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    if files.is_empty() {
-        return Err("no feed files (.json, .yaml, .yml, .zip) found".into());
-    }
-    let created = files
-        .values()
-        .filter_map(|b| serde_json::from_slice::<serde_json::Value>(b).ok())
-        .filter_map(|v| {
-            v.get("modified")
-                .and_then(|m| m.as_str())
-                .map(str::to_string)
-        })
-        .max()
-        .unwrap_or_default();
-    let manifest = KitManifest {
-        kind: "stella-feed-kit".into(),
-        version: 1,
-        created,
-        files: files
-            .iter()
-            .map(|(path, bytes)| KitFile {
-                path: path.clone(),
-                sha256: sha256_hex(bytes),
-                size: bytes.len() as u64,
-            })
-            .collect(),
-    };
-    let temp = out.with_extension("partial");
-    let file = std::fs::File::create(&temp).map_err(|e| format!("{}: {e}", temp.display()))?;
-    let mut zip = zip::ZipWriter::new(file);
-    let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated)
-        .last_modified_time(zip::DateTime::default())
-        .unix_permissions(0o644);
-    let manifest_bytes = serde_json::to_vec_pretty(&manifest).map_err(|e| e.to_string())?;
-    let entries = std::iter::once((KIT_MANIFEST, &manifest_bytes))
-        .chain(files.iter().map(|(k, v)| (k.as_str(), v)));
-    for (name, bytes) in entries {
-        use std::io::Write;
-        zip.start_file(name, options).map_err(|e| e.to_string())?;
-        zip.write_all(bytes).map_err(|e| e.to_string())?;
-    }
-    zip.finish().map_err(|e| e.to_string())?;
-    std::fs::rename(&temp, out).map_err(|e| format!("{}: {e}", out.display()))?;
-    Ok(files.len())
-}
-
-fn gather(
-    path: &Path,
-    name: &str,
-    files: &mut std::collections::BTreeMap<String, Vec<u8>>,
-) -> Result<(), String> {
-    let meta = std::fs::symlink_metadata(path).map_err(|e| e.to_string())?;
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(path).map_err(|e| e.to_string())? {
-            let entry = entry.map_err(|e| e.to_string())?;
-            let child = entry.file_name().to_string_lossy().into_owned();
-            gather(&entry.path(), &format!("{name}/{child}"), files)?;
-        }
-        return Ok(());
-    }
-    let is_feed = [".json", ".yaml", ".yml", ".zip"]
-        .iter()
-        .any(|e| name.ends_with(e));
-    if !meta.is_file() || !is_feed || name == KIT_MANIFEST {
-        return Ok(());
-    }
-    if meta.len() > MAX_RECORD && !name.ends_with(".zip") {
-        return Err(format!("{name} is larger than 64 MiB"));
-    }
-    if name.ends_with(".zip") {
-        let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-        let mut archive =
-            zip::ZipArchive::new(file).map_err(|e| format!("not a readable zip: {e}"))?;
-        for i in 0..archive.len() {
-            let mut member = archive.by_index(i).map_err(|e| e.to_string())?;
-            // Only plain relative names: no `..`, no absolute paths.
-            let Some(inner) = member.enclosed_name() else {
-                continue;
-            };
-            if !member.is_file() || member.size() > MAX_RECORD {
-                continue;
-            }
-            let inner = inner.to_string_lossy().replace('\\', "/");
-            let mut bytes = Vec::new();
-            member
-                .by_ref()
-                .take(MAX_RECORD + 1)
-                .read_to_end(&mut bytes)
-                .map_err(|e| e.to_string())?;
-            files.insert(format!("{name}/{inner}"), bytes);
-        }
-        return Ok(());
-    }
-    files.insert(
-        name.to_string(),
-        std::fs::read(path).map_err(|e| e.to_string())?,
-    );
-    Ok(())
 }

@@ -5,7 +5,6 @@
 
 mod diff;
 mod feeds;
-mod http;
 mod index;
 mod policy;
 mod report;

@@ -66,16 +66,16 @@ pub(crate) fn replay(args: ReplayArgs) -> Exit {
     };
     let mut overrides = stella_verdict::bundle::Overrides::default();
     if !args.advisories.is_empty() {
-        let (mut accepted, mut rejected) = (Vec::new(), Vec::new());
+        let mut records = stella_feeds::Records::default();
         for path in &args.advisories {
-            if let Err(e) = crate::feeds::collect(path, &mut accepted, &mut rejected) {
+            if let Err(e) = stella_feeds::collect(path, &mut records) {
                 return fail(Exit::Usage, &format!("{}: {e}", path.display()));
             }
         }
-        for (origin, reason) in &rejected {
+        for (origin, reason) in &records.rejected {
             eprintln!("warning: {origin}: {reason}");
         }
-        overrides.advisories = Some(accepted);
+        overrides.advisories = Some(records.advisories);
     }
     if args.current_feeds {
         let storage = args.storage.config(stella_store::default_data_dir);

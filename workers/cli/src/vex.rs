@@ -245,11 +245,12 @@ fn read_document(origin: &str, bytes: &[u8], options: &stella_vex::Options, out:
 /// Downloads one document into memory, capped at [`MAX_DOWNLOAD`].
 async fn download(url: &str) -> Result<Vec<u8>, String> {
     let mut bytes = Vec::new();
-    crate::http::fetch(url, MAX_DOWNLOAD, |chunk| {
+    let written = stella_feeds::http::fetch(url, MAX_DOWNLOAD, |chunk| {
         bytes.extend_from_slice(chunk);
         Ok(())
     })
     .await?;
+    eprintln!("downloaded {url} ({written} bytes)");
     Ok(bytes)
 }
 

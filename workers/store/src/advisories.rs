@@ -812,6 +812,42 @@ impl AdvisoryDb {
     }
 }
 
+/// Each advisory's canonical JSON body and its `(ecosystem, package)` match keys, what
+/// [`advisory_rows`] lends out as rows.
+pub fn prepare_advisories(
+    advisories: &[stella_advisories::Advisory],
+) -> Vec<(String, Vec<(String, String)>)> {
+    advisories
+        .iter()
+        .map(|advisory| {
+            let keys = advisory
+                .affected
+                .iter()
+                .map(|a| (a.ecosystem.clone(), a.package.clone()))
+                .collect();
+            (serde_json::to_string(advisory).unwrap_or_default(), keys)
+        })
+        .collect()
+}
+
+/// The rows of `advisories` with their [`prepare_advisories`] bodies and keys.
+pub fn advisory_rows<'a>(
+    advisories: &'a [stella_advisories::Advisory],
+    prepared: &'a [(String, Vec<(String, String)>)],
+) -> Vec<AdvisoryRow<'a>> {
+    advisories
+        .iter()
+        .zip(prepared)
+        .map(|(advisory, (body, keys))| AdvisoryRow {
+            id: &advisory.id,
+            source: &advisory.source,
+            modified: &advisory.modified,
+            body,
+            keys,
+        })
+        .collect()
+}
+
 /// The feed [`AdvisoryDb::put_advisories`] (`stella feeds import`) writes as.
 pub const IMPORT_FEED: &str = "import";
 

@@ -22,7 +22,7 @@ mod vex;
 
 pub use advisories::{
     AdvisoryDb, AdvisoryRow, Changes, DeltaBody, EMPTY_FEED_SNAPSHOT, FeedDelta, FeedState,
-    FeedSync, IMPORT_FEED, feed_snapshot_of,
+    FeedSync, IMPORT_FEED, advisory_rows, feed_snapshot_of, prepare_advisories,
 };
 pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};

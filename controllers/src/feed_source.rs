@@ -1,0 +1,1184 @@
+//! The FeedSource controller (leader only): syncs each feed on its cadence into the catalog.
+//!
+//! A sync downloads the source (conditionally: `If-None-Match` / `If-Modified-Since` from the
+//! last `200`, so an unchanged feed costs one `304`), reads it with [`stella_feeds`] — the
+//! reader `stella feeds import` uses — and stores it as the feed's **whole truth**
+//! ([`stella_store::AdvisoryDb::sync_feed`]): what upstream removed leaves the catalog, a
+//! withdrawn record is kept as withdrawn (matching skips it), and the delta of the combined
+//! snapshot is logged in the same transaction. The Scan controller, polling the snapshot,
+//! re-evaluates only the images whose match keys the delta touches.
+//!
+//! A source that answers garbage, breaks off, answers 4xx, redirects off its host or sends
+//! more than the cap leaves the previous snapshot in force: the status says why (`Stalled`
+//! for what waits for an edit, `Ready=False` with retries and backoff for what may pass), and
+//! a Warning Event is recorded. A sync that reads no valid record never replaces a feed.
+//!
+//! dereference (the auth Secret, the last validators) → validate (pure) → fetch and read →
+//! apply (the catalog) → build (pure: the status) → update_status (server-side apply).
+//! A FeedSource that is deleted has its records removed by a sweep ([`sweep`]).
+
+use crate::conditions::{self, Desired, SYNCED, Status};
+use crate::metrics::Metrics;
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::api::{Patch, PatchParams};
+use kube::core::DeserializeGuard;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::watcher;
+use kube::{Api, Client, Resource, ResourceExt};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use stella_crds::feed_source::v1alpha1::{
+    FeedDeltaSummary, FeedFormat, FeedSource, FeedSourceSpec, FeedSourceStatus,
+};
+use stella_feeds::http::{self, Fetched, Limits, Validators};
+use stella_store::{AdvisoryRow, FeedState, FeedSync, Store};
+
+/// The field manager of the status.
+pub const MANAGER: &str = "stella-operator";
+/// `Reconciling` (kstatus): a sync is under way.
+pub const RECONCILING: &str = "Reconciling";
+/// `Stalled` (kstatus): the source is unusable as written; it waits for an edit (or for the
+/// source to come back: it is still tried on its cadence).
+pub const STALLED: &str = "Stalled";
+/// The cadence of a `url` feed without one.
+pub const DEFAULT_CADENCE: Duration = Duration::from_secs(6 * 3600);
+/// The shortest cadence honoured (a typo like `1s` must not hammer an upstream).
+pub const MIN_CADENCE: Duration = Duration::from_secs(60);
+/// The prefix of a FeedSource's feed name in the catalog (`feedsource/<name>`).
+pub const FEED_PREFIX: &str = "feedsource/";
+/// Rejections listed in the status (the CRD's bound).
+const MAX_REJECTIONS: usize = 10;
+
+/// What the FeedSource controller needs.
+#[derive(Clone)]
+pub struct Context {
+    pub client: Client,
+    pub store: Store,
+    pub metrics: Arc<Metrics>,
+    pub reporter: Reporter,
+    /// The operator's namespace: where a cluster-scoped FeedSource's Secret is read.
+    pub namespace: String,
+    pub limits: Limits,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("namespace", &self.namespace)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Errors that stop a reconcile (a source's own problems are its status, not errors).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("failed to write the FeedSource status: {0}")]
+    UpdateStatus(#[source] kube::Error),
+    #[error("failed to store the feed: {0}")]
+    Store(#[source] stella_store::Error),
+}
+
+/// The feed name in the catalog of the FeedSource `name`.
+pub fn feed_name(name: &str) -> String {
+    format!("{FEED_PREFIX}{name}")
+}
+
+/// A FeedSource as a sync uses it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Validated {
+    /// What is downloaded.
+    pub url: String,
+    /// The pinned manifest digest of an offline kit (imported once).
+    pub kit_digest: Option<String>,
+    pub cadence: Duration,
+    pub format: FeedFormat,
+    pub ecosystems: Vec<String>,
+}
+
+/// Why a FeedSource cannot be synced as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+    /// Whether trying again later may succeed without an edit.
+    pub transient: bool,
+}
+
+impl Problem {
+    fn stalled(reason: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            reason,
+            message: message.into(),
+            transient: false,
+        }
+    }
+}
+
+/// Validates a FeedSource's spec (what the API server's schema cannot: Kubernetes before 1.25
+/// ignores the CEL rules).
+pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
+    let (url, kit_digest) = match (&spec.url, &spec.offline_kit) {
+        (Some(url), None) => (url.clone(), None),
+        (None, Some(kit)) => (kit.url.clone(), Some(kit.manifest_digest.clone())),
+        _ => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                "exactly one of url and offlineKit is required",
+            ));
+        }
+    };
+    if url.starts_with("oci://") {
+        return Err(Problem::stalled(
+            "UnsupportedSource",
+            "oci:// offline kits are not supported yet: serve the kit over https:// (\
+             `stella feeds kit` builds one) and pin its manifestDigest",
+        ));
+    }
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(Problem::stalled(
+            "InvalidSpec",
+            format!("{url}: only http(s) URLs are fetched"),
+        ));
+    }
+    if let Some(digest) = &kit_digest {
+        let hex = digest.strip_prefix("sha256:").unwrap_or_default();
+        if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                format!("offlineKit.manifestDigest {digest:?} is not sha256:<64 hex>"),
+            ));
+        }
+    }
+    let cadence = match (&spec.cadence, &kit_digest) {
+        (Some(_), Some(_)) => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                "an offline kit is imported once; cadence applies to url feeds",
+            ));
+        }
+        (Some(text), None) => parse_cadence(text)
+            .map_err(|e| Problem::stalled("InvalidCadence", format!("cadence {text:?}: {e}")))?,
+        (None, _) => DEFAULT_CADENCE,
+    };
+    Ok(Validated {
+        url,
+        kit_digest,
+        cadence: cadence.max(MIN_CADENCE),
+        format: spec.format,
+        ecosystems: spec.ecosystems.clone(),
+    })
+}
+
+/// A cadence: Go-style (`6h`, `1h30m`, `90s`, `1d`) or ISO 8601 (`PT6H`, `P1D`, `P1W`).
+pub fn parse_cadence(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let (iso, body) = match text.strip_prefix('P') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    if body.is_empty() {
+        return Err("empty".into());
+    }
+    let mut total: u64 = 0;
+    let mut number = String::new();
+    let mut in_time = !iso;
+    let mut chars = body.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_ascii_digit() {
+            number.push(c);
+            continue;
+        }
+        if iso && c == 'T' && number.is_empty() {
+            in_time = true;
+            continue;
+        }
+        let mut unit = c.to_string();
+        if !iso && c == 'm' && chars.peek() == Some(&'s') {
+            unit.push(chars.next().unwrap_or('s'));
+        }
+        let n: u64 = number
+            .parse()
+            .map_err(|_| format!("a number is missing before {unit:?}"))?;
+        number.clear();
+        let seconds = match (iso, in_time, unit.as_str()) {
+            (false, _, "ms") => 0,
+            (false, _, "s") | (true, true, "S") => 1,
+            (false, _, "m") | (true, true, "M") => 60,
+            (false, _, "h") | (true, true, "H") => 3600,
+            (false, _, "d") | (true, false, "D") => 86_400,
+            (true, false, "W") => 7 * 86_400,
+            _ => return Err(format!("unknown unit {unit:?}")),
+        };
+        total = n
+            .checked_mul(seconds)
+            .and_then(|s| total.checked_add(s))
+            .ok_or("too long")?;
+    }
+    if !number.is_empty() {
+        return Err(format!("{number} has no unit"));
+    }
+    if total == 0 {
+        return Err("zero".into());
+    }
+    Ok(Duration::from_secs(total))
+}
+
+/// What one sync came to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored: the sync, and what was read.
+    Synced {
+        sync: FeedSync,
+        records: u64,
+        rejected: Vec<(String, String)>,
+    },
+    /// `304 Not Modified`, or a kit already imported: nothing to do.
+    Unchanged,
+    /// `spec.suspend`.
+    Suspended,
+    /// Not synced; the previous snapshot stays in force.
+    Failed(Problem),
+}
+
+/// The status `outcome` leaves, its conditions merged into `current`'s.
+pub fn build(
+    current: Option<&FeedSourceStatus>,
+    generation: Option<i64>,
+    outcome: &Outcome,
+    next: Option<&Time>,
+    now: &Time,
+) -> FeedSourceStatus {
+    let old = current.cloned().unwrap_or_default();
+    let mut status = FeedSourceStatus {
+        conditions: vec![],
+        observed_generation: generation,
+        next_sync_time: next.cloned(),
+        ..old.clone()
+    };
+    let wanted: Vec<Desired> = match outcome {
+        Outcome::Synced {
+            sync,
+            records,
+            rejected,
+        } => {
+            status.last_sync_time = Some(now.clone());
+            status.last_successful_sync_time = Some(now.clone());
+            status.snapshot_hash = Some(sync.feed_snapshot.clone());
+            status.combined_snapshot = Some(sync.snapshot.clone());
+            status.records = *records;
+            status.rejected = rejected.len() as u64;
+            status.rejections = rejected
+                .iter()
+                .take(MAX_REJECTIONS)
+                .map(|(origin, reason)| truncate(&format!("{origin}: {reason}"), 1024))
+                .collect();
+            status.failures = 0;
+            if let Some(delta) = &sync.delta {
+                status.last_delta = Some(FeedDeltaSummary {
+                    seq: delta.seq,
+                    added: delta.body.added.len() as u64,
+                    removed: delta.body.removed.len() as u64,
+                    changed: delta.body.changed.len() as u64,
+                    keys: delta.body.keys.len() as u64,
+                });
+            }
+            let message = synced_message(*records, rejected.len(), sync);
+            ok_conditions("Synced", message)
+        }
+        Outcome::Unchanged => {
+            status.last_sync_time = Some(now.clone());
+            status.last_successful_sync_time = Some(now.clone());
+            status.failures = 0;
+            let message = format!(
+                "unchanged upstream; {} records, snapshot {}",
+                status.records,
+                status.snapshot_hash.as_deref().unwrap_or("none yet")
+            );
+            ok_conditions("Unchanged", message)
+        }
+        Outcome::Suspended => {
+            status.next_sync_time = None;
+            vec![
+                conditions::ready("Suspended", "spec.suspend: not synced; the records stay"),
+                conditions::condition(RECONCILING, Status::False, "Suspended", "suspended"),
+                conditions::condition(STALLED, Status::False, "Suspended", "suspended"),
+            ]
+        }
+        Outcome::Failed(problem) => {
+            status.last_sync_time = Some(now.clone());
+            status.failures = old.failures.saturating_add(1);
+            let kept = match &old.snapshot_hash {
+                Some(hash) => format!("; the previous snapshot {hash} stays in force"),
+                None => String::new(),
+            };
+            let message = truncate(&format!("{}{kept}", problem.message), 1024);
+            let stalled = if problem.transient {
+                Status::False
+            } else {
+                Status::True
+            };
+            vec![
+                conditions::not_ready(problem.reason, message.clone()),
+                conditions::condition(SYNCED, Status::False, problem.reason, message.clone()),
+                conditions::condition(RECONCILING, Status::False, problem.reason, "not syncing"),
+                conditions::condition(STALLED, stalled, problem.reason, message),
+            ]
+        }
+    };
+    status.conditions = conditions::merge(&old.conditions, &wanted, generation, now);
+    status
+}
+
+fn ok_conditions(reason: &'static str, message: String) -> Vec<Desired> {
+    vec![
+        conditions::ready(reason, message.clone()),
+        conditions::condition(SYNCED, Status::True, reason, message),
+        conditions::condition(RECONCILING, Status::False, reason, "not syncing"),
+        conditions::condition(STALLED, Status::False, reason, "the source is usable"),
+    ]
+}
+
+fn synced_message(records: u64, rejected: usize, sync: &FeedSync) -> String {
+    let change = match &sync.delta {
+        Some(d) => format!(
+            "{} added, {} removed, {} changed",
+            d.body.added.len(),
+            d.body.removed.len(),
+            d.body.changed.len()
+        ),
+        None => "no change".into(),
+    };
+    format!(
+        "{records} records ({rejected} rejected); {change}; snapshot {}",
+        sync.snapshot
+    )
+}
+
+/// The `Reconciling=True` status a sync starts with.
+pub fn syncing(
+    current: Option<&FeedSourceStatus>,
+    generation: Option<i64>,
+    now: &Time,
+) -> FeedSourceStatus {
+    let old = current.cloned().unwrap_or_default();
+    let wanted = [conditions::condition(
+        RECONCILING,
+        Status::True,
+        "Syncing",
+        "downloading and reading the source",
+    )];
+    let mut merged = conditions::merge(&old.conditions, &wanted, generation, now);
+    // `merge` keeps only the wanted types; the others stay as they were.
+    for c in &old.conditions {
+        if c.type_ != RECONCILING {
+            merged.push(c.clone());
+        }
+    }
+    merged.sort_by(|a, b| a.type_.cmp(&b.type_));
+    FeedSourceStatus {
+        conditions: merged,
+        ..old
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => text[..at].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// When the next sync is due after `outcome`: the cadence after a success, a backoff that
+/// doubles per failure (30 s, 1 min, … up to the cadence) after a transient failure, the
+/// cadence after a stall (the source is tried again: it may come back); never for a kit once
+/// imported or a suspended feed.
+pub fn next_sync(
+    outcome: &Outcome,
+    validated: Option<&Validated>,
+    failures: u32,
+) -> Option<Duration> {
+    let validated = validated?;
+    match outcome {
+        Outcome::Suspended => None,
+        Outcome::Synced { .. } | Outcome::Unchanged if validated.kit_digest.is_some() => None,
+        Outcome::Synced { .. } | Outcome::Unchanged => Some(validated.cadence),
+        Outcome::Failed(p) if p.transient => {
+            let backoff = Duration::from_secs(30).saturating_mul(1 << failures.min(16));
+            Some(backoff.min(validated.cadence))
+        }
+        Outcome::Failed(_) => Some(validated.cadence),
+    }
+}
+
+/// Reads a downloaded body in `format`: advisories (kept when they name one of `ecosystems`,
+/// or all when it is empty) or rejections. KEV, EPSS and VEX formats are not advisories:
+/// [`sync`] stores them its own way.
+pub fn read_advisories(
+    origin: &str,
+    bytes: &[u8],
+    ecosystems: &[String],
+) -> Result<stella_feeds::Records, Problem> {
+    let mut records = stella_feeds::Records::default();
+    stella_feeds::read_document(origin, bytes, &mut records)
+        .map_err(|e| Problem::stalled("Unreadable", format!("{origin}: {e}")))?;
+    if !ecosystems.is_empty() {
+        for advisory in &mut records.advisories {
+            advisory
+                .affected
+                .retain(|a| ecosystems.iter().any(|e| *e == a.ecosystem));
+        }
+        records
+            .advisories
+            .retain(|a| !a.affected.is_empty() || a.withdrawn.is_some());
+    }
+    Ok(records)
+}
+
+/// The name a download is read as: the URL's last path segment (its extension tells YAML,
+/// `.zip`, `.csv.gz`).
+fn origin_of(url: &str) -> String {
+    let path = url.split(['?', '#']).next().unwrap_or(url);
+    if path.ends_with('/') {
+        format!("{path}feed.json")
+    } else {
+        path.to_string()
+    }
+}
+
+/// One sync: download, read, store. Never replaces a feed with nothing read.
+pub async fn sync(
+    ctx: &Context,
+    feed: &str,
+    validated: &Validated,
+    bearer: Option<&str>,
+    last: Option<&FeedState>,
+) -> Result<Outcome, Error> {
+    let validators = match (last, &validated.kit_digest) {
+        (Some(state), None) => Validators {
+            etag: state.etag.clone(),
+            last_modified: state.last_modified.clone(),
+        },
+        _ => Validators::default(),
+    };
+    let started = Instant::now();
+    let fetched = http::get(&validated.url, &validators, bearer, &ctx.limits).await;
+    ctx.metrics.feed_sync(started.elapsed());
+    let (bytes, validators) = match fetched {
+        Ok(Fetched::NotModified) => return Ok(Outcome::Unchanged),
+        Ok(Fetched::Body { bytes, validators }) => (bytes, validators),
+        Err(e) => {
+            let reason = match &e {
+                http::Error::TooLarge { .. } => "TooLarge",
+                http::Error::Redirect(_) => "RedirectRefused",
+                http::Error::Status { .. } => "HTTPError",
+                http::Error::Truncated(_) => "Truncated",
+                _ => "Unreachable",
+            };
+            return Ok(Outcome::Failed(Problem {
+                reason,
+                message: format!("{}: {e}", validated.url),
+                transient: e.is_transient(),
+            }));
+        }
+    };
+    if let Some(pinned) = &validated.kit_digest {
+        match stella_feeds::kit_manifest_digest(&bytes) {
+            Ok(digest) if &digest == pinned => {}
+            Ok(digest) => {
+                return Ok(Outcome::Failed(Problem::stalled(
+                    "DigestMismatch",
+                    format!(
+                        "the kit's manifest is {digest}, offlineKit.manifestDigest pins {pinned}"
+                    ),
+                )));
+            }
+            Err(e) => return Ok(Outcome::Failed(Problem::stalled("Unreadable", e))),
+        }
+    }
+    let origin = origin_of(&validated.url);
+    let state = |snapshot: String, records: u64, rejected: u64| FeedState {
+        feed: feed.to_string(),
+        snapshot,
+        records,
+        rejected,
+        etag: validators.etag.clone(),
+        last_modified: validators.last_modified.clone(),
+        synced_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    };
+    let outcome = match validated.format {
+        FeedFormat::Kev | FeedFormat::Epss => {
+            sync_signals(ctx, &origin, &bytes, validated.format).await?
+        }
+        FeedFormat::Openvex | FeedFormat::Csaf | FeedFormat::CyclonedxVex => {
+            sync_vex(ctx, &origin, &bytes).await?
+        }
+        _ => {
+            let records = match read_advisories(&origin, &bytes, &validated.ecosystems) {
+                Ok(r) => r,
+                Err(problem) => return Ok(Outcome::Failed(problem)),
+            };
+            if records.advisories.is_empty() {
+                let first = records
+                    .rejected
+                    .first()
+                    .map(|(o, r)| format!(": {o}: {r}"))
+                    .unwrap_or_default();
+                return Ok(Outcome::Failed(Problem::stalled(
+                    "NoValidRecords",
+                    format!(
+                        "{} held no record that could be read ({} rejected){first}",
+                        validated.url,
+                        records.rejected.len()
+                    ),
+                )));
+            }
+            let prepared = stella_store::prepare_advisories(&records.advisories);
+            let rows: Vec<AdvisoryRow> =
+                stella_store::advisory_rows(&records.advisories, &prepared);
+            let sync = ctx
+                .store
+                .advisories
+                .sync_feed(feed, &rows)
+                .await
+                .map_err(Error::Store)?;
+            Outcome::Synced {
+                sync,
+                records: records.advisories.len() as u64,
+                rejected: records.rejected,
+            }
+        }
+    };
+    if let Outcome::Synced {
+        sync,
+        records,
+        rejected,
+    } = &outcome
+    {
+        ctx.store
+            .advisories
+            .put_feed_state(&state(
+                sync.feed_snapshot.clone(),
+                *records,
+                rejected.len() as u64,
+            ))
+            .await
+            .map_err(Error::Store)?;
+    }
+    Ok(outcome)
+}
+
+/// KEV (replaces the catalog) or EPSS (updates scores).
+async fn sync_signals(
+    ctx: &Context,
+    origin: &str,
+    bytes: &[u8],
+    format: FeedFormat,
+) -> Result<Outcome, Error> {
+    let name = match format {
+        FeedFormat::Epss if !origin.ends_with(".csv") && !origin.ends_with(".csv.gz") => {
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                "epss.csv.gz"
+            } else {
+                "epss.csv"
+            }
+        }
+        FeedFormat::Epss => origin,
+        _ => "kev.json",
+    };
+    let signals = match stella_feeds::exploit_signals_of(name, bytes) {
+        Some(Ok(s)) => s,
+        Some(Err(e)) => {
+            return Ok(Outcome::Failed(Problem::stalled(
+                "Unreadable",
+                format!("{origin}: {e}"),
+            )));
+        }
+        None => {
+            return Ok(Outcome::Failed(Problem::stalled(
+                "Unreadable",
+                format!("{origin}: not a KEV catalog"),
+            )));
+        }
+    };
+    let db = &ctx.store.advisories;
+    let records = match &signals {
+        stella_feeds::Signals::Kev(kev) => {
+            db.put_kev(&kev.entries).await.map_err(Error::Store)?;
+            kev.entries.len()
+        }
+        stella_feeds::Signals::Epss(epss) => {
+            db.put_epss(&epss.scores, epss.score_date.as_deref())
+                .await
+                .map_err(Error::Store)?;
+            epss.scores.len()
+        }
+    };
+    let snapshot = db.feed_snapshot().await.map_err(Error::Store)?;
+    let digest = format!(
+        "sha256:{}",
+        hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
+    );
+    Ok(Outcome::Synced {
+        sync: FeedSync {
+            snapshot,
+            feed_snapshot: digest,
+            delta: None,
+        },
+        records: records as u64,
+        rejected: vec![],
+    })
+}
+
+/// VEX documents (OpenVEX, CSAF, CycloneDX VEX), stored beside the imported ones.
+async fn sync_vex(ctx: &Context, origin: &str, bytes: &[u8]) -> Result<Outcome, Error> {
+    let document = match stella_vex::parse_with(bytes, &stella_vex::Options::default()) {
+        Ok(d) => d,
+        Err(e) => {
+            return Ok(Outcome::Failed(Problem::stalled(
+                "Unreadable",
+                format!("{origin}: {e}"),
+            )));
+        }
+    };
+    let rejected: Vec<(String, String)> = document
+        .rejected
+        .iter()
+        .map(|r| (origin.to_string(), r.to_string()))
+        .collect();
+    if document.statements.is_empty() {
+        return Ok(Outcome::Failed(Problem::stalled(
+            "NoValidRecords",
+            format!("{origin} held no VEX statement that could be read"),
+        )));
+    }
+    ctx.store
+        .vex
+        .put_documents(&[(&document, origin)])
+        .await
+        .map_err(Error::Store)?;
+    let snapshot = ctx
+        .store
+        .advisories
+        .feed_snapshot()
+        .await
+        .map_err(Error::Store)?;
+    Ok(Outcome::Synced {
+        sync: FeedSync {
+            snapshot,
+            feed_snapshot: document.digest.clone(),
+            delta: None,
+        },
+        records: document.statements.len() as u64,
+        rejected,
+    })
+}
+
+/// Runs the FeedSource controller, and the sweep of deleted ones, until `shutdown` resolves.
+pub async fn run(
+    ctx: Context,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
+    let feeds: Api<DeserializeGuard<FeedSource>> = Api::all(ctx.client.clone());
+    let sweeper = tokio::spawn(sweep_every(ctx.clone(), Duration::from_secs(60)));
+    Controller::new(feeds, watcher::Config::default())
+        .graceful_shutdown_on(shutdown)
+        .run(reconcile, error_policy, Arc::new(ctx))
+        .for_each(|result| async move {
+            if let Err(error) = result {
+                tracing::debug!(%error, "feedsource reconcile ended with an error");
+            }
+        })
+        .await;
+    sweeper.abort();
+}
+
+async fn sweep_every(ctx: Context, every: Duration) {
+    loop {
+        if let Err(error) = sweep(&ctx).await {
+            tracing::warn!(%error, "feed sweep failed");
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Removes from the catalog the records of FeedSources that no longer exist (only what no
+/// other feed holds). Returns the feeds removed.
+pub async fn sweep(ctx: &Context) -> Result<Vec<String>, Box<dyn std::error::Error + Send + Sync>> {
+    let api: Api<DeserializeGuard<FeedSource>> = Api::all(ctx.client.clone());
+    let existing: std::collections::BTreeSet<String> = api
+        .list_metadata(&Default::default())
+        .await?
+        .items
+        .iter()
+        .filter_map(|m| m.metadata.name.as_deref().map(feed_name))
+        .collect();
+    let mut removed = Vec::new();
+    for state in ctx.store.advisories.feed_states().await? {
+        if state.feed.starts_with(FEED_PREFIX) && !existing.contains(&state.feed) {
+            let sync = ctx.store.advisories.remove_feed(&state.feed).await?;
+            tracing::info!(feed = %state.feed, snapshot = %sync.snapshot, "feed removed: its FeedSource is gone");
+            removed.push(state.feed);
+        }
+    }
+    Ok(removed)
+}
+
+/// One reconcile.
+pub async fn reconcile(
+    guard: Arc<DeserializeGuard<FeedSource>>,
+    ctx: Arc<Context>,
+) -> Result<Action, Error> {
+    let started = Instant::now();
+    let result = reconcile_inner(&guard, &ctx).await;
+    ctx.metrics.reconciled("feedsource", started.elapsed());
+    if result.is_err() {
+        ctx.metrics.failed("feedsource", "Sync");
+    }
+    result
+}
+
+async fn reconcile_inner(
+    guard: &DeserializeGuard<FeedSource>,
+    ctx: &Context,
+) -> Result<Action, Error> {
+    let now = Time(k8s_openapi::jiff::Timestamp::now());
+    let source = match &guard.0 {
+        Ok(source) => source,
+        Err(invalid) => {
+            let name = invalid.metadata.name.clone().unwrap_or_default();
+            let outcome = Outcome::Failed(Problem::stalled("InvalidObject", invalid.error.clone()));
+            let status = build(None, invalid.metadata.generation, &outcome, None, &now);
+            update_status(ctx, guard, &name, None, &status, &outcome).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    let name = source.name_any();
+    let generation = source.metadata.generation;
+    let current = source.status.as_ref();
+    if source.spec.suspend {
+        let outcome = Outcome::Suspended;
+        let status = build(current, generation, &outcome, None, &now);
+        update_status(ctx, guard, &name, current, &status, &outcome).await?;
+        return Ok(Action::await_change());
+    }
+    let validated = match validate(&source.spec) {
+        Ok(v) => v,
+        Err(problem) => {
+            let outcome = Outcome::Failed(problem);
+            let status = build(current, generation, &outcome, None, &now);
+            update_status(ctx, guard, &name, current, &status, &outcome).await?;
+            return Ok(Action::await_change());
+        }
+    };
+    // Not due yet: wait for the time the status names (an edit is due at once).
+    let same_generation = current.and_then(|s| s.observed_generation) == generation;
+    if same_generation && let Some(next) = current.and_then(|s| s.next_sync_time.as_ref()) {
+        let remaining = next.0.duration_since(now.0);
+        if remaining.is_positive() {
+            return Ok(Action::requeue(
+                Duration::try_from(remaining).unwrap_or(Duration::from_secs(1)),
+            ));
+        }
+    }
+    let imported_kit = validated.kit_digest.is_some()
+        && same_generation
+        && current.is_some_and(|s| s.last_successful_sync_time.is_some());
+    if imported_kit {
+        return Ok(Action::await_change());
+    }
+    // dereference: the credentials, the last validators.
+    let bearer = match read_secret(ctx, &source.spec).await {
+        Ok(b) => b,
+        Err(problem) => {
+            let outcome = Outcome::Failed(problem);
+            let next = next_sync(
+                &outcome,
+                Some(&validated),
+                current.map_or(0, |s| s.failures),
+            );
+            let at = next.map(|d| later(&now, d));
+            let status = build(current, generation, &outcome, at.as_ref(), &now);
+            update_status(ctx, guard, &name, current, &status, &outcome).await?;
+            return Ok(next.map_or_else(Action::await_change, Action::requeue));
+        }
+    };
+    let feed = feed_name(&name);
+    let last = ctx
+        .store
+        .advisories
+        .feed_state(&feed)
+        .await
+        .map_err(Error::Store)?;
+    // A sync changed since the last one (an edit): no validators, fetch in full.
+    let last = last.filter(|_| same_generation);
+    let syncing_status = syncing(current, generation, &now);
+    update_status(
+        ctx,
+        guard,
+        &name,
+        current,
+        &syncing_status,
+        &Outcome::Unchanged,
+    )
+    .await?;
+    let outcome = sync(ctx, &feed, &validated, bearer.as_deref(), last.as_ref()).await?;
+    let failures = current.map_or(0, |s| s.failures);
+    let next = next_sync(&outcome, Some(&validated), failures);
+    let at = next.map(|d| later(&now, d));
+    let status = build(
+        Some(&syncing_status),
+        generation,
+        &outcome,
+        at.as_ref(),
+        &now,
+    );
+    update_status(ctx, guard, &name, Some(&syncing_status), &status, &outcome).await?;
+    Ok(next.map_or_else(Action::await_change, Action::requeue))
+}
+
+fn later(now: &Time, after: Duration) -> Time {
+    let span = k8s_openapi::jiff::SignedDuration::try_from(after).unwrap_or_default();
+    Time(now.0.checked_add(span).unwrap_or(now.0))
+}
+
+/// The bearer token of `spec.authSecretRef`, from the operator's namespace.
+async fn read_secret(ctx: &Context, spec: &FeedSourceSpec) -> Result<Option<String>, Problem> {
+    let Some(reference) = &spec.auth_secret_ref else {
+        return Ok(None);
+    };
+    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ctx.namespace);
+    let secret = secrets
+        .get_opt(&reference.name)
+        .await
+        .map_err(|e| Problem {
+            reason: "SecretUnreadable",
+            message: format!("Secret {}/{}: {e}", ctx.namespace, reference.name),
+            transient: true,
+        })?;
+    let Some(secret) = secret else {
+        return Err(Problem::stalled(
+            "SecretNotFound",
+            format!("Secret {}/{} does not exist", ctx.namespace, reference.name),
+        ));
+    };
+    let value = secret
+        .data
+        .as_ref()
+        .and_then(|d| d.get(&reference.key))
+        .ok_or_else(|| {
+            Problem::stalled(
+                "SecretKeyNotFound",
+                format!(
+                    "Secret {}/{} has no key {:?}",
+                    ctx.namespace, reference.name, reference.key
+                ),
+            )
+        })?;
+    let token = String::from_utf8(value.0.clone())
+        .map_err(|_| Problem::stalled("InvalidSecret", "the token is not UTF-8"))?;
+    Ok(Some(token.trim().to_string()))
+}
+
+async fn update_status(
+    ctx: &Context,
+    guard: &DeserializeGuard<FeedSource>,
+    name: &str,
+    current: Option<&FeedSourceStatus>,
+    status: &FeedSourceStatus,
+    outcome: &Outcome,
+) -> Result<(), Error> {
+    if current == Some(status) {
+        return Ok(());
+    }
+    let api: Api<DeserializeGuard<FeedSource>> = Api::all(ctx.client.clone());
+    let patch = serde_json::json!({
+        "apiVersion": "stella-ops.org/v1alpha1",
+        "kind": "FeedSource",
+        "status": status,
+    });
+    api.patch_status(
+        name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .map_err(Error::UpdateStatus)?;
+    let event = match outcome {
+        Outcome::Synced {
+            sync,
+            records,
+            rejected,
+        } if sync.delta.is_some() => {
+            tracing::info!(feed = %name, records, snapshot = %sync.snapshot, "feed synced");
+            Some((
+                EventType::Normal,
+                "Synced",
+                synced_message(*records, rejected.len(), sync),
+            ))
+        }
+        Outcome::Failed(problem) => {
+            tracing::warn!(feed = %name, reason = problem.reason, message = %problem.message, "feed sync failed");
+            Some((EventType::Warning, problem.reason, problem.message.clone()))
+        }
+        _ => None,
+    };
+    if let Some((type_, reason, note)) = event {
+        publish(ctx, guard, type_, reason, &note).await;
+    }
+    Ok(())
+}
+
+/// Records an Event about a cluster-scoped FeedSource (in `default` for K8s before 1.22).
+async fn publish(
+    ctx: &Context,
+    guard: &DeserializeGuard<FeedSource>,
+    type_: EventType,
+    reason: &str,
+    note: &str,
+) {
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let event = Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(truncate(note, 1000)),
+        action: "Sync".into(),
+        secondary: None,
+    };
+    let reference = guard.object_ref(&());
+    let published = match recorder.publish(&event, &reference).await {
+        Err(kube::Error::Api(status)) if status.code == 422 => {
+            let reference = k8s_openapi::api::core::v1::ObjectReference {
+                namespace: Some("default".into()),
+                ..reference
+            };
+            recorder.publish(&event, &reference).await
+        }
+        other => other,
+    };
+    if let Err(error) = published {
+        tracing::warn!(%error, "failed to record an event");
+    }
+}
+
+/// A failed reconcile (the catalog or the API server): retried with a jittered backoff.
+pub fn error_policy(
+    _guard: Arc<DeserializeGuard<FeedSource>>,
+    error: &Error,
+    _ctx: Arc<Context>,
+) -> Action {
+    tracing::warn!(%error, "feedsource reconcile failed");
+    Action::requeue(
+        crate::scan::error::backoff(4, crate::scan::error::jitter()).max(Duration::from_secs(1)),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::conditions::READY;
+
+    fn spec(value: serde_json::Value) -> FeedSourceSpec {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn at(second: i64) -> Time {
+        Time(k8s_openapi::jiff::Timestamp::from_second(second).unwrap())
+    }
+
+    #[test]
+    fn cadences_read_both_spellings() {
+        for (text, seconds) in [
+            ("6h", 21_600),
+            ("1h30m", 5_400),
+            ("90s", 90),
+            ("1d", 86_400),
+            ("PT6H", 21_600),
+            ("PT1H30M", 5_400),
+            ("P1D", 86_400),
+            ("P1W", 604_800),
+            ("P1DT12H", 129_600),
+        ] {
+            assert_eq!(
+                parse_cadence(text),
+                Ok(Duration::from_secs(seconds)),
+                "{text}"
+            );
+        }
+        for bad in [
+            "",
+            "6",
+            "h",
+            "6x",
+            "PT",
+            "P1H",
+            "0s",
+            "99999999999999999999d",
+            "PT1D",
+        ] {
+            assert!(parse_cadence(bad).is_err(), "{bad:?} parsed");
+        }
+    }
+
+    #[test]
+    fn validation_says_what_is_wrong() {
+        let ok = validate(&spec(
+            serde_json::json!({"format": "osv", "url": "https://x/all.zip"}),
+        ))
+        .unwrap();
+        assert_eq!(ok.cadence, DEFAULT_CADENCE);
+        let fast = validate(&spec(
+            serde_json::json!({"format": "osv", "url": "https://x/a.json", "cadence": "1s"}),
+        ))
+        .unwrap();
+        assert_eq!(
+            fast.cadence, MIN_CADENCE,
+            "a cadence below a minute is a minute"
+        );
+        for (value, reason) in [
+            (serde_json::json!({"format": "osv"}), "InvalidSpec"),
+            (
+                serde_json::json!({"format": "osv", "url": "https://x", "cadence": "soon"}),
+                "InvalidCadence",
+            ),
+            (
+                serde_json::json!({"format": "osv", "url": "file:///etc/passwd"}),
+                "InvalidSpec",
+            ),
+            (
+                serde_json::json!({"format": "osv", "offlineKit": {"url": "oci://r/k@sha256:aa", "manifestDigest": format!("sha256:{}", "a".repeat(64))}}),
+                "UnsupportedSource",
+            ),
+            (
+                serde_json::json!({"format": "osv", "offlineKit": {"url": "https://x/k.zip", "manifestDigest": "sha256:short"}}),
+                "InvalidSpec",
+            ),
+        ] {
+            let problem = validate(&spec(value.clone())).unwrap_err();
+            assert_eq!(problem.reason, reason, "{value}");
+            assert!(!problem.transient);
+        }
+    }
+
+    fn synced() -> Outcome {
+        Outcome::Synced {
+            sync: FeedSync {
+                snapshot: format!("sha256:{}", "1".repeat(64)),
+                feed_snapshot: format!("sha256:{}", "2".repeat(64)),
+                delta: None,
+            },
+            records: 3,
+            rejected: (0..20)
+                .map(|i| (format!("f{i}.json"), "bad".to_string()))
+                .collect(),
+        }
+    }
+
+    fn condition<'a>(status: &'a FeedSourceStatus, type_: &str) -> (&'a str, &'a str) {
+        let c = status.conditions.iter().find(|c| c.type_ == type_).unwrap();
+        (c.status.as_str(), c.reason.as_str())
+    }
+
+    #[test]
+    fn a_sync_then_a_failure_keeps_the_snapshot_and_says_why() {
+        let status = build(None, Some(2), &synced(), Some(&at(100)), &at(10));
+        assert_eq!(condition(&status, READY), ("True", "Synced"));
+        assert_eq!(condition(&status, STALLED), ("False", "Synced"));
+        assert_eq!(condition(&status, RECONCILING), ("False", "Synced"));
+        assert_eq!(status.records, 3);
+        assert_eq!(status.rejected, 20);
+        assert_eq!(status.rejections.len(), MAX_REJECTIONS);
+        assert_eq!(status.next_sync_time, Some(at(100)));
+        assert_eq!(status.observed_generation, Some(2));
+        let transient = Outcome::Failed(Problem {
+            reason: "HTTPError",
+            message: "https://x: HTTP 503".into(),
+            transient: true,
+        });
+        let failed = build(Some(&status), Some(2), &transient, None, &at(20));
+        assert_eq!(
+            failed.snapshot_hash, status.snapshot_hash,
+            "the snapshot stays"
+        );
+        assert_eq!(failed.records, 3);
+        assert_eq!(failed.failures, 1);
+        assert_eq!(condition(&failed, READY), ("False", "HTTPError"));
+        assert_eq!(
+            condition(&failed, STALLED),
+            ("False", "HTTPError"),
+            "it may pass"
+        );
+        let ready = failed.conditions.iter().find(|c| c.type_ == READY).unwrap();
+        assert!(
+            ready.message.contains("stays in force"),
+            "{}",
+            ready.message
+        );
+        let garbage = Outcome::Failed(Problem::stalled("NoValidRecords", "nothing"));
+        let stalled = build(Some(&failed), Some(2), &garbage, None, &at(30));
+        assert_eq!(stalled.failures, 2);
+        assert_eq!(condition(&stalled, STALLED), ("True", "NoValidRecords"));
+        // Syncing again: Reconciling, the rest as it was.
+        let syncing = syncing(Some(&stalled), Some(2), &at(40));
+        assert_eq!(condition(&syncing, RECONCILING), ("True", "Syncing"));
+        assert_eq!(condition(&syncing, STALLED), ("True", "NoValidRecords"));
+        // Recovered.
+        let ok = build(Some(&syncing), Some(2), &synced(), None, &at(50));
+        assert_eq!(ok.failures, 0);
+        assert_eq!(condition(&ok, READY), ("True", "Synced"));
+    }
+
+    #[test]
+    fn retries_back_off_up_to_the_cadence() {
+        let validated = validate(&spec(
+            serde_json::json!({"format": "osv", "url": "https://x/a.json", "cadence": "10m"}),
+        ))
+        .unwrap();
+        let transient = Outcome::Failed(Problem {
+            reason: "HTTPError",
+            message: String::new(),
+            transient: true,
+        });
+        let waits: Vec<u64> = (0..7)
+            .map(|f| {
+                next_sync(&transient, Some(&validated), f)
+                    .unwrap()
+                    .as_secs()
+            })
+            .collect();
+        assert_eq!(waits, [30, 60, 120, 240, 480, 600, 600]);
+        assert_eq!(
+            next_sync(&synced(), Some(&validated), 0),
+            Some(Duration::from_secs(600))
+        );
+        assert_eq!(next_sync(&Outcome::Suspended, Some(&validated), 0), None);
+        let kit = validate(&spec(serde_json::json!({"format": "osv", "offlineKit": {"url": "https://x/k.zip", "manifestDigest": format!("sha256:{}", "a".repeat(64))}}))).unwrap();
+        assert_eq!(
+            next_sync(&synced(), Some(&kit), 0),
+            None,
+            "a kit is imported once"
+        );
+    }
+
+    #[test]
+    fn ecosystems_filter_what_is_kept() {
+        let osv = serde_json::json!({
+            "id": "X-1", "modified": "2026-01-01T00:00:00Z",
+            "affected": [
+                {"package": {"ecosystem": "npm", "name": "a"}, "versions": ["1"]},
+                {"package": {"ecosystem": "PyPI", "name": "b"}, "versions": ["1"]}
+            ]
+        });
+        let bytes = serde_json::to_vec(&osv).unwrap();
+        let all = read_advisories("x.json", &bytes, &[]).unwrap();
+        assert_eq!(all.advisories[0].affected.len(), 2);
+        let npm = read_advisories("x.json", &bytes, &["npm".into()]).unwrap();
+        assert_eq!(npm.advisories[0].affected.len(), 1);
+        let none = read_advisories("x.json", &bytes, &["Go".into()]).unwrap();
+        assert!(none.advisories.is_empty());
+        let garbage = read_advisories("x.json", b"\x00garbage", &[]).unwrap();
+        assert!(garbage.advisories.is_empty() && garbage.rejected.len() == 1);
+    }
+}
