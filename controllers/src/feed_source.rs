@@ -33,7 +33,8 @@ use std::time::{Duration, Instant};
 use stella_crds::feed_source::v1alpha1::{
     FeedDeltaSummary, FeedFormat, FeedSource, FeedSourceSpec, FeedSourceStatus,
 };
-use stella_feeds::http::{self, Fetched, Limits, Validators};
+pub use stella_feeds::http::Limits;
+use stella_feeds::http::{self, Fetched, Validators};
 use stella_store::{AdvisoryRow, FeedState, FeedSync, Store};
 
 /// The field manager of the status.
@@ -49,6 +50,9 @@ pub const DEFAULT_CADENCE: Duration = Duration::from_secs(6 * 3600);
 pub const MIN_CADENCE: Duration = Duration::from_secs(60);
 /// The prefix of a FeedSource's feed name in the catalog (`feedsource/<name>`).
 pub const FEED_PREFIX: &str = "feedsource/";
+/// The annotation that asks for a sync now (`kubectl annotate feedsource osv
+/// stella-ops.org/sync-now=$(date +%s) --overwrite`): a value the status has not honoured yet.
+pub const SYNC_NOW: &str = "stella-ops.org/sync-now";
 /// Rejections listed in the status (the CRD's bound).
 const MAX_REJECTIONS: usize = 10;
 
@@ -370,14 +374,8 @@ pub fn syncing(
         "Syncing",
         "downloading and reading the source",
     )];
-    let mut merged = conditions::merge(&old.conditions, &wanted, generation, now);
-    // `merge` keeps only the wanted types; the others stay as they were.
-    for c in &old.conditions {
-        if c.type_ != RECONCILING {
-            merged.push(c.clone());
-        }
-    }
-    merged.sort_by(|a, b| a.type_.cmp(&b.type_));
+    // `merge` keeps the other types as they are.
+    let merged = conditions::merge(&old.conditions, &wanted, generation, now);
     FeedSourceStatus {
         conditions: merged,
         ..old
@@ -773,9 +771,15 @@ async fn reconcile_inner(
             return Ok(Action::await_change());
         }
     };
-    // Not due yet: wait for the time the status names (an edit is due at once).
+    // Not due yet: wait for the time the status names (an edit, or a new sync-now request,
+    // is due at once).
     let same_generation = current.and_then(|s| s.observed_generation) == generation;
-    if same_generation && let Some(next) = current.and_then(|s| s.next_sync_time.as_ref()) {
+    let request = source.annotations().get(SYNC_NOW).map(|v| truncate(v, 64));
+    let requested = request.is_some() && request != current.and_then(|s| s.sync_request.clone());
+    if same_generation
+        && !requested
+        && let Some(next) = current.and_then(|s| s.next_sync_time.as_ref())
+    {
         let remaining = next.0.duration_since(now.0);
         if remaining.is_positive() {
             return Ok(Action::requeue(
@@ -785,6 +789,7 @@ async fn reconcile_inner(
     }
     let imported_kit = validated.kit_digest.is_some()
         && same_generation
+        && !requested
         && current.is_some_and(|s| s.last_successful_sync_time.is_some());
     if imported_kit {
         return Ok(Action::await_change());
@@ -800,7 +805,8 @@ async fn reconcile_inner(
                 current.map_or(0, |s| s.failures),
             );
             let at = next.map(|d| later(&now, d));
-            let status = build(current, generation, &outcome, at.as_ref(), &now);
+            let mut status = build(current, generation, &outcome, at.as_ref(), &now);
+            status.sync_request = request.or(status.sync_request);
             update_status(ctx, guard, &name, current, &status, &outcome).await?;
             return Ok(next.map_or_else(Action::await_change, Action::requeue));
         }
@@ -828,13 +834,14 @@ async fn reconcile_inner(
     let failures = current.map_or(0, |s| s.failures);
     let next = next_sync(&outcome, Some(&validated), failures);
     let at = next.map(|d| later(&now, d));
-    let status = build(
+    let mut status = build(
         Some(&syncing_status),
         generation,
         &outcome,
         at.as_ref(),
         &now,
     );
+    status.sync_request = request.or(status.sync_request);
     update_status(ctx, guard, &name, Some(&syncing_status), &status, &outcome).await?;
     Ok(next.map_or_else(Action::await_change, Action::requeue))
 }

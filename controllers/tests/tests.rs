@@ -3,6 +3,7 @@
 //! the tests play the worker (catalog rows) and the Job controller (Job status).
 
 mod discovery;
+mod feed_source;
 mod policy;
 mod scan;
 

@@ -177,6 +177,10 @@ pub mod v1alpha1 {
         /// What the last sync that changed anything changed.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub last_delta: Option<FeedDeltaSummary>,
+        /// The last `stella-ops.org/sync-now` annotation value honoured.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 64))]
+        pub sync_request: Option<String>,
         /// Failed syncs since the last successful one (the retry backoff grows with it).
         #[serde(default, skip_serializing_if = "is_zero")]
         pub failures: u32,

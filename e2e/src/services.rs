@@ -250,3 +250,128 @@ fn psql(url: &str, sql: &str) -> std::io::Result<std::process::Output> {
         .args(["-q", "-c", sql])
         .output()
 }
+
+/// What a [`FeedServer`] answers.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Answer {
+    /// `200` with the body and its ETag (`"sha256-prefix"`); `304` to a matching
+    /// `If-None-Match`.
+    Body(Vec<u8>),
+    /// This status and an empty body (`Retry-After: 1` with a 429).
+    Status(u16),
+    /// `200` announcing more bytes than it sends, then closing.
+    Truncated(Vec<u8>),
+    /// `302` to this location.
+    Redirect(String),
+}
+
+/// A loopback HTTP/1.1 server for feed tests: one answer for every path, changed while it
+/// runs, and the requests it got (request line and `If-None-Match`). Stopped on drop.
+#[derive(Debug)]
+pub struct FeedServer {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    answer: std::sync::Arc<std::sync::Mutex<Answer>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl FeedServer {
+    pub fn start(answer: Answer) -> FeedServer {
+        use std::io::{BufRead, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+        let base = format!("http://{}", listener.local_addr().expect("bound"));
+        let answer = std::sync::Arc::new(std::sync::Mutex::new(answer));
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (a, r, s) = (answer.clone(), requests.clone(), stop.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                if s.load(std::sync::atomic::Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = std::io::BufReader::new(stream.try_clone().expect("a clone"));
+                let mut line = String::new();
+                if reader.read_line(&mut line).is_err() {
+                    continue;
+                }
+                let mut if_none_match = None;
+                loop {
+                    let mut header = String::new();
+                    if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
+                        break;
+                    }
+                    if let Some((name, value)) = header.split_once(':')
+                        && name.eq_ignore_ascii_case("if-none-match")
+                    {
+                        if_none_match = Some(value.trim().to_string());
+                    }
+                }
+                r.lock()
+                    .unwrap()
+                    .push((line.trim().to_string(), if_none_match.clone()));
+                let answer = a.lock().unwrap().clone();
+                let response: Vec<u8> = match answer {
+                    Answer::Body(body) => {
+                        let etag = format!("\"{}\"", &sha256(&body)[7..23]);
+                        if if_none_match.as_deref() == Some(etag.as_str()) {
+                            format!("HTTP/1.1 304 Not Modified\r\nETag: {etag}\r\nConnection: close\r\n\r\n").into_bytes()
+                        } else {
+                            let mut head = format!(
+                                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nETag: {etag}\r\nConnection: close\r\n\r\n",
+                                body.len()
+                            )
+                            .into_bytes();
+                            head.extend_from_slice(&body);
+                            head
+                        }
+                    }
+                    Answer::Status(code) => format!(
+                        "HTTP/1.1 {code} Status\r\nContent-Length: 0\r\nRetry-After: 1\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes(),
+                    Answer::Truncated(body) => {
+                        let mut head = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                            body.len() * 2 + 10
+                        )
+                        .into_bytes();
+                        head.extend_from_slice(&body);
+                        head
+                    }
+                    Answer::Redirect(location) => format!(
+                        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                    )
+                    .into_bytes(),
+                };
+                let _ = stream.write_all(&response);
+                let _ = stream.flush();
+            }
+        });
+        FeedServer {
+            base,
+            answer,
+            requests,
+            stop,
+        }
+    }
+
+    /// Answers `answer` from now on.
+    pub fn set(&self, answer: Answer) {
+        *self.answer.lock().unwrap() = answer;
+    }
+
+    /// The requests so far: (request line, `If-None-Match`).
+    pub fn requests(&self) -> Vec<(String, Option<String>)> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for FeedServer {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        // Wake the accept loop.
+        let _ = std::net::TcpStream::connect(self.base.trim_start_matches("http://"));
+    }
+}

@@ -414,6 +414,17 @@ impl Controllers {
                 },
                 until_stopped(),
             )),
+            tokio::spawn(stella_controllers::feed_source::run(
+                stella_controllers::feed_source::Context {
+                    client: self.scan.client.clone(),
+                    store: self.scan.store.clone(),
+                    metrics: self.scan.metrics.clone(),
+                    reporter: self.scan.reporter.clone(),
+                    namespace: self.scan.worker.namespace.clone(),
+                    limits: stella_controllers::feed_source::Limits::default(),
+                },
+                until_stopped(),
+            )),
         ];
         if let Some(settings) = &self.discovery {
             tasks.push(tokio::spawn(stella_controllers::discovery::run(
