@@ -169,6 +169,10 @@ pub mod v1alpha1 {
         /// Inputs the result was computed from; a cached result is reused only when all match.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub inputs: Option<ScanInputs>,
+        /// What the last re-evaluation changed against the report before it (new findings by
+        /// severity, KEV hits); absent until a re-evaluation changed something.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_delta: Option<ScanDelta>,
         /// Attestation state of the outputs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub attestation: Option<AttestationStatus>,
@@ -191,6 +195,26 @@ pub mod v1alpha1 {
         /// The `.metadata.generation` this status describes.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub observed_generation: Option<i64>,
+    }
+
+    /// The counts of a re-evaluation delta (the whole delta, with the top findings, is the
+    /// `rescan-delta` artifact).
+    #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct ScanDelta {
+        pub new_findings: u64,
+        pub new_criticals: u64,
+        pub new_high: u64,
+        pub new_medium: u64,
+        pub new_low: u64,
+        pub removed_findings: u64,
+        /// New findings CISA lists as known exploited (at most 10).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 10), inner(length(max = 128)))]
+        pub kev_hits: Vec<String>,
+        /// RFC 3339, UTC.
+        #[schemars(length(max = 64))]
+        pub detected_at: String,
     }
 
     /// Scan life cycle.

@@ -49,6 +49,18 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
             vex_snapshot: Some(digest.clone()),
             policy_digest: Some(digest.clone()),
         }),
+        last_delta: Some(ScanDelta {
+            new_findings: u64::MAX,
+            new_criticals: u64::MAX,
+            new_high: u64::MAX,
+            new_medium: u64::MAX,
+            new_low: u64::MAX,
+            removed_findings: u64::MAX,
+            kev_hits: (0..10)
+                .map(|i| format!("CVE-{i}-{}", "9".repeat(118)))
+                .collect(),
+            detected_at: "2".repeat(64),
+        }),
         attestation: Some(AttestationStatus {
             state: AttestationState::Logged,
             envelope_digest: Some(digest.clone()),

@@ -160,7 +160,7 @@ fn inventory(tag: &str, packages: &[(&str, &str, bool)]) -> stella_sbom::Invento
 /// inventory, with their catalog rows.
 async fn record(store: &stella_store::Store, inventory: &stella_sbom::Inventory) {
     let digest = &inventory.image.digest;
-    let mut artifacts = stella_store::image_artifacts(inventory);
+    let mut artifacts = stella_store::image_artifacts(inventory, &[]);
     artifacts.push(stella_store::Artifact {
         key: stella_store::keys::inventory(digest),
         kind: api::INVENTORY_KIND,

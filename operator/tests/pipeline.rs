@@ -411,6 +411,10 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         1,
         "no new Job: nothing pulled, nothing analysed"
     );
+    // The delta against the previous report: dash's new high finding.
+    let delta = after.last_delta.clone().expect("a delta");
+    assert_eq!((delta.new_findings, delta.new_high), (1, 1), "{delta:?}");
+    assert_eq!(delta.removed_findings, 0);
 
     // A new policy: dash's findings accepted first, so the verdict is no longer FAIL; again
     // no Job.
@@ -445,6 +449,52 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     assert_eq!((relaxed.counts.critical, relaxed.counts.high), (1, 1));
     assert_eq!(job_count().await, 1);
 
+    // An advisory about a package the image does not carry: the feed snapshot moves, the
+    // delta names only nginx, so the Scan pins the new snapshot without being evaluated.
+    let advisories = stella_store::AdvisoryDb::connect_postgres(&db.url)
+        .await
+        .unwrap();
+    let digest = relaxed.image_digest.clone().unwrap();
+    let catalog = stella_store::Catalog::connect_postgres(&db.url)
+        .await
+        .unwrap();
+    let latest_before = catalog.latest_result(&digest).await.unwrap();
+    std::fs::write(
+        feeds.path().join("nginx.json"),
+        serde_json::json!({"id": "OSV-2099-9", "modified": "2099-01-03T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "nginx"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    import_feeds();
+    let moved = advisories.feed_snapshot().await.unwrap();
+    let started = Instant::now();
+    let advanced = loop {
+        let scan = scans.get("shell").await.unwrap();
+        let pinned = scan
+            .status
+            .as_ref()
+            .and_then(|st| st.inputs.as_ref())
+            .and_then(|i| i.feed_snapshot.clone());
+        if pinned.as_deref() == Some(moved.as_str()) {
+            break scan;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "not pinned to the new feed snapshot {moved}: {pinned:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let advanced = advanced.status.unwrap();
+    assert_eq!(advanced.last_delta, relaxed.last_delta, "no new delta");
+    assert_eq!(advanced.verdict, relaxed.verdict);
+    assert_eq!(
+        catalog.latest_result(&digest).await.unwrap(),
+        latest_before,
+        "nothing evaluated, nothing recorded"
+    );
+
     // Metrics: the reconciles and the phase gauge.
     let metrics = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -456,6 +506,10 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .unwrap();
     assert!(
         metrics.contains("stella_scans{phase=\"Completed\"} 1\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stella_feed_impact_total{outcome=\"unaffected\"} 1\n"),
         "{metrics}"
     );
     assert!(

@@ -108,6 +108,7 @@ pub fn reevaluated(
     scan: &Scan,
     observed: &Observed,
     result: stella_store::ResultRow,
+    delta: Option<&stella_pipeline::delta::Delta>,
     limits: &Limits,
     now: &Time,
 ) -> Outcome {
@@ -115,7 +116,30 @@ pub fn reevaluated(
         result: Box::new(result),
         how: plan::Completion::Reevaluated,
     };
-    plan::status(scan, observed, &plan, None, limits, now)
+    let mut outcome = plan::status(scan, observed, &plan, None, limits, now);
+    if let Some(delta) = delta {
+        outcome.status.last_delta = Some(stella_crds::scan::v1alpha1::ScanDelta {
+            new_findings: delta.new_findings,
+            new_criticals: delta.new_criticals,
+            new_high: delta.new_high,
+            new_medium: delta.new_medium,
+            new_low: delta.new_low,
+            removed_findings: delta.removed_findings,
+            kev_hits: delta.kev_hits.iter().take(10).cloned().collect(),
+            detected_at: delta.detected_at.clone(),
+        });
+        if let Some(event) = &mut outcome.event {
+            event.note = format!(
+                "{}; {} new findings ({} critical, {} high), {} gone",
+                event.note,
+                delta.new_findings,
+                delta.new_criticals,
+                delta.new_high,
+                delta.removed_findings
+            );
+        }
+    }
+    outcome
 }
 
 /// The status of a Scan that cannot be scanned: `Failed` with the problem, no Job, and the

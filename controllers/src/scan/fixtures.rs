@@ -60,6 +60,7 @@ pub(crate) fn observed() -> Observed {
             size: 1234,
         }],
         running_jobs: 0,
+        feed_untouched: false,
     }
 }
 

@@ -252,9 +252,17 @@ async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
                     build::build(scan, &validated, &observed, &ctx.limits, &ctx.worker, &now);
                 match &resources.reevaluation {
                     Some(wanted) => {
-                        let result = reevaluate::reevaluate(ctx, &observed, wanted).await?;
-                        tracing::info!(scan = %status::key(scan), digest = %observed.digest, verdict = ?result.verdict, "re-evaluated the stored inventory");
-                        build::reevaluated(scan, &observed, result, &ctx.limits, &now)
+                        let (result, delta) =
+                            reevaluate::reevaluate(ctx, &observed, wanted).await?;
+                        tracing::info!(scan = %status::key(scan), digest = %observed.digest, verdict = ?result.verdict, new_findings = delta.as_ref().map_or(0, |d| d.new_findings), "re-evaluated the stored inventory");
+                        build::reevaluated(
+                            scan,
+                            &observed,
+                            result,
+                            delta.as_ref(),
+                            &ctx.limits,
+                            &now,
+                        )
                     }
                     None => apply::apply(ctx, scan, resources).await?,
                 }

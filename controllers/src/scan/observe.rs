@@ -94,6 +94,7 @@ pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> R
         .await
         .map_err(error::store("read the catalog's artifacts"))?;
     let running_jobs = running_jobs(ctx).await?;
+    let feed_untouched = feed_untouched(ctx, &status, &digest, &inputs).await?;
     Ok(Observation::Observed(Box::new(Observed {
         digest,
         inputs,
@@ -103,7 +104,53 @@ pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> R
         cached,
         artifacts,
         running_jobs,
+        feed_untouched,
     })))
+}
+
+/// Whether the feeds changed since the snapshot a Completed status pins for the same digest,
+/// and no logged delta since names the image's packages (its BOM-Index's match keys). Any
+/// doubt — no log back to that snapshot, KEV / EPSS changed, no keys stored — is `false`:
+/// the image is re-evaluated.
+async fn feed_untouched(
+    ctx: &Context,
+    status: &stella_crds::scan::v1alpha1::ScanStatus,
+    digest: &str,
+    inputs: &Inputs,
+) -> Result<bool> {
+    let pinned = status
+        .inputs
+        .as_ref()
+        .and_then(|i| i.feed_snapshot.as_deref());
+    let Some(pinned) = pinned else {
+        return Ok(false);
+    };
+    if status.phase != Some(ScanPhase::Completed)
+        || status.image_digest.as_deref() != Some(digest)
+        || pinned == inputs.feed_snapshot
+    {
+        return Ok(false);
+    }
+    let Some(changes) = ctx
+        .store
+        .advisories
+        .changes_since(pinned)
+        .await
+        .map_err(error::store("read the feed deltas"))?
+    else {
+        return Ok(false);
+    };
+    let keys = match ctx.store.match_keys(digest).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::debug!(error = %e, digest, "no readable BOM-Index: re-evaluating");
+            None
+        }
+    };
+    let touched = changes.touches(keys.as_deref());
+    ctx.metrics
+        .feed_impact(if touched { "reevaluated" } else { "unaffected" });
+    Ok(!touched)
 }
 
 /// Resolves the image to its platform manifest digest at the registry. Failures are the

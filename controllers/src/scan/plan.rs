@@ -52,6 +52,9 @@ pub struct Observed {
     pub artifacts: Vec<ArtifactRow>,
     /// Worker Jobs running cluster-wide (finished Jobs do not count).
     pub running_jobs: u32,
+    /// The feeds changed since the status's pinned snapshot, and the logged deltas name none
+    /// of the image's packages (its BOM-Index's match keys): its findings cannot have changed.
+    pub feed_untouched: bool,
 }
 
 /// Limits the decision applies.
@@ -82,6 +85,9 @@ pub enum Plan {
     /// changed, and the inventory is stored: judge it again in the operator (no pull, no
     /// analysis, no Job), then [`Plan::Complete`] with [`Completion::Reevaluated`].
     Reevaluate,
+    /// Only the feed snapshot changed and none of its deltas names the image's packages: the
+    /// verdict stands; the status pins the new snapshot (no evaluation, no Job).
+    Advance,
     /// Write a result (from a finished Job, reused from the catalog, or re-evaluated).
     Complete {
         result: Box<ResultRow>,
@@ -168,6 +174,13 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
             .iter()
             .any(|a| a.kind == stella_store::INVENTORY_KIND)
     {
+        let only_feeds = current_inputs.as_ref().is_some_and(|c| {
+            c.policy_digest == observed.inputs.policy_digest
+                && c.feed_snapshot != observed.inputs.feed_snapshot
+        });
+        if only_feeds && observed.feed_untouched {
+            return Plan::Advance;
+        }
         return Plan::Reevaluate;
     }
     if observed.running_jobs >= limits.max_concurrent {
@@ -405,6 +418,11 @@ pub fn status(
         // The status while the operator re-evaluates: as it was (the reconcile writes the
         // `Complete` status of the re-evaluation instead).
         Plan::Reevaluate => (Some(Duration::from_secs(1)), None),
+        Plan::Advance => {
+            let inputs = new.inputs.get_or_insert_with(Default::default);
+            inputs.feed_snapshot = Some(observed.inputs.feed_snapshot.clone());
+            (Some(limits.resync), None)
+        }
         Plan::Complete { result, how } => {
             complete(&mut new, result, &observed.artifacts);
             new.completion_time = Some(now.clone());
@@ -888,6 +906,51 @@ mod tests {
         };
         assert_eq!(
             decide(&completed, &policy, &limits, &at(200)),
+            Plan::Reevaluate
+        );
+        // New feeds whose deltas name none of the image's packages: the verdict stands, the
+        // status pins the new snapshot, nothing is evaluated.
+        let untouched = Observed {
+            feed_untouched: true,
+            ..feeds(with_inventory())
+        };
+        assert_eq!(
+            decide(&completed, &untouched, &limits, &at(200)),
+            Plan::Advance
+        );
+        let advanced = status(
+            &completed,
+            &untouched,
+            &Plan::Advance,
+            None,
+            &limits,
+            &at(200),
+        );
+        assert_eq!(advanced.event, None, "quiet");
+        let pinned = advanced.status.inputs.clone().unwrap();
+        assert_eq!(
+            pinned.feed_snapshot.as_deref(),
+            Some(untouched.inputs.feed_snapshot.as_str())
+        );
+        assert_eq!(
+            advanced.status.verdict,
+            completed.status.as_ref().unwrap().verdict
+        );
+        assert_eq!(
+            advanced.status.conditions,
+            completed.status.as_ref().unwrap().conditions
+        );
+        // Untouched feeds together with a new policy: the policy needs the evaluation.
+        let both = Observed {
+            feed_untouched: true,
+            inputs: Inputs {
+                policy_digest: Some("sha256:p2".into()),
+                ..untouched.inputs.clone()
+            },
+            ..untouched.clone()
+        };
+        assert_eq!(
+            decide(&completed, &both, &limits, &at(200)),
             Plan::Reevaluate
         );
         // Nothing changed: up to date, no evaluation at all.

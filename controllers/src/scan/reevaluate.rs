@@ -15,12 +15,13 @@ use super::plan::Observed;
 use stella_store::ResultRow;
 
 /// Evaluates the stored inventory among `observed`'s artifacts under the current inputs and
-/// records the result.
+/// records the result (a new report version; the previous one stays as history), with what
+/// changed against the previous report.
 pub async fn reevaluate(
     ctx: &Context,
     observed: &Observed,
     wanted: &Reevaluation,
-) -> Result<ResultRow> {
+) -> Result<(ResultRow, Option<stella_pipeline::delta::Delta>)> {
     let store = &ctx.store;
     let inventory = stella_pipeline::stored_inventory(store, &observed.artifacts)
         .await
@@ -49,8 +50,7 @@ pub async fn reevaluate(
     stella_pipeline::record(store, &evaluation)
         .await
         .map_err(Error::Reevaluate)?;
-    let result = stella_pipeline::record_result(store, &evaluation, &wanted.pinned_image)
+    stella_pipeline::record_reevaluation(store, &evaluation, &wanted.pinned_image)
         .await
-        .map_err(Error::Reevaluate)?;
-    Ok(result)
+        .map_err(Error::Reevaluate)
 }

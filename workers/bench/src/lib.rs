@@ -136,6 +136,16 @@ pub fn fleet(
                 .map(|(o, b)| (*o, b.clone()))
                 .collect();
             let digest = format!("sha256:{i:064x}");
+            // The advisory keys of the picked purls: `type/name` (what feed deltas list).
+            let mut keys: Vec<String> = picked
+                .iter()
+                .map(|p| {
+                    let bare = p.trim_start_matches("pkg:");
+                    bare.split('@').next().unwrap_or(bare).to_string()
+                })
+                .collect();
+            keys.sort_unstable();
+            keys.dedup();
             let index = BomIndex {
                 header: Header {
                     magic: MAGIC,
@@ -146,6 +156,7 @@ pub fn fleet(
                 purls: picked.into_iter().cloned().collect(),
                 components,
                 used_by_entrypoint: Some(used),
+                match_keys: Some(keys),
             };
             (digest, index)
         })

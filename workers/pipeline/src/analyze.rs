@@ -82,7 +82,8 @@ async fn store_image(
     inventory: &Inventory,
 ) -> stella_store::Result<()> {
     let digest = &inventory.image.digest;
-    for artifact in stella_store::image_artifacts(inventory) {
+    let match_keys = stella_verdict::matching::match_keys(inventory);
+    for artifact in stella_store::image_artifacts(inventory, &match_keys) {
         store.store_artifact(digest, artifact).await?;
     }
     store

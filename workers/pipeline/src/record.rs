@@ -59,22 +59,28 @@ pub async fn record_result(
         finished_at: String::new(),
     };
     if let Some(report) = evaluation.report() {
-        let key = stella_store::keys::report(digest);
-        store
-            .store_artifact(
-                digest,
-                stella_store::Artifact {
-                    key: key.clone(),
-                    kind: stella_store::REPORT_KIND,
-                    format: "policy-report-json",
-                    view: None,
-                    bytes: report.to_canonical_json().into_bytes(),
-                },
-            )
-            .await
-            .map_err(Error::storage("failed to store the policy report"))?;
+        // The latest at `report.json`, and the version itself (what the result points at,
+        // kept as history).
+        let bytes = report.to_canonical_json().into_bytes();
+        let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+        let version = stella_store::keys::report_version(digest, &hex);
+        for key in [stella_store::keys::report(digest), version.clone()] {
+            store
+                .store_artifact(
+                    digest,
+                    stella_store::Artifact {
+                        key,
+                        kind: stella_store::REPORT_KIND,
+                        format: "policy-report-json",
+                        view: None,
+                        bytes: bytes.clone(),
+                    },
+                )
+                .await
+                .map_err(Error::storage("failed to store the policy report"))?;
+        }
         row.verdict = Some(report.verdict.as_str().to_string());
-        row.report_key = Some(key);
+        row.report_key = Some(version);
     }
     row.finished_at = timestamp();
     store
@@ -84,6 +90,69 @@ pub async fn record_result(
         .map_err(Error::storage("failed to record the result"))?;
     Ok(row)
 }
+
+/// [`record_result`] of a re-evaluation, and what it changed against the image's previous
+/// report (its latest result's), stored beside the new report version at
+/// `images/<digest>/deltas/<hex>.json` when anything did. An unreadable previous report is
+/// no baseline (every finding is new), never an error.
+pub async fn record_reevaluation(
+    store: &Store,
+    evaluation: &Evaluation,
+    image_ref: &str,
+) -> Result<(ResultRow, Option<crate::delta::Delta>)> {
+    let digest = &evaluation.inventory.image.digest;
+    let previous = store
+        .catalog
+        .latest_result(digest)
+        .await
+        .map_err(Error::storage("failed to read the previous result"))?;
+    let mut baseline = None;
+    if let Some(key) = previous.as_ref().and_then(|p| p.report_key.as_deref()) {
+        match store.get(key).await {
+            Ok(Some(bytes)) => match serde_json::from_slice::<stella_policy::Report>(&bytes) {
+                Ok(report) => baseline = Some(report),
+                Err(e) => {
+                    tracing::warn!(key, error = %e, "the previous report does not parse: no baseline")
+                }
+            },
+            Ok(None) => tracing::warn!(key, "the previous report is gone: no baseline"),
+            Err(e) => return Err(Error::storage("failed to read the previous report")(e)),
+        }
+    }
+    let row = record_result(store, evaluation, image_ref).await?;
+    let delta = crate::delta::between(
+        baseline.as_ref(),
+        previous.as_ref().map(|p| p.feed_snapshot.as_str()),
+        evaluation,
+        &row.finished_at,
+    )
+    .filter(|d| !d.is_empty());
+    if let (Some(delta), Some(key)) = (&delta, &row.report_key) {
+        let hex = key
+            .rsplit('/')
+            .next()
+            .and_then(|f| f.strip_suffix(".json"))
+            .unwrap_or_default();
+        let bytes = serde_json::to_vec(delta).unwrap_or_default();
+        store
+            .store_artifact(
+                digest,
+                stella_store::Artifact {
+                    key: stella_store::keys::delta(digest, hex),
+                    kind: DELTA_KIND,
+                    format: "rescan-delta-json",
+                    view: None,
+                    bytes,
+                },
+            )
+            .await
+            .map_err(Error::storage("failed to store the delta"))?;
+    }
+    Ok((row, delta))
+}
+
+/// The catalog's artifact kind of a re-evaluation delta.
+pub const DELTA_KIND: &str = "rescan-delta";
 
 fn timestamp() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)

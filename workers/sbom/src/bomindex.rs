@@ -3,7 +3,7 @@
 //! scheduler can find the images a new advisory touches without reading any SBOM. Also
 //! [`ImpactIndex`], those indexes of many images joined into one.
 //!
-//! # Layout (version 1)
+//! # Layout (version 2)
 //!
 //! All integers little-endian; a *string* is a `u32` byte length then that many UTF-8 bytes; a
 //! *map* is a `u32` entry count then, per entry in strictly ascending purl index order, the
@@ -20,9 +20,14 @@
 //! purls                string × count, strictly ascending (byte order)
 //! components           map
 //! used-by-entrypoint   u8        0 (no component is flagged) or 1, then a map
+//! match keys present   u8        0 or 1, then (1) a u32 count and that many strings,
+//!                                strictly ascending: the `ecosystem/package` keys advisories
+//!                                name the image's packages by (`Debian:12/openssl` for
+//!                                `libssl3`, whose source package it is; `PyPI/requests`)
 //! ```
 //!
-//! Nothing follows. The same inventory always gives the same bytes.
+//! Nothing follows. The same inventory always gives the same bytes. Version 1 (without the
+//! match keys) is still read: its images have no keys, so any feed delta may touch them.
 
 use crate::Inventory;
 use roaring::RoaringBitmap;
@@ -32,15 +37,19 @@ use std::ops::Range;
 
 /// The first bytes of every BOM-Index.
 pub const MAGIC: [u8; 14] = *b"STELLA-BOMIDX\0";
-/// The layout version written, and the only one read.
-pub const VERSION: u16 = 1;
+/// The layout version written.
+pub const VERSION: u16 = 2;
+/// The oldest layout version read.
+pub const OLDEST_VERSION: u16 = 1;
 
 /// Why bytes are not a BOM-Index.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("not a BOM-Index (bad magic)")]
     BadMagic,
-    #[error("unsupported BOM-Index version {0} (this build reads version {VERSION})")]
+    #[error(
+        "unsupported BOM-Index version {0} (this build reads versions {OLDEST_VERSION} to {VERSION})"
+    )]
     UnsupportedVersion(u16),
     #[error(
         "truncated BOM-Index: {what} at offset {offset} needs {needed} bytes, {remaining} remain"
@@ -101,6 +110,9 @@ pub struct BomIndex {
     pub components: BTreeMap<u32, RoaringBitmap>,
     /// The same, only components the entrypoint uses; `None` when no component is flagged.
     pub used_by_entrypoint: Option<BTreeMap<u32, RoaringBitmap>>,
+    /// The `ecosystem/package` keys advisories name the packages by, sorted and unique;
+    /// `None` in a version 1 index (unknown).
+    pub match_keys: Option<Vec<String>>,
 }
 
 impl BomIndex {
@@ -138,9 +150,20 @@ impl BomIndex {
                 created_at: inventory.image.created.clone(),
             },
             purls,
+            match_keys: None,
             components: carried,
             used_by_entrypoint: (!used.is_empty()).then_some(used),
         }
+    }
+
+    /// The same index with the image's advisory match keys (`ecosystem/package`; sorted and
+    /// deduplicated here).
+    pub fn with_match_keys(mut self, keys: impl IntoIterator<Item = String>) -> BomIndex {
+        let mut keys: Vec<String> = keys.into_iter().collect();
+        keys.sort_unstable();
+        keys.dedup();
+        self.match_keys = Some(keys);
+        self
     }
 
     /// Whether some component has exactly this purl.
@@ -182,6 +205,18 @@ impl BomIndex {
             }
             None => out.push(0),
         }
+        if self.header.version >= 2 {
+            match &self.match_keys {
+                Some(keys) => {
+                    out.push(1);
+                    put_u32(&mut out, keys.len());
+                    for key in keys {
+                        put_string(&mut out, key);
+                    }
+                }
+                None => out.push(0),
+            }
+        }
         out
     }
 
@@ -198,7 +233,7 @@ impl BomIndex {
             return Err(Error::BadMagic);
         }
         let version = r.u16("version")?;
-        if version != VERSION {
+        if !(OLDEST_VERSION..=VERSION).contains(&version) {
             return Err(Error::UnsupportedVersion(version));
         }
         let image_digest = r.string("image digest")?;
@@ -225,6 +260,25 @@ impl BomIndex {
             true => Some(r.map(purls.len())?),
             false => None,
         };
+        let match_keys = match version >= 2 && r.flag("match-keys flag")? {
+            true => {
+                let count = r.count("match key count", 4)?;
+                let mut keys: Vec<String> = Vec::with_capacity(count);
+                for _ in 0..count {
+                    let offset = r.offset;
+                    let key = r.string("match key")?;
+                    if keys.last().is_some_and(|last| *last >= key) {
+                        return Err(Error::Invalid {
+                            reason: "match keys not strictly ascending",
+                            offset,
+                        });
+                    }
+                    keys.push(key);
+                }
+                Some(keys)
+            }
+            false => None,
+        };
         if r.offset != bytes.len() {
             return Err(Error::Invalid {
                 reason: "trailing bytes",
@@ -241,6 +295,7 @@ impl BomIndex {
             purls,
             components,
             used_by_entrypoint,
+            match_keys,
         })
     }
 }
@@ -409,6 +464,12 @@ pub struct ImpactIndex {
     carried: Vec<RoaringBitmap>,
     /// Parallel to `purls`; empty bitmaps where no image's entrypoint uses the purl.
     used: Vec<RoaringBitmap>,
+    /// Advisory match keys (`ecosystem/package`), sorted, unique.
+    keys: Vec<String>,
+    /// Parallel to `keys`: the images whose packages advisories name by the key.
+    keyed: Vec<RoaringBitmap>,
+    /// Images whose index has no match keys (version 1): any delta may touch them.
+    unkeyed: RoaringBitmap,
 }
 
 impl ImpactIndex {
@@ -421,11 +482,26 @@ impl ImpactIndex {
         // so inserts append.
         let mut slots: HashMap<&'a str, u32, Fx> = HashMap::default();
         let mut bitmaps: Vec<(RoaringBitmap, RoaringBitmap)> = Vec::new();
+        let mut key_slots: HashMap<&'a str, RoaringBitmap, Fx> = HashMap::default();
+        let mut unkeyed = RoaringBitmap::new();
         for (digest, index) in indexes {
             let ordinal = *ordinals.entry(digest).or_insert_with(|| {
                 images.push(digest.to_string());
                 u32::try_from(images.len() - 1).expect("fewer than 2^32 images")
             });
+            match &index.match_keys {
+                Some(keys) => {
+                    for key in keys {
+                        let images = key_slots.entry(key.as_str()).or_default();
+                        if images.try_push(ordinal).is_err() {
+                            images.insert(ordinal);
+                        }
+                    }
+                }
+                None => {
+                    unkeyed.insert(ordinal);
+                }
+            }
             let mut used = index
                 .used_by_entrypoint
                 .iter()
@@ -454,11 +530,18 @@ impl ImpactIndex {
         order.sort_unstable_by(|a, b| a.0.cmp(b.0));
         let mut bitmaps: Vec<Option<(RoaringBitmap, RoaringBitmap)>> =
             bitmaps.into_iter().map(Some).collect();
+        let mut keyed: Vec<(&str, RoaringBitmap)> = key_slots.into_iter().collect();
+        keyed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+        let (keys, keyed): (Vec<String>, Vec<RoaringBitmap>) =
+            keyed.into_iter().map(|(k, b)| (k.to_string(), b)).unzip();
         let mut index = ImpactIndex {
             images,
             purls: Vec::with_capacity(order.len()),
             carried: Vec::with_capacity(order.len()),
             used: Vec::with_capacity(order.len()),
+            keys,
+            keyed,
+            unkeyed,
         };
         for (purl, slot) in order {
             let (carried, used) = bitmaps[slot as usize].take().expect("one slot per purl");
@@ -482,6 +565,24 @@ impl ImpactIndex {
         for prefix in prefixes {
             for bitmap in &bitmaps[prefix_range(&self.purls, prefix)] {
                 hits |= bitmap;
+            }
+        }
+        let mut digests: Vec<String> = hits
+            .iter()
+            .map(|ordinal| self.images[ordinal as usize].clone())
+            .collect();
+        digests.sort_unstable();
+        digests
+    }
+
+    /// The digests (sorted) of the images whose packages advisories name by any of `keys`
+    /// (`ecosystem/package`, as feed deltas list them) — and of those whose index has no
+    /// keys, which any delta may touch.
+    pub fn query_keys(&self, keys: &[&str]) -> Vec<String> {
+        let mut hits = self.unkeyed.clone();
+        for key in keys {
+            if let Ok(i) = self.keys.binary_search_by(|k| k.as_str().cmp(key)) {
+                hits |= &self.keyed[i];
             }
         }
         let mut digests: Vec<String> = hits

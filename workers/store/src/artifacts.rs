@@ -16,9 +16,9 @@ pub struct Artifact {
     pub bytes: Vec<u8>,
 }
 
-/// The SBOMs, the BOM-Index and the canonical inventory of `inventory`, keyed under its image
-/// digest.
-pub fn image_artifacts(inventory: &stella_sbom::Inventory) -> Vec<Artifact> {
+/// The SBOMs, the BOM-Index (with the advisory `match_keys` of the packages) and the canonical
+/// inventory of `inventory`, keyed under its image digest.
+pub fn image_artifacts(inventory: &stella_sbom::Inventory, match_keys: &[String]) -> Vec<Artifact> {
     let digest = &inventory.image.digest;
     let usage = inventory.usage_view();
     let sbom =
@@ -65,7 +65,9 @@ pub fn image_artifacts(inventory: &stella_sbom::Inventory) -> Vec<Artifact> {
             kind: crate::BOM_INDEX_KIND,
             format: "stella-bomindex",
             view: None,
-            bytes: stella_sbom::bomindex::BomIndex::build(inventory).to_bytes(),
+            bytes: stella_sbom::bomindex::BomIndex::build(inventory)
+                .with_match_keys(match_keys.iter().cloned())
+                .to_bytes(),
         },
         Artifact {
             key: keys::inventory(digest),

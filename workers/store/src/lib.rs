@@ -355,6 +355,19 @@ pub mod keys {
         format!("images/{image_digest}/report.json")
     }
 
+    /// `images/<digest>/reports/<hex>.json`: one version of the image's policy report, by
+    /// the SHA-256 of its canonical JSON (history: the previous one is a re-evaluation's
+    /// baseline).
+    pub fn report_version(image_digest: &str, report_sha256_hex: &str) -> String {
+        format!("images/{image_digest}/reports/{report_sha256_hex}.json")
+    }
+
+    /// `images/<digest>/deltas/<hex>.json`: what the report version `<hex>` changed against
+    /// the one before it.
+    pub fn delta(image_digest: &str, report_sha256_hex: &str) -> String {
+        format!("images/{image_digest}/deltas/{report_sha256_hex}.json")
+    }
+
     /// `indexes/<digest>/bom-index.bin`: the image's BOM-Index sidecar.
     pub fn bom_index(image_digest: &str) -> String {
         format!("indexes/{image_digest}/bom-index.bin")

@@ -18,6 +18,17 @@ fn index(digest: &str, purls: &[&str], used: bool) -> BomIndex {
         purls: purls.iter().map(|p| p.to_string()).collect(),
         used_by_entrypoint: used.then(|| components.clone()),
         components,
+        // Images whose entrypoint is unknown here also have no match keys (as a version 1
+        // index would); the others name theirs.
+        match_keys: (!used).then(|| {
+            purls
+                .iter()
+                .map(|p| {
+                    let name = p.split('@').next().unwrap().rsplit('/').next().unwrap();
+                    format!("Debian:12/{name}")
+                })
+                .collect()
+        }),
     }
 }
 
@@ -73,6 +84,12 @@ async fn stored_indexes_of_catalogued_images_answer_impact_queries() {
 
     let impact = store.impact_index().await.unwrap();
     assert_eq!(impact.images(), [a.clone(), b.clone()]);
+    // By advisory key: `a` names lodash; `b` has no keys, so any key may touch it.
+    assert_eq!(
+        impact.query_keys(&["Debian:12/lodash"]),
+        [a.clone(), b.clone()]
+    );
+    assert_eq!(impact.query_keys(&["Debian:12/zlib"]), [b.clone()]);
     assert_eq!(
         impact.query(&[], &["pkg:deb/debian/openssl@"], false),
         [a.clone(), b.clone()]

@@ -79,6 +79,15 @@ pub fn keys(candidates: &[Candidate]) -> Vec<(String, String)> {
         .collect()
 }
 
+/// The `ecosystem/package` keys advisories name `inventory`'s packages by, sorted: what its
+/// BOM-Index records for impact selection, in the form feed deltas list.
+pub fn match_keys(inventory: &Inventory) -> Vec<String> {
+    keys(&candidates(inventory))
+        .into_iter()
+        .map(|(ecosystem, package)| format!("{ecosystem}/{package}"))
+        .collect()
+}
+
 /// The findings of `inventory` against `advisories`, each flagged when the entrypoint uses
 /// the package.
 pub fn match_inventory(inventory: &Inventory, advisories: &[Advisory]) -> Vec<Finding> {
