@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 /// The engine: domain logic that must build without `kube`.
-const ENGINE: [&str; 13] = [
+const ENGINE: [&str; 14] = [
     "model",
     "acquire",
     "layerfs",
@@ -20,6 +20,7 @@ const ENGINE: [&str; 13] = [
     "scan",
     "store",
     "pipeline",
+    "feeds",
 ];
 
 fn cargo() -> Command {

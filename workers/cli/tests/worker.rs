@@ -255,7 +255,16 @@ fn the_worker_scans_into_postgres_and_s3_and_reports_every_ending() {
                 .collect(),
             "{artifacts:?}"
         );
-        assert_eq!(artifacts.len(), 8, "{artifacts:?}");
+        // Five SBOMs, the BOM-Index, the inventory, and the report twice: the latest
+        // (`report.json`) and its version (`reports/<sha256>.json`, what the result names).
+        assert_eq!(artifacts.len(), 9, "{artifacts:?}");
+        let reports: Vec<&str> = artifacts
+            .iter()
+            .filter(|a| a.kind == "report")
+            .map(|a| a.digest.as_str())
+            .collect();
+        assert_eq!(reports.len(), 2);
+        assert_eq!(reports[0], reports[1], "the same bytes");
         for artifact in &artifacts {
             let bytes = bucket
                 .get(&artifact.key)
@@ -307,7 +316,18 @@ fn the_worker_scans_into_postgres_and_s3_and_reports_every_ending() {
         assert_eq!(result.components, image.components);
         assert!(result.vex_snapshot.is_some());
         let report_key = result.report_key.clone().unwrap();
-        assert_eq!(report_key, format!("images/{digest}/report.json"));
+        // The result names its report version, content-addressed (the latest is also at
+        // `report.json`).
+        let version = report_key
+            .strip_prefix(&format!("images/{digest}/reports/"))
+            .and_then(|f| f.strip_suffix(".json"))
+            .unwrap_or_else(|| panic!("{report_key} is not a report version"));
+        let latest = bucket
+            .get(&format!("images/{digest}/report.json"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(sha256(&latest), format!("sha256:{version}"));
         let report: serde_json::Value =
             serde_json::from_slice(&bucket.get(&report_key).await.unwrap().unwrap()).unwrap();
         assert_eq!(report["verdict"], "FAIL");

@@ -3,7 +3,7 @@
 
 use roaring::RoaringBitmap;
 use std::collections::{BTreeMap, BTreeSet};
-use stella_sbom::bomindex::{BomIndex, Error, ImpactIndex, MAGIC, VERSION};
+use stella_sbom::bomindex::{BomIndex, Error, ImpactIndex, MAGIC, OLDEST_VERSION, VERSION};
 
 fn bitmap(ordinals: &[u32]) -> RoaringBitmap {
     ordinals.iter().copied().collect()
@@ -15,13 +15,25 @@ fn blob(ordinals: &[u32]) -> Vec<u8> {
     out
 }
 
-/// The documented layout written out by hand (not by the code under test).
+/// The documented layout written out by hand (not by the code under test), without match keys.
 fn layout(
     version: u16,
     created: Option<&str>,
     purls: &[&str],
     components: &[(u32, Vec<u8>)],
     used: Option<&[(u32, Vec<u8>)]>,
+) -> Vec<u8> {
+    layout_with_keys(version, created, purls, components, used, None)
+}
+
+/// The same, with match keys (written from version 2 on: a flag, then the count and strings).
+fn layout_with_keys(
+    version: u16,
+    created: Option<&str>,
+    purls: &[&str],
+    components: &[(u32, Vec<u8>)],
+    used: Option<&[(u32, Vec<u8>)]>,
+    keys: Option<&[&str]>,
 ) -> Vec<u8> {
     fn string(out: &mut Vec<u8>, s: &str) {
         out.extend_from_slice(&(s.len() as u32).to_le_bytes());
@@ -57,6 +69,18 @@ fn layout(
         }
         None => out.push(0),
     }
+    if version >= 2 {
+        match keys {
+            Some(keys) => {
+                out.push(1);
+                out.extend_from_slice(&(keys.len() as u32).to_le_bytes());
+                for k in keys {
+                    string(&mut out, k);
+                }
+            }
+            None => out.push(0),
+        }
+    }
     out
 }
 
@@ -74,7 +98,7 @@ fn tiny() -> Vec<u8> {
 fn the_layout_is_the_documented_one() {
     let index = BomIndex::from_bytes(&tiny()).unwrap();
     assert_eq!(index.header.magic, MAGIC);
-    assert_eq!(index.header.version, 1);
+    assert_eq!(index.header.version, VERSION);
     assert_eq!(index.header.image_digest, "sha256:aa");
     assert_eq!(
         index.header.created_at.as_deref(),
@@ -90,14 +114,68 @@ fn the_layout_is_the_documented_one() {
         Some(BTreeMap::from([(1, bitmap(&[2]))]))
     );
     assert_eq!(index.to_bytes(), tiny());
+    assert_eq!(index.match_keys, None);
+}
+
+#[test]
+fn version_2_carries_the_match_keys_and_version_1_is_still_read() {
+    let purls = ["pkg:deb/debian/libssl3@3.0.11"];
+    let keyed = layout_with_keys(
+        VERSION,
+        None,
+        &purls,
+        &[(0, blob(&[0]))],
+        None,
+        Some(&["Debian:12/openssl", "PyPI/requests"]),
+    );
+    let index = BomIndex::from_bytes(&keyed).unwrap();
+    assert_eq!(
+        index.match_keys.as_deref(),
+        Some(&["Debian:12/openssl".to_string(), "PyPI/requests".to_string()][..])
+    );
+    assert_eq!(index.to_bytes(), keyed);
+    // Out of order or repeated keys are refused.
+    for bad in [["b", "a"], ["a", "a"]] {
+        let bytes = layout_with_keys(VERSION, None, &purls, &[(0, blob(&[0]))], None, Some(&bad));
+        let e = BomIndex::from_bytes(&bytes).unwrap_err();
+        assert!(
+            e.to_string().contains("match keys not strictly ascending"),
+            "{e}"
+        );
+    }
+    // A count larger than the bytes left is refused before anything is allocated.
+    let mut huge = layout_with_keys(VERSION, None, &purls, &[(0, blob(&[0]))], None, Some(&[]));
+    let at = huge.len() - 4;
+    huge[at..].copy_from_slice(&u32::MAX.to_le_bytes());
+    assert!(matches!(
+        BomIndex::from_bytes(&huge),
+        Err(Error::Oversized { .. })
+    ));
+    // Version 1 (no keys section): read, no keys, written back as it was.
+    let old = layout(OLDEST_VERSION, None, &purls, &[(0, blob(&[0]))], None);
+    let index = BomIndex::from_bytes(&old).unwrap();
+    assert_eq!(index.match_keys, None);
+    assert_eq!(index.to_bytes(), old);
+    // `with_match_keys` sorts and deduplicates.
+    let built = index.with_match_keys(["b".to_string(), "a".to_string(), "b".to_string()]);
+    assert_eq!(
+        built.match_keys.as_deref(),
+        Some(&["a".to_string(), "b".to_string()][..])
+    );
 }
 
 #[test]
 fn an_inventory_round_trips_byte_for_byte() {
     let inventory = super::protobuf::rich_inventory();
-    let index = BomIndex::build(&inventory);
+    let keys = || ["Debian:12/bash".to_string(), "npm/lodash".to_string()];
+    let index = BomIndex::build(&inventory).with_match_keys(keys());
     let bytes = index.to_bytes();
-    assert_eq!(bytes, BomIndex::build(&inventory.clone()).to_bytes());
+    assert_eq!(
+        bytes,
+        BomIndex::build(&inventory.clone())
+            .with_match_keys(keys())
+            .to_bytes()
+    );
     let parsed = BomIndex::from_bytes(&bytes).unwrap();
     assert_eq!(parsed, index);
     assert_eq!(parsed.to_bytes(), bytes);
@@ -159,10 +237,10 @@ fn garbage_and_foreign_bytes_are_not_an_index() {
         BomIndex::from_bytes(json.as_bytes()),
         Err(Error::BadMagic)
     ));
-    let future = layout(2, None, &[], &[], None);
+    let future = layout(3, None, &[], &[], None);
     let e = BomIndex::from_bytes(&future).unwrap_err();
-    assert!(matches!(e, Error::UnsupportedVersion(2)), "{e}");
-    assert!(e.to_string().contains("version 2"), "{e}");
+    assert!(matches!(e, Error::UnsupportedVersion(3)), "{e}");
+    assert!(e.to_string().contains("versions 1 to 2"), "{e}");
 }
 
 #[test]
@@ -303,7 +381,7 @@ fn lengths_and_indices_are_checked_against_the_input() {
     ));
     // A purl that is not UTF-8.
     let mut latin1 = layout(VERSION, None, &["pkg:a@1"], &[], None);
-    let at = latin1.len() - 5 - 1; // the purl's last byte
+    let at = latin1.len() - 6 - 1; // the purl's last byte (map count, two flags after)
     latin1[at] = 0xff;
     assert!(matches!(
         BomIndex::from_bytes(&latin1),

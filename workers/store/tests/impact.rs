@@ -1,6 +1,7 @@
 //! BOM-Indexes stored per image and read back, for the catalogued images, as one impact index.
 
 use super::image;
+use std::collections::BTreeSet;
 use stella_sbom::bomindex::{BomIndex, Header, MAGIC, VERSION};
 use stella_store::{ArtifactRow, BOM_INDEX_KIND, Error, Store, keys};
 
@@ -21,13 +22,14 @@ fn index(digest: &str, purls: &[&str], used: bool) -> BomIndex {
         // Images whose entrypoint is unknown here also have no match keys (as a version 1
         // index would); the others name theirs.
         match_keys: (!used).then(|| {
-            purls
+            let keys: BTreeSet<String> = purls
                 .iter()
                 .map(|p| {
                     let name = p.split('@').next().unwrap().rsplit('/').next().unwrap();
                     format!("Debian:12/{name}")
                 })
-                .collect()
+                .collect();
+            keys.into_iter().collect()
         }),
     }
 }
