@@ -235,7 +235,7 @@ pub fn parse_cadence(text: &str) -> Result<Duration, String> {
 pub enum Outcome {
     /// Stored: the sync, and what was read.
     Synced {
-        sync: FeedSync,
+        sync: Box<FeedSync>,
         records: u64,
         rejected: Vec<(String, String)>,
     },
@@ -426,7 +426,7 @@ pub fn read_advisories(
         for advisory in &mut records.advisories {
             advisory
                 .affected
-                .retain(|a| ecosystems.iter().any(|e| *e == a.ecosystem));
+                .retain(|a| ecosystems.contains(&a.ecosystem));
         }
         records
             .advisories
@@ -543,7 +543,7 @@ pub async fn sync(
                 .await
                 .map_err(Error::Store)?;
             Outcome::Synced {
-                sync,
+                sync: Box::new(sync),
                 records: records.advisories.len() as u64,
                 rejected: records.rejected,
             }
@@ -620,11 +620,11 @@ async fn sync_signals(
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes))
     );
     Ok(Outcome::Synced {
-        sync: FeedSync {
+        sync: Box::new(FeedSync {
             snapshot,
             feed_snapshot: digest,
             delta: None,
-        },
+        }),
         records: records as u64,
         rejected: vec![],
     })
@@ -664,11 +664,11 @@ async fn sync_vex(ctx: &Context, origin: &str, bytes: &[u8]) -> Result<Outcome, 
         .await
         .map_err(Error::Store)?;
     Ok(Outcome::Synced {
-        sync: FeedSync {
+        sync: Box::new(FeedSync {
             snapshot,
             feed_snapshot: document.digest.clone(),
             delta: None,
-        },
+        }),
         records: document.statements.len() as u64,
         rejected,
     })
@@ -1071,11 +1071,11 @@ mod tests {
 
     fn synced() -> Outcome {
         Outcome::Synced {
-            sync: FeedSync {
+            sync: Box::new(FeedSync {
                 snapshot: format!("sha256:{}", "1".repeat(64)),
                 feed_snapshot: format!("sha256:{}", "2".repeat(64)),
                 delta: None,
-            },
+            }),
             records: 3,
             rejected: (0..20)
                 .map(|i| (format!("f{i}.json"), "bad".to_string()))

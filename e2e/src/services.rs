@@ -265,6 +265,9 @@ pub enum Answer {
     Redirect(String),
 }
 
+/// A request a [`FeedServer`] got: its request line and `If-None-Match`.
+pub type Request = (String, Option<String>);
+
 /// A loopback HTTP/1.1 server for feed tests: one answer for every path, changed while it
 /// runs, and the requests it got (request line and `If-None-Match`). Stopped on drop.
 #[derive(Debug)]
@@ -272,7 +275,7 @@ pub struct FeedServer {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
     answer: std::sync::Arc<std::sync::Mutex<Answer>>,
-    requests: std::sync::Arc<std::sync::Mutex<Vec<(String, Option<String>)>>>,
+    requests: std::sync::Arc<std::sync::Mutex<Vec<Request>>>,
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
