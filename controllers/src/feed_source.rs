@@ -25,7 +25,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -946,7 +946,6 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
     let event = Event {
         type_,
         reason: reason.to_string(),
@@ -954,20 +953,13 @@ async fn publish(
         action: "Sync".into(),
         secondary: None,
     };
-    let reference = guard.object_ref(&());
-    let published = match recorder.publish(&event, &reference).await {
-        Err(kube::Error::Api(status)) if status.code == 422 => {
-            let reference = k8s_openapi::api::core::v1::ObjectReference {
-                namespace: Some("default".into()),
-                ..reference
-            };
-            recorder.publish(&event, &reference).await
-        }
-        other => other,
-    };
-    if let Err(error) = published {
-        tracing::warn!(%error, "failed to record an event");
-    }
+    crate::events::publish_cluster_scoped(
+        &ctx.client,
+        &ctx.reporter,
+        &event,
+        guard.object_ref(&()),
+    )
+    .await;
 }
 
 /// A failed reconcile (the catalog or the API server): retried with a jittered backoff.

@@ -3,6 +3,7 @@
 
 pub mod conditions;
 pub mod discovery;
+pub mod events;
 pub mod feed_source;
 pub mod metrics;
 pub mod policy;

@@ -15,7 +15,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -232,7 +232,6 @@ async fn update_status(
         }
         Validated::Invalid { reason, errors } => {
             tracing::warn!(policy = %name, reason, errors = errors.len(), "policy invalid");
-            let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
             let event = Event {
                 type_: EventType::Warning,
                 reason: (*reason).to_string(),
@@ -240,22 +239,13 @@ async fn update_status(
                 action: "Validate".into(),
                 secondary: None,
             };
-            let reference = guard.object_ref(&());
-            let published = match recorder.publish(&event, &reference).await {
-                // Kubernetes before 1.22 refuses an event about a cluster-scoped object unless
-                // the reference names the event's namespace (`default`): say it there.
-                Err(kube::Error::Api(status)) if status.code == 422 => {
-                    let reference = k8s_openapi::api::core::v1::ObjectReference {
-                        namespace: Some("default".into()),
-                        ..reference
-                    };
-                    recorder.publish(&event, &reference).await
-                }
-                other => other,
-            };
-            if let Err(error) = published {
-                tracing::warn!(%error, policy = %name, "failed to record an event");
-            }
+            crate::events::publish_cluster_scoped(
+                &ctx.client,
+                &ctx.reporter,
+                &event,
+                guard.object_ref(&()),
+            )
+            .await;
         }
     }
     Ok(())

@@ -37,7 +37,9 @@ pub mod v1alpha1 {
          "message": "an offline kit is imported once; cadence applies to url feeds", "fieldPath": ".cadence"},
     ]))]
     pub struct FeedSourceSpec {
-        /// Record format.
+        /// Record format: which store a sync writes (advisories, KEV, EPSS or VEX). Advisory
+        /// documents (OSV, GHSA in OSV form, Debian tracker, Alpine secdb, NVD) are recognised by
+        /// their content, as `stella feeds import` does.
         pub format: FeedFormat,
         /// Where to fetch from: `https://…` (a file, an OSV `all.zip`, an API base URL).
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -59,7 +61,8 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 64), inner(length(min = 1, max = 64)))]
         pub ecosystems: Vec<String>,
-        /// Provider trust, for VEX consensus and scoring.
+        /// Provider trust. Accepted and kept, but not used yet: the VEX consensus still weighs
+        /// statements by the `--trust` configuration of `stella vex consensus` / the defaults.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub trust: Option<ProviderTrust>,
         /// Credentials (API key or bearer token), e.g. for NVD's API.
@@ -92,7 +95,8 @@ pub mod v1alpha1 {
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct OfflineKit {
-        /// Where the kit is: an `https://` URL, or an `oci://` reference.
+        /// Where the kit is: an `https://` URL. (`oci://` references are accepted by the schema
+        /// and refused by the controller with `Stalled` / `UnsupportedSource`: not supported yet.)
         #[schemars(
             length(min = 8, max = 2048),
             regex(pattern = r"^(https?|oci)://[^\s]+$")

@@ -211,6 +211,15 @@ async fn get_once(
     if status == reqwest::StatusCode::NOT_MODIFIED {
         return Ok(Fetched::NotModified);
     }
+    if status.is_redirection() {
+        // A redirect the client did not follow (a scheme it does not speak, like `file://`).
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere");
+        return Err(Error::Redirect(location.to_string()));
+    }
     if !status.is_success() {
         let retry_after = response
             .headers()
