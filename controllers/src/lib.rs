@@ -8,3 +8,4 @@ pub mod feed_source;
 pub mod metrics;
 pub mod policy;
 pub mod scan;
+pub mod schedule;

@@ -30,6 +30,10 @@ struct Inner {
     feed_sync_seconds: f64,
     /// What a changed feed snapshot did to Completed Scans (`reevaluated`, `unaffected`).
     feed_impact: BTreeMap<&'static str, u64>,
+    schedule_runs: BTreeMap<(&'static str, &'static str), u64>,
+    schedule_requests: BTreeMap<&'static str, u64>,
+    schedule_selection_seconds: f64,
+    schedule_selections: u64,
 }
 
 /// The controllers' metrics (shared by all controllers of one process).
@@ -95,6 +99,25 @@ impl Metrics {
         self.with(|m| *m.feed_impact.entry(outcome).or_default() += 1);
     }
 
+    /// A Schedule run ended (`state`: Completed, Failed, Cancelled) or was skipped
+    /// (`state`: TooLate), by trigger.
+    pub fn schedule_run(&self, trigger: &'static str, state: &'static str) {
+        self.with(|m| *m.schedule_runs.entry((trigger, state)).or_default() += 1);
+    }
+
+    /// Scans a Schedule run asked for work, by mode.
+    pub fn schedule_requests(&self, mode: &'static str, n: u64) {
+        self.with(|m| *m.schedule_requests.entry(mode).or_default() += n);
+    }
+
+    /// One pass of a run's selection over the Scans.
+    pub fn schedule_selection(&self, elapsed: Duration) {
+        self.with(|m| {
+            m.schedule_selections += 1;
+            m.schedule_selection_seconds += elapsed.as_secs_f64();
+        });
+    }
+
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         use std::fmt::Write;
@@ -157,6 +180,18 @@ impl Metrics {
                 let n = m.feed_impact.get(outcome).copied().unwrap_or(0);
                 let _ = writeln!(out, "stella_feed_impact_total{{outcome=\"{outcome}\"}} {n}");
             }
+            out.push_str("# HELP stella_schedule_runs_total Schedule runs that ended, by trigger and state (TooLate: missed its starting deadline).\n# TYPE stella_schedule_runs_total counter\n");
+            for ((trigger, state), n) in &m.schedule_runs {
+                let _ = writeln!(out, "stella_schedule_runs_total{{trigger=\"{trigger}\",state=\"{state}\"}} {n}");
+            }
+            out.push_str("# HELP stella_schedule_requests_total Scans Schedule runs asked to re-evaluate (analysis-only) or rescan (content-refresh).\n# TYPE stella_schedule_requests_total counter\n");
+            for mode in ["analysis-only", "content-refresh"] {
+                let n = m.schedule_requests.get(mode).copied().unwrap_or(0);
+                let _ = writeln!(out, "stella_schedule_requests_total{{mode=\"{mode}\"}} {n}");
+            }
+            out.push_str("# HELP stella_schedule_selection_seconds Time the Schedule controller spent selecting Scans and reading run progress.\n# TYPE stella_schedule_selection_seconds summary\n");
+            let _ = writeln!(out, "stella_schedule_selection_seconds_sum {}", m.schedule_selection_seconds);
+            let _ = writeln!(out, "stella_schedule_selection_seconds_count {}", m.schedule_selections);
             out
         })
     }

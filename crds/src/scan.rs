@@ -173,6 +173,11 @@ pub mod v1alpha1 {
         /// severity, KEV hits); absent until a re-evaluation changed something.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub last_delta: Option<ScanDelta>,
+        /// The last Schedule run request (annotation `stella-ops.org/schedule-run`) this status
+        /// answers.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 160))]
+        pub schedule_request: Option<String>,
         /// Attestation state of the outputs.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub attestation: Option<AttestationStatus>,
@@ -215,6 +220,10 @@ pub mod v1alpha1 {
         /// RFC 3339, UTC.
         #[schemars(length(max = 64))]
         pub detected_at: String,
+        /// The `rescan-delta` artifact: the whole delta, with the top findings.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 512))]
+        pub key: Option<String>,
     }
 
     /// Scan life cycle.

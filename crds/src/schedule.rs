@@ -59,7 +59,8 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub only_if: Option<OnlyIf>,
 
-        /// What a run notifies about (through matching `NotifyRule`s).
+        /// Which findings of a run are notable: a run that found new ones at or above
+        /// `minSeverity` (or new KEV hits with `includeKev`) says so in a `NewFindings` Event.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub notify: Option<ScheduleNotify>,
 
@@ -67,9 +68,64 @@ pub mod v1alpha1 {
         #[serde(default)]
         pub limits: Limits,
 
-        /// Skip future runs without deleting the schedule.
+        /// Skip future runs without deleting the schedule (a run in progress finishes).
         #[serde(default)]
         pub suspend: bool,
+
+        /// A run missed (the operator was down at its time) starts late only within this many
+        /// seconds of its scheduled time, as a CronJob's `startingDeadlineSeconds`; unset: the
+        /// latest missed run starts however late. Several missed runs start once.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(range(min = 1, max = 31_536_000))]
+        pub starting_deadline_seconds: Option<u32>,
+    }
+
+    /// Annotation on a Schedule that starts a run now, once per value:
+    /// `kubectl annotate schedule nightly stella-ops.org/run-now=$(date +%s) --overwrite`.
+    pub const RUN_NOW: &str = "stella-ops.org/run-now";
+
+    /// Annotation a Schedule run puts on each Scan it covers: `<mode>/<run id>`
+    /// (`analysis-only/nightly-1764640800`). The Scan controller answers it once — a
+    /// re-evaluation of the stored inventory, or a rescan for `content-refresh` — and records
+    /// the value it answered in `status.scheduleRequest`.
+    pub const SCHEDULE_RUN: &str = "stella-ops.org/schedule-run";
+
+    /// A parsed [`SCHEDULE_RUN`] value.
+    #[derive(Clone, Debug, PartialEq, Eq)]
+    pub struct RunRequest {
+        pub mode: ScheduleMode,
+        pub run_id: String,
+    }
+
+    impl RunRequest {
+        /// The annotation value.
+        pub fn value(&self) -> String {
+            let mode = match self.mode {
+                ScheduleMode::AnalysisOnly => "analysis-only",
+                ScheduleMode::ContentRefresh => "content-refresh",
+            };
+            format!("{mode}/{}", self.run_id)
+        }
+
+        /// Reads an annotation value; `None` for anything else (a hand-written value is
+        /// ignored, never guessed at).
+        pub fn parse(value: &str) -> Option<RunRequest> {
+            let (mode, run_id) = value.split_once('/')?;
+            let mode = match mode {
+                "analysis-only" => ScheduleMode::AnalysisOnly,
+                "content-refresh" => ScheduleMode::ContentRefresh,
+                _ => return None,
+            };
+            let valid = !run_id.is_empty()
+                && run_id.len() <= 128
+                && run_id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            valid.then(|| RunRequest {
+                mode,
+                run_id: run_id.to_string(),
+            })
+        }
     }
 
     /// Schedule modes.
@@ -141,13 +197,13 @@ pub mod v1alpha1 {
     #[derive(Clone, Debug, Default, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct ScheduleNotify {
-        /// Emit `scheduler.rescan.delta` when a run finds new findings.
+        /// Raise a `NewFindings` Event when a run finds new findings.
         #[serde(default)]
         pub on_new_findings: bool,
-        /// Lowest severity that counts as new.
+        /// Lowest severity that counts (default: low).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub min_severity: Option<Severity>,
-        /// Also notify when a finding enters the KEV catalog.
+        /// Also count new findings CISA lists as known exploited, whatever their severity.
         #[serde(default)]
         pub include_kev: bool,
     }
@@ -156,15 +212,15 @@ pub mod v1alpha1 {
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct Limits {
-        /// Most images one run evaluates.
+        /// Most Scans one run covers (the rest are left for the next run, and the run says so).
         #[serde(default = "default_max_jobs")]
         #[schemars(range(min = 1, max = 1_000_000))]
         pub max_jobs: u32,
-        /// Most evaluations started per second.
+        /// Most Scans a run asks for work per second.
         #[serde(default = "default_rate")]
         #[schemars(range(min = 1, max = 10_000))]
         pub rate_per_second: u32,
-        /// Most evaluations (or worker Jobs, for `content-refresh`) running at once.
+        /// Most Scans of a run being re-evaluated or rescanned at once.
         #[serde(default = "default_parallelism")]
         #[schemars(range(min = 1, max = 1024))]
         pub parallelism: u32,
@@ -197,6 +253,13 @@ pub mod v1alpha1 {
         /// When the last run started.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub last_run_time: Option<Time>,
+        /// The cron time the last cron run was for (missed runs are counted from it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_schedule_time: Option<Time>,
+        /// The last `stella-ops.org/run-now` value a run was started for.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 64))]
+        pub run_request: Option<String>,
         /// When the next run is due (absent while suspended).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub next_run_time: Option<Time>,
@@ -210,7 +273,7 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 10))]
         pub history: Vec<RunSummary>,
-        /// `Ready`, `Suspended`, `Running`.
+        /// `Ready`, `Reconciling` (while a run is in progress), `Stalled` (an invalid spec).
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(schema_with = "conditions_schema")]
         pub conditions: Conditions,
@@ -256,7 +319,6 @@ pub mod v1alpha1 {
     /// Run states.
     #[derive(Clone, Copy, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq, Hash)]
     pub enum RunState {
-        Planning,
         Running,
         Completed,
         Failed,
@@ -281,5 +343,11 @@ pub mod v1alpha1 {
         pub new_criticals: u32,
         /// New high findings across the run.
         pub new_high: u32,
+        /// New medium findings across the run.
+        #[serde(default)]
+        pub new_medium: u32,
+        /// New low findings across the run.
+        #[serde(default)]
+        pub new_low: u32,
     }
 }

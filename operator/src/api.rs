@@ -1,6 +1,8 @@
 //! The REST API under `/api/v1/scanner` (seeds §4): the read/act surface that does not fit the
 //! CRDs. `GET scans/{namespace}/{name}`, `GET sboms/{digest}?format=&view=`,
-//! `GET diff?old=&new=&view=`, `POST reports`, `GET catalog/artifacts/{key}`.
+//! `GET diff?old=&new=&view=`, `POST reports`, `GET catalog/artifacts/{key}`; beside it the
+//! scheduler's `GET /api/v1/scheduler/runs/{id}`, `runs?schedule=`, `cursor` and the feeds'
+//! `GET /api/v1/feeds` ([`scheduler`]).
 //!
 //! Every request is authenticated and authorised the Kubernetes way ([`auth`]): the bearer
 //! token goes to a `TokenReview`, the user it names to a `SubjectAccessReview` on our own
@@ -19,6 +21,7 @@ mod diff;
 mod input;
 mod reads;
 mod reports;
+mod scheduler;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -129,8 +132,29 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and(authorization)
-        .and(state)
+        .and(state.clone())
         .then(reports::report);
+    let run = warp::path!("runs" / String)
+        .and(warp::get())
+        .and(authorization)
+        .and(state.clone())
+        .then(scheduler::run);
+    let runs = warp::path!("runs")
+        .and(warp::get())
+        .and(query)
+        .and(authorization)
+        .and(state.clone())
+        .then(scheduler::runs);
+    let cursor = warp::path!("cursor")
+        .and(warp::get())
+        .and(authorization)
+        .and(state.clone())
+        .then(scheduler::cursor);
+    let feeds = warp::path!("api" / "v1" / "feeds")
+        .and(warp::get())
+        .and(authorization)
+        .and(state)
+        .then(scheduler::feeds);
 
     warp::path!("api" / "v1" / "scanner" / ..)
         .and(
@@ -144,6 +168,11 @@ pub fn routes(
                 .or(reports)
                 .unify(),
         )
+        .or(warp::path!("api" / "v1" / "scheduler" / ..)
+            .and(run.or(runs).unify().or(cursor).unify()))
+        .unify()
+        .or(feeds)
+        .unify()
         .recover(rejection)
         .unify()
 }

@@ -425,6 +425,16 @@ impl Controllers {
                 },
                 until_stopped(),
             )),
+            tokio::spawn(stella_controllers::schedule::run(
+                stella_controllers::schedule::Context {
+                    client: self.scan.client.clone(),
+                    store: self.scan.store.clone(),
+                    metrics: self.scan.metrics.clone(),
+                    reporter: self.scan.reporter.clone(),
+                    watch_namespace: self.scan.watch_namespace.clone(),
+                },
+                until_stopped(),
+            )),
         ];
         if let Some(settings) = &self.discovery {
             tasks.push(tokio::spawn(stella_controllers::discovery::run(

@@ -112,6 +112,7 @@ pub fn reevaluated(
     limits: &Limits,
     now: &Time,
 ) -> Outcome {
+    let key = stella_pipeline::delta_key(&result);
     let plan = Plan::Complete {
         result: Box::new(result),
         how: plan::Completion::Reevaluated,
@@ -127,6 +128,7 @@ pub fn reevaluated(
             removed_findings: delta.removed_findings,
             kev_hits: delta.kev_hits.iter().take(10).cloned().collect(),
             detected_at: delta.detected_at.clone(),
+            key,
         });
         if let Some(event) = &mut outcome.event {
             event.note = format!(

@@ -10,6 +10,7 @@ use stella_crds::common::Verdict;
 use stella_crds::scan::v1alpha1::{
     ArtifactKind, ArtifactRef, SbomView, Scan, ScanInputs, ScanPhase, ScanStatus, SeverityCounts,
 };
+use stella_crds::schedule::v1alpha1::{RunRequest, SCHEDULE_RUN, ScheduleMode};
 use stella_store::{ArtifactRow, ResultRow, RunRow};
 
 /// The state of the worker Job named in `status.jobName`.
@@ -132,10 +133,21 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
         };
     }
     let current_inputs = status.inputs.as_ref().map(inputs_of_status);
+    // A Schedule run's request not answered yet: `analysis-only` judges the stored inventory
+    // again even when nothing changed (waivers expire, reports age), `content-refresh` rescans.
+    let request = pending_request(scan);
+    let analysis_request = request
+        .as_ref()
+        .is_some_and(|r| r.mode == ScheduleMode::AnalysisOnly);
+    let force = scan.spec.force
+        || request
+            .as_ref()
+            .is_some_and(|r| r.mode == ScheduleMode::ContentRefresh);
     if status.phase == Some(ScanPhase::Completed)
         && same_generation
         && status.image_digest.as_deref() == Some(observed.digest.as_str())
         && current_inputs.as_ref() == Some(&observed.inputs)
+        && request.is_none()
     {
         return Plan::UpToDate;
     }
@@ -152,18 +164,10 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
             };
         }
     }
-    if !scan.spec.force
-        && let Some(cached) = &observed.cached
-    {
-        return Plan::Complete {
-            result: Box::new(cached.clone()),
-            how: Completion::Reused,
-        };
-    }
     // New feeds or a new policy for the same content: a content rescan happens only when the
-    // analyzer changed, the spec changed (`force` among it), or no inventory is stored.
-    if !scan.spec.force
-        && status.phase == Some(ScanPhase::Completed)
+    // analyzer changed, the spec changed (`force` among it), a `content-refresh` run asks, or
+    // no inventory is stored.
+    let reevaluable = status.phase == Some(ScanPhase::Completed)
         && same_generation
         && status.image_digest.as_deref() == Some(observed.digest.as_str())
         && current_inputs
@@ -172,13 +176,22 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
         && observed
             .artifacts
             .iter()
-            .any(|a| a.kind == stella_store::INVENTORY_KIND)
+            .any(|a| a.kind == stella_store::INVENTORY_KIND);
+    if !force
+        && !(analysis_request && reevaluable)
+        && let Some(cached) = &observed.cached
     {
+        return Plan::Complete {
+            result: Box::new(cached.clone()),
+            how: Completion::Reused,
+        };
+    }
+    if !force && reevaluable {
         let only_feeds = current_inputs.as_ref().is_some_and(|c| {
             c.policy_digest == observed.inputs.policy_digest
                 && c.feed_snapshot != observed.inputs.feed_snapshot
         });
-        if only_feeds && observed.feed_untouched {
+        if only_feeds && observed.feed_untouched && !analysis_request {
             return Plan::Advance;
         }
         return Plan::Reevaluate;
@@ -195,6 +208,39 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
             1
         },
     }
+}
+
+/// The Schedule run request on `scan` (annotation [`SCHEDULE_RUN`]) that its status has not
+/// answered yet. A value that does not parse is ignored (and answered with the next status).
+pub fn pending_request(scan: &Scan) -> Option<RunRequest> {
+    let value = scan.metadata.annotations.as_ref()?.get(SCHEDULE_RUN)?;
+    let answered = scan
+        .status
+        .as_ref()
+        .and_then(|s| s.schedule_request.as_deref());
+    if answered == Some(value.as_str()) {
+        return None;
+    }
+    RunRequest::parse(value)
+}
+
+/// Whether the status written after `plan` answers a Schedule run's request: it does once the
+/// Scan is done with it — a result written, a failure, nothing to do, or a retry backing off
+/// (the run does not wait for a failing image).
+fn answers(plan: &Plan) -> bool {
+    !matches!(
+        plan,
+        Plan::Wait | Plan::Create { .. } | Plan::Queue | Plan::Reevaluate
+    )
+}
+
+/// The request value a status answering `scan`'s annotation records.
+fn answered_request(scan: &Scan) -> Option<String> {
+    scan.metadata
+        .annotations
+        .as_ref()?
+        .get(SCHEDULE_RUN)
+        .map(|v| v.chars().take(160).collect())
 }
 
 /// A finished (or vanished) Job: the worker's report decides, the Job's state explains when
@@ -373,6 +419,11 @@ pub fn status(
         image_digest: Some(observed.digest.clone()),
         ..old.clone()
     };
+    if answers(plan)
+        && let Some(value) = answered_request(scan)
+    {
+        new.schedule_request = Some(value);
+    }
     let set = |new: &mut ScanStatus, wanted: &[Desired]| {
         new.conditions = conditions::merge(&old.conditions, wanted, generation, now);
     };
@@ -525,6 +576,7 @@ pub fn invalid(
             generation,
             now,
         ),
+        schedule_request: answered_request(scan).or(old.schedule_request.clone()),
         ..old.clone()
     };
     let flipped = !conditions::is_true(&old.conditions, FAILED)
@@ -1008,6 +1060,139 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn a_schedule_runs_request_is_answered_once_by_a_reevaluation_or_a_rescan() {
+        let limits = limits();
+        let with_inventory = || {
+            let mut o = observed();
+            o.artifacts.push(ArtifactRow {
+                key: format!("images/{DIGEST}/inventory.json"),
+                image_digest: DIGEST.into(),
+                kind: stella_store::INVENTORY_KIND.into(),
+                format: "inventory-json".into(),
+                view: None,
+                digest: FEED.into(),
+                size: 99,
+            });
+            Observed {
+                cached: Some(result()),
+                ..o
+            }
+        };
+        let asked = |value: &str| {
+            let mut s = completed(&with_inventory());
+            s.metadata.annotations = Some([(SCHEDULE_RUN.to_string(), value.to_string())].into());
+            s
+        };
+        // Up to date, the catalog holding the result for these inputs: an `analysis-only`
+        // request still judges the stored inventory again (waivers expire, reports age).
+        let analysis = asked("analysis-only/nightly-1764640800");
+        assert_eq!(
+            decide(&analysis, &with_inventory(), &limits, &at(200)),
+            Plan::Reevaluate
+        );
+        // Untouched feeds are no reason to skip it either.
+        let untouched = Observed {
+            feed_untouched: true,
+            inputs: Inputs {
+                feed_snapshot:
+                    "sha256:1111111111111111111111111111111111111111111111111111111111111111".into(),
+                ..with_inventory().inputs
+            },
+            ..with_inventory()
+        };
+        assert_eq!(
+            decide(&analysis, &untouched, &limits, &at(200)),
+            Plan::Reevaluate
+        );
+        // The re-evaluation's status answers the request; then the Scan is up to date again.
+        let done = status(
+            &analysis,
+            &with_inventory(),
+            &Plan::Complete {
+                result: Box::new(result()),
+                how: Completion::Reevaluated,
+            },
+            None,
+            &limits,
+            &at(210),
+        );
+        assert_eq!(
+            done.status.schedule_request.as_deref(),
+            Some("analysis-only/nightly-1764640800")
+        );
+        let mut answered = analysis.clone();
+        answered.status = Some(done.status);
+        assert_eq!(
+            decide(&answered, &with_inventory(), &limits, &at(220)),
+            Plan::UpToDate
+        );
+        // While the request is being worked on, nothing answers it.
+        for plan in [
+            Plan::Reevaluate,
+            Plan::Create { attempt: 1 },
+            Plan::Queue,
+            Plan::Wait,
+        ] {
+            let out = status(
+                &analysis,
+                &with_inventory(),
+                &plan,
+                Some("stella-scan-2"),
+                &limits,
+                &at(205),
+            );
+            assert_eq!(out.status.schedule_request, None, "{plan:?}");
+        }
+        // `content-refresh` rescans (a Job, within the slots), whatever the catalog holds.
+        let refresh = asked("content-refresh/weekly-1764640800");
+        assert_eq!(
+            decide(&refresh, &with_inventory(), &limits, &at(200)),
+            Plan::Create { attempt: 1 }
+        );
+        let full = Observed {
+            running_jobs: 2,
+            ..with_inventory()
+        };
+        assert_eq!(decide(&refresh, &full, &limits, &at(200)), Plan::Queue);
+        // Nothing to re-evaluate (no stored inventory): the catalog's result answers.
+        let mut bare = completed(&observed());
+        bare.metadata.annotations = Some(
+            [(
+                SCHEDULE_RUN.to_string(),
+                "analysis-only/nightly-1".to_string(),
+            )]
+            .into(),
+        );
+        let no_inventory = Observed {
+            cached: Some(result()),
+            ..observed()
+        };
+        assert!(matches!(
+            decide(&bare, &no_inventory, &limits, &at(200)),
+            Plan::Complete {
+                how: Completion::Reused,
+                ..
+            }
+        ));
+        // A value the controller never writes is not obeyed, and is answered at once.
+        let garbage = asked("rm -rf/../x");
+        assert_eq!(pending_request(&garbage), None);
+        assert_eq!(
+            decide(&garbage, &with_inventory(), &limits, &at(200)),
+            Plan::UpToDate
+        );
+        let out = status(
+            &garbage,
+            &with_inventory(),
+            &Plan::UpToDate,
+            None,
+            &limits,
+            &at(200),
+        );
+        assert_eq!(out.status.schedule_request.as_deref(), Some("rm -rf/../x"));
     }
 
     #[test]

@@ -78,6 +78,26 @@ impl Access {
         }
     }
 
+    /// `get` on one (cluster-scoped) Schedule: its runs.
+    pub(crate) fn read_schedule(name: &str) -> Access {
+        Access {
+            verb: "get",
+            resource: "schedules",
+            namespace: None,
+            name: Some(name.into()),
+        }
+    }
+
+    /// `list` on Schedules / FeedSources (cluster-scoped): the scheduler's cursor, the feeds.
+    pub(crate) fn list(resource: &'static str) -> Access {
+        Access {
+            verb: "list",
+            resource,
+            namespace: None,
+            name: None,
+        }
+    }
+
     /// `get` on one (cluster-scoped) Policy.
     pub(crate) fn read_policy(name: &str) -> Access {
         Access {

@@ -30,7 +30,7 @@ pub use evaluate::{
     Counts, EvaluateInputs, Evaluation, PolicyEvaluation, advisories_for, evaluate,
 };
 pub use policy::{load_policy_file, load_policy_text};
-pub use record::{DELTA_KIND, record, record_reevaluation, record_result};
+pub use record::{DELTA_KIND, delta_key, record, record_reevaluation, record_result};
 pub use stored::stored_inventory;
 
 /// Why a step failed, for machines: the worker's termination message and run row, the reason

@@ -127,18 +127,13 @@ pub async fn record_reevaluation(
         &row.finished_at,
     )
     .filter(|d| !d.is_empty());
-    if let (Some(delta), Some(key)) = (&delta, &row.report_key) {
-        let hex = key
-            .rsplit('/')
-            .next()
-            .and_then(|f| f.strip_suffix(".json"))
-            .unwrap_or_default();
+    if let (Some(delta), Some(key)) = (&delta, delta_key(&row)) {
         let bytes = serde_json::to_vec(delta).unwrap_or_default();
         store
             .store_artifact(
                 digest,
                 stella_store::Artifact {
-                    key: stella_store::keys::delta(digest, hex),
+                    key,
                     kind: DELTA_KIND,
                     format: "rescan-delta-json",
                     view: None,
@@ -149,6 +144,18 @@ pub async fn record_reevaluation(
             .map_err(Error::storage("failed to store the delta"))?;
     }
     Ok((row, delta))
+}
+
+/// Where the delta of the re-evaluation that wrote `row` is stored (beside its report version:
+/// `images/<digest>/deltas/<report sha256>.json`); `None` without a stored report.
+pub fn delta_key(row: &ResultRow) -> Option<String> {
+    let hex = row
+        .report_key
+        .as_deref()?
+        .rsplit('/')
+        .next()?
+        .strip_suffix(".json")?;
+    Some(stella_store::keys::delta(&row.image_digest, hex))
 }
 
 /// The catalog's artifact kind of a re-evaluation delta.

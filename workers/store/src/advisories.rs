@@ -713,6 +713,17 @@ impl AdvisoryDb {
             .collect()
     }
 
+    /// The newest logged delta, if any.
+    pub async fn last_feed_delta(&self) -> Result<Option<FeedDelta>> {
+        let sql = self.sql("SELECT MAX(seq) FROM vuln_feed_deltas");
+        let last: Option<i64> =
+            with_pool!(&self.pool, |p| sqlx::query_scalar(sql).fetch_one(p).await?);
+        match last {
+            Some(seq) => Ok(self.feed_deltas(seq - 1, 1).await?.pop()),
+            None => Ok(None),
+        }
+    }
+
     /// What changed from the snapshot `from` to the current one: the union of the logged
     /// deltas since the content was last `from`. `None` when the log cannot say (`from` was
     /// never logged, or its deltas were pruned): then anything may have changed.

@@ -17,6 +17,7 @@ mod fragments;
 mod impact;
 mod imports;
 mod migrate;
+mod scheduler;
 mod unknowns;
 mod vex;
 
@@ -36,6 +37,7 @@ pub use impact::BOM_INDEX_KIND;
 pub const INVENTORY_KIND: &str = "inventory";
 /// The catalog's artifact kind of a policy report (canonical JSON, at [`keys::report`]).
 pub const REPORT_KIND: &str = "report";
+pub use scheduler::{MAX_RUN_BODY, SchedulerDb, SchedulerRunRow};
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
 pub use vex::{ProviderCounts, VexDb};
 
@@ -109,6 +111,7 @@ pub struct Store {
     pub advisories: AdvisoryDb,
     pub vex: VexDb,
     pub unknowns: UnknownsDb,
+    pub scheduler: SchedulerDb,
     pub objects: Arc<dyn ObjectStore>,
 }
 
@@ -143,6 +146,7 @@ impl Store {
         Ok(Store {
             vex: VexDb::embedded(&catalog).await?,
             unknowns: UnknownsDb::embedded(&catalog).await?,
+            scheduler: SchedulerDb::embedded(&catalog).await?,
             catalog,
             advisories,
             objects,
