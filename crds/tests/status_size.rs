@@ -60,7 +60,9 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
                 .map(|i| format!("CVE-{i}-{}", "9".repeat(118)))
                 .collect(),
             detected_at: "2".repeat(64),
+            key: Some("k".repeat(512)),
         }),
+        schedule_request: Some("s".repeat(160)),
         attestation: Some(AttestationStatus {
             state: AttestationState::Logged,
             envelope_digest: Some(digest.clone()),

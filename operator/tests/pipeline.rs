@@ -16,6 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 use stella_crds::scan::v1alpha1::{Scan, ScanPhase};
+use stella_crds::schedule::v1alpha1::{RUN_NOW, RunState, RunTrigger, Schedule, ScheduleStatus};
 use stella_e2e::services::{PgDatabase, Registry, skip};
 
 struct Process(Child);
@@ -220,67 +221,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     })
     .await;
     let job_name = scanning.status.unwrap().job_name.unwrap();
-    let job: Job = Api::namespaced(client.clone(), &ns)
-        .get(&job_name)
-        .await
-        .unwrap();
-
-    // The kubelet's part: run the Job's container — the real worker, its args, its env
-    // (literal values plus the storage Secret through envFrom), scratch space for /tmp.
-    let container = &job
-        .spec
-        .as_ref()
-        .unwrap()
-        .template
-        .spec
-        .as_ref()
-        .unwrap()
-        .containers[0];
-    let env_from = container.env_from.as_ref().unwrap();
-    assert_eq!(
-        env_from[0].secret_ref.as_ref().unwrap().name,
-        "stella-storage"
-    );
-    let work = tempfile::tempdir().unwrap();
-    let termination = work.path().join("termination-log");
-    let mut worker = Command::new(workspace_binary("stella-worker"));
-    worker
-        .args(container.args.clone().unwrap())
-        .arg("--termination-log")
-        .arg(&termination)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .envs(&storage);
-    for var in container.env.clone().unwrap() {
-        let value = var.value.unwrap_or_default();
-        let value = if var.name == "STELLA_DATA_DIR" {
-            work.path().join("stella").display().to_string()
-        } else {
-            value
-        };
-        worker.env(&var.name, value);
-    }
-    let out = worker.output().unwrap();
-    assert!(
-        out.status.success(),
-        "worker failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: serde_json::Value =
-        serde_json::from_str(std::fs::read_to_string(&termination).unwrap().trim()).unwrap();
-    assert_eq!(report["outcome"], "succeeded");
-    assert_eq!(report["imageDigest"], digest.as_str());
-
-    // The Job controller's part.
-    Api::<Job>::namespaced(client.clone(), &ns)
-        .patch_status(
-            &job_name,
-            &PatchParams::default(),
-            &Patch::Merge(&serde_json::json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})),
-        )
-        .await
-        .unwrap();
+    run_worker_job(&client, &ns, &job_name, &storage, &digest).await;
     let done = wait("Completed", |s| {
         s.status
             .as_ref()
@@ -495,6 +436,258 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         "nothing evaluated, nothing recorded"
     );
 
+    // A Schedule (cron in Sofia's time, analysis-only, this namespace), run now by annotation:
+    // the Scan is judged again from its stored inventory — no Job — and answers the request;
+    // the run's stats, its record in the catalog and the REST API agree.
+    let schedules = Api::<Schedule>::all(client.clone());
+    let schedule_status = |name: String, what: &'static str, check: fn(&ScheduleStatus) -> bool| {
+        let schedules = schedules.clone();
+        async move {
+            let started = Instant::now();
+            loop {
+                let status = schedules
+                    .get(&name)
+                    .await
+                    .unwrap()
+                    .status
+                    .unwrap_or_default();
+                if check(&status) {
+                    return status;
+                }
+                assert!(
+                    started.elapsed() < Duration::from_secs(60),
+                    "timed out waiting for Schedule {name}: {what}; last {status:?}\noperator log:\n{}",
+                    operator_log()
+                );
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    let create_schedule = |name: String, spec: serde_json::Value| {
+        let schedules = schedules.clone();
+        async move {
+            let schedule: Schedule = serde_json::from_value(serde_json::json!({
+                "apiVersion": "stella-ops.org/v1alpha1", "kind": "Schedule",
+                "metadata": {"name": name}, "spec": spec,
+            }))
+            .unwrap();
+            schedules
+                .create(&PostParams::default(), &schedule)
+                .await
+                .unwrap();
+        }
+    };
+    let run_now = |name: String, value: &'static str| {
+        let schedules = schedules.clone();
+        async move {
+            schedules
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(
+                        &serde_json::json!({"metadata": {"annotations": {RUN_NOW: value}}}),
+                    ),
+                )
+                .await
+                .unwrap();
+        }
+    };
+    let nightly = format!("{ns}-nightly");
+    create_schedule(
+        nightly.clone(),
+        serde_json::json!({"cron": "30 3 * * *", "timeZone": "Europe/Sofia", "mode": "analysis-only",
+            "selection": {"scope": "namespaces", "namespaces": [ns]},
+            "notify": {"onNewFindings": true, "minSeverity": "High"}}),
+    )
+    .await;
+    let scheduled = schedule_status(nightly.clone(), "a next run time", |s| {
+        s.next_run_time.is_some()
+    })
+    .await;
+    let ready = scheduled
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("True", "Scheduled")
+    );
+    let before = scans.get("shell").await.unwrap().status.unwrap();
+    run_now(nightly.clone(), "1").await;
+    let finished = schedule_status(nightly.clone(), "a completed run", |s| {
+        s.last_run
+            .as_ref()
+            .is_some_and(|r| r.state == RunState::Completed)
+    })
+    .await;
+    let run = finished.last_run.clone().unwrap();
+    assert_eq!(run.trigger, RunTrigger::Manual);
+    assert_eq!(
+        (
+            run.stats.candidates,
+            run.stats.deduped,
+            run.stats.queued,
+            run.stats.completed
+        ),
+        (1, 1, 1, 1),
+        "{run:?}"
+    );
+    assert_eq!(run.stats.deltas, 0, "same inputs: nothing new");
+    assert_eq!(finished.run_request.as_deref(), Some("1"));
+    assert!(finished.last_successful_run_time.is_some());
+    assert_eq!(finished.history.len(), 1);
+    let answered = scans.get("shell").await.unwrap().status.unwrap();
+    assert_eq!(
+        answered.schedule_request.as_deref(),
+        Some(format!("analysis-only/{}", run.run_id).as_str())
+    );
+    assert_ne!(
+        answered.completion_time, before.completion_time,
+        "judged again"
+    );
+    assert_eq!(job_count().await, 1, "analysis-only: no Job");
+    // The same annotation value again starts nothing.
+    run_now(nightly.clone(), "1").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let same = schedules.get(&nightly).await.unwrap().status.unwrap();
+    assert_eq!(same.history.len(), 1);
+
+    // The run through the REST API, with the cursor and the feeds.
+    let token = cluster.token("admin").unwrap();
+    let get = |path: String, token: Option<String>| {
+        let http = http.clone();
+        async move {
+            let mut request = http.get(format!("http://127.0.0.1:{port}{path}"));
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status().as_u16();
+            (status, response.json::<serde_json::Value>().await.unwrap())
+        }
+    };
+    let (code, body) = get(
+        format!("/api/v1/scheduler/runs/{}", run.run_id),
+        Some(token.to_string()),
+    )
+    .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["status"], "Completed");
+    assert_eq!(body["counts"]["completed"], 1);
+    assert_eq!(body["scheduleId"], nightly.as_str());
+    assert_eq!(body["mode"], "analysis-only");
+    assert_eq!(
+        body["links"]["schedule"],
+        format!("/apis/stella-ops.org/v1alpha1/schedules/{nightly}")
+    );
+    let (code, listed) = get(
+        format!("/api/v1/scheduler/runs?schedule={nightly}"),
+        Some(token.to_string()),
+    )
+    .await;
+    assert_eq!(code, 200, "{listed}");
+    assert_eq!(listed["runs"][0]["id"], run.run_id.as_str());
+    assert_eq!(
+        get(format!("/api/v1/scheduler/runs/{}", run.run_id), None)
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        get(
+            "/api/v1/scheduler/runs/..%2F..%2Fetc".into(),
+            Some(token.to_string())
+        )
+        .await
+        .0,
+        400
+    );
+    assert_eq!(
+        get(
+            "/api/v1/scheduler/runs/nope-1".into(),
+            Some(token.to_string())
+        )
+        .await
+        .0,
+        404
+    );
+    let (code, cursor) = get("/api/v1/scheduler/cursor".into(), Some(token.to_string())).await;
+    assert_eq!(code, 200, "{cursor}");
+    assert_eq!(cursor["lastConcelierExportId"], moved.as_str());
+    assert!(
+        cursor["lastFeedDelta"]["seq"].as_i64().is_some(),
+        "{cursor}"
+    );
+    let (code, feeds_now) = get("/api/v1/feeds".into(), Some(token.to_string())).await;
+    assert_eq!(code, 200, "{feeds_now}");
+    assert_eq!(feeds_now["snapshot"], moved.as_str());
+
+    // content-refresh: the run asks for a rescan — a worker Job — and waits for its answer.
+    let weekly = format!("{ns}-weekly");
+    create_schedule(
+        weekly.clone(),
+        serde_json::json!({"cron": "@weekly", "mode": "content-refresh",
+            "selection": {"scope": "repositories", "repositories": [format!("{}/shop/*", registry.host)]},
+            "limits": {"parallelism": 1}}),
+    )
+    .await;
+    run_now(weekly.clone(), "first").await;
+    let rescanning = wait("Scanning for the content-refresh run", |s| {
+        s.status
+            .as_ref()
+            .is_some_and(|st| st.phase == Some(ScanPhase::Scanning))
+    })
+    .await;
+    assert_eq!(job_count().await, 2, "a rescan: a new Job");
+    let running = schedules.get(&weekly).await.unwrap().status.unwrap();
+    let reconciling = running
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Reconciling")
+        .unwrap();
+    assert_eq!(reconciling.status, "True", "{running:?}");
+    run_worker_job(
+        &client,
+        &ns,
+        &rescanning.status.unwrap().job_name.unwrap(),
+        &storage,
+        &digest,
+    )
+    .await;
+    let refreshed = schedule_status(weekly.clone(), "a completed content-refresh run", |s| {
+        s.last_run
+            .as_ref()
+            .is_some_and(|r| r.state == RunState::Completed)
+    })
+    .await;
+    assert_eq!(refreshed.last_run.unwrap().stats.completed, 1);
+
+    // A cron that cannot be: Stalled, with the reason, nothing run.
+    let broken = format!("{ns}-broken");
+    create_schedule(
+        broken.clone(),
+        serde_json::json!({"cron": "61 * * * *", "mode": "analysis-only", "selection": {"scope": "all-images"}}),
+    )
+    .await;
+    let stalled = schedule_status(broken.clone(), "Stalled", |s| {
+        s.conditions
+            .iter()
+            .any(|c| c.type_ == "Stalled" && c.status == "True")
+    })
+    .await;
+    let reason = &stalled
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Stalled")
+        .unwrap()
+        .reason;
+    assert_eq!(reason, "InvalidCron");
+    assert!(stalled.last_run.is_none());
+    for name in [&nightly, &weekly, &broken] {
+        schedules.delete(name, &Default::default()).await.unwrap();
+    }
+
     // Metrics: the reconciles and the phase gauge.
     let metrics = http
         .get(format!("http://127.0.0.1:{port}/metrics"))
@@ -516,4 +709,80 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         metrics.contains("stella_reconcile_runs_total{controller=\"scan\"}"),
         "{metrics}"
     );
+    assert!(
+        metrics.contains("stella_schedule_runs_total{trigger=\"manual\",state=\"Completed\"} 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("stella_schedule_requests_total{mode=\"analysis-only\"} 1\n"),
+        "{metrics}"
+    );
+}
+
+/// The kubelet's part: run the Job's container — the real worker, its args, its env (literal
+/// values plus the storage Secret through envFrom), scratch space for /tmp; then the Job
+/// controller's part: mark the Job complete.
+async fn run_worker_job(
+    client: &kube::Client,
+    ns: &str,
+    job_name: &str,
+    storage: &BTreeMap<String, String>,
+    digest: &str,
+) {
+    let job: Job = Api::namespaced(client.clone(), ns)
+        .get(job_name)
+        .await
+        .unwrap();
+    let container = &job
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap()
+        .containers[0];
+    let env_from = container.env_from.as_ref().unwrap();
+    assert_eq!(
+        env_from[0].secret_ref.as_ref().unwrap().name,
+        "stella-storage"
+    );
+    let work = tempfile::tempdir().unwrap();
+    let termination = work.path().join("termination-log");
+    let mut worker = Command::new(workspace_binary("stella-worker"));
+    worker
+        .args(container.args.clone().unwrap())
+        .arg("--termination-log")
+        .arg(&termination)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .envs(storage);
+    for var in container.env.clone().unwrap() {
+        let value = var.value.unwrap_or_default();
+        let value = if var.name == "STELLA_DATA_DIR" {
+            work.path().join("stella").display().to_string()
+        } else {
+            value
+        };
+        worker.env(&var.name, value);
+    }
+    let out = worker.output().unwrap();
+    assert!(
+        out.status.success(),
+        "worker failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value =
+        serde_json::from_str(std::fs::read_to_string(&termination).unwrap().trim()).unwrap();
+    assert_eq!(report["outcome"], "succeeded");
+    assert_eq!(report["imageDigest"], digest);
+    Api::<Job>::namespaced(client.clone(), ns)
+        .patch_status(
+            job_name,
+            &PatchParams::default(),
+            &Patch::Merge(&serde_json::json!({"status": {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}})),
+        )
+        .await
+        .unwrap();
 }

@@ -21,6 +21,7 @@ use stella_crds::schedule::v1alpha1::{
     Limits, OnlyIf, RunRequest, RunState, RunStats, RunSummary, RunTrigger, SCHEDULE_RUN,
     ScheduleMode, ScheduleNotify, ScheduleSpec, ScheduleStatus, SelectionScope,
 };
+use stella_model::glob;
 
 /// `Reconciling`: a run is in progress.
 pub const RECONCILING: &str = "Reconciling";
@@ -122,7 +123,7 @@ pub struct Selector {
     scope: SelectionScope,
     namespaces: Vec<String>,
     repositories: Vec<String>,
-    labels: Option<LabelMatcher>,
+    labels: Option<stella_model::selector::LabelSelector>,
     digests: BTreeSet<String>,
 }
 
@@ -157,7 +158,7 @@ impl Selector {
             }
         }
         let labels = match (&selection.scope, &selection.label_selector) {
-            (SelectionScope::Labels, Some(selector)) => Some(LabelMatcher::new(selector)?),
+            (SelectionScope::Labels, Some(selector)) => Some(label_selector(selector)?),
             _ => None,
         };
         Ok(Selector {
@@ -204,101 +205,54 @@ pub fn repository_of(image: &str) -> &str {
     }
 }
 
-/// Shell-style wildcards: `*` any run of characters (`/` included), `?` one character.
-/// Iterative with one backtrack point, so linear-ish on hostile patterns.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
-}
-
-/// A Kubernetes label selector (`matchLabels` and `matchExpressions`), checked.
-#[derive(Clone, Debug)]
-pub struct LabelMatcher {
-    equal: BTreeMap<String, String>,
-    expressions: Vec<(String, Operator, BTreeSet<String>)>,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Operator {
-    In,
-    NotIn,
-    Exists,
-    DoesNotExist,
-}
-
-impl LabelMatcher {
-    fn new(selector: &LabelSelector) -> Result<LabelMatcher, Problem> {
-        let mut expressions = Vec::new();
-        for e in selector.match_expressions.iter().flatten() {
-            let values: BTreeSet<String> = e.values.iter().flatten().cloned().collect();
-            let operator = match e.operator.as_str() {
-                "In" => Operator::In,
-                "NotIn" => Operator::NotIn,
-                "Exists" => Operator::Exists,
-                "DoesNotExist" => Operator::DoesNotExist,
-                other => {
-                    return Err(problem(
-                        "InvalidSelection",
-                        format!(
-                            "selection.labelSelector: operator {other:?} of key {:?} is not In, NotIn, Exists or DoesNotExist",
-                            e.key
-                        ),
-                    ));
-                }
-            };
-            let needs_values = matches!(operator, Operator::In | Operator::NotIn);
-            if needs_values == values.is_empty() {
+/// A label selector, checked: every operator known and the values each operator takes
+/// (matching is [`stella_model::selector::LabelSelector`]'s, the webhook's too).
+fn label_selector(
+    selector: &LabelSelector,
+) -> Result<stella_model::selector::LabelSelector, Problem> {
+    for e in selector.match_expressions.iter().flatten() {
+        let needs_values = match e.operator.as_str() {
+            "In" | "NotIn" => true,
+            "Exists" | "DoesNotExist" => false,
+            other => {
                 return Err(problem(
                     "InvalidSelection",
                     format!(
-                        "selection.labelSelector: key {:?}: {} takes {}",
-                        e.key,
-                        e.operator,
-                        if needs_values {
-                            "at least one value"
-                        } else {
-                            "no values"
-                        }
+                        "selection.labelSelector: operator {other:?} of key {:?} is not In, NotIn, Exists or DoesNotExist",
+                        e.key
                     ),
                 ));
             }
-            expressions.push((e.key.clone(), operator, values));
+        };
+        let has_values = e.values.as_ref().is_some_and(|v| !v.is_empty());
+        if needs_values != has_values {
+            return Err(problem(
+                "InvalidSelection",
+                format!(
+                    "selection.labelSelector: key {:?}: {} takes {}",
+                    e.key,
+                    e.operator,
+                    if needs_values {
+                        "at least one value"
+                    } else {
+                        "no values"
+                    }
+                ),
+            ));
         }
-        Ok(LabelMatcher {
-            equal: selector.match_labels.clone().unwrap_or_default(),
-            expressions,
-        })
     }
-
-    fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.equal.iter().all(|(k, v)| labels.get(k) == Some(v))
-            && self
-                .expressions
-                .iter()
-                .all(|(key, operator, values)| match operator {
-                    Operator::In => labels.get(key).is_some_and(|v| values.contains(v)),
-                    Operator::NotIn => labels.get(key).is_none_or(|v| !values.contains(v)),
-                    Operator::Exists => labels.contains_key(key),
-                    Operator::DoesNotExist => !labels.contains_key(key),
+    Ok(stella_model::selector::LabelSelector {
+        match_labels: selector.match_labels.clone(),
+        match_expressions: selector.match_expressions.as_ref().map(|list| {
+            list.iter()
+                .map(|e| stella_model::selector::LabelSelectorRequirement {
+                    key: e.key.clone(),
+                    operator: e.operator.clone(),
+                    values: e.values.clone(),
                 })
-    }
+                .collect()
+        }),
+    })
 }
 
 /// Whether a run is due.
@@ -717,6 +671,7 @@ pub fn chrono_of(t: &Time) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use stella_model::glob;
 
     fn spec(value: serde_json::Value) -> ScheduleSpec {
         serde_json::from_value(value).unwrap()

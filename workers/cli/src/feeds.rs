@@ -29,8 +29,14 @@ pub(crate) enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
-    /// Sources, record counts, the snapshot hash and the last import.
-    Status,
+    /// The combined snapshot Scans pin, advisories per source, each feed's sync state
+    /// (FeedSources as `feedsource/<name>`, imports as `import`), the last import and the
+    /// last delta. With `--catalog-url` (or `STELLA_CATALOG_URL`), the cluster's catalog.
+    Status {
+        /// One JSON document instead of lines.
+        #[arg(long)]
+        json: bool,
+    },
     /// Write the snapshot: every advisory as one canonical JSON line, sorted (byte-identical
     /// for the same content); prints its hash.
     Export {
@@ -120,30 +126,74 @@ pub(crate) fn run(args: Args) -> Exit {
             );
             Exit::Ok
         }
-        Command::Status => {
+        Command::Status { json } => {
             let status = runtime.block_on(async {
+                let snapshot = store.advisories.feed_snapshot().await?;
                 let counts = store.advisories.advisory_counts().await?;
-                let bodies = store.advisories.advisory_bodies().await?;
+                let feeds = store.advisories.feed_states().await?;
                 let last = store.advisories.last_import().await?;
-                Ok::<_, stella_store::Error>((counts, bodies, last))
+                let delta = store.advisories.last_feed_delta().await?;
+                Ok::<_, stella_store::Error>((snapshot, counts, feeds, last, delta))
             });
-            let (counts, bodies, last) = match status {
+            let (snapshot, counts, feeds, last, delta) = match status {
                 Ok(x) => x,
                 Err(e) => return crate::fail(Exit::Failure, &e.to_string()),
             };
-            let advisories: Vec<Advisory> = bodies
-                .iter()
-                .filter_map(|b| serde_json::from_str(b).ok())
-                .collect();
-            println!("snapshot {}", matching::snapshot_hash(&advisories));
+            if json {
+                let body = serde_json::json!({
+                    "snapshot": snapshot,
+                    "sources": counts.iter().map(|(s, n)| serde_json::json!({"source": s, "advisories": n})).collect::<Vec<_>>(),
+                    "feeds": feeds.iter().map(|f| serde_json::json!({
+                        "feed": f.feed, "snapshot": f.snapshot, "records": f.records,
+                        "rejected": f.rejected, "syncedAt": f.synced_at,
+                    })).collect::<Vec<_>>(),
+                    "lastImport": last.as_ref().map(|(origin, at, accepted, rejected)| serde_json::json!({
+                        "origin": origin, "at": at, "accepted": accepted, "rejected": rejected,
+                    })),
+                    "lastDelta": delta.as_ref().map(|d| serde_json::json!({
+                        "seq": d.seq, "feed": d.feed, "at": d.at, "toSnapshot": d.to_snapshot,
+                        "added": d.body.added.len(), "removed": d.body.removed.len(),
+                        "changed": d.body.changed.len(), "keys": d.body.keys.len(),
+                    })),
+                });
+                println!(
+                    "{}",
+                    stella_sbom::canonical::to_string_pretty(&body).trim_end()
+                );
+                return Exit::Ok;
+            }
+            println!("snapshot {snapshot}");
             for (source, count) in counts {
                 println!("{source:<16} {count} advisories");
+            }
+            for feed in &feeds {
+                println!(
+                    "feed {:<30} {} records, {} rejected, synced {}, snapshot {}",
+                    feed.feed,
+                    feed.records,
+                    feed.rejected,
+                    feed.synced_at,
+                    short(&feed.snapshot)
+                );
             }
             match last {
                 Some((origin, at, accepted, rejected)) => println!(
                     "last import {at}: {accepted} accepted, {rejected} rejected from {origin}"
                 ),
-                None => println!("no import yet: stella feeds import <path>"),
+                None if feeds.is_empty() => println!("no import yet: stella feeds import <path>"),
+                None => {}
+            }
+            if let Some(d) = delta {
+                println!(
+                    "last delta #{} {} ({}): {} added, {} removed, {} changed, {} package keys",
+                    d.seq,
+                    d.at,
+                    d.feed,
+                    d.body.added.len(),
+                    d.body.removed.len(),
+                    d.body.changed.len(),
+                    d.body.keys.len()
+                );
             }
             Exit::Ok
         }
@@ -196,6 +246,12 @@ pub(crate) fn run(args: Args) -> Exit {
             Exit::Ok
         }
     }
+}
+
+/// The first 12 hex digits of a `sha256:` digest.
+fn short(digest: &str) -> &str {
+    let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
+    hex.get(..12).unwrap_or(hex)
 }
 
 async fn store_signals(

@@ -88,6 +88,31 @@ fn debian_image_findings_follow_the_records() {
         status.contains("debian-tracker") && status.contains("snapshot sha256:"),
         "{status}"
     );
+    let json = stella()
+        .args(["feeds", "status", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert!(
+        status.starts_with(&format!(
+            "snapshot {}\n",
+            json["snapshot"].as_str().unwrap()
+        )),
+        "the same snapshot both ways: {json}"
+    );
+    assert!(
+        json["lastImport"]["accepted"].as_i64().unwrap() > 0,
+        "{json}"
+    );
+    assert!(
+        json["sources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["source"] == "debian-tracker"),
+        "{json}"
+    );
 
     let target = format!("{}:bookworm", dir.join("oci").display());
     let out = stella()
