@@ -119,17 +119,7 @@ pub fn reevaluated(
     };
     let mut outcome = plan::status(scan, observed, &plan, None, limits, now);
     if let Some(delta) = delta {
-        outcome.status.last_delta = Some(stella_crds::scan::v1alpha1::ScanDelta {
-            new_findings: delta.new_findings,
-            new_criticals: delta.new_criticals,
-            new_high: delta.new_high,
-            new_medium: delta.new_medium,
-            new_low: delta.new_low,
-            removed_findings: delta.removed_findings,
-            kev_hits: delta.kev_hits.iter().take(10).cloned().collect(),
-            detected_at: delta.detected_at.clone(),
-            key,
-        });
+        outcome.status.last_delta = Some(plan::scan_delta(delta, key));
         if let Some(event) = &mut outcome.event {
             event.note = format!(
                 "{}; {} new findings ({} critical, {} high), {} gone",

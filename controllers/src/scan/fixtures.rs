@@ -61,6 +61,7 @@ pub(crate) fn observed() -> Observed {
         }],
         running_jobs: 0,
         feed_untouched: false,
+        cached_delta: None,
     }
 }
 

@@ -93,6 +93,19 @@ pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> R
         .artifacts(&digest)
         .await
         .map_err(error::store("read the catalog's artifacts"))?;
+    // Behind a result under these inputs: its delta, when a re-evaluation stored one (the
+    // status write after a re-evaluation failed, or another Scan of the image re-evaluated).
+    let behind = status.inputs.as_ref().map(plan::inputs_of_status).as_ref() != Some(&inputs);
+    let cached_delta = match cached.as_ref().and_then(stella_pipeline::delta_key) {
+        Some(key) if behind => match ctx.store.get(&key).await {
+            Ok(bytes) => bytes.and_then(|b| serde_json::from_slice(&b).ok()),
+            Err(e) => {
+                tracing::debug!(error = %e, key, "the cached result's delta is unreadable");
+                None
+            }
+        },
+        _ => None,
+    };
     let running_jobs = running_jobs(ctx).await?;
     let feed_untouched = feed_untouched(ctx, &status, &digest, &inputs).await?;
     Ok(Observation::Observed(Box::new(Observed {
@@ -105,6 +118,7 @@ pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> R
         artifacts,
         running_jobs,
         feed_untouched,
+        cached_delta,
     })))
 }
 

@@ -56,6 +56,9 @@ pub struct Observed {
     /// The feeds changed since the status's pinned snapshot, and the logged deltas name none
     /// of the image's packages (its BOM-Index's match keys): its findings cannot have changed.
     pub feed_untouched: bool,
+    /// The delta stored beside `cached`'s report, when `cached` came from a re-evaluation
+    /// that changed something (read only while the status is behind `cached`).
+    pub cached_delta: Option<stella_pipeline::delta::Delta>,
 }
 
 /// Limits the decision applies.
@@ -181,9 +184,15 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
         && !(analysis_request && reevaluable)
         && let Some(cached) = &observed.cached
     {
+        // For a Scan whose stored inventory could be judged again, the result under these
+        // inputs is a re-evaluation's (its own, when its status write failed after recording).
         return Plan::Complete {
             result: Box::new(cached.clone()),
-            how: Completion::Reused,
+            how: if reevaluable {
+                Completion::Reevaluated
+            } else {
+                Completion::Reused
+            },
         };
     }
     if !force && reevaluable {
@@ -222,6 +231,25 @@ pub fn pending_request(scan: &Scan) -> Option<RunRequest> {
         return None;
     }
     RunRequest::parse(value)
+}
+
+/// A re-evaluation's delta as the Scan status counts it (the whole delta is the artifact
+/// `key` names).
+pub fn scan_delta(
+    delta: &stella_pipeline::delta::Delta,
+    key: Option<String>,
+) -> stella_crds::scan::v1alpha1::ScanDelta {
+    stella_crds::scan::v1alpha1::ScanDelta {
+        new_findings: delta.new_findings,
+        new_criticals: delta.new_criticals,
+        new_high: delta.new_high,
+        new_medium: delta.new_medium,
+        new_low: delta.new_low,
+        removed_findings: delta.removed_findings,
+        kev_hits: delta.kev_hits.iter().take(10).cloned().collect(),
+        detected_at: delta.detected_at.clone(),
+        key,
+    }
 }
 
 /// Whether the status written after `plan` answers a Schedule run's request: it does once the
@@ -395,7 +423,7 @@ fn elapsed(since: &Time, now: &Time) -> Duration {
     Duration::from_secs(seconds.max(0) as u64)
 }
 
-fn inputs_of_status(inputs: &ScanInputs) -> Inputs {
+pub(crate) fn inputs_of_status(inputs: &ScanInputs) -> Inputs {
     Inputs {
         analyzer_version: inputs.analyzer_version.clone().unwrap_or_default(),
         feed_snapshot: inputs.feed_snapshot.clone().unwrap_or_default(),
@@ -476,6 +504,11 @@ pub fn status(
         }
         Plan::Complete { result, how } => {
             complete(&mut new, result, &observed.artifacts);
+            if *how == Completion::Reevaluated
+                && let Some(delta) = &observed.cached_delta
+            {
+                new.last_delta = Some(scan_delta(delta, stella_pipeline::delta_key(result)));
+            }
             new.completion_time = Some(now.clone());
             if *how != Completion::Scanned {
                 new.job_name = None;
@@ -1048,13 +1081,47 @@ mod tests {
             decide(&forced, &feeds(with_inventory()), &limits, &at(200)),
             Plan::Create { attempt: 1 }
         );
-        // The catalog already holds a result for exactly the new inputs: reused, not re-run.
+        // The catalog already holds a result for exactly the new inputs: not judged again. It
+        // is a re-evaluation's (this Scan's own, when the status write after it failed), and
+        // the delta stored beside it fills the status.
+        let delta = stella_pipeline::delta::Delta {
+            image_digest: DIGEST.into(),
+            new_findings: 2,
+            new_high: 2,
+            verdict: "FAIL".into(),
+            detected_at: "2026-11-28T08:00:00Z".into(),
+            ..Default::default()
+        };
         let cached = Observed {
-            cached: Some(result()),
+            cached: Some(ResultRow {
+                report_key: Some(format!("images/{DIGEST}/reports/{}.json", "0".repeat(64))),
+                ..result()
+            }),
+            cached_delta: Some(delta),
             ..feeds(with_inventory())
         };
+        let plan = decide(&completed, &cached, &limits, &at(200));
         assert!(matches!(
-            decide(&completed, &cached, &limits, &at(200)),
+            plan,
+            Plan::Complete {
+                how: Completion::Reevaluated,
+                ..
+            }
+        ));
+        let out = status(&completed, &cached, &plan, None, &limits, &at(200));
+        let last = out.status.last_delta.unwrap();
+        assert_eq!((last.new_findings, last.new_high), (2, 2));
+        assert_eq!(
+            last.key,
+            Some(format!("images/{DIGEST}/deltas/{}.json", "0".repeat(64)))
+        );
+        // A Scan that cannot be judged again from a stored inventory reuses the result.
+        let no_inventory = Observed {
+            cached: Some(result()),
+            ..feeds(observed())
+        };
+        assert!(matches!(
+            decide(&completed, &no_inventory, &limits, &at(200)),
             Plan::Complete {
                 how: Completion::Reused,
                 ..

@@ -164,6 +164,129 @@ pub fn fleet(
     (purls, fleet)
 }
 
+/// A stored fleet for the scheduler's benchmark: `images` inventories of about `per_image`
+/// components on Debian 12, each a Debian base (binary packages named after their source
+/// package or not, `libssl3` from `openssl`) plus application packages (npm, scoped or not;
+/// PyPI; Maven `group:artifact`; Go modules). As in real fleets, half of each image's
+/// components come from a shared base of 2% of the package universe (30,000 packages).
+/// Deterministic (xorshift); versions are `1.x.y` (below any `99.0.0` fix).
+pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::Inventory> {
+    use stella_analyzers::{Distro, Ecosystem, Evidence, Package};
+    const UNIVERSE: usize = 30_000;
+    let base = UNIVERSE / 50;
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state as usize
+    };
+    let package = |n: usize| -> Package {
+        let version = format!("1.{}.{}", n % 13, n % 7);
+        let evidence = Evidence {
+            source: "bench".into(),
+            path: format!("pkg/{n}"),
+            method: "installed-metadata".into(),
+        };
+        match n % 5 {
+            0 | 1 => {
+                let name = if n % 10 == 0 {
+                    format!("lib{n}-3")
+                } else {
+                    format!("deb{n}")
+                };
+                let version = format!("{version}-{}", 1 + n % 3);
+                let purl = format!("pkg:deb/debian/{name}@{version}?arch=amd64&distro=debian-12");
+                let mut p =
+                    Package::installed(Ecosystem::Deb, name, version.clone(), purl, evidence);
+                if n % 10 == 0 {
+                    p.source_name = Some(format!("src{n}"));
+                    p.source_version = Some(version);
+                }
+                p.arch = Some("amd64".into());
+                p
+            }
+            2 => {
+                let name = if n % 4 == 0 {
+                    format!("@scope{}/pkg{n}", n % 7)
+                } else {
+                    format!("pkg{n}")
+                };
+                let purl = format!("pkg:npm/{}@{version}", name.replace('@', "%40"));
+                Package::installed(Ecosystem::Npm, name, version, purl, evidence)
+            }
+            3 => {
+                let name = format!("module-{n}");
+                let purl = format!("pkg:pypi/{name}@{version}");
+                Package::installed(Ecosystem::Pypi, name, version, purl, evidence)
+            }
+            _ if n % 2 == 0 => {
+                let name = format!("org.example.g{}:artifact-{n}", n % 97);
+                let purl = format!("pkg:maven/org.example.g{}/artifact-{n}@{version}", n % 97);
+                Package::installed(Ecosystem::Maven, name, version, purl, evidence)
+            }
+            _ => {
+                let name = format!("github.com/example{}/mod{n}", n % 31);
+                let version = format!("v{version}");
+                let purl = format!("pkg:golang/{name}@{version}");
+                Package::installed(Ecosystem::Golang, name, version, purl, evidence)
+            }
+        }
+    };
+    (0..images)
+        .map(|i| {
+            let mut picked: Vec<usize> = (0..per_image)
+                .map(|k| {
+                    if k % 2 == 0 {
+                        next() % base
+                    } else {
+                        next() % UNIVERSE
+                    }
+                })
+                .collect();
+            picked.sort_unstable();
+            picked.dedup();
+            let mut components: Vec<stella_sbom::Component> = picked
+                .into_iter()
+                .map(|n| stella_sbom::Component {
+                    package: package(n),
+                    layer_digest: Some(format!("sha256:{}", "ab".repeat(32))),
+                    used_by_entrypoint: n % 7 == 0,
+                    properties: vec![],
+                })
+                .collect();
+            components.sort_by(|a, b| a.package.purl.cmp(&b.package.purl));
+            stella_sbom::Inventory {
+                image: stella_sbom::ImageInfo {
+                    digest: format!("sha256:{i:064x}"),
+                    config_digest: format!("sha256:{:064x}", i + 1),
+                    name: format!("bench.example/app-{}:1", i % 100),
+                    repository: Some(format!("bench.example/app-{}", i % 100)),
+                    tags: vec!["1".into()],
+                    created: Some("2026-01-01T00:00:00Z".into()),
+                    os: "linux".into(),
+                    architecture: "amd64".into(),
+                    user: None,
+                    layers: vec![format!("sha256:{}", "ab".repeat(32))],
+                },
+                distro: Some(Distro {
+                    id: "debian".into(),
+                    version_id: Some("12".into()),
+                    version_codename: Some("bookworm".into()),
+                    pretty_name: Some("Debian GNU/Linux 12 (bookworm)".into()),
+                    id_like: vec![],
+                }),
+                components,
+                analyzer_version: stella_analyzers::ANALYZER_VERSION.into(),
+                errors: vec![],
+                relationships: vec![],
+                entry_trace: None,
+                view: Default::default(),
+            }
+        })
+        .collect()
+}
+
 /// The diff's baseline: sorting both inventories' purl lists (what any comparison must at
 /// least do); returns how many purls were sorted.
 pub fn sort_purls(old: &stella_sbom::Inventory, new: &stella_sbom::Inventory) -> usize {

@@ -11,6 +11,8 @@
 //! target/release/stella-bench --image ~/.cache/stella/images/debian-bookworm-big
 //! ```
 
+mod rescan;
+
 use anyhow::{Context, Result, bail};
 use clap::Parser;
 use std::io::Read;
@@ -23,7 +25,7 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long, required_unless_present_any = ["matching", "emit"])]
+    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan"])]
     image: Option<PathBuf>,
     /// Instead: benchmark SBOM emission (CycloneDX JSON and protobuf, SPDX) of this many
     /// components and `stella diff` of two such inventories.
@@ -33,6 +35,21 @@ struct Args {
     /// against this many synthetic advisories.
     #[arg(long, value_name = "ADVISORIES")]
     matching: Option<usize>,
+    /// Instead: benchmark impact selection and analysis-only re-evaluation over this many
+    /// stored inventories (see `rescan.rs`; 10000 in the README).
+    #[arg(long, value_name = "IMAGES")]
+    rescan: Option<usize>,
+    /// With `--rescan`: components per image.
+    #[arg(long, default_value_t = 300)]
+    components: usize,
+    /// With `--rescan`: the catalog in PostgreSQL (`postgres://…`; default: `STELLA_CATALOG_URL`,
+    /// else the embedded file).
+    #[arg(long, env = "STELLA_CATALOG_URL")]
+    catalog_url: Option<String>,
+    /// With `--rescan`: evaluations at a time (default: twice the cores on PostgreSQL, one on
+    /// the embedded file).
+    #[arg(long)]
+    parallel: Option<usize>,
     /// Tag of the image inside oci/.
     #[arg(long, default_value = "bookworm")]
     tag: String,
@@ -171,6 +188,21 @@ fn main() -> Result<()> {
     }
     if let Some(count) = args.emit {
         return emit(count, args.runs.max(11));
+    }
+    if let Some(images) = args.rescan {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let settings = rescan::Settings {
+            images,
+            per_image: args.components,
+            catalog_url: args.catalog_url.clone(),
+            // The embedded file takes one writer at a time.
+            parallel: args.parallel.unwrap_or(if args.catalog_url.is_some() {
+                cores * 2
+            } else {
+                1
+            }),
+        };
+        return tokio::runtime::Runtime::new()?.block_on(rescan::run(settings));
     }
     let image_dir = args.image.clone().context("--image")?;
     let stella = match args.stella {

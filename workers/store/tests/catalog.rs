@@ -389,6 +389,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     assert_eq!(store.advisories.migrations().await.unwrap(), [1, 2, 3, 4]);
     assert_eq!(store.vex.migrations().await.unwrap(), [1]);
     assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
+    assert_eq!(store.scheduler.migrations().await.unwrap(), [1]);
     assert!(
         !dir.path().join("scratch/catalog.db").exists(),
         "no embedded catalog beside PostgreSQL"
@@ -407,6 +408,8 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
             "scanner.results",
             "scanner.runs",
             "scanner.schema_migrations",
+            "scheduler.runs",
+            "scheduler.schema_migrations",
             "vex.documents",
             "vex.imports",
             "vex.schema_migrations",
