@@ -95,11 +95,100 @@ pub fn feed_name(name: &str) -> String {
 pub struct Validated {
     /// What is downloaded.
     pub url: String,
+    /// The registry reference of an `oci://` kit.
+    pub oci: Option<OciKit>,
     /// The pinned manifest digest of an offline kit (imported once).
     pub kit_digest: Option<String>,
     pub cadence: Duration,
     pub format: FeedFormat,
     pub ecosystems: Vec<String>,
+}
+
+/// An offline kit stored as an OCI artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OciKit {
+    /// `registry/repository@sha256:…` (the artifact's manifest digest).
+    pub reference: stella_acquire::Reference,
+    /// Plain HTTP to the registry.
+    pub insecure: bool,
+}
+
+/// Fetches the kit zip of an OCI artifact: its manifest by the pinned digest (verified), then
+/// its one layer (verified against the manifest's digest, at most `max_bytes`).
+pub async fn fetch_oci(kit: &OciKit, max_bytes: u64) -> Result<Vec<u8>, Problem> {
+    use stella_acquire::Error as E;
+    let url = format!(
+        "oci://{}/{}",
+        kit.reference.registry, kit.reference.repository
+    );
+    let problem = |e: E| {
+        let (reason, transient) = match &e {
+            E::Unreachable { .. } => ("Unreachable", true),
+            E::Registry { status, .. } if *status >= 500 || *status == 429 => ("HTTPError", true),
+            E::DigestMismatch { .. } => ("DigestMismatch", false),
+            E::SizeMismatch { .. } => ("TooLarge", false),
+            E::Auth { .. } => ("Unauthorized", false),
+            _ => ("HTTPError", false),
+        };
+        Problem {
+            reason,
+            message: format!("{url}: {e}"),
+            transient,
+        }
+    };
+    let client =
+        stella_acquire::RegistryClient::new(Default::default(), kit.insecure).map_err(problem)?;
+    let digest = kit
+        .reference
+        .digest
+        .as_ref()
+        .map(|d| d.to_string())
+        .unwrap_or_default();
+    let (bytes, _, _) = client
+        .manifest(&kit.reference, &digest)
+        .await
+        .map_err(problem)?;
+    let manifest: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+        Problem::stalled(
+            "NotAKit",
+            format!("{url}: the artifact's manifest is not JSON: {e}"),
+        )
+    })?;
+    let layers = manifest
+        .get("layers")
+        .and_then(|l| l.as_array())
+        .cloned()
+        .unwrap_or_default();
+    let [layer] = layers.as_slice() else {
+        return Err(Problem::stalled(
+            "NotAKit",
+            format!(
+                "{url}: an offline kit artifact has exactly one layer (the kit zip), this one has {}",
+                layers.len()
+            ),
+        ));
+    };
+    let layer_digest = layer
+        .get("digest")
+        .and_then(|d| d.as_str())
+        .and_then(|d| stella_acquire::Digest::parse(d).ok())
+        .ok_or_else(|| {
+            Problem::stalled("NotAKit", format!("{url}: the layer has no sha256 digest"))
+        })?;
+    let dir = tempfile::tempdir().map_err(|e| Problem {
+        reason: "Internal",
+        message: format!("scratch space: {e}"),
+        transient: true,
+    })?;
+    let path = client
+        .download(&kit.reference, &layer_digest, max_bytes, dir.path())
+        .await
+        .map_err(problem)?;
+    std::fs::read(&path).map_err(|e| Problem {
+        reason: "Internal",
+        message: format!("{}: {e}", path.display()),
+        transient: true,
+    })
 }
 
 /// Why a FeedSource cannot be synced as written.
@@ -124,9 +213,13 @@ impl Problem {
 /// Validates a FeedSource's spec (what the API server's schema cannot: Kubernetes before 1.25
 /// ignores the CEL rules).
 pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
-    let (url, kit_digest) = match (&spec.url, &spec.offline_kit) {
-        (Some(url), None) => (url.clone(), None),
-        (None, Some(kit)) => (kit.url.clone(), Some(kit.manifest_digest.clone())),
+    let (url, kit_digest, insecure) = match (&spec.url, &spec.offline_kit) {
+        (Some(url), None) => (url.clone(), None, false),
+        (None, Some(kit)) => (
+            kit.url.clone(),
+            Some(kit.manifest_digest.clone()),
+            kit.insecure_registry,
+        ),
         _ => {
             return Err(Problem::stalled(
                 "InvalidSpec",
@@ -134,14 +227,33 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
             ));
         }
     };
-    if url.starts_with("oci://") {
-        return Err(Problem::stalled(
-            "UnsupportedSource",
-            "oci:// offline kits are not supported yet: serve the kit over https:// (\
-             `stella feeds kit` builds one) and pin its manifestDigest",
-        ));
-    }
-    if !(url.starts_with("https://") || url.starts_with("http://")) {
+    let oci = match url.strip_prefix("oci://") {
+        Some(_) if kit_digest.is_none() => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                "oci:// sources are offline kits: set offlineKit, not url",
+            ));
+        }
+        Some(reference) => {
+            let parsed = stella_acquire::Reference::parse(reference).map_err(|e| {
+                Problem::stalled("InvalidSpec", format!("offlineKit.url {url:?}: {e}"))
+            })?;
+            if parsed.digest.is_none() {
+                return Err(Problem::stalled(
+                    "InvalidSpec",
+                    format!(
+                        "offlineKit.url {url:?}: pin the artifact by digest (oci://registry/repository@sha256:…)"
+                    ),
+                ));
+            }
+            Some(OciKit {
+                reference: parsed,
+                insecure,
+            })
+        }
+        None => None,
+    };
+    if oci.is_none() && !(url.starts_with("https://") || url.starts_with("http://")) {
         return Err(Problem::stalled(
             "InvalidSpec",
             format!("{url}: only http(s) URLs are fetched"),
@@ -169,6 +281,7 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
     };
     Ok(Validated {
         url,
+        oci,
         kit_digest,
         cadence: cadence.max(MIN_CADENCE),
         format: spec.format,
@@ -462,6 +575,14 @@ pub async fn sync(
         _ => Validators::default(),
     };
     let started = Instant::now();
+    if let Some(kit) = &validated.oci {
+        let fetched = fetch_oci(kit, ctx.limits.max_bytes).await;
+        ctx.metrics.feed_sync(started.elapsed());
+        return match fetched {
+            Ok(bytes) => store_fetched(ctx, feed, validated, bytes, Validators::default()).await,
+            Err(problem) => Ok(Outcome::Failed(problem)),
+        };
+    }
     let fetched = http::get(&validated.url, &validators, bearer, &ctx.limits).await;
     ctx.metrics.feed_sync(started.elapsed());
     let (bytes, validators) = match fetched {
@@ -482,6 +603,18 @@ pub async fn sync(
             }));
         }
     };
+    store_fetched(ctx, feed, validated, bytes, validators).await
+}
+
+/// What a sync does with the downloaded body: the kit's digest checked, then the records
+/// stored by format, and the feed's state.
+async fn store_fetched(
+    ctx: &Context,
+    feed: &str,
+    validated: &Validated,
+    bytes: Vec<u8>,
+    validators: Validators,
+) -> Result<Outcome, Error> {
     if let Some(pinned) = &validated.kit_digest {
         match stella_feeds::kit_manifest_digest(&bytes) {
             Ok(digest) if &digest == pinned => {}

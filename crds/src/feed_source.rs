@@ -95,8 +95,9 @@ pub mod v1alpha1 {
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct OfflineKit {
-        /// Where the kit is: an `https://` URL. (`oci://` references are accepted by the schema
-        /// and refused by the controller with `Stalled` / `UnsupportedSource`: not supported yet.)
+        /// Where the kit is: an `https://` URL, or an OCI artifact in a registry pinned by its
+        /// manifest digest, `oci://registry.example/feeds/kit@sha256:…` (one layer: the kit
+        /// zip; the artifact's manifest and layer digests are verified, then the kit's own).
         #[schemars(
             length(min = 8, max = 2048),
             regex(pattern = r"^(https?|oci)://[^\s]+$")
@@ -105,6 +106,9 @@ pub mod v1alpha1 {
         /// Expected digest of the kit's manifest; the import fails on mismatch.
         #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
         pub manifest_digest: String,
+        /// Fetch an `oci://` kit over plain HTTP (a registry on loopback or a trusted network).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        pub insecure_registry: bool,
     }
 
     /// Provider trust.

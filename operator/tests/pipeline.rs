@@ -309,23 +309,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     )
     .unwrap();
     import_feeds();
-    // The operator notices the new feed snapshot by itself (`--feed-poll-seconds`); a Policy
-    // edit is noticed at the resync, or, as here, when the Scan is touched.
-    let touch = |value: &'static str| {
-        let scans = scans.clone();
-        async move {
-            scans
-                .patch(
-                    "shell",
-                    &PatchParams::default(),
-                    &Patch::Merge(
-                        &serde_json::json!({"metadata": {"annotations": {"test/touch": value}}}),
-                    ),
-                )
-                .await
-                .unwrap();
-        }
-    };
+    // The operator notices the new feed snapshot by itself (`--feed-poll-seconds`).
     let ready_reason = |s: &Scan| {
         s.status.as_ref().and_then(|st| {
             st.conditions
@@ -369,11 +353,11 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         )
         .unwrap(),
     );
+    // The edit alone wakes the Scan (the controller watches the Policies its Scans name).
     policies
         .replace(&policy_name, &PostParams::default(), &edited)
         .await
         .unwrap();
-    touch("policy").await;
     let relaxed = wait("Reevaluated under the new policy", |s| {
         s.status.as_ref().is_some_and(|st| {
             st.verdict
@@ -547,6 +531,13 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         "judged again"
     );
     assert_eq!(job_count().await, 1, "analysis-only: no Job");
+    // The report that run stored (checked against a fresh `stella report` at the end).
+    let reevaluated_report = catalog
+        .latest_result(&digest)
+        .await
+        .unwrap()
+        .and_then(|r| r.report_key)
+        .expect("the run's re-evaluation stored a report");
     // The same annotation value again starts nothing.
     run_now(nightly.clone(), "1").await;
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -716,6 +707,56 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     assert!(
         metrics.contains("stella_schedule_requests_total{mode=\"analysis-only\"} 1\n"),
         "{metrics}"
+    );
+
+    // Determinism: the report the analysis-only run stored is byte for byte what a fresh
+    // `stella report` of the same image computes from the same feeds, policy, namespace and
+    // instant (its printed report, in the stored canonical form).
+    let objects = stella_store::Store::open(&stella_store::StoreConfig {
+        data_dir: scratch.path().join("verify"),
+        catalog_url: Some(db.url.clone()),
+        object_store_url: None,
+    })
+    .await
+    .unwrap()
+    .with_s3_credentials(&s3.url("stella", "artifacts"), "test", "test")
+    .unwrap();
+    let stored = objects.get(&reevaluated_report).await.unwrap().unwrap();
+    let stored_report: stella_policy::Report = serde_json::from_slice(&stored).unwrap();
+    let policy_file = scratch.path().join("policy.json");
+    std::fs::write(
+        &policy_file,
+        serde_json::to_vec(&policies.get(&policy_name).await.unwrap()).unwrap(),
+    )
+    .unwrap();
+    let fresh = Command::new(workspace_binary("stella"))
+        .args([
+            "report",
+            &format!("{}/shop/shell:1.0", registry.host),
+            "--insecure-registry",
+        ])
+        .arg("--policy")
+        .arg(&policy_file)
+        .args([
+            "--namespace",
+            &ns,
+            "--evaluated-at",
+            &stored_report.evaluated_at,
+        ])
+        .args(["--catalog-url", &db.url, "--data-dir"])
+        .arg(scratch.path().join("fresh"))
+        .output()
+        .unwrap();
+    assert!(
+        fresh.status.success() || fresh.status.code() == Some(7),
+        "{}",
+        String::from_utf8_lossy(&fresh.stderr)
+    );
+    let fresh: stella_policy::Report = serde_json::from_slice(&fresh.stdout).unwrap();
+    assert_eq!(
+        fresh.to_canonical_json().as_bytes(),
+        &stored[..],
+        "a re-evaluated report is byte-identical to a fresh one"
     );
 }
 

@@ -36,6 +36,7 @@ use plan::Limits;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use stella_crds::policy::v1alpha1::Policy;
 use stella_crds::scan::v1alpha1::Scan;
 use stella_store::Store;
 
@@ -127,9 +128,33 @@ pub async fn run(
         None => Api::all(ctx.client.clone()),
     };
     let jobs: Api<Job> = Api::namespaced(ctx.client.clone(), &ctx.worker.namespace);
+    let policies: Api<DeserializeGuard<Policy>> = Api::all(ctx.client.clone());
     let feeds = feed_changes(ctx.store.clone(), ctx.feed_poll);
-    Controller::new(scans, watcher::Config::default())
+    let controller = Controller::new(scans, watcher::Config::default());
+    let cache = controller.store();
+    controller
         .reconcile_all_on(feeds)
+        // A Policy edit wakes the Scans that name it: each is judged again under the new
+        // digest (from its stored inventory when it can be).
+        .watches(
+            policies,
+            watcher::Config::default(),
+            move |policy: DeserializeGuard<Policy>| {
+                let name = policy.name_any();
+                cache
+                    .state()
+                    .iter()
+                    .filter(|scan| {
+                        scan.0
+                            .as_ref()
+                            .ok()
+                            .and_then(|s| s.spec.policy_ref.as_deref())
+                            == Some(name.as_str())
+                    })
+                    .map(|scan| ObjectRef::from_obj(&**scan))
+                    .collect::<Vec<_>>()
+            },
+        )
         .watches(
             jobs,
             watcher::Config::default().labels(job::WORKER_SELECTOR),

@@ -65,6 +65,11 @@ pub(crate) struct Args {
     /// The environment (`prod`, `dev`, …), for the policy's `environments` matchers.
     #[arg(long = "env")]
     pub(crate) environment: Option<String>,
+    /// Judge as at this instant (RFC 3339, kept to whole seconds): waivers expire against it
+    /// and the report records it; default now. The same image, feeds, VEX, policy and instant
+    /// give a byte-identical report — the one the operator stored when it re-evaluated.
+    #[arg(long, value_name = "RFC3339")]
+    pub(crate) evaluated_at: Option<String>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -290,12 +295,24 @@ fn evaluate_inputs(args: &Args) -> Result<stella_pipeline::EvaluateInputs, Failu
         }
         None => stella_vex::TrustConfig::default(),
     };
-    Ok(stella_pipeline::EvaluateInputs {
+    let mut inputs = stella_pipeline::EvaluateInputs {
         trust,
         namespace: args.namespace.clone(),
         environment: args.environment.clone(),
         ..stella_pipeline::EvaluateInputs::now(policy)
-    })
+    };
+    if let Some(text) = &args.evaluated_at {
+        use chrono::Timelike;
+        let at = chrono::DateTime::parse_from_rfc3339(text).map_err(|e| {
+            Failure::new(
+                Reason::InvalidArguments,
+                format!("--evaluated-at {text:?} is not an RFC 3339 time ({e})"),
+            )
+        })?;
+        let at = at.with_timezone(&chrono::Utc);
+        inputs.evaluated_at = at.with_nanosecond(0).unwrap_or(at);
+    }
+    Ok(inputs)
 }
 
 /// The verdict under the package and vulnerability tables.

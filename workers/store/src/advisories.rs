@@ -409,16 +409,23 @@ impl AdvisoryDb {
     }
 
     /// Bodies of the advisories that name any of these (ecosystem, package) keys, sorted.
+    /// One query per 500 keys (a JSON list parameter), not one per key: an image's few
+    /// hundred packages are one round trip.
     pub async fn advisories_for(&self, keys: &[(String, String)]) -> Result<Vec<String>> {
-        let sql = self.sql(
-            "SELECT a.body FROM vuln_affected f JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source
-             WHERE f.ecosystem = $1 AND f.package = $2",
+        let sql = self.pool.sql_per_dialect(
+            "vuln",
+            "SELECT a.body FROM json_each($1) k
+             JOIN vuln_affected f ON f.ecosystem = json_extract(k.value, '$[0]') AND f.package = json_extract(k.value, '$[1]')
+             JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source",
+            "SELECT a.body FROM jsonb_array_elements(CAST($1 AS jsonb)) k
+             JOIN vuln_affected f ON f.ecosystem = k.value->>0 AND f.package = k.value->>1
+             JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source",
         );
         let mut bodies = std::collections::BTreeSet::new();
-        for (ecosystem, package) in keys {
+        for chunk in keys.chunks(500) {
+            let json = serde_json::to_string(chunk).unwrap_or_default();
             let rows: Vec<String> = with_pool!(&self.pool, |p| sqlx::query_scalar(sql.clone())
-                .bind(ecosystem)
-                .bind(package)
+                .bind(&json)
                 .fetch_all(p)
                 .await?);
             bodies.extend(rows);

@@ -123,39 +123,60 @@ impl UnknownsDb {
         let seen: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         let open_sql = self
             .sql("SELECT id FROM policy_unknowns WHERE image_digest = $1 AND status <> 'resolved'");
-        let resolve_sql = self.sql(
+        let resolve_sql = self.pool.sql_per_dialect(
+            "policy",
             "UPDATE policy_unknowns SET status = 'resolved', resolution = 'not-observed',
-                 justification = $1, resolved_at = $2 WHERE id = $3",
+                 justification = $1, resolved_at = $2 WHERE id IN (SELECT value FROM json_each($3))",
+            "UPDATE policy_unknowns SET status = 'resolved', resolution = 'not-observed',
+                 justification = $1, resolved_at = $2
+             WHERE id IN (SELECT jsonb_array_elements_text(CAST($3 AS jsonb)))",
         );
-        let upsert_sql = self.sql(
+        // One statement per 500 rows (a JSON list parameter), not one per row.
+        let upsert_sql = self.pool.sql_per_dialect(
+            "policy",
             "INSERT INTO policy_unknowns (id, image_digest, subject, score, band, body, first_seen, last_seen)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'), json_extract(value, '$[2]'),
+                    CAST(json_extract(value, '$[3]') AS REAL), json_extract(value, '$[4]'),
+                    json_extract(value, '$[5]'), $2, $2
+             FROM json_each($1) WHERE true
+             ON CONFLICT (id) DO UPDATE SET score = excluded.score, band = excluded.band,
+                 body = excluded.body, last_seen = excluded.last_seen",
+            "INSERT INTO policy_unknowns (id, image_digest, subject, score, band, body, first_seen, last_seen)
+             SELECT r->>0, r->>1, r->>2, CAST(r->>3 AS DOUBLE PRECISION), r->>4, r->>5, $2, $2
+             FROM jsonb_array_elements(CAST($1 AS jsonb)) r
              ON CONFLICT (id) DO UPDATE SET score = excluded.score, band = excluded.band,
                  body = excluded.body, last_seen = excluded.last_seen",
         );
+        // The last row of an id wins, as one upsert after another would.
+        let mut latest: std::collections::BTreeMap<&str, &UnknownRow> = Default::default();
+        for r in rows {
+            latest.insert(r.id.as_str(), r);
+        }
+        let rows: Vec<serde_json::Value> = latest
+            .values()
+            .map(|r| serde_json::json!([r.id, r.image_digest, r.subject, r.score, r.band, r.body]))
+            .collect();
         with_pool!(&self.pool, |p| {
             let mut tx = p.begin().await?;
             let open: Vec<String> = sqlx::query_scalar(open_sql)
                 .bind(image_digest)
                 .fetch_all(&mut *tx)
                 .await?;
-            for id in open.iter().filter(|id| !seen.contains(id.as_str())) {
+            let gone: Vec<&String> = open
+                .iter()
+                .filter(|id| !seen.contains(id.as_str()))
+                .collect();
+            for chunk in gone.chunks(500) {
                 sqlx::query(resolve_sql.clone())
                     .bind(format!("a rescan at {now} no longer finds it"))
                     .bind(now)
-                    .bind(id)
+                    .bind(serde_json::to_string(chunk).unwrap_or_default())
                     .execute(&mut *tx)
                     .await?;
             }
-            for r in rows {
+            for chunk in rows.chunks(500) {
                 sqlx::query(upsert_sql.clone())
-                    .bind(&r.id)
-                    .bind(&r.image_digest)
-                    .bind(&r.subject)
-                    .bind(r.score)
-                    .bind(&r.band)
-                    .bind(&r.body)
-                    .bind(now)
+                    .bind(serde_json::to_string(chunk).unwrap_or_default())
                     .bind(now)
                     .execute(&mut *tx)
                     .await?;
