@@ -732,7 +732,8 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     let fresh = Command::new(workspace_binary("stella"))
         .args([
             "report",
-            &format!("{}/shop/shell:1.0", registry.host),
+            // The reference the operator pins (`repository@digest`) is part of the report.
+            &format!("{}/shop/shell@{digest}", registry.host),
             "--insecure-registry",
         ])
         .arg("--policy")
@@ -754,8 +755,8 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     );
     let fresh: stella_policy::Report = serde_json::from_slice(&fresh.stdout).unwrap();
     assert_eq!(
-        fresh.to_canonical_json().as_bytes(),
-        &stored[..],
+        fresh.to_canonical_json(),
+        String::from_utf8(stored.to_vec()).unwrap(),
         "a re-evaluated report is byte-identical to a fresh one"
     );
 }
