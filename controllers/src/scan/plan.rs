@@ -180,10 +180,8 @@ pub fn decide(scan: &Scan, observed: &Observed, limits: &Limits, now: &Time) -> 
             .artifacts
             .iter()
             .any(|a| a.kind == stella_store::INVENTORY_KIND);
-    if !force
-        && !(analysis_request && reevaluable)
-        && let Some(cached) = &observed.cached
-    {
+    let judge_again = force || (analysis_request && reevaluable);
+    if !judge_again && let Some(cached) = &observed.cached {
         // For a Scan whose stored inventory could be judged again, the result under these
         // inputs is a re-evaluation's (its own, when its status write failed after recording).
         return Plan::Complete {

@@ -409,7 +409,8 @@ pub fn progress(
             .as_ref()
             .and_then(|a| a.get(SCHEDULE_RUN))
             == Some(&value);
-        if !asked && !(v.selector.matches(scan) && only_if(&v.only_if, scan, policies, now)) {
+        let selected = v.selector.matches(scan) && only_if(&v.only_if, scan, policies, now);
+        if !(asked || selected) {
             continue;
         }
         digests.insert(

@@ -190,7 +190,7 @@ pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::In
         };
         match n % 5 {
             0 | 1 => {
-                let name = if n % 10 == 0 {
+                let name = if n.is_multiple_of(10) {
                     format!("lib{n}-3")
                 } else {
                     format!("deb{n}")
@@ -199,7 +199,7 @@ pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::In
                 let purl = format!("pkg:deb/debian/{name}@{version}?arch=amd64&distro=debian-12");
                 let mut p =
                     Package::installed(Ecosystem::Deb, name, version.clone(), purl, evidence);
-                if n % 10 == 0 {
+                if n.is_multiple_of(10) {
                     p.source_name = Some(format!("src{n}"));
                     p.source_version = Some(version);
                 }
@@ -207,7 +207,7 @@ pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::In
                 p
             }
             2 => {
-                let name = if n % 4 == 0 {
+                let name = if n.is_multiple_of(4) {
                     format!("@scope{}/pkg{n}", n % 7)
                 } else {
                     format!("pkg{n}")
@@ -220,7 +220,7 @@ pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::In
                 let purl = format!("pkg:pypi/{name}@{version}");
                 Package::installed(Ecosystem::Pypi, name, version, purl, evidence)
             }
-            _ if n % 2 == 0 => {
+            _ if n.is_multiple_of(2) => {
                 let name = format!("org.example.g{}:artifact-{n}", n % 97);
                 let purl = format!("pkg:maven/org.example.g{}/artifact-{n}@{version}", n % 97);
                 Package::installed(Ecosystem::Maven, name, version, purl, evidence)

@@ -117,14 +117,14 @@ async fn reevaluate(
         }
         done += 1;
     }
-    if done > 0 {
+    if let Some(each) = unknowns.checked_div(done) {
         let per = |d: Duration| secs(d) * 1000.0 / done as f64;
         println!(
             "      per image: read inventory {:.1} ms, evaluate {:.1} ms, record unknowns {:.1} ms ({} each), record report and delta {:.1} ms",
             per(phases[0]),
             per(phases[1]),
             per(phases[2]),
-            unknowns / done,
+            each,
             per(phases[3])
         );
     }
