@@ -66,6 +66,9 @@ pub struct Context {
     /// The operator's namespace: where a cluster-scoped FeedSource's Secret is read.
     pub namespace: String,
     pub limits: Limits,
+    /// The directory `file://` offline kits must be in (the operator's mounted kits); `None`:
+    /// `file://` kits are refused.
+    pub kit_dir: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for Context {
@@ -97,6 +100,8 @@ pub struct Validated {
     pub url: String,
     /// The registry reference of an `oci://` kit.
     pub oci: Option<OciKit>,
+    /// The path of a `file://` kit (checked against the kit directory when read).
+    pub file: Option<std::path::PathBuf>,
     /// The pinned manifest digest of an offline kit (imported once).
     pub kit_digest: Option<String>,
     pub cadence: Duration,
@@ -191,6 +196,60 @@ pub async fn fetch_oci(kit: &OciKit, max_bytes: u64) -> Result<Vec<u8>, Problem>
     })
 }
 
+/// Reads a `file://` kit: the path must resolve (symlinks followed, as Secret and ConfigMap
+/// volumes use them) inside `dir`, be a regular file, and hold at most `max_bytes`.
+pub fn read_kit_file(
+    path: &std::path::Path,
+    dir: Option<&std::path::Path>,
+    max_bytes: u64,
+) -> Result<Vec<u8>, Problem> {
+    use std::io::Read;
+    let shown = path.display();
+    let Some(dir) = dir else {
+        return Err(Problem::stalled(
+            "InvalidSpec",
+            format!("{shown}: this operator reads no file:// kits (no --offline-kit-dir)"),
+        ));
+    };
+    let unreadable = |e: std::io::Error| Problem {
+        reason: "Unreadable",
+        message: format!("{shown}: {e}"),
+        // A volume may not be mounted yet.
+        transient: e.kind() == std::io::ErrorKind::NotFound,
+    };
+    let root = dir.canonicalize().map_err(unreadable)?;
+    let resolved = path.canonicalize().map_err(unreadable)?;
+    if !resolved.starts_with(&root) {
+        return Err(Problem::stalled(
+            "InvalidSpec",
+            format!(
+                "{shown} resolves to {}, outside the offline kit directory {}",
+                resolved.display(),
+                root.display()
+            ),
+        ));
+    }
+    let file = std::fs::File::open(&resolved).map_err(unreadable)?;
+    let meta = file.metadata().map_err(unreadable)?;
+    if !meta.is_file() {
+        return Err(Problem::stalled(
+            "InvalidSpec",
+            format!("{shown} is not a file"),
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(max_bytes.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(unreadable)?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(Problem::stalled(
+            "TooLarge",
+            format!("{shown} is larger than {max_bytes} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Why a FeedSource cannot be synced as written.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Problem {
@@ -253,7 +312,26 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
         }
         None => None,
     };
-    if oci.is_none() && !(url.starts_with("https://") || url.starts_with("http://")) {
+    let file = match url.strip_prefix("file://") {
+        Some(_) if kit_digest.is_none() => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                "file:// sources are offline kits: set offlineKit, not url",
+            ));
+        }
+        Some(path) if !path.starts_with('/') => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                format!("offlineKit.url {url:?}: file:// takes an absolute path"),
+            ));
+        }
+        Some(path) => Some(std::path::PathBuf::from(path)),
+        None => None,
+    };
+    if oci.is_none()
+        && file.is_none()
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
         return Err(Problem::stalled(
             "InvalidSpec",
             format!("{url}: only http(s) URLs are fetched"),
@@ -282,6 +360,7 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
     Ok(Validated {
         url,
         oci,
+        file,
         kit_digest,
         cadence: cadence.max(MIN_CADENCE),
         format: spec.format,
@@ -575,6 +654,14 @@ pub async fn sync(
         _ => Validators::default(),
     };
     let started = Instant::now();
+    if let Some(path) = &validated.file {
+        let read = read_kit_file(path, ctx.kit_dir.as_deref(), ctx.limits.max_bytes);
+        ctx.metrics.feed_sync(started.elapsed());
+        return match read {
+            Ok(bytes) => store_fetched(ctx, feed, validated, bytes, Validators::default()).await,
+            Err(problem) => Ok(Outcome::Failed(problem)),
+        };
+    }
     if let Some(kit) = &validated.oci {
         let fetched = fetch_oci(kit, ctx.limits.max_bytes).await;
         ctx.metrics.feed_sync(started.elapsed());
@@ -1111,6 +1198,59 @@ pub fn error_policy(
 mod tests {
     use super::*;
     use crate::conditions::READY;
+
+    #[test]
+    fn file_kits_are_read_only_from_inside_the_kit_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let kits = root.path().join("kits");
+        std::fs::create_dir_all(kits.join("..data")).unwrap();
+        std::fs::write(kits.join("..data/kit.zip"), b"PK kit").unwrap();
+        // A ConfigMap volume's layout: the visible name is a symlink into `..data`.
+        std::os::unix::fs::symlink("..data/kit.zip", kits.join("kit.zip")).unwrap();
+        std::fs::write(root.path().join("secret"), b"operator token").unwrap();
+        std::os::unix::fs::symlink(root.path().join("secret"), kits.join("escape.zip")).unwrap();
+        let read = |path: std::path::PathBuf, max: u64| read_kit_file(&path, Some(&kits), max);
+        assert_eq!(read(kits.join("kit.zip"), 1 << 20).unwrap(), b"PK kit");
+        for hostile in [
+            kits.join("../secret"),
+            kits.join("escape.zip"),
+            std::path::PathBuf::from("/etc/passwd"),
+        ] {
+            let problem = read(hostile.clone(), 1 << 20).unwrap_err();
+            assert_eq!(problem.reason, "InvalidSpec", "{hostile:?}: {problem:?}");
+            assert!(!problem.transient);
+        }
+        assert_eq!(
+            read(kits.join("kit.zip"), 3).unwrap_err().reason,
+            "TooLarge"
+        );
+        assert_eq!(
+            read(kits.join(".."), 1 << 20).unwrap_err().reason,
+            "InvalidSpec"
+        );
+        assert_eq!(
+            read(kits.clone(), 1 << 20).unwrap_err().reason,
+            "InvalidSpec",
+            "a directory"
+        );
+        let missing = read(kits.join("not-yet.zip"), 1 << 20).unwrap_err();
+        assert_eq!((missing.reason, missing.transient), ("Unreadable", true));
+        let none = read_kit_file(&kits.join("kit.zip"), None, 1 << 20).unwrap_err();
+        assert_eq!(none.reason, "InvalidSpec");
+        // The spec side: only offline kits, only absolute paths.
+        let spec = |v: serde_json::Value| -> FeedSourceSpec { serde_json::from_value(v).unwrap() };
+        let digest = format!("sha256:{}", "a".repeat(64));
+        assert!(validate(&spec(serde_json::json!({"format": "osv", "offlineKit": {"url": "file:///var/lib/stella/kits/k.zip", "manifestDigest": digest}}))).is_ok());
+        assert_eq!(
+            validate(&spec(
+                serde_json::json!({"format": "osv", "url": "file:///var/lib/stella/kits/k.zip"})
+            ))
+            .unwrap_err()
+            .reason,
+            "InvalidSpec"
+        );
+        assert_eq!(validate(&spec(serde_json::json!({"format": "osv", "offlineKit": {"url": "file://relative/k.zip", "manifestDigest": digest}}))).unwrap_err().reason, "InvalidSpec");
+    }
 
     fn spec(value: serde_json::Value) -> FeedSourceSpec {
         serde_json::from_value(value).unwrap()

@@ -110,6 +110,7 @@ async fn feeds_sync_as_their_whole_truth_and_bad_sources_keep_the_snapshot() {
         metrics: Arc::new(Metrics::default()),
         reporter: "stella-operator".into(),
         namespace: "default".into(),
+        kit_dir: Some(dir.path().join("kits")),
         limits: Limits {
             attempts: 1,
             backoff: Duration::from_millis(10),
@@ -263,6 +264,31 @@ async fn feeds_sync_as_their_whole_truth_and_bad_sources_keep_the_snapshot() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+
+    // An offline kit the operator's pod mounts (file://, inside the kit directory).
+    std::fs::create_dir_all(dir.path().join("kits")).unwrap();
+    let mounted = kit(dir.path(), "mounted", &[&npm[1]]);
+    std::fs::write(dir.path().join("kits/mounted.zip"), &mounted).unwrap();
+    let file_name = format!("{name}-file");
+    let file_source: FeedSource = serde_json::from_value(serde_json::json!({
+        "apiVersion": "stella-ops.org/v1alpha1", "kind": "FeedSource",
+        "metadata": {"name": file_name},
+        "spec": {"format": "osv", "offlineKit": {
+            "url": format!("file://{}", dir.path().join("kits/mounted.zip").display()),
+            "manifestDigest": stella_feeds::kit_manifest_digest(&mounted).unwrap()}},
+    }))
+    .unwrap();
+    api.create(&PostParams::default(), &file_source)
+        .await
+        .unwrap();
+    let imported = wait(&api, &file_name, "imported from the mounted file", |f| {
+        condition(f, "Ready").is_some_and(|(s, _)| s == "True")
+    })
+    .await;
+    assert_eq!(imported.status.unwrap().records, 1);
+    api.delete(&file_name, &DeleteParams::default())
+        .await
+        .unwrap();
 
     // An offline kit as an OCI artifact in a real registry (Debian's docker-registry), pinned
     // by the artifact's digest and the kit's: imported once. A layer that is not the kit the

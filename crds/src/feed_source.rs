@@ -95,12 +95,14 @@ pub mod v1alpha1 {
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct OfflineKit {
-        /// Where the kit is: an `https://` URL, or an OCI artifact in a registry pinned by its
+        /// Where the kit is: an `https://` URL; an OCI artifact in a registry pinned by its
         /// manifest digest, `oci://registry.example/feeds/kit@sha256:…` (one layer: the kit
-        /// zip; the artifact's manifest and layer digests are verified, then the kit's own).
+        /// zip; the artifact's manifest and layer digests are verified, then the kit's own);
+        /// or a file the operator's pod mounts, `file:///var/lib/stella/kits/kit.zip` (inside
+        /// the operator's `--offline-kit-dir`).
         #[schemars(
             length(min = 8, max = 2048),
-            regex(pattern = r"^(https?|oci)://[^\s]+$")
+            regex(pattern = r"^(https?|oci|file)://[^\s]+$")
         )]
         pub url: String,
         /// Expected digest of the kit's manifest; the import fails on mismatch.

@@ -114,6 +114,14 @@ pub struct WorkerArgs {
     /// inventories without a Job. 0: only at the resync.
     #[arg(long, env = "STELLA_FEED_POLL_SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(0..=86400))]
     pub feed_poll_seconds: u64,
+    /// Where FeedSources may read `file://` offline kits: a directory the operator's pod
+    /// mounts (a volume, Secret or ConfigMap). A kit path must resolve inside it.
+    #[arg(
+        long,
+        env = "STELLA_OFFLINE_KIT_DIR",
+        default_value = "/var/lib/stella/kits"
+    )]
+    pub offline_kit_dir: std::path::PathBuf,
 }
 
 /// Workload discovery: a Scan per image digest running in the selected namespaces.
@@ -276,6 +284,7 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
             controller_metrics.clone(),
             &identity,
         ),
+        kit_dir: args.worker.offline_kit_dir.clone(),
         discovery: (!args.discovery.no_discovery).then(|| discovery_settings(&args)),
         gc_every: Duration::from_secs(args.discovery.discovery_gc_interval_seconds),
     };
@@ -382,6 +391,7 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
 /// The controllers a leader runs.
 struct Controllers {
     scan: stella_controllers::scan::Context,
+    kit_dir: std::path::PathBuf,
     discovery: Option<stella_controllers::discovery::Settings>,
     gc_every: Duration,
 }
@@ -422,6 +432,7 @@ impl Controllers {
                     reporter: self.scan.reporter.clone(),
                     namespace: self.scan.worker.namespace.clone(),
                     limits: stella_controllers::feed_source::Limits::default(),
+                    kit_dir: Some(self.kit_dir.clone()),
                 },
                 until_stopped(),
             )),
