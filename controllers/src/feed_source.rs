@@ -731,7 +731,7 @@ async fn store_fetched(
             sync_signals(ctx, &origin, &bytes, validated.format).await?
         }
         FeedFormat::Openvex | FeedFormat::Csaf | FeedFormat::CyclonedxVex => {
-            sync_vex(ctx, &origin, &bytes).await?
+            sync_vex(ctx, feed, &origin, &bytes).await?
         }
         _ => {
             let records = match read_advisories(&origin, &bytes, &validated.ecosystems) {
@@ -851,7 +851,9 @@ async fn sync_signals(
 }
 
 /// VEX documents (OpenVEX, CSAF, CycloneDX VEX), stored beside the imported ones.
-async fn sync_vex(ctx: &Context, origin: &str, bytes: &[u8]) -> Result<Outcome, Error> {
+/// A VEX document: the feed's whole truth (stored under the feed's name; what an earlier sync
+/// stored and this one no longer serves leaves with its statements).
+async fn sync_vex(ctx: &Context, feed: &str, origin: &str, bytes: &[u8]) -> Result<Outcome, Error> {
     let document = match stella_vex::parse_with(bytes, &stella_vex::Options::default()) {
         Ok(d) => d,
         Err(e) => {
@@ -874,7 +876,7 @@ async fn sync_vex(ctx: &Context, origin: &str, bytes: &[u8]) -> Result<Outcome, 
     }
     ctx.store
         .vex
-        .put_documents(&[(&document, origin)])
+        .sync_documents(feed, &[&document])
         .await
         .map_err(Error::Store)?;
     let snapshot = ctx
@@ -937,6 +939,7 @@ pub async fn sweep(ctx: &Context) -> Result<Vec<String>, Box<dyn std::error::Err
     for state in ctx.store.advisories.feed_states().await? {
         if state.feed.starts_with(FEED_PREFIX) && !existing.contains(&state.feed) {
             let sync = ctx.store.advisories.remove_feed(&state.feed).await?;
+            ctx.store.vex.remove_origin(&state.feed).await?;
             tracing::info!(feed = %state.feed, snapshot = %sync.snapshot, "feed removed: its FeedSource is gone");
             removed.push(state.feed);
         }
@@ -1321,7 +1324,15 @@ mod tests {
             ),
             (
                 serde_json::json!({"format": "osv", "offlineKit": {"url": "oci://r/k@sha256:aa", "manifestDigest": format!("sha256:{}", "a".repeat(64))}}),
-                "UnsupportedSource",
+                "InvalidSpec",
+            ),
+            (
+                serde_json::json!({"format": "osv", "offlineKit": {"url": "oci://registry.example/feeds/kit:latest", "manifestDigest": format!("sha256:{}", "a".repeat(64))}}),
+                "InvalidSpec",
+            ),
+            (
+                serde_json::json!({"format": "osv", "url": format!("oci://registry.example/feeds/kit@sha256:{}", "a".repeat(64))}),
+                "InvalidSpec",
             ),
             (
                 serde_json::json!({"format": "osv", "offlineKit": {"url": "https://x/k.zip", "manifestDigest": "sha256:short"}}),

@@ -278,9 +278,15 @@ async fn feeds_sync_as_their_whole_truth_and_bad_sources_keep_the_snapshot() {
             "manifestDigest": stella_feeds::kit_manifest_digest(&mounted).unwrap()}},
     }))
     .unwrap();
-    api.create(&PostParams::default(), &file_source)
-        .await
-        .unwrap();
+    // A CRD schema just updated reaches the API server's validation a moment later.
+    let started = Instant::now();
+    while let Err(e) = api.create(&PostParams::default(), &file_source).await {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "creating the file:// FeedSource: {e}"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     let imported = wait(&api, &file_name, "imported from the mounted file", |f| {
         condition(f, "Ready").is_some_and(|(s, _)| s == "True")
     })

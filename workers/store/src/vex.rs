@@ -179,6 +179,64 @@ impl VexDb {
         }))
     }
 
+    /// A feed's whole truth: stores `documents` under `origin` (as [`VexDb::put_documents`]),
+    /// then removes the documents `origin` held that are not among them, with their
+    /// statements. Returns (statements added, documents removed). A document another origin
+    /// stored first stays that origin's. Two transactions: a failure between them leaves the
+    /// dropped documents until the next sync, never a document without its statements.
+    pub async fn sync_documents(
+        &self,
+        origin: &str,
+        documents: &[&Document],
+    ) -> Result<(u64, u64)> {
+        let pairs: Vec<(&Document, &str)> = documents.iter().map(|d| (*d, origin)).collect();
+        let added = self.put_documents(&pairs).await?;
+        let keep: Vec<&str> = documents.iter().map(|d| d.digest.as_str()).collect();
+        let removed = self.remove_origin_except(origin, &keep).await?;
+        Ok((added, removed))
+    }
+
+    /// Removes every document `origin` holds (a deleted FeedSource), with its statements.
+    /// Returns how many documents went.
+    pub async fn remove_origin(&self, origin: &str) -> Result<u64> {
+        self.remove_origin_except(origin, &[]).await
+    }
+
+    async fn remove_origin_except(&self, origin: &str, keep: &[&str]) -> Result<u64> {
+        let keep = serde_json::to_string(keep).unwrap_or_else(|_| "[]".into());
+        let statements_sql = self.pool.sql_per_dialect(
+            "vex",
+            "DELETE FROM vex_statements WHERE document_digest IN (
+                 SELECT digest FROM vex_documents WHERE origin = $1
+                 AND digest NOT IN (SELECT value FROM json_each($2)))",
+            "DELETE FROM vex_statements WHERE document_digest IN (
+                 SELECT digest FROM vex_documents WHERE origin = $1
+                 AND digest NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb))))",
+        );
+        let documents_sql = self.pool.sql_per_dialect(
+            "vex",
+            "DELETE FROM vex_documents WHERE origin = $1 AND digest NOT IN (SELECT value FROM json_each($2))",
+            "DELETE FROM vex_documents WHERE origin = $1
+             AND digest NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
+        );
+        Ok(with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(statements_sql)
+                .bind(origin)
+                .bind(&keep)
+                .execute(&mut *tx)
+                .await?;
+            let removed = sqlx::query(documents_sql)
+                .bind(origin)
+                .bind(&keep)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            tx.commit().await?;
+            removed
+        }))
+    }
+
     /// Every stored statement, ordered by (vulnerability, product, document digest, index):
     /// what scans match against and what the snapshot hash is computed over. A body that no
     /// longer reads as a statement is an error, not skipped.

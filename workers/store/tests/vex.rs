@@ -83,7 +83,54 @@ async fn round_trip(db: &VexDb) -> String {
         ("a.json, b.json", 4, 1)
     );
     assert!(at.ends_with('Z') && at.len() == 20, "{at}");
-    stella_vex::snapshot_hash(&stored)
+    let hash = stella_vex::snapshot_hash(&stored);
+    resync(db, &docs).await;
+    hash
+}
+
+/// A feed's resync replaces what it held: a document it no longer serves leaves with its
+/// statements; another origin's documents stay.
+async fn resync(db: &VexDb, docs: &[stella_vex::Document]) {
+    let before = db.vex_statements().await.unwrap().len();
+    let (added, removed) = db
+        .sync_documents("feedsource/vendor", &[&docs[0]])
+        .await
+        .unwrap();
+    assert_eq!(
+        (added, removed),
+        (0, 0),
+        "stored before under another origin: kept as it is"
+    );
+    let third = stella_vex::parse(
+        serde_json::json!({
+            "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://vendor.example/vex/3",
+            "author": "Vendor", "timestamp": "2024-03-01T00:00:00Z", "version": 1,
+            "statements": [{"vulnerability": {"name": "CVE-2024-3"}, "products": [{"@id": "pkg:npm/left-pad@1"}], "status": "fixed"}]
+        })
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(
+        db.sync_documents("feedsource/vendor", &[&third])
+            .await
+            .unwrap(),
+        (1, 0)
+    );
+    assert_eq!(db.vex_statements().await.unwrap().len(), before + 1);
+    // The next sync no longer serves it: gone, with its statement; the others stay.
+    assert_eq!(
+        db.sync_documents("feedsource/vendor", &[]).await.unwrap(),
+        (0, 1)
+    );
+    assert_eq!(db.vex_statements().await.unwrap().len(), before);
+    assert!(
+        db.vex_statements_for("CVE-2024-3")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(db.remove_origin("feedsource/none").await.unwrap(), 0);
 }
 
 #[tokio::test]
