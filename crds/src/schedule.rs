@@ -313,7 +313,6 @@ pub mod v1alpha1 {
     pub enum RunTrigger {
         Cron,
         Manual,
-        FeedDelta,
     }
 
     /// Run states.

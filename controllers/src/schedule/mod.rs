@@ -754,7 +754,6 @@ pub fn trigger_name(trigger: RunTrigger) -> &'static str {
     match trigger {
         RunTrigger::Cron => "cron",
         RunTrigger::Manual => "manual",
-        RunTrigger::FeedDelta => "feed-delta",
     }
 }
 

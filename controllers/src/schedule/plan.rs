@@ -336,7 +336,6 @@ pub fn run_id(schedule: &str, trigger: RunTrigger, at: DateTime<Utc>) -> String 
     let name: String = schedule.chars().take(96).collect();
     let kind = match trigger {
         RunTrigger::Manual => "manual-",
-        RunTrigger::FeedDelta => "delta-",
         RunTrigger::Cron => "",
     };
     format!("{name}-{kind}{}", at.timestamp())
@@ -1139,7 +1138,7 @@ mod tests {
         for (name, trigger) in [
             ("nightly", RunTrigger::Cron),
             (long.as_str(), RunTrigger::Manual),
-            ("a.b-c", RunTrigger::FeedDelta),
+            ("a.b-c", RunTrigger::Cron),
         ] {
             let id = run_id(name, trigger, utc(2026, 12, 2, 2, 0));
             let request = RunRequest {
