@@ -22,10 +22,9 @@ use crate::metrics::Metrics;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Reporter};
+use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
@@ -469,7 +468,9 @@ pub fn build(
             status.rejections = rejected
                 .iter()
                 .take(MAX_REJECTIONS)
-                .map(|(origin, reason)| truncate(&format!("{origin}: {reason}"), 1024))
+                .map(|(origin, reason)| {
+                    crate::events::truncate(&format!("{origin}: {reason}"), 1024)
+                })
                 .collect();
             status.failures = 0;
             if let Some(delta) = &sync.delta {
@@ -510,7 +511,7 @@ pub fn build(
                 Some(hash) => format!("; the previous snapshot {hash} stays in force"),
                 None => String::new(),
             };
-            let message = truncate(&format!("{}{kept}", problem.message), 1024);
+            let message = crate::events::truncate(&format!("{}{kept}", problem.message), 1024);
             let stalled = if problem.transient {
                 Status::False
             } else {
@@ -571,13 +572,6 @@ pub fn syncing(
     FeedSourceStatus {
         conditions: merged,
         ..old
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => text[..at].to_string(),
-        None => text.to_string(),
     }
 }
 
@@ -997,7 +991,10 @@ async fn reconcile_inner(
     // Not due yet: wait for the time the status names (an edit, or a new sync-now request,
     // is due at once).
     let same_generation = current.and_then(|s| s.observed_generation) == generation;
-    let request = source.annotations().get(SYNC_NOW).map(|v| truncate(v, 64));
+    let request = source
+        .annotations()
+        .get(SYNC_NOW)
+        .map(|v| crate::events::truncate(v, 64));
     let requested = request.is_some() && request != current.and_then(|s| s.sync_request.clone());
     if same_generation
         && !requested
@@ -1123,19 +1120,9 @@ async fn update_status(
     if current == Some(status) {
         return Ok(());
     }
-    let api: Api<DeserializeGuard<FeedSource>> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": "stella-ops.org/v1alpha1",
-        "kind": "FeedSource",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::UpdateStatus)?;
+    crate::events::apply_status::<FeedSource>(&ctx.client, MANAGER, name, status)
+        .await
+        .map_err(Error::UpdateStatus)?;
     let event = match outcome {
         Outcome::Synced {
             sync,
@@ -1169,18 +1156,14 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(truncate(note, 1000)),
-        action: "Sync".into(),
-        secondary: None,
-    };
-    crate::events::publish_cluster_scoped(
+    crate::events::publish_note(
         &ctx.client,
         &ctx.reporter,
-        &event,
         guard.object_ref(&()),
+        type_,
+        reason,
+        "Sync",
+        note,
     )
     .await;
 }
@@ -1192,9 +1175,7 @@ pub fn error_policy(
     _ctx: Arc<Context>,
 ) -> Action {
     tracing::warn!(%error, "feedsource reconcile failed");
-    Action::requeue(
-        crate::scan::error::backoff(4, crate::scan::error::jitter()).max(Duration::from_secs(1)),
-    )
+    crate::events::retry_after_failure()
 }
 
 #[cfg(test)]

@@ -12,14 +12,13 @@ use crate::conditions::{self, Desired, Status, VALID};
 use crate::metrics::Metrics;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Reporter};
+use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::watcher;
 use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 use stella_crds::policy::v1alpha1::{Policy, PolicyStatus};
 
 /// The field manager of the status.
@@ -118,7 +117,10 @@ pub fn build(
             (
                 None,
                 0,
-                listed.into_iter().map(|e| truncate(&e, 1024)).collect(),
+                listed
+                    .into_iter()
+                    .map(|e| crate::events::truncate(&e, 1024))
+                    .collect(),
                 vec![
                     conditions::not_ready(reason, message.clone()),
                     conditions::condition(VALID, Status::False, reason, message.clone()),
@@ -141,13 +143,6 @@ fn summary(errors: &[String]) -> String {
         [] => "the policy does not load".into(),
         [one] => one.clone(),
         [first, rest @ ..] => format!("{first} (and {} more; see status.errors)", rest.len()),
-    }
-}
-
-fn truncate(text: &str, max: usize) -> String {
-    match text.char_indices().nth(max) {
-        Some((at, _)) => text[..at].to_string(),
-        None => text.to_string(),
     }
 }
 
@@ -213,37 +208,23 @@ async fn update_status(
     if current == Some(status) {
         return Ok(());
     }
-    let api: Api<DeserializeGuard<Policy>> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": "stella-ops.org/v1alpha1",
-        "kind": "Policy",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::UpdateStatus)?;
+    crate::events::apply_status::<Policy>(&ctx.client, MANAGER, name, status)
+        .await
+        .map_err(Error::UpdateStatus)?;
     match validated {
         Validated::Valid { digest, rules } => {
             tracing::info!(policy = %name, %digest, rules, "policy valid");
         }
         Validated::Invalid { reason, errors } => {
             tracing::warn!(policy = %name, reason, errors = errors.len(), "policy invalid");
-            let event = Event {
-                type_: EventType::Warning,
-                reason: (*reason).to_string(),
-                note: Some(truncate(&summary(errors), 1000)),
-                action: "Validate".into(),
-                secondary: None,
-            };
-            crate::events::publish_cluster_scoped(
+            crate::events::publish_note(
                 &ctx.client,
                 &ctx.reporter,
-                &event,
                 guard.object_ref(&()),
+                EventType::Warning,
+                reason,
+                "Validate",
+                &summary(errors),
             )
             .await;
         }
@@ -258,9 +239,7 @@ pub fn error_policy(
     _ctx: Arc<Context>,
 ) -> Action {
     tracing::warn!(%error, "policy reconcile failed");
-    Action::requeue(
-        crate::scan::error::backoff(4, crate::scan::error::jitter()).max(Duration::from_secs(1)),
-    )
+    crate::events::retry_after_failure()
 }
 
 #[cfg(test)]

@@ -594,6 +594,20 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .0,
         400
     );
+    for bad in [
+        "/api/v1/scheduler/runs".to_string(),
+        "/api/v1/scheduler/runs?schedule=..%2Fetc".to_string(),
+        format!("/api/v1/scheduler/runs?schedule={nightly}&limit=100000"),
+        format!("/api/v1/scheduler/runs?schedule={nightly}&limit=-1"),
+        format!("/api/v1/scheduler/runs?schedule={nightly}&bogus=1"),
+        format!("/api/v1/scheduler/runs?schedule={nightly}&schedule=other"),
+    ] {
+        let (code, body) = get(bad.clone(), Some(token.to_string())).await;
+        assert_eq!(code, 400, "{bad}: {body}");
+        assert_eq!(body["error"]["code"], "bad_request", "{bad}");
+    }
+    assert_eq!(get("/api/v1/scheduler/cursor".into(), None).await.0, 401);
+    assert_eq!(get("/api/v1/feeds".into(), None).await.0, 401);
     assert_eq!(
         get(
             "/api/v1/scheduler/runs/nope-1".into(),

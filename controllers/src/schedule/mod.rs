@@ -19,7 +19,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
 use kube::api::{Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Reporter};
+use kube::runtime::events::{EventType, Reporter};
 use kube::runtime::reflector::{self, Store as Cache};
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Api, Client, Resource, ResourceExt};
@@ -172,7 +172,7 @@ async fn reconcile_inner(
             let name = invalid.metadata.name.clone().unwrap_or_default();
             let problem = plan::Problem {
                 reason: "InvalidObject",
-                message: plan::truncate(&invalid.error, 1024),
+                message: crate::events::truncate(&invalid.error, 1024),
             };
             let status = plan::with_conditions(
                 ScheduleStatus::default(),
@@ -213,6 +213,14 @@ async fn reconcile_inner(
             return Ok(Action::await_change());
         }
     };
+    let turn = Turn {
+        shared,
+        guard,
+        schedule,
+        validated: &validated,
+        current: &current,
+        now: &now,
+    };
 
     // A run in progress: one step.
     if let Some(run) = current
@@ -220,30 +228,19 @@ async fn reconcile_inner(
         .as_ref()
         .filter(|r| r.state == RunState::Running)
     {
-        return step(shared, guard, schedule, &validated, &current, run, &now).await;
+        return step(turn, run).await;
     }
 
     // Manual: a new run-now value starts a run (even while suspended).
     let request = schedule
         .annotations()
         .get(RUN_NOW)
-        .map(|v| plan::truncate(v, 64));
+        .map(|v| crate::events::truncate(v, 64));
     if request.is_some() && request != current.run_request {
         let mut status = current.clone();
         status.run_request = request;
         let at = plan::chrono_of(&now);
-        return start(
-            shared,
-            guard,
-            schedule,
-            &validated,
-            status,
-            RunTrigger::Manual,
-            at,
-            0,
-            &now,
-        )
-        .await;
+        return start(turn, status, RunTrigger::Manual, at, 0).await;
     }
 
     if schedule.spec.suspend {
@@ -326,39 +323,42 @@ async fn reconcile_inner(
         }) => {
             let mut status = current.clone();
             status.last_schedule_time = Some(plan::time_of(scheduled));
-            start(
-                shared,
-                guard,
-                schedule,
-                &validated,
-                status,
-                RunTrigger::Cron,
-                scheduled,
-                missed,
-                &now,
-            )
-            .await
+            start(turn, status, RunTrigger::Cron, scheduled, missed).await
         }
     }
 }
 
+/// What one reconcile of a valid Schedule works with.
+#[derive(Clone, Copy)]
+struct Turn<'a> {
+    shared: &'a Shared,
+    guard: &'a DeserializeGuard<Schedule>,
+    schedule: &'a Schedule,
+    validated: &'a Validated,
+    /// The status as read.
+    current: &'a ScheduleStatus,
+    now: &'a Time,
+}
+
 /// Starts a run: its summary in the status, its record in the catalog, an Event. The next
 /// step asks the first Scans.
-#[allow(clippy::too_many_arguments)]
 async fn start(
-    shared: &Shared,
-    guard: &DeserializeGuard<Schedule>,
-    schedule: &Schedule,
-    validated: &Validated,
+    turn: Turn<'_>,
     mut status: ScheduleStatus,
     trigger: RunTrigger,
     at: chrono::DateTime<chrono::Utc>,
     missed: u32,
-    now: &Time,
 ) -> Result<Action, Error> {
+    let Turn {
+        shared,
+        guard,
+        schedule,
+        validated,
+        current,
+        now,
+    } = turn;
     let ctx = &shared.ctx;
     let name = schedule.name_any();
-    let current = schedule.status.clone().unwrap_or_default();
     let request = RunRequest {
         mode: validated.mode,
         run_id: plan::run_id(&name, trigger, at),
@@ -379,7 +379,7 @@ async fn start(
         now,
     );
     record(ctx, &name, &summary, validated.mode, &[]).await?;
-    write_status(ctx, &name, Some(&current), &status).await?;
+    write_status(ctx, &name, Some(current), &status).await?;
     let note = format!(
         "run {} started ({}, {})",
         request.run_id,
@@ -393,16 +393,15 @@ async fn start(
 
 /// One step of the run in progress: read how far it got, ask the next Scans (within the
 /// limits), and finish it when nothing is left.
-#[allow(clippy::too_many_arguments)]
-async fn step(
-    shared: &Shared,
-    guard: &DeserializeGuard<Schedule>,
-    schedule: &Schedule,
-    validated: &Validated,
-    current: &ScheduleStatus,
-    run: &RunSummary,
-    now: &Time,
-) -> Result<Action, Error> {
+async fn step(turn: Turn<'_>, run: &RunSummary) -> Result<Action, Error> {
+    let Turn {
+        shared,
+        schedule,
+        validated,
+        current,
+        now,
+        ..
+    } = turn;
     let ctx = &shared.ctx;
     let name = schedule.name_any();
     let generation = schedule.metadata.generation;
@@ -418,27 +417,24 @@ async fn step(
         };
         let message = "the Schedule was edited during the run; the next run follows the new spec";
         return finish(
-            shared,
-            guard,
-            schedule,
-            validated,
-            current,
+            turn,
             run,
             &request,
             progress,
             RunState::Cancelled,
             Some(message.into()),
-            now,
         )
         .await;
     }
-    let policies = policy_digests(ctx).await?;
-    let scans: Vec<Arc<Scan>> = shared
-        .scans
-        .state()
-        .iter()
-        .filter_map(|g| g.0.as_ref().ok().cloned().map(Arc::new))
-        .collect();
+    // Only `onlyIf.policyChanged` needs the Policies' digests.
+    let policies = if validated.only_if.policy_changed {
+        policy_digests(ctx).await?
+    } else {
+        BTreeMap::new()
+    };
+    // The watch cache's Scans, borrowed (a run over 100,000 Scans copies none of them).
+    let cached = shared.scans.state();
+    let scans: Vec<&Scan> = cached.iter().filter_map(|g| g.0.as_ref().ok()).collect();
     let clock = {
         let runs = shared.runs.lock().unwrap_or_else(|e| e.into_inner());
         runs.get(&run.run_id).copied()
@@ -506,20 +502,7 @@ async fn step(
         entry.moved
     };
     if progress.done {
-        return finish(
-            shared,
-            guard,
-            schedule,
-            validated,
-            current,
-            run,
-            &request,
-            progress,
-            RunState::Completed,
-            None,
-            now,
-        )
-        .await;
+        return finish(turn, run, &request, progress, RunState::Completed, None).await;
     }
     if moved.elapsed() >= plan::STALL_AFTER {
         let message = format!(
@@ -528,17 +511,12 @@ async fn step(
             plan::STALL_AFTER.as_secs() / 60
         );
         return finish(
-            shared,
-            guard,
-            schedule,
-            validated,
-            current,
+            turn,
             run,
             &request,
             progress,
             RunState::Failed,
             Some(message),
-            now,
         )
         .await;
     }
@@ -559,20 +537,22 @@ async fn step(
 
 /// Ends a run: the summary (and history) in the status, the run with its deltas in the
 /// catalog, Events (`RunCompleted`, `RunFailed`, and `NewFindings` when `spec.notify` asks).
-#[allow(clippy::too_many_arguments)]
 async fn finish(
-    shared: &Shared,
-    guard: &DeserializeGuard<Schedule>,
-    schedule: &Schedule,
-    validated: &Validated,
-    current: &ScheduleStatus,
+    turn: Turn<'_>,
     run: &RunSummary,
     request: &RunRequest,
     progress: Progress,
     state: RunState,
     message: Option<String>,
-    now: &Time,
 ) -> Result<Action, Error> {
+    let Turn {
+        shared,
+        guard,
+        schedule,
+        validated,
+        current,
+        now,
+    } = turn;
     let ctx = &shared.ctx;
     let name = schedule.name_any();
     let summary = plan::summary(
@@ -782,20 +762,9 @@ async fn write_status(
     if current == Some(status) {
         return Ok(());
     }
-    let api: Api<DeserializeGuard<Schedule>> = Api::all(ctx.client.clone());
-    let patch = serde_json::json!({
-        "apiVersion": "stella-ops.org/v1alpha1",
-        "kind": "Schedule",
-        "status": status,
-    });
-    api.patch_status(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(Error::UpdateStatus)?;
-    Ok(())
+    crate::events::apply_status::<Schedule>(&ctx.client, MANAGER, name, status)
+        .await
+        .map_err(Error::UpdateStatus)
 }
 
 async fn publish(
@@ -805,18 +774,14 @@ async fn publish(
     reason: &str,
     note: &str,
 ) {
-    let event = Event {
-        type_,
-        reason: reason.to_string(),
-        note: Some(plan::truncate(note, 1000)),
-        action: "Run".into(),
-        secondary: None,
-    };
-    crate::events::publish_cluster_scoped(
+    crate::events::publish_note(
         &ctx.client,
         &ctx.reporter,
-        &event,
         guard.object_ref(&()),
+        type_,
+        reason,
+        "Run",
+        note,
     )
     .await;
 }
@@ -828,7 +793,5 @@ pub fn error_policy(
     _shared: Arc<Shared>,
 ) -> Action {
     tracing::warn!(%error, "schedule reconcile failed");
-    Action::requeue(
-        crate::scan::error::backoff(4, crate::scan::error::jitter()).max(Duration::from_secs(1)),
-    )
+    crate::events::retry_after_failure()
 }

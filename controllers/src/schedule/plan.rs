@@ -14,7 +14,6 @@ use crate::conditions::{self, Desired, Status};
 use chrono::{DateTime, Utc};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, Time};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 use stella_crds::scan::v1alpha1::{Scan, ScanDelta};
 use stella_crds::schedule::v1alpha1::{
@@ -376,7 +375,7 @@ pub fn progress(
     v: &Validated,
     request: &RunRequest,
     started_at: &Time,
-    scans: &[Arc<Scan>],
+    scans: &[&Scan],
     policies: &BTreeMap<String, String>,
     now: &Time,
     budget: u32,
@@ -384,7 +383,7 @@ pub fn progress(
     let value = request.value();
     let mut ordered: Vec<&Scan> = scans
         .iter()
-        .map(|s| &**s)
+        .copied()
         .filter(|s| s.metadata.deletion_timestamp.is_none())
         .collect();
     ordered.sort_by(|a, b| {
@@ -537,7 +536,7 @@ pub fn summary(
         started_at: started_at.clone(),
         finished_at,
         stats: progress.stats,
-        message: message.map(|m| truncate(&m, 1024)),
+        message: message.map(|m| crate::events::truncate(&m, 1024)),
     }
 }
 
@@ -636,17 +635,6 @@ pub fn notable(notify: &ScheduleNotify, changed: &[Changed]) -> bool {
     })
 }
 
-pub fn truncate(text: &str, max: usize) -> String {
-    if text.len() <= max {
-        return text.to_string();
-    }
-    let mut end = max;
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    text[..end].to_string()
-}
-
 /// A chrono instant as the API's time.
 pub fn time_of(at: DateTime<Utc>) -> Time {
     Time(
@@ -671,6 +659,7 @@ pub fn chrono_of(t: &Time) -> DateTime<Utc> {
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use std::sync::Arc;
     use stella_model::glob;
 
     fn spec(value: serde_json::Value) -> ScheduleSpec {
@@ -933,6 +922,10 @@ mod tests {
         assert!(!glob(&format!("{}b", "*a".repeat(60)), &"a".repeat(20_000)));
     }
 
+    fn refs(scans: &[Arc<Scan>]) -> Vec<&Scan> {
+        scans.iter().map(|s| &**s).collect()
+    }
+
     /// `n` Completed Scans of `ns`, named `s0000`….
     fn fleet(n: usize) -> Vec<Arc<Scan>> {
         (0..n)
@@ -1003,7 +996,7 @@ mod tests {
                 &v,
                 &request,
                 &started,
-                &scans,
+                &refs(&scans),
                 &policies,
                 &now,
                 v.limits.rate_per_second,
@@ -1060,11 +1053,11 @@ mod tests {
         let mut old = delta.clone();
         old.detected_at = "1970-01-01T00:01:00Z".into();
         let mut again = fleet(1);
-        let p = progress(&v, &request, &started, &again, &policies, &now, 2);
+        let p = progress(&v, &request, &started, &refs(&again), &policies, &now, 2);
         ask_and_answer(&mut again, &p, &request.value(), Some(old));
-        let p = progress(&v, &request, &started, &again, &policies, &now, 2);
+        let p = progress(&v, &request, &started, &refs(&again), &policies, &now, 2);
         ask_and_answer(&mut again, &p, &request.value(), None);
-        let p = progress(&v, &request, &started, &again, &policies, &now, 2);
+        let p = progress(&v, &request, &started, &refs(&again), &policies, &now, 2);
         assert!(p.done);
         assert_eq!(p.stats.deltas, 0);
     }
@@ -1115,7 +1108,7 @@ mod tests {
             &v,
             &request,
             &t,
-            &scans,
+            &refs(&scans),
             &BTreeMap::new(),
             &t,
             v.limits.rate_per_second,

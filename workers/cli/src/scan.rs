@@ -181,6 +181,11 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(x) => x,
         Err((exit, message)) => return fail(exit, &message),
     };
+    // The evaluation's flags are checked before the image is read: a typo costs no scan.
+    let inputs = match evaluate_inputs(&args) {
+        Ok(inputs) => inputs,
+        Err(failure) => return failure.report(),
+    };
     let inventory = match inventory(&Source::of(&args), &data_dir, &runtime, &store) {
         Ok(inventory) => inventory,
         Err(failure) => return failure.report(),
@@ -188,10 +193,6 @@ pub(crate) fn run(args: Args) -> Exit {
     for error in &inventory.errors {
         eprintln!("warning: {error}");
     }
-    let inputs = match evaluate_inputs(&args) {
-        Ok(inputs) => inputs,
-        Err(failure) => return failure.report(),
-    };
     let evaluation = match runtime.block_on(stella_pipeline::evaluate(&store, inventory, inputs)) {
         Ok(evaluation) => evaluation,
         Err(e) => return Failure::from(e).report(),

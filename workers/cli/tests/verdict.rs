@@ -161,6 +161,36 @@ fn policy_verdicts_are_explained_bundled_and_replayed() {
     );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["verdict"], "WARN");
+    // Judged as at a pinned instant: the same bytes twice, and that instant in the report;
+    // a time that is not RFC 3339 is a usage error before anything is scanned.
+    let at = ["--evaluated-at", "2099-06-01T12:00:00.750+02:00"];
+    let pinned = |extra: &[&str]| {
+        let mut args = vec!["report", &target, "--policy", policy.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let (first, second) = (pinned(&at), pinned(&at));
+    assert_eq!(
+        first.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
+    assert_eq!(first.stdout, second.stdout, "byte-identical");
+    let pinned_report: serde_json::Value = serde_json::from_slice(&first.stdout).unwrap();
+    assert_eq!(
+        pinned_report["evaluatedAt"], "2099-06-01T10:00:00Z",
+        "UTC, whole seconds"
+    );
+    for garbage in ["yesterday", "2099-13-01T00:00:00Z", ""] {
+        let out = pinned(&["--evaluated-at", garbage]);
+        assert_eq!(out.status.code(), Some(2), "{garbage:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains("--evaluated-at"),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     assert_eq!(
         decision(&report, "CVE-2099-2001")["outcome"],
         "vex-suppressed"
