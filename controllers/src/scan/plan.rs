@@ -903,6 +903,22 @@ mod tests {
         );
     }
 
+    /// What observe reads for an image whose canonical inventory is stored (so it can be
+    /// judged again without a Job).
+    fn observed_with_inventory() -> Observed {
+        let mut o = observed();
+        o.artifacts.push(ArtifactRow {
+            key: format!("images/{DIGEST}/inventory.json"),
+            image_digest: DIGEST.into(),
+            kind: stella_store::INVENTORY_KIND.into(),
+            format: "inventory-json".into(),
+            view: None,
+            digest: FEED.into(),
+            size: 99,
+        });
+        o
+    }
+
     /// A Scan whose worker Job completed with [`result`], as `observed` saw it.
     fn completed(observed: &Observed) -> Scan {
         let done = status(
@@ -953,19 +969,7 @@ mod tests {
     #[test]
     fn new_feeds_or_policy_reevaluate_a_stored_inventory_and_nothing_else_does() {
         let limits = limits();
-        let with_inventory = || {
-            let mut o = observed();
-            o.artifacts.push(ArtifactRow {
-                key: format!("images/{DIGEST}/inventory.json"),
-                image_digest: DIGEST.into(),
-                kind: stella_store::INVENTORY_KIND.into(),
-                format: "inventory-json".into(),
-                view: None,
-                digest: FEED.into(),
-                size: 99,
-            });
-            o
-        };
+        let with_inventory = observed_with_inventory;
         let completed = completed(&with_inventory());
         let feeds = |o: Observed| Observed {
             inputs: Inputs {
@@ -1130,21 +1134,9 @@ mod tests {
     #[test]
     fn a_schedule_runs_request_is_answered_once_by_a_reevaluation_or_a_rescan() {
         let limits = limits();
-        let with_inventory = || {
-            let mut o = observed();
-            o.artifacts.push(ArtifactRow {
-                key: format!("images/{DIGEST}/inventory.json"),
-                image_digest: DIGEST.into(),
-                kind: stella_store::INVENTORY_KIND.into(),
-                format: "inventory-json".into(),
-                view: None,
-                digest: FEED.into(),
-                size: 99,
-            });
-            Observed {
-                cached: Some(result()),
-                ..o
-            }
+        let with_inventory = || Observed {
+            cached: Some(result()),
+            ..observed_with_inventory()
         };
         let asked = |value: &str| {
             let mut s = completed(&with_inventory());
