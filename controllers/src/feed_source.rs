@@ -30,7 +30,8 @@ use kube::{Api, Client, Resource, ResourceExt};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use stella_crds::feed_source::v1alpha1::{
-    FeedDeltaSummary, FeedFormat, FeedSource, FeedSourceSpec, FeedSourceStatus,
+    FeedDeltaSummary, FeedFormat, FeedSource, FeedSourceSpec, FeedSourceStatus, ProviderTrust,
+    TrustTier,
 };
 pub use stella_feeds::http::Limits;
 use stella_feeds::http::{self, Fetched, Validators};
@@ -93,7 +94,7 @@ pub fn feed_name(name: &str) -> String {
 }
 
 /// A FeedSource as a sync uses it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Validated {
     /// What is downloaded.
     pub url: String,
@@ -106,6 +107,8 @@ pub struct Validated {
     pub cadence: Duration,
     pub format: FeedFormat,
     pub ecosystems: Vec<String>,
+    /// A VEX feed's trust weight (`spec.trust`, its tier's weight when it names none).
+    pub weight: Option<f64>,
 }
 
 /// An offline kit stored as an OCI artifact.
@@ -356,6 +359,21 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
             .map_err(|e| Problem::stalled("InvalidCadence", format!("cadence {text:?}: {e}")))?,
         (None, _) => DEFAULT_CADENCE,
     };
+    let weight = match &spec.trust {
+        None => None,
+        Some(_) if !is_vex(spec.format) => {
+            return Err(Problem::stalled(
+                "InvalidSpec",
+                "trust weighs VEX statements: it applies to openvex, csaf and cyclonedx-vex feeds",
+            ));
+        }
+        Some(trust) => Some(trust_weight(trust).ok_or_else(|| {
+            Problem::stalled(
+                "InvalidSpec",
+                format!("trust.weight {:?} is not in [0, 1]", trust.weight),
+            )
+        })?),
+    };
     Ok(Validated {
         url,
         oci,
@@ -364,7 +382,31 @@ pub fn validate(spec: &FeedSourceSpec) -> Result<Validated, Problem> {
         cadence: cadence.max(MIN_CADENCE),
         format: spec.format,
         ecosystems: spec.ecosystems.clone(),
+        weight,
     })
+}
+
+fn is_vex(format: FeedFormat) -> bool {
+    matches!(
+        format,
+        FeedFormat::Openvex | FeedFormat::Csaf | FeedFormat::CyclonedxVex
+    )
+}
+
+/// The weight a VEX feed's trust gives its statements: its own, else its tier's category
+/// weight in the consensus defaults (vendor 1.0, distro 0.85, the others 0.5). `None` when
+/// the weight is not a number in [0, 1].
+pub fn trust_weight(trust: &ProviderTrust) -> Option<f64> {
+    use stella_vex::TrustCategory as C;
+    let weight = trust.weight.unwrap_or_else(|| {
+        let category = match trust.tier {
+            TrustTier::Vendor => C::Vendor,
+            TrustTier::Distro => C::Distribution,
+            TrustTier::Platform | TrustTier::Hub | TrustTier::Attestation => C::ThirdParty,
+        };
+        stella_vex::TrustConfig::default().categories[&category]
+    });
+    (weight.is_finite() && (0.0..=1.0).contains(&weight)).then_some(weight)
 }
 
 /// A cadence: Go-style (`6h`, `1h30m`, `90s`, `1d`) or ISO 8601 (`PT6H`, `P1D`, `P1W`).
@@ -480,6 +522,7 @@ pub fn build(
                     removed: delta.body.removed.len() as u64,
                     changed: delta.body.changed.len() as u64,
                     keys: delta.body.keys.len() as u64,
+                    vex_products: delta.body.vex.len() as u64,
                 });
             }
             let message = synced_message(*records, rejected.len(), sync);
@@ -540,6 +583,12 @@ fn ok_conditions(reason: &'static str, message: String) -> Vec<Desired> {
 
 fn synced_message(records: u64, rejected: usize, sync: &FeedSync) -> String {
     let change = match &sync.delta {
+        Some(d) if !d.body.vex.is_empty() => {
+            format!("VEX changed for {} products", d.body.vex.len())
+        }
+        Some(d) if d.body.signals && d.body.added.is_empty() && d.body.removed.is_empty() => {
+            "changed; any image may be touched".into()
+        }
         Some(d) => format!(
             "{} added, {} removed, {} changed",
             d.body.added.len(),
@@ -725,7 +774,7 @@ async fn store_fetched(
             sync_signals(ctx, &origin, &bytes, validated.format).await?
         }
         FeedFormat::Openvex | FeedFormat::Csaf | FeedFormat::CyclonedxVex => {
-            sync_vex(ctx, feed, &origin, &bytes).await?
+            sync_vex(ctx, feed, &origin, &bytes, validated.weight).await?
         }
         _ => {
             let records = match read_advisories(&origin, &bytes, &validated.ecosystems) {
@@ -844,10 +893,17 @@ async fn sync_signals(
     })
 }
 
-/// VEX documents (OpenVEX, CSAF, CycloneDX VEX), stored beside the imported ones.
-/// A VEX document: the feed's whole truth (stored under the feed's name; what an earlier sync
-/// stored and this one no longer serves leaves with its statements).
-async fn sync_vex(ctx: &Context, feed: &str, origin: &str, bytes: &[u8]) -> Result<Outcome, Error> {
+/// A VEX document (OpenVEX, CSAF, CycloneDX VEX): the feed's whole truth, stored under the
+/// feed's name with its trust weight (what an earlier sync stored and this one no longer
+/// serves leaves with its statements). A change moves the feed snapshot, with a delta naming
+/// the products it touches.
+async fn sync_vex(
+    ctx: &Context,
+    feed: &str,
+    origin: &str,
+    bytes: &[u8],
+    weight: Option<f64>,
+) -> Result<Outcome, Error> {
     let document = match stella_vex::parse_with(bytes, &stella_vex::Options::default()) {
         Ok(d) => d,
         Err(e) => {
@@ -868,22 +924,15 @@ async fn sync_vex(ctx: &Context, feed: &str, origin: &str, bytes: &[u8]) -> Resu
             format!("{origin} held no VEX statement that could be read"),
         )));
     }
-    ctx.store
-        .vex
-        .sync_documents(feed, &[&document])
-        .await
-        .map_err(Error::Store)?;
-    let snapshot = ctx
+    let synced = ctx
         .store
-        .advisories
-        .feed_snapshot()
+        .sync_vex(feed, &[&document], weight)
         .await
         .map_err(Error::Store)?;
     Ok(Outcome::Synced {
         sync: Box::new(FeedSync {
-            snapshot,
             feed_snapshot: document.digest.clone(),
-            delta: None,
+            ..synced.sync
         }),
         records: document.statements.len() as u64,
         rejected,
@@ -933,7 +982,7 @@ pub async fn sweep(ctx: &Context) -> Result<Vec<String>, Box<dyn std::error::Err
     for state in ctx.store.advisories.feed_states().await? {
         if state.feed.starts_with(FEED_PREFIX) && !existing.contains(&state.feed) {
             let sync = ctx.store.advisories.remove_feed(&state.feed).await?;
-            ctx.store.vex.remove_origin(&state.feed).await?;
+            ctx.store.remove_vex_origin(&state.feed).await?;
             tracing::info!(feed = %state.feed, snapshot = %sync.snapshot, "feed removed: its FeedSource is gone");
             removed.push(state.feed);
         }
@@ -1242,6 +1291,60 @@ mod tests {
 
     fn at(second: i64) -> Time {
         Time(k8s_openapi::jiff::Timestamp::from_second(second).unwrap())
+    }
+
+    #[test]
+    fn trust_weighs_vex_feeds_only_with_the_tiers_default() {
+        let vex = |trust: serde_json::Value| {
+            validate(&spec(serde_json::json!({"format": "openvex",
+                "url": "https://vendor.example/vex.json", "trust": trust})))
+        };
+        assert_eq!(
+            vex(serde_json::json!({"tier": "vendor", "weight": 0.3}))
+                .unwrap()
+                .weight,
+            Some(0.3)
+        );
+        assert_eq!(
+            vex(serde_json::json!({"tier": "vendor"})).unwrap().weight,
+            Some(1.0)
+        );
+        assert_eq!(
+            vex(serde_json::json!({"tier": "distro"})).unwrap().weight,
+            Some(0.85)
+        );
+        assert_eq!(
+            vex(serde_json::json!({"tier": "hub"})).unwrap().weight,
+            Some(0.5)
+        );
+        assert_eq!(
+            vex(serde_json::json!({"tier": "hub", "weight": 0.0}))
+                .unwrap()
+                .weight,
+            Some(0.0)
+        );
+        for bad in [1.5, -0.1, f64::NAN] {
+            let problem = vex(serde_json::json!({"tier": "hub", "weight": 0.0}))
+                .and_then(|_| {
+                    validate(&FeedSourceSpec {
+                        trust: Some(ProviderTrust {
+                            tier: TrustTier::Hub,
+                            weight: Some(bad),
+                        }),
+                        ..spec(serde_json::json!({"format": "csaf", "url": "https://x.example/c.json"}))
+                    })
+                })
+                .unwrap_err();
+            assert_eq!(problem.reason, "InvalidSpec", "{bad}");
+        }
+        let advisories = validate(&spec(serde_json::json!({"format": "osv",
+            "url": "https://osv.example/all.zip", "trust": {"tier": "distro"}})))
+        .unwrap_err();
+        assert!(advisories.message.contains("VEX"), "{}", advisories.message);
+        let none = validate(&spec(
+            serde_json::json!({"format": "openvex", "url": "https://v.example/x.json"}),
+        ));
+        assert_eq!(none.unwrap().weight, None);
     }
 
     #[test]

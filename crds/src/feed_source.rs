@@ -35,6 +35,8 @@ pub mod v1alpha1 {
          "message": "exactly one of url and offlineKit is required"},
         {"rule": "!has(self.offlineKit) || !has(self.cadence)",
          "message": "an offline kit is imported once; cadence applies to url feeds", "fieldPath": ".cadence"},
+        {"rule": "!has(self.trust) || self.format in ['openvex', 'csaf', 'cyclonedx-vex']",
+         "message": "trust weighs VEX statements: it applies to openvex, csaf and cyclonedx-vex feeds", "fieldPath": ".trust"},
     ]))]
     pub struct FeedSourceSpec {
         /// Record format: which store a sync writes (advisories, KEV, EPSS or VEX). Advisory
@@ -61,8 +63,9 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 64), inner(length(min = 1, max = 64)))]
         pub ecosystems: Vec<String>,
-        /// Provider trust. Accepted and kept, but not used yet: the VEX consensus still weighs
-        /// statements by the `--trust` configuration of `stella vex consensus` / the defaults.
+        /// VEX feeds only: the weight the VEX consensus gives every statement this feed
+        /// brings, whoever its author (it replaces the provider's weight for them). A change
+        /// re-evaluates the images those statements speak of.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub trust: Option<ProviderTrust>,
         /// Credentials (API key or bearer token), e.g. for NVD's API.
@@ -113,15 +116,18 @@ pub mod v1alpha1 {
         pub insecure_registry: bool,
     }
 
-    /// Provider trust.
+    /// The trust a VEX feed's statements get.
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
     pub struct ProviderTrust {
-        /// Trust tier: `vendor`, `distro`, `platform`, `hub` or `attestation`.
+        /// Trust tier: `vendor`, `distro`, `platform`, `hub` or `attestation`. Without a
+        /// `weight` it gives the weight: vendor 1.0, distro 0.85, the others 0.5 (the
+        /// consensus's category weights).
         pub tier: TrustTier,
-        /// Weight in `[0, 1]` of this provider's statements.
+        /// Weight in `[0, 1]` of this feed's statements; 0 mutes them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(range(min = 0.0, max = 1.0))]
-        pub weight: f64,
+        pub weight: Option<f64>,
     }
 
     /// Trust tiers.
@@ -150,6 +156,14 @@ pub mod v1alpha1 {
         pub changed: u64,
         /// `ecosystem/package` keys touched: what impact selection looks up.
         pub keys: u64,
+        /// VEX products (with their subcomponents) whose statements came, went or were
+        /// reweighted: impact selection matches them against each image's purls.
+        #[serde(default, skip_serializing_if = "is_zero_u64")]
+        pub vex_products: u64,
+    }
+
+    fn is_zero_u64(n: &u64) -> bool {
+        *n == 0
     }
 
     /// Observed state of a `FeedSource`.

@@ -773,6 +773,79 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         String::from_utf8(stored.to_vec()).unwrap(),
         "a re-evaluated report is byte-identical to a fresh one"
     );
+
+    // A vendor publishes VEX through a FeedSource: dash is not affected by the critical
+    // advisory. The sync moves the feed snapshot with a delta naming dash, and the Scan is
+    // judged again — no Job — with the finding suppressed.
+    let before_vex = scans.get("shell").await.unwrap();
+    assert_eq!(before_vex.status.as_ref().unwrap().counts.critical, 1);
+    let jobs_before_vex = job_count().await;
+    let vex = serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": "https://shop.example/vex/dash",
+        "author": "Shop Vendor", "timestamp": "2099-02-01T00:00:00Z", "version": 1,
+        "statements": [{"vulnerability": {"name": "OSV-2099-7"},
+            "products": [{"@id": "pkg:deb/debian/dash"}],
+            "status": "not_affected", "justification": "vulnerable_code_not_present"}]
+    });
+    let server = stella_e2e::services::FeedServer::start(stella_e2e::services::Answer::Body(
+        vex.to_string().into_bytes(),
+    ));
+    let feed_sources = Api::<stella_crds::feed_source::v1alpha1::FeedSource>::all(client.clone());
+    let vex_feed = format!("{ns}-vendor-vex");
+    let source: stella_crds::feed_source::v1alpha1::FeedSource =
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "FeedSource",
+            "metadata": {"name": vex_feed},
+            "spec": {"format": "openvex", "url": format!("{}/vex.json", server.base),
+                     "trust": {"tier": "vendor", "weight": 0.9}},
+        }))
+        .unwrap();
+    feed_sources
+        .create(&PostParams::default(), &source)
+        .await
+        .unwrap();
+    let suppressed = wait("Reevaluated under the vendor's VEX", |s| {
+        s.status.as_ref().is_some_and(|st| st.counts.critical == 0)
+    })
+    .await;
+    assert_eq!(ready_reason(&suppressed).as_deref(), Some("Reevaluated"));
+    let suppressed_before = before_vex.status.as_ref().unwrap().counts.suppressed;
+    assert_eq!(
+        suppressed.status.as_ref().unwrap().counts.suppressed,
+        suppressed_before + 1
+    );
+    assert_eq!(job_count().await, jobs_before_vex, "VEX: no Job");
+    let synced = feed_sources.get(&vex_feed).await.unwrap().status.unwrap();
+    assert_eq!(
+        synced.last_delta.as_ref().map(|d| d.vex_products),
+        Some(1),
+        "{synced:?}"
+    );
+    // The feed muted (trust weight 0): its statement no longer counts; the finding is back.
+    feed_sources
+        .patch(
+            &vex_feed,
+            &PatchParams::default(),
+            &Patch::Merge(
+                &serde_json::json!({"spec": {"trust": {"tier": "vendor", "weight": 0.0}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    let muted = wait("Reevaluated with the VEX feed muted", |s| {
+        s.status.as_ref().is_some_and(|st| st.counts.critical == 1)
+    })
+    .await;
+    assert_eq!(
+        muted.status.as_ref().unwrap().counts.suppressed,
+        suppressed_before
+    );
+    assert_eq!(ready_reason(&muted).as_deref(), Some("Reevaluated"));
+    assert_eq!(job_count().await, jobs_before_vex);
+    feed_sources
+        .delete(&vex_feed, &Default::default())
+        .await
+        .unwrap();
 }
 
 /// The kubelet's part: run the Job's container — the real worker, its args, its env (literal

@@ -123,7 +123,8 @@ pub async fn observe(ctx: &Context, scan: &Scan, validated: &ValidatedScan) -> R
 }
 
 /// Whether the feeds changed since the snapshot a Completed status pins for the same digest,
-/// and no logged delta since names the image's packages (its BOM-Index's match keys). Any
+/// and no logged delta since names the image's packages (its BOM-Index's match keys) or a
+/// VEX product that applies to the image or its purls. Any
 /// doubt — no log back to that snapshot, KEV / EPSS changed, no keys stored — is `false`:
 /// the image is re-evaluated.
 async fn feed_untouched(
@@ -154,14 +155,14 @@ async fn feed_untouched(
     else {
         return Ok(false);
     };
-    let keys = match ctx.store.match_keys(digest).await {
-        Ok(keys) => keys,
+    let index = match ctx.store.bom_index(digest).await {
+        Ok(index) => index,
         Err(e) => {
             tracing::debug!(error = %e, digest, "no readable BOM-Index: re-evaluating");
             None
         }
     };
-    let touched = changes.touches(keys.as_deref());
+    let touched = changes.touches(digest, index.as_ref());
     ctx.metrics
         .feed_impact(if touched { "reevaluated" } else { "unaffected" });
     Ok(!touched)

@@ -63,10 +63,10 @@ pub(crate) fn run(args: Args) -> Exit {
             Ok(x) => x,
             Err((exit, message)) => return crate::fail(exit, &message),
         };
-    let db = store.vex;
+    let db = &store.vex;
     match args.command {
-        Command::Import { paths, provider } => import(&runtime, &db, &paths, provider),
-        Command::Status => status(&runtime, &db),
+        Command::Import { paths, provider } => import(&runtime, &store, &paths, provider),
+        Command::Status => status(&runtime, db),
         Command::Consensus {
             vuln,
             product,
@@ -75,7 +75,7 @@ pub(crate) fn run(args: Args) -> Exit {
             format,
         } => consensus(
             &runtime,
-            &db,
+            db,
             vuln.as_deref(),
             product.as_deref(),
             image.as_deref(),
@@ -94,7 +94,7 @@ pub(crate) struct Collected {
 
 fn import(
     runtime: &tokio::runtime::Runtime,
-    db: &VexDb,
+    store: &stella_store::Store,
     paths: &[PathBuf],
     provider: Option<String>,
 ) -> Exit {
@@ -129,10 +129,12 @@ fn import(
         .collect::<Vec<_>>()
         .join(", ");
     let stored = runtime.block_on(async {
-        let added = db.put_documents(&batch).await?;
-        db.record_import(&origin, accepted as i64, collected.rejected.len() as i64)
+        let imported = store.import_vex(&batch).await?;
+        store
+            .vex
+            .record_import(&origin, accepted as i64, collected.rejected.len() as i64)
             .await?;
-        Ok::<_, stella_store::Error>(added)
+        Ok::<_, stella_store::Error>(imported.added)
     });
     let added = match stored {
         Ok(n) => n,
@@ -295,10 +297,19 @@ fn consensus(
     trust: Option<&Path>,
     format: OutputFormat,
 ) -> Exit {
-    let trust = match trust.map(read_trust).transpose() {
+    let mut trust = match trust.map(read_trust).transpose() {
         Ok(t) => t.unwrap_or_default(),
         Err(e) => return crate::fail(Exit::Usage, &e),
     };
+    // The weights FeedSources give their documents, as scans apply them.
+    match runtime.block_on(db.document_weights()) {
+        Ok(weights) => {
+            for (digest, weight) in weights {
+                trust.documents.entry(digest).or_insert(weight);
+            }
+        }
+        Err(e) => return crate::fail(Exit::Failure, &e.to_string()),
+    }
     if let Some(image) = image
         && stella_vex::model::image_digest(image).is_none()
     {

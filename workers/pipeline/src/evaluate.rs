@@ -19,7 +19,9 @@ use stella_vex::{Consensus, Statement, TrustConfig};
 pub struct EvaluateInputs {
     /// The policy to evaluate; `None`: findings and VEX only, no verdict.
     pub policy: Option<stella_policy::Loaded>,
-    /// VEX provider trust weights and accepted justifications.
+    /// VEX provider trust weights and accepted justifications. The store's document weights
+    /// (what FeedSources' `trust` gives their documents) join its `documents` where it does
+    /// not weigh the document itself.
     pub trust: TrustConfig,
     /// The namespace the image runs in, for the policy's `namespaces` matchers.
     pub namespace: Option<String>,
@@ -153,6 +155,11 @@ pub async fn evaluate(
         .vex_statements()
         .await
         .map_err(Error::storage("VEX statements"))?;
+    let document_weights = store
+        .vex
+        .document_weights()
+        .await
+        .map_err(Error::storage("VEX document weights"))?;
     let ids: Vec<String> = findings
         .iter()
         .flat_map(|f| std::iter::once(&f.id).chain(&f.aliases).cloned())
@@ -175,6 +182,10 @@ pub async fn evaluate(
         statements,
         exploits,
     };
+    let mut inputs = inputs;
+    for (digest, weight) in document_weights {
+        inputs.trust.documents.entry(digest).or_insert(weight);
+    }
     blocking(move || judged.judge(inputs)).await
 }
 
@@ -231,7 +242,7 @@ impl Judged {
                 .iter()
                 .map(|c| c.package.purl.as_str())
                 .collect();
-            let statements = statements
+            let statements: Vec<Statement> = statements
                 .into_iter()
                 .filter(|s| {
                     purls
@@ -239,11 +250,20 @@ impl Judged {
                         .any(|p| s.applies(Some(&inventory.image.digest), p))
                 })
                 .collect();
+            // And only the document weights those statements need.
+            let mut trust = inputs.trust;
+            let documents: BTreeSet<&str> = statements
+                .iter()
+                .map(|s| s.source.document_digest.as_str())
+                .collect();
+            trust
+                .documents
+                .retain(|digest, _| documents.contains(digest.as_str()));
             let pinned = stella_verdict::evaluate::Inputs {
                 inventory: inventory.clone(),
                 advisories: self.advisories,
                 statements,
-                trust: inputs.trust,
+                trust,
                 exploits: exploits.clone(),
                 policy: loaded.spec,
                 evaluated_at: inputs.evaluated_at,

@@ -198,7 +198,7 @@ fn an_image_is_analyzed_judged_and_recorded() {
     let again = runtime
         .block_on(evaluate(
             &store,
-            inventory,
+            inventory.clone(),
             EvaluateInputs {
                 evaluated_at: evaluation.policy.as_ref().unwrap().inputs.evaluated_at,
                 ..EvaluateInputs::now(evaluation.policy.as_ref().map(|p| stella_policy::Loaded {
@@ -218,6 +218,50 @@ fn an_image_is_analyzed_judged_and_recorded() {
         first.report.to_canonical_json(),
         second.report.to_canonical_json()
     );
+
+    // VEX from two feeds that disagree: the weights their FeedSources give them decide, and
+    // the pinned trust carries exactly those documents' weights.
+    let openvex = |id: &str, author: &str, status: &str| {
+        let mut statement = serde_json::json!({"vulnerability": {"name": "CVE-2099-3001"},
+            "products": [{"@id": "pkg:deb/debian/dash"}], "status": status});
+        if status == "not_affected" {
+            statement["justification"] = "vulnerable_code_not_present".into();
+        }
+        let body = serde_json::json!({"@context": "https://openvex.dev/ns/v0.2.0", "@id": id,
+            "author": author, "timestamp": "2099-01-01T00:00:00Z", "version": 1,
+            "statements": [statement]});
+        stella_vex::parse(body.to_string().as_bytes()).unwrap()
+    };
+    let vendor = openvex("https://vendor.example/1", "Vendor", "not_affected");
+    let hub = openvex("https://hub.example/1", "Hub", "affected");
+    let judge = |vendor_weight: f64| {
+        runtime
+            .block_on(store.sync_vex("feedsource/vendor", &[&vendor], Some(vendor_weight)))
+            .unwrap();
+        runtime
+            .block_on(evaluate(
+                &store,
+                inventory.clone(),
+                EvaluateInputs::now(Some(
+                    load_policy_text("the test", "version: \"1.0\"\nrules: []\n").unwrap(),
+                )),
+            ))
+            .unwrap()
+    };
+    runtime
+        .block_on(store.sync_vex("feedsource/hub", &[&hub], Some(0.3)))
+        .unwrap();
+    let trusted = judge(0.9);
+    assert_eq!(trusted.counts().suppressed, 1, "vendor 0.9 over hub 0.3");
+    assert_eq!(trusted.counts().critical, 0);
+    let pinned = &trusted.policy.as_ref().unwrap().inputs.trust.documents;
+    assert_eq!(
+        pinned,
+        &[(vendor.digest.clone(), 0.9), (hub.digest.clone(), 0.3)].into()
+    );
+    let doubted = judge(0.1);
+    assert_eq!(doubted.counts().suppressed, 0, "hub 0.3 over vendor 0.1");
+    assert_eq!(doubted.counts().critical, 1);
 }
 
 #[test]

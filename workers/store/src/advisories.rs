@@ -87,6 +87,14 @@ const SQLITE_MIGRATIONS: &[Migration] = &[
         // delta of every change of the snapshot, and each feed's sync state.
         FEEDS_SQLITE,
     ),
+    (
+        7,
+        // The VEX module's state digest, part of the feed snapshot (one row).
+        "CREATE TABLE IF NOT EXISTS vuln_vex_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        digest TEXT NOT NULL
+    );",
+    ),
 ];
 
 /// The feed tables (SQLite): membership, the delta log, per-feed state. Advisories stored
@@ -194,6 +202,13 @@ const PG_MIGRATIONS: &[Migration] = &[
         etag TEXT,
         last_modified TEXT,
         synced_at TEXT NOT NULL
+    );",
+    ),
+    (
+        5,
+        "CREATE TABLE IF NOT EXISTS vuln.vex_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        digest TEXT NOT NULL
     );",
     ),
 ];
@@ -322,6 +337,33 @@ impl AdvisoryDb {
         Ok(FeedSync {
             snapshot: written.snapshot,
             feed_snapshot: feed_snapshot_of(rows),
+            delta: written.delta,
+        })
+    }
+
+    /// Records the VEX module's state ([`crate::VexDb::state_digest`]) in the feed snapshot
+    /// after `feed` changed VEX statements or their trust: the snapshot changes with it, and
+    /// the delta names the products (`scopes`) whose decisions may have changed — or, when
+    /// `wide`, says any image may be touched. The snapshot and, when it changed, the delta
+    /// come back.
+    pub async fn record_vex(
+        &self,
+        feed: &str,
+        digest: &str,
+        scopes: &[VexScope],
+        wide: bool,
+    ) -> Result<FeedSync> {
+        let written = self
+            .write(Change::Vex {
+                feed,
+                digest,
+                scopes,
+                wide,
+            })
+            .await?;
+        Ok(FeedSync {
+            snapshot: written.snapshot,
+            feed_snapshot: digest.to_string(),
             delta: written.delta,
         })
     }
@@ -474,6 +516,11 @@ impl AdvisoryDb {
         ]
         .map(|sql| self.sql(sql));
         let current = self.sql("SELECT digest FROM vuln_feed_snapshot WHERE id = 1");
+        let vex_state = self.sql("SELECT digest FROM vuln_vex_state WHERE id = 1");
+        let put_vex_state = self.sql(
+            "INSERT INTO vuln_vex_state (id, digest) VALUES (1, $1)
+             ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
+        );
         let store = self.sql(
             "INSERT INTO vuln_feed_snapshot (id, digest) VALUES (1, $1)
              ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
@@ -481,6 +528,7 @@ impl AdvisoryDb {
         let sql = FeedSql::new(self);
         let (change_feed, signals) = match &change {
             Change::Advisories { feed, .. } => (feed.to_string(), false),
+            Change::Vex { feed, wide, .. } => (feed.to_string(), *wide),
             Change::Signals(_) => ("signals".to_string(), true),
             Change::Nothing => (String::new(), false),
         };
@@ -498,6 +546,13 @@ impl AdvisoryDb {
             };
             match change {
                 Change::Nothing => {}
+                Change::Vex { digest, scopes, .. } => {
+                    sqlx::query(put_vex_state.clone())
+                        .bind(digest)
+                        .execute(&mut *tx)
+                        .await?;
+                    delta.vex = scopes.to_vec();
+                }
                 Change::Signals(statements) => {
                     for (sql, values) in statements {
                         let mut query = sqlx::query(sql);
@@ -656,6 +711,13 @@ impl AdvisoryDb {
                     ]));
                 }
             }
+            // Then the VEX state (`["vex", digest]`), once VEX has been recorded.
+            let vex: Option<String> = sqlx::query_scalar(vex_state)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if let Some(vex) = vex {
+                line(serde_json::json!(["vex", vex]));
+            }
             let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
             sqlx::query(store).bind(&digest).execute(&mut *tx).await?;
             let mut logged = None;
@@ -768,6 +830,7 @@ impl AdvisoryDb {
                 changes.deltas += 1;
                 changes.signals |= delta.body.signals;
                 changes.keys.extend(delta.body.keys.iter().cloned());
+                changes.vex.extend(delta.body.vex.iter().cloned());
             }
         }
         // The log must reach the current snapshot; a gap means it cannot say.
@@ -885,6 +948,14 @@ enum Change<'a> {
         rows: &'a [AdvisoryRow<'a>],
         replace: bool,
     },
+    /// `feed` changed VEX statements or their weights: the VEX module's new state digest,
+    /// and what it may touch.
+    Vex {
+        feed: &'a str,
+        digest: &'a str,
+        scopes: &'a [VexScope],
+        wide: bool,
+    },
 }
 
 /// What a write left: the snapshot, and the delta when it changed.
@@ -922,7 +993,9 @@ pub struct FeedDelta {
 }
 
 /// What a delta says: advisory ids added, removed, changed, and the `ecosystem/package` keys
-/// they touch (old and new forms), each sorted; `signals` when KEV or EPSS changed.
+/// they touch (old and new forms), each sorted; the products of VEX statements added, removed
+/// or reweighted; `signals` when KEV or EPSS changed, or a VEX change too wide to list (any
+/// image may be touched).
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeltaBody {
@@ -930,6 +1003,8 @@ pub struct DeltaBody {
     pub removed: Vec<String>,
     pub changed: Vec<String>,
     pub keys: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vex: Vec<VexScope>,
     #[serde(default)]
     pub signals: bool,
 }
@@ -950,6 +1025,8 @@ impl DeltaBody {
             list.sort_unstable();
             list.dedup();
         }
+        self.vex.sort_unstable();
+        self.vex.dedup();
     }
 }
 
@@ -958,6 +1035,8 @@ impl DeltaBody {
 pub struct Changes {
     /// `ecosystem/package` keys touched.
     pub keys: BTreeSet<String>,
+    /// VEX products whose decisions may have changed.
+    pub vex: BTreeSet<VexScope>,
     /// KEV or EPSS changed: any image's findings may have.
     pub signals: bool,
     /// How many deltas were joined.
@@ -965,13 +1044,53 @@ pub struct Changes {
 }
 
 impl Changes {
-    /// Whether an image with these match keys may have new findings (`None`: its keys are
-    /// unknown, so it may).
-    pub fn touches(&self, image_keys: Option<&[String]>) -> bool {
-        match image_keys {
+    /// Whether the image `image_digest`, indexed by `index`, may have new findings or VEX
+    /// decisions: a touched match key, or a VEX product that applies to the image or one of
+    /// its purls. Without an index, or without match keys in it (a version 1 index), any
+    /// change may touch it.
+    pub fn touches(
+        &self,
+        image_digest: &str,
+        index: Option<&stella_sbom::bomindex::BomIndex>,
+    ) -> bool {
+        let Some(index) = index else {
+            return self.deltas > 0;
+        };
+        let by_keys = match &index.match_keys {
             _ if self.signals => true,
             None => self.deltas > 0,
             Some(keys) => keys.iter().any(|k| self.keys.contains(k)),
+        };
+        by_keys
+            || self.vex.iter().any(|scope| {
+                index.purls.iter().any(|purl| {
+                    stella_vex::purl::applies(
+                        &scope.product,
+                        &scope.subcomponents,
+                        Some(image_digest),
+                        purl,
+                    )
+                })
+            })
+    }
+}
+
+/// What a VEX statement is about, as a delta names it: its product and subcomponents.
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize, serde::Deserialize,
+)]
+pub struct VexScope {
+    pub product: stella_vex::Product,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subcomponents: Vec<String>,
+}
+
+impl VexScope {
+    /// The scope of `statement`.
+    pub fn of(statement: &stella_vex::Statement) -> VexScope {
+        VexScope {
+            product: statement.product.clone(),
+            subcomponents: statement.subcomponents.clone(),
         }
     }
 }

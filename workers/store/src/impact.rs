@@ -8,16 +8,16 @@ use stella_sbom::bomindex::{BomIndex, ImpactIndex};
 pub const BOM_INDEX_KIND: &str = "bom-index";
 
 impl Store {
-    /// The advisory match keys (`ecosystem/package`) the stored BOM-Index of `image_digest`
-    /// records; `None` when it has none (no index, or a version 1 index).
-    pub async fn match_keys(&self, image_digest: &str) -> Result<Option<Vec<String>>> {
+    /// The stored BOM-Index of `image_digest`, when there is one (its `match_keys` are the
+    /// advisory keys, `ecosystem/package`, impact selection reads).
+    pub async fn bom_index(&self, image_digest: &str) -> Result<Option<BomIndex>> {
         let key = crate::keys::bom_index(image_digest);
         let Some(bytes) = self.get(&key).await? else {
             return Ok(None);
         };
-        let index =
-            BomIndex::from_bytes(&bytes).map_err(|source| Error::BomIndex { key, source })?;
-        Ok(index.match_keys)
+        BomIndex::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|source| Error::BomIndex { key, source })
     }
 
     /// The BOM-Indexes of all images in the catalog that have one, joined. An index the catalog

@@ -23,7 +23,7 @@ mod vex;
 
 pub use advisories::{
     AdvisoryDb, AdvisoryRow, Changes, DeltaBody, EMPTY_FEED_SNAPSHOT, FeedDelta, FeedState,
-    FeedSync, IMPORT_FEED, advisory_rows, feed_snapshot_of, prepare_advisories,
+    FeedSync, IMPORT_FEED, VexScope, advisory_rows, feed_snapshot_of, prepare_advisories,
 };
 pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
@@ -39,7 +39,7 @@ pub const INVENTORY_KIND: &str = "inventory";
 pub const REPORT_KIND: &str = "report";
 pub use scheduler::{MAX_RUN_BODY, SchedulerDb, SchedulerRunRow};
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
-pub use vex::{ProviderCounts, VexDb};
+pub use vex::{ProviderCounts, VEX_IMPORT_FEED, VexDb, VexSync};
 
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt};

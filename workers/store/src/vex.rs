@@ -6,16 +6,19 @@
 //! statement index), so re-importing a document adds nothing. Each query is written once for
 //! both backends ([`crate::db`]).
 
+use crate::advisories::VexScope;
 use crate::db::{Pool, with_pool};
 use crate::migrate::{Migration, Migrations};
 use crate::{Catalog, Result};
+use std::collections::BTreeSet;
 use stella_vex::{Document, Statement};
 
 /// The VEX module's migrations, in its own ledger on either backend.
 pub(crate) const MIGRATIONS: Migrations = Migrations::new("vex", SQLITE_MIGRATIONS, PG_MIGRATIONS);
 
 /// Forward-only migrations of the `vex_` tables on SQLite.
-const SQLITE_MIGRATIONS: &[Migration] = &[(
+const SQLITE_MIGRATIONS: &[Migration] = &[
+    (
     1,
     "CREATE TABLE IF NOT EXISTS vex_documents (
         digest TEXT PRIMARY KEY,
@@ -45,10 +48,20 @@ const SQLITE_MIGRATIONS: &[Migration] = &[(
         accepted INTEGER NOT NULL,
         rejected INTEGER NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        // The trust weight an origin (a FeedSource) gives the statements it stored.
+        "CREATE TABLE IF NOT EXISTS vex_origin_weights (
+        origin TEXT PRIMARY KEY,
+        weight REAL NOT NULL
+    );",
+    ),
+];
 
 /// Forward-only migrations of the `vex` schema on PostgreSQL.
-const PG_MIGRATIONS: &[Migration] = &[(
+const PG_MIGRATIONS: &[Migration] = &[
+    (
     1,
     "CREATE TABLE IF NOT EXISTS vex.documents (
         digest TEXT PRIMARY KEY,
@@ -78,7 +91,15 @@ const PG_MIGRATIONS: &[Migration] = &[(
         accepted BIGINT NOT NULL,
         rejected BIGINT NOT NULL
     );",
-)];
+    ),
+    (
+        2,
+        "CREATE TABLE IF NOT EXISTS vex.origin_weights (
+        origin TEXT PRIMARY KEY,
+        weight DOUBLE PRECISION NOT NULL
+    );",
+    ),
+];
 
 /// Where VEX statements live: the catalog's database, or a PostgreSQL database of their own.
 #[derive(Clone, Debug)]
@@ -196,10 +217,103 @@ impl VexDb {
         Ok((added, removed))
     }
 
-    /// Removes every document `origin` holds (a deleted FeedSource), with its statements.
-    /// Returns how many documents went.
+    /// Removes every document `origin` holds (a deleted FeedSource), with its statements and
+    /// its weight. Returns how many documents went.
     pub async fn remove_origin(&self, origin: &str) -> Result<u64> {
-        self.remove_origin_except(origin, &[]).await
+        let removed = self.remove_origin_except(origin, &[]).await?;
+        self.set_origin_weight(origin, None).await?;
+        Ok(removed)
+    }
+
+    /// Sets (or with `None` clears) the trust weight `origin` gives the statements of the
+    /// documents it stored. Returns whether it changed.
+    pub async fn set_origin_weight(&self, origin: &str, weight: Option<f64>) -> Result<bool> {
+        let current = self.sql("SELECT weight FROM vex_origin_weights WHERE origin = $1");
+        let put = self.sql(
+            "INSERT INTO vex_origin_weights (origin, weight) VALUES ($1, $2)
+             ON CONFLICT (origin) DO UPDATE SET weight = excluded.weight",
+        );
+        let clear = self.sql("DELETE FROM vex_origin_weights WHERE origin = $1");
+        Ok(with_pool!(&self.pool, |p| {
+            let before: Option<f64> = sqlx::query_scalar(current.clone())
+                .bind(origin)
+                .fetch_optional(p)
+                .await?;
+            match weight {
+                _ if before == weight => false,
+                Some(w) => {
+                    sqlx::query(put.clone())
+                        .bind(origin)
+                        .bind(w)
+                        .execute(p)
+                        .await?;
+                    true
+                }
+                None => {
+                    sqlx::query(clear.clone()).bind(origin).execute(p).await?;
+                    true
+                }
+            }
+        }))
+    }
+
+    /// The weight of each document whose origin has one ([`VexDb::set_origin_weight`]), by
+    /// document digest: [`stella_vex::TrustConfig::documents`].
+    pub async fn document_weights(&self) -> Result<std::collections::BTreeMap<String, f64>> {
+        let sql = self.sql(
+            "SELECT d.digest, w.weight FROM vex_documents d
+             JOIN vex_origin_weights w ON w.origin = d.origin",
+        );
+        let rows: Vec<(String, f64)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(sql).fetch_all(p).await?);
+        Ok(rows.into_iter().collect())
+    }
+
+    /// A digest of what the VEX consensus reads from here: every stored document (its
+    /// digest and origin) and every origin weight, in byte order. It changes exactly when
+    /// statements are added or removed or a weight changes.
+    pub async fn state_digest(&self) -> Result<String> {
+        use sha2::Digest;
+        let documents =
+            self.sql(r#"SELECT digest, origin FROM vex_documents ORDER BY digest COLLATE "C""#);
+        let weights = self
+            .sql(r#"SELECT origin, weight FROM vex_origin_weights ORDER BY origin COLLATE "C""#);
+        let (documents, weights): (Vec<(String, String)>, Vec<(String, f64)>) =
+            with_pool!(&self.pool, |p| (
+                sqlx::query_as(documents.clone()).fetch_all(p).await?,
+                sqlx::query_as(weights.clone()).fetch_all(p).await?,
+            ));
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(b"stella-vex-state/1\n");
+        for (digest, origin) in documents {
+            hasher.update(serde_json::json!(["document", digest, origin]).to_string());
+            hasher.update(b"\n");
+        }
+        for (origin, weight) in weights {
+            hasher.update(serde_json::json!(["weight", origin, weight]).to_string());
+            hasher.update(b"\n");
+        }
+        Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
+    }
+
+    /// The scopes (product and subcomponents) of the statements `origin`'s documents hold.
+    pub async fn scopes_of(&self, origin: &str) -> Result<BTreeSet<VexScope>> {
+        let sql = self.sql(
+            "SELECT s.body FROM vex_statements s
+             JOIN vex_documents d ON d.digest = s.document_digest WHERE d.origin = $1",
+        );
+        let bodies: Vec<String> = with_pool!(&self.pool, |p| sqlx::query_scalar(sql)
+            .bind(origin)
+            .fetch_all(p)
+            .await?);
+        bodies
+            .iter()
+            .map(|b| {
+                serde_json::from_str::<Statement>(b)
+                    .map(|s| VexScope::of(&s))
+                    .map_err(|e| crate::Error::Catalog(sqlx::Error::Decode(Box::new(e))))
+            })
+            .collect()
     }
 
     async fn remove_origin_except(&self, origin: &str, keep: &[&str]) -> Result<u64> {
@@ -298,3 +412,115 @@ impl VexDb {
         crate::imports::last(&self.pool, "vex").await
     }
 }
+
+/// More scopes than this in one change make its delta wide (any image may be touched).
+const MAX_SCOPES: usize = 10_000;
+
+/// What one VEX write did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VexSync {
+    /// Statements new to the store.
+    pub added: u64,
+    /// Documents the origin no longer holds (a sync), removed with their statements.
+    pub removed: u64,
+    /// The origin's weight changed.
+    pub reweighted: bool,
+    /// The feed snapshot after it, and its delta when the VEX state changed it.
+    pub sync: crate::FeedSync,
+}
+
+impl crate::Store {
+    /// One sync of a VEX feed: `documents` are `origin`'s whole truth now (as
+    /// [`VexDb::sync_documents`]) and `weight` the trust it gives them. When anything
+    /// changed, the VEX state is recorded in the feed snapshot with the scopes of the
+    /// statements that came, went or were reweighted ([`crate::AdvisoryDb::record_vex`]), so
+    /// a Scan pinned to the old snapshot sees the change and impact selection finds the
+    /// images it touches.
+    pub async fn sync_vex(
+        &self,
+        origin: &str,
+        documents: &[&Document],
+        weight: Option<f64>,
+    ) -> Result<VexSync> {
+        let before = self.vex.scopes_of(origin).await?;
+        let (added, removed) = self.vex.sync_documents(origin, documents).await?;
+        let reweighted = self.vex.set_origin_weight(origin, weight).await?;
+        let changed = added > 0 || removed > 0 || reweighted;
+        let scopes = before.into_iter().chain(
+            documents
+                .iter()
+                .flat_map(|d| d.statements.iter().map(VexScope::of)),
+        );
+        let sync = self.record_vex(origin, changed, scopes).await?;
+        Ok(VexSync {
+            added,
+            removed,
+            reweighted,
+            sync,
+        })
+    }
+
+    /// An import (`stella vex import`): `documents` stored beside what is there, each with
+    /// its origin, and the VEX state recorded in the feed snapshot when statements were new.
+    pub async fn import_vex(&self, documents: &[(&Document, &str)]) -> Result<VexSync> {
+        let added = self.vex.put_documents(documents).await?;
+        let scopes = documents
+            .iter()
+            .flat_map(|(d, _)| d.statements.iter().map(VexScope::of));
+        let sync = self.record_vex(VEX_IMPORT_FEED, added > 0, scopes).await?;
+        Ok(VexSync {
+            added,
+            removed: 0,
+            reweighted: false,
+            sync,
+        })
+    }
+
+    /// Removes what `origin` holds (a deleted FeedSource) and records the change.
+    pub async fn remove_vex_origin(&self, origin: &str) -> Result<VexSync> {
+        let before = self.vex.scopes_of(origin).await?;
+        let had_weight = self.vex.document_weights().await?.len();
+        let removed = self.vex.remove_origin(origin).await?;
+        let reweighted = self.vex.document_weights().await?.len() != had_weight;
+        let sync = self
+            .record_vex(origin, removed > 0 || reweighted, before.into_iter())
+            .await?;
+        Ok(VexSync {
+            added: 0,
+            removed,
+            reweighted,
+            sync,
+        })
+    }
+
+    async fn record_vex(
+        &self,
+        feed: &str,
+        changed: bool,
+        scopes: impl Iterator<Item = VexScope>,
+    ) -> Result<crate::FeedSync> {
+        if !changed {
+            // Nothing to rehash: the snapshot stands.
+            let snapshot = self.advisories.feed_snapshot().await?;
+            return Ok(crate::FeedSync {
+                snapshot,
+                feed_snapshot: self.vex.state_digest().await?,
+                delta: None,
+            });
+        }
+        let scopes: BTreeSet<VexScope> = scopes.collect();
+        let wide = scopes.len() > MAX_SCOPES;
+        let scopes: Vec<VexScope> = if wide {
+            vec![]
+        } else {
+            scopes.into_iter().collect()
+        };
+        let digest = self.vex.state_digest().await?;
+        self.advisories
+            .record_vex(feed, &digest, &scopes, wide)
+            .await
+    }
+}
+
+/// The feed `stella vex import` records its changes as.
+pub const VEX_IMPORT_FEED: &str = "vex-import";

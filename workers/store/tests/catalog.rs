@@ -357,10 +357,13 @@ async fn sqlite_migrations_apply_once_and_concurrent_openers_agree() {
         let store = Store::open_embedded(dir.path()).await.unwrap();
         assert_eq!(
             store.catalog.migrations().await.unwrap(),
-            [1, 2, 3, 4, 5, 6]
+            [1, 2, 3, 4, 5, 6, 7]
         );
-        assert_eq!(store.advisories.migrations().await.unwrap(), [2, 3, 5, 6]);
-        assert_eq!(store.vex.migrations().await.unwrap(), [1]);
+        assert_eq!(
+            store.advisories.migrations().await.unwrap(),
+            [2, 3, 5, 6, 7]
+        );
+        assert_eq!(store.vex.migrations().await.unwrap(), [1, 2]);
         assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
     }
 }
@@ -386,8 +389,11 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     let store = &stores[0];
     assert!(store.catalog.is_postgres());
     assert_eq!(store.catalog.migrations().await.unwrap(), [1]);
-    assert_eq!(store.advisories.migrations().await.unwrap(), [1, 2, 3, 4]);
-    assert_eq!(store.vex.migrations().await.unwrap(), [1]);
+    assert_eq!(
+        store.advisories.migrations().await.unwrap(),
+        [1, 2, 3, 4, 5]
+    );
+    assert_eq!(store.vex.migrations().await.unwrap(), [1, 2]);
     assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
     assert_eq!(store.scheduler.migrations().await.unwrap(), [1]);
     assert!(
@@ -412,6 +418,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
             "scheduler.schema_migrations",
             "vex.documents",
             "vex.imports",
+            "vex.origin_weights",
             "vex.schema_migrations",
             "vex.statements",
             "vuln.advisories",
@@ -424,6 +431,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
             "vuln.imports",
             "vuln.kev",
             "vuln.schema_migrations",
+            "vuln.vex_state",
         ]
     );
     // What one store writes, another reads: they are one database.

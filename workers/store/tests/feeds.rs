@@ -175,6 +175,25 @@ async fn feed_snapshots_follow_content_in_postgres_and_agree_with_sqlite() {
 }
 
 /// A row of `feed` tests: advisory `id` of source `osv` about `package` in Debian 12.
+const IMAGE: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+
+/// A BOM-Index of `IMAGE` with these purls and match keys.
+pub(crate) fn index(purls: &[&str], keys: Option<&[&str]>) -> stella_sbom::bomindex::BomIndex {
+    use stella_sbom::bomindex::{BomIndex, Header, MAGIC, VERSION};
+    BomIndex {
+        header: Header {
+            magic: MAGIC,
+            version: VERSION,
+            image_digest: IMAGE.into(),
+            created_at: None,
+        },
+        purls: purls.iter().map(|p| p.to_string()).collect(),
+        components: Default::default(),
+        used_by_entrypoint: None,
+        match_keys: keys.map(|k| k.iter().map(|k| k.to_string()).collect()),
+    }
+}
+
 fn row<'a>(id: &'a str, body: &'a str, keys: &'a [(String, String)]) -> AdvisoryRow<'a> {
     AdvisoryRow {
         id,
@@ -276,9 +295,13 @@ async fn resyncs(db: &AdvisoryDb) {
     // sync held nothing new, so it changed nothing).
     let since = db.changes_since(&first.snapshot).await.unwrap().unwrap();
     assert_eq!(since.deltas, 2);
-    assert!(since.touches(Some(&["Debian:12/curl".to_string()])));
-    assert!(!since.touches(Some(&["Debian:12/bash".to_string()])));
-    assert!(since.touches(None), "unknown keys are touched");
+    assert!(since.touches(IMAGE, Some(&index(&[], Some(&["Debian:12/curl"])))));
+    assert!(!since.touches(IMAGE, Some(&index(&[], Some(&["Debian:12/bash"])))));
+    assert!(since.touches(IMAGE, None), "no index: touched");
+    assert!(
+        since.touches(IMAGE, Some(&index(&[], None))),
+        "unknown keys are touched"
+    );
     assert!(!since.signals);
     // From the current snapshot: nothing; from one never seen: the log cannot say.
     let now = db.feed_snapshot().await.unwrap();
@@ -287,7 +310,7 @@ async fn resyncs(db: &AdvisoryDb) {
     // KEV is a signal: every image may be touched.
     db.put_kev(&[kev("CVE-1")]).await.unwrap();
     let since = db.changes_since(&now).await.unwrap().unwrap();
-    assert!(since.signals && since.touches(Some(&[])));
+    assert!(since.signals && since.touches(IMAGE, Some(&index(&[], Some(&[])))));
     // The log lists each delta in order.
     let log = db.feed_deltas(0, 100).await.unwrap();
     let feeds: Vec<&str> = log.iter().map(|d| d.feed.as_str()).collect();

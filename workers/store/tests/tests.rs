@@ -62,7 +62,7 @@ async fn catalog_round_trips_and_migrations_apply_once() {
     let store = Store::open_embedded(dir.path()).await.unwrap();
     assert_eq!(
         store.catalog.migrations().await.unwrap(),
-        [1, 2, 3, 4, 5, 6]
+        [1, 2, 3, 4, 5, 6, 7]
     );
     assert!(store.catalog.image(&digest).await.unwrap().is_some());
 }
@@ -171,7 +171,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
     })
     .await;
     let advisories = &dbs[0];
-    assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3, 4]);
+    assert_eq!(advisories.migrations().await.unwrap(), [1, 2, 3, 4, 5]);
     let keys = vec![
         ("Debian:12".to_string(), "openssl".to_string()),
         ("Debian:12".to_string(), "libssl3".to_string()),
@@ -231,7 +231,8 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
             "vuln.feeds",
             "vuln.imports",
             "vuln.kev",
-            "vuln.schema_migrations"
+            "vuln.schema_migrations",
+            "vuln.vex_state"
         ]
     );
     drop(dbs);

@@ -207,17 +207,17 @@ async fn reads_what_the_old_store_wrote(store: &Store) {
 }
 
 /// The migrations an old database has after opening: its own plus the feed tables (the
-/// advisory module's SQLite version 6, PostgreSQL version 4), which hold the advisories it
+/// advisory module's SQLite version 6, PostgreSQL version 4; and the VEX state, 7 and 5), which hold the advisories it
 /// had as the `import` feed's.
 async fn migrations_now(store: &Store, postgres: bool) {
     let (catalog, advisories): (&[i64], &[i64]) = if postgres {
-        (&[1], &[1, 2, 3, 4])
+        (&[1], &[1, 2, 3, 4, 5])
     } else {
-        (&[1, 2, 3, 4, 5, 6], &[2, 3, 5, 6])
+        (&[1, 2, 3, 4, 5, 6, 7], &[2, 3, 5, 6, 7])
     };
     assert_eq!(store.catalog.migrations().await.unwrap(), catalog);
     assert_eq!(store.advisories.migrations().await.unwrap(), advisories);
-    assert_eq!(store.vex.migrations().await.unwrap(), [1]);
+    assert_eq!(store.vex.migrations().await.unwrap(), [1, 2]);
     assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
 }
 
@@ -256,7 +256,7 @@ async fn an_embedded_catalog_from_before_opens_as_it_is() {
 }
 
 /// Opening an old database kept its ledger rows (times too) and its objects, and added only
-/// the feed tables' and the scheduler's migrations and objects.
+/// the feed tables', the VEX state's and weights', and the scheduler's migrations and objects.
 fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
     let kept: Vec<_> = after
         .ledgers
@@ -270,11 +270,16 @@ fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
         .filter(|row| !before.ledgers.contains(row))
         .map(|(l, v, _)| (l.clone(), *v))
         .collect();
-    // The old modules gain one migration (the feed tables); the scheduler module is new and
-    // brings its own ledger (the PostgreSQL layout lists only the old modules' schemas).
+    // The old modules gain three migrations (the feed tables, the VEX state in the feed
+    // snapshot, the VEX origin weights); the scheduler module is new and brings its own
+    // ledger (the PostgreSQL layout lists only the old modules' schemas).
     let (scheduler, old): (Vec<_>, Vec<_>) =
         added.iter().partition(|(l, _)| l.starts_with("scheduler"));
-    assert_eq!(old.len(), 1, "one migration: the feed tables ({added:?})");
+    assert_eq!(
+        old.len(),
+        3,
+        "the feed tables, the VEX state and weights ({added:?})"
+    );
     assert!(scheduler.len() <= 1, "{added:?}");
     assert!(before.objects.iter().all(|o| after.objects.contains(o)));
     let new: Vec<&String> = after
@@ -286,8 +291,8 @@ fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
         !new.is_empty()
             && new
                 .iter()
-                .all(|o| o.contains("feed") || o.contains("scheduler")),
-        "only feed and scheduler objects are new: {new:?}"
+                .all(|o| o.contains("feed") || o.contains("scheduler") || o.contains("vex")),
+        "only feed, VEX and scheduler objects are new: {new:?}"
     );
 }
 

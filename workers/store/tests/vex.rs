@@ -146,7 +146,7 @@ async fn vex_statements_round_trip_in_sqlite() {
     // Reopening applies no migration twice and keeps the statements.
     let store = Store::open_embedded(dir.path()).await.unwrap();
     let db = VexDb::embedded(&store.catalog).await.unwrap();
-    assert_eq!(db.migrations().await.unwrap(), [1]);
+    assert_eq!(db.migrations().await.unwrap(), [1, 2]);
     assert_eq!(db.vex_statements().await.unwrap().len(), 4);
 }
 
@@ -161,7 +161,7 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
     })
     .await;
     let db = &dbs[0];
-    assert_eq!(db.migrations().await.unwrap(), [1]);
+    assert_eq!(db.migrations().await.unwrap(), [1, 2]);
     let hash = round_trip(db).await;
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_embedded(dir.path()).await.unwrap();
@@ -177,10 +177,152 @@ async fn vex_statements_round_trip_in_postgres_with_schema_isolation() {
         [
             "vex.documents",
             "vex.imports",
+            "vex.origin_weights",
             "vex.schema_migrations",
             "vex.statements"
         ]
     );
     drop(dbs);
+    drop(pg);
+}
+
+fn openvex(id: &str, purl: &str, status: &str) -> stella_vex::Document {
+    let body = serde_json::json!({
+        "@context": "https://openvex.dev/ns/v0.2.0", "@id": id,
+        "author": "Vendor", "timestamp": "2024-01-01T00:00:00Z", "version": 1,
+        "statements": [{"vulnerability": {"name": "CVE-2024-7"}, "products": [{"@id": purl}],
+                        "status": status, "justification": "component_not_present"}]
+    });
+    stella_vex::parse(body.to_string().as_bytes()).unwrap()
+}
+
+/// A VEX feed's syncs change the feed snapshot and log deltas naming the products they
+/// touch; its weight reaches the documents it stored; nothing changed, nothing logged.
+async fn vex_changes_reach_the_feed_snapshot(store: &Store) {
+    let image = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    let index = |purl: &str| super::feeds::index(&[purl], Some(&[]));
+    let start = store.advisories.feed_snapshot().await.unwrap();
+    let doc = openvex(
+        "https://vendor.example/vex/7",
+        "pkg:npm/left-pad",
+        "not_affected",
+    );
+    let synced = store
+        .sync_vex("feedsource/vendor", &[&doc], Some(0.9))
+        .await
+        .unwrap();
+    assert_eq!(
+        (synced.added, synced.removed, synced.reweighted),
+        (1, 0, true)
+    );
+    let delta = synced
+        .sync
+        .delta
+        .expect("the VEX state changed the snapshot");
+    assert_eq!(delta.feed, "feedsource/vendor");
+    assert_eq!(
+        serde_json::to_value(&delta.body.vex).unwrap(),
+        serde_json::json!([{"product": "pkg:npm/left-pad"}])
+    );
+    assert_ne!(synced.sync.snapshot, start);
+    let since = store
+        .advisories
+        .changes_since(&start)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(since.touches(image, Some(&index("pkg:npm/left-pad@1.3.0"))));
+    assert!(!since.touches(image, Some(&index("pkg:npm/right-pad@1.0.0"))));
+    assert_eq!(
+        store.vex.document_weights().await.unwrap(),
+        [(doc.digest.clone(), 0.9)].into()
+    );
+    // The same sync again: nothing changed, no delta, the same snapshot.
+    let again = store
+        .sync_vex("feedsource/vendor", &[&doc], Some(0.9))
+        .await
+        .unwrap();
+    assert_eq!(
+        (again.added, again.removed, again.reweighted),
+        (0, 0, false)
+    );
+    assert!(again.sync.delta.is_none());
+    assert_eq!(again.sync.snapshot, synced.sync.snapshot);
+    // A new weight alone is a change.
+    let reweighted = store
+        .sync_vex("feedsource/vendor", &[&doc], Some(0.5))
+        .await
+        .unwrap();
+    assert!(reweighted.reweighted && reweighted.sync.delta.is_some());
+    // Another document replaces it: both products are named.
+    let next = openvex(
+        "https://vendor.example/vex/8",
+        "pkg:npm/right-pad",
+        "affected",
+    );
+    let replaced = store
+        .sync_vex("feedsource/vendor", &[&next], Some(0.5))
+        .await
+        .unwrap();
+    assert_eq!((replaced.added, replaced.removed), (1, 1));
+    let products: Vec<String> = replaced
+        .sync
+        .delta
+        .unwrap()
+        .body
+        .vex
+        .iter()
+        .map(|s| s.product.as_str().to_string())
+        .collect();
+    assert_eq!(products, ["pkg:npm/left-pad", "pkg:npm/right-pad"]);
+    // An import is recorded too, as `vex-import`.
+    let imported = store
+        .import_vex(&[(
+            &openvex("https://x.example/1", "pkg:pypi/django", "fixed"),
+            "x.json",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        imported.sync.delta.unwrap().feed,
+        stella_store::VEX_IMPORT_FEED
+    );
+    // The FeedSource goes: its statements and its weight go, and that is a change.
+    let before = store.advisories.feed_snapshot().await.unwrap();
+    let removed = store.remove_vex_origin("feedsource/vendor").await.unwrap();
+    assert_eq!((removed.removed, removed.reweighted), (1, true));
+    assert!(removed.sync.delta.is_some());
+    assert!(store.vex.document_weights().await.unwrap().is_empty());
+    let since = store
+        .advisories
+        .changes_since(&before)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(since.touches(image, Some(&index("pkg:npm/right-pad@2"))));
+}
+
+#[tokio::test]
+async fn vex_changes_reach_the_feed_snapshot_in_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_embedded(dir.path()).await.unwrap();
+    vex_changes_reach_the_feed_snapshot(&store).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn vex_changes_reach_the_feed_snapshot_in_postgres() {
+    let Some(pg) = super::PgDatabase::create("store") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&stella_store::StoreConfig {
+        data_dir: dir.path().to_path_buf(),
+        catalog_url: Some(pg.url.clone()),
+        object_store_url: None,
+    })
+    .await
+    .unwrap();
+    vex_changes_reach_the_feed_snapshot(&store).await;
+    drop(store);
     drop(pg);
 }

@@ -61,6 +61,10 @@ pub struct TrustConfig {
     pub providers: Vec<ProviderTrust>,
     /// The justifications a not_affected claim may carry to count (all five by default).
     pub accepted_justifications: BTreeSet<Justification>,
+    /// Weights of whole documents by their `sha256:` digest, over their provider's: what a
+    /// FeedSource's `trust` gives the statements it synced.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub documents: BTreeMap<String, f64>,
 }
 
 impl Default for TrustConfig {
@@ -74,6 +78,7 @@ impl Default for TrustConfig {
             ]),
             providers: vec![],
             accepted_justifications: Justification::ALL.into_iter().collect(),
+            documents: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +115,9 @@ impl TrustConfig {
         for (c, w) in &self.categories {
             check(&format!("categories.{c:?}"), *w)?;
         }
+        for (digest, w) in &self.documents {
+            check(&format!("document {digest}"), *w)?;
+        }
         let mut names = BTreeSet::new();
         for p in &self.providers {
             if let Some(w) = p.weight {
@@ -135,6 +143,15 @@ impl TrustConfig {
             })
             .unwrap_or(self.default_weight);
         milli(w)
+    }
+
+    /// The weight of a statement in thousandths: its document's when [`TrustConfig::documents`]
+    /// lists it, else its provider's ([`TrustConfig::weight`]).
+    pub fn statement_weight(&self, statement: &Statement) -> u64 {
+        match self.documents.get(&statement.source.document_digest) {
+            Some(w) => milli(*w),
+            None => self.weight(&statement.provider),
+        }
     }
 }
 
@@ -236,9 +253,9 @@ pub fn decide(
     let mut latest: BTreeMap<&Provider, (&Statement, u64)> = BTreeMap::new();
     let mut superseded = Vec::new();
     for s in sorted {
-        let w = trust.weight(&s.provider);
+        let w = trust.statement_weight(s);
         if w == 0 {
-            disqualified.push(claim(s, w, Some("the provider's trust weight is 0".into())));
+            disqualified.push(claim(s, w, Some("its trust weight is 0".into())));
             continue;
         }
         if s.status == Status::NotAffected {
@@ -481,7 +498,7 @@ mod tests {
         assert_eq!(c.conflicts[0].statement.provider.name, "Scanner");
         assert_eq!(
             c.disqualified[0].note.as_deref(),
-            Some("the provider's trust weight is 0")
+            Some("its trust weight is 0")
         );
         assert_eq!(
             c.reason,
@@ -622,6 +639,35 @@ mod tests {
             )
             .is_none()
         );
+    }
+
+    #[test]
+    fn a_document_weight_overrides_its_providers() {
+        let np = Some(Justification::ComponentNotPresent);
+        let list = vec![
+            st("Scanner", Status::NotAffected, np, T1),
+            st("Debian", Status::Affected, None, T1),
+        ];
+        // Scanner (third party, 0.5) loses to Debian (0.85)…
+        let c = &consensus(&list, &trust())[0];
+        assert_eq!(c.status, Some(Status::Affected));
+        // …unless the feed that brought its document is trusted at 0.9.
+        let mut t = trust();
+        t.documents
+            .insert(list[0].source.document_digest.clone(), 0.9);
+        let c = &consensus(&list, &t)[0];
+        assert_eq!(c.status, Some(Status::NotAffected));
+        assert_eq!(c.support[0].weight, 0.9);
+        // A muted feed's statements do not count, whoever wrote them.
+        t.documents
+            .insert(list[1].source.document_digest.clone(), 0.0);
+        let c = &consensus(&list, &t)[0];
+        assert_eq!(c.disqualified[0].statement.provider.name, "Debian");
+        t.documents.insert("sha256:x".into(), -1.0);
+        assert!(t.validate().is_err());
+        // Serialised only when set, so earlier pinned trust hashes the same.
+        let json = serde_json::to_value(TrustConfig::default()).unwrap();
+        assert!(json.get("documents").is_none());
     }
 
     #[test]
