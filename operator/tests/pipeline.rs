@@ -809,9 +809,9 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     })
     .await;
     assert_eq!(ready_reason(&suppressed).as_deref(), Some("Reevaluated"));
-    let suppressed_before = before_vex.status.as_ref().unwrap().counts.suppressed;
+    let suppressed_before = before_vex.status.as_ref().unwrap().suppressed;
     assert_eq!(
-        suppressed.status.as_ref().unwrap().counts.suppressed,
+        suppressed.status.as_ref().unwrap().suppressed,
         suppressed_before + 1
     );
     assert_eq!(job_count().await, jobs_before_vex, "VEX: no Job");
@@ -837,7 +837,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     })
     .await;
     assert_eq!(
-        muted.status.as_ref().unwrap().counts.suppressed,
+        muted.status.as_ref().unwrap().suppressed,
         suppressed_before
     );
     assert_eq!(ready_reason(&muted).as_deref(), Some("Reevaluated"));
