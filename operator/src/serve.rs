@@ -517,6 +517,7 @@ fn scan_context(
         },
         registry_retry: Default::default(),
         feed_poll: (w.feed_poll_seconds > 0).then(|| Duration::from_secs(w.feed_poll_seconds)),
+        evaluations: Default::default(),
     }
 }
 

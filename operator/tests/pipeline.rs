@@ -836,10 +836,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         s.status.as_ref().is_some_and(|st| st.counts.critical == 1)
     })
     .await;
-    assert_eq!(
-        muted.status.as_ref().unwrap().suppressed,
-        suppressed_before
-    );
+    assert_eq!(muted.status.as_ref().unwrap().suppressed, suppressed_before);
     assert_eq!(ready_reason(&muted).as_deref(), Some("Reevaluated"));
     assert_eq!(job_count().await, jobs_before_vex);
     feed_sources

@@ -74,6 +74,9 @@ pub struct Context {
     /// at again (the Completed ones re-evaluated from their stored inventories). `None`: only
     /// at the resync.
     pub feed_poll: Option<Duration>,
+    /// What re-evaluations under one feed snapshot share (advisories per package, VEX, KEV /
+    /// EPSS), read once per snapshot.
+    pub evaluations: Arc<stella_pipeline::EvaluationCache>,
 }
 
 impl std::fmt::Debug for Context {
@@ -354,6 +357,7 @@ mod tests {
             },
             registry_retry: Default::default(),
             feed_poll: None,
+            evaluations: Default::default(),
         }
     }
 

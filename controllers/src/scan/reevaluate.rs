@@ -44,7 +44,7 @@ pub async fn reevaluate(
         namespace: wanted.namespace.clone(),
         ..stella_pipeline::EvaluateInputs::now(policy)
     };
-    let evaluation = stella_pipeline::evaluate(store, inventory, inputs)
+    let evaluation = stella_pipeline::evaluate_with(store, &ctx.evaluations, inventory, inputs)
         .await
         .map_err(Error::Reevaluate)?;
     stella_pipeline::record(store, &evaluation)

@@ -71,9 +71,12 @@ async fn reevaluate(
     parallel: usize,
 ) -> Result<(usize, usize)> {
     let semaphore = Arc::new(tokio::sync::Semaphore::new(parallel.max(1)));
+    // Shared by the evaluations under one feed snapshot, as the operator shares it.
+    let cache = Arc::new(stella_pipeline::EvaluationCache::default());
     let mut tasks = tokio::task::JoinSet::new();
     for digest in digests {
         let (store, digest, policy) = (store.clone(), digest.clone(), policy.clone());
+        let cache = cache.clone();
         let permit = semaphore.clone().acquire_owned().await?;
         tasks.spawn(async move {
             let _permit = permit;
@@ -83,8 +86,9 @@ async fn reevaluate(
                 .await?
                 .with_context(|| format!("{digest}: no stored inventory"))?;
             let t1 = Instant::now();
-            let evaluation = stella_pipeline::evaluate(
+            let evaluation = stella_pipeline::evaluate_with(
                 &store,
+                &cache,
                 inventory,
                 stella_pipeline::EvaluateInputs::now(Some(policy)),
             )

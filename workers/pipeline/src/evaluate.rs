@@ -3,7 +3,7 @@
 //! into a result recorded under an older one), the VEX statements' consensus, KEV / EPSS, the
 //! policy with its proof ledger, and the unknowns.
 
-use crate::{Error, Result};
+use crate::{Error, EvaluationCache, Result};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, BTreeSet};
 use stella_advisories::Advisory;
@@ -135,14 +135,28 @@ pub async fn evaluate(
     inventory: Inventory,
     inputs: EvaluateInputs,
 ) -> Result<Evaluation> {
-    // Pinned before the advisories are read: a later import cannot leak into this result
+    evaluate_with(store, &EvaluationCache::default(), inventory, inputs).await
+}
+
+/// [`evaluate`], with what it reads from the store shared through `cache` by every
+/// evaluation under the same feed snapshot (see [`EvaluationCache`]). The result is the same.
+pub async fn evaluate_with(
+    store: &Store,
+    cache: &EvaluationCache,
+    inventory: Inventory,
+    inputs: EvaluateInputs,
+) -> Result<Evaluation> {
+    // Pinned before anything else is read: a later import cannot leak into this result
     // under an older snapshot.
     let feed_snapshot = store
         .advisories
         .feed_snapshot()
         .await
         .map_err(Error::storage("the feed snapshot"))?;
-    let advisories = advisories_for(store, &inventory)
+    let shared = cache.under(&feed_snapshot);
+    let keys = stella_verdict::matching::keys(&stella_verdict::matching::candidates(&inventory));
+    let advisories = shared
+        .advisories(store, &keys)
         .await
         .map_err(Error::storage("failed to read advisories"))?;
     let (inventory, advisories, findings) = blocking(move || {
@@ -150,14 +164,12 @@ pub async fn evaluate(
         (inventory, advisories, findings)
     })
     .await?;
-    let statements = store
-        .vex
-        .vex_statements()
+    let statements = shared
+        .statements(store)
         .await
         .map_err(Error::storage("VEX statements"))?;
-    let document_weights = store
-        .vex
-        .document_weights()
+    let document_weights = shared
+        .weights(store)
         .await
         .map_err(Error::storage("VEX document weights"))?;
     let ids: Vec<String> = findings
@@ -166,14 +178,10 @@ pub async fn evaluate(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
-    let exploits = store
-        .advisories
-        .exploit_signals(&ids)
+    let exploits = shared
+        .exploits(store, &ids)
         .await
-        .map_err(Error::storage("KEV / EPSS"))?
-        .into_iter()
-        .map(|(id, (kev, epss))| (id, Exploit { kev, epss }))
-        .collect();
+        .map_err(Error::storage("KEV / EPSS"))?;
     let judged = Judged {
         inventory,
         feed_snapshot,
@@ -216,7 +224,7 @@ struct Judged {
     feed_snapshot: String,
     advisories: Vec<Advisory>,
     findings: Vec<Finding>,
-    statements: Vec<Statement>,
+    statements: std::sync::Arc<crate::cache::VexState>,
     exploits: BTreeMap<String, Exploit>,
 }
 
@@ -228,9 +236,9 @@ impl Judged {
             self.statements,
             self.exploits,
         );
-        let vex_snapshot = (!statements.is_empty()).then(|| stella_vex::snapshot_hash(&statements));
+        let vex_snapshot = statements.hash.clone();
         let vex = stella_verdict::evaluate::vex_decisions(
-            &statements,
+            &statements.statements,
             &inputs.trust,
             &inventory.image.digest,
             &findings,
@@ -243,12 +251,14 @@ impl Judged {
                 .map(|c| c.package.purl.as_str())
                 .collect();
             let statements: Vec<Statement> = statements
-                .into_iter()
+                .statements
+                .iter()
                 .filter(|s| {
                     purls
                         .iter()
                         .any(|p| s.applies(Some(&inventory.image.digest), p))
                 })
+                .cloned()
                 .collect();
             // And only the document weights those statements need.
             let mut trust = inputs.trust;

@@ -18,6 +18,7 @@
 
 mod acquire;
 mod analyze;
+mod cache;
 pub mod delta;
 mod evaluate;
 mod policy;
@@ -26,8 +27,9 @@ mod stored;
 
 pub use acquire::{AcquireOptions, ImageSource, acquire};
 pub use analyze::{AnalyzeOptions, analyze};
+pub use cache::EvaluationCache;
 pub use evaluate::{
-    Counts, EvaluateInputs, Evaluation, PolicyEvaluation, advisories_for, evaluate,
+    Counts, EvaluateInputs, Evaluation, PolicyEvaluation, advisories_for, evaluate, evaluate_with,
 };
 pub use policy::{load_policy_file, load_policy_text};
 pub use record::{DELTA_KIND, delta_key, record, record_reevaluation, record_result};

@@ -209,6 +209,9 @@ fn an_image_is_analyzed_judged_and_recorded() {
             },
         ))
         .unwrap();
+    let first_policy = evaluation.policy.as_ref().unwrap().inputs.policy.clone();
+    let first_digest = evaluation.policy.as_ref().unwrap().digest.clone();
+    let first_at = evaluation.policy.as_ref().unwrap().inputs.evaluated_at;
     let (first, second) = (
         evaluation.policy.unwrap().evaluation,
         again.policy.unwrap().evaluation,
@@ -217,6 +220,50 @@ fn an_image_is_analyzed_judged_and_recorded() {
     assert_eq!(
         first.report.to_canonical_json(),
         second.report.to_canonical_json()
+    );
+
+    // Through a shared cache: the same report, from the first use and the cached reads; a
+    // new advisory moves the snapshot, and the cache with it.
+    let cache = stella_pipeline::EvaluationCache::default();
+    let at = |cache: &stella_pipeline::EvaluationCache| {
+        runtime
+            .block_on(stella_pipeline::evaluate_with(
+                &store,
+                cache,
+                inventory.clone(),
+                EvaluateInputs {
+                    evaluated_at: first_at,
+                    ..EvaluateInputs::now(Some(stella_policy::Loaded {
+                        spec: first_policy.clone(),
+                        digest: first_digest.clone(),
+                        kind: stella_policy::DocumentKind::Spec,
+                    }))
+                },
+            ))
+            .unwrap()
+    };
+    for _ in 0..2 {
+        let cached = at(&cache);
+        assert_eq!(
+            cached.report().unwrap().to_canonical_json(),
+            first.report.to_canonical_json()
+        );
+    }
+    runtime.block_on(import(
+        &store,
+        &[dash_advisory(
+            "CVE-2099-3003",
+            "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:N/A:N",
+        )],
+    ));
+    let moved = at(&cache);
+    assert_eq!(moved.findings.len(), 3, "the cache follows the snapshot");
+    assert_eq!(
+        moved.report().unwrap().to_canonical_json(),
+        at(&stella_pipeline::EvaluationCache::default())
+            .report()
+            .unwrap()
+            .to_canonical_json()
     );
 
     // VEX from two feeds that disagree: the weights their FeedSources give them decide, and

@@ -450,6 +450,35 @@ impl AdvisoryDb {
         Ok(out)
     }
 
+    /// For each of these (ecosystem, package) keys, the bodies of the advisories that name it
+    /// (a key no advisory names is absent). One query per 500 keys, as
+    /// [`AdvisoryDb::advisories_for`].
+    pub async fn advisories_by_key(
+        &self,
+        keys: &[(String, String)],
+    ) -> Result<Vec<((String, String), String)>> {
+        let sql = self.pool.sql_per_dialect(
+            "vuln",
+            "SELECT f.ecosystem, f.package, a.body FROM json_each($1) k
+             JOIN vuln_affected f ON f.ecosystem = json_extract(k.value, '$[0]') AND f.package = json_extract(k.value, '$[1]')
+             JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source",
+            "SELECT f.ecosystem, f.package, a.body FROM jsonb_array_elements(CAST($1 AS jsonb)) k
+             JOIN vuln_affected f ON f.ecosystem = k.value->>0 AND f.package = k.value->>1
+             JOIN vuln_advisories a ON a.id = f.advisory_id AND a.source = f.source",
+        );
+        let mut out = Vec::new();
+        for chunk in keys.chunks(500) {
+            let json = serde_json::to_string(chunk).unwrap_or_default();
+            let rows: Vec<(String, String, String)> =
+                with_pool!(&self.pool, |p| sqlx::query_as(sql.clone())
+                    .bind(&json)
+                    .fetch_all(p)
+                    .await?);
+            out.extend(rows.into_iter().map(|(e, p, b)| ((e, p), b)));
+        }
+        Ok(out)
+    }
+
     /// Bodies of the advisories that name any of these (ecosystem, package) keys, sorted.
     /// One query per 500 keys (a JSON list parameter), not one per key: an image's few
     /// hundred packages are one round trip.
