@@ -64,21 +64,25 @@ pub async fn record_result(
         let bytes = report.to_canonical_json().into_bytes();
         let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
         let version = stella_store::keys::report_version(digest, &hex);
-        for key in [stella_store::keys::report(digest), version.clone()] {
-            store
-                .store_artifact(
-                    digest,
-                    stella_store::Artifact {
-                        key,
-                        kind: stella_store::REPORT_KIND,
-                        format: "policy-report-json",
-                        view: None,
-                        bytes: bytes.clone(),
-                    },
-                )
-                .await
-                .map_err(Error::storage("failed to store the policy report"))?;
-        }
+        // Both at once: independent objects and rows.
+        let put = |key: String| {
+            store.store_artifact(
+                digest,
+                stella_store::Artifact {
+                    key,
+                    kind: stella_store::REPORT_KIND,
+                    format: "policy-report-json",
+                    view: None,
+                    bytes: bytes.clone(),
+                },
+            )
+        };
+        futures::future::try_join(
+            put(stella_store::keys::report(digest)),
+            put(version.clone()),
+        )
+        .await
+        .map_err(Error::storage("failed to store the policy report"))?;
         row.verdict = Some(report.verdict.as_str().to_string());
         row.report_key = Some(version);
     }
@@ -106,20 +110,37 @@ pub async fn record_reevaluation(
         .latest_result(digest)
         .await
         .map_err(Error::storage("failed to read the previous result"))?;
-    let mut baseline = None;
-    if let Some(key) = previous.as_ref().and_then(|p| p.report_key.as_deref()) {
+    // The previous report is a version (never overwritten), so it is read while the new one
+    // is recorded.
+    let baseline = async {
+        let Some(key) = previous.as_ref().and_then(|p| p.report_key.as_deref()) else {
+            return Ok(None);
+        };
         match store.get(key).await {
             Ok(Some(bytes)) => match serde_json::from_slice::<stella_policy::Report>(&bytes) {
-                Ok(report) => baseline = Some(report),
+                Ok(report) => Ok(Some(report)),
                 Err(e) => {
-                    tracing::warn!(key, error = %e, "the previous report does not parse: no baseline")
+                    tracing::warn!(key, error = %e, "the previous report does not parse: no baseline");
+                    Ok(None)
                 }
             },
-            Ok(None) => tracing::warn!(key, "the previous report is gone: no baseline"),
-            Err(e) => return Err(Error::storage("failed to read the previous report")(e)),
+            Ok(None) => {
+                tracing::warn!(key, "the previous report is gone: no baseline");
+                Ok(None)
+            }
+            Err(e) => Err(Error::storage("failed to read the previous report")(e)),
         }
-    }
-    let row = record_result(store, evaluation, image_ref).await?;
+    };
+    // A result recorded before report versions existed points at the latest copy, which
+    // this one overwrites: read it first.
+    let latest = stella_store::keys::report(digest);
+    let (baseline, row) =
+        if previous.as_ref().and_then(|p| p.report_key.as_deref()) == Some(latest.as_str()) {
+            let baseline = baseline.await?;
+            (baseline, record_result(store, evaluation, image_ref).await?)
+        } else {
+            futures::future::try_join(baseline, record_result(store, evaluation, image_ref)).await?
+        };
     let delta = crate::delta::between(
         baseline.as_ref(),
         previous.as_ref().map(|p| p.feed_snapshot.as_str()),
