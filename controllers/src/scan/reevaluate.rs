@@ -47,10 +47,12 @@ pub async fn reevaluate(
     let evaluation = stella_pipeline::evaluate_with(store, &ctx.evaluations, inventory, inputs)
         .await
         .map_err(Error::Reevaluate)?;
-    stella_pipeline::record(store, &evaluation)
-        .await
-        .map_err(Error::Reevaluate)?;
-    stella_pipeline::record_reevaluation(store, &evaluation, &wanted.pinned_image)
-        .await
-        .map_err(Error::Reevaluate)
+    // The unknowns and the report are independent writes: both at once.
+    let (_, recorded) = futures::future::try_join(
+        stella_pipeline::record(store, &evaluation),
+        stella_pipeline::record_reevaluation(store, &evaluation, &wanted.pinned_image),
+    )
+    .await
+    .map_err(Error::Reevaluate)?;
+    Ok(recorded)
 }

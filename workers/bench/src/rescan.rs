@@ -94,24 +94,23 @@ async fn reevaluate(
             )
             .await?;
             let t2 = Instant::now();
-            stella_pipeline::record(&store, &evaluation).await?;
-            let t3 = Instant::now();
-            let (_, delta) = stella_pipeline::record_reevaluation(
-                &store,
-                &evaluation,
-                &format!("bench.example/fleet@{digest}"),
+            // As the operator records one: the unknowns and the report at once.
+            let pinned = format!("bench.example/fleet@{digest}");
+            let (_, (_, delta)) = futures::future::try_join(
+                stella_pipeline::record(&store, &evaluation),
+                stella_pipeline::record_reevaluation(&store, &evaluation, &pinned),
             )
             .await?;
-            let t4 = Instant::now();
+            let t3 = Instant::now();
             anyhow::Ok((
                 delta.is_some(),
-                [t1 - t0, t2 - t1, t3 - t2, t4 - t3],
+                [t1 - t0, t2 - t1, t3 - t2],
                 evaluation.unknowns.len(),
             ))
         });
     }
     let (mut done, mut deltas, mut unknowns) = (0, 0, 0);
-    let mut phases = [Duration::ZERO; 4];
+    let mut phases = [Duration::ZERO; 3];
     while let Some(joined) = tasks.join_next().await {
         let (delta, spent, n) = joined??;
         deltas += usize::from(delta);
@@ -124,12 +123,11 @@ async fn reevaluate(
     if let Some(each) = unknowns.checked_div(done) {
         let per = |d: Duration| secs(d) * 1000.0 / done as f64;
         println!(
-            "      per image: read inventory {:.1} ms, evaluate {:.1} ms, record unknowns {:.1} ms ({} each), record report and delta {:.1} ms",
+            "      per image: read inventory {:.1} ms, evaluate {:.1} ms, record unknowns ({} each), report and delta {:.1} ms",
             per(phases[0]),
             per(phases[1]),
-            per(phases[2]),
             each,
-            per(phases[3])
+            per(phases[2])
         );
     }
     Ok((done, deltas))
