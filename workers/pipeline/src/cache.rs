@@ -34,12 +34,15 @@ pub(crate) struct Shared {
     statements: tokio::sync::OnceCell<Arc<VexState>>,
     weights: tokio::sync::OnceCell<BTreeMap<String, f64>>,
     /// Per match key, the advisories that name it: (body, parsed), possibly none.
-    advisories: Mutex<HashMap<(String, String), Arc<[Entry]>>>,
+    advisories: Mutex<HashMap<Key, Arc<[Entry]>>>,
     /// Per id, its KEV / EPSS signals, `None` when it has none.
     exploits: Mutex<HashMap<String, Option<Exploit>>>,
 }
 
 type Entry = (Arc<str>, Arc<Advisory>);
+
+/// A match key: (ecosystem, package).
+type Key = (String, String);
 
 /// The stored VEX statements and their snapshot hash ([`stella_vex::snapshot_hash`], `None`
 /// when there are none).

@@ -278,11 +278,14 @@ impl VexDb {
             self.sql(r#"SELECT digest, origin FROM vex_documents ORDER BY digest COLLATE "C""#);
         let weights = self
             .sql(r#"SELECT origin, weight FROM vex_origin_weights ORDER BY origin COLLATE "C""#);
-        let (documents, weights): (Vec<(String, String)>, Vec<(String, f64)>) =
-            with_pool!(&self.pool, |p| (
-                sqlx::query_as(documents.clone()).fetch_all(p).await?,
-                sqlx::query_as(weights.clone()).fetch_all(p).await?,
-            ));
+        let documents: Vec<(String, String)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(documents.clone())
+                .fetch_all(p)
+                .await?);
+        let weights: Vec<(String, f64)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(weights.clone())
+                .fetch_all(p)
+                .await?);
         let mut hasher = sha2::Sha256::new();
         hasher.update(b"stella-vex-state/1\n");
         for (digest, origin) in documents {
