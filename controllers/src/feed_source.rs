@@ -983,6 +983,7 @@ pub async fn sweep(ctx: &Context) -> Result<Vec<String>, Box<dyn std::error::Err
         if state.feed.starts_with(FEED_PREFIX) && !existing.contains(&state.feed) {
             let sync = ctx.store.advisories.remove_feed(&state.feed).await?;
             ctx.store.remove_vex_origin(&state.feed).await?;
+            ctx.metrics.feed_removed(&state.feed);
             tracing::info!(feed = %state.feed, snapshot = %sync.snapshot, "feed removed: its FeedSource is gone");
             removed.push(state.feed);
         }
@@ -1022,6 +1023,11 @@ async fn reconcile_inner(
     let name = source.name_any();
     let generation = source.metadata.generation;
     let current = source.status.as_ref();
+    // The age gauge from what the status says (also after an operator restart).
+    if let Some(at) = current.and_then(|s| s.last_successful_sync_time.as_ref()) {
+        ctx.metrics
+            .feed_succeeded(&feed_name(&name), at.0.as_second());
+    }
     if source.spec.suspend {
         let outcome = Outcome::Suspended;
         let status = build(current, generation, &outcome, None, &now);
@@ -1166,12 +1172,19 @@ async fn update_status(
     status: &FeedSourceStatus,
     outcome: &Outcome,
 ) -> Result<(), Error> {
+    if let Outcome::Failed(problem) = outcome {
+        ctx.metrics.feed_failed(problem.reason);
+    }
     if current == Some(status) {
         return Ok(());
     }
     crate::events::apply_status::<FeedSource>(&ctx.client, MANAGER, name, status)
         .await
         .map_err(Error::UpdateStatus)?;
+    if let Some(at) = &status.last_successful_sync_time {
+        ctx.metrics
+            .feed_succeeded(&feed_name(name), at.0.as_second());
+    }
     let event = match outcome {
         Outcome::Synced {
             sync,

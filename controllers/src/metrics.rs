@@ -28,6 +28,10 @@ struct Inner {
     /// Feed downloads: how many, and their total seconds.
     feed_syncs: u64,
     feed_sync_seconds: f64,
+    /// Per feed (`feedsource/<name>`), its last successful sync (Unix seconds).
+    feed_last_success: BTreeMap<String, i64>,
+    /// Failed syncs by reason.
+    feed_failures: BTreeMap<&'static str, u64>,
     /// What a changed feed snapshot did to Completed Scans (`reevaluated`, `unaffected`).
     feed_impact: BTreeMap<&'static str, u64>,
     schedule_runs: BTreeMap<(&'static str, &'static str), u64>,
@@ -91,6 +95,25 @@ impl Metrics {
         self.with(|m| {
             m.feed_syncs += 1;
             m.feed_sync_seconds += elapsed.as_secs_f64();
+        });
+    }
+
+    /// `feed` last synced successfully at `unix_seconds`.
+    pub fn feed_succeeded(&self, feed: &str, unix_seconds: i64) {
+        self.with(|m| {
+            m.feed_last_success.insert(feed.to_string(), unix_seconds);
+        });
+    }
+
+    /// A sync failed with `reason` (the condition's reason).
+    pub fn feed_failed(&self, reason: &'static str) {
+        self.with(|m| *m.feed_failures.entry(reason).or_default() += 1);
+    }
+
+    /// `feed` is gone (its FeedSource was deleted): its series go too.
+    pub fn feed_removed(&self, feed: &str) {
+        self.with(|m| {
+            m.feed_last_success.remove(feed);
         });
     }
 
@@ -175,6 +198,21 @@ impl Metrics {
             let _ = writeln!(out, "stella_feed_downloads_total {}", m.feed_syncs);
             out.push_str("# HELP stella_feed_download_seconds_total Time spent downloading feeds.\n# TYPE stella_feed_download_seconds_total counter\n");
             let _ = writeln!(out, "stella_feed_download_seconds_total {}", m.feed_sync_seconds);
+            out.push_str("# HELP stella_feed_sync_failures_total Failed FeedSource syncs, by reason.\n# TYPE stella_feed_sync_failures_total counter\n");
+            for (reason, n) in &m.feed_failures {
+                let _ = writeln!(out, "stella_feed_sync_failures_total{{reason=\"{reason}\"}} {n}");
+            }
+            out.push_str("# HELP stella_feed_last_success_timestamp_seconds When each feed last synced successfully.\n# TYPE stella_feed_last_success_timestamp_seconds gauge\n");
+            for (feed, at) in &m.feed_last_success {
+                let _ = writeln!(out, "stella_feed_last_success_timestamp_seconds{{feed=\"{feed}\"}} {at}");
+            }
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs() as i64);
+            out.push_str("# HELP stella_feed_age_seconds Seconds since each feed last synced successfully.\n# TYPE stella_feed_age_seconds gauge\n");
+            for (feed, at) in &m.feed_last_success {
+                let _ = writeln!(out, "stella_feed_age_seconds{{feed=\"{feed}\"}} {}", (now - at).max(0));
+            }
             out.push_str("# HELP stella_feed_impact_total Completed Scans a changed feed snapshot re-evaluated, or left alone because its delta touched none of their packages.\n# TYPE stella_feed_impact_total counter\n");
             for outcome in ["reevaluated", "unaffected"] {
                 let n = m.feed_impact.get(outcome).copied().unwrap_or(0);
@@ -229,5 +267,35 @@ mod tests {
         assert!(text.contains("stella_scans{phase=\"Completed\"} 1\n"));
         assert!(text.contains("stella_scans{phase=\"Failed\"} 0\n"));
         assert!(text.contains("stella_scan_queue_depth 1\n"));
+    }
+
+    #[test]
+    fn feed_age_and_failures_render_per_feed_and_go_with_the_feed() {
+        let metrics = Metrics::default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64;
+        metrics.feed_succeeded("feedsource/osv", now - 3600);
+        metrics.feed_succeeded("feedsource/kev", now);
+        metrics.feed_failed("HTTPError");
+        metrics.feed_failed("HTTPError");
+        let text = metrics.render();
+        assert!(text.contains(&format!(
+            "stella_feed_last_success_timestamp_seconds{{feed=\"feedsource/osv\"}} {}\n",
+            now - 3600
+        )));
+        let age: i64 = text
+            .lines()
+            .find_map(|l| l.strip_prefix("stella_feed_age_seconds{feed=\"feedsource/osv\"} "))
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!((3600..3700).contains(&age), "{age}");
+        assert!(text.contains("stella_feed_sync_failures_total{reason=\"HTTPError\"} 2\n"));
+        metrics.feed_removed("feedsource/osv");
+        let text = metrics.render();
+        assert!(!text.contains("feedsource/osv"), "{text}");
+        assert!(text.contains("stella_feed_age_seconds{feed=\"feedsource/kev\"}"));
     }
 }

@@ -240,6 +240,28 @@ async fn feeds_sync_as_their_whole_truth_and_bad_sources_keep_the_snapshot() {
         assert_eq!(status.records, 2, "the previous records stay");
         assert_eq!(store.advisories.feed_snapshot().await.unwrap(), kept);
     }
+    // The metrics: when the feed last synced, and the failures by reason.
+    let text = ctx.metrics.render();
+    let feed = feed_source::feed_name(&name);
+    assert!(
+        text.contains(&format!(
+            "stella_feed_last_success_timestamp_seconds{{feed=\"{feed}\"}}"
+        )) && text.contains(&format!("stella_feed_age_seconds{{feed=\"{feed}\"}}")),
+        "{text}"
+    );
+    for reason in [
+        "NoValidRecords",
+        "HTTPError",
+        "Truncated",
+        "RedirectRefused",
+    ] {
+        assert!(
+            text.contains(&format!(
+                "stella_feed_sync_failures_total{{reason=\"{reason}\"}}"
+            )),
+            "{reason}: {text}"
+        );
+    }
     let events: Api<Event> = Api::all(client.clone());
     let started = Instant::now();
     loop {
