@@ -50,7 +50,12 @@ pub async fn reevaluate(
     // The unknowns and the report are independent writes: both at once.
     let (_, recorded) = futures::future::try_join(
         stella_pipeline::record(store, &evaluation),
-        stella_pipeline::record_reevaluation(store, &evaluation, &wanted.pinned_image),
+        stella_pipeline::record_reevaluation(
+            store,
+            &evaluation,
+            &wanted.pinned_image,
+            observed.latest.as_ref(),
+        ),
     )
     .await
     .map_err(Error::Reevaluate)?;

@@ -81,7 +81,12 @@ async fn reevaluate(
         tasks.spawn(async move {
             let _permit = permit;
             let t0 = Instant::now();
-            let artifacts = store.catalog.artifacts(&digest).await?;
+            // What the operator's observe step has read before it re-evaluates.
+            let (artifacts, previous) = futures::future::try_join(
+                store.catalog.artifacts(&digest),
+                store.catalog.latest_result(&digest),
+            )
+            .await?;
             let inventory = stella_pipeline::stored_inventory(&store, &artifacts)
                 .await?
                 .with_context(|| format!("{digest}: no stored inventory"))?;
@@ -98,7 +103,12 @@ async fn reevaluate(
             let pinned = format!("bench.example/fleet@{digest}");
             let (_, (_, delta)) = futures::future::try_join(
                 stella_pipeline::record(&store, &evaluation),
-                stella_pipeline::record_reevaluation(&store, &evaluation, &pinned),
+                stella_pipeline::record_reevaluation(
+                    &store,
+                    &evaluation,
+                    &pinned,
+                    previous.as_ref(),
+                ),
             )
             .await?;
             let t3 = Instant::now();

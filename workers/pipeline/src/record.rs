@@ -96,24 +96,20 @@ pub async fn record_result(
 }
 
 /// [`record_result`] of a re-evaluation, and what it changed against the image's previous
-/// report (its latest result's), stored beside the new report version at
-/// `images/<digest>/deltas/<hex>.json` when anything did. An unreadable previous report is
-/// no baseline (every finding is new), never an error.
+/// report (`previous`: its latest result before this one, as the caller read it), stored
+/// beside the new report version at `images/<digest>/deltas/<hex>.json` when anything did.
+/// An unreadable previous report is no baseline (every finding is new), never an error.
 pub async fn record_reevaluation(
     store: &Store,
     evaluation: &Evaluation,
     image_ref: &str,
+    previous: Option<&ResultRow>,
 ) -> Result<(ResultRow, Option<crate::delta::Delta>)> {
     let digest = &evaluation.inventory.image.digest;
-    let previous = store
-        .catalog
-        .latest_result(digest)
-        .await
-        .map_err(Error::storage("failed to read the previous result"))?;
     // The previous report is a version (never overwritten), so it is read while the new one
     // is recorded.
     let baseline = async {
-        let Some(key) = previous.as_ref().and_then(|p| p.report_key.as_deref()) else {
+        let Some(key) = previous.and_then(|p| p.report_key.as_deref()) else {
             return Ok(None);
         };
         match store.get(key).await {
@@ -135,7 +131,7 @@ pub async fn record_reevaluation(
     // this one overwrites: read it first.
     let latest = stella_store::keys::report(digest);
     let (baseline, row) =
-        if previous.as_ref().and_then(|p| p.report_key.as_deref()) == Some(latest.as_str()) {
+        if previous.and_then(|p| p.report_key.as_deref()) == Some(latest.as_str()) {
             let baseline = baseline.await?;
             (baseline, record_result(store, evaluation, image_ref).await?)
         } else {
@@ -143,7 +139,7 @@ pub async fn record_reevaluation(
         };
     let delta = crate::delta::between(
         baseline.as_ref(),
-        previous.as_ref().map(|p| p.feed_snapshot.as_str()),
+        previous.map(|p| p.feed_snapshot.as_str()),
         evaluation,
         &row.finished_at,
     )
