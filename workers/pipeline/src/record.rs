@@ -130,13 +130,13 @@ pub async fn record_reevaluation(
     // A result recorded before report versions existed points at the latest copy, which
     // this one overwrites: read it first.
     let latest = stella_store::keys::report(digest);
-    let (baseline, row) =
-        if previous.and_then(|p| p.report_key.as_deref()) == Some(latest.as_str()) {
-            let baseline = baseline.await?;
-            (baseline, record_result(store, evaluation, image_ref).await?)
-        } else {
-            futures::future::try_join(baseline, record_result(store, evaluation, image_ref)).await?
-        };
+    let (baseline, row) = if previous.and_then(|p| p.report_key.as_deref()) == Some(latest.as_str())
+    {
+        let baseline = baseline.await?;
+        (baseline, record_result(store, evaluation, image_ref).await?)
+    } else {
+        futures::future::try_join(baseline, record_result(store, evaluation, image_ref)).await?
+    };
     let delta = crate::delta::between(
         baseline.as_ref(),
         previous.map(|p| p.feed_snapshot.as_str()),
