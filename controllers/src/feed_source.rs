@@ -1337,17 +1337,14 @@ mod tests {
             Some(0.0)
         );
         for bad in [1.5, -0.1, f64::NAN] {
-            let problem = vex(serde_json::json!({"tier": "hub", "weight": 0.0}))
-                .and_then(|_| {
-                    validate(&FeedSourceSpec {
-                        trust: Some(ProviderTrust {
-                            tier: TrustTier::Hub,
-                            weight: Some(bad),
-                        }),
-                        ..spec(serde_json::json!({"format": "csaf", "url": "https://x.example/c.json"}))
-                    })
-                })
-                .unwrap_err();
+            let problem = validate(&FeedSourceSpec {
+                trust: Some(ProviderTrust {
+                    tier: TrustTier::Hub,
+                    weight: Some(bad),
+                }),
+                ..spec(serde_json::json!({"format": "csaf", "url": "https://x.example/c.json"}))
+            })
+            .unwrap_err();
             assert_eq!(problem.reason, "InvalidSpec", "{bad}");
         }
         let advisories = validate(&spec(serde_json::json!({"format": "osv",

@@ -479,21 +479,10 @@ impl crate::Store {
         })
     }
 
-    /// Removes what `origin` holds (a deleted FeedSource) and records the change.
+    /// Removes what `origin` holds (a deleted FeedSource), its weight too, and records the
+    /// change: a sync with nothing.
     pub async fn remove_vex_origin(&self, origin: &str) -> Result<VexSync> {
-        let before = self.vex.scopes_of(origin).await?;
-        let had_weight = self.vex.document_weights().await?.len();
-        let removed = self.vex.remove_origin(origin).await?;
-        let reweighted = self.vex.document_weights().await?.len() != had_weight;
-        let sync = self
-            .record_vex(origin, removed > 0 || reweighted, before.into_iter())
-            .await?;
-        Ok(VexSync {
-            added: 0,
-            removed,
-            reweighted,
-            sync,
-        })
+        self.sync_vex(origin, &[], None).await
     }
 
     async fn record_vex(

@@ -309,6 +309,42 @@ async fn vex_changes_reach_the_feed_snapshot_in_sqlite() {
     vex_changes_reach_the_feed_snapshot(&store).await;
 }
 
+/// A document about more products than a delta lists: the delta says any image may be
+/// touched instead of naming them.
+#[tokio::test]
+async fn a_vex_change_too_wide_to_list_touches_every_image() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_embedded(dir.path()).await.unwrap();
+    let statements: Vec<serde_json::Value> = (0..10_001)
+        .map(|n| {
+            serde_json::json!({"vulnerability": {"name": "CVE-2024-9"},
+            "products": [{"@id": format!("pkg:npm/p{n}")}], "status": "fixed"})
+        })
+        .collect();
+    let body = serde_json::json!({"@context": "https://openvex.dev/ns/v0.2.0",
+        "@id": "https://wide.example/1", "author": "Wide", "timestamp": "2024-01-01T00:00:00Z",
+        "version": 1, "statements": statements});
+    let doc = stella_vex::parse(body.to_string().as_bytes()).unwrap();
+    let start = store.advisories.feed_snapshot().await.unwrap();
+    let synced = store
+        .sync_vex("feedsource/wide", &[&doc], None)
+        .await
+        .unwrap();
+    let delta = synced.sync.delta.unwrap();
+    assert!(delta.body.signals && delta.body.vex.is_empty());
+    let since = store
+        .advisories
+        .changes_since(&start)
+        .await
+        .unwrap()
+        .unwrap();
+    let image = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+    assert!(since.touches(
+        image,
+        Some(&super::feeds::index(&["pkg:pypi/x@1"], Some(&[])))
+    ));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn vex_changes_reach_the_feed_snapshot_in_postgres() {
     let Some(pg) = super::PgDatabase::create("store") else {
