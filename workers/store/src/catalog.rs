@@ -531,7 +531,22 @@ impl Catalog {
     /// Records the result of a scan, replacing the one under the same image, analyzer
     /// version, feed snapshot and policy digest (no policy and every policy are distinct).
     pub async fn record_result(&self, row: &ResultRow) -> Result<()> {
+        self.record_result_with_events(row, &[]).await
+    }
+
+    /// [`Catalog::record_result`], and the events that report it appended to Notify's outbox
+    /// in the same transaction: the result is never recorded without its events, nor an event
+    /// without its result. An event id the outbox already holds is skipped.
+    pub async fn record_result_with_events(
+        &self,
+        row: &ResultRow,
+        events: &[crate::OutboxEvent],
+    ) -> Result<()> {
         let order = check_result(row)?;
+        for event in events {
+            crate::notify::check_event(event)?;
+        }
+        let outbox = crate::notify::outbox_insert(&self.pool);
         let sql = self.sql(
             "INSERT INTO scanner_results (image_digest, image_ref, analyzer_version, feed_snapshot, policy_digest,
                  vex_snapshot, verdict, count_critical, count_high, count_medium, count_low, count_none,
@@ -546,28 +561,41 @@ impl Catalog {
                  report_key = excluded.report_key, finished_at = excluded.finished_at,
                  finished_order = excluded.finished_order",
         );
-        with_pool!(&self.pool, |p| sqlx::query(sql)
-            .bind(&row.image_digest)
-            .bind(&row.image_ref)
-            .bind(&row.analyzer_version)
-            .bind(&row.feed_snapshot)
-            .bind(row.policy_digest.as_deref().unwrap_or(""))
-            .bind(&row.vex_snapshot)
-            .bind(&row.verdict)
-            .bind(row.critical)
-            .bind(row.high)
-            .bind(row.medium)
-            .bind(row.low)
-            .bind(row.none)
-            .bind(row.unknown)
-            .bind(row.suppressed)
-            .bind(row.components)
-            .bind(&row.report_key)
-            .bind(&row.finished_at)
-            .bind(&order)
-            .execute(p)
-            .await
-            .map(drop)?);
+        with_pool!(&self.pool, |p| {
+            let mut tx = p.begin().await?;
+            sqlx::query(sql)
+                .bind(&row.image_digest)
+                .bind(&row.image_ref)
+                .bind(&row.analyzer_version)
+                .bind(&row.feed_snapshot)
+                .bind(row.policy_digest.as_deref().unwrap_or(""))
+                .bind(&row.vex_snapshot)
+                .bind(&row.verdict)
+                .bind(row.critical)
+                .bind(row.high)
+                .bind(row.medium)
+                .bind(row.low)
+                .bind(row.none)
+                .bind(row.unknown)
+                .bind(row.suppressed)
+                .bind(row.components)
+                .bind(&row.report_key)
+                .bind(&row.finished_at)
+                .bind(&order)
+                .execute(&mut *tx)
+                .await?;
+            for e in events {
+                sqlx::query(outbox.clone())
+                    .bind(&e.event_id)
+                    .bind(&e.kind)
+                    .bind(&e.namespace)
+                    .bind(&e.time)
+                    .bind(&e.body)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

@@ -17,6 +17,7 @@ mod fragments;
 mod impact;
 mod imports;
 mod migrate;
+mod notify;
 mod scheduler;
 mod unknowns;
 mod vex;
@@ -37,6 +38,7 @@ pub use impact::BOM_INDEX_KIND;
 pub const INVENTORY_KIND: &str = "inventory";
 /// The catalog's artifact kind of a policy report (canonical JSON, at [`keys::report`]).
 pub const REPORT_KIND: &str = "report";
+pub use notify::{DeliveryRow, MAX_EVENT_BODY, NotifyDb, OutboxEvent, Outcome};
 pub use scheduler::{MAX_RUN_BODY, SchedulerDb, SchedulerRunRow};
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
 pub use vex::{ProviderCounts, VEX_IMPORT_FEED, VexDb, VexSync};
@@ -112,6 +114,7 @@ pub struct Store {
     pub vex: VexDb,
     pub unknowns: UnknownsDb,
     pub scheduler: SchedulerDb,
+    pub notify: NotifyDb,
     pub objects: Arc<dyn ObjectStore>,
 }
 
@@ -147,6 +150,7 @@ impl Store {
             vex: VexDb::embedded(&catalog).await?,
             unknowns: UnknownsDb::embedded(&catalog).await?,
             scheduler: SchedulerDb::embedded(&catalog).await?,
+            notify: NotifyDb::embedded(&catalog).await?,
             catalog,
             advisories,
             objects,

@@ -396,6 +396,7 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     assert_eq!(store.vex.migrations().await.unwrap(), [1, 2]);
     assert_eq!(store.unknowns.migrations().await.unwrap(), [1]);
     assert_eq!(store.scheduler.migrations().await.unwrap(), [1]);
+    assert_eq!(store.notify.migrations().await.unwrap(), [1]);
     assert!(
         !dir.path().join("scratch/catalog.db").exists(),
         "no embedded catalog beside PostgreSQL"
@@ -404,6 +405,11 @@ async fn one_postgres_database_holds_every_module_in_its_schema() {
     assert_eq!(
         tables,
         [
+            "notify.cursors",
+            "notify.deliveries",
+            "notify.outbox",
+            "notify.schema_migrations",
+            "notify.throttle",
             "policy.schema_migrations",
             "policy.unknowns",
             "scanner.artifacts",

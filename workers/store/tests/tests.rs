@@ -241,6 +241,7 @@ async fn advisories_in_postgres_with_schema_isolation_and_locked_migrations() {
 mod catalog;
 mod feeds;
 mod impact;
+mod notify;
 mod scheduler;
 mod upgrade;
 mod vex;

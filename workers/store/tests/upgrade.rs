@@ -256,7 +256,7 @@ async fn an_embedded_catalog_from_before_opens_as_it_is() {
 }
 
 /// Opening an old database kept its ledger rows (times too) and its objects, and added only
-/// the feed tables', the VEX state's and weights', and the scheduler's migrations and objects.
+/// the feed tables', the VEX state's and weights', and the scheduler's and notify's migrations and objects.
 fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
     let kept: Vec<_> = after
         .ledgers
@@ -271,16 +271,17 @@ fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
         .map(|(l, v, _)| (l.clone(), *v))
         .collect();
     // The old modules gain three migrations (the feed tables, the VEX state in the feed
-    // snapshot, the VEX origin weights); the scheduler module is new and brings its own
-    // ledger (the PostgreSQL layout lists only the old modules' schemas).
-    let (scheduler, old): (Vec<_>, Vec<_>) =
-        added.iter().partition(|(l, _)| l.starts_with("scheduler"));
+    // snapshot, the VEX origin weights); the scheduler and notify modules are new and bring their own
+    // ledgers (the PostgreSQL layout lists only the old modules' schemas).
+    let (scheduler, old): (Vec<_>, Vec<_>) = added
+        .iter()
+        .partition(|(l, _)| l.starts_with("scheduler") || l.starts_with("notify"));
     assert_eq!(
         old.len(),
         3,
         "the feed tables, the VEX state and weights ({added:?})"
     );
-    assert!(scheduler.len() <= 1, "{added:?}");
+    assert!(scheduler.len() <= 2, "{added:?}");
     assert!(before.objects.iter().all(|o| after.objects.contains(o)));
     let new: Vec<&String> = after
         .objects
@@ -289,9 +290,10 @@ fn only_the_feed_tables_were_added(before: &Layout, after: &Layout) {
         .collect();
     assert!(
         !new.is_empty()
-            && new
-                .iter()
-                .all(|o| o.contains("feed") || o.contains("scheduler") || o.contains("vex")),
+            && new.iter().all(|o| o.contains("feed")
+                || o.contains("scheduler")
+                || o.contains("notify")
+                || o.contains("vex")),
         "only feed, VEX and scheduler objects are new: {new:?}"
     );
 }
