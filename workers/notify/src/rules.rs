@@ -113,7 +113,7 @@ impl Rule {
     /// Whether the rule matches `event`, and if so the event's findings that pass its
     /// finding selectors (an event without findings passes them when it matches otherwise).
     pub fn matches(&self, event: &Event) -> Option<Vec<Finding>> {
-        if !self.enabled || !self.kinds.iter().any(|k| *k == event.kind) {
+        if !self.enabled || !self.kinds.contains(&event.kind) {
             return None;
         }
         let visible =
@@ -291,7 +291,7 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
                 return None;
             }
         }
-        return (iso.len() > 0).then_some(std::time::Duration::from_secs(secs));
+        return (!iso.is_empty()).then_some(std::time::Duration::from_secs(secs));
     }
     let mut total = std::time::Duration::ZERO;
     let mut rest = text;

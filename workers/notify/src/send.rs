@@ -154,6 +154,8 @@ pub async fn post(
         Ok(g) => g,
         Err(e) => return Sent::Dead { error: e },
     };
+    // One provider for the workspace: ring (a no-op once installed).
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = match reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(channel.timeout)

@@ -365,12 +365,10 @@ impl NotifyDb {
         now: &str,
         planned: &[(DeliveryRow, Option<String>)],
     ) -> Result<Vec<DeliveryRow>> {
-        let insert = self.sql(concat!(
-            "INSERT INTO notify_deliveries (id, event_id, rule, action, channel, target, status, reason, group_key,
+        let insert = self.sql("INSERT INTO notify_deliveries (id, event_id, rule, action, channel, target, status, reason, group_key,
                  members, attempts, last_error, created_at, next_attempt_at, sent_at, lease_owner, lease_until)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, '', '')
-             ON CONFLICT (id) DO NOTHING"
-        ));
+             ON CONFLICT (id) DO NOTHING");
         let throttle = self.sql(
             "INSERT INTO notify_throttle (key, until) VALUES ($1, $2)
              ON CONFLICT (key) DO UPDATE SET until = excluded.until WHERE notify_throttle.until <= $3
@@ -505,12 +503,10 @@ impl NotifyDb {
 
     /// The digest groups whose window closed by `now` and that still hold waiting events.
     pub async fn due_digests(&self, now: &str) -> Result<Vec<DeliveryRow>> {
-        let sql = self.sql(concat!(
-            "SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
+        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
                  attempts, last_error, created_at, next_attempt_at, sent_at
              FROM notify_deliveries WHERE status = 'digest' AND next_attempt_at <= $1
-             ORDER BY group_key, created_at, id"
-        ));
+             ORDER BY group_key, created_at, id");
         let rows: Vec<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(now)
             .fetch_all(p)
@@ -568,12 +564,10 @@ impl NotifyDb {
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>> {
-        let sql = self.sql(concat!(
-            "SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
+        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
                  attempts, last_error, created_at, next_attempt_at, sent_at
              FROM notify_deliveries WHERE ($1 = '' OR rule = $1) AND ($2 = '' OR status = $2)
-             ORDER BY created_at DESC, id DESC LIMIT $3"
-        ));
+             ORDER BY created_at DESC, id DESC LIMIT $3");
         let rows: Vec<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(rule.unwrap_or(""))
             .bind(status.unwrap_or(""))
@@ -585,11 +579,9 @@ impl NotifyDb {
 
     /// The delivery with this id.
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRow>> {
-        let sql = self.sql(concat!(
-            "SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
+        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
                  attempts, last_error, created_at, next_attempt_at, sent_at
-             FROM notify_deliveries WHERE id = $1"
-        ));
+             FROM notify_deliveries WHERE id = $1");
         let row: Option<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(p)
