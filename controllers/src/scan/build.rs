@@ -31,6 +31,8 @@ pub struct Reevaluation {
     pub policy: Option<String>,
     /// The Scan's namespace, for the policy's namespace matchers.
     pub namespace: Option<String>,
+    /// The Scan's name, for the events that report the result.
+    pub scan: String,
 }
 
 /// A worker Job to create, and the merged pull credentials of the Secret beside it (built by
@@ -68,6 +70,7 @@ pub fn build(
         pinned_image: pinned_image.clone(),
         policy: validated.policy.as_ref().map(|p| p.json.clone()),
         namespace: scan.metadata.namespace.clone(),
+        scan: scan.metadata.name.clone().unwrap_or_default(),
     });
     let job = match &plan {
         Plan::Create { attempt } => {

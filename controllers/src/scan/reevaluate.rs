@@ -14,6 +14,9 @@ use super::error::{Error, Result};
 use super::plan::Observed;
 use stella_store::ResultRow;
 
+/// The CloudEvents `source` of what the operator reports.
+pub const EVENT_SOURCE: &str = "/stella-ops/operator";
+
 /// Evaluates the stored inventory among `observed`'s artifacts under the current inputs and
 /// records the result (a new report version; the previous one stays as history), with what
 /// changed against the previous report.
@@ -55,6 +58,12 @@ pub async fn reevaluate(
             &evaluation,
             &wanted.pinned_image,
             observed.latest.as_ref(),
+            Some(&stella_pipeline::EventContext {
+                source: EVENT_SOURCE.into(),
+                namespace: wanted.namespace.clone().unwrap_or_default(),
+                object: format!("Scan/{}", wanted.scan),
+                ..Default::default()
+            }),
         ),
     )
     .await

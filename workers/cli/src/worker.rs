@@ -419,10 +419,16 @@ fn scan_image(
         evaluation.feed_snapshot
     ));
     runtime.block_on(stella_pipeline::record(store, &evaluation))?;
-    let row = runtime.block_on(stella_pipeline::record_result(
+    // The result, and the `scanner.report.ready` event that reports it, in one transaction.
+    let row = runtime.block_on(stella_pipeline::record_result_reporting(
         store,
         &evaluation,
         &config.image,
+        Some(&stella_pipeline::EventContext {
+            source: "/stella-ops/worker".into(),
+            namespace: config.namespace.clone().unwrap_or_default(),
+            ..Default::default()
+        }),
     ))?;
     if let Some(report) = evaluation.report() {
         log(&format!(

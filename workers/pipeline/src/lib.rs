@@ -21,6 +21,7 @@ mod analyze;
 mod cache;
 pub mod delta;
 mod evaluate;
+pub mod events;
 mod policy;
 mod record;
 mod stored;
@@ -31,8 +32,11 @@ pub use cache::EvaluationCache;
 pub use evaluate::{
     Counts, EvaluateInputs, Evaluation, PolicyEvaluation, advisories_for, evaluate, evaluate_with,
 };
+pub use events::EventContext;
 pub use policy::{load_policy_file, load_policy_text};
-pub use record::{DELTA_KIND, delta_key, record, record_reevaluation, record_result};
+pub use record::{
+    DELTA_KIND, delta_key, record, record_reevaluation, record_result, record_result_reporting,
+};
 pub use stored::stored_inventory;
 
 /// Why a step failed, for machines: the worker's termination message and run row, the reason

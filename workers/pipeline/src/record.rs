@@ -36,6 +36,47 @@ pub async fn record_result(
     evaluation: &Evaluation,
     image_ref: &str,
 ) -> Result<ResultRow> {
+    record_result_reporting(store, evaluation, image_ref, None).await
+}
+
+/// [`record_result`], and with `events` its `scanner.report.ready` event committed to the
+/// outbox in the same transaction as the result row.
+pub async fn record_result_reporting(
+    store: &Store,
+    evaluation: &Evaluation,
+    image_ref: &str,
+    events: Option<&crate::events::EventContext>,
+) -> Result<ResultRow> {
+    let row = store_report(store, evaluation, image_ref).await?;
+    let outbox: Vec<_> = events
+        .map(|ctx| crate::events::result_events(ctx, evaluation, &row, None))
+        .unwrap_or_default()
+        .iter()
+        .map(stella_notify::Event::to_outbox)
+        .collect();
+    commit(store, &row, &outbox).await?;
+    Ok(row)
+}
+
+/// The result row committed with its events.
+async fn commit(
+    store: &Store,
+    row: &ResultRow,
+    outbox: &[stella_store::OutboxEvent],
+) -> Result<()> {
+    store
+        .catalog
+        .record_result_with_events(row, outbox)
+        .await
+        .map_err(Error::storage("failed to record the result"))
+}
+
+/// Stores the policy report objects and builds the result row (not yet recorded).
+async fn store_report(
+    store: &Store,
+    evaluation: &Evaluation,
+    image_ref: &str,
+) -> Result<ResultRow> {
     let inventory = &evaluation.inventory;
     let digest = &inventory.image.digest;
     let counts = evaluation.counts();
@@ -87,11 +128,6 @@ pub async fn record_result(
         row.report_key = Some(version);
     }
     row.finished_at = timestamp();
-    store
-        .catalog
-        .record_result(&row)
-        .await
-        .map_err(Error::storage("failed to record the result"))?;
     Ok(row)
 }
 
@@ -104,6 +140,7 @@ pub async fn record_reevaluation(
     evaluation: &Evaluation,
     image_ref: &str,
     previous: Option<&ResultRow>,
+    events: Option<&crate::events::EventContext>,
 ) -> Result<(ResultRow, Option<crate::delta::Delta>)> {
     let digest = &evaluation.inventory.image.digest;
     // The previous report is a version (never overwritten), so it is read while the new one
@@ -133,9 +170,9 @@ pub async fn record_reevaluation(
     let (baseline, row) = if previous.and_then(|p| p.report_key.as_deref()) == Some(latest.as_str())
     {
         let baseline = baseline.await?;
-        (baseline, record_result(store, evaluation, image_ref).await?)
+        (baseline, store_report(store, evaluation, image_ref).await?)
     } else {
-        futures::future::try_join(baseline, record_result(store, evaluation, image_ref)).await?
+        futures::future::try_join(baseline, store_report(store, evaluation, image_ref)).await?
     };
     let delta = crate::delta::between(
         baseline.as_ref(),
@@ -144,6 +181,15 @@ pub async fn record_reevaluation(
         &row.finished_at,
     )
     .filter(|d| !d.is_empty());
+    // The result and the events that report it (the report, and what changed) in one
+    // transaction.
+    let outbox: Vec<_> = events
+        .map(|ctx| crate::events::result_events(ctx, evaluation, &row, delta.as_ref()))
+        .unwrap_or_default()
+        .iter()
+        .map(stella_notify::Event::to_outbox)
+        .collect();
+    commit(store, &row, &outbox).await?;
     if let (Some(delta), Some(key)) = (&delta, delta_key(&row)) {
         let bytes = serde_json::to_vec(delta).unwrap_or_default();
         store

@@ -194,6 +194,47 @@ fn an_image_is_analyzed_judged_and_recorded() {
         evaluation.report().unwrap().to_canonical_json().as_bytes()
     );
 
+    // Recorded with its event context: the result and its `scanner.report.ready` event in
+    // one transaction; recording the same result again is the same event, stored once.
+    let context = stella_pipeline::EventContext {
+        source: "/stella-ops/test".into(),
+        namespace: "prod".into(),
+        object: "Scan/web".into(),
+        ..Default::default()
+    };
+    for _ in 0..2 {
+        runtime
+            .block_on(stella_pipeline::record_result_reporting(
+                &store,
+                &evaluation,
+                "registry.example/team/web:1",
+                Some(&context),
+            ))
+            .unwrap();
+    }
+    let outbox = runtime.block_on(store.notify.events_after(0, 10)).unwrap();
+    assert_eq!(outbox.len(), 1, "{outbox:?}");
+    let event = stella_notify::Event::from_outbox(&outbox[0].1).unwrap();
+    assert_eq!(event.kind, "scanner.report.ready");
+    assert_eq!(
+        (event.namespace.as_str(), event.subject.as_str()),
+        ("prod", digest.as_str())
+    );
+    assert_eq!(event.data.scope.repository, "registry.example/team/web");
+    assert_eq!(event.data.scope.object, "Scan/web");
+    assert_eq!(event.data.payload.verdict.as_deref(), Some("FAIL"));
+    let findings = event.data.payload.findings.as_ref().unwrap();
+    assert_eq!(
+        (findings[0].id.as_str(), findings[0].severity.as_str()),
+        ("CVE-2099-3001", "Critical"),
+        "most severe first"
+    );
+    assert_eq!(
+        findings[0].link,
+        "https://osv.dev/vulnerability/CVE-2099-3001"
+    );
+    assert_eq!(event.data.payload.counts["Critical"], 1);
+
     // The same inputs at the same instant give the same report and proof root.
     let again = runtime
         .block_on(evaluate(
