@@ -6,6 +6,7 @@ pub mod discovery;
 pub mod events;
 pub mod feed_source;
 pub mod metrics;
+pub mod notify;
 pub mod policy;
 pub mod scan;
 pub mod schedule;

@@ -38,7 +38,14 @@ struct Inner {
     schedule_requests: BTreeMap<&'static str, u64>,
     schedule_selection_seconds: f64,
     schedule_selections: u64,
+    notify_sent: BTreeMap<String, u64>,
+    notify_dropped: BTreeMap<&'static str, u64>,
+    notify_coalesced: u64,
+    notify_latency: Histogram,
 }
+
+/// Upper bounds (seconds) of the event-to-delivery latency histogram.
+const NOTIFY_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
 
 /// The controllers' metrics (shared by all controllers of one process).
 #[derive(Debug, Default)]
@@ -114,6 +121,29 @@ impl Metrics {
     pub fn feed_removed(&self, feed: &str) {
         self.with(|m| {
             m.feed_last_success.remove(feed);
+        });
+    }
+
+    /// What a notify dispatch pass did: sent per channel, dropped per reason, events folded
+    /// into digests, and each delivery's latency from its event.
+    pub fn notified(&self, tick: &stella_notify::Tick) {
+        self.with(|m| {
+            for channel in &tick.sent_by_channel {
+                *m.notify_sent.entry(channel.clone()).or_default() += 1;
+            }
+            for reason in &tick.dropped {
+                *m.notify_dropped.entry(reason).or_default() += 1;
+            }
+            m.notify_coalesced += tick.coalesced;
+            for seconds in &tick.latencies {
+                for (slot, bound) in m.notify_latency.counts.iter_mut().zip(NOTIFY_BUCKETS) {
+                    if *seconds <= bound {
+                        *slot += 1;
+                    }
+                }
+                m.notify_latency.count += 1;
+                m.notify_latency.sum += seconds;
+            }
         });
     }
 
@@ -230,6 +260,23 @@ impl Metrics {
             out.push_str("# HELP stella_schedule_selection_seconds Time the Schedule controller spent selecting Scans and reading run progress.\n# TYPE stella_schedule_selection_seconds summary\n");
             let _ = writeln!(out, "stella_schedule_selection_seconds_sum {}", m.schedule_selection_seconds);
             let _ = writeln!(out, "stella_schedule_selection_seconds_count {}", m.schedule_selections);
+            out.push_str("# HELP stella_notify_sent_total Notifications delivered, by channel.\n# TYPE stella_notify_sent_total counter\n");
+            for (channel, n) in &m.notify_sent {
+                let _ = writeln!(out, "stella_notify_sent_total{{channel=\"{channel}\"}} {n}");
+            }
+            out.push_str("# HELP stella_notify_dropped_total Notifications not delivered, by reason (throttled, dead).\n# TYPE stella_notify_dropped_total counter\n");
+            for reason in ["throttled", "dead"] {
+                let n = m.notify_dropped.get(reason).copied().unwrap_or(0);
+                let _ = writeln!(out, "stella_notify_dropped_total{{reason=\"{reason}\"}} {n}");
+            }
+            out.push_str("# HELP stella_notify_digest_coalesced_total Events folded into digest messages.\n# TYPE stella_notify_digest_coalesced_total counter\n");
+            let _ = writeln!(out, "stella_notify_digest_coalesced_total {}", m.notify_coalesced);
+            out.push_str("# HELP stella_notify_latency_seconds Time from an event to its delivery.\n# TYPE stella_notify_latency_seconds histogram\n");
+            let h = &m.notify_latency;
+            for (bound, n) in NOTIFY_BUCKETS.iter().zip(h.counts) {
+                let _ = writeln!(out, "stella_notify_latency_seconds_bucket{{le=\"{bound}\"}} {n}");
+            }
+            let _ = writeln!(out, "stella_notify_latency_seconds_bucket{{le=\"+Inf\"}} {}\nstella_notify_latency_seconds_sum {}\nstella_notify_latency_seconds_count {}", h.count, h.sum, h.count);
             out
         })
     }

@@ -162,6 +162,19 @@ pub mod v1alpha1 {
         /// Deliveries suppressed by throttling.
         #[serde(default)]
         pub throttled: u64,
+        /// Events folded into digests.
+        #[serde(default)]
+        pub coalesced: u64,
+        /// Deliveries dead-lettered (attempts exhausted or refused); see
+        /// `GET /api/v1/notify/deliveries` for the reasons.
+        #[serde(default)]
+        pub failed: u64,
+        /// Deliveries waiting (for a retry or a digest window).
+        #[serde(default)]
+        pub pending: u64,
+        /// The last delivery sent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub last_delivery_time: Option<Time>,
         /// Last time the rule matched an event.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub last_matched_time: Option<Time>,
@@ -220,6 +233,11 @@ pub mod v1alpha1 {
         /// SMTP settings, for `email`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub email: Option<EmailConfig>,
+        /// Hosts or IP addresses the channel may reach although they resolve to loopback,
+        /// private or link-local addresses (refused otherwise: the SSRF guard).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 16), inner(length(min = 1, max = 253)))]
+        pub allow_hosts: Vec<String>,
         /// Delivery limits.
         #[serde(default)]
         pub limits: ChannelLimits,

@@ -277,6 +277,8 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
     )
     .await?;
     let controllers = Controllers {
+        notify: Default::default(),
+        identity: identity.clone(),
         scan: scan_context(
             &args,
             client.clone(),
@@ -391,6 +393,10 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
 /// The controllers a leader runs.
 struct Controllers {
     scan: stella_controllers::scan::Context,
+    /// The rules and channels the notify dispatcher applies.
+    notify: std::sync::Arc<stella_controllers::notify::Registry>,
+    /// This replica's identity: the notify dispatcher's lease holder name.
+    identity: String,
     kit_dir: std::path::PathBuf,
     discovery: Option<stella_controllers::discovery::Settings>,
     gc_every: Duration,
@@ -447,6 +453,17 @@ impl Controllers {
                 until_stopped(),
             )),
         ];
+        tasks.push(tokio::spawn(stella_controllers::notify::run(
+            stella_controllers::notify::Context {
+                client: self.scan.client.clone(),
+                store: self.scan.store.clone(),
+                metrics: self.scan.metrics.clone(),
+                registry: self.notify.clone(),
+                platform_namespace: self.scan.worker.namespace.clone(),
+            },
+            self.identity.clone(),
+            until_stopped.clone(),
+        )));
         if let Some(settings) = &self.discovery {
             tasks.push(tokio::spawn(stella_controllers::discovery::run(
                 self.scan.client.clone(),

@@ -189,7 +189,6 @@ pub fn result_events(
             ]
             .into_iter()
             .collect(),
-            ..Payload::default()
         };
         out.push(Event::new(
             event::RESCAN_DELTA,
