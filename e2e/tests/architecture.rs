@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 /// The engine: domain logic that must build without `kube`.
-const ENGINE: [&str; 14] = [
+const ENGINE: [&str; 15] = [
     "model",
     "acquire",
     "layerfs",
@@ -21,6 +21,7 @@ const ENGINE: [&str; 14] = [
     "store",
     "pipeline",
     "feeds",
+    "notify",
 ];
 
 fn cargo() -> Command {
