@@ -71,6 +71,32 @@ where
 {
     let resource = ApiResource::erase::<K>(&());
     let api: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    patch_status(&api, &resource, manager, name, status).await
+}
+
+/// [`apply_status`] of the namespaced `K` named `name` in `namespace`.
+pub async fn apply_namespaced_status<K>(
+    client: &kube::Client,
+    manager: &str,
+    namespace: &str,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let resource = ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
+    patch_status(&api, &resource, manager, name, status).await
+}
+
+async fn patch_status(
+    api: &Api<DynamicObject>,
+    resource: &ApiResource,
+    manager: &str,
+    name: &str,
+    status: &impl serde::Serialize,
+) -> Result<(), kube::Error> {
     let patch = serde_json::json!({
         "apiVersion": resource.api_version,
         "kind": resource.kind,

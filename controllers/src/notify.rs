@@ -15,7 +15,6 @@ use crate::metrics::Metrics;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
-use kube::api::{ApiResource, DynamicObject, Patch, PatchParams};
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::watcher;
@@ -339,7 +338,10 @@ pub fn rule_status(
             ]
         }
     };
-    let last = k8s_openapi::jiff::Timestamp::from_str_lossy(last_sent).map(Time);
+    let last = last_sent
+        .parse::<k8s_openapi::jiff::Timestamp>()
+        .ok()
+        .map(Time);
     NotifyRuleStatus {
         matched: counts.iter().map(|(_, n)| (*n).max(0) as u64).sum(),
         delivered: count("sent"),
@@ -352,37 +354,6 @@ pub fn rule_status(
         conditions: conditions::merge(&old.conditions, &wanted, generation, now),
         observed_generation: generation,
     }
-}
-
-trait FromStrLossy: Sized {
-    fn from_str_lossy(s: &str) -> Option<Self>;
-}
-
-impl FromStrLossy for k8s_openapi::jiff::Timestamp {
-    fn from_str_lossy(s: &str) -> Option<Self> {
-        s.parse().ok()
-    }
-}
-
-async fn apply_namespaced_status<K>(
-    client: &Client,
-    namespace: &str,
-    name: &str,
-    status: &impl serde::Serialize,
-) -> Result<(), kube::Error>
-where
-    K: kube::Resource<DynamicType = ()>,
-{
-    let resource = ApiResource::erase::<K>(&());
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), namespace, &resource);
-    let patch = serde_json::json!({"apiVersion": resource.api_version, "kind": resource.kind, "status": status});
-    api.patch_status(
-        name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map(drop)
 }
 
 fn now() -> Time {
@@ -430,9 +401,15 @@ async fn reconcile_channel(
         .set_channel(&key, resolved.as_ref().ok().cloned());
     let status = channel_status(current.as_ref(), generation, &resolved, &now());
     if current.as_ref() != Some(&status) {
-        apply_namespaced_status::<NotifyChannel>(&ctx.client, &namespace, &name, &status)
-            .await
-            .map_err(Error::UpdateStatus)?;
+        crate::events::apply_namespaced_status::<NotifyChannel>(
+            &ctx.client,
+            MANAGER,
+            &namespace,
+            &name,
+            &status,
+        )
+        .await
+        .map_err(Error::UpdateStatus)?;
     }
     // A Secret may appear or change: look again every minute.
     Ok(Action::requeue(Duration::from_secs(60)))
@@ -476,9 +453,15 @@ async fn reconcile_rule(
         &now(),
     );
     if current.as_ref() != Some(&status) {
-        apply_namespaced_status::<NotifyRule>(&ctx.client, &namespace, &name, &status)
-            .await
-            .map_err(Error::UpdateStatus)?;
+        crate::events::apply_namespaced_status::<NotifyRule>(
+            &ctx.client,
+            MANAGER,
+            &namespace,
+            &name,
+            &status,
+        )
+        .await
+        .map_err(Error::UpdateStatus)?;
     }
     Ok(Action::requeue(Duration::from_secs(30)))
 }

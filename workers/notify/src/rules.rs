@@ -13,7 +13,7 @@
 use crate::event::{Event, Finding};
 use chrono::{DateTime, Datelike, Duration, DurationRound, Utc};
 use sha2::{Digest, Sha256};
-use stella_model::Severity;
+use stella_model::{Severity, glob};
 use stella_store::DeliveryRow;
 
 /// A digest window.
@@ -166,29 +166,6 @@ impl Rule {
         }
         Some(kept)
     }
-}
-
-/// Shell-style glob: `*` any run, `?` one character; everything else literal.
-pub fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t): (Vec<char>, Vec<char>) = (pattern.chars().collect(), text.chars().collect());
-    let (mut pi, mut ti, mut star, mut mark) = (0, 0, None, 0);
-    while ti < t.len() {
-        if pi < p.len() && (p[pi] == '?' || p[pi] == t[ti]) {
-            pi += 1;
-            ti += 1;
-        } else if pi < p.len() && p[pi] == '*' {
-            star = Some(pi);
-            mark = ti;
-            pi += 1;
-        } else if let Some(s) = star {
-            pi = s + 1;
-            mark += 1;
-            ti = mark;
-        } else {
-            return false;
-        }
-    }
-    p[pi..].iter().all(|c| *c == '*')
 }
 
 /// The delivery id of `event` × `rule` × action `index`: its idempotency key.

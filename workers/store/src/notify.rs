@@ -168,6 +168,17 @@ pub enum Outcome {
     },
 }
 
+/// `SELECT <every delivery column> FROM notify_deliveries <rest>`, in [`DeliveryTuple`]'s order.
+macro_rules! delivery_select {
+    ($rest:literal) => {
+        concat!(
+            "SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members, \
+             attempts, last_error, created_at, next_attempt_at, sent_at FROM notify_deliveries ",
+            $rest
+        )
+    };
+}
+
 /// Notify's tables, in the catalog's database.
 #[derive(Clone, Debug)]
 pub struct NotifyDb {
@@ -503,10 +514,10 @@ impl NotifyDb {
 
     /// The digest groups whose window closed by `now` and that still hold waiting events.
     pub async fn due_digests(&self, now: &str) -> Result<Vec<DeliveryRow>> {
-        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
-                 attempts, last_error, created_at, next_attempt_at, sent_at
-             FROM notify_deliveries WHERE status = 'digest' AND next_attempt_at <= $1
-             ORDER BY group_key, created_at, id");
+        let sql = self.sql(delivery_select!(
+            "WHERE status = 'digest' AND next_attempt_at <= $1
+             ORDER BY group_key, created_at, id"
+        ));
         let rows: Vec<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(now)
             .fetch_all(p)
@@ -564,10 +575,10 @@ impl NotifyDb {
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>> {
-        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
-                 attempts, last_error, created_at, next_attempt_at, sent_at
-             FROM notify_deliveries WHERE ($1 = '' OR rule = $1) AND ($2 = '' OR status = $2)
-             ORDER BY created_at DESC, id DESC LIMIT $3");
+        let sql = self.sql(delivery_select!(
+            "WHERE ($1 = '' OR rule = $1) AND ($2 = '' OR status = $2)
+             ORDER BY created_at DESC, id DESC LIMIT $3"
+        ));
         let rows: Vec<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(rule.unwrap_or(""))
             .bind(status.unwrap_or(""))
@@ -579,9 +590,7 @@ impl NotifyDb {
 
     /// The delivery with this id.
     pub async fn delivery(&self, id: &str) -> Result<Option<DeliveryRow>> {
-        let sql = self.sql("SELECT id, event_id, rule, action, channel, target, status, reason, group_key, members,
-                 attempts, last_error, created_at, next_attempt_at, sent_at
-             FROM notify_deliveries WHERE id = $1");
+        let sql = self.sql(delivery_select!("WHERE id = $1"));
         let row: Option<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(id)
             .fetch_optional(p)
