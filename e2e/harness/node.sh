@@ -132,8 +132,16 @@ start() {
         for m in $(cgroup_mounts); do echo "$BASHPID" > "$m/$cgroup/system/cgroup.procs"; done
         exec env "${env[@]}" setsid nsenter --net="/run/netns/$netns" -- "$@"
     ) < /dev/null > "$state/logs/$name.log" 2>&1 &
-    echo $! > "$state/pids/$name"
-    disown $!
+    local pid=$! i
+    echo "$pid" > "$state/pids/$name"
+    disown "$pid"
+    # `alive` counts a PID only once it is in the node's cgroup, which the child joins before it
+    # execs: wait for that (or for its end), or a check that comes first calls it gone.
+    for ((i = 0; i < 200; i++)); do
+        grep -q ":/$cgroup/" "/proc/$pid/cgroup" 2>/dev/null && return 0
+        [[ -e /proc/$pid ]] || return 0
+        sleep 0.05
+    done
 }
 
 pid_of() { [[ -f "$state/pids/$1" ]] && cat "$state/pids/$1"; }
