@@ -29,6 +29,8 @@ fi
 command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
 # The independent Standard Webhooks verifier the notify tests check signatures with.
 python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check standardwebhooks
+# The SMTP server the e-mail channel tests deliver to (STARTTLS, AUTH): aiosmtpd.
+python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 # The test API server and the test node: built once from Debian's kubernetes source package
 # (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, the pause and
 # node-check images), then cached; and the node's Debian packages (containerd, runc, CNI

@@ -24,6 +24,7 @@ use std::sync::{Arc, RwLock};
 use std::time::Duration;
 use stella_crds::notify::v1alpha1::{
     ChannelType, DigestPeriod, NotifyChannel, NotifyChannelStatus, NotifyRule, NotifyRuleStatus,
+    SmtpSecurity,
 };
 use stella_notify::{Action as RuleAction, Channel, Kind, Period, Rule, Template};
 
@@ -136,10 +137,24 @@ pub fn rule_of(rule: &NotifyRule, platform_namespace: &str) -> Result<Rule, Vec<
                 }
             },
         };
+        let custom = a.custom_template.as_ref().and_then(|t| {
+            let custom = stella_notify::template::Custom {
+                title: t.title.clone(),
+                body: t.body.clone(),
+            };
+            match stella_notify::template::check(&custom) {
+                Ok(()) => Some(Arc::new(custom)),
+                Err(why) => {
+                    errors.push(format!("actions[{i}].customTemplate: {why}"));
+                    None
+                }
+            }
+        });
         actions.push(RuleAction {
             channel: id(&namespace, &a.channel),
             target: a.target.clone(),
             template,
+            custom,
             throttle,
             digest: a.digest.map(|d| match d {
                 DigestPeriod::Hourly => Period::Hourly,
@@ -213,13 +228,42 @@ pub fn channel_of(
             .map(|s| String::from_utf8_lossy(s).trim().to_string())
             .filter(|s| !s.is_empty())
     };
+    let mut email = None;
     let (kind, url, signing_secret) = match spec.type_ {
         ChannelType::Email => {
-            return Err((
-                "Unsupported",
-                "e-mail delivery is not available in this release; use slack, teams or webhook"
-                    .into(),
-            ));
+            let config = spec.email.as_ref().ok_or((
+                "InvalidSpec",
+                "an email channel needs email.smtpHost and email.from".to_string(),
+            ))?;
+            if config.username.is_some() && secret_text().is_none() {
+                return Err((
+                    "InvalidSpec",
+                    "email.username is set but secretRef (the SMTP password) is not".into(),
+                ));
+            }
+            if let Some(pem) = &config.ca_certificates
+                && !pem.contains("-----BEGIN CERTIFICATE-----")
+            {
+                return Err((
+                    "InvalidSpec",
+                    "email.caCertificates holds no PEM certificate".into(),
+                ));
+            }
+            email = Some(stella_notify::email::Smtp {
+                host: config.smtp_host.clone(),
+                port: config.smtp_port,
+                from: config.from.clone(),
+                username: config.username.clone(),
+                password: config.username.as_ref().and_then(|_| secret_text()),
+                security: match config.security {
+                    SmtpSecurity::None => stella_notify::email::Security::None,
+                    SmtpSecurity::Starttls => stella_notify::email::Security::StartTls,
+                    SmtpSecurity::Tls => stella_notify::email::Security::Tls,
+                },
+                extra_roots_pem: config.ca_certificates.clone(),
+            });
+            let url = format!("smtp://{}:{}", config.smtp_host, config.smtp_port);
+            (Kind::Email, url, None)
         }
         ChannelType::Slack | ChannelType::Teams => {
             let url = secret_text().or_else(|| spec.endpoint.clone()).ok_or((
@@ -242,6 +286,7 @@ pub fn channel_of(
         }
     };
     match reqwest_url_ok(&url) {
+        _ if kind == Kind::Email => {}
         Ok(()) => {}
         // The URL may be the secret: never in the message.
         Err(why) => return Err(("InvalidURL", format!("the channel's URL {why}"))),
@@ -253,6 +298,8 @@ pub fn channel_of(
         ),
         kind,
         url,
+        target: spec.target.clone(),
+        email,
         signing_secret,
         timeout,
         per_minute: spec.limits.per_minute.max(1),
@@ -260,6 +307,27 @@ pub fn channel_of(
         allow_hosts: spec.allow_hosts.clone(),
         enabled: spec.enabled,
     })
+}
+
+/// Dereferences the channel's Secret (in the channel's namespace) and resolves it with
+/// [`channel_of`]; `Err` only when the API server cannot be read.
+pub async fn resolve_channel(
+    client: &Client,
+    channel: &NotifyChannel,
+) -> Result<Result<Channel, (&'static str, String)>, Error> {
+    let secret = match &channel.spec.secret_ref {
+        None => None,
+        Some(r) => {
+            let namespace = channel.namespace().unwrap_or_default();
+            let secrets: Api<Secret> = Api::namespaced(client.clone(), &namespace);
+            secrets
+                .get_opt(&r.name)
+                .await
+                .map_err(Error::Secret)?
+                .and_then(|s| s.data?.get(&r.key).map(|b| b.0.clone()))
+        }
+    };
+    Ok(channel_of(channel, secret.as_deref()))
 }
 
 fn reqwest_url_ok(url: &str) -> Result<(), &'static str> {
@@ -379,23 +447,10 @@ async fn reconcile_channel(
     let key = id(&namespace, &name);
     let (current, resolved) = match &guard.0 {
         Err(bad) => (None, Err(("InvalidObject", bad.error.clone()))),
-        Ok(channel) => {
-            let secret = match &channel.spec.secret_ref {
-                None => None,
-                Some(r) => {
-                    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &namespace);
-                    secrets
-                        .get_opt(&r.name)
-                        .await
-                        .map_err(Error::Secret)?
-                        .and_then(|s| s.data?.get(&r.key).map(|b| b.0.clone()))
-                }
-            };
-            (
-                channel.status.clone(),
-                channel_of(channel, secret.as_deref()),
-            )
-        }
+        Ok(channel) => (
+            channel.status.clone(),
+            resolve_channel(&ctx.client, channel).await?,
+        ),
     };
     ctx.registry
         .set_channel(&key, resolved.as_ref().ok().cloned());
@@ -541,6 +596,32 @@ mod tests {
     }
 
     #[test]
+    fn a_rule_can_name_exactly_the_kinds_the_product_emits() {
+        use kube::CustomResourceExt;
+        fn find<'v>(v: &'v serde_json::Value, key: &str) -> Option<&'v serde_json::Value> {
+            match v {
+                serde_json::Value::Object(m) => {
+                    m.get(key).or_else(|| m.values().find_map(|c| find(c, key)))
+                }
+                serde_json::Value::Array(a) => a.iter().find_map(|c| find(c, key)),
+                _ => None,
+            }
+        }
+        let crd = serde_json::to_value(NotifyRule::crd()).unwrap();
+        let kinds = find(&crd, "eventKinds").unwrap();
+        let mut listed: Vec<&str> = kinds["items"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap())
+            .collect();
+        listed.sort();
+        let mut emitted = stella_notify::event::KINDS.to_vec();
+        emitted.sort();
+        assert_eq!(listed, emitted);
+    }
+
+    #[test]
     fn rules_convert_or_say_why_not() {
         let r = rule_of(
             &rule("match: {eventKinds: [scheduler.rescan.delta], minSeverity: High, verdicts: [FAIL], vex: {includeAcceptedJustifications: true}}\nactions: [{channel: slack, throttle: PT5M, template: detailed}]"),
@@ -624,8 +705,40 @@ mod tests {
         let email = channel(
             serde_json::json!({"type": "email", "email": {"smtpHost": "mail", "from": "a@b"}}),
         );
-        assert_eq!(channel_of(&email, None).unwrap_err().0, "Unsupported");
-        let status = channel_status(None, Some(1), &channel_of(&email, None), &now());
+        let c = channel_of(&email, None).unwrap();
+        let smtp = c.email.as_ref().unwrap();
+        assert_eq!(
+            (c.kind, smtp.port, smtp.security, c.url.as_str()),
+            (
+                Kind::Email,
+                587,
+                stella_notify::email::Security::StartTls,
+                "smtp://mail:587"
+            )
+        );
+        let authed = channel(
+            serde_json::json!({"type": "email", "target": "sec@x.example",
+            "secretRef": {"name": "s", "key": "password"},
+            "email": {"smtpHost": "mail", "from": "a@b", "username": "u", "security": "tls", "smtpPort": 465}}),
+        );
+        let c = channel_of(&authed, Some(b"hunter2\n")).unwrap();
+        let smtp = c.email.as_ref().unwrap();
+        assert_eq!(
+            (smtp.password.as_deref(), c.target.as_deref()),
+            (Some("hunter2"), Some("sec@x.example"))
+        );
+        assert!(
+            !format!("{c:?}").contains("hunter2"),
+            "Debug hides the password"
+        );
+        let no_password = channel(serde_json::json!({"type": "email",
+            "email": {"smtpHost": "mail", "from": "a@b", "username": "u"}}));
+        let (reason, message) = channel_of(&no_password, None).unwrap_err();
+        assert_eq!(reason, "InvalidSpec", "{message}");
+        let bad_ca = channel(serde_json::json!({"type": "email",
+            "email": {"smtpHost": "mail", "from": "a@b", "caCertificates": "garbage"}}));
+        assert_eq!(channel_of(&bad_ca, None).unwrap_err().0, "InvalidSpec");
+        let status = channel_status(None, Some(1), &channel_of(&bad_ca, None), &now());
         assert!(
             status
                 .conditions

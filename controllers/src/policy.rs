@@ -32,6 +32,8 @@ const MAX_ERRORS: usize = 32;
 #[derive(Clone)]
 pub struct Context {
     pub client: Client,
+    /// The catalog, whose Notify outbox `policy.changed` goes to.
+    pub store: stella_store::Store,
     pub metrics: Arc<Metrics>,
     pub reporter: Reporter,
 }
@@ -47,6 +49,8 @@ impl std::fmt::Debug for Context {
 pub enum Error {
     #[error("failed to write the Policy status: {0}")]
     UpdateStatus(#[source] kube::Error),
+    #[error("failed to record the policy.changed event: {0}")]
+    Outbox(#[source] stella_store::Error),
 }
 
 /// What validation found.
@@ -208,6 +212,15 @@ async fn update_status(
     if current == Some(status) {
         return Ok(());
     }
+    // Reported before the status moves on: a failed status write retries the reconcile,
+    // which reports the same change (the same event id), stored once.
+    if let Some(event) = changed_event(name, current, status) {
+        ctx.store
+            .notify
+            .append(&[event.to_outbox()])
+            .await
+            .map_err(Error::Outbox)?;
+    }
     crate::events::apply_status::<Policy>(&ctx.client, MANAGER, name, status)
         .await
         .map_err(Error::UpdateStatus)?;
@@ -230,6 +243,49 @@ async fn update_status(
         }
     }
     Ok(())
+}
+
+/// `policy.changed` when `status` gives the Policy a digest other than the one it had (a
+/// first valid version included): cluster-wide, the Policy's name as subject, the digest
+/// before and after and the rule count. Its id is derived from the change, not the time.
+pub fn changed_event(
+    name: &str,
+    current: Option<&PolicyStatus>,
+    status: &PolicyStatus,
+) -> Option<stella_notify::Event> {
+    use serde_json::json;
+    let digest = status.digest.as_deref()?;
+    let previous = current.and_then(|c| c.digest.as_deref());
+    if previous == Some(digest) {
+        return None;
+    }
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("policy".to_string(), json!(name));
+    attributes.insert("digest".to_string(), json!(digest));
+    attributes.insert("previousDigest".to_string(), json!(previous));
+    attributes.insert("rules".to_string(), json!(status.rule_count));
+    attributes.insert("generation".to_string(), json!(status.observed_generation));
+    Some(stella_notify::Event::new(
+        stella_notify::event::POLICY_CHANGED,
+        crate::scan::reevaluate::EVENT_SOURCE,
+        name,
+        "",
+        chrono::Utc::now(),
+        stella_notify::Data {
+            scope: stella_notify::Scope {
+                object: format!("Policy/{name}"),
+                ..Default::default()
+            },
+            payload: stella_notify::Payload {
+                summary: match previous {
+                    Some(p) => format!("Policy {name}: {p} → {digest}"),
+                    None => format!("Policy {name} is valid: digest {digest}"),
+                },
+                attributes,
+                ..Default::default()
+            },
+        },
+    ))
 }
 
 /// A failed status write: retried with a jittered backoff.
@@ -379,5 +435,41 @@ mod tests {
             status.errors.last()
         );
         assert!(status.errors.iter().all(|e| e.chars().count() <= 1024));
+    }
+
+    #[test]
+    fn a_new_digest_is_reported_once() {
+        let status = |digest: Option<&str>| PolicyStatus {
+            digest: digest.map(str::to_string),
+            rule_count: 2,
+            ..PolicyStatus::default()
+        };
+        let first = changed_event("prod", None, &status(Some("sha256:a"))).unwrap();
+        assert_eq!(first.kind, stella_notify::event::POLICY_CHANGED);
+        assert_eq!(
+            (first.subject.as_str(), first.namespace.as_str()),
+            ("prod", "")
+        );
+        let again = changed_event("prod", None, &status(Some("sha256:a"))).unwrap();
+        assert_eq!(again.id, first.id, "the same change is the same event");
+        assert!(
+            changed_event(
+                "prod",
+                Some(&status(Some("sha256:a"))),
+                &status(Some("sha256:a"))
+            )
+            .is_none()
+        );
+        let next = changed_event(
+            "prod",
+            Some(&status(Some("sha256:a"))),
+            &status(Some("sha256:b")),
+        )
+        .unwrap();
+        assert_eq!(next.data.payload.attributes["previousDigest"], "sha256:a");
+        assert!(
+            changed_event("prod", Some(&status(Some("sha256:a"))), &status(None)).is_none(),
+            "an invalid edit is not a new policy"
+        );
     }
 }

@@ -56,10 +56,13 @@ async fn policies_are_validated_into_their_status() {
     };
     let client = cluster.client().await.unwrap();
     stella_e2e::install_crds(&client).await;
+    let data = tempfile::tempdir().unwrap();
+    let store = stella_store::Store::open_embedded(data.path()).await.unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(policy::run(
         Context {
             client: client.clone(),
+            store: store.clone(),
             metrics: Arc::new(Metrics::default()),
             reporter: "stella-operator".into(),
         },
@@ -91,6 +94,14 @@ async fn policies_are_validated_into_their_status() {
     assert_eq!(status.digest.as_deref(), Some(expected.as_str()));
     assert_eq!(status.rule_count, 5);
     assert_eq!(status.observed_generation, ready.metadata.generation);
+    // Reported to Notify's outbox: `policy.changed`, with the digest.
+    let outbox = store.notify.events_after(0, 100).await.unwrap();
+    let changed: Vec<_> = outbox
+        .iter()
+        .filter(|(_, e)| e.kind == "policy.changed" && e.body.contains(&valid))
+        .collect();
+    assert_eq!(changed.len(), 1, "{outbox:?}");
+    assert!(changed[0].1.body.contains(&expected));
 
     // Invalid as Kubernetes 1.20 lets it through: escalate without a target, a rule named twice.
     let invalid = format!("{prefix}-invalid");

@@ -90,8 +90,8 @@ pub mod v1alpha1 {
         ZastavaAdmission,
         #[serde(rename = "feeds.snapshot.changed")]
         FeedsSnapshotChanged,
-        #[serde(rename = "symbols.source.stale")]
-        SymbolsSourceStale,
+        #[serde(rename = "policy.changed")]
+        PolicyChanged,
     }
 
     /// VEX gates.
@@ -110,6 +110,8 @@ pub mod v1alpha1 {
     #[schemars(extend("x-kubernetes-validations" = [
         {"rule": "!(has(self.throttle) && has(self.digest))",
          "message": "throttle and digest are exclusive: a digest already coalesces", "fieldPath": ".digest"},
+        {"rule": "!(has(self.template) && has(self.customTemplate))",
+         "message": "template (built-in) and customTemplate are exclusive", "fieldPath": ".customTemplate"},
     ]))]
     pub struct NotifyAction {
         /// Name of a `NotifyChannel` in this namespace.
@@ -123,10 +125,14 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 512))]
         pub target: Option<String>,
-        /// Template key, e.g. `concise` or `detailed`.
+        /// Built-in layout: `concise` (the default: five findings) or `detailed` (forty).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 64), regex(pattern = r"^[a-z0-9][-a-z0-9]*$"))]
         pub template: Option<String>,
+        /// A custom title and body in Jinja syntax (rendered in a sandbox: no file access,
+        /// bounded steps and output), checked when the rule is applied.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub custom_template: Option<CustomTemplate>,
         /// At most one delivery per this interval for the same event key (`5m`, `PT5M`).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(
@@ -139,6 +145,20 @@ pub mod v1alpha1 {
         /// Coalesce matching events into one message per period.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub digest: Option<DigestPeriod>,
+    }
+
+    /// A custom message: Jinja templates over the message's `title`, `facts`, `findings`,
+    /// `more`, `link`, `rule` and the `event` (a digest's first) and `events`.
+    #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct CustomTemplate {
+        /// The title (Slack header, e-mail subject); the built-in one when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 1024))]
+        pub title: Option<String>,
+        /// The body, in place of the built-in facts and findings.
+        #[schemars(length(min = 1, max = 16384))]
+        pub body: String,
     }
 
     /// Digest periods.
@@ -276,9 +296,15 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 320))]
         pub username: Option<String>,
-        /// Transport security: `none`, `starttls` or `tls`.
+        /// Transport security: `none`, `starttls` (required: a server that does not offer it
+        /// is refused) or `tls` (implicit TLS, usually port 465).
         #[serde(default = "default_tls")]
         pub security: SmtpSecurity,
+        /// PEM certificates trusted for the server's TLS beside the system's roots (a
+        /// private CA, a self-signed relay).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(min = 1, max = 65536))]
+        pub ca_certificates: Option<String>,
     }
 
     fn default_smtp_port() -> u16 {

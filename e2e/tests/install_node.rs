@@ -13,6 +13,10 @@
 //!   rule; an admitted workload that grows after enforcement gets no new Pods (its ReplicaSet's
 //!   events say why); the passing image rolls out; with the webhook's Pods gone, the API server
 //!   fails open.
+//! - Notify: a team's NotifyChannel (Slack, a receiver on the node standing in) and NotifyRule
+//!   in its namespace; a second advisory imported → the failing image re-evaluated → exactly
+//!   one Slack message naming the new critical, the image and its workload; the rule's status
+//!   counts it.
 //! - Deleting the leader operator Pod hands the Lease over within its duration.
 //! - A worker Job over its memory limit ends `OOMKilled`, the Scan says so, and retries once the
 //!   limit is raised.
@@ -34,6 +38,9 @@ const VERSION: &str = env!("CARGO_PKG_VERSION");
 /// The advisory this test imports: any version of Debian's `curl` source package (libcurl4 and
 /// friends, which the full Debian image has and its minbase layer has not), critical.
 const ADVISORY: &str = "CVE-2099-4401";
+/// The advisory added later, for the same package: what a re-evaluation finds new, and what
+/// the team's Slack channel hears about.
+const SECOND_ADVISORY: &str = "CVE-2099-4402";
 /// The Policy discovered Scans are judged by, which also carries the admission settings.
 const POLICY: &str = "apiVersion: stella-ops.org/v1alpha1
 kind: Policy
@@ -650,6 +657,154 @@ fn config_default_installs_scans_and_enforces_on_a_real_node() {
         1,
         "the advisory is one critical finding"
     );
+
+    // Notify, as a team sets it up in its own namespace: a Slack channel (a loopback receiver
+    // on the node stands in for Slack's incoming webhook) and a rule for new criticals. A new
+    // advisory for the failing image's curl → the operator re-evaluates its stored inventory
+    // → exactly one Slack message, naming the finding, the image and the workload.
+    let node_ip = registry.split(':').next().unwrap().to_string();
+    let port = 20_000 + (std::process::id() % 20_000) as u16;
+    let inbox = work.path().join("slack-inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let mut slack = cluster
+        .node_command("python3")
+        .unwrap()
+        .arg(repo_root().join("e2e/harness/http-inbox.py"))
+        .arg(&node_ip)
+        .arg(port.to_string())
+        .arg(&inbox)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::BufRead;
+        let mut line = String::new();
+        std::io::BufReader::new(slack.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "the Slack stand-in did not start");
+    }
+    apply(
+        cluster,
+        &format!(
+            "apiVersion: stella-ops.org/v1alpha1
+kind: NotifyChannel
+metadata: {{name: team-slack, namespace: {open}}}
+spec:
+  type: slack
+  endpoint: http://{node_ip}:{port}/services/T0/B0/e2e
+  allowHosts: ['{node_ip}']
+---
+apiVersion: stella-ops.org/v1alpha1
+kind: NotifyRule
+metadata: {{name: new-criticals, namespace: {open}}}
+spec:
+  match:
+    eventKinds: [scheduler.rescan.delta]
+    minSeverity: Critical
+  actions:
+    - channel: team-slack
+"
+        ),
+    )
+    .unwrap();
+    for object in ["notifychannel/team-slack", "notifyrule/new-criticals"] {
+        run(cluster.kubectl().args([
+            "-n",
+            &open,
+            "wait",
+            "--for=condition=Ready",
+            object,
+            "--timeout=60s",
+        ]));
+    }
+    let second = json!({"id": SECOND_ADVISORY, "modified": "2099-01-02T00:00:00Z",
+        "summary": "Another critical flaw in curl (test advisory)",
+        "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+        "affected": [{"package": {"ecosystem": "Debian:12", "name": "curl"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99:2"}]}]}]});
+    let second_file = work.path().join(format!("{SECOND_ADVISORY}.json"));
+    std::fs::write(&second_file, second.to_string()).unwrap();
+    let imported = Instant::now();
+    run(cluster
+        .node_command(&stella)
+        .unwrap()
+        .args(["feeds", "import"])
+        .arg(&second_file)
+        .arg(format!(
+            "--catalog-url=postgres://stella:stella-trial-password@{postgres}:5432/stella"
+        ))
+        .arg(format!(
+            "--object-store=s3://stella?endpoint=http://{s3}:9000&region=us-east-1&allow_http=true"
+        ))
+        .env("AWS_ACCESS_KEY_ID", "stella")
+        .env("AWS_SECRET_ACCESS_KEY", "stella-trial-password"));
+    let messages = || -> Vec<Value> {
+        let mut files: Vec<_> = std::fs::read_dir(&inbox)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+            .collect()
+    };
+    wait_for("the Slack message", Duration::from_secs(180), || {
+        let got = messages();
+        if got.is_empty() {
+            Err("none yet".into())
+        } else {
+            Ok(())
+        }
+    });
+    let latency = imported.elapsed();
+    // Quiet: nothing else follows (the rule's throttle-free, one event per image change).
+    std::thread::sleep(Duration::from_secs(20));
+    let got = messages();
+    let text = got.first().map(Value::to_string).unwrap_or_default();
+    step(
+        started,
+        &format!(
+            "a new advisory → {} Slack message(s), the first {:.1}s after the import: {}",
+            got.len(),
+            latency.as_secs_f64(),
+            got.first().map_or(String::new(), |m| m["text"].to_string())
+        ),
+    );
+    assert_eq!(got.len(), 1, "one message: {got:?}");
+    let repository = failing_tag.rsplit_once(':').unwrap().0;
+    for needle in [
+        SECOND_ADVISORY,
+        "FAIL",
+        "Deployment/full",
+        repository,
+        "Critical",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle:?} not in the Slack message: {text}"
+        );
+    }
+    assert!(got[0]["blocks"].as_array().is_some_and(|b| b.len() <= 50));
+    let delivered = wait_for("the rule's status", Duration::from_secs(90), || {
+        let rule =
+            json_of(
+                cluster
+                    .kubectl()
+                    .args(["-n", &open, "get", "notifyrule", "new-criticals"]),
+            );
+        if rule["status"]["delivered"] == 1 {
+            Ok(rule["status"].clone())
+        } else {
+            Err(rule["status"].to_string())
+        }
+    });
+    assert_eq!(delivered["failed"], 0, "{delivered}");
+    drop(slack.stdin.take());
+    let _ = slack.wait();
 
     // The install's own images are discovered and scanned like any other.
     for image in ["operator", "webhook", "trial-postgres", "trial-s3"] {

@@ -2,7 +2,8 @@
 //! CRDs. `GET scans/{namespace}/{name}`, `GET sboms/{digest}?format=&view=`,
 //! `GET diff?old=&new=&view=`, `POST reports`, `GET catalog/artifacts/{key}`; beside it the
 //! scheduler's `GET /api/v1/scheduler/runs/{id}`, `runs?schedule=`, `cursor` and the feeds'
-//! `GET /api/v1/feeds` ([`scheduler`]).
+//! `GET /api/v1/feeds` ([`scheduler`]); Notify's `GET /api/v1/notify/deliveries` and `POST
+//! /api/v1/notify/test` ([`notify`]).
 //!
 //! Every request is authenticated and authorised the Kubernetes way ([`auth`]): the bearer
 //! token goes to a `TokenReview`, the user it names to a `SubjectAccessReview` on our own
@@ -19,6 +20,7 @@
 mod auth;
 mod diff;
 mod input;
+mod notify;
 mod reads;
 mod reports;
 mod scheduler;
@@ -153,8 +155,21 @@ pub fn routes(
     let feeds = warp::path!("api" / "v1" / "feeds")
         .and(warp::get())
         .and(authorization)
-        .and(state)
+        .and(state.clone())
         .then(scheduler::feeds);
+    let deliveries = warp::path!("deliveries")
+        .and(warp::get())
+        .and(query)
+        .and(authorization)
+        .and(state.clone())
+        .then(notify::deliveries);
+    let notify_test = warp::path!("test")
+        .and(warp::post())
+        .and(warp::header::headers_cloned())
+        .and(warp::body::stream())
+        .and(authorization)
+        .and(state)
+        .then(notify::test);
 
     warp::path!("api" / "v1" / "scanner" / ..)
         .and(
@@ -172,6 +187,8 @@ pub fn routes(
             .and(run.or(runs).unify().or(cursor).unify()))
         .unify()
         .or(feeds)
+        .unify()
+        .or(warp::path!("api" / "v1" / "notify" / ..).and(deliveries.or(notify_test).unify()))
         .unify()
         .recover(rejection)
         .unify()
@@ -195,6 +212,9 @@ pub enum Error {
     /// 409: the request conflicts with the cluster's state (a policy pinned at another
     /// digest, a policy that does not load).
     Conflict(String),
+    /// 502: a channel's receiver did not take a test message (`retryable`: a later attempt
+    /// may succeed).
+    DeliveryFailed { message: String, retryable: bool },
     /// 503: the API server, the catalog or the object store failed; retry later.
     Unavailable(String),
     /// 500: a bug or corrupt stored data.
@@ -212,6 +232,7 @@ impl Error {
             Error::MethodNotAllowed => "method_not_allowed",
             Error::PayloadTooLarge => "payload_too_large",
             Error::Conflict(_) => "conflict",
+            Error::DeliveryFailed { .. } => "delivery_failed",
             Error::Unavailable(_) => "unavailable",
             Error::Internal(_) => "internal",
         }
@@ -227,15 +248,19 @@ impl Error {
             Error::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Error::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Error::Conflict(_) => StatusCode::CONFLICT,
+            Error::DeliveryFailed { .. } => StatusCode::BAD_GATEWAY,
             Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn into_response(self) -> Response {
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "error": {"code": self.code(), "message": self.to_string()}
         });
+        if let Error::DeliveryFailed { retryable, .. } = &self {
+            body["error"]["retryable"] = (*retryable).into();
+        }
         let mut response = json_response(self.status(), body.to_string());
         if let Error::Unauthenticated(_) = self {
             response.headers_mut().insert(
@@ -256,7 +281,8 @@ impl std::fmt::Display for Error {
             | Error::BadRequest(m)
             | Error::Conflict(m)
             | Error::Unavailable(m)
-            | Error::Internal(m) => f.write_str(m),
+            | Error::Internal(m)
+            | Error::DeliveryFailed { message: m, .. } => f.write_str(m),
             Error::MethodNotAllowed => f.write_str("method not allowed on this endpoint"),
             Error::PayloadTooLarge => write!(f, "the request body exceeds {MAX_BODY_BYTES} bytes"),
         }

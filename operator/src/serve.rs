@@ -276,6 +276,17 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
             .config(|| std::path::PathBuf::from("/tmp/stella")),
     )
     .await?;
+    // Every feed delta is reported (`feeds.snapshot.changed`) in the transaction that logs it.
+    if !store
+        .advisories
+        .report_deltas(stella_pipeline::events::feed_delta_reporter(
+            stella_controllers::scan::reevaluate::EVENT_SOURCE,
+        ))
+    {
+        tracing::warn!(
+            "the advisories are not in the catalog's database: feed changes are not reported to Notify"
+        );
+    }
     let controllers = Controllers {
         notify: Default::default(),
         identity: identity.clone(),
@@ -425,6 +436,7 @@ impl Controllers {
             tokio::spawn(stella_controllers::policy::run(
                 stella_controllers::policy::Context {
                     client: self.scan.client.clone(),
+                    store: self.scan.store.clone(),
                     metrics: self.scan.metrics.clone(),
                     reporter: self.scan.reporter.clone(),
                 },

@@ -2,7 +2,7 @@
 //! Policy, Namespace and Scan watches, the catalog, the serving certificate (mounted or
 //! self-provisioned), the TLS admission server and the plain-HTTP probes and metrics.
 
-use crate::events::{Events, Sink};
+use crate::events::{Events, Sink, SinkArg};
 use crate::metrics::Metrics;
 use crate::policy::{PolicySet, PublicKey};
 use crate::registry::Registries;
@@ -171,8 +171,10 @@ pub struct ServeArgs {
         default_value = "/var/cache/stella-webhook"
     )]
     pub blob_dir: PathBuf,
-    /// `zastava.admission` events as JSON lines: `-` (stdout), a file path, or `none`.
-    #[arg(long, env = "STELLA_EVENTS", default_value = "-")]
+    /// Where `zastava.admission` events go: `outbox` (the catalog's Notify outbox, in
+    /// batches, where NotifyRules match them), `-` (JSON lines on stdout), a file path (JSON
+    /// lines), `none`, or `auto`: the outbox when a catalog is configured, stdout otherwise.
+    #[arg(long, env = "STELLA_EVENTS", default_value = "auto")]
     pub events: String,
     /// How often Policies' signature keys are re-read from their Secrets.
     #[arg(long, env = "STELLA_KEY_REFRESH", value_parser = parse_duration, default_value = "60s")]
@@ -280,6 +282,8 @@ impl Running {
 /// Why the webhook could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    #[error("--events outbox needs the catalog (--catalog-url or --data-dir)")]
+    OutboxWithoutCatalog,
     #[error("--platform: {0}")]
     Platform(stella_acquire::Error),
     #[error("--blob-dir {path}: {source}")]
@@ -299,7 +303,17 @@ pub enum StartError {
 pub async fn start(args: ServeArgs, client: Client) -> Result<Running, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let metrics = Arc::new(Metrics::default());
-    let sink: Sink = args.events.parse().unwrap_or(Sink::Stdout);
+    let catalog_configured = args.storage.names_a_catalog();
+    // The store, for the verdicts and the outbox writer, once it opens.
+    let (opened, store_rx) = tokio::sync::watch::channel(None::<stella_store::Store>);
+    let sink = match args.events.parse().unwrap_or(SinkArg::Auto) {
+        SinkArg::Auto if catalog_configured => Sink::Outbox(store_rx),
+        SinkArg::Auto | SinkArg::Stdout => Sink::Stdout,
+        SinkArg::Outbox if catalog_configured => Sink::Outbox(store_rx),
+        SinkArg::Outbox => return Err(StartError::OutboxWithoutCatalog),
+        SinkArg::Discard => Sink::Discard,
+        SinkArg::File(path) => Sink::File(path),
+    };
     let events = Events::start(sink, metrics.clone());
     let scan_namespace = args
         .scan_namespace
@@ -329,7 +343,6 @@ pub async fn start(args: ServeArgs, client: Client) -> Result<Running, StartErro
     .for_each(|_| futures::future::ready(()));
     tasks.push(tokio::spawn(scans));
 
-    let catalog_configured = args.storage.names_a_catalog();
     let verdicts = Verdicts::new(
         catalog_configured,
         Some(scan_reader),
@@ -346,6 +359,7 @@ pub async fn start(args: ServeArgs, client: Client) -> Result<Running, StartErro
             loop {
                 match stella_store::Store::open(&config).await {
                     Ok(store) => {
+                        opened.send_replace(Some(store.clone()));
                         verdicts.set_store(store);
                         tracing::info!("catalog open");
                         return;

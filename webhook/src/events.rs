@@ -1,7 +1,7 @@
-//! `zastava.admission` event records: one JSON object per answered review, written as JSON
-//! lines to a file (or standard output) by a background writer behind a bounded queue, so a
-//! slow sink drops events (counted) instead of slowing admission. The Notify issue consumes
-//! these lines.
+//! `zastava.admission` event records: one per answered review, handed to a background writer
+//! behind a bounded queue, so a slow sink drops events (counted) instead of slowing admission.
+//! The writer appends them in batches to the catalog's Notify outbox as CloudEvents (where
+//! NotifyRules match them), or writes them as JSON lines to a file or standard output.
 
 use crate::metrics::Metrics;
 use serde::Serialize;
@@ -12,6 +12,10 @@ use tokio::sync::mpsc;
 
 /// Events waiting for the writer.
 const QUEUE: usize = 8192;
+/// Most events appended to the outbox in one transaction.
+const BATCH: usize = 500;
+/// The `source` of the webhook's CloudEvents.
+pub const EVENT_SOURCE: &str = "/stella-ops/webhook";
 
 /// One image of an event.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -79,18 +83,133 @@ pub fn event_id() -> String {
 pub enum Sink {
     Stdout,
     File(PathBuf),
+    /// The catalog's Notify outbox, once the store is open (`None` until then).
+    Outbox(tokio::sync::watch::Receiver<Option<stella_store::Store>>),
     /// Dropped (tests, or `--events=none`).
     Discard,
 }
 
-impl std::str::FromStr for Sink {
+/// What `--events` names: `outbox`, `-`/`stdout`, `none`, `auto` (the outbox when a catalog
+/// is configured, standard output otherwise) or a file path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SinkArg {
+    Auto,
+    Outbox,
+    Stdout,
+    Discard,
+    File(PathBuf),
+}
+
+impl std::str::FromStr for SinkArg {
     type Err = std::convert::Infallible;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Ok(match s {
-            "-" | "stdout" => Sink::Stdout,
-            "none" | "" => Sink::Discard,
-            path => Sink::File(PathBuf::from(path)),
+            "auto" => SinkArg::Auto,
+            "outbox" => SinkArg::Outbox,
+            "-" | "stdout" => SinkArg::Stdout,
+            "none" | "" => SinkArg::Discard,
+            path => SinkArg::File(PathBuf::from(path)),
         })
+    }
+}
+
+/// The CloudEvent of an admission record: subject the review's uid (a review the API server
+/// sends again with the same answer is one event), the strictest image's verdict, and the
+/// decision, reason, operation, policies and images as attributes.
+pub fn envelope(e: &Event) -> stella_notify::Event {
+    use serde_json::json;
+    let strictest = e
+        .images
+        .iter()
+        .find(|i| i.decision == "deny")
+        .or_else(|| e.images.iter().find(|i| i.decision == "warn"))
+        .or(e.images.first());
+    let name = e.object_name.rsplit('/').next().unwrap_or(&e.object_name);
+    let mut attributes = std::collections::BTreeMap::new();
+    attributes.insert("decision".to_string(), json!(e.decision));
+    attributes.insert("reason".to_string(), json!(e.reason));
+    attributes.insert("operation".to_string(), json!(e.operation));
+    attributes.insert("dryRun".to_string(), json!(e.dry_run));
+    attributes.insert("policies".to_string(), json!(e.policies));
+    attributes.insert("images".to_string(), json!(e.images));
+    let image = strictest.map(|i| i.image.clone()).unwrap_or_default();
+    let time = chrono::DateTime::parse_from_rfc3339(&e.ts)
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|_| chrono::Utc::now());
+    stella_notify::Event::new(
+        stella_notify::event::ADMISSION,
+        EVENT_SOURCE,
+        &e.uid,
+        &e.namespace,
+        time,
+        stella_notify::Data {
+            scope: stella_notify::Scope {
+                namespace: e.namespace.clone(),
+                repository: stella_notify::event::repository_of(&image),
+                image,
+                digest: strictest.and_then(|i| i.digest.clone()).unwrap_or_default(),
+                workloads: vec![format!("{}/{name}", e.object_kind)],
+                object: format!("{}/{}", e.object_kind, e.object_name),
+                ..Default::default()
+            },
+            payload: stella_notify::Payload {
+                summary: format!(
+                    "{} {} {}/{}: {}",
+                    e.decision, e.operation, e.object_kind, e.object_name, e.reason
+                ),
+                verdict: strictest.and_then(|i| i.verdict.clone()),
+                attributes,
+                ..Default::default()
+            },
+        },
+    )
+}
+
+/// Appends queued events to the outbox in batches of at most [`BATCH`], waiting for the store
+/// to open and retrying a failed append (with backoff) while the queue holds the rest.
+async fn write_outbox(
+    mut rx: mpsc::Receiver<Event>,
+    mut store: tokio::sync::watch::Receiver<Option<stella_store::Store>>,
+) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(e) => batch.push(e),
+                Err(_) => break,
+            }
+        }
+        // An event the outbox refuses as such (larger than its limit) is logged and left out;
+        // it would fail every retry.
+        let rows: Vec<stella_store::OutboxEvent> = batch
+            .iter()
+            .map(|e| envelope(e).to_outbox())
+            .filter(|row| match stella_store::check_event(row) {
+                Ok(()) => true,
+                Err(error) => {
+                    tracing::error!(%error, id = %row.event_id, "admission event not recorded");
+                    false
+                }
+            })
+            .collect();
+        let mut wait = std::time::Duration::from_millis(200);
+        loop {
+            let open = store.borrow().clone();
+            let Some(open) = open else {
+                if store.changed().await.is_err() {
+                    return;
+                }
+                continue;
+            };
+            match open.notify.append(&rows).await {
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, events = rows.len(), retry_in = ?wait, "failed to append admission events to the outbox");
+                    tokio::time::sleep(wait).await;
+                    wait = (wait * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
     }
 }
 
@@ -107,6 +226,10 @@ impl Events {
         let (tx, mut rx) = mpsc::channel::<Event>(QUEUE);
         let tx = match sink {
             Sink::Discard => None,
+            Sink::Outbox(store) => {
+                tokio::spawn(write_outbox(rx, store));
+                Some(tx)
+            }
             sink => {
                 tokio::spawn(async move {
                     let mut out: Box<dyn tokio::io::AsyncWrite + Unpin + Send> = match &sink {
@@ -202,5 +325,95 @@ mod tests {
             );
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
+    }
+
+    fn admission(uid: &str, decision: &'static str) -> Event {
+        Event {
+            kind: "zastava.admission",
+            event_id: event_id(),
+            ts: "2026-01-01T00:00:00.000Z".into(),
+            uid: uid.into(),
+            namespace: "shop".into(),
+            operation: "CREATE".into(),
+            object_kind: "Pod".into(),
+            object_name: "shop/web".into(),
+            dry_run: false,
+            decision,
+            reason: "verdict-fail",
+            policies: vec!["prod".into()],
+            images: vec![
+                ImageRecord {
+                    container: "sidecar".into(),
+                    container_kind: "container",
+                    image: "registry.example/proxy:1".into(),
+                    digest: Some("sha256:aa".into()),
+                    verdict: Some("PASS".into()),
+                    policy: Some("prod".into()),
+                    decision: "allow",
+                    reason: "verdict-pass",
+                    message: String::new(),
+                },
+                ImageRecord {
+                    container: "web".into(),
+                    container_kind: "container",
+                    image: "registry.example/shop/web:2".into(),
+                    digest: Some("sha256:bb".into()),
+                    verdict: Some("FAIL".into()),
+                    policy: Some("prod".into()),
+                    decision,
+                    reason: "verdict-fail",
+                    message: "FAIL".into(),
+                },
+            ],
+            latency_ms: 1.5,
+        }
+    }
+
+    #[test]
+    fn the_envelope_names_the_strictest_image_and_is_stable_per_review() {
+        let e = envelope(&admission("u1", "deny"));
+        assert_eq!(e.kind, "zastava.admission");
+        assert_eq!((e.subject.as_str(), e.namespace.as_str()), ("u1", "shop"));
+        assert_eq!(e.data.scope.image, "registry.example/shop/web:2");
+        assert_eq!(e.data.scope.repository, "registry.example/shop/web");
+        assert_eq!(e.data.scope.digest, "sha256:bb");
+        assert_eq!(e.data.scope.workloads, vec!["Pod/web".to_string()]);
+        assert_eq!(e.data.payload.verdict.as_deref(), Some("FAIL"));
+        assert_eq!(e.data.payload.attributes["decision"], "deny");
+        // The same review answered again (another latency, another record id): one event.
+        let mut again = admission("u1", "deny");
+        again.latency_ms = 9.0;
+        assert_eq!(envelope(&again).id, e.id);
+        assert_ne!(envelope(&admission("u2", "deny")).id, e.id);
+    }
+
+    #[tokio::test]
+    async fn the_outbox_writer_waits_for_the_store_and_appends_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let (opened, rx) = tokio::sync::watch::channel(None);
+        let metrics = Arc::new(Metrics::default());
+        let events = Events::start(Sink::Outbox(rx), metrics);
+        for i in 0..700 {
+            events.record(admission(&format!("u{i}"), "deny"));
+        }
+        // Queued while the catalog is not open yet; written once it is.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let store = stella_store::Store::open_embedded(dir.path())
+            .await
+            .unwrap();
+        opened.send_replace(Some(store.clone()));
+        let started = std::time::Instant::now();
+        while store.notify.outbox_len().await.unwrap() < 700 {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(10),
+                "events not appended"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        let rows = store.notify.events_after(0, 10).await.unwrap();
+        let first = stella_notify::Event::from_outbox(&rows[0].1).unwrap();
+        assert_eq!(first.kind, "zastava.admission");
+        assert_eq!(first.source, EVENT_SOURCE);
+        assert_eq!(first.subject, "u0");
     }
 }

@@ -33,6 +33,9 @@ pub struct Reevaluation {
     pub namespace: Option<String>,
     /// The Scan's name, for the events that report the result.
     pub scan: String,
+    /// The workloads a discovered Scan lists (`<namespace>/<Kind>/<name>`): its events go to
+    /// their namespaces.
+    pub workloads: Vec<String>,
 }
 
 /// A worker Job to create, and the merged pull credentials of the Secret beside it (built by
@@ -71,6 +74,7 @@ pub fn build(
         policy: validated.policy.as_ref().map(|p| p.json.clone()),
         namespace: scan.metadata.namespace.clone(),
         scan: scan.metadata.name.clone().unwrap_or_default(),
+        workloads: job::workloads(scan),
     });
     let job = match &plan {
         Plan::Create { attempt } => {

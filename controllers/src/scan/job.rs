@@ -143,6 +143,33 @@ fn labels(scan: &Scan) -> BTreeMap<String, String> {
     labels
 }
 
+/// Most workloads a Scan's events name (the rest still run the image; the annotation lists
+/// them all).
+pub const MAX_EVENT_WORKLOADS: usize = 200;
+
+/// The workloads a discovered Scan's annotation lists (`<namespace>/<Kind>/<name>`), at most
+/// [`MAX_EVENT_WORKLOADS`]; none for a Scan a user wrote.
+pub fn workloads(scan: &Scan) -> Vec<String> {
+    use kube::ResourceExt;
+    if !scan
+        .labels()
+        .contains_key(stella_crds::discovered::LABEL_DISCOVERED)
+    {
+        return Vec::new();
+    }
+    scan.annotations()
+        .get(stella_crds::discovered::ANNOTATION_WORKLOADS)
+        .map(|list| {
+            list.split(',')
+                .map(str::trim)
+                .filter(|w| w.split('/').count() == 3 && w.split('/').all(|p| !p.is_empty()))
+                .take(MAX_EVENT_WORKLOADS)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The worker Job. Owned by the Scan when both live in the same namespace; otherwise the
 /// Scan's finalizer deletes it.
 pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
@@ -164,6 +191,9 @@ pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
     ];
     if let Some(namespace) = &scan.metadata.namespace {
         args.extend(["--namespace".to_string(), namespace.clone()]);
+    }
+    for workload in workloads(scan) {
+        args.extend(["--workload".to_string(), workload]);
     }
     if scan.spec.insecure_registry {
         args.push("--insecure-registry".into());

@@ -58,12 +58,12 @@ pub async fn reevaluate(
             &evaluation,
             &wanted.pinned_image,
             observed.latest.as_ref(),
-            Some(&stella_pipeline::EventContext {
-                source: EVENT_SOURCE.into(),
-                namespace: wanted.namespace.clone().unwrap_or_default(),
-                object: format!("Scan/{}", wanted.scan),
-                ..Default::default()
-            }),
+            &stella_pipeline::EventContext::per_namespace(
+                EVENT_SOURCE,
+                wanted.namespace.as_deref().unwrap_or_default(),
+                &format!("Scan/{}", wanted.scan),
+                &wanted.workloads,
+            ),
         ),
     )
     .await

@@ -98,6 +98,22 @@ impl Access {
         }
     }
 
+    /// `verb` on a namespaced Notify kind (`notifyrules`, `notifychannels`): in one
+    /// namespace (`None`: every namespace), on one object where named.
+    pub(crate) fn notify(
+        verb: &'static str,
+        resource: &'static str,
+        namespace: Option<&str>,
+        name: Option<&str>,
+    ) -> Access {
+        Access {
+            verb,
+            resource,
+            namespace: namespace.map(str::to_string),
+            name: name.map(str::to_string),
+        }
+    }
+
     /// `get` on one (cluster-scoped) Policy.
     pub(crate) fn read_policy(name: &str) -> Access {
         Access {

@@ -11,6 +11,7 @@
 //! target/release/stella-bench --image ~/.cache/stella/images/debian-bookworm-big
 //! ```
 
+mod notify;
 mod rescan;
 
 use anyhow::{Context, Result, bail};
@@ -25,7 +26,7 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan"])]
+    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan", "notify"])]
     image: Option<PathBuf>,
     /// Instead: benchmark SBOM emission (CycloneDX JSON and protobuf, SPDX) of this many
     /// components and `stella diff` of two such inventories.
@@ -39,10 +40,14 @@ struct Args {
     /// stored inventories (see `rescan.rs`; 10000 in the README).
     #[arg(long, value_name = "IMAGES")]
     rescan: Option<usize>,
+    /// Instead: benchmark Notify for this many seconds at 100 events/s (event → delivered
+    /// latency against a direct POST) and a 10,000-event digest's rendering (see `notify.rs`).
+    #[arg(long, value_name = "SECONDS")]
+    notify: Option<u64>,
     /// With `--rescan`: components per image.
     #[arg(long, default_value_t = 300)]
     components: usize,
-    /// With `--rescan`: the catalog in PostgreSQL (`postgres://…`; default: `STELLA_CATALOG_URL`,
+    /// With `--rescan` or `--notify`: the catalog in PostgreSQL (`postgres://…`; default: `STELLA_CATALOG_URL`,
     /// else the embedded file).
     #[arg(long, env = "STELLA_CATALOG_URL")]
     catalog_url: Option<String>,
@@ -188,6 +193,10 @@ fn main() -> Result<()> {
     }
     if let Some(count) = args.emit {
         return emit(count, args.runs.max(11));
+    }
+    if let Some(seconds) = args.notify {
+        return tokio::runtime::Runtime::new()?
+            .block_on(notify::run(seconds.max(1), args.catalog_url.clone()));
     }
     if let Some(images) = args.rescan {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -109,12 +109,12 @@ async fn reevaluate(
                     &pinned,
                     previous.as_ref(),
                     // As the operator records one: with its events in the outbox.
-                    Some(&stella_pipeline::EventContext {
+                    &[stella_pipeline::EventContext {
                         source: "/stella-ops/operator".into(),
                         namespace: "fleet".into(),
                         object: format!("Scan/{}", &digest[7..19]),
                         ..Default::default()
-                    }),
+                    }],
                 ),
             )
             .await?;

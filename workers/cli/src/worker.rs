@@ -57,6 +57,10 @@ pub struct Args {
     /// The environment, for the policy's `environments` matchers.
     #[arg(long)]
     pub environment: Option<String>,
+    /// A workload running the image, `<namespace>/<Kind>/<name>` (repeatable): the result's
+    /// events go to each such namespace, naming its workloads.
+    #[arg(long = "workload", value_name = "NS/KIND/NAME")]
+    pub workloads: Vec<String>,
     /// Where the final JSON line is also written, when its directory exists.
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG, value_name = "PATH")]
     pub termination_log: PathBuf,
@@ -87,6 +91,8 @@ pub struct Config {
     pub policy: Option<PolicySource>,
     pub namespace: Option<String>,
     pub environment: Option<String>,
+    /// `<namespace>/<Kind>/<name>` of the workloads running the image.
+    pub workloads: Vec<String>,
     pub storage: StoreConfig,
 }
 
@@ -133,6 +139,7 @@ impl Config {
             policy,
             namespace: set(&args.namespace),
             environment: set(&args.environment),
+            workloads: args.workloads.clone(),
             storage: args.storage.config(|| PathBuf::from(DEFAULT_DATA_DIR)),
         })
     }
@@ -424,11 +431,12 @@ fn scan_image(
         store,
         &evaluation,
         &config.image,
-        Some(&stella_pipeline::EventContext {
-            source: "/stella-ops/worker".into(),
-            namespace: config.namespace.clone().unwrap_or_default(),
-            ..Default::default()
-        }),
+        &stella_pipeline::EventContext::per_namespace(
+            "/stella-ops/worker",
+            config.namespace.as_deref().unwrap_or_default(),
+            "",
+            &config.workloads,
+        ),
     ))?;
     if let Some(report) = evaluation.report() {
         log(&format!(

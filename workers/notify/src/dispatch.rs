@@ -11,7 +11,7 @@
 use crate::event::Event;
 use crate::render::Message;
 use crate::rules::{Period, Rule, Template, digest_id, plan, stamp};
-use crate::send::{Channel, Kind, Sent, backoff, post};
+use crate::send::{Channel, Sent, backoff, deliver};
 use chrono::{DateTime, Utc};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -280,19 +280,25 @@ impl Dispatcher {
                 events.iter().map(|e| (e.clone(), selected(e))).collect();
             Message::of_digest(&pairs, &delivery.rule, period, template)
         };
-        let (content_type, body) = match channel.kind {
-            Kind::Slack => ("application/json", serde_json::to_vec(&message.slack())),
-            Kind::Teams => ("application/json", serde_json::to_vec(&message.teams())),
-            Kind::Webhook if members.is_empty() => {
-                ("application/cloudevents+json", serde_json::to_vec(first))
-            }
-            Kind::Webhook => (
-                "application/cloudevents-batch+json",
-                serde_json::to_vec(&events),
-            ),
+        // A custom template was checked when the rule was applied; one that fails on this
+        // event's data leaves the built-in message (and a warning).
+        let message = match action.and_then(|a| a.custom.as_ref()) {
+            None => message,
+            Some(custom) => crate::template::apply(custom, &message, &events).unwrap_or_else(|why| {
+                tracing::warn!(rule = %delivery.rule, delivery = %delivery.id, %why, "custom template failed; sending the built-in message");
+                message
+            }),
         };
-        let body = body.unwrap_or_default();
-        let result = post(&channel, &delivery.id, content_type, body, now.timestamp()).await;
+        let result = deliver(
+            &channel,
+            &delivery.id,
+            &delivery.target,
+            &message,
+            &events,
+            !members.is_empty(),
+            now.timestamp(),
+        )
+        .await;
         Ok(match result {
             Sent::Ok => {
                 tick.sent += 1;

@@ -24,18 +24,19 @@ pub const ADMISSION: &str = "zastava.admission";
 pub const FEEDS_CHANGED: &str = "feeds.snapshot.changed";
 /// `policy.changed`: a Policy's compiled digest changed.
 pub const POLICY_CHANGED: &str = "policy.changed";
-/// `symbols.source.stale`: a SymbolSource fell behind its freshness SLA.
-pub const SYMBOLS_STALE: &str = "symbols.source.stale";
 
-/// Every kind this release emits.
-pub const KINDS: [&str; 7] = [
+/// `notify.test`: a test message sent through a channel on demand (`POST
+/// /api/v1/notify/test`); never in the outbox, so no rule matches it.
+pub const NOTIFY_TEST: &str = "notify.test";
+
+/// Every kind this release emits (a rule's `eventKinds`).
+pub const KINDS: [&str; 6] = [
     REPORT_READY,
     SCAN_COMPLETED,
     RESCAN_DELTA,
     ADMISSION,
     FEEDS_CHANGED,
     POLICY_CHANGED,
-    SYMBOLS_STALE,
 ];
 
 /// An event, as stored in the outbox and sent to webhooks (`application/cloudevents+json`).

@@ -25,6 +25,8 @@ pub struct Message {
     pub link: String,
     /// The rule that fired.
     pub rule: String,
+    /// A custom template's rendered body, which replaces the facts and findings.
+    pub custom: Option<String>,
 }
 
 fn cut(text: &str, max: usize) -> String {
@@ -98,6 +100,7 @@ impl Message {
             more,
             link: payload.link.clone(),
             rule: rule.to_string(),
+            custom: None,
         }
     }
 
@@ -149,6 +152,7 @@ impl Message {
             findings: all.into_iter().take(shown).collect(),
             link: String::new(),
             rule: rule.to_string(),
+            custom: None,
         }
     }
 
@@ -165,6 +169,15 @@ impl Message {
     /// Plain text (e-mail bodies, logs).
     pub fn text(&self) -> String {
         let mut out = format!("{}\n\n", self.title);
+        if let Some(custom) = &self.custom {
+            out.push_str(custom.trim_end());
+            out.push('\n');
+            if !self.link.is_empty() {
+                out.push_str(&format!("\nReport: {}\n", self.link));
+            }
+            out.push_str(&format!("\nSent by NotifyRule {}\n", self.rule));
+            return out;
+        }
         for (k, v) in &self.facts {
             out.push_str(&format!("{k}: {v}\n"));
         }
@@ -188,12 +201,76 @@ impl Message {
         out
     }
 
+    /// HTML (the e-mail alternative to [`text`](Message::text)): every value escaped, links
+    /// only `http(s)`.
+    pub fn html(&self) -> String {
+        let mut out = format!(
+            "<!DOCTYPE html>\n<html><body style=\"font-family:sans-serif\">\n<h2>{}</h2>\n",
+            escape_html(&self.title)
+        );
+        if let Some(custom) = &self.custom {
+            out.push_str(&format!(
+                "<pre style=\"font-family:inherit;white-space:pre-wrap\">{}</pre>\n",
+                escape_html(custom.trim_end())
+            ));
+        }
+        if self.custom.is_none() && !self.facts.is_empty() {
+            out.push_str("<table>\n");
+            for (k, v) in &self.facts {
+                out.push_str(&format!(
+                    "<tr><th align=\"left\">{}</th><td>{}</td></tr>\n",
+                    escape_html(k),
+                    escape_html(v)
+                ));
+            }
+            out.push_str("</table>\n");
+        }
+        if self.custom.is_none() && !self.findings.is_empty() {
+            out.push_str("<ul>\n");
+            for f in &self.findings {
+                out.push_str(&format!("<li>{}", escape_html(&Self::finding_line(f))));
+                if let Some(link) = web_link(&f.link) {
+                    out.push_str(&format!(" <a href=\"{}\">advisory</a>", escape_html(link)));
+                }
+                out.push_str("</li>\n");
+            }
+            out.push_str("</ul>\n");
+        }
+        if self.more > 0 && self.custom.is_none() {
+            out.push_str(&format!("<p>… and {} more</p>\n", self.more));
+        }
+        if let Some(link) = web_link(&self.link) {
+            out.push_str(&format!(
+                "<p><a href=\"{}\">Open report</a></p>\n",
+                escape_html(link)
+            ));
+        }
+        out.push_str(&format!(
+            "<p style=\"color:#666\">Sent by NotifyRule {}</p>\n</body></html>\n",
+            escape_html(&self.rule)
+        ));
+        out
+    }
+
     /// Slack incoming-webhook body: Block Kit within Slack's limits, with `text` as the
     /// notification fallback.
     pub fn slack(&self) -> Value {
         let mut blocks = vec![
             json!({"type": "header", "text": {"type": "plain_text", "text": cut(&self.title, SLACK_HEADER_CHARS)}}),
         ];
+        if let Some(custom) = &self.custom {
+            // The custom body, as plain mrkdwn sections of at most 3,000 characters.
+            let chars: Vec<char> = escape_mrkdwn(custom.trim_end()).chars().collect();
+            for chunk in chars.chunks(SLACK_SECTION_CHARS).take(SLACK_MAX_BLOCKS - 3) {
+                let text: String = chunk.iter().collect();
+                blocks.push(json!({"type": "section", "text": {"type": "mrkdwn", "text": text}}));
+            }
+            if !self.link.is_empty() {
+                blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Open report"}, "url": self.link}]}));
+            }
+            blocks.push(json!({"type": "context", "elements": [{"type": "mrkdwn", "text": cut(&format!("NotifyRule {}", escape_mrkdwn(&self.rule)), SLACK_SECTION_CHARS)}]}));
+            return json!({"text": cut(&self.title, SLACK_SECTION_CHARS), "blocks": blocks});
+        }
         let facts: String = self
             .facts
             .iter()
@@ -246,17 +323,20 @@ impl Message {
         let mut body = vec![
             json!({"type": "TextBlock", "text": self.title, "weight": "Bolder", "size": "Medium", "wrap": true}),
         ];
-        if !self.facts.is_empty() {
+        if let Some(custom) = &self.custom {
+            body.push(json!({"type": "TextBlock", "text": custom.trim_end(), "wrap": true}));
+        }
+        if self.custom.is_none() && !self.facts.is_empty() {
             body.push(json!({"type": "FactSet", "facts": self.facts.iter().map(|(k, v)| json!({"title": k, "value": v})).collect::<Vec<_>>()}));
         }
-        for f in &self.findings {
+        for f in self.findings.iter().filter(|_| self.custom.is_none()) {
             body.push(json!({"type": "TextBlock", "text": Self::finding_line(f), "wrap": true, "color": match f.severity() {
                 stella_model::Severity::Critical | stella_model::Severity::High => "Attention",
                 stella_model::Severity::Medium => "Warning",
                 _ => "Default",
             }}));
         }
-        if self.more > 0 {
+        if self.more > 0 && self.custom.is_none() {
             body.push(json!({"type": "TextBlock", "text": format!("… and {} more", self.more), "isSubtle": true, "wrap": true}));
         }
         body.push(json!({"type": "TextBlock", "text": format!("NotifyRule {}", self.rule), "isSubtle": true, "size": "Small", "wrap": true}));
@@ -279,6 +359,20 @@ fn capitalise(s: &str) -> String {
     c.next()
         .map(|f| f.to_uppercase().chain(c).collect())
         .unwrap_or_default()
+}
+
+/// Text safe in HTML content and attribute values.
+fn escape_html(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+/// `link` when it is an http(s) URL (never `javascript:` or the like in a message).
+fn web_link(link: &str) -> Option<&str> {
+    (link.starts_with("https://") || link.starts_with("http://")).then_some(link)
 }
 
 /// Slack mrkdwn's three control characters, escaped as Slack documents.
@@ -370,5 +464,20 @@ mod tests {
                 .starts_with("Hourly digest: 2 event(s) across 1 image(s)")
         );
         assert_eq!(digest.findings.len(), 5);
+    }
+
+    #[test]
+    fn html_escapes_every_value_and_links_only_the_web() {
+        let (mut event, mut findings) = big_event(2);
+        findings[0].link = "javascript:alert(1)".into();
+        event.data.payload.link = "https://stella.example/r?a=1&b=\"2\"".into();
+        let m = Message::of_event(&event, &findings, "prod/<r>", Template::Concise);
+        let html = m.html();
+        assert!(!html.contains("<evil>"), "{html}");
+        assert!(html.contains("&lt;evil&gt;"));
+        assert!(!html.contains("javascript:"));
+        assert_eq!(html.matches("href=").count(), 2, "one advisory, one report");
+        assert!(html.contains("href=\"https://stella.example/r?a=1&amp;b=&quot;2&quot;\""));
+        assert!(html.contains("NotifyRule prod/&lt;r&gt;"));
     }
 }

@@ -57,6 +57,8 @@ pub struct Action {
     pub target: Option<String>,
     /// `concise` (default) or `detailed`.
     pub template: Template,
+    /// A custom title and body ([`crate::template`]), checked when the rule was applied.
+    pub custom: Option<std::sync::Arc<crate::template::Custom>>,
     pub throttle: Option<std::time::Duration>,
     pub digest: Option<Period>,
 }
@@ -362,6 +364,7 @@ mod tests {
                 channel: "prod-a/slack".into(),
                 target: None,
                 template: Template::Concise,
+                custom: None,
                 throttle: Some(std::time::Duration::from_secs(300)),
                 digest: None,
             }],

@@ -13,6 +13,7 @@ pub enum Kind {
     Slack,
     Teams,
     Webhook,
+    Email,
 }
 
 /// A channel as the dispatcher sends to it, its secrets resolved by the controller.
@@ -21,8 +22,13 @@ pub struct Channel {
     /// `<namespace>/<name>`.
     pub id: String,
     pub kind: Kind,
-    /// The URL to POST to (Slack/Teams: the secret incoming-webhook URL).
+    /// The URL to POST to (Slack/Teams: the secret incoming-webhook URL; e-mail:
+    /// `smtp://host:port`, informational).
     pub url: String,
+    /// The default target: e-mail recipients (comma-separated); recorded for the others.
+    pub target: Option<String>,
+    /// E-mail: the SMTP settings.
+    pub email: Option<crate::email::Smtp>,
     /// Webhooks: the Standard Webhooks signing secret (`whsec_<base64>`, or raw bytes).
     pub signing_secret: Option<Vec<u8>>,
     pub timeout: Duration,
@@ -100,7 +106,14 @@ pub async fn guard(
         .trim_end_matches(']')
         .to_string();
     let port = parsed.port_or_known_default().unwrap_or(443);
-    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), port))
+    let addr = guard_host(&host, port, allow).await?;
+    Ok((parsed, host, addr))
+}
+
+/// Resolves `host` and checks every address against the guard (`allow`: the channel's
+/// `allowHosts`); returns the address to connect to.
+pub async fn guard_host(host: &str, port: u16, allow: &[String]) -> Result<SocketAddr, String> {
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
         .await
         .map_err(|e| format!("cannot resolve {host}: {e}"))?
         .collect();
@@ -109,7 +122,7 @@ pub async fn guard(
         .ok_or_else(|| format!("{host} resolves to no address"))?;
     let allowed = |a: &SocketAddr| {
         allow.iter().any(|h| {
-            h.eq_ignore_ascii_case(&host) || h.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
+            h.eq_ignore_ascii_case(host) || h.parse::<IpAddr>().is_ok_and(|ip| ip == a.ip())
         })
     };
     if let Some(internal) = addrs.iter().find(|a| is_internal(a.ip()) && !allowed(a)) {
@@ -118,7 +131,7 @@ pub async fn guard(
             internal.ip()
         ));
     }
-    Ok((parsed, host, first))
+    Ok(first)
 }
 
 /// The Standard Webhooks signature of `body` (`v1,<base64 HMAC-SHA256>` over
@@ -138,6 +151,52 @@ pub fn standard_signature(secret: &[u8], id: &str, timestamp: i64, body: &[u8]) 
         "v1,{}",
         base64::engine::general_purpose::STANDARD.encode(tag.as_ref())
     )
+}
+
+/// Delivers `message` (and, for generic webhooks, the `events` it was made from: one
+/// CloudEvent, or a batch for a digest) to the channel. `target` overrides the channel's
+/// default target (e-mail: the recipients); `message_id` is the delivery's idempotency key.
+pub async fn deliver(
+    channel: &Channel,
+    message_id: &str,
+    target: &str,
+    message: &crate::render::Message,
+    events: &[crate::event::Event],
+    digest: bool,
+    now: i64,
+) -> Sent {
+    let (content_type, body) = match channel.kind {
+        Kind::Email => {
+            let Some(smtp) = &channel.email else {
+                return Sent::Dead {
+                    error: "the e-mail channel has no SMTP settings".into(),
+                };
+            };
+            let to = if target.is_empty() {
+                channel.target.as_deref().unwrap_or_default()
+            } else {
+                target
+            };
+            return crate::email::send(channel, smtp, to, message, message_id, now).await;
+        }
+        Kind::Slack => ("application/json", json(&message.slack())),
+        Kind::Teams => ("application/json", json(&message.teams())),
+        Kind::Webhook if !digest => match events.first() {
+            Some(event) => ("application/cloudevents+json", json(event)),
+            None => {
+                return Sent::Dead {
+                    error: "no event to send".into(),
+                };
+            }
+        },
+        Kind::Webhook => ("application/cloudevents-batch+json", json(events)),
+    };
+    post(channel, message_id, content_type, body, now).await
+}
+
+/// A rendering as JSON bytes (they are all serialisable).
+fn json<T: serde::Serialize + ?Sized>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
 }
 
 /// POSTs `body` to the channel: `content_type`, the Standard Webhooks headers when the

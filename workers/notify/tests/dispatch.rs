@@ -133,6 +133,8 @@ fn channel(id: &str, kind: Kind, url: &str) -> Channel {
         id: id.into(),
         kind,
         url: url.into(),
+        target: None,
+        email: None,
         signing_secret: None,
         timeout: std::time::Duration::from_secs(5),
         per_minute: 1000,
@@ -158,6 +160,7 @@ fn rule(id: &str, channel: &str, throttle: Option<u64>, digest: Option<Period>) 
             channel: channel.into(),
             target: None,
             template: Template::Concise,
+            custom: None,
             throttle: throttle.map(std::time::Duration::from_secs),
             digest,
         }],
@@ -248,7 +251,7 @@ async fn once_per_event_rule_and_action_across_replays_and_restarts() {
     assert!(text.contains("fixed in 3.0.2") && text.contains("prod/crit"));
     let rows = store
         .notify
-        .deliveries(Some("prod/crit"), None, 10)
+        .deliveries(None, Some("prod/crit"), None, 10)
         .await
         .unwrap();
     assert_eq!(
@@ -283,7 +286,7 @@ async fn failures_retry_with_backoff_then_dead_letter() {
     );
     clock.advance(Duration::seconds(3));
     assert_eq!(d.tick().await.unwrap().retried, 1, "429");
-    let row = &store.notify.deliveries(None, None, 1).await.unwrap()[0];
+    let row = &store.notify.deliveries(None, None, None, 1).await.unwrap()[0];
     assert_eq!(row.last_error, "HTTP 429");
     let due = DateTime::parse_from_rfc3339(&row.next_attempt_at)
         .unwrap()
@@ -297,7 +300,7 @@ async fn failures_retry_with_backoff_then_dead_letter() {
     assert_eq!(tick.dead, 1, "the third failure of three attempts");
     let row = &store
         .notify
-        .deliveries(None, Some("dead"), 1)
+        .deliveries(None, None, Some("dead"), 1)
         .await
         .unwrap()[0];
     assert!(
@@ -344,7 +347,7 @@ async fn throttle_sends_the_first_and_records_the_rest() {
     assert_eq!(d.tick().await.unwrap().sent, 1, "a new window");
     let throttled = store
         .notify
-        .deliveries(None, Some("throttled"), 10)
+        .deliveries(None, None, Some("throttled"), 10)
         .await
         .unwrap();
     assert!(throttled.iter().all(|r| r.reason.contains("window open")));
@@ -429,7 +432,7 @@ async fn loopback_is_refused_without_an_allow_list_entry() {
     assert_eq!(d.tick().await.unwrap().dead, 1);
     let row = &store
         .notify
-        .deliveries(None, Some("dead"), 1)
+        .deliveries(None, None, Some("dead"), 1)
         .await
         .unwrap()[0];
     assert!(row.last_error.contains("allowHosts"), "{}", row.last_error);
@@ -497,5 +500,228 @@ async fn webhook_signatures_verify_with_the_standardwebhooks_package() {
     assert!(
         !verify(&tampered).status.success(),
         "a changed body fails verification"
+    );
+}
+
+/// The `aiosmtpd` server of `tests/smtpd.py` on a free loopback port, stopped on drop.
+struct Smtpd {
+    port: u16,
+    out: tempfile::TempDir,
+    child: std::process::Child,
+}
+
+impl Drop for Smtpd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Smtpd {
+    /// None (with a SKIP line) when aiosmtpd is not installed.
+    fn start(extra: &[&str]) -> Option<Smtpd> {
+        use std::io::BufRead;
+        let python = std::process::Command::new("python3")
+            .args(["-c", "import aiosmtpd"])
+            .output();
+        if !python.is_ok_and(|o| o.status.success()) {
+            eprintln!("SKIP: the Python package aiosmtpd is not installed (pip install aiosmtpd)");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let out = tempfile::tempdir().unwrap();
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/smtpd.py");
+        let mut child = std::process::Command::new("python3")
+            .arg(script)
+            .arg(port.to_string())
+            .arg(out.path())
+            .args(extra)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(line.trim(), "ready", "smtpd.py did not start");
+        Some(Smtpd { port, out, child })
+    }
+
+    /// The messages received so far: (envelope recipients, raw message).
+    fn received(&self) -> Vec<(Vec<String>, String)> {
+        let mut files: Vec<_> = std::fs::read_dir(self.out.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "json"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| {
+                let v: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+                let to = v["to"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|t| t.as_str().unwrap().to_string())
+                    .collect();
+                (to, v["data"].as_str().unwrap().to_string())
+            })
+            .collect()
+    }
+}
+
+/// A CA and a serving certificate for 127.0.0.1 signed by it: (CA PEM, cert PEM, key PEM).
+fn smtp_certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+    let ca_pem = ca.self_signed(&ca_key).unwrap().pem();
+    let key = KeyPair::generate().unwrap();
+    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .subject_alt_names
+        .push(SanType::IpAddress(std::net::Ipv4Addr::LOCALHOST.into()));
+    let cert = params
+        .signed_by(&key, &Issuer::from_params(&ca, &ca_key))
+        .unwrap();
+    (ca_pem, cert.pem(), key.serialize_pem())
+}
+
+fn email_channel(port: u16, password: &str, ca: Option<&str>) -> Channel {
+    let mut ch = channel(
+        "prod/mail",
+        Kind::Email,
+        &format!("smtp://127.0.0.1:{port}"),
+    );
+    ch.target = Some("sec@example.org, oncall@example.org".into());
+    ch.email = Some(stella_notify::email::Smtp {
+        host: "127.0.0.1".into(),
+        port,
+        from: "stella@example.org".into(),
+        username: Some("stella".into()),
+        password: Some(password.into()),
+        security: stella_notify::email::Security::StartTls,
+        extra_roots_pem: ca.map(str::to_string),
+    });
+    ch
+}
+
+#[tokio::test]
+async fn email_over_starttls_with_auth_reaches_an_aiosmtpd_server() {
+    let (ca, cert, key) = smtp_certificates();
+    let certs = tempfile::tempdir().unwrap();
+    let (cert_path, key_path) = (certs.path().join("cert.pem"), certs.path().join("key.pem"));
+    std::fs::write(&cert_path, cert).unwrap();
+    std::fs::write(&key_path, key).unwrap();
+    let tls = [
+        "--tls",
+        cert_path.to_str().unwrap(),
+        key_path.to_str().unwrap(),
+        "--auth",
+        "stella",
+        "hunter2",
+    ];
+    let Some(smtpd) = Smtpd::start(&tls) else {
+        return;
+    };
+    let dir = Dir {
+        rules: vec![rule("prod/crit", "prod/mail", None, None)],
+        channels: vec![email_channel(smtpd.port, "hunter2", Some(&ca))],
+    };
+    let (_data, store, clock, dir) = setup(dir).await;
+    let e = event("web", "CVE-2026-1", t0());
+    store.notify.append(&[e.to_outbox()]).await.unwrap();
+    let d = Dispatcher::new(store.notify.clone(), dir, clock, "a");
+    let tick = d.tick().await.unwrap();
+    assert_eq!((tick.sent, tick.dead), (1, 0), "{tick:?}");
+    let got = smtpd.received();
+    assert_eq!(got.len(), 1);
+    let (to, raw) = &got[0];
+    assert_eq!(to, &["sec@example.org", "oncall@example.org"]);
+    assert!(raw.contains("From: stella@example.org"), "{raw}");
+    assert!(raw.contains("multipart/alternative"));
+    assert!(raw.contains("text/plain") && raw.contains("text/html"));
+    assert!(raw.contains("CVE-2026-1") && raw.contains("registry.example/web:1"));
+    let delivery = store.notify.deliveries(None, None, None, 10).await.unwrap();
+    assert!(raw.contains(&format!("Message-ID: <{}@stella-ops.org>", delivery[0].id)));
+
+    // A wrong password, an untrusted certificate, a server without STARTTLS: dead letters
+    // with the reason, nothing sent.
+    let message = stella_notify::render::Message {
+        title: "test".into(),
+        facts: vec![],
+        findings: vec![],
+        more: 0,
+        link: String::new(),
+        rule: "prod/crit".into(),
+        custom: None,
+    };
+    let message = &message;
+    let send = |ch: Channel| async move {
+        stella_notify::send::deliver(&ch, "t-1", "", message, &[], false, 0).await
+    };
+    let dead = |sent: stella_notify::send::Sent| match sent {
+        stella_notify::send::Sent::Dead { error } => error,
+        other => panic!("expected a dead letter, got {other:?}"),
+    };
+    let wrong = dead(send(email_channel(smtpd.port, "wrong", Some(&ca))).await);
+    assert!(
+        wrong.contains("535") || wrong.to_lowercase().contains("auth"),
+        "{wrong}"
+    );
+    let untrusted = dead(send(email_channel(smtpd.port, "hunter2", None)).await);
+    assert!(
+        untrusted.to_lowercase().contains("certificate") || untrusted.contains("TLS"),
+        "{untrusted}"
+    );
+    let Some(plain) = Smtpd::start(&[]) else {
+        return;
+    };
+    let refused = dead(send(email_channel(plain.port, "hunter2", Some(&ca))).await);
+    assert!(refused.to_uppercase().contains("STARTTLS"), "{refused}");
+    assert!(plain.received().is_empty());
+    assert_eq!(smtpd.received().len(), 1, "nothing more was accepted");
+}
+
+#[tokio::test]
+async fn a_custom_template_shapes_the_slack_message() {
+    let hook = receiver(vec![]).await;
+    let mut r = rule("prod/crit", "prod/slack", None, None);
+    let custom = stella_notify::template::Custom {
+        title: Some("{{ findings | length }} finding(s) in {{ event.data.scope.image }}".into()),
+        body: "{% for f in findings %}*{{ f.id }}* fixed in {{ f.fixed }}\n{% endfor %}".into(),
+    };
+    stella_notify::template::check(&custom).unwrap();
+    r.actions[0].custom = Some(Arc::new(custom));
+    let dir = Dir {
+        rules: vec![r],
+        channels: vec![channel(
+            "prod/slack",
+            Kind::Slack,
+            &format!("{}/slack", hook.url),
+        )],
+    };
+    let (_data, store, clock, dir) = setup(dir).await;
+    let e = event("web", "CVE-2026-7", t0());
+    store.notify.append(&[e.to_outbox()]).await.unwrap();
+    let d = Dispatcher::new(store.notify.clone(), dir, clock, "a");
+    assert_eq!(d.tick().await.unwrap().sent, 1);
+    let got = hook.got.lock().unwrap()[0].clone();
+    let body: serde_json::Value = serde_json::from_slice(&got.body).unwrap();
+    assert_eq!(
+        body["blocks"][0]["text"]["text"],
+        "1 finding(s) in registry.example/web:1"
+    );
+    assert_eq!(
+        body["blocks"][1]["text"]["text"],
+        "*CVE-2026-7* fixed in 3.0.2"
     );
 }

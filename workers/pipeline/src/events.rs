@@ -23,6 +23,47 @@ pub struct EventContext {
     pub link: String,
 }
 
+impl EventContext {
+    /// One context per namespace the image reports to: per namespace among `workloads`
+    /// (`<namespace>/<Kind>/<name>`, as discovered Scans list them), each naming its own
+    /// workloads (`<Kind>/<name>`), so a team's rules see their namespace's workloads; or
+    /// the Scan's own namespace when no workload is listed.
+    pub fn per_namespace(
+        source: &str,
+        namespace: &str,
+        object: &str,
+        workloads: &[String],
+    ) -> Vec<EventContext> {
+        let mut by_namespace: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
+        for w in workloads {
+            if let Some((ns, rest)) = w.split_once('/')
+                && !ns.is_empty()
+                && rest.contains('/')
+            {
+                by_namespace.entry(ns).or_default().push(rest.to_string());
+            }
+        }
+        let context = |namespace: &str, workloads: Vec<String>| EventContext {
+            source: source.to_string(),
+            namespace: namespace.to_string(),
+            object: object.to_string(),
+            workloads,
+            link: String::new(),
+        };
+        if by_namespace.is_empty() {
+            return vec![context(namespace, Vec::new())];
+        }
+        by_namespace
+            .into_iter()
+            .map(|(ns, mut w)| {
+                w.sort();
+                w.dedup();
+                context(ns, w)
+            })
+            .collect()
+    }
+}
+
 fn scope(ctx: &EventContext, row: &ResultRow) -> Scope {
     Scope {
         namespace: ctx.namespace.clone(),
@@ -203,4 +244,103 @@ pub fn result_events(
         ));
     }
     out
+}
+
+/// Most advisory ids of each list (added, removed, changed) a feed event names.
+pub const MAX_FEED_IDS: usize = 100;
+
+/// `feeds.snapshot.changed` for a logged feed delta: cluster-wide (every rule sees it), the
+/// new combined snapshot as its subject, what was added, removed and changed (the first
+/// [`MAX_FEED_IDS`] ids of each, with their counts) and how many packages it touches.
+pub fn feed_delta_event(source: &str, delta: &stella_store::FeedDelta) -> Event {
+    use serde_json::json;
+    let body = &delta.body;
+    let first = |ids: &[String]| ids.iter().take(MAX_FEED_IDS).cloned().collect::<Vec<_>>();
+    let attributes = [
+        ("feed", json!(delta.feed)),
+        ("seq", json!(delta.seq)),
+        ("fromSnapshot", json!(delta.from_snapshot)),
+        ("toSnapshot", json!(delta.to_snapshot)),
+        ("added", json!(first(&body.added))),
+        ("removed", json!(first(&body.removed))),
+        ("changed", json!(first(&body.changed))),
+        ("addedCount", json!(body.added.len())),
+        ("removedCount", json!(body.removed.len())),
+        ("changedCount", json!(body.changed.len())),
+        ("packagesTouched", json!(body.keys.len())),
+        ("vexProducts", json!(body.vex.len())),
+        ("signals", json!(body.signals)),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let time = chrono::DateTime::parse_from_rfc3339(&delta.at)
+        .map(|t| t.to_utc())
+        .unwrap_or_else(|_| chrono::Utc::now());
+    Event::new(
+        event::FEEDS_CHANGED,
+        source,
+        &delta.to_snapshot,
+        "",
+        time,
+        Data {
+            scope: Scope {
+                object: format!("FeedSource/{}", delta.feed),
+                ..Scope::default()
+            },
+            payload: Payload {
+                summary: format!(
+                    "{}: {} added, {} removed, {} changed; {} package(s) touched",
+                    delta.feed,
+                    body.added.len(),
+                    body.removed.len(),
+                    body.changed.len(),
+                    body.keys.len()
+                ),
+                attributes,
+                ..Payload::default()
+            },
+        },
+    )
+}
+
+/// The reporter the operator installs on the advisory store
+/// ([`stella_store::AdvisoryDb::report_deltas`]): each logged feed delta's event is committed
+/// with it.
+pub fn feed_delta_reporter(source: &'static str) -> stella_store::DeltaReporter {
+    std::sync::Arc::new(move |delta| vec![feed_delta_event(source, delta).to_outbox()])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_context_per_workload_namespace() {
+        let workloads = [
+            "shop/Deployment/web".to_string(),
+            "batch/CronJob/nightly".to_string(),
+            "shop/StatefulSet/db".to_string(),
+            "garbage".to_string(),
+        ];
+        let got = EventContext::per_namespace("/s", "stella-system", "Scan/x", &workloads);
+        let flat: Vec<(&str, Vec<&str>)> = got
+            .iter()
+            .map(|c| {
+                (
+                    c.namespace.as_str(),
+                    c.workloads.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            flat,
+            vec![
+                ("batch", vec!["CronJob/nightly"]),
+                ("shop", vec!["Deployment/web", "StatefulSet/db"]),
+            ]
+        );
+        let own = EventContext::per_namespace("/s", "team", "Scan/x", &[]);
+        assert_eq!((own.len(), own[0].namespace.as_str()), (1, "team"));
+    }
 }

@@ -36,23 +36,22 @@ pub async fn record_result(
     evaluation: &Evaluation,
     image_ref: &str,
 ) -> Result<ResultRow> {
-    record_result_reporting(store, evaluation, image_ref, None).await
+    record_result_reporting(store, evaluation, image_ref, &[]).await
 }
 
-/// [`record_result`], and with `events` its `scanner.report.ready` event committed to the
-/// outbox in the same transaction as the result row.
+/// [`record_result`], and for each of `events` (one per namespace the image reports to) its
+/// `scanner.report.ready` event committed to the outbox in the same transaction as the row.
 pub async fn record_result_reporting(
     store: &Store,
     evaluation: &Evaluation,
     image_ref: &str,
-    events: Option<&crate::events::EventContext>,
+    events: &[crate::events::EventContext],
 ) -> Result<ResultRow> {
     let row = store_report(store, evaluation, image_ref).await?;
     let outbox: Vec<_> = events
-        .map(|ctx| crate::events::result_events(ctx, evaluation, &row, None))
-        .unwrap_or_default()
         .iter()
-        .map(stella_notify::Event::to_outbox)
+        .flat_map(|ctx| crate::events::result_events(ctx, evaluation, &row, None))
+        .map(|e| e.to_outbox())
         .collect();
     commit(store, &row, &outbox).await?;
     Ok(row)
@@ -140,7 +139,7 @@ pub async fn record_reevaluation(
     evaluation: &Evaluation,
     image_ref: &str,
     previous: Option<&ResultRow>,
-    events: Option<&crate::events::EventContext>,
+    events: &[crate::events::EventContext],
 ) -> Result<(ResultRow, Option<crate::delta::Delta>)> {
     let digest = &evaluation.inventory.image.digest;
     // The previous report is a version (never overwritten), so it is read while the new one
@@ -184,10 +183,9 @@ pub async fn record_reevaluation(
     // The result and the events that report it (the report, and what changed) in one
     // transaction.
     let outbox: Vec<_> = events
-        .map(|ctx| crate::events::result_events(ctx, evaluation, &row, delta.as_ref()))
-        .unwrap_or_default()
         .iter()
-        .map(stella_notify::Event::to_outbox)
+        .flat_map(|ctx| crate::events::result_events(ctx, evaluation, &row, delta.as_ref()))
+        .map(|e| e.to_outbox())
         .collect();
     commit(store, &row, &outbox).await?;
     if let (Some(delta), Some(key)) = (&delta, delta_key(&row)) {

@@ -208,7 +208,7 @@ fn an_image_is_analyzed_judged_and_recorded() {
                 &store,
                 &evaluation,
                 "registry.example/team/web:1",
-                Some(&context),
+                std::slice::from_ref(&context),
             ))
             .unwrap();
     }

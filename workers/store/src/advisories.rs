@@ -17,6 +17,7 @@ use futures::TryStreamExt;
 use sha2::Digest;
 use sqlx::SqlStr;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
 /// The feed snapshot of a database without advisories, KEV or EPSS scores.
 pub const EMPTY_FEED_SNAPSHOT: &str =
@@ -224,10 +225,27 @@ pub struct AdvisoryRow<'a> {
 }
 
 /// Where advisories live: the catalog's database, or a PostgreSQL database of their own.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct AdvisoryDb {
     pool: Pool,
+    /// In the catalog's database (so Notify's outbox is in reach of its transactions).
+    beside: bool,
+    /// Builds the events that report a logged feed delta, committed with it.
+    reporter: Arc<OnceLock<DeltaReporter>>,
 }
+
+impl std::fmt::Debug for AdvisoryDb {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdvisoryDb")
+            .field("pool", &self.pool)
+            .field("beside", &self.beside)
+            .field("reporting", &self.reporter.get().is_some())
+            .finish()
+    }
+}
+
+/// Builds the outbox events (Notify's `feeds.snapshot.changed`) that report a feed delta.
+pub type DeltaReporter = Arc<dyn Fn(&FeedDelta) -> Vec<crate::OutboxEvent> + Send + Sync>;
 
 /// A value a feed write binds.
 #[derive(Clone, Copy, Debug)]
@@ -256,12 +274,26 @@ impl AdvisoryDb {
     /// The advisory module in the catalog's database, migrated: the `vuln_` tables of its
     /// SQLite file, or the `vuln` schema beside the `scanner` one.
     pub(crate) async fn beside(catalog: &Catalog) -> Result<AdvisoryDb> {
-        AdvisoryDb::open(catalog.pool.clone()).await
+        let mut db = AdvisoryDb::open(catalog.pool.clone()).await?;
+        db.beside = true;
+        Ok(db)
     }
 
     async fn open(pool: Pool) -> Result<AdvisoryDb> {
         MIGRATIONS.apply(&pool).await?;
-        Ok(AdvisoryDb { pool })
+        Ok(AdvisoryDb {
+            pool,
+            beside: false,
+            reporter: Default::default(),
+        })
+    }
+
+    /// From now on every feed write that logs a delta also appends `reporter`'s events to
+    /// Notify's outbox in the same transaction (this handle and its clones). Only where the
+    /// advisories are in the catalog's database; `false` otherwise, or when a reporter is set
+    /// already.
+    pub fn report_deltas(&self, reporter: DeltaReporter) -> bool {
+        self.beside && self.reporter.set(reporter).is_ok()
     }
 
     fn sql(&self, sql: &'static str) -> SqlStr {
@@ -555,6 +587,8 @@ impl AdvisoryDb {
              ON CONFLICT (id) DO UPDATE SET digest = excluded.digest",
         );
         let sql = FeedSql::new(self);
+        let outbox = crate::notify::outbox_insert(&self.pool);
+        let reporter = self.reporter.get().cloned();
         let (change_feed, signals) = match &change {
             Change::Advisories { feed, .. } => (feed.to_string(), false),
             Change::Vex { feed, wide, .. } => (feed.to_string(), *wide),
@@ -767,14 +801,32 @@ impl AdvisoryDb {
                     .bind(seq - DELTA_LOG_KEPT)
                     .execute(&mut *tx)
                     .await?;
-                logged = Some(FeedDelta {
+                let written = FeedDelta {
                     seq,
                     feed: change_feed.clone(),
                     from_snapshot: from,
                     to_snapshot: digest.clone(),
                     at,
                     body: delta,
-                });
+                };
+                // The events that report the delta, in its transaction (one that the outbox
+                // refuses is logged and left out: it would fail every sync).
+                let events = reporter.as_ref().map(|r| r(&written)).unwrap_or_default();
+                for e in &events {
+                    if let Err(error) = crate::notify::check_event(e) {
+                        tracing::error!(%error, "feed delta event not recorded");
+                        continue;
+                    }
+                    sqlx::query(outbox.clone())
+                        .bind(&e.event_id)
+                        .bind(&e.kind)
+                        .bind(&e.namespace)
+                        .bind(&e.time)
+                        .bind(&e.body)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                logged = Some(written);
             }
             tx.commit().await?;
             Written {

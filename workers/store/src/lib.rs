@@ -23,8 +23,9 @@ mod unknowns;
 mod vex;
 
 pub use advisories::{
-    AdvisoryDb, AdvisoryRow, Changes, DeltaBody, EMPTY_FEED_SNAPSHOT, FeedDelta, FeedState,
-    FeedSync, IMPORT_FEED, VexScope, advisory_rows, feed_snapshot_of, prepare_advisories,
+    AdvisoryDb, AdvisoryRow, Changes, DeltaBody, DeltaReporter, EMPTY_FEED_SNAPSHOT, FeedDelta,
+    FeedState, FeedSync, IMPORT_FEED, VexScope, advisory_rows, feed_snapshot_of,
+    prepare_advisories,
 };
 pub use artifacts::{Artifact, image_artifacts};
 pub use catalog::{ArtifactRow, Catalog, ImageRow, RUN_OUTCOMES, ResultRow, RunRow, VERDICTS};
@@ -38,7 +39,7 @@ pub use impact::BOM_INDEX_KIND;
 pub const INVENTORY_KIND: &str = "inventory";
 /// The catalog's artifact kind of a policy report (canonical JSON, at [`keys::report`]).
 pub const REPORT_KIND: &str = "report";
-pub use notify::{DeliveryRow, MAX_EVENT_BODY, NotifyDb, OutboxEvent, Outcome};
+pub use notify::{DeliveryRow, MAX_EVENT_BODY, NotifyDb, OutboxEvent, Outcome, check_event};
 pub use scheduler::{MAX_RUN_BODY, SchedulerDb, SchedulerRunRow};
 pub use unknowns::{StoredUnknown, UnknownFilter, UnknownRow, UnknownsDb};
 pub use vex::{ProviderCounts, VEX_IMPORT_FEED, VexDb, VexSync};

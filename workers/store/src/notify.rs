@@ -223,7 +223,8 @@ fn delivery_of(t: DeliveryTuple) -> DeliveryRow {
     }
 }
 
-pub(crate) fn check_event(event: &OutboxEvent) -> Result<()> {
+/// Whether the outbox takes `event` (id and body within their limits).
+pub fn check_event(event: &OutboxEvent) -> Result<()> {
     if event.event_id.is_empty() || event.event_id.len() > 256 {
         return Err(Error::Invalid {
             field: "event id",
@@ -323,27 +324,38 @@ impl NotifyDb {
 
     /// The events with these ids (those the outbox has), in the order asked.
     pub async fn events(&self, ids: &[String]) -> Result<Vec<OutboxEvent>> {
-        let sql = self.sql(
-            "SELECT event_id, kind, namespace, time, body FROM notify_outbox WHERE event_id = $1",
+        // The ids go in as one JSON array parameter per 500, which each dialect unpacks its
+        // own way; the answer comes back in the order asked.
+        let sql = self.pool.sql_per_dialect(
+            "notify",
+            "SELECT event_id, kind, namespace, time, body FROM notify_outbox
+             WHERE event_id IN (SELECT value FROM json_each($1))",
+            "SELECT event_id, kind, namespace, time, body FROM notify_outbox
+             WHERE event_id IN (SELECT jsonb_array_elements_text(CAST($1 AS jsonb)))",
         );
-        let mut out = Vec::with_capacity(ids.len());
-        for id in ids {
-            let row: Option<(String, String, String, String, String)> =
+        let mut found: std::collections::HashMap<String, OutboxEvent> =
+            std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let json = serde_json::to_string(chunk).unwrap_or_default();
+            let rows: Vec<(String, String, String, String, String)> =
                 with_pool!(&self.pool, |p| sqlx::query_as(sql.clone())
-                    .bind(id)
-                    .fetch_optional(p)
+                    .bind(&json)
+                    .fetch_all(p)
                     .await?);
-            if let Some((event_id, kind, namespace, time, body)) = row {
-                out.push(OutboxEvent {
-                    event_id,
-                    kind,
-                    namespace,
-                    time,
-                    body,
-                });
+            for (event_id, kind, namespace, time, body) in rows {
+                found.insert(
+                    event_id.clone(),
+                    OutboxEvent {
+                        event_id,
+                        kind,
+                        namespace,
+                        time,
+                        body,
+                    },
+                );
             }
         }
-        Ok(out)
+        Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
     }
 
     /// How many events the outbox holds.
@@ -567,22 +579,26 @@ impl NotifyDb {
         }))
     }
 
-    /// Deliveries, newest first, at most `limit`; of one rule (`<namespace>/<name>`) and in
-    /// one status where given.
+    /// Deliveries, newest first, at most `limit`; of the rules in one namespace, of one rule
+    /// (`<namespace>/<name>`) and in one status where given.
     pub async fn deliveries(
         &self,
+        namespace: Option<&str>,
         rule: Option<&str>,
         status: Option<&str>,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>> {
         let sql = self.sql(delivery_select!(
             "WHERE ($1 = '' OR rule = $1) AND ($2 = '' OR status = $2)
+               AND ($4 = '' OR substr(rule, 1, length($4)) = $4)
              ORDER BY created_at DESC, id DESC LIMIT $3"
         ));
+        let prefix = namespace.map(|n| format!("{n}/")).unwrap_or_default();
         let rows: Vec<DeliveryTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql)
             .bind(rule.unwrap_or(""))
             .bind(status.unwrap_or(""))
             .bind(i64::from(limit))
+            .bind(prefix.as_str())
             .fetch_all(p)
             .await?);
         Ok(rows.into_iter().map(delivery_of).collect())

@@ -370,3 +370,53 @@ async fn imported_advisories_belong_to_the_import_feed() {
     assert_eq!(dropped.delta, None, "the import still holds it");
     assert_eq!(db.advisory_bodies().await.unwrap().len(), 2);
 }
+
+/// A reporter's events are committed with the delta they report; a write that logs no delta
+/// reports nothing; a second reporter is refused; a separate advisory database cannot report.
+async fn deltas_are_reported(store: &Store) {
+    let db = &store.advisories;
+    let reporter: stella_store::DeltaReporter = std::sync::Arc::new(|delta| {
+        vec![stella_store::OutboxEvent {
+            event_id: format!("feed-{}", delta.to_snapshot),
+            kind: "feeds.snapshot.changed".into(),
+            namespace: String::new(),
+            time: delta.at.clone(),
+            body: serde_json::json!({"feed": delta.feed, "added": delta.body.added}).to_string(),
+        }]
+    });
+    assert!(db.report_deltas(reporter.clone()));
+    assert!(!db.report_deltas(reporter), "one reporter");
+    let keys = keys();
+    let sync = db
+        .sync_feed("ns/a", &[row("CVE-1", r#"{"id":"CVE-1"}"#, &keys)])
+        .await
+        .unwrap();
+    let again = db
+        .sync_feed("ns/a", &[row("CVE-1", r#"{"id":"CVE-1"}"#, &keys)])
+        .await
+        .unwrap();
+    assert_eq!(again.delta, None);
+    let events = store.notify.events_after(0, 10).await.unwrap();
+    assert_eq!(events.len(), 1, "one event for the one delta");
+    assert_eq!(events[0].1.event_id, format!("feed-{}", sync.snapshot));
+    assert!(events[0].1.body.contains("CVE-1"));
+}
+
+#[tokio::test]
+async fn feed_deltas_are_reported_in_their_transaction_in_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    deltas_are_reported(&Store::open_embedded(dir.path()).await.unwrap()).await;
+    let Some(pg) = PgDatabase::create("store") else {
+        return;
+    };
+    let store = Store::open(&stella_store::StoreConfig {
+        data_dir: dir.path().join("pg"),
+        catalog_url: Some(pg.url.clone()),
+        object_store_url: None,
+    })
+    .await
+    .unwrap();
+    deltas_are_reported(&store).await;
+    let separate = AdvisoryDb::connect_postgres(&pg.url).await.unwrap();
+    assert!(!separate.report_deltas(std::sync::Arc::new(|_| Vec::new())));
+}

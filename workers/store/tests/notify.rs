@@ -272,15 +272,29 @@ async fn round_trip(store: &Store) {
     );
     assert_eq!(last, later);
     assert_eq!(
-        db.deliveries(Some("prod/criticals"), Some("dead"), 10)
+        db.deliveries(None, Some("prod/criticals"), Some("dead"), 10)
             .await
             .unwrap()
             .len(),
         1
     );
-    assert_eq!(db.deliveries(None, None, 3).await.unwrap().len(), 3);
+    assert_eq!(db.deliveries(None, None, None, 3).await.unwrap().len(), 3);
     assert!(
-        db.deliveries(Some("other/rule"), None, 10)
+        db.deliveries(None, Some("other/rule"), None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // By namespace: the rules in `prod`, not those of a namespace whose name starts alike.
+    assert_eq!(
+        db.deliveries(Some("prod"), None, None, 10)
+            .await
+            .unwrap()
+            .len(),
+        db.deliveries(None, None, None, 10).await.unwrap().len()
+    );
+    assert!(
+        db.deliveries(Some("pro"), None, None, 10)
             .await
             .unwrap()
             .is_empty()
