@@ -57,7 +57,9 @@ async fn policies_are_validated_into_their_status() {
     let client = cluster.client().await.unwrap();
     stella_e2e::install_crds(&client).await;
     let data = tempfile::tempdir().unwrap();
-    let store = stella_store::Store::open_embedded(data.path()).await.unwrap();
+    let store = stella_store::Store::open_embedded(data.path())
+        .await
+        .unwrap();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let task = tokio::spawn(policy::run(
         Context {

@@ -87,10 +87,14 @@ pub fn compose(
         .from
         .parse()
         .map_err(|e| format!("the sender {:?} is not an e-mail address: {e}", smtp.from))?;
+    // One line: control characters (CR, LF) are spaces, runs of spaces one.
     let subject: String = message
         .title
+        .split(|c: char| c.is_control() || c.is_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
         .chars()
-        .filter(|c| !c.is_control())
         .take(MAX_SUBJECT_CHARS)
         .collect();
     let mut builder = lettre::Message::builder()
@@ -191,11 +195,31 @@ pub async fn send(
 /// be fixed by retrying; a 4xx answer, a timeout or a lost connection can.
 fn classify(e: &lettre::transport::smtp::Error, host: &str) -> Sent {
     let error = format!("SMTP {host}: {e}");
-    if e.is_permanent() || e.is_tls() || e.is_client() {
+    if e.is_permanent() || e.is_tls() || e.is_client() || tls_failure(e) {
         Sent::Dead { error }
     } else {
         Sent::Retry { error, after: None }
     }
+}
+
+/// Whether a TLS handshake failed (an untrusted or mismatched certificate, say): rustls's
+/// error somewhere in the chain, directly or inside an I/O error.
+fn tls_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current = Some(e);
+    while let Some(error) = current {
+        if error.downcast_ref::<rustls::Error>().is_some() {
+            return true;
+        }
+        if let Some(io) = error.downcast_ref::<std::io::Error>()
+            && io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+        {
+            return true;
+        }
+        current = error.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -241,7 +265,12 @@ mod tests {
         let mail = compose(&smtp, &to, &message, "d-1", 1_700_000_000).unwrap();
         let raw = String::from_utf8(mail.formatted()).unwrap();
         assert!(raw.contains("Message-ID: <d-1@stella-ops.org>"), "{raw}");
-        assert!(!raw.contains("\r\nBcc:"), "no header injection: {raw}");
+        let headers = raw.split("\r\n\r\n").next().unwrap();
+        assert!(
+            !headers.contains("\r\nBcc:"),
+            "no header injection: {headers}"
+        );
+        assert!(headers.contains("Subject: Report ready Bcc: evil@x.example"));
         assert!(raw.contains("multipart/alternative"));
         assert!(raw.contains("text/plain") && raw.contains("text/html"));
         let subject = raw.lines().find(|l| l.starts_with("Subject:")).unwrap();
