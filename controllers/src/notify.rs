@@ -30,6 +30,9 @@ use stella_notify::{Action as RuleAction, Channel, Kind, Period, Rule, Template}
 
 /// `Stalled` (kstatus).
 pub const STALLED: &str = "Stalled";
+/// `Reconciling` (kstatus): always `False` once a channel or rule is resolved or refused —
+/// both happen in one reconcile, so Flux and Argo CD see a settled object at once.
+pub const RECONCILING: &str = "Reconciling";
 const MANAGER: &str = crate::policy::MANAGER;
 
 /// The rules and channels the dispatcher applies, kept by the controllers.
@@ -356,10 +359,17 @@ pub fn channel_status(
                 format!("{:?} channel ready", c.kind).to_lowercase(),
             ),
             conditions::condition(STALLED, Status::False, "Resolved", "the channel resolves"),
+            conditions::condition(RECONCILING, Status::False, "Resolved", "resolved"),
         ],
         Err((reason, message)) => vec![
             conditions::not_ready(reason, message.clone()),
             conditions::condition(STALLED, Status::True, reason, message.clone()),
+            conditions::condition(
+                RECONCILING,
+                Status::False,
+                reason,
+                "waits for an edit or its Secret",
+            ),
         ],
     };
     NotifyChannelStatus {
@@ -397,12 +407,19 @@ pub fn rule_status(
                 ),
             ),
             conditions::condition(STALLED, Status::False, "Valid", "the rule applies"),
+            conditions::condition(RECONCILING, Status::False, "Valid", "applied"),
         ],
         Err(errors) => {
             let message = crate::events::truncate(&errors.join("; "), 1024);
             vec![
                 conditions::not_ready("InvalidSpec", message.clone()),
                 conditions::condition(STALLED, Status::True, "InvalidSpec", message),
+                conditions::condition(
+                    RECONCILING,
+                    Status::False,
+                    "InvalidSpec",
+                    "waits for an edit",
+                ),
             ]
         }
     };
@@ -745,5 +762,16 @@ mod tests {
                 .iter()
                 .any(|c| c.type_ == "Ready" && c.status == "False")
         );
+        // kstatus: settled (not reconciling), and stalled until an edit.
+        for (type_, want) in [(RECONCILING, "False"), (STALLED, "True")] {
+            assert!(
+                status
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == type_ && c.status == want),
+                "{type_}: {:?}",
+                status.conditions
+            );
+        }
     }
 }
