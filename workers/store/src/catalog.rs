@@ -348,7 +348,7 @@ impl Catalog {
              ON CONFLICT (image_digest, position) DO UPDATE SET layer_digest = excluded.layer_digest",
         );
         with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             sqlx::query(image_sql)
                 .bind(&image.digest)
                 .bind(&image.config_digest)
@@ -562,7 +562,7 @@ impl Catalog {
                  finished_order = excluded.finished_order",
         );
         with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             sqlx::query(sql)
                 .bind(&row.image_digest)
                 .bind(&row.image_ref)
@@ -717,7 +717,7 @@ impl Catalog {
             self.sql("DELETE FROM scanner_images WHERE digest = $1"),
         ];
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let keys: Vec<String> = sqlx::query_scalar(keys_sql)
                 .bind(image_digest)
                 .fetch_all(&mut *tx)

@@ -32,6 +32,28 @@ macro_rules! with_pool {
 }
 pub(crate) use with_pool;
 
+/// How a write transaction begins on each backend. SQLite: `BEGIN IMMEDIATE`, which takes the
+/// write lock at once and so waits (the busy timeout) for another process's writer; a
+/// deferred `BEGIN` that reads first and then writes cannot wait — it fails "database is
+/// locked" when another connection wrote in between, which is what concurrent `stella scan`
+/// runs into one data directory met. PostgreSQL: `BEGIN`.
+pub(crate) trait WriteBegin {
+    const BEGIN: &'static str;
+}
+
+impl WriteBegin for SqlitePool {
+    const BEGIN: &'static str = "BEGIN IMMEDIATE";
+}
+
+impl WriteBegin for PgPool {
+    const BEGIN: &'static str = "BEGIN";
+}
+
+/// The statement that begins a write transaction on `pool`'s backend ([`WriteBegin`]).
+pub(crate) fn write_begin<P: WriteBegin>(_pool: &P) -> &'static str {
+    P::BEGIN
+}
+
 /// PostgreSQL's bytewise collation as queries spell it. SQLite's default collation (`BINARY`)
 /// already compares bytewise, and SQLite has no `"C"`.
 const BYTEWISE: &str = " COLLATE \"C\"";

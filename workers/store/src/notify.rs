@@ -275,7 +275,7 @@ impl NotifyDb {
         }
         let sql = outbox_insert(&self.pool);
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let mut added = 0;
             for e in events {
                 added += sqlx::query(sql.clone())
@@ -402,7 +402,7 @@ impl NotifyDb {
              ON CONFLICT (name) DO UPDATE SET seq = excluded.seq",
         );
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let mut recorded = Vec::with_capacity(planned.len());
             for (row, throttle_until) in planned {
                 let mut row = row.clone();
@@ -553,7 +553,7 @@ impl NotifyDb {
         );
         let reason = format!("coalesced into digest {}", digest.id);
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let folded = sqlx::query(mark)
                 .bind(&reason)
                 .bind(&digest.group_key)

@@ -157,7 +157,7 @@ impl UnknownsDb {
             .map(|r| serde_json::json!([r.id, r.image_digest, r.subject, r.score, r.band, r.body]))
             .collect();
         with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let open: Vec<String> = sqlx::query_scalar(open_sql)
                 .bind(image_digest)
                 .fetch_all(&mut *tx)

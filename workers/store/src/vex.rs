@@ -168,7 +168,7 @@ impl VexDb {
             bodies.push(list);
         }
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let mut added = 0;
             for ((document, origin), bodies) in documents.iter().zip(&bodies) {
                 sqlx::query(document_sql.clone())
@@ -337,7 +337,7 @@ impl VexDb {
              AND digest NOT IN (SELECT jsonb_array_elements_text(CAST($2 AS jsonb)))",
         );
         Ok(with_pool!(&self.pool, |p| {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             sqlx::query(statements_sql)
                 .bind(origin)
                 .bind(&keep)
