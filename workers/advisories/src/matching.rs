@@ -21,6 +21,43 @@ pub struct Candidate {
     pub layer_digest: Option<String>,
 }
 
+/// A package name as its ecosystem compares names, so an installed package and an advisory
+/// that spell it differently meet: PyPI per PEP 503 (lowercase, each run of `-`, `_`, `.` one
+/// `-`: `Products.PluggableAuthService` → `products-pluggableauthservice`), NuGet ids
+/// case-insensitively (`Newtonsoft.Json` → `newtonsoft.json`), crates.io case-insensitively
+/// with `-` and `_` alike. npm, Maven `group:artifact`, Go module paths (case-encoded in the
+/// module cache, case-sensitive as written), Debian, Alpine and RPM names compare as written.
+pub fn package_key<'n>(ecosystem: &str, name: &'n str) -> std::borrow::Cow<'n, str> {
+    use std::borrow::Cow;
+    match ecosystem {
+        "PyPI" => {
+            let mut out = String::with_capacity(name.len());
+            let mut separator = false;
+            for c in name.chars() {
+                if matches!(c, '-' | '_' | '.') {
+                    separator = true;
+                    continue;
+                }
+                if separator && !out.is_empty() {
+                    out.push('-');
+                }
+                separator = false;
+                out.extend(c.to_lowercase());
+            }
+            if out == name {
+                Cow::Borrowed(name)
+            } else {
+                Cow::Owned(out)
+            }
+        }
+        "NuGet" if name.chars().any(char::is_uppercase) => Cow::Owned(name.to_lowercase()),
+        "crates.io" if name.chars().any(|c| c.is_uppercase() || c == '_') => {
+            Cow::Owned(name.to_lowercase().replace('_', "-"))
+        }
+        _ => Cow::Borrowed(name),
+    }
+}
+
 /// The match key of a package: its OSV ecosystem and name, from its purl type and the distro.
 /// `None` when no advisory source covers it.
 pub fn key(
@@ -48,7 +85,7 @@ pub fn key(
                 None => name.into(),
             },
         )),
-        "pypi" => Some(("PyPI".into(), name.to_lowercase().replace('_', "-"))),
+        "pypi" => Some(("PyPI".into(), package_key("PyPI", name).into_owned())),
         "maven" => Some(("Maven".into(), format!("{}:{name}", namespace?))),
         "golang" => Some((
             "Go".into(),
@@ -57,8 +94,11 @@ pub fn key(
                 None => name.into(),
             },
         )),
-        "nuget" => Some(("NuGet".into(), name.into())),
-        "cargo" => Some(("crates.io".into(), name.into())),
+        "nuget" => Some(("NuGet".into(), package_key("NuGet", name).into_owned())),
+        "cargo" => Some((
+            "crates.io".into(),
+            package_key("crates.io", name).into_owned(),
+        )),
         _ => None,
     }
 }
@@ -272,15 +312,18 @@ struct Rated {
 #[derive(Debug)]
 pub struct Index<'a> {
     advisories: &'a [Advisory],
-    by_key: std::collections::HashMap<(&'a str, &'a str), Vec<(usize, usize)>>,
+    /// By (ecosystem, [`package_key`]).
+    by_key: std::collections::HashMap<(&'a str, std::borrow::Cow<'a, str>), Vec<(usize, usize)>>,
     /// NVD enrichment records by CVE id.
     nvd: std::collections::HashMap<&'a str, usize>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(advisories: &'a [Advisory]) -> Index<'a> {
-        let mut by_key: std::collections::HashMap<(&str, &str), Vec<(usize, usize)>> =
-            std::collections::HashMap::new();
+        let mut by_key: std::collections::HashMap<
+            (&str, std::borrow::Cow<'a, str>),
+            Vec<(usize, usize)>,
+        > = std::collections::HashMap::new();
         let mut nvd = std::collections::HashMap::new();
         for (a, advisory) in advisories.iter().enumerate() {
             if advisory.withdrawn.is_some() {
@@ -291,7 +334,10 @@ impl<'a> Index<'a> {
             }
             for (f, affected) in advisory.affected.iter().enumerate() {
                 by_key
-                    .entry((affected.ecosystem.as_str(), affected.package.as_str()))
+                    .entry((
+                        affected.ecosystem.as_str(),
+                        package_key(&affected.ecosystem, &affected.package),
+                    ))
                     .or_default()
                     .push((a, f));
             }
@@ -308,7 +354,10 @@ impl<'a> Index<'a> {
         let advisories = self.advisories;
         let mut findings = Vec::new();
         for c in candidates {
-            let Some(hits) = self.by_key.get(&(c.ecosystem.as_str(), c.package.as_str())) else {
+            let Some(hits) = self
+                .by_key
+                .get(&(c.ecosystem.as_str(), package_key(&c.ecosystem, &c.package)))
+            else {
                 continue;
             };
             let Some(comparator) = comparator_name(&c.ecosystem) else {

@@ -446,3 +446,78 @@ fn accepted_osv_records_are_valid_against_the_official_schema() {
     }
     assert!(checked >= 30, "only {checked} records checked");
 }
+
+/// Installed names spelled as the package's own metadata spells them, against real records
+/// spelled as their databases do: each ecosystem's name comparison makes them meet.
+#[test]
+fn names_meet_by_each_ecosystems_comparison() {
+    use stella_advisories::matching::{key, package_key};
+    let Some(dir) = fixtures("advisories/osv-records") else {
+        return;
+    };
+    let records: Vec<_> = [
+        "PyPI/GHSA-p44j-xrqg-4xrr.json", // products-pluggableauthservice, fixed 2.6.1
+        "PyPI/GHSA-9v2f-6vcg-3hgv.json", // Gradio, versions 4.36.1
+        "NuGet/GHSA-5crp-9r3c-p9vr.json", // Newtonsoft.Json, fixed 13.0.1
+    ]
+    .iter()
+    .map(|f| osv_file(&dir.join(f)).unwrap())
+    .collect();
+    let installed = |purl_type: &str, name: &str, version: &str| {
+        let (ecosystem, package) = key(purl_type, name, None, None, None).unwrap();
+        candidate(
+            &format!("pkg:{purl_type}/{name}@{version}"),
+            name,
+            version,
+            &ecosystem,
+            &package,
+        )
+    };
+    let candidates = [
+        // METADATA's Name: dots and capitals (PEP 503 normalises both).
+        installed("pypi", "Products.PluggableAuthService", "2.6.0"),
+        installed("pypi", "Products.PluggableAuthService", "2.6.1"),
+        installed("pypi", "gradio", "4.36.1"),
+        // NuGet's package folder is lower-case; the record says Newtonsoft.Json.
+        installed("nuget", "newtonsoft.json", "12.0.3"),
+        installed("nuget", "newtonsoft.json", "13.0.1"),
+    ];
+    let found: Vec<(String, String)> = match_all(&candidates, &records)
+        .iter()
+        .map(|f| (f.purl.clone(), f.id.clone()))
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            (
+                "pkg:nuget/newtonsoft.json@12.0.3".to_string(),
+                "GHSA-5crp-9r3c-p9vr".to_string()
+            ),
+            (
+                "pkg:pypi/Products.PluggableAuthService@2.6.0".to_string(),
+                "GHSA-p44j-xrqg-4xrr".to_string()
+            ),
+            (
+                "pkg:pypi/gradio@4.36.1".to_string(),
+                "GHSA-9v2f-6vcg-3hgv".to_string()
+            ),
+        ]
+    );
+    // The rules themselves.
+    assert_eq!(
+        package_key("PyPI", "Zope.Interface__x-_y"),
+        "zope-interface-x-y"
+    );
+    assert_eq!(package_key("PyPI", "requests"), "requests");
+    assert_eq!(package_key("crates.io", "Serde_JSON"), "serde-json");
+    // Case-sensitive ecosystems stay as written.
+    assert_eq!(package_key("npm", "JSONStream"), "JSONStream");
+    assert_eq!(
+        package_key("Go", "github.com/BurntSushi/toml"),
+        "github.com/BurntSushi/toml"
+    );
+    assert_eq!(
+        package_key("Maven", "org.Apache:Commons"),
+        "org.Apache:Commons"
+    );
+}

@@ -281,11 +281,62 @@ impl AdvisoryDb {
 
     async fn open(pool: Pool) -> Result<AdvisoryDb> {
         MIGRATIONS.apply(&pool).await?;
-        Ok(AdvisoryDb {
+        let db = AdvisoryDb {
             pool,
             beside: false,
             reporter: Default::default(),
-        })
+        };
+        db.normalize_keys().await?;
+        Ok(db)
+    }
+
+    /// Re-keys advisories stored before match keys followed each ecosystem's name comparison
+    /// ([`stella_advisories::matching::package_key`]: PyPI's PEP 503, NuGet's and crates.io's
+    /// case-insensitivity), so they meet the candidates' keys without a re-import. Idempotent,
+    /// and a no-op once done (one indexed scan of those ecosystems' keys).
+    async fn normalize_keys(&self) -> Result<()> {
+        let select = self.sql(
+            "SELECT DISTINCT ecosystem, package FROM vuln_affected
+             WHERE ecosystem IN ('PyPI', 'NuGet', 'crates.io')",
+        );
+        let copy = self.sql(
+            "INSERT INTO vuln_affected (ecosystem, package, advisory_id, source)
+             SELECT ecosystem, $1, advisory_id, source FROM vuln_affected
+             WHERE ecosystem = $2 AND package = $3
+             ON CONFLICT DO NOTHING",
+        );
+        let delete = self.sql("DELETE FROM vuln_affected WHERE ecosystem = $1 AND package = $2");
+        let keys: Vec<(String, String)> =
+            with_pool!(&self.pool, |p| sqlx::query_as(select).fetch_all(p).await?);
+        let stale: Vec<(String, String, String)> = keys
+            .into_iter()
+            .filter_map(|(ecosystem, package)| {
+                let key = stella_advisories::matching::package_key(&ecosystem, &package)
+                    .into_owned();
+                (key != package).then_some((key, ecosystem, package))
+            })
+            .collect();
+        if stale.is_empty() {
+            return Ok(());
+        }
+        with_pool!(&self.pool, |p| {
+            let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
+            for (key, ecosystem, package) in &stale {
+                sqlx::query(copy.clone())
+                    .bind(key)
+                    .bind(ecosystem)
+                    .bind(package)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(delete.clone())
+                    .bind(ecosystem)
+                    .bind(package)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     /// From now on every feed write that logs a delta also appends `reporter`'s events to
@@ -985,7 +1036,12 @@ pub fn prepare_advisories(
             let keys = advisory
                 .affected
                 .iter()
-                .map(|a| (a.ecosystem.clone(), a.package.clone()))
+                // Keyed as candidates are: by the ecosystem's own name comparison.
+                .map(|a| {
+                    let package =
+                        stella_advisories::matching::package_key(&a.ecosystem, &a.package);
+                    (a.ecosystem.clone(), package.into_owned())
+                })
                 .collect();
             (serde_json::to_string(advisory).unwrap_or_default(), keys)
         })

@@ -420,3 +420,52 @@ async fn feed_deltas_are_reported_in_their_transaction_in_sqlite_and_postgres() 
     let separate = AdvisoryDb::connect_postgres(&pg.url).await.unwrap();
     assert!(!separate.report_deltas(std::sync::Arc::new(|_| Vec::new())));
 }
+
+/// Advisories stored with keys as their feed spelled them (before keys followed each
+/// ecosystem's name comparison) are re-keyed when the store opens, so candidates meet them.
+async fn old_keys_are_normalised(open: impl AsyncFn() -> AdvisoryDb) {
+    let db = open().await;
+    let old = vec![
+        (
+            "PyPI".to_string(),
+            "Products.PluggableAuthService".to_string(),
+        ),
+        ("NuGet".to_string(), "Newtonsoft.Json".to_string()),
+        ("npm".to_string(), "JSONStream".to_string()),
+    ];
+    db.sync_feed("ns/old", &[row("GHSA-1", r#"{"id":"GHSA-1"}"#, &old)])
+        .await
+        .unwrap();
+    drop(db);
+    let db = open().await;
+    for (ecosystem, package) in [
+        ("PyPI", "products-pluggableauthservice"),
+        ("NuGet", "newtonsoft.json"),
+        ("npm", "JSONStream"),
+    ] {
+        let found = db
+            .advisories_for(&[(ecosystem.to_string(), package.to_string())])
+            .await
+            .unwrap();
+        assert_eq!(found.len(), 1, "{ecosystem}/{package}");
+    }
+    assert!(
+        db.advisories_for(&[("npm".into(), "jsonstream".into())])
+            .await
+            .unwrap()
+            .is_empty(),
+        "npm names are case-sensitive"
+    );
+}
+
+#[tokio::test]
+async fn stored_keys_are_normalised_on_open_in_sqlite_and_postgres() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_path_buf();
+    old_keys_are_normalised(async || Store::open_embedded(&path).await.unwrap().advisories).await;
+    let Some(pg) = PgDatabase::create("store") else {
+        return;
+    };
+    let url = pg.url.clone();
+    old_keys_are_normalised(async || AdvisoryDb::connect_postgres(&url).await.unwrap()).await;
+}
