@@ -311,8 +311,8 @@ impl AdvisoryDb {
         let stale: Vec<(String, String, String)> = keys
             .into_iter()
             .filter_map(|(ecosystem, package)| {
-                let key = stella_advisories::matching::package_key(&ecosystem, &package)
-                    .into_owned();
+                let key =
+                    stella_advisories::matching::package_key(&ecosystem, &package).into_owned();
                 (key != package).then_some((key, ecosystem, package))
             })
             .collect();
