@@ -308,22 +308,22 @@ struct Rated {
     origin: Option<String>,
 }
 
+/// (ecosystem, [`package_key`]) → (advisory, affected entry) positions.
+type ByKey<'a> =
+    std::collections::HashMap<(&'a str, std::borrow::Cow<'a, str>), Vec<(usize, usize)>>;
+
 /// Advisories indexed by (ecosystem, package): built once when a store is loaded.
 #[derive(Debug)]
 pub struct Index<'a> {
     advisories: &'a [Advisory],
-    /// By (ecosystem, [`package_key`]).
-    by_key: std::collections::HashMap<(&'a str, std::borrow::Cow<'a, str>), Vec<(usize, usize)>>,
+    by_key: ByKey<'a>,
     /// NVD enrichment records by CVE id.
     nvd: std::collections::HashMap<&'a str, usize>,
 }
 
 impl<'a> Index<'a> {
     pub fn new(advisories: &'a [Advisory]) -> Index<'a> {
-        let mut by_key: std::collections::HashMap<
-            (&str, std::borrow::Cow<'a, str>),
-            Vec<(usize, usize)>,
-        > = std::collections::HashMap::new();
+        let mut by_key = ByKey::new();
         let mut nvd = std::collections::HashMap::new();
         for (a, advisory) in advisories.iter().enumerate() {
             if advisory.withdrawn.is_some() {
