@@ -116,11 +116,14 @@ pub fn open(path: &Path, platform: &Platform) -> Result<Image> {
         // Docker's OCI archives carry a manifest.json too; prefer the OCI index.
         return resolve_index(Box::new(blobs), &index_bytes, None, platform, source);
     }
-    let manifest = index
-        .read_small(path, "manifest.json")
-        .map_err(|_| Error::UnknownSource {
+    // A tar without manifest.json is not an image; one whose manifest.json is oversized or
+    // unreadable is a corrupt image, and says so.
+    if !index.files.contains_key("manifest.json") {
+        return Err(Error::UnknownSource {
             path: source.clone(),
-        })?;
+        });
+    }
+    let manifest = index.read_small(path, "manifest.json")?;
     let entries: Vec<LegacyEntry> =
         serde_json::from_slice(&manifest).map_err(|e| Error::Invalid {
             what: "docker archive manifest.json",

@@ -47,6 +47,29 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
         String::from_utf8_lossy(&out.stderr)
             .contains("neither an OCI layout directory nor a docker-archive tar")
     );
+    // A docker-archive whose manifest.json is over the JSON limit is a corrupt image (exit
+    // 5, naming the file), not "not an image".
+    let archive = dir.path().join("archive");
+    std::fs::create_dir(&archive).unwrap();
+    let mut manifest = b"[{\"Config\": \"c.json\", \"Layers\": []}]".to_vec();
+    manifest.resize(9 * 1024 * 1024, b' ');
+    std::fs::write(archive.join("manifest.json"), manifest).unwrap();
+    let oversized = dir.path().join("oversized.tar");
+    assert!(
+        Command::new("tar")
+            .arg("-cf")
+            .arg(&oversized)
+            .arg("-C")
+            .arg(&archive)
+            .arg("manifest.json")
+            .status()
+            .unwrap()
+            .success()
+    );
+    let out = stella().arg("scan").arg(&oversized).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{stderr}");
+    assert!(stderr.contains("manifest.json"), "{stderr}");
     // A FIFO is refused without blocking on it.
     let fifo = dir.path().join("fifo");
     assert!(
