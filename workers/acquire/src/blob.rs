@@ -8,14 +8,18 @@ use sha2::{Digest as _, Sha256};
 use std::io::{self, BufRead, BufReader, Read};
 use std::sync::{Arc, Mutex};
 
-/// Bounds on one layer's expansion.
+/// Bounds on one layer's expansion. The defaults refuse bombs, not images: a real layer may
+/// hold one very compressible file (a 100 MB file of zeros, a large log: gzip reaches about
+/// 1,000:1 on those, zstd far more), so the ratio is judged only over a large window — a layer
+/// that has expanded past 1 GiB at more than 1,000 bytes per compressed byte is a bomb — and
+/// no layer expands past 32 GiB whatever its ratio.
 #[derive(Clone, Debug)]
 pub struct Limits {
     /// Most uncompressed bytes one layer may expand to.
     pub max_layer_bytes: u64,
     /// Most uncompressed bytes per compressed byte, checked once past `ratio_grace` bytes.
     pub max_ratio: u64,
-    /// Uncompressed bytes before the ratio is enforced (small, highly compressible layers are normal).
+    /// Uncompressed bytes before the ratio is enforced (the window it is judged over).
     pub ratio_grace: u64,
 }
 
@@ -24,7 +28,7 @@ impl Default for Limits {
         Limits {
             max_layer_bytes: 32 << 30,
             max_ratio: 1000,
-            ratio_grace: 64 << 20,
+            ratio_grace: 1 << 30,
         }
     }
 }
@@ -332,6 +336,25 @@ mod tests {
                 .to_string()
                 .contains("more than 8388608 bytes")
         );
+    }
+
+    #[test]
+    fn one_very_compressible_file_is_not_a_bomb() {
+        // A layer holding a 100 MB file of zeros (gzip: about 1,000:1) scans by default.
+        let zeros = vec![0u8; 100 << 20];
+        // As `docker push` / `gzip -9` store it.
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+        e.write_all(&zeros).unwrap();
+        let stored = e.finish().unwrap();
+        assert!(
+            (100u64 << 20) / stored.len() as u64 > 900,
+            "as compressible as a bomb: {} bytes",
+            stored.len()
+        );
+        let l = layer(&stored);
+        let (out, result) = read_all(stored, &l, &Limits::default());
+        assert_eq!(result.unwrap().uncompressed_bytes, 100 << 20);
+        assert_eq!(out.len(), 100 << 20);
     }
 
     #[test]
