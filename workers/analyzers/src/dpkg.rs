@@ -39,17 +39,38 @@ pub fn wants(path: &str) -> bool {
 /// One control-file stanza: field name → value (continuation lines joined with `\n`).
 pub type Stanza = BTreeMap<String, String>;
 
+/// Most bytes one field's value may hold (all its continuation lines): the longest real
+/// fields (`Conffiles` of a large package, a long `Description`) are far below it.
+pub const MAX_FIELD_BYTES: usize = 1 << 20;
+/// Most bytes of an identity field (`Package`, `Version`, `Architecture`, `Source`): Debian's
+/// names and versions are short; a longer one is not a package name.
+pub const MAX_IDENTITY_BYTES: usize = 256;
+
 /// Parses control-file stanzas. Errors on a continuation line with no field before it, a
-/// field without a colon, and a field given twice in one stanza.
+/// field without a colon, and a field given twice in one stanza. A stanza with a field over
+/// [`MAX_FIELD_BYTES`] is left out ([`parse_stanzas_within`] says which).
 pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>> {
+    parse_stanzas_within(text).map(|(stanzas, _)| stanzas)
+}
+
+/// [`parse_stanzas`], and why each stanza left out was left out (`line N: field F is over
+/// …`). An oversized value is never copied.
+pub fn parse_stanzas_within(text: &str) -> Result<(Vec<Stanza>, Vec<String>)> {
     let mut stanzas = Vec::new();
+    let mut skipped = Vec::new();
     let mut current = Stanza::new();
+    let mut oversized: Option<String> = None;
     let mut last_key: Option<String> = None;
     for (number, line) in text.lines().enumerate() {
         let number = number + 1;
         if line.trim().is_empty() {
-            if !current.is_empty() {
-                stanzas.push(std::mem::take(&mut current));
+            match oversized.take() {
+                Some(reason) => {
+                    skipped.push(reason);
+                    current.clear();
+                }
+                None if !current.is_empty() => stanzas.push(std::mem::take(&mut current)),
+                None => {}
             }
             last_key = None;
             continue;
@@ -59,16 +80,25 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>> {
                 .as_ref()
                 .ok_or_else(|| Error::ContinuationWithoutField {
                     line: number,
-                    text: line.to_string(),
+                    text: bounded(line),
                 })?;
+            if oversized.is_some() {
+                continue;
+            }
             let value = current.get_mut(key).expect("last key is present");
+            if value.len() + 1 + line.len() > MAX_FIELD_BYTES {
+                oversized = Some(format!(
+                    "line {number}: field {key} is over {MAX_FIELD_BYTES} bytes: stanza left out"
+                ));
+                continue;
+            }
             value.push('\n');
             value.push_str(line);
             continue;
         }
         let not_a_field = || Error::NotAField {
             line: number,
-            text: line.to_string(),
+            text: bounded(line),
         };
         let (key, value) = line.split_once(':').ok_or_else(not_a_field)?;
         let key = key.trim();
@@ -78,16 +108,39 @@ pub fn parse_stanzas(text: &str) -> Result<Vec<Stanza>> {
         if current.contains_key(key) {
             return Err(Error::DuplicateField {
                 line: number,
-                field: key.to_string(),
+                field: bounded(key),
             });
         }
-        current.insert(key.to_string(), value.trim().to_string());
+        let value = value.trim();
+        if value.len() > MAX_FIELD_BYTES && oversized.is_none() {
+            oversized = Some(format!(
+                "line {number}: field {} is {} bytes (over {MAX_FIELD_BYTES}): stanza left out",
+                bounded(key),
+                value.len()
+            ));
+        }
+        let kept = if oversized.is_some() { "" } else { value };
+        current.insert(key.to_string(), kept.to_string());
         last_key = Some(key.to_string());
     }
-    if !current.is_empty() {
-        stanzas.push(current);
+    match oversized {
+        Some(reason) => skipped.push(reason),
+        None if !current.is_empty() => stanzas.push(current),
+        None => {}
     }
-    Ok(stanzas)
+    Ok((stanzas, skipped))
+}
+
+/// A line as an error quotes it: at most 200 characters.
+fn bounded(text: &str) -> String {
+    if text.len() <= 200 {
+        return text.to_string();
+    }
+    let mut end = 200;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… ({} bytes)", &text[..end], text.len())
 }
 
 /// Whether a `Status:` value means the package's files are on disk.
@@ -204,27 +257,56 @@ fn absolute(p: &str) -> String {
 
 /// Reads every dpkg database in the image.
 pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>, crate::Error> {
-    let mut databases: Vec<(String, Vec<u8>, &'static str)> = Vec::new();
+    analyze_within(fs, distro).map(|(packages, _)| packages)
+}
+
+/// [`analyze`], and what was left out over its budgets (a stanza with an oversized field, an
+/// identity field over [`MAX_IDENTITY_BYTES`]), each with the database and the reason: a
+/// degraded result, said so, never an oversized value copied into the SBOM.
+pub fn analyze_within(
+    fs: &Filesystem,
+    distro: Option<&Distro>,
+) -> Result<(Vec<Package>, Vec<String>), crate::Error> {
+    let mut databases: Vec<(String, &[u8], &'static str)> = Vec::new();
     if let Some(bytes) = fs.read(STATUS) {
-        databases.push((STATUS.to_string(), bytes.to_vec(), "dpkg-status"));
+        databases.push((STATUS.to_string(), bytes, "dpkg-status"));
     }
     for (path, bytes) in fs.files_under(STATUS_D) {
         let name = path.rsplit('/').next().unwrap_or_default();
         if !name.contains('.') {
-            databases.push((path.to_string(), bytes.to_vec(), "dpkg-status.d"));
+            databases.push((path.to_string(), bytes, "dpkg-status.d"));
         }
     }
     let mut packages = Vec::new();
+    let mut left_out = Vec::new();
     for (path, bytes, source_kind) in databases {
-        let text = String::from_utf8_lossy(&bytes);
-        let stanzas = parse_stanzas(&text).map_err(|reason| crate::Error::Corrupt {
-            path: path.clone(),
-            reason: reason.into(),
-        })?;
+        let text = String::from_utf8_lossy(bytes);
+        let (stanzas, skipped) =
+            parse_stanzas_within(&text).map_err(|reason| crate::Error::Corrupt {
+                path: path.clone(),
+                reason: reason.into(),
+            })?;
+        left_out.extend(skipped.into_iter().map(|why| format!("{path}: {why}")));
         for stanza in stanzas {
             let Some(name) = stanza.get("Package").filter(|n| !n.is_empty()) else {
                 continue;
             };
+            if let Some((field, value)) = ["Package", "Version", "Architecture", "Source"]
+                .iter()
+                .find_map(|f| {
+                    stanza
+                        .get(*f)
+                        .filter(|v| v.len() > MAX_IDENTITY_BYTES)
+                        .map(|v| (f, v))
+                })
+            {
+                left_out.push(format!(
+                    "{path}: package {}: {field} is {} bytes (over {MAX_IDENTITY_BYTES}): left out",
+                    bounded(name),
+                    value.len()
+                ));
+                continue;
+            }
             if !is_installed(stanza.get("Status").map(String::as_str)) {
                 continue;
             }
@@ -300,7 +382,7 @@ pub fn analyze(fs: &Filesystem, distro: Option<&Distro>) -> Result<Vec<Package>,
             });
         }
     }
-    Ok(packages)
+    Ok((packages, left_out))
 }
 
 fn owned_files(

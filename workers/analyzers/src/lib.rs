@@ -105,8 +105,12 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
         distro: distro.clone(),
         ..Analysis::default()
     };
+    let dpkg = dpkg::analyze_within(fs, distro.as_ref()).map(|(packages, left_out)| {
+        analysis.errors.extend(left_out);
+        packages
+    });
     for result in [
-        dpkg::analyze(fs, distro.as_ref()),
+        dpkg,
         apk::analyze(fs, distro.as_ref()),
         rpm::analyze(fs, distro.as_ref()),
     ] {

@@ -249,3 +249,46 @@ fn dependencies_resolve_through_alternatives_and_provides_as_syft_expects() {
         }
     }
 }
+
+/// A status file with one 100 MB `Package:` line (the hostile corpus's case) and one with a
+/// long version: both stanzas are left out and said so, the real package is kept, and no
+/// oversized value reaches a package.
+#[test]
+fn oversized_fields_are_left_out_and_reported() {
+    let mut status = String::from(
+        "Package: base-files\nStatus: install ok installed\nVersion: 12.4\nArchitecture: amd64\n\n",
+    );
+    status.push_str("Package: ");
+    status.push_str(&"a".repeat(100 << 20));
+    status.push_str("\nStatus: install ok installed\nVersion: 1\n\n");
+    status.push_str(&format!(
+        "Package: long-version\nStatus: install ok installed\nVersion: {}\n\n",
+        "9".repeat(1000)
+    ));
+    let mut fragment = stella_layerfs::Fragment::default();
+    fragment.entries.push(stella_layerfs::FragmentEntry {
+        path: "var/lib/dpkg/status".into(),
+        kind: stella_layerfs::EntryKind::File {
+            size: status.len() as u64,
+            mode: 0o644,
+        },
+    });
+    fragment.files.insert(
+        "var/lib/dpkg/status".into(),
+        serde_bytes_buf(status.into_bytes()),
+    );
+    let fs = stella_layerfs::Filesystem::build([&fragment]);
+    let (packages, left_out) = stella_analyzers::dpkg::analyze_within(&fs, None).unwrap();
+    let names: Vec<&str> = packages.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["base-files"]);
+    assert_eq!(left_out.len(), 2, "{left_out:?}");
+    assert!(left_out[0].contains("field Package") && left_out[0].contains("left out"));
+    assert!(left_out[1].contains("long-version") && left_out[1].contains("Version"));
+    assert!(
+        left_out.iter().all(|r| r.len() < 400),
+        "reasons are bounded"
+    );
+    // The whole analysis reports them as degraded.
+    let analysis = stella_analyzers::analyze(&fs);
+    assert_eq!(analysis.errors.len(), 2, "{:?}", analysis.errors);
+}
