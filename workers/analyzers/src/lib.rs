@@ -98,6 +98,34 @@ impl stella_layerfs::Capture for Analyzers {
     }
 }
 
+/// Package-database directories the layer walk captures by their own paths, and the
+/// ecosystem each holds.
+const DATABASE_DIRS: [(&str, Ecosystem); 3] = [
+    ("var/lib/dpkg", Ecosystem::Deb),
+    ("lib/apk/db", Ecosystem::Apk),
+    ("var/lib/rpm", Ecosystem::Rpm),
+];
+
+/// A package-database directory that is a symlink (or under one) to another directory of the
+/// image that holds files (`var/lib/dpkg → /opt/dpkg`) while no package of its kind was
+/// found: the layer walk captured files by their own paths, so the database behind the link
+/// was not read. Said so, as a degraded result, rather than reported as an image without
+/// packages. (Fedora's `var/lib/rpm → ../../usr/lib/sysimage/rpm` is read where it lands.)
+fn unread_databases(fs: &Filesystem, analysis: &mut Analysis) {
+    for (dir, ecosystem) in DATABASE_DIRS {
+        let Some(target) = fs.resolve(dir).filter(|t| t != dir) else {
+            continue;
+        };
+        let found = analysis.packages.iter().any(|p| p.ecosystem == ecosystem);
+        if found || fs.under(&target).next().is_none() {
+            continue;
+        }
+        analysis.errors.push(format!(
+            "/{dir} is a symlink to /{target}: the package database behind it was not read (directory symlinks to package databases are not followed yet)"
+        ));
+    }
+}
+
 /// Runs every OS analyzer over the merged filesystem.
 pub fn analyze(fs: &Filesystem) -> Analysis {
     let distro = osrelease::detect(fs);
@@ -119,6 +147,7 @@ pub fn analyze(fs: &Filesystem) -> Analysis {
             Err(error) => analysis.errors.push(error.to_string()),
         }
     }
+    unread_databases(fs, &mut analysis);
     // Language packages, except those whose metadata an OS package owns (a distro's
     // python3-six is reported once, as the deb).
     let owned: std::collections::BTreeSet<&str> = analysis

@@ -292,3 +292,45 @@ fn oversized_fields_are_left_out_and_reported() {
     let analysis = stella_analyzers::analyze(&fs);
     assert_eq!(analysis.errors.len(), 2, "{:?}", analysis.errors);
 }
+
+/// `var/lib/dpkg → /opt/dpkg`, the database behind the link: not read (yet), and said so
+/// rather than reported as an image without packages.
+#[test]
+fn a_database_behind_a_directory_symlink_is_reported_unread() {
+    use stella_layerfs::{EntryKind, FragmentEntry};
+    let mut fragment = stella_layerfs::Fragment::default();
+    for (path, kind) in [
+        ("opt/dpkg", EntryKind::Dir),
+        (
+            "opt/dpkg/status",
+            EntryKind::File {
+                size: 10,
+                mode: 0o644,
+            },
+        ),
+        ("var/lib", EntryKind::Dir),
+        (
+            "var/lib/dpkg",
+            EntryKind::Symlink {
+                target: "/opt/dpkg".into(),
+            },
+        ),
+    ] {
+        fragment.entries.push(FragmentEntry {
+            path: path.into(),
+            kind,
+        });
+    }
+    let fs = stella_layerfs::Filesystem::build([&fragment]);
+    let analysis = stella_analyzers::analyze(&fs);
+    assert!(analysis.packages.is_empty());
+    assert_eq!(
+        analysis.errors,
+        [
+            "/var/lib/dpkg is a symlink to /opt/dpkg: the package database behind it was not read (directory symlinks to package databases are not followed yet)"
+        ]
+    );
+    // No symlink, no database: nothing to say.
+    let empty = stella_layerfs::Filesystem::build([&stella_layerfs::Fragment::default()]);
+    assert!(stella_analyzers::analyze(&empty).errors.is_empty());
+}
