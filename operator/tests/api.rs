@@ -45,6 +45,8 @@ struct Fixture {
     broken: String,
     advisories: Vec<stella_advisories::Advisory>,
     policy: String,
+    /// The catalog the API serves (Notify's deliveries are seeded into it).
+    store: stella_store::Store,
     _data: tempfile::TempDir,
 }
 
@@ -229,7 +231,7 @@ impl Fixture {
         ];
         let broken = format!("sha256:{}", "c".repeat(64));
         let policy = format!("{namespace}-warn");
-        let (admin, tokens, port, short_ttl_port) = runtime.block_on(async {
+        let (admin, tokens, port, short_ttl_port, store) = runtime.block_on(async {
             let admin = cluster.client().await.unwrap();
             install_crds(&admin).await;
             let store = stella_store::Store::open_embedded(data.path())
@@ -266,11 +268,11 @@ impl Fixture {
             let tokens = identities(cluster, &admin, &namespace).await;
             create_policy_and_scan(&admin, &namespace, &policy, &new).await;
             let operator = operator_client(cluster, &admin, &namespace).await;
-            let state = ApiState::new(operator, store);
+            let state = ApiState::new(operator, store.clone());
             let short = state.clone().with_review_cache(Duration::from_secs(1), 16);
             let port = serve(state).await;
             let short_ttl_port = serve(short).await;
-            (admin, tokens, port, short_ttl_port)
+            (admin, tokens, port, short_ttl_port, store)
         });
         Fixture {
             runtime,
@@ -285,6 +287,7 @@ impl Fixture {
             broken,
             advisories,
             policy,
+            store,
             _data: data,
         }
     }
@@ -1410,4 +1413,244 @@ fn an_unreachable_api_server_is_503() {
         request(port, "GET", &path, None, &[], None).error(401),
         "unauthenticated"
     );
+}
+
+/// A loopback HTTP receiver that answers `status` to every request and keeps the bodies.
+fn receiver(status: u16) -> (u16, std::sync::Arc<Mutex<Vec<Vec<u8>>>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let got = std::sync::Arc::new(Mutex::new(Vec::new()));
+    let sink = got.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { return };
+            let mut raw = Vec::new();
+            let mut chunk = [0u8; 8192];
+            let body = loop {
+                let n = stream.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break None;
+                }
+                raw.extend_from_slice(&chunk[..n]);
+                if let Some(i) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&raw[..i]).to_lowercase();
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:"))
+                        .and_then(|v| v.trim().parse().ok())
+                        .unwrap_or(0);
+                    while raw.len() < i + 4 + length {
+                        let n = stream.read(&mut chunk).unwrap_or(0);
+                        if n == 0 {
+                            break;
+                        }
+                        raw.extend_from_slice(&chunk[..n]);
+                    }
+                    break Some(raw[i + 4..].to_vec());
+                }
+            };
+            if let Some(body) = body {
+                sink.lock().unwrap().push(body);
+            }
+            let _ = stream.write_all(
+                format!("HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                    .as_bytes(),
+            );
+        }
+    });
+    (port, got)
+}
+
+#[test]
+fn notify_deliveries_and_test_sends_are_authorised_and_checked() {
+    let Some(f) = fixture() else { return };
+    let _turn = serial();
+    let ns = &f.namespace;
+    // Deliveries: one seeded in the test namespace's rule, one elsewhere.
+    let row = |id: &str, rule: &str| stella_store::DeliveryRow {
+        id: id.into(),
+        event_id: format!("event-{id}"),
+        rule: rule.into(),
+        action: 0,
+        channel: format!("{ns}/hook"),
+        target: String::new(),
+        status: "dead".into(),
+        reason: "matched".into(),
+        group_key: String::new(),
+        members: "[]".into(),
+        attempts: 5,
+        last_error: "HTTP 500 (gave up after 5 attempt(s))".into(),
+        created_at: "2026-12-01T00:00:00.000Z".into(),
+        next_attempt_at: "2026-12-01T00:00:00.000Z".into(),
+        sent_at: String::new(),
+    };
+    f.runtime
+        .block_on(f.store.notify.plan(
+            "api-test",
+            1,
+            "2026-12-01T00:00:00.000Z",
+            &[
+                (row("d-1", &format!("{ns}/criticals")), None),
+                (row("d-2", "elsewhere/rule"), None),
+            ],
+        ))
+        .unwrap();
+    let d = "/api/v1/notify/deliveries";
+    let all = f.get(d, Some(&f.tokens.reader)).json();
+    assert_eq!(all["count"], 2, "{all}");
+    let mine = f
+        .get(
+            &format!("{d}?rule={ns}/criticals&status=dead"),
+            Some(&f.tokens.reader),
+        )
+        .json();
+    assert_eq!(mine["count"], 1, "{mine}");
+    let item = &mine["items"][0];
+    assert_eq!(
+        (
+            item["id"].as_str(),
+            item["eventId"].as_str(),
+            item["attempts"].as_i64()
+        ),
+        (Some("d-1"), Some("event-d-1"), Some(5))
+    );
+    assert!(item["lastError"].as_str().unwrap().contains("HTTP 500"));
+    assert!(item["sentAt"].is_null());
+    // The namespaced reader sees its namespace's, not the cluster's.
+    let by_ns = f
+        .get(&format!("{d}?namespace={ns}"), Some(&f.tokens.ns_reader))
+        .json();
+    assert_eq!(by_ns["count"], 1, "{by_ns}");
+    assert_eq!(f.get(d, Some(&f.tokens.ns_reader)).error(403), "forbidden");
+    assert_eq!(f.get(d, Some(&f.tokens.nobody)).error(403), "forbidden");
+    assert_eq!(f.get(d, None).error(401), "unauthenticated");
+    for bad in [
+        "status=lost",
+        "limit=0",
+        "limit=501",
+        "limit=x",
+        "rule=no-slash",
+        "rule=../etc/passwd",
+        "namespace=Bad_NS",
+        "extra=1",
+    ] {
+        assert_eq!(
+            f.get(&format!("{d}?{bad}"), Some(&f.tokens.reader))
+                .error(400),
+            "bad_request",
+            "{bad}"
+        );
+    }
+
+    // Test sends, through channels the API resolves from the API server.
+    let (ok_port, got) = receiver(200);
+    let (failing_port, _) = receiver(500);
+    let channels: Api<stella_crds::notify::v1alpha1::NotifyChannel> =
+        Api::namespaced(f.admin.clone(), ns);
+    for (name, spec) in [
+        (
+            "hook",
+            json!({"type": "webhook", "endpoint": format!("http://127.0.0.1:{ok_port}/hook"), "allowHosts": ["127.0.0.1"]}),
+        ),
+        (
+            "failing",
+            json!({"type": "webhook", "endpoint": format!("http://127.0.0.1:{failing_port}/hook"), "allowHosts": ["127.0.0.1"]}),
+        ),
+        (
+            "guarded",
+            json!({"type": "webhook", "endpoint": format!("http://127.0.0.1:{ok_port}/hook")}),
+        ),
+        (
+            "no-secret",
+            json!({"type": "slack", "secretRef": {"name": "absent", "key": "url"}}),
+        ),
+    ] {
+        let channel: stella_crds::notify::v1alpha1::NotifyChannel =
+            serde_json::from_value(json!({"apiVersion": "stella-ops.org/v1alpha1",
+                "kind": "NotifyChannel", "metadata": {"name": name}, "spec": spec}))
+            .unwrap();
+        f.runtime
+            .block_on(channels.patch(
+                name,
+                &PatchParams::apply(MANAGER).force(),
+                &Patch::Apply(&channel),
+            ))
+            .unwrap();
+    }
+    let t = "/api/v1/notify/test";
+    let send = |channel: &str, token: &str| {
+        f.post(
+            t,
+            Some(token),
+            &json!({"channel": format!("{ns}/{channel}")}),
+        )
+    };
+    let sent = send("hook", &f.tokens.editor);
+    assert_eq!(sent.status, 200, "{}", String::from_utf8_lossy(&sent.body));
+    assert_eq!(sent.json()["status"], "sent");
+    let bodies = got.lock().unwrap().clone();
+    assert_eq!(bodies.len(), 1);
+    let event: Value = serde_json::from_slice(&bodies[0]).unwrap();
+    assert_eq!(event["type"], "notify.test");
+    assert_eq!(event["subject"], format!("{ns}/hook"));
+    // The receiver's 500: 502, retryable; the SSRF guard: 502, not retryable; an unresolvable
+    // channel: 409 with its reason; none at all: 404.
+    // The error carries `retryable` beside its code and message.
+    let delivery_failed = |reply: Reply| {
+        assert_eq!(
+            reply.status,
+            502,
+            "{}",
+            String::from_utf8_lossy(&reply.body)
+        );
+        let error = reply.json()["error"].clone();
+        assert_eq!(error["code"], "delivery_failed", "{error}");
+        error
+    };
+    let failed = delivery_failed(send("failing", &f.tokens.editor));
+    assert_eq!(failed["retryable"], true, "{failed}");
+    assert_eq!(failed["message"], "HTTP 500");
+    let guarded = delivery_failed(send("guarded", &f.tokens.editor));
+    assert_eq!(guarded["retryable"], false, "{guarded}");
+    assert!(
+        guarded["message"].as_str().unwrap().contains("allowHosts"),
+        "{guarded}"
+    );
+    let unresolved = send("no-secret", &f.tokens.editor);
+    assert_eq!(unresolved.error(409), "conflict");
+    assert!(
+        unresolved.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("SecretNotFound")
+    );
+    assert_eq!(send("absent", &f.tokens.editor).error(404), "not_found");
+    // Readers may not send; nothing more reached the receiver.
+    assert_eq!(send("hook", &f.tokens.reader).error(403), "forbidden");
+    assert_eq!(got.lock().unwrap().len(), 1);
+    // Garbage bodies.
+    for bad in [
+        json!(["x"]),
+        json!({"channel": "no-slash"}),
+        json!({"channel": format!("{ns}/hook"), "extra": 1}),
+        json!({"channel": format!("{ns}/hook"), "target": "a\r\nBcc: b"}),
+        json!({"channel": 7}),
+    ] {
+        assert_eq!(
+            f.post(t, Some(&f.tokens.editor), &bad).error(400),
+            "bad_request",
+            "{bad}"
+        );
+    }
+    // Over 1 MiB: refused from the declared length, before the body is sent.
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", f.port)).unwrap();
+    write!(
+        stream,
+        "POST {t} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        f.tokens.editor,
+        api::MAX_BODY_BYTES + 1
+    )
+    .unwrap();
+    assert_eq!(read_reply(stream).error(413), "payload_too_large");
 }

@@ -155,6 +155,27 @@ pub(crate) fn params(
     Ok(found)
 }
 
+/// A JSON request body: an object of the request's fields and no others (serde would also
+/// take them positionally from an array). `what` names the request in the error with its
+/// `shape`, e.g. `report request` and `{"imageDigest": "sha256:…"}`.
+pub(crate) fn json_object<T: serde::de::DeserializeOwned>(
+    body: &[u8],
+    what: &str,
+    shape: &str,
+) -> Result<T, Error> {
+    let bad = |why: String| {
+        Error::BadRequest(format!(
+            "the body is not a {what} ({shape}): {}",
+            quoted(&why)
+        ))
+    };
+    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
+    if !value.is_object() {
+        return Err(bad("not a JSON object".into()));
+    }
+    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+}
+
 /// Validated query parameters.
 #[derive(Debug)]
 pub(crate) struct Params(Vec<(&'static str, String)>);
@@ -165,6 +186,18 @@ impl Params {
             .iter()
             .find(|(n, _)| *n == name)
             .map(|(_, v)| v.as_str())
+    }
+
+    /// `limit`: a number from 1 to `max`, `default` when absent.
+    pub(crate) fn limit(&self, default: u32, max: u32) -> Result<u32, Error> {
+        match self.get("limit") {
+            None => Ok(default),
+            Some(text) => text
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=max).contains(n))
+                .ok_or_else(|| Error::BadRequest(format!("limit is a number from 1 to {max}"))),
+        }
     }
 
     pub(crate) fn required(&self, name: &str) -> Result<&str, Error> {

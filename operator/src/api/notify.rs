@@ -56,16 +56,7 @@ pub(crate) async fn deliveries(
                     })
                 })
                 .transpose()?;
-            let limit = match params.get("limit") {
-                None => 100,
-                Some(text) => text
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_DELIVERIES).contains(n))
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!("limit is a number from 1 to {MAX_DELIVERIES}"))
-                    })?,
-            };
+            let limit = params.limit(100, MAX_DELIVERIES)?;
             let access = match (&rule, &namespace) {
                 (Some((ns, name)), _) => Access::notify("get", "notifyrules", Some(ns), Some(name)),
                 (None, Some(ns)) => Access::notify("list", "notifyrules", Some(ns), None),
@@ -237,19 +228,13 @@ fn qualified(text: &str) -> Result<(String, String), Error> {
     ))
 }
 
-/// The body: a JSON object of the request's fields and no others.
+/// The body: `{"channel": …, "target"?: …}` and nothing else.
 fn parse(body: &[u8]) -> Result<TestRequest, Error> {
-    let bad = |why: String| {
-        Error::BadRequest(format!(
-            "the body is not a test request ({{\"channel\": \"<namespace>/<name>\", \"target\": \"…\"}}): {}",
-            quoted(&why)
-        ))
-    };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-    if !value.is_object() {
-        return Err(bad("not a JSON object".into()));
-    }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    input::json_object(
+        body,
+        "test request",
+        "{\"channel\": \"<namespace>/<name>\", \"target\": \"…\"}",
+    )
 }
 
 #[cfg(test)]

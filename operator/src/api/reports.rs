@@ -91,20 +91,13 @@ pub(crate) async fn report(
     )
 }
 
-/// The body: a JSON object of the request's fields and no others (serde would also take
-/// them positionally from an array).
+/// The body: the report request's fields and no others.
 fn parse(body: &[u8]) -> Result<ReportRequest, Error> {
-    let bad = |why: String| {
-        Error::BadRequest(format!(
-            "the body is not a report request ({{\"imageDigest\": \"sha256:…\", \"policyRevision\": \"<policy>[@sha256:…]\"}}): {}",
-            quoted(&why)
-        ))
-    };
-    let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(e.to_string()))?;
-    if !value.is_object() {
-        return Err(bad("not a JSON object".into()));
-    }
-    serde_json::from_value(value).map_err(|e| bad(e.to_string()))
+    input::json_object(
+        body,
+        "report request",
+        "{\"imageDigest\": \"sha256:…\", \"policyRevision\": \"<policy>[@sha256:…]\"}",
+    )
 }
 
 /// `name` or `name@sha256:…`.

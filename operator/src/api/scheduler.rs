@@ -59,16 +59,7 @@ pub(crate) async fn runs(
             let caller = state.reviews.authenticate(authorization.as_deref()).await?;
             let params = input::params(query, &["schedule", "limit"])?;
             let schedule = input::object_name(params.required("schedule")?)?;
-            let limit = match params.get("limit") {
-                None => 20,
-                Some(text) => text
-                    .parse::<u32>()
-                    .ok()
-                    .filter(|n| (1..=MAX_RUNS).contains(n))
-                    .ok_or_else(|| {
-                        Error::BadRequest(format!("limit is a number from 1 to {MAX_RUNS}"))
-                    })?,
-            };
+            let limit = params.limit(20, MAX_RUNS)?;
             state
                 .reviews
                 .authorize(&caller, Access::read_schedule(&schedule))

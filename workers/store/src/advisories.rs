@@ -868,12 +868,7 @@ impl AdvisoryDb {
                         tracing::error!(%error, "feed delta event not recorded");
                         continue;
                     }
-                    sqlx::query(outbox.clone())
-                        .bind(&e.event_id)
-                        .bind(&e.kind)
-                        .bind(&e.namespace)
-                        .bind(&e.time)
-                        .bind(&e.body)
+                    crate::notify::insert_event!(outbox, e)
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -585,12 +585,7 @@ impl Catalog {
                 .execute(&mut *tx)
                 .await?;
             for e in events {
-                sqlx::query(outbox.clone())
-                    .bind(&e.event_id)
-                    .bind(&e.kind)
-                    .bind(&e.namespace)
-                    .bind(&e.time)
-                    .bind(&e.body)
+                crate::notify::insert_event!(outbox, e)
                     .execute(&mut *tx)
                     .await?;
             }

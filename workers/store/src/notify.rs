@@ -240,6 +240,33 @@ pub fn check_event(event: &OutboxEvent) -> Result<()> {
     Ok(())
 }
 
+/// The outbox insert of one event (`$sql` from [`outbox_insert`], `$e` an [`OutboxEvent`]),
+/// its values bound: run it on the transaction the event belongs to.
+macro_rules! insert_event {
+    ($sql:expr, $e:expr) => {
+        sqlx::query($sql.clone())
+            .bind(&$e.event_id)
+            .bind(&$e.kind)
+            .bind(&$e.namespace)
+            .bind(&$e.time)
+            .bind(&$e.body)
+    };
+}
+pub(crate) use insert_event;
+
+/// An outbox row as the queries select it: `event_id, kind, namespace, time, body`.
+type EventTuple = (String, String, String, String, String);
+
+fn event_of((event_id, kind, namespace, time, body): EventTuple) -> OutboxEvent {
+    OutboxEvent {
+        event_id,
+        kind,
+        namespace,
+        time,
+        body,
+    }
+}
+
 /// The outbox insert, in the `notify` module's dialect of `pool`.
 pub(crate) fn outbox_insert(pool: &Pool) -> sqlx::SqlStr {
     pool.sql(
@@ -278,12 +305,7 @@ impl NotifyDb {
             let mut tx = p.begin_with(crate::db::write_begin(p)).await?;
             let mut added = 0;
             for e in events {
-                added += sqlx::query(sql.clone())
-                    .bind(&e.event_id)
-                    .bind(&e.kind)
-                    .bind(&e.namespace)
-                    .bind(&e.time)
-                    .bind(&e.body)
+                added += insert_event!(sql, e)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
@@ -308,16 +330,7 @@ impl NotifyDb {
         Ok(rows
             .into_iter()
             .map(|(seq, event_id, kind, namespace, time, body)| {
-                (
-                    seq,
-                    OutboxEvent {
-                        event_id,
-                        kind,
-                        namespace,
-                        time,
-                        body,
-                    },
-                )
+                (seq, event_of((event_id, kind, namespace, time, body)))
             })
             .collect())
     }
@@ -337,22 +350,13 @@ impl NotifyDb {
             std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let json = serde_json::to_string(chunk).unwrap_or_default();
-            let rows: Vec<(String, String, String, String, String)> =
-                with_pool!(&self.pool, |p| sqlx::query_as(sql.clone())
-                    .bind(&json)
-                    .fetch_all(p)
-                    .await?);
-            for (event_id, kind, namespace, time, body) in rows {
-                found.insert(
-                    event_id.clone(),
-                    OutboxEvent {
-                        event_id,
-                        kind,
-                        namespace,
-                        time,
-                        body,
-                    },
-                );
+            let rows: Vec<EventTuple> = with_pool!(&self.pool, |p| sqlx::query_as(sql.clone())
+                .bind(&json)
+                .fetch_all(p)
+                .await?);
+            for row in rows {
+                let event = event_of(row);
+                found.insert(event.event_id.clone(), event);
             }
         }
         Ok(ids.iter().filter_map(|id| found.remove(id)).collect())
