@@ -120,8 +120,9 @@ pub mod v1alpha1 {
             regex(pattern = r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
         )]
         pub channel: String,
-        /// Overrides the channel's default target; recorded with each delivery. Slack and Teams
-        /// incoming webhooks post where their URL was created, so there it is informational.
+        /// Overrides the channel's default target: for e-mail the recipients (comma-separated);
+        /// recorded with each delivery. Slack and Teams incoming webhooks post where their URL
+        /// was created, so there it is informational.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 512))]
         pub target: Option<String>,
@@ -239,8 +240,9 @@ pub mod v1alpha1 {
         /// `slack`, `teams`, `email` or `webhook`.
         #[serde(rename = "type")]
         pub type_: ChannelType,
-        /// Default target, recorded with each delivery (Slack and Teams incoming webhooks post
-        /// where their URL was created, so there it is informational).
+        /// Default target: for e-mail the recipients (comma-separated, at most 50); recorded with
+        /// each delivery (Slack and Teams incoming webhooks post where their URL was created, so
+        /// there it is informational).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(min = 1, max = 512))]
         pub target: Option<String>,
