@@ -8,7 +8,8 @@
 //! 3. [`evaluate`]: the inventory matched against the imported advisories, VEX consensus,
 //!    KEV / EPSS, the policy with its proof ledger, and the unknowns: an [`Evaluation`];
 //! 4. [`record`] (the unknowns registry) and [`record_result`] (the policy report and the
-//!    catalog's result under pinned inputs, what the operator and the webhook read).
+//!    catalog's result under pinned inputs, what the operator and the webhook read);
+//! 5. [`attest`], when asked: the outputs' in-toto statements, signed into DSSE envelopes.
 //!
 //! Typed inputs and outputs, no flags and no exit codes: every failure is an [`Error`] whose
 //! [`Error::reason`] is one of the [`Reason`] classes the shells map to exit codes, run rows
@@ -18,6 +19,7 @@
 
 mod acquire;
 mod analyze;
+pub mod attest;
 mod cache;
 pub mod delta;
 mod evaluate;
