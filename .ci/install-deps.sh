@@ -29,6 +29,9 @@ fi
 command -v moto_server >/dev/null || python3 -m pip install --quiet --disable-pip-version-check "moto[server]"
 # The independent Standard Webhooks verifier the notify tests check signatures with.
 python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check standardwebhooks
+# The independent DSSE verifier and in-toto statement validator the attestation tests use.
+python3 -c "import securesystemslib.dsse, in_toto_attestation.v1.statement, cryptography" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check securesystemslib in-toto-attestation cryptography
 # The SMTP server the e-mail channel tests deliver to (STARTTLS, AUTH): aiosmtpd.
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 # The test API server and the test node: built once from Debian's kubernetes source package

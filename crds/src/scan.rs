@@ -128,12 +128,17 @@ pub mod v1alpha1 {
         "fieldPath": ".signingKeySecretRef",
     }]))]
     pub struct AttestSpec {
-        /// Produce a DSSE envelope over the report and SBOM digests.
+        /// Sign the result: DSSE envelopes of in-toto statements for the SBOM, the
+        /// vulnerabilities, the verdict report and the proof root. The worker only writes the
+        /// statements; the operator re-hashes what they bind and signs them.
         pub enabled: bool,
-        /// The private key (PEM, ECDSA P-256 or Ed25519) the worker signs with.
+        /// The Secret (in the Scan's namespace) and key holding the private key: PKCS#8 or
+        /// SEC1 PEM (ECDSA P-256 or Ed25519) or a cosign key file, whose password is the
+        /// Secret's `cosign.password` (or `password`) entry. Only the operator reads it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub signing_key_secret_ref: Option<SecretKeyRef>,
-        /// Also log the envelope to this Rekor transparency log (`https://…`).
+        /// Also log the envelopes to this Rekor v2 transparency log (`https://…`). Not
+        /// implemented yet: the result is signed and its status says `NotLogged`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
         pub rekor_url: Option<String>,
@@ -343,10 +348,23 @@ pub mod v1alpha1 {
     pub struct AttestationStatus {
         /// `NotRequested`, `Signed`, `Logged` (signed and in Rekor) or `Failed`.
         pub state: AttestationState,
-        /// Digest of the DSSE envelope.
+        /// Why it failed (`SigningKeyMissing`, `SigningKeyInvalid`, `ArtifactTampered`,
+        /// `NotAttestable`, …).
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
-        pub envelope_digest: Option<String>,
+        #[schemars(length(max = 64))]
+        pub reason: Option<String>,
+        /// What failed, for people.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 1024))]
+        pub message: Option<String>,
+        /// The signing key's id (hex SHA-256 of its SubjectPublicKeyInfo).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(regex(pattern = r"^[a-f0-9]{64}$"))]
+        pub key_id: Option<String>,
+        /// The DSSE envelopes of the current result, one per kind.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        #[schemars(length(max = 8))]
+        pub envelopes: Vec<AttestedEnvelope>,
         /// Rekor log index, when logged.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub rekor_log_index: Option<i64>,
@@ -354,6 +372,21 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(max = 128))]
         pub rekor_uuid: Option<String>,
+    }
+
+    /// One stored DSSE envelope.
+    #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct AttestedEnvelope {
+        /// `sbom`, `vulns`, `report` or `proof`.
+        #[schemars(length(max = 16))]
+        pub kind: String,
+        /// Its object-store key, `attest/<artifact sha256>.dsse.json`.
+        #[schemars(length(max = 128))]
+        pub key: String,
+        /// SHA-256 of the envelope.
+        #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
+        pub digest: String,
     }
 
     /// Attestation states.

@@ -65,7 +65,17 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
         schedule_request: Some("s".repeat(160)),
         attestation: Some(AttestationStatus {
             state: AttestationState::Logged,
-            envelope_digest: Some(digest.clone()),
+            reason: Some("r".repeat(64)),
+            message: Some("m".repeat(1024)),
+            key_id: Some("a".repeat(64)),
+            envelopes: vec![
+                stella_crds::scan::v1alpha1::AttestedEnvelope {
+                    kind: "k".repeat(16),
+                    key: "a".repeat(128),
+                    digest: digest.clone(),
+                };
+                8
+            ],
             rekor_log_index: Some(i64::MAX),
             rekor_uuid: Some("u".repeat(128)),
         }),

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 /// The engine: domain logic that must build without `kube`.
-const ENGINE: [&str; 15] = [
+const ENGINE: [&str; 16] = [
     "model",
     "acquire",
     "layerfs",
@@ -22,6 +22,7 @@ const ENGINE: [&str; 15] = [
     "pipeline",
     "feeds",
     "notify",
+    "attest",
 ];
 
 fn cargo() -> Command {

@@ -36,6 +36,8 @@ pub struct Reevaluation {
     /// The workloads a discovered Scan lists (`<namespace>/<Kind>/<name>`): its events go to
     /// their namespaces.
     pub workloads: Vec<String>,
+    /// `spec.attest.enabled`: the new result's statements are written for the signer.
+    pub attest: bool,
 }
 
 /// A worker Job to create, and the merged pull credentials of the Secret beside it (built by
@@ -75,6 +77,7 @@ pub fn build(
         namespace: scan.metadata.namespace.clone(),
         scan: scan.metadata.name.clone().unwrap_or_default(),
         workloads: job::workloads(scan),
+        attest: job::attests(scan),
     });
     let job = match &plan {
         Plan::Create { attempt } => {

@@ -23,6 +23,9 @@ pub struct References {
     pub secrets: Vec<(SecretRef, Option<Secret>)>,
     /// `spec.policyRef` and the Policy when it exists.
     pub policy: Option<(String, Option<Policy>)>,
+    /// With `spec.attest.enabled`: `spec.attest.signingKeySecretRef` (in the Scan's
+    /// namespace) and the Secret when it exists.
+    pub signing_key: Option<(SecretRef, Option<Secret>)>,
 }
 
 /// Reads the Scan's references.
@@ -51,7 +54,29 @@ pub async fn dereference(
             Some((name.clone(), policy))
         }
     };
-    Ok(References { secrets, policy })
+    let signing_key = match scan.spec.attest.as_ref().filter(|a| a.enabled) {
+        Some(attest) => match &attest.signing_key_secret_ref {
+            Some(key) => {
+                let reference = SecretRef {
+                    namespace: scan.namespace().unwrap_or_default(),
+                    name: key.name.clone(),
+                };
+                let api: Api<Secret> = Api::namespaced(client.clone(), &reference.namespace);
+                let secret = api
+                    .get_opt(&reference.name)
+                    .await
+                    .map_err(error::dereference("read the signing key Secret"))?;
+                Some((reference, secret))
+            }
+            None => None,
+        },
+        None => None,
+    };
+    Ok(References {
+        secrets,
+        policy,
+        signing_key,
+    })
 }
 
 /// The pull secrets of a Scan: its own `imagePullSecrets` (in its namespace), and for

@@ -53,6 +53,9 @@ pub enum Error {
     /// Re-evaluating a stored inventory (the pipeline's evaluate and record).
     #[error("failed to re-evaluate the stored inventory: {0}")]
     Reevaluate(#[source] stella_pipeline::Error),
+    /// Reading or storing what the signer signs (the key's own problems are the status').
+    #[error("failed to sign the result: {0}")]
+    Attest(#[source] stella_pipeline::Error),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -69,6 +72,7 @@ impl Error {
             Error::Finalizer(_) => "Finalizer",
             Error::Store { .. } => "Store",
             Error::Reevaluate(_) => "Reevaluate",
+            Error::Attest(_) => "Attest",
         }
     }
 }

@@ -147,6 +147,11 @@ fn labels(scan: &Scan) -> BTreeMap<String, String> {
 /// them all).
 pub const MAX_EVENT_WORKLOADS: usize = 200;
 
+/// Whether `scan` asks for its result to be signed (`spec.attest.enabled`).
+pub fn attests(scan: &Scan) -> bool {
+    scan.spec.attest.as_ref().is_some_and(|a| a.enabled)
+}
+
 /// The workloads a discovered Scan's annotation lists (`<namespace>/<Kind>/<name>`), at most
 /// [`MAX_EVENT_WORKLOADS`]; none for a Scan a user wrote.
 pub fn workloads(scan: &Scan) -> Vec<String> {
@@ -197,6 +202,10 @@ pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
     }
     if scan.spec.insecure_registry {
         args.push("--insecure-registry".into());
+    }
+    if attests(scan) {
+        // The worker writes the statements; the operator signs them.
+        args.push("--attest".into());
     }
     let mut mounts = vec![VolumeMount {
         name: "tmp".into(),

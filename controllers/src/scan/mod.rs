@@ -4,6 +4,7 @@
 //! One file per step; the decisions are in [`plan`], the Job shape in [`job`].
 
 pub mod apply;
+pub mod attest;
 pub mod build;
 pub mod cleanup;
 pub mod dereference;
@@ -271,7 +272,7 @@ async fn finalized(scan: &Scan, ctx: &Context) -> Result<Action> {
 async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
     let now = now();
     let references = dereference::dereference(&ctx.client, scan, &ctx.worker.namespace).await?;
-    let outcome = match validate::validate(scan, &references) {
+    let mut outcome = match validate::validate(scan, &references) {
         Err(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
         Ok(validated) => match observe::observe(ctx, scan, &validated).await? {
             Observation::Unresolved(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
@@ -297,6 +298,7 @@ async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
             }
         },
     };
+    attest::attest(ctx, scan, &references, &mut outcome, &now).await?;
     status::update_status(ctx, scan, &outcome).await?;
     Ok(match outcome.requeue {
         Some(after) => Action::requeue(after.max(Duration::from_secs(1))),

@@ -47,9 +47,19 @@ pub async fn reevaluate(
         namespace: wanted.namespace.clone(),
         ..stella_pipeline::EvaluateInputs::now(policy)
     };
+    let at = inputs.evaluated_at;
     let evaluation = stella_pipeline::evaluate_with(store, &ctx.evaluations, inventory, inputs)
         .await
         .map_err(Error::Reevaluate)?;
+    // Written before the result, so the signer finds them when it sees the result.
+    if wanted.attest {
+        let statements = stella_pipeline::attest::prepare(store, &evaluation, at)
+            .await
+            .map_err(Error::Reevaluate)?;
+        stella_pipeline::attest::store_unsigned(store, &observed.digest, &statements)
+            .await
+            .map_err(Error::Reevaluate)?;
+    }
     // The unknowns and the report are independent writes: both at once.
     let (_, recorded) = futures::future::try_join(
         stella_pipeline::record(store, &evaluation),

@@ -243,6 +243,7 @@ mod tests {
                 ),
             ],
             policy: Some(("baseline".into(), Some(sample_policy()))),
+            ..References::default()
         };
         let valid = validate(&s, &refs).unwrap();
         assert_eq!(
@@ -282,11 +283,11 @@ mod tests {
         let minute = LookAgain::After(Duration::from_secs(60));
         let secrets = |list: Vec<(SecretRef, Option<Secret>)>| References {
             secrets: list,
-            policy: None,
+            ..References::default()
         };
         let policy = |policy: Option<Policy>| References {
-            secrets: vec![],
             policy: Some(("x".into(), policy)),
+            ..References::default()
         };
         let mut duplicate_rules = sample_policy();
         let first = duplicate_rules.spec.rules[0].clone();
@@ -295,6 +296,7 @@ mod tests {
         let everything = References {
             secrets: vec![pull("gone", None)],
             policy: Some(("x".into(), None)),
+            ..References::default()
         };
         let good = "registry.example/shop/web:1.0";
         let bad = "UPPER CASE:/x";

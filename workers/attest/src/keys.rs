@@ -144,14 +144,14 @@ impl PublicKey {
 
     /// A SubjectPublicKeyInfo DER of a P-256 or Ed25519 key.
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, KeyError> {
-        if let Some(raw) = der.strip_prefix(&ED25519_SPKI_PREFIX[..]) {
-            if raw.len() == 32 {
-                return Ok(PublicKey::new(
-                    Algorithm::Ed25519,
-                    raw.to_vec(),
-                    der.to_vec(),
-                ));
-            }
+        if let Some(raw) = der.strip_prefix(&ED25519_SPKI_PREFIX[..])
+            && raw.len() == 32
+        {
+            return Ok(PublicKey::new(
+                Algorithm::Ed25519,
+                raw.to_vec(),
+                der.to_vec(),
+            ));
         }
         use p256::pkcs8::DecodePublicKey;
         match p256::PublicKey::from_public_key_der(der) {

@@ -114,30 +114,29 @@ pub fn verify_envelope(
             None => return Err(VerifyError::UnknownPredicate(statement.predicate_type)),
         }
     }
-    if let Some(wanted) = &expect.subject {
-        if !statement
+    if let Some(wanted) = &expect.subject
+        && !statement
             .subject
             .iter()
             .any(|s| s.sha256_digest().as_deref() == Some(wanted.as_str()))
-        {
-            return Err(VerifyError::WrongSubject {
-                wanted: wanted.clone(),
-                found: statement
-                    .subject
-                    .iter()
-                    .filter_map(Subject::sha256_digest)
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            });
-        }
+    {
+        return Err(VerifyError::WrongSubject {
+            wanted: wanted.clone(),
+            found: statement
+                .subject
+                .iter()
+                .filter_map(Subject::sha256_digest)
+                .collect::<Vec<_>>()
+                .join(", "),
+        });
     }
     let time = statement.time();
-    if let Some(time) = time {
-        if time > now + MAX_SKEW {
-            return Err(VerifyError::FutureDated {
-                time: time.to_rfc3339(),
-            });
-        }
+    if let Some(time) = time
+        && time > now + MAX_SKEW
+    {
+        return Err(VerifyError::FutureDated {
+            time: time.to_rfc3339(),
+        });
     }
     if let Some(max_age) = expect.max_age {
         let time = time.ok_or(VerifyError::NoTime)?;

@@ -11,6 +11,7 @@
 //! target/release/stella-bench --image ~/.cache/stella/images/debian-bookworm-big
 //! ```
 
+mod attest;
 mod notify;
 mod rescan;
 
@@ -26,7 +27,7 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan", "notify"])]
+    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan", "notify", "attest"])]
     image: Option<PathBuf>,
     /// Instead: benchmark SBOM emission (CycloneDX JSON and protobuf, SPDX) of this many
     /// components and `stella diff` of two such inventories.
@@ -44,6 +45,10 @@ struct Args {
     /// latency against a direct POST) and a 10,000-event digest's rendering (see `notify.rs`).
     #[arg(long, value_name = "SECONDS")]
     notify: Option<u64>,
+    /// Instead: benchmark signing + storing and verifying this many attestations (see
+    /// `attest.rs`).
+    #[arg(long, value_name = "COUNT")]
+    attest: Option<usize>,
     /// With `--rescan`: components per image.
     #[arg(long, default_value_t = 300)]
     components: usize,
@@ -193,6 +198,9 @@ fn main() -> Result<()> {
     }
     if let Some(count) = args.emit {
         return emit(count, args.runs.max(11));
+    }
+    if let Some(count) = args.attest {
+        return tokio::runtime::Runtime::new()?.block_on(attest::run(count));
     }
     if let Some(seconds) = args.notify {
         return tokio::runtime::Runtime::new()?

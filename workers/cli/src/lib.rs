@@ -3,6 +3,7 @@
 //! are a line each; the commands live here, so the worker runs exactly `stella scan`'s
 //! pipeline.
 
+mod attest;
 mod diff;
 mod feeds;
 mod index;
@@ -53,6 +54,12 @@ enum Command {
     /// The unknowns registry: what scans could not classify (no VEX, conflicting VEX, no
     /// advisory, incomplete SBOM), ranked HOT / WARM / COLD; list, show, resolve, escalate.
     Unknowns(unknowns::Args),
+    /// Attestation keys and signing: `keygen` makes a key pair, `sign` signs an SBOM made
+    /// elsewhere (a build-time SBOM) into a DSSE envelope.
+    Attest(attest::Args),
+    /// Verify a DSSE envelope offline against trusted public keys: prints the signer's key
+    /// id, the subjects, the predicate and its time; exits 9 when it does not verify.
+    Verify(attest::VerifyArgs),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -82,6 +89,9 @@ pub(crate) enum Exit {
     PolicyFail = 7,
     /// `stella replay`: the recomputed root differs from the recorded one.
     NotProved = 8,
+    /// `stella verify`: the envelope does not verify (signature, key, statement, subject,
+    /// age or artifact).
+    NotVerified = 9,
 }
 
 pub use stella_pipeline::Reason;
@@ -165,6 +175,8 @@ pub fn stella() -> ExitCode {
         Command::Replay(args) => report::replay(args),
         Command::Vex(args) => vex::run(args),
         Command::Unknowns(args) => unknowns::run(args),
+        Command::Attest(args) => attest::run(args),
+        Command::Verify(args) => attest::verify(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",

@@ -70,6 +70,18 @@ pub(crate) struct Args {
     /// give a byte-identical report — the one the operator stored when it re-evaluated.
     #[arg(long, value_name = "RFC3339")]
     pub(crate) evaluated_at: Option<String>,
+    /// Sign the outputs with this private key (PKCS#8 / SEC1 PEM or a cosign key file): DSSE
+    /// envelopes of in-toto statements for the SBOM, the vulnerabilities, and with
+    /// `--policy` the verdict report (and with `--bundle` the proof root), stored at
+    /// `attest/<artifact sha256>.dsse.json`.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) attest_key: Option<PathBuf>,
+    /// The environment variable holding an encrypted key's password.
+    #[arg(long, default_value = "COSIGN_PASSWORD")]
+    pub(crate) key_password_env: String,
+    /// Also write the envelopes here, as `<kind>.dsse.json` (sbom, vulns, report, proof).
+    #[arg(long, value_name = "DIR", requires = "attest_key")]
+    pub(crate) attest_out: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -186,6 +198,19 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(inputs) => inputs,
         Err(failure) => return failure.report(),
     };
+    let signer = match &args.attest_key {
+        Some(key) => match (crate::attest::KeyArgs {
+            key: key.clone(),
+            key_password_env: args.key_password_env.clone(),
+        })
+        .load()
+        {
+            Ok(signer) => Some(signer),
+            Err(message) => return fail(Exit::Usage, &message),
+        },
+        None => None,
+    };
+    let evaluated_at = inputs.evaluated_at;
     let inventory = match inventory(&Source::of(&args), &data_dir, &runtime, &store) {
         Ok(inventory) => inventory,
         Err(failure) => return failure.report(),
@@ -197,11 +222,13 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(evaluation) => evaluation,
         Err(e) => return Failure::from(e).report(),
     };
+    let mut bundle = None;
     if let (Some(path), Some(policy)) = (&args.bundle, &evaluation.policy) {
         let bytes = stella_verdict::bundle::write(&policy.inputs, &policy.evaluation);
-        if let Err(e) = std::fs::write(path, bytes) {
+        if let Err(e) = std::fs::write(path, &bytes) {
             return fail(Exit::Failure, &format!("{}: {e}", path.display()));
         }
+        bundle = Some((path, bytes));
     }
     if let Err(e) = runtime.block_on(stella_pipeline::record(&store, &evaluation)) {
         return fail(Exit::Failure, &e.to_string());
@@ -245,6 +272,19 @@ pub(crate) fn run(args: Args) -> Exit {
         }))
         .into_bytes(),
     };
+    if let Some(signer) = &signer {
+        let signed = Signed {
+            args: &args,
+            evaluation: &evaluation,
+            inventory: &inventory,
+            rendered: &rendered,
+            bundle: bundle.as_ref().map(|(p, b)| (p.as_path(), b.as_slice())),
+            at: evaluated_at,
+        };
+        if let Err(failure) = signed.attest(signer, &runtime, &store) {
+            return failure.report();
+        }
+    }
     let written = match &args.output {
         Some(path) => std::fs::write(path, &rendered),
         None => std::io::stdout().lock().write_all(&rendered),
@@ -282,6 +322,91 @@ pub(crate) fn run(args: Args) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// What `--attest-key` signs: the scan's outputs.
+struct Signed<'a> {
+    args: &'a Args,
+    evaluation: &'a stella_pipeline::Evaluation,
+    inventory: &'a stella_sbom::Inventory,
+    /// The output as rendered (an SBOM when the format is a JSON SBOM).
+    rendered: &'a [u8],
+    bundle: Option<(&'a Path, &'a [u8])>,
+    at: chrono::DateTime<chrono::Utc>,
+}
+
+impl Signed<'_> {
+    /// Signs the SBOM (the output when it is a JSON SBOM, else the view's CycloneDX JSON),
+    /// the vulnerabilities, the report and the proof; stores the envelopes and writes them to
+    /// `--attest-out`.
+    fn attest(
+        &self,
+        signer: &stella_attest::SigningKey,
+        runtime: &tokio::runtime::Runtime,
+        store: &stella_store::Store,
+    ) -> Result<(), Failure> {
+        use stella_attest::statement::{CYCLONEDX, SPDX};
+        let digest = &self.inventory.image.digest;
+        let view = match self.args.view {
+            View::Inventory => "inventory",
+            View::Usage => "usage",
+        };
+        let cyclonedx;
+        let (predicate_type, extension, sbom) = match self.args.format {
+            Format::CyclonedxJson => (CYCLONEDX, "cdx.json", self.rendered),
+            Format::SpdxJson => (SPDX, "spdx.json", self.rendered),
+            _ => {
+                cyclonedx = stella_sbom::cyclonedx::to_json(self.inventory).into_bytes();
+                (CYCLONEDX, "cdx.json", cyclonedx.as_slice())
+            }
+        };
+        let sbom_name = stella_store::keys::image_artifact(digest, view, extension);
+        let report = self
+            .evaluation
+            .report()
+            .map(|r| r.to_canonical_json().into_bytes());
+        let report_name = report.as_ref().map(|bytes| {
+            let hex = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(bytes));
+            stella_store::keys::report_version(digest, &hex)
+        });
+        let bundle_name = self.bundle.map(|(path, _)| {
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "proof-bundle.zip".into())
+        });
+        let outputs = stella_pipeline::attest::Outputs {
+            sbom: stella_pipeline::attest::SbomArtifact {
+                predicate_type,
+                name: &sbom_name,
+                bytes: sbom,
+            },
+            report: report_name.as_deref().zip(report.as_deref()),
+            bundle: bundle_name.as_deref().zip(self.bundle.map(|(_, b)| b)),
+            at: self.at,
+        };
+        let statements = stella_pipeline::attest::statements(self.evaluation, &outputs)?;
+        let signed = stella_pipeline::attest::sign(&statements, signer)?;
+        runtime.block_on(stella_pipeline::attest::store(store, digest, &signed))?;
+        if let Some(dir) = &self.args.attest_out {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Failure::new(Reason::Internal, format!("{}: {e}", dir.display())))?;
+            for a in &signed {
+                let path = dir.join(format!("{}.dsse.json", a.kind.as_str()));
+                std::fs::write(&path, &a.envelope).map_err(|e| {
+                    Failure::new(Reason::Internal, format!("{}: {e}", path.display()))
+                })?;
+            }
+        }
+        for a in &signed {
+            eprintln!(
+                "signed {}: {} (key {})",
+                a.kind.as_str(),
+                a.key,
+                &stella_attest::Signer::public(signer).key_id()[..12]
+            );
+        }
+        Ok(())
+    }
 }
 
 /// The evaluation the flags ask for: `--policy`, `--vex-trust`, `--namespace`, `--env`.

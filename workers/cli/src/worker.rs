@@ -61,6 +61,10 @@ pub struct Args {
     /// events go to each such namespace, naming its workloads.
     #[arg(long = "workload", value_name = "NS/KIND/NAME")]
     pub workloads: Vec<String>,
+    /// Write the result's in-toto statements (SBOM, vulnerabilities, report, proof) for the
+    /// operator's signer; the worker holds no key.
+    #[arg(long)]
+    pub attest: bool,
     /// Where the final JSON line is also written, when its directory exists.
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG, value_name = "PATH")]
     pub termination_log: PathBuf,
@@ -93,6 +97,8 @@ pub struct Config {
     pub environment: Option<String>,
     /// `<namespace>/<Kind>/<name>` of the workloads running the image.
     pub workloads: Vec<String>,
+    /// Write the statements for the signer.
+    pub attest: bool,
     pub storage: StoreConfig,
 }
 
@@ -140,6 +146,7 @@ impl Config {
             namespace: set(&args.namespace),
             environment: set(&args.environment),
             workloads: args.workloads.clone(),
+            attest: args.attest,
             storage: args.storage.config(|| PathBuf::from(DEFAULT_DATA_DIR)),
         })
     }
@@ -419,6 +426,7 @@ fn scan_image(
         environment: config.environment.clone(),
         ..stella_pipeline::EvaluateInputs::now(policy)
     };
+    let at = inputs.evaluated_at;
     let evaluation = runtime.block_on(stella_pipeline::evaluate(store, inventory, inputs))?;
     log(&format!(
         "{} findings against feed snapshot {}",
@@ -426,6 +434,20 @@ fn scan_image(
         evaluation.feed_snapshot
     ));
     runtime.block_on(stella_pipeline::record(store, &evaluation))?;
+    // The statements before the result: the operator signs them when it sees the result.
+    if config.attest {
+        let statements =
+            runtime.block_on(stella_pipeline::attest::prepare(store, &evaluation, at))?;
+        runtime.block_on(stella_pipeline::attest::store_unsigned(
+            store,
+            &evaluation.inventory.image.digest,
+            &statements,
+        ))?;
+        log(&format!(
+            "{} statements written for the signer",
+            statements.len()
+        ));
+    }
     // The result, and the `scanner.report.ready` event that reports it, in one transaction.
     let row = runtime.block_on(stella_pipeline::record_result_reporting(
         store,

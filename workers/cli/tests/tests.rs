@@ -83,6 +83,7 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
     assert_ne!(out.status.code(), Some(0));
 }
 
+mod attest;
 mod concurrent;
 mod debian;
 mod diff;

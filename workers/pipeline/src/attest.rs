@@ -227,34 +227,237 @@ pub fn statements(evaluation: &Evaluation, outputs: &Outputs) -> Result<Vec<Stat
     Ok(out)
 }
 
+/// The artifact a statement binds: its second subject; the vulnerability scan binds nothing
+/// but the image, so its own payload names it.
+pub fn artifact_digest(statement: &Statement) -> String {
+    statement
+        .subject
+        .get(1)
+        .and_then(Subject::sha256_digest)
+        .unwrap_or_else(|| sha256(&statement.to_payload()))
+}
+
+/// `statement` signed by `signer`.
+pub fn sign_one(statement: &Statement, signer: &dyn stella_attest::Signer) -> Result<Attestation> {
+    let envelope = stella_attest::sign(statement, signer)
+        .map_err(|e| Error::Internal(format!("signing failed: {e}")))?
+        .to_json();
+    let artifact_digest = artifact_digest(statement);
+    Ok(Attestation {
+        kind: statement.kind().unwrap_or(Kind::Sbom),
+        predicate_type: statement.predicate_type.clone(),
+        key: stella_attest::storage_key(&artifact_digest),
+        artifact_digest,
+        envelope_digest: sha256(&envelope),
+        envelope,
+    })
+}
+
 /// `statements` signed by `signer`.
 pub fn sign(
     statements: &[Statement],
     signer: &dyn stella_attest::Signer,
 ) -> Result<Vec<Attestation>> {
-    statements
+    statements.iter().map(|s| sign_one(s, signer)).collect()
+}
+
+/// The object-store kind of statements waiting for the signer.
+pub const STATEMENT_KIND: &str = "statement";
+/// The object-store kind of stored proof bundles.
+pub const PROOF_BUNDLE_KIND: &str = "proof-bundle";
+
+/// Where the unsigned statement about the artifact `artifact_digest` waits for the signer.
+pub fn statement_key(artifact_digest: &str) -> String {
+    let hex = artifact_digest
+        .strip_prefix("sha256:")
+        .unwrap_or(artifact_digest);
+    format!("attest/{hex}.statement.json")
+}
+
+/// What a scan in the cluster attests, from its evaluation: the inventory's CycloneDX SBOM
+/// (the bytes [`crate::analyze`] stored), the canonical report (the bytes
+/// [`crate::record_result`] stores) and the proof bundle, which this stores.
+pub async fn prepare(
+    store: &stella_store::Store,
+    evaluation: &Evaluation,
+    at: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<Statement>> {
+    let digest = &evaluation.inventory.image.digest;
+    let sbom = stella_sbom::cyclonedx::to_json(&evaluation.inventory).into_bytes();
+    let sbom_name = stella_store::keys::image_artifact(digest, "inventory", "cdx.json");
+    let report = evaluation
+        .report()
+        .map(|r| r.to_canonical_json().into_bytes());
+    let report_name = report.as_ref().map(|bytes| {
+        stella_store::keys::report_version(digest, &hex::encode(Sha256::digest(bytes)))
+    });
+    let bundle = evaluation.policy.as_ref().map(|p| {
+        let bytes = stella_verdict::bundle::write(&p.inputs, &p.evaluation);
+        let root = p
+            .evaluation
+            .root
+            .strip_prefix("sha256:")
+            .unwrap_or(&p.evaluation.root);
+        (format!("images/{digest}/proofs/{root}.zip"), bytes)
+    });
+    if let Some((key, bytes)) = &bundle {
+        store
+            .store_artifact(
+                digest,
+                stella_store::Artifact {
+                    key: key.clone(),
+                    kind: PROOF_BUNDLE_KIND,
+                    format: "zip",
+                    view: None,
+                    bytes: bytes.clone(),
+                },
+            )
+            .await
+            .map_err(Error::storage("failed to store the proof bundle"))?;
+    }
+    let outputs = Outputs {
+        sbom: SbomArtifact {
+            predicate_type: statement::CYCLONEDX,
+            name: &sbom_name,
+            bytes: &sbom,
+        },
+        report: report_name.as_deref().zip(report.as_deref()),
+        bundle: bundle.as_ref().map(|(k, b)| (k.as_str(), b.as_slice())),
+        at,
+    };
+    statements(evaluation, &outputs)
+}
+
+/// Stores `statements` unsigned, for the signer: the worker holds no key.
+pub async fn store_unsigned(
+    store: &stella_store::Store,
+    image_digest: &str,
+    statements: &[Statement],
+) -> Result<()> {
+    let puts = statements.iter().map(|s| {
+        store.store_artifact(
+            image_digest,
+            stella_store::Artifact {
+                key: statement_key(&artifact_digest(s)),
+                kind: STATEMENT_KIND,
+                format: "in-toto-json",
+                view: s.kind().map(Kind::as_str),
+                bytes: s.to_payload(),
+            },
+        )
+    });
+    futures::future::try_join_all(puts)
+        .await
+        .map_err(Error::storage("failed to store the statements to sign"))?;
+    Ok(())
+}
+
+/// Why the signer refused a stored statement.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error("{key}: {source}")]
+    Invalid {
+        key: String,
+        source: stella_attest::StatementError,
+    },
+    #[error("{key}: the statement is about {found}, not the image {wanted}")]
+    OtherImage {
+        key: String,
+        found: String,
+        wanted: String,
+    },
+    #[error("{key}: it attests {name}, which is not an artifact of the image")]
+    UnknownArtifact { key: String, name: String },
+    #[error("{name}: the stored bytes hash to {actual}, the statement says {attested}")]
+    Tampered {
+        name: String,
+        attested: String,
+        actual: String,
+    },
+    #[error("{0}")]
+    Failed(#[from] Error),
+}
+
+impl Refusal {
+    /// A machine-readable reason.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Refusal::Invalid { .. } => "InvalidStatement",
+            Refusal::OtherImage { .. } => "OtherImage",
+            Refusal::UnknownArtifact { .. } => "UnknownArtifact",
+            Refusal::Tampered { .. } => "ArtifactTampered",
+            Refusal::Failed(_) => "SigningFailed",
+        }
+    }
+}
+
+/// The signer: each of the image's stored statements not signed yet (no envelope beside it)
+/// is read, validated, checked to be about the image, every artifact it binds read back and
+/// re-hashed against the statement and the catalog, then signed and stored. `artifacts` are
+/// the image's catalog rows. Returns what was signed.
+pub async fn sign_stored(
+    store: &stella_store::Store,
+    image_digest: &str,
+    artifacts: &[stella_store::ArtifactRow],
+    signer: &dyn stella_attest::Signer,
+) -> std::result::Result<Vec<Attestation>, Refusal> {
+    let signed: std::collections::BTreeSet<&str> = artifacts
         .iter()
-        .map(|statement| {
-            let envelope = stella_attest::sign(statement, signer)
-                .map_err(|e| Error::Internal(format!("signing failed: {e}")))?
-                .to_json();
-            // The artifact a statement binds is its second subject; the vulnerability scan
-            // binds nothing but the image, so its own payload names it.
-            let artifact_digest = statement
-                .subject
-                .get(1)
-                .and_then(Subject::sha256_digest)
-                .unwrap_or_else(|| sha256(&statement.to_payload()));
-            Ok(Attestation {
-                kind: statement.kind().unwrap_or(Kind::Sbom),
-                predicate_type: statement.predicate_type.clone(),
-                key: stella_attest::storage_key(&artifact_digest),
-                artifact_digest,
-                envelope_digest: sha256(&envelope),
-                envelope,
-            })
-        })
-        .collect()
+        .filter(|a| a.kind == ATTESTATION_KIND)
+        .map(|a| a.key.as_str())
+        .collect();
+    let mut out = Vec::new();
+    for row in artifacts.iter().filter(|a| a.kind == STATEMENT_KIND) {
+        let bytes = read(store, &row.key).await?;
+        let statement = Statement::from_payload(&bytes).map_err(|source| Refusal::Invalid {
+            key: row.key.clone(),
+            source,
+        })?;
+        let envelope_key = stella_attest::storage_key(&artifact_digest(&statement));
+        if signed.contains(envelope_key.as_str()) {
+            continue;
+        }
+        let about = statement.subject[0].sha256_digest().unwrap_or_default();
+        if about != image_digest {
+            return Err(Refusal::OtherImage {
+                key: row.key.clone(),
+                found: about,
+                wanted: image_digest.to_string(),
+            });
+        }
+        for subject in &statement.subject[1..] {
+            let attested = subject.sha256_digest().unwrap_or_default();
+            let Some(artifact) = artifacts
+                .iter()
+                .find(|a| a.key == subject.name && a.kind != STATEMENT_KIND)
+            else {
+                return Err(Refusal::UnknownArtifact {
+                    key: row.key.clone(),
+                    name: subject.name.clone(),
+                });
+            };
+            let actual = sha256(&read(store, &artifact.key).await?);
+            if actual != attested || artifact.digest != attested {
+                return Err(Refusal::Tampered {
+                    name: subject.name.clone(),
+                    attested,
+                    actual,
+                });
+            }
+        }
+        out.push(sign_one(&statement, signer)?);
+    }
+    self::store(store, image_digest, &out).await?;
+    Ok(out)
+}
+
+async fn read(store: &stella_store::Store, key: &str) -> Result<Vec<u8>> {
+    Ok(store
+        .get(key)
+        .await
+        .map_err(Error::storage("failed to read a stored artifact"))?
+        .ok_or_else(|| Error::Internal(format!("{key} is recorded but not stored")))?
+        .to_vec())
 }
 
 /// Stores each envelope at its key, recorded as an `attestation` artifact of the image.

@@ -1,0 +1,283 @@
+//! Attest: the signer. For a Completed Scan with `spec.attest.enabled`, the in-toto statements
+//! the worker (or a re-evaluation) wrote beside the result are checked — valid, about this
+//! image, every artifact they bind read back and re-hashed against the statement and the
+//! catalog — and signed with the key of the Scan's Secret. Only the operator reads that Secret;
+//! the worker Jobs never see a key.
+//!
+//! The outcome's status gets `attestation` (state, key id, the envelopes) and the `Attested`
+//! condition. A refusal (no Secret, a key that does not load, a tampered artifact, a result
+//! without statements) leaves the result as it is, unverified, says why in both, and raises a
+//! Warning Event.
+
+use super::Context;
+use super::dereference::{References, SecretRef};
+use super::error::{self, Result};
+use super::plan::Outcome;
+use crate::conditions::{self, Status};
+use k8s_openapi::api::core::v1::Secret;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::Resource;
+use kube::runtime::events::{EventType, Recorder};
+use stella_crds::scan::v1alpha1::{
+    AttestationState, AttestationStatus, AttestedEnvelope, Scan, ScanPhase,
+};
+
+/// `Attested` (Scan): the current result is signed.
+pub const ATTESTED: &str = "Attested";
+
+/// Secret entries read as an encrypted key's password, in order (cosign's Kubernetes layout
+/// first).
+const PASSWORD_ENTRIES: [&str; 2] = ["cosign.password", "password"];
+
+/// Why a result is not signed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Problem {
+    pub reason: &'static str,
+    pub message: String,
+}
+
+impl Problem {
+    fn new(reason: &'static str, message: impl Into<String>) -> Problem {
+        Problem {
+            reason,
+            message: message.into(),
+        }
+    }
+}
+
+/// The signing key of the Scan's Secret (pure): the entry `spec.attest.signingKeySecretRef.key`
+/// (cosign's layout: `cosign.key`), opened with the Secret's password entry when it is
+/// encrypted.
+pub fn signing_key(
+    scan: &Scan,
+    key: Option<&(SecretRef, Option<Secret>)>,
+) -> std::result::Result<stella_attest::SigningKey, Problem> {
+    let entry = scan
+        .spec
+        .attest
+        .as_ref()
+        .and_then(|a| a.signing_key_secret_ref.as_ref())
+        .map(|r| r.key.clone())
+        .unwrap_or_else(|| "cosign.key".into());
+    let (reference, secret) = key.ok_or_else(|| {
+        Problem::new(
+            "SigningKeyMissing",
+            "spec.attest.signingKeySecretRef names no Secret",
+        )
+    })?;
+    let secret = secret.as_ref().ok_or_else(|| {
+        Problem::new(
+            "SigningKeyMissing",
+            format!(
+                "Secret {}/{} does not exist",
+                reference.namespace, reference.name
+            ),
+        )
+    })?;
+    let data = secret.data.clone().unwrap_or_default();
+    let pem = data.get(&entry).ok_or_else(|| {
+        Problem::new(
+            "SigningKeyMissing",
+            format!(
+                "Secret {}/{} has no entry {entry:?}",
+                reference.namespace, reference.name
+            ),
+        )
+    })?;
+    let pem = std::str::from_utf8(&pem.0).map_err(|_| {
+        Problem::new(
+            "SigningKeyInvalid",
+            format!(
+                "{}/{}[{entry}] is not PEM text",
+                reference.namespace, reference.name
+            ),
+        )
+    })?;
+    let password = PASSWORD_ENTRIES
+        .iter()
+        .find_map(|name| data.get(*name))
+        .map(|p| p.0.strip_suffix(b"\n").unwrap_or(&p.0).to_vec());
+    stella_attest::SigningKey::from_pem(pem, password.as_deref()).map_err(|e| {
+        Problem::new(
+            "SigningKeyInvalid",
+            format!("{}/{}[{entry}]: {e}", reference.namespace, reference.name),
+        )
+    })
+}
+
+/// Signs the current result's statements when the Scan asks for it and its outcome is
+/// Completed; records the attestation state in the outcome's status.
+pub async fn attest(
+    ctx: &Context,
+    scan: &Scan,
+    references: &References,
+    outcome: &mut Outcome,
+    now: &Time,
+) -> Result<()> {
+    if !super::job::attests(scan) || outcome.status.phase != Some(ScanPhase::Completed) {
+        return Ok(());
+    }
+    let Some(digest) = outcome.status.image_digest.clone() else {
+        return Ok(());
+    };
+    let previous = scan.status.as_ref().and_then(|s| s.attestation.clone());
+    let result = match signing_key(scan, references.signing_key.as_ref()) {
+        Err(problem) => Err(problem),
+        Ok(key) => sign(ctx, &digest, &key, previous.as_ref()).await?,
+    };
+    let generation = scan.metadata.generation;
+    let (attestation, desired) = match result {
+        Ok(mut attestation) => {
+            if scan
+                .spec
+                .attest
+                .as_ref()
+                .is_some_and(|a| a.rekor_url.is_some())
+            {
+                attestation.reason = Some("NotLogged".into());
+                attestation.message = Some(
+                    "spec.attest.rekorUrl is set, but logging to Rekor is not implemented yet: the envelopes are signed, not logged".into(),
+                );
+            }
+            let message = format!(
+                "{} envelopes signed by key {}",
+                attestation.envelopes.len(),
+                attestation.key_id.as_deref().unwrap_or_default()
+            );
+            let signed_now = previous.as_ref() != Some(&attestation);
+            if signed_now {
+                publish(ctx, scan, EventType::Normal, "Attested", &message).await;
+            }
+            (
+                attestation,
+                conditions::condition(ATTESTED, Status::True, "Signed", message),
+            )
+        }
+        Err(problem) => {
+            if previous.as_ref().and_then(|p| p.reason.as_deref()) != Some(problem.reason) {
+                publish(
+                    ctx,
+                    scan,
+                    EventType::Warning,
+                    problem.reason,
+                    &problem.message,
+                )
+                .await;
+            }
+            (
+                AttestationStatus {
+                    state: AttestationState::Failed,
+                    reason: Some(problem.reason.to_string()),
+                    message: Some(truncate(&problem.message)),
+                    key_id: None,
+                    envelopes: Vec::new(),
+                    rekor_log_index: None,
+                    rekor_uuid: None,
+                },
+                conditions::condition(ATTESTED, Status::False, problem.reason, problem.message),
+            )
+        }
+    };
+    outcome.status.attestation = Some(attestation);
+    outcome.status.conditions =
+        conditions::merge(&outcome.status.conditions, &[desired], generation, now);
+    Ok(())
+}
+
+/// Signs what is not signed yet and names the current result's envelopes: the inventory
+/// SBOM's and the report's by what they bind, the vulnerability and proof statements' from
+/// this signing or the status before.
+async fn sign(
+    ctx: &Context,
+    digest: &str,
+    key: &stella_attest::SigningKey,
+    previous: Option<&AttestationStatus>,
+) -> Result<std::result::Result<AttestationStatus, Problem>> {
+    use stella_attest::Signer;
+    let store = &ctx.store;
+    let artifacts = store
+        .catalog
+        .artifacts(digest)
+        .await
+        .map_err(error::store("read the catalog's artifacts"))?;
+    if !artifacts
+        .iter()
+        .any(|a| a.kind == stella_pipeline::attest::STATEMENT_KIND)
+    {
+        return Ok(Err(Problem::new(
+            "NotAttestable",
+            "the result was computed without statements to sign (it predates spec.attest); it is signed after the next scan or re-evaluation",
+        )));
+    }
+    let signed = match stella_pipeline::attest::sign_stored(store, digest, &artifacts, key).await {
+        Ok(signed) => signed,
+        Err(stella_pipeline::attest::Refusal::Failed(e)) => {
+            return Err(error::Error::Attest(e));
+        }
+        Err(refusal) => return Ok(Err(Problem::new(refusal.reason(), refusal.to_string()))),
+    };
+    let mut envelopes: Vec<AttestedEnvelope> = previous
+        .filter(|p| p.key_id.as_deref() == Some(key.public().key_id()))
+        .map(|p| p.envelopes.clone())
+        .unwrap_or_default();
+    // The SBOM and the report of the current result, signed now or before.
+    let report_key = store
+        .catalog
+        .latest_result(digest)
+        .await
+        .map_err(error::store("read the catalog's latest result"))?
+        .and_then(|r| r.report_key);
+    let sbom_key = stella_store::keys::image_artifact(digest, "inventory", "cdx.json");
+    for (kind, bound) in [("sbom", Some(sbom_key)), ("report", report_key)] {
+        let envelope_key = bound
+            .and_then(|k| artifacts.iter().find(|a| a.key == k))
+            .map(|a| stella_attest::storage_key(&a.digest));
+        if let Some(row) = envelope_key.and_then(|key| {
+            artifacts
+                .iter()
+                .find(|a| a.key == key && a.kind == stella_pipeline::attest::ATTESTATION_KIND)
+        }) {
+            upsert(&mut envelopes, kind, &row.key, &row.digest);
+        }
+    }
+    for a in &signed {
+        upsert(&mut envelopes, a.kind.as_str(), &a.key, &a.envelope_digest);
+    }
+    envelopes.sort_by(|a, b| a.kind.cmp(&b.kind));
+    Ok(Ok(AttestationStatus {
+        state: AttestationState::Signed,
+        reason: None,
+        message: None,
+        key_id: Some(key.public().key_id().to_string()),
+        envelopes,
+        rekor_log_index: None,
+        rekor_uuid: None,
+    }))
+}
+
+fn upsert(envelopes: &mut Vec<AttestedEnvelope>, kind: &str, key: &str, digest: &str) {
+    envelopes.retain(|e| e.kind != kind);
+    envelopes.push(AttestedEnvelope {
+        kind: kind.to_string(),
+        key: key.to_string(),
+        digest: digest.to_string(),
+    });
+}
+
+fn truncate(message: &str) -> String {
+    message.chars().take(1024).collect()
+}
+
+async fn publish(ctx: &Context, scan: &Scan, type_: EventType, reason: &str, note: &str) {
+    let recorder = Recorder::new(ctx.client.clone(), ctx.reporter.clone());
+    let event = kube::runtime::events::Event {
+        type_,
+        reason: reason.to_string(),
+        note: Some(note.chars().take(1000).collect()),
+        action: "Attest".into(),
+        secondary: None,
+    };
+    if let Err(error) = recorder.publish(&event, &scan.object_ref(&())).await {
+        tracing::debug!(%error, "failed to record an attestation event");
+    }
+}

@@ -1,0 +1,422 @@
+//! `stella attest keygen|sign` and `stella verify`: keys, signing an SBOM made elsewhere (a
+//! build-time SBOM in CI), and offline verification of any Stella Ops envelope.
+
+use crate::{Exit, fail};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use stella_attest::statement::{self, Kind, Statement, Subject};
+use stella_attest::{Algorithm, PublicKey, Signer, SigningKey};
+
+#[derive(Debug, clap::Args)]
+pub(crate) struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Generate a signing key pair: `<out>.key` (PKCS#8 PEM, or cosign's encrypted format
+    /// when the password variable is set) and `<out>.pub` (PEM SubjectPublicKeyInfo).
+    Keygen {
+        #[arg(long, value_enum, default_value_t = KeyAlgorithm::EcdsaP256)]
+        algorithm: KeyAlgorithm,
+        /// Path prefix of the two files; existing files are never overwritten.
+        #[arg(long, default_value = "stella")]
+        out: PathBuf,
+        /// Encrypt the private key with the password in this environment variable (cosign's
+        /// `ENCRYPTED SIGSTORE PRIVATE KEY`), when it is set.
+        #[arg(long, default_value = "COSIGN_PASSWORD")]
+        password_env: String,
+    },
+    /// Sign an SBOM file (CycloneDX or SPDX JSON) about an image into a DSSE envelope.
+    Sign {
+        /// The SBOM file.
+        sbom: PathBuf,
+        /// The image the SBOM describes: `name@sha256:<hex>`.
+        #[arg(long)]
+        image: String,
+        #[command(flatten)]
+        key: KeyArgs,
+        /// Write the envelope here (default: stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+enum KeyAlgorithm {
+    EcdsaP256,
+    Ed25519,
+}
+
+/// The signing key flags shared by `stella attest sign` and `stella scan --attest-key`.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct KeyArgs {
+    /// The private key: PKCS#8 or SEC1 PEM, or a cosign key file (`cosign generate-key-pair`).
+    #[arg(long = "key", value_name = "FILE")]
+    pub(crate) key: PathBuf,
+    /// The environment variable holding an encrypted key's password.
+    #[arg(long, default_value = "COSIGN_PASSWORD")]
+    pub(crate) key_password_env: String,
+}
+
+impl KeyArgs {
+    /// The signing key, its password taken from the environment.
+    pub(crate) fn load(&self) -> Result<SigningKey, String> {
+        let text = read_key_file(&self.key)?;
+        let password = std::env::var(&self.key_password_env).ok();
+        SigningKey::from_pem(&text, password.as_deref().map(str::as_bytes)).map_err(|e| match e {
+            stella_attest::KeyError::PasswordRequired => format!(
+                "{}: the key is encrypted: set {} to its password",
+                self.key.display(),
+                self.key_password_env
+            ),
+            e => format!("{}: {e}", self.key.display()),
+        })
+    }
+}
+
+fn read_key_file(path: &Path) -> Result<String, String> {
+    let meta = std::fs::metadata(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    if meta.len() > stella_attest::keys::MAX_PEM as u64 {
+        return Err(format!(
+            "{}: {} bytes is not a key file",
+            path.display(),
+            meta.len()
+        ));
+    }
+    std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+pub(crate) fn run(args: Args) -> Exit {
+    let result = match args.command {
+        Command::Keygen {
+            algorithm,
+            out,
+            password_env,
+        } => keygen(algorithm, &out, &password_env),
+        Command::Sign {
+            sbom,
+            image,
+            key,
+            output,
+        } => sign_sbom(&sbom, &image, &key, output.as_deref()),
+    };
+    match result {
+        Ok(()) => Exit::Ok,
+        Err((exit, message)) => fail(exit, &message),
+    }
+}
+
+fn keygen(algorithm: KeyAlgorithm, out: &Path, password_env: &str) -> Result<(), (Exit, String)> {
+    let algorithm = match algorithm {
+        KeyAlgorithm::EcdsaP256 => Algorithm::EcdsaP256,
+        KeyAlgorithm::Ed25519 => Algorithm::Ed25519,
+    };
+    let failure = |e: String| (Exit::Failure, e);
+    let (key, der) = SigningKey::generate(algorithm).map_err(|e| failure(e.to_string()))?;
+    let private = match std::env::var(password_env) {
+        Ok(password) => stella_attest::cosign::encrypt(&der, password.as_bytes())
+            .map_err(|e| failure(e.to_string()))?,
+        Err(_) => stella_attest::keys::to_pem("PRIVATE KEY", &der),
+    };
+    let with = |ext: &str| {
+        let mut name = out.as_os_str().to_owned();
+        name.push(ext);
+        PathBuf::from(name)
+    };
+    let (key_path, pub_path) = (with(".key"), with(".pub"));
+    for path in [&key_path, &pub_path] {
+        if path.exists() {
+            return Err((
+                Exit::Usage,
+                format!("{} exists: not overwriting a key", path.display()),
+            ));
+        }
+    }
+    write_private(&key_path, private.as_bytes()).map_err(failure)?;
+    std::fs::write(&pub_path, key.public().to_pem())
+        .map_err(|e| failure(format!("{}: {e}", pub_path.display())))?;
+    println!(
+        "{} ({}, key id {})\n{}",
+        key_path.display(),
+        algorithm.as_str(),
+        key.public().key_id(),
+        pub_path.display()
+    );
+    Ok(())
+}
+
+/// Creates `path` readable by its owner only.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+        .open(path)
+        .and_then(|mut f| f.write_all(bytes))
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// The largest SBOM file signed.
+const MAX_SBOM: u64 = 512 << 20;
+
+fn sign_sbom(
+    sbom: &Path,
+    image: &str,
+    key: &KeyArgs,
+    output: Option<&Path>,
+) -> Result<(), (Exit, String)> {
+    let usage = |m: String| (Exit::Usage, m);
+    let (name, digest) = image
+        .rsplit_once('@')
+        .filter(|(_, d)| {
+            d.strip_prefix("sha256:")
+                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+        })
+        .ok_or_else(|| usage(format!("--image {image:?} is not name@sha256:<64 hex>")))?;
+    let signer = key.load().map_err(usage)?;
+    let size = std::fs::metadata(sbom)
+        .map_err(|e| usage(format!("{}: {e}", sbom.display())))?
+        .len();
+    if size > MAX_SBOM {
+        return Err(usage(format!(
+            "{}: {size} bytes, more than the {MAX_SBOM} signed",
+            sbom.display()
+        )));
+    }
+    let bytes = std::fs::read(sbom).map_err(|e| usage(format!("{}: {e}", sbom.display())))?;
+    let document: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| usage(format!("{}: not JSON: {e}", sbom.display())))?;
+    let predicate_type = if document.get("bomFormat").and_then(|v| v.as_str()) == Some("CycloneDX")
+    {
+        statement::CYCLONEDX
+    } else if document.get("spdxVersion").is_some()
+        || document
+            .get("@context")
+            .and_then(|v| v.as_str())
+            .is_some_and(|c| c.contains("spdx.org"))
+    {
+        statement::SPDX
+    } else {
+        return Err(usage(format!(
+            "{}: neither a CycloneDX nor an SPDX JSON document",
+            sbom.display()
+        )));
+    };
+    let file_name = sbom
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "sbom.json".into());
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let statement = Statement::new(
+        vec![
+            Subject::sha256(stella_pipeline::attest::repository(name), digest),
+            Subject::sha256(file_name, &sha),
+        ],
+        predicate_type,
+        document,
+    );
+    let envelope = stella_attest::sign(&statement, &signer)
+        .map_err(|e| (Exit::Failure, e.to_string()))?
+        .to_json();
+    write_out(output, &envelope)
+}
+
+fn write_out(output: Option<&Path>, bytes: &[u8]) -> Result<(), (Exit, String)> {
+    match output {
+        Some(path) => std::fs::write(path, bytes),
+        None => std::io::stdout().lock().write_all(bytes),
+    }
+    .map_err(|e| (Exit::Failure, format!("failed to write the output: {e}")))
+}
+
+/// `stella verify`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct VerifyArgs {
+    /// A DSSE envelope file (`*.dsse.json`).
+    envelope: PathBuf,
+    /// A trusted public key (PEM); repeat for several (key rotation).
+    #[arg(long = "key", value_name = "FILE", required = true)]
+    keys: Vec<PathBuf>,
+    /// Require this kind of statement.
+    #[arg(long = "type", value_name = "sbom|report|vulns|proof")]
+    kind: Option<Kind>,
+    /// Require a subject with this digest (`sha256:<hex>`, the image's or an artifact's).
+    #[arg(long)]
+    subject: Option<String>,
+    /// Require this file to be the attested artifact (its SHA-256, or for JSON that of its
+    /// canonical form, is a subject's).
+    #[arg(long, value_name = "FILE")]
+    artifact: Option<PathBuf>,
+    /// Refuse statements older than this (`30m`, `24h`, `7d`).
+    #[arg(long, value_parser = parse_age)]
+    max_age: Option<chrono::Duration>,
+    /// Print the verified statement's summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_age(text: &str) -> Result<chrono::Duration, String> {
+    let (number, unit) = text.split_at(
+        text.find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len()),
+    );
+    let n: i64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like 30m, 24h or 7d"))?;
+    let seconds = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3_600,
+        "d" => 86_400,
+        _ => return Err(format!("{text:?}: the unit is one of s, m, h, d")),
+    };
+    n.checked_mul(seconds)
+        .and_then(chrono::Duration::try_seconds)
+        .ok_or_else(|| format!("{text:?} is too long"))
+}
+
+pub(crate) fn verify(args: VerifyArgs) -> Exit {
+    match verify_inner(&args) {
+        Ok(()) => Exit::Ok,
+        Err((exit, message)) => fail(exit, &message),
+    }
+}
+
+fn verify_inner(args: &VerifyArgs) -> Result<(), (Exit, String)> {
+    let usage = |m: String| (Exit::Usage, m);
+    let mut keys = Vec::new();
+    for path in &args.keys {
+        let text = read_key_file(path).map_err(usage)?;
+        keys.push(
+            PublicKey::from_pem(&text).map_err(|e| usage(format!("{}: {e}", path.display())))?,
+        );
+    }
+    let size = std::fs::metadata(&args.envelope)
+        .map_err(|e| usage(format!("{}: {e}", args.envelope.display())))?
+        .len();
+    if size > stella_attest::dsse::MAX_ENVELOPE as u64 {
+        return Err((
+            Exit::NotVerified,
+            format!(
+                "{}: {size} bytes is larger than any envelope accepted",
+                args.envelope.display()
+            ),
+        ));
+    }
+    let bytes = std::fs::read(&args.envelope)
+        .map_err(|e| usage(format!("{}: {e}", args.envelope.display())))?;
+    let expect = stella_attest::Expect {
+        kind: args.kind,
+        subject: args.subject.clone(),
+        max_age: args.max_age,
+    };
+    let verified =
+        stella_attest::verify(&bytes, &keys, &expect, chrono::Utc::now()).map_err(|e| {
+            (
+                Exit::NotVerified,
+                format!("{}: NOT verified: {e}", args.envelope.display()),
+            )
+        })?;
+    if let Some(path) = &args.artifact {
+        check_artifact(path, &verified.statement).map_err(|m| (Exit::NotVerified, m))?;
+    }
+    let statement = &verified.statement;
+    let kind = statement.kind().map(Kind::as_str).unwrap_or("statement");
+    let time = verified
+        .time
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+    let verdict = statement.predicate.get("verdict").and_then(|v| v.as_str());
+    if args.json {
+        let summary = serde_json::json!({
+            "verified": true,
+            "kind": kind,
+            "predicateType": statement.predicate_type,
+            "keyId": verified.key_id,
+            "algorithm": verified.algorithm.as_str(),
+            "subject": statement.subject,
+            "time": time,
+            "verdict": verdict,
+        });
+        println!(
+            "{}",
+            stella_sbom::canonical::to_string_pretty(&summary).trim_end()
+        );
+        return Ok(());
+    }
+    let mut out = format!(
+        "Verified {kind} attestation\n  predicate  {}\n  signer     {} ({})\n",
+        statement.predicate_type,
+        verified.key_id,
+        verified.algorithm.as_str()
+    );
+    for subject in &statement.subject {
+        let digest = subject.sha256_digest().unwrap_or_else(|| {
+            subject
+                .digest
+                .iter()
+                .map(|(a, v)| format!("{a}:{v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        });
+        out.push_str(&format!("  subject    {} {digest}\n", subject.name));
+    }
+    if let Some(time) = &time {
+        out.push_str(&format!("  time       {time}\n"));
+    }
+    if let Some(verdict) = verdict {
+        let policy = statement
+            .predicate
+            .get("policyDigest")
+            .and_then(|v| v.as_str())
+            .map(|p| format!(" (policy {p})"))
+            .unwrap_or_default();
+        out.push_str(&format!("  verdict    {verdict}{policy}\n"));
+    }
+    if let Some(root) = statement.predicate.get("rootHash").and_then(|v| v.as_str()) {
+        out.push_str(&format!("  proof root {root}\n"));
+    }
+    print!("{out}");
+    Ok(())
+}
+
+/// Whether `path` is one of the statement's artifact subjects: its bytes' SHA-256, or for a
+/// JSON file that of its canonical compact form (what was attested).
+fn check_artifact(path: &Path, statement: &Statement) -> Result<(), String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if size > MAX_SBOM {
+        return Err(format!(
+            "{}: {size} bytes, larger than any attested artifact",
+            path.display()
+        ));
+    }
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let sha = |b: &[u8]| {
+        format!(
+            "sha256:{}",
+            hex::encode(<sha2::Sha256 as sha2::Digest>::digest(b))
+        )
+    };
+    let mut candidates = vec![sha(&bytes)];
+    if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&bytes) {
+        candidates.push(sha(stella_sbom::canonical::to_string(&value).as_bytes()));
+    }
+    let digests: Vec<String> = statement
+        .subject
+        .iter()
+        .filter_map(Subject::sha256_digest)
+        .collect();
+    if candidates.iter().any(|c| digests.contains(c)) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{}: NOT the attested artifact ({} is no subject's digest)",
+            path.display(),
+            candidates[0]
+        ))
+    }
+}

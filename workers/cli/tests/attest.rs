@@ -1,0 +1,457 @@
+//! `stella scan --attest-key`, `stella attest keygen|sign` and `stella verify` on the real
+//! Debian image: every output signed, verified offline, refused when anything is wrong, the
+//! same bytes for the same inputs, and an independent verifier agreeing.
+
+use super::{stella, test_image};
+use std::path::Path;
+use std::process::Output;
+
+fn ok(out: &Output) -> &Output {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn payload(envelope: &Path) -> serde_json::Value {
+    use base64::Engine;
+    let envelope: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(envelope).unwrap()).unwrap();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(envelope["payload"].as_str().unwrap())
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+#[test]
+fn scans_are_signed_and_verified_offline() {
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let path = |name: &str| w.join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str], env: &[(&str, &str)]| -> Output {
+        let mut command = stella();
+        command
+            .args(args)
+            .env_remove("COSIGN_PASSWORD")
+            .envs(env.iter().copied());
+        if matches!(args[0], "scan" | "feeds") {
+            command.arg("--data-dir").arg(data.path());
+        }
+        command.output().unwrap()
+    };
+    // One critical finding on dash, so the verdict is FAIL.
+    std::fs::create_dir(w.join("feeds")).unwrap();
+    std::fs::write(
+        w.join("feeds/CVE-2099-3001.json"),
+        serde_json::json!({"id": "CVE-2099-3001", "modified": "2099-01-01T00:00:00Z",
+            "severity": [{"type": "CVSS_V3", "score": "CVSS:3.1/AV:N/AC:L/PR:N/UI:N/S:U/C:H/I:H/A:H"}],
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99:1"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    ok(&run(&["feeds", "import", &path("feeds")], &[]));
+    std::fs::write(
+        w.join("policy.yaml"),
+        "version: \"1.0\"\nrules:\n  - name: Block Critical\n    severity: [Critical]\n    action: block\n",
+    )
+    .unwrap();
+
+    // Keys: a plain P-256 key, and an Ed25519 key in cosign's encrypted format.
+    let out = run(&["attest", "keygen", "--out", &path("p256")], &[]);
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ecdsa-p256"));
+    assert!(
+        std::fs::read_to_string(w.join("p256.key"))
+            .unwrap()
+            .starts_with("-----BEGIN PRIVATE KEY-----")
+    );
+    ok(&run(
+        &[
+            "attest",
+            "keygen",
+            "--algorithm",
+            "ed25519",
+            "--out",
+            &path("ed"),
+        ],
+        &[("COSIGN_PASSWORD", "correct horse")],
+    ));
+    assert!(
+        std::fs::read_to_string(w.join("ed.key"))
+            .unwrap()
+            .starts_with("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(w.join("p256.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let again = run(&["attest", "keygen", "--out", &path("p256")], &[]);
+    assert_eq!(again.status.code(), Some(2), "a key is never overwritten");
+
+    let target = format!("{}:bookworm", dir.join("oci").display());
+    let scan = |out_dir: &str, key: &str, env: &[(&str, &str)]| {
+        run(
+            &[
+                "scan",
+                &target,
+                "--quiet",
+                "--policy",
+                &path("policy.yaml"),
+                "--bundle",
+                &path("proof.zip"),
+                "--evaluated-at",
+                "2026-11-30T10:00:00Z",
+                "--output",
+                &path("sbom.cdx.json"),
+                "--attest-key",
+                &path(key),
+                "--attest-out",
+                &path(out_dir),
+            ],
+            env,
+        )
+    };
+    let out = scan("att", "p256.key", &[]);
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "FAIL verdict: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for kind in ["sbom", "vulns", "report", "proof"] {
+        assert!(
+            stderr.contains(&format!("signed {kind}: attest/")),
+            "{stderr}"
+        );
+        // Stored in the object store as well, at attest/<artifact sha256>.dsse.json.
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with(&format!("signed {kind}: ")))
+            .unwrap();
+        let key = line.split_whitespace().nth(2).unwrap();
+        let stored = data.path().join("objects").join(key);
+        assert_eq!(
+            std::fs::read(&stored).unwrap(),
+            std::fs::read(w.join(format!("att/{kind}.dsse.json"))).unwrap(),
+            "{kind}"
+        );
+    }
+
+    // Every kind verifies with the public key and names what it verified.
+    let verify = |envelope: &str, extra: &[&str]| {
+        let mut args = vec!["verify", envelope];
+        args.extend_from_slice(extra);
+        run(&args, &[])
+    };
+    let p256 = path("p256.pub");
+    let out = verify(
+        &path("att/sbom.dsse.json"),
+        &[
+            "--key",
+            &p256,
+            "--type",
+            "sbom",
+            "--artifact",
+            &path("sbom.cdx.json"),
+        ],
+    );
+    let text = String::from_utf8_lossy(&ok(&out).stdout).to_string();
+    assert!(text.starts_with("Verified sbom attestation\n"), "{text}");
+    assert!(text.contains("https://cyclonedx.org/bom"), "{text}");
+    assert!(text.contains("(ecdsa-p256)"), "{text}");
+    let sbom_statement = payload(&w.join("att/sbom.dsse.json"));
+    let image_digest = sbom_statement["subject"][0]["digest"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains(&image_digest), "{text}");
+    assert_eq!(sbom_statement["predicate"]["bomFormat"], "CycloneDX");
+
+    let out = verify(
+        &path("att/report.dsse.json"),
+        &[
+            "--key",
+            &p256,
+            "--type",
+            "report",
+            "--subject",
+            &format!("sha256:{image_digest}"),
+            "--json",
+        ],
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&ok(&out).stdout).unwrap();
+    assert_eq!(summary["verdict"], "FAIL");
+    assert_eq!(summary["time"], "2026-11-30T10:00:00Z");
+    assert_eq!(
+        summary["predicateType"],
+        "https://stella-ops.org/attestations/report/v1"
+    );
+    let out = verify(
+        &path("att/proof.dsse.json"),
+        &[
+            "--key",
+            &p256,
+            "--type",
+            "proof",
+            "--artifact",
+            &path("proof.zip"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&ok(&out).stdout).contains("proof root sha256:"));
+    ok(&verify(
+        &path("att/vulns.dsse.json"),
+        &["--key", &p256, "--type", "vulns"],
+    ));
+    let vulns = payload(&w.join("att/vulns.dsse.json"));
+    assert_eq!(
+        vulns["predicate"]["scanner"]["result"][0]["id"],
+        "CVE-2099-3001"
+    );
+
+    // The predicates follow the schemas in the repository.
+    for (envelope, schema) in [
+        (
+            "att/report.dsse.json",
+            stella_attest::statement::REPORT_SCHEMA,
+        ),
+        (
+            "att/proof.dsse.json",
+            stella_attest::statement::PROOF_SCHEMA,
+        ),
+    ] {
+        let schema: serde_json::Value = serde_json::from_str(schema).unwrap();
+        let validator = jsonschema::draft202012::new(&schema).unwrap();
+        let statement = payload(&w.join(envelope));
+        let errors: Vec<String> = validator
+            .iter_errors(&statement["predicate"])
+            .map(|e| e.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{envelope}: {errors:?}");
+    }
+
+    // Refusals, each exit 9 with the reason: another key, another kind, another image,
+    // another artifact, an expired statement, a tampered envelope.
+    let refused = |out: Output, wanted: &str| {
+        assert_eq!(
+            out.status.code(),
+            Some(9),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("NOT") && stderr.contains(wanted),
+            "{stderr} (wanted {wanted})"
+        );
+    };
+    let ed = path("ed.pub");
+    refused(
+        verify(&path("att/report.dsse.json"), &["--key", &ed]),
+        "no signature verifies",
+    );
+    refused(
+        verify(
+            &path("att/report.dsse.json"),
+            &["--key", &p256, "--type", "sbom"],
+        ),
+        "not sbom",
+    );
+    refused(
+        verify(
+            &path("att/report.dsse.json"),
+            &[
+                "--key",
+                &p256,
+                "--subject",
+                &format!("sha256:{}", "0".repeat(64)),
+            ],
+        ),
+        "no subject has digest",
+    );
+    refused(
+        verify(
+            &path("att/sbom.dsse.json"),
+            &["--key", &p256, "--artifact", &path("policy.yaml")],
+        ),
+        "NOT the attested artifact",
+    );
+    refused(
+        verify(
+            &path("att/report.dsse.json"),
+            &["--key", &p256, "--max-age", "1h"],
+        ),
+        "older than",
+    );
+    let mut tampered: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(w.join("att/report.dsse.json")).unwrap()).unwrap();
+    {
+        use base64::Engine;
+        let statement = payload(&w.join("att/report.dsse.json"))
+            .to_string()
+            .replace("FAIL", "PASS");
+        tampered["payload"] = base64::engine::general_purpose::STANDARD
+            .encode(statement)
+            .into();
+    }
+    std::fs::write(w.join("tampered.json"), tampered.to_string()).unwrap();
+    refused(
+        verify(&path("tampered.json"), &["--key", &p256]),
+        "no signature verifies",
+    );
+    std::fs::write(
+        w.join("truncated.json"),
+        &std::fs::read(w.join("att/report.dsse.json")).unwrap()[..100],
+    )
+    .unwrap();
+    refused(
+        verify(&path("truncated.json"), &["--key", &p256]),
+        "not a DSSE envelope",
+    );
+    // Rotation: the old and the new key trusted at once.
+    ok(&verify(
+        &path("att/report.dsse.json"),
+        &["--key", &ed, "--key", &p256],
+    ));
+
+    // The same inputs sign to the same bytes (RFC 6979 nonces).
+    ok_or_fail(scan("att2", "p256.key", &[]));
+    for kind in ["sbom", "vulns", "report", "proof"] {
+        assert_eq!(
+            std::fs::read(w.join(format!("att/{kind}.dsse.json"))).unwrap(),
+            std::fs::read(w.join(format!("att2/{kind}.dsse.json"))).unwrap(),
+            "{kind} is not deterministic"
+        );
+    }
+
+    // The encrypted key needs its password, from COSIGN_PASSWORD.
+    let out = scan("att3", "ed.key", &[]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("set COSIGN_PASSWORD"));
+    let out = scan("att3", "ed.key", &[("COSIGN_PASSWORD", "wrong")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wrong password"));
+    ok_or_fail(scan(
+        "att3",
+        "ed.key",
+        &[("COSIGN_PASSWORD", "correct horse")],
+    ));
+    ok(&verify(
+        &path("att3/report.dsse.json"),
+        &["--key", &ed, "--type", "report"],
+    ));
+
+    // `stella attest sign` signs an SBOM made elsewhere.
+    let image = format!("registry.example/debian@sha256:{image_digest}");
+    let out = run(
+        &[
+            "attest",
+            "sign",
+            &path("sbom.cdx.json"),
+            "--image",
+            &image,
+            "--key",
+            &path("ed.key"),
+            "-o",
+            &path("build.dsse.json"),
+        ],
+        &[("COSIGN_PASSWORD", "correct horse")],
+    );
+    ok(&out);
+    let out = verify(
+        &path("build.dsse.json"),
+        &[
+            "--key",
+            &ed,
+            "--type",
+            "sbom",
+            "--artifact",
+            &path("sbom.cdx.json"),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&ok(&out).stdout).contains("registry.example/debian"));
+    let out = run(
+        &[
+            "attest",
+            "sign",
+            &path("policy.yaml"),
+            "--image",
+            &image,
+            "--key",
+            &path("p256.key"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let out = run(
+        &[
+            "attest",
+            "sign",
+            &path("sbom.cdx.json"),
+            "--image",
+            "debian:12",
+            "--key",
+            &path("p256.key"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("name@sha256"));
+
+    // securesystemslib and in-toto-attestation agree about the real SBOM envelope.
+    let probe = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import securesystemslib.dsse, in_toto_attestation.v1.statement",
+        ])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        stella_e2e::services::skip("securesystemslib / in-toto-attestation are not installed");
+        return;
+    }
+    let key_id = summary["keyId"].as_str().unwrap();
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../attest/tests/verify_dsse.py"
+        ))
+        .args([
+            &path("att/sbom.dsse.json"),
+            &p256,
+            key_id,
+            "ecdsa-sha2-nistp256",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "https://cyclonedx.org/bom"
+    );
+}
+
+/// A scan under the blocking policy exits 7 (FAIL) once its outputs are written.
+fn ok_or_fail(out: Output) {
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
