@@ -186,11 +186,35 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
             .unwrap(),
     );
 
+    // The signing key, as `cosign generate-key-pair k8s://…` leaves it: an encrypted key and
+    // its password in a Secret of the Scan's namespace, which only the operator reads.
+    let (key, der) =
+        stella_attest::SigningKey::generate(stella_attest::Algorithm::EcdsaP256).unwrap();
+    let signing = Secret {
+        metadata: kube::api::ObjectMeta {
+            name: Some("signing".into()),
+            ..Default::default()
+        },
+        string_data: Some(BTreeMap::from([
+            (
+                "cosign.key".to_string(),
+                stella_attest::cosign::encrypt(&der, b"hunter2").unwrap(),
+            ),
+            ("cosign.password".to_string(), "hunter2".to_string()),
+        ])),
+        ..Default::default()
+    };
+    Api::<Secret>::namespaced(client.clone(), &ns)
+        .create(&PostParams::default(), &signing)
+        .await
+        .unwrap();
+
     let scans: Api<Scan> = Api::namespaced(client.clone(), &ns);
     let scan: Scan = serde_json::from_value(serde_json::json!({
         "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
         "metadata": {"name": "shell", "namespace": ns},
-        "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name},
+        "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name,
+                 "attest": {"enabled": true, "signingKeySecretRef": {"name": "signing", "key": "cosign.key"}}},
     }))
     .unwrap();
     scans.create(&PostParams::default(), &scan).await.unwrap();
@@ -242,6 +266,157 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .iter()
         .find(|a| a.key == format!("images/{digest}/inventory.cdx.json"))
         .expect("the inventory SBOM is referenced");
+
+    // Signed by the operator: the worker Job was asked for statements only (it has no key).
+    let job: Job = Api::namespaced(client.clone(), &ns)
+        .get(&job_name)
+        .await
+        .unwrap();
+    let pod = job.spec.unwrap().template.spec.unwrap();
+    assert!(
+        pod.containers[0]
+            .args
+            .as_ref()
+            .unwrap()
+            .contains(&"--attest".to_string())
+    );
+    assert!(
+        !serde_json::to_string(&pod).unwrap().contains("signing"),
+        "the Job never mounts or names the key Secret"
+    );
+    let signed = wait("Attested", |s| {
+        s.status.as_ref().is_some_and(|st| {
+            st.attestation
+                .as_ref()
+                .is_some_and(|a| a.state == stella_crds::scan::v1alpha1::AttestationState::Signed)
+        })
+    })
+    .await;
+    let attestation = signed.status.as_ref().unwrap().attestation.clone().unwrap();
+    assert_eq!(
+        attestation.key_id.as_deref(),
+        Some(stella_attest::Signer::public(&key).key_id())
+    );
+    let kinds: Vec<&str> = attestation
+        .envelopes
+        .iter()
+        .map(|e| e.kind.as_str())
+        .collect();
+    assert_eq!(kinds, ["proof", "report", "sbom", "vulns"]);
+    let attested = signed
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Attested")
+        .unwrap();
+    assert_eq!(
+        (attested.status.as_str(), attested.reason.as_str()),
+        ("True", "Signed")
+    );
+    // Anyone with the public key verifies them offline; the SBOM's binds the status's bytes.
+    let objects_dir = tempfile::tempdir().unwrap();
+    let objects = stella_store::Store::open_embedded(objects_dir.path())
+        .await
+        .unwrap()
+        .with_s3_credentials(&s3.url("stella", "artifacts"), "test", "test")
+        .unwrap();
+    let fetch = |key: String| {
+        let objects = objects.clone();
+        async move {
+            objects
+                .get(&key)
+                .await
+                .unwrap()
+                .unwrap_or_else(|| panic!("{key} is not stored"))
+                .to_vec()
+        }
+    };
+    let trusted = [stella_attest::Signer::public(&key).clone()];
+    let mut verified = BTreeMap::new();
+    for envelope in &attestation.envelopes {
+        let bytes = fetch(envelope.key.clone()).await;
+        assert_eq!(stella_e2e::services::sha256(&bytes), envelope.digest);
+        let kind: stella_attest::Kind = envelope.kind.parse().unwrap();
+        let v = stella_attest::verify(
+            &bytes,
+            &trusted,
+            &stella_attest::Expect {
+                kind: Some(kind),
+                subject: Some(digest.clone()),
+                // An SBOM's time is the image's `created`, which this image lacks.
+                max_age: (kind != stella_attest::Kind::Sbom).then(|| chrono::Duration::hours(1)),
+            },
+            chrono::Utc::now(),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", envelope.kind));
+        verified.insert(envelope.kind.clone(), v.statement);
+    }
+    assert_eq!(
+        verified["sbom"].subject[1].sha256_digest().as_deref(),
+        Some(inventory.digest.as_str())
+    );
+    assert_eq!(verified["report"].predicate["verdict"], "FAIL");
+    let first_report = attestation
+        .envelopes
+        .iter()
+        .find(|e| e.kind == "report")
+        .unwrap()
+        .clone();
+    // A Scan of the same image whose key Secret does not exist: the reused result stands,
+    // unsigned, and says why.
+    let unsigned: Scan = serde_json::from_value(serde_json::json!({
+        "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+        "metadata": {"name": "unsigned", "namespace": ns},
+        "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name,
+                 "attest": {"enabled": true, "signingKeySecretRef": {"name": "no-such-key", "key": "cosign.key"}}},
+    }))
+    .unwrap();
+    scans
+        .create(&PostParams::default(), &unsigned)
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let refused = loop {
+        let scan = scans.get("unsigned").await.unwrap();
+        if let Some(a) = scan.status.as_ref().and_then(|s| s.attestation.clone()) {
+            break (scan, a);
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no attestation state:\n{}",
+            operator_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let (refused_scan, refused) = refused;
+    assert_eq!(
+        refused.state,
+        stella_crds::scan::v1alpha1::AttestationState::Failed
+    );
+    assert_eq!(refused.reason.as_deref(), Some("SigningKeyMissing"));
+    let status = refused_scan.status.unwrap();
+    assert_eq!(
+        status.phase,
+        Some(ScanPhase::Completed),
+        "the result is kept"
+    );
+    let condition = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Attested")
+        .unwrap();
+    assert_eq!(
+        (condition.status.as_str(), condition.reason.as_str()),
+        ("False", "SigningKeyMissing")
+    );
+    assert!(
+        condition.message.contains("no-such-key"),
+        "{}",
+        condition.message
+    );
+    scans.delete("unsigned", &Default::default()).await.unwrap();
 
     // One API call away: the SBOM the status references, from S3 through the REST API.
     let token = cluster.token("admin").unwrap();
@@ -340,6 +515,37 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     let delta = after.last_delta.clone().expect("a delta");
     assert_eq!((delta.new_findings, delta.new_high), (1, 1), "{delta:?}");
     assert_eq!(delta.removed_findings, 0);
+    // The re-evaluated report is signed too: a new report envelope, the same SBOM's.
+    let resigned = after
+        .attestation
+        .clone()
+        .expect("attested after the re-evaluation");
+    assert_eq!(
+        resigned.state,
+        stella_crds::scan::v1alpha1::AttestationState::Signed
+    );
+    let report = resigned
+        .envelopes
+        .iter()
+        .find(|e| e.kind == "report")
+        .unwrap();
+    assert_ne!(
+        report.digest, first_report.digest,
+        "the new report's envelope"
+    );
+    let statement = stella_attest::verify(
+        &fetch(report.key.clone()).await,
+        &trusted,
+        &stella_attest::Expect::default(),
+        chrono::Utc::now(),
+    )
+    .unwrap()
+    .statement;
+    assert_eq!(statement.predicate["verdict"], "FAIL");
+    assert_eq!(
+        statement.predicate["feedSnapshot"].as_str(),
+        after.inputs.as_ref().unwrap().feed_snapshot.as_deref()
+    );
 
     // A new policy: dash's findings accepted first, so the verdict is no longer FAIL; again
     // no Job.

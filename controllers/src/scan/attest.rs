@@ -281,3 +281,101 @@ async fn publish(ctx: &Context, scan: &Scan, type_: EventType, reason: &str, not
         tracing::debug!(%error, "failed to record an attestation event");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+
+    fn scan(key: &str) -> Scan {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "s", "namespace": "shop"},
+            "spec": {"image": "registry.example/x:1",
+                     "attest": {"enabled": true, "signingKeySecretRef": {"name": "signing", "key": key}}},
+        }))
+        .unwrap()
+    }
+
+    fn secret(entries: &[(&str, &[u8])]) -> (SecretRef, Option<Secret>) {
+        let data = entries
+            .iter()
+            .map(|(k, v)| (k.to_string(), ByteString(v.to_vec())))
+            .collect();
+        (
+            SecretRef {
+                namespace: "shop".into(),
+                name: "signing".into(),
+            },
+            Some(Secret {
+                data: Some(data),
+                ..Default::default()
+            }),
+        )
+    }
+
+    fn reason(result: std::result::Result<stella_attest::SigningKey, Problem>) -> &'static str {
+        result.map(|_| "Ok").unwrap_or_else(|p| p.reason)
+    }
+
+    #[test]
+    fn the_key_comes_from_the_named_entry_and_its_password_entry() {
+        use stella_attest::Signer;
+        let (key, der) =
+            stella_attest::SigningKey::generate(stella_attest::Algorithm::EcdsaP256).unwrap();
+        let encrypted = stella_attest::cosign::encrypt(&der, b"pw").unwrap();
+        let plain = stella_attest::keys::to_pem("PRIVATE KEY", &der);
+        let s = scan("cosign.key");
+        // cosign's layout: the password's trailing newline (from `echo`) is not part of it.
+        let opened = signing_key(
+            &s,
+            Some(&secret(&[
+                ("cosign.key", encrypted.as_bytes()),
+                ("cosign.password", b"pw\n"),
+            ])),
+        )
+        .unwrap();
+        assert_eq!(opened.public(), key.public());
+        assert_eq!(
+            reason(signing_key(
+                &scan("tls.key"),
+                Some(&secret(&[("tls.key", plain.as_bytes())]))
+            )),
+            "Ok"
+        );
+        assert_eq!(reason(signing_key(&s, None)), "SigningKeyMissing");
+        let gone = (
+            SecretRef {
+                namespace: "shop".into(),
+                name: "signing".into(),
+            },
+            None,
+        );
+        let problem = signing_key(&s, Some(&gone)).unwrap_err();
+        assert_eq!(
+            (problem.reason, problem.message.as_str()),
+            ("SigningKeyMissing", "Secret shop/signing does not exist")
+        );
+        assert_eq!(
+            reason(signing_key(&s, Some(&secret(&[("other", b"x")])))),
+            "SigningKeyMissing"
+        );
+        for entries in [
+            vec![("cosign.key", encrypted.as_bytes())],
+            vec![("cosign.key", encrypted.as_bytes()), ("password", b"wrong")],
+            vec![("cosign.key", b"\xff\xfe")],
+            vec![(
+                "cosign.key",
+                b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            )],
+        ] {
+            let problem = signing_key(&s, Some(&secret(&entries))).unwrap_err();
+            assert_eq!(problem.reason, "SigningKeyInvalid", "{}", problem.message);
+            assert!(
+                problem.message.starts_with("shop/signing[cosign.key]"),
+                "{}",
+                problem.message
+            );
+        }
+    }
+}

@@ -659,6 +659,8 @@ fn complete(status: &mut ScanStatus, result: &ResultRow, artifacts: &[ArtifactRo
         });
     }
     refs.sort_by(|a, b| a.key.cmp(&b.key));
+    // The CRD's bound: a status the API server refuses would stop every later write.
+    refs.truncate(MAX_STATUS_ARTIFACTS);
     status.artifacts = refs;
 }
 
@@ -666,14 +668,17 @@ fn verdict(name: &str) -> Option<Verdict> {
     serde_json::from_value(serde_json::Value::String(name.to_string())).ok()
 }
 
+/// At most this many artifacts in `status.artifacts` (the CRD's `maxItems`).
+const MAX_STATUS_ARTIFACTS: usize = 16;
+
 /// A catalog artifact as the status lists it; rows the CRD cannot describe are left out.
 fn artifact_ref(row: &ArtifactRow) -> Option<ArtifactRef> {
     let kind = match row.kind.as_str() {
         "sbom" => ArtifactKind::Sbom,
         "bom-index" => ArtifactKind::BomIndex,
         "report" => ArtifactKind::Report,
-        "attestation" => ArtifactKind::Attestation,
-        "proof-bundle" => ArtifactKind::ProofBundle,
+        // Envelopes, statements and proof bundles accumulate per evaluation: the current
+        // result's are in `status.attestation`.
         _ => return None,
     };
     let view = match row.view.as_deref() {

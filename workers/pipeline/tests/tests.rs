@@ -446,3 +446,100 @@ fn stored_inventories_that_are_missing_or_corrupt_say_so() {
         assert!(error.to_string().contains(&key), "{error}");
     }
 }
+
+/// The signer signs a stored statement only when the artifacts it binds are, byte for byte,
+/// what it says and what the catalog recorded; a statement about another image, naming no
+/// artifact of the image, or that does not parse is refused.
+#[test]
+fn the_signer_rehashes_what_statements_bind_before_signing() {
+    use stella_attest::statement::{self, Statement, Subject};
+    use stella_pipeline::attest::{Refusal, sign_stored, store_unsigned};
+    let runtime = runtime();
+    let (key, _) = stella_attest::SigningKey::generate(stella_attest::Algorithm::Ed25519).unwrap();
+    let image = format!("sha256:{}", "1".repeat(64));
+    let sbom = br#"{"bomFormat":"CycloneDX","specVersion":"1.6"}"#.to_vec();
+    let sbom_key = stella_store::keys::image_artifact(&image, "inventory", "cdx.json");
+    let sha = stella_e2e::services::sha256(&sbom);
+    let statement = |about: &str, name: &str, digest: &str| {
+        Statement::new(
+            vec![
+                Subject::sha256("registry.example/app", about),
+                Subject::sha256(name, digest),
+            ],
+            statement::CYCLONEDX,
+            serde_json::json!({"bomFormat": "CycloneDX"}),
+        )
+    };
+    // A fresh store holding the SBOM, and `statements` waiting beside it.
+    let setup = |statements: Vec<Statement>| {
+        let data = tempfile::tempdir().unwrap();
+        let store = runtime.block_on(Store::open_embedded(data.path())).unwrap();
+        runtime
+            .block_on(store.store_artifact(
+                &image,
+                stella_store::Artifact {
+                    key: sbom_key.clone(),
+                    kind: "sbom",
+                    format: "cyclonedx-json",
+                    view: Some("inventory"),
+                    bytes: sbom.clone(),
+                },
+            ))
+            .unwrap();
+        runtime
+            .block_on(store_unsigned(&store, &image, &statements))
+            .unwrap();
+        (data, store)
+    };
+    let sign = |store: &Store| {
+        let artifacts = runtime.block_on(store.catalog.artifacts(&image)).unwrap();
+        runtime.block_on(sign_stored(store, &image, &artifacts, &key))
+    };
+
+    // Good: signed once, stored, and not again.
+    let (_d, store) = setup(vec![statement(&image, &sbom_key, &sha)]);
+    let signed = sign(&store).unwrap();
+    assert_eq!(signed.len(), 1);
+    let stored = runtime
+        .block_on(store.get(&signed[0].key))
+        .unwrap()
+        .unwrap();
+    let verified = stella_attest::verify(
+        &stored,
+        &[stella_attest::Signer::public(&key).clone()],
+        &stella_attest::Expect::default(),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert_eq!(verified.statement.subject[1].name, sbom_key);
+    assert!(sign(&store).unwrap().is_empty(), "already signed");
+
+    // The SBOM's bytes changed after the statement was written.
+    let (_d, store) = setup(vec![statement(&image, &sbom_key, &sha)]);
+    runtime
+        .block_on(store.put(&sbom_key, b"{\"tampered\":true}".to_vec()))
+        .unwrap();
+    assert!(matches!(sign(&store), Err(Refusal::Tampered { .. })));
+    // A statement naming a digest the bytes do not have.
+    let (_d, store) = setup(vec![statement(&image, &sbom_key, &"0".repeat(64))]);
+    assert!(matches!(sign(&store), Err(Refusal::Tampered { .. })));
+    // About another image; naming a path that is no artifact of the image (never read).
+    let other = format!("sha256:{}", "2".repeat(64));
+    let (_d, store) = setup(vec![statement(&other, &sbom_key, &sha)]);
+    assert!(matches!(sign(&store), Err(Refusal::OtherImage { .. })));
+    let (_d, store) = setup(vec![statement(&image, "../../../etc/passwd", &sha)]);
+    let refusal = sign(&store).unwrap_err();
+    assert!(
+        matches!(refusal, Refusal::UnknownArtifact { .. }),
+        "{refusal}"
+    );
+    assert_eq!(refusal.reason(), "UnknownArtifact");
+    // Garbage where a statement should be.
+    let (_d, store) = setup(vec![statement(&image, &sbom_key, &sha)]);
+    let rows = runtime.block_on(store.catalog.artifacts(&image)).unwrap();
+    let row = rows.iter().find(|a| a.kind == "statement").unwrap();
+    runtime
+        .block_on(store.put(&row.key, b"\x00garbage".to_vec()))
+        .unwrap();
+    assert!(matches!(sign(&store), Err(Refusal::Invalid { .. })));
+}
