@@ -7,9 +7,10 @@ pub mod v1alpha1 {
     use serde::{Deserialize, Serialize};
 
     pub use stella_model::policy::{
-        AdmissionConfig, AdmissionMode, ConfidenceBand, Exemption, FailureMode, PolicyAction,
-        PolicyRule, PolicyVersion, RequireVex, ScoringConfig, SeverityWeights, SignatureConfig,
-        SignatureKey, UnknownConfidence, UnscannedAction, VexJustification, Weight,
+        AdmissionConfig, AdmissionMode, AttestationRequirement, AttestedPredicate, ConfidenceBand,
+        Exemption, FailureMode, PolicyAction, PolicyRule, PolicyVersion, RequireVex, ScoringConfig,
+        SeverityWeights, SignatureConfig, SignatureKey, UnknownConfidence, UnscannedAction,
+        VexJustification, Weight,
     };
 
     /// A policy: rules that turn findings (after VEX) into decisions and a PASS / WARN / FAIL

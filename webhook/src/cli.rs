@@ -4,7 +4,7 @@
 
 use crate::events::{Events, Sink, SinkArg};
 use crate::metrics::Metrics;
-use crate::policy::{PolicySet, PublicKey};
+use crate::policy::PolicySet;
 use crate::registry::Registries;
 use crate::server::{self, Namespaces, Settings, State};
 use crate::tls::{self, CertStore, Provision};
@@ -200,23 +200,21 @@ pub fn init_tracing(json: bool) {
     };
 }
 
-/// Loads the signature keys of one Policy from Secrets in `namespace`.
-async fn load_keys(
-    client: &Client,
-    namespace: &str,
-    policy: &Policy,
-) -> (Vec<PublicKey>, Vec<String>) {
-    let Some(config) = policy
-        .spec
-        .admission
-        .as_ref()
+/// Loads the signature and attestation keys of one Policy from Secrets in `namespace`.
+async fn load_keys(client: &Client, namespace: &str, policy: &Policy) -> crate::policy::Keys {
+    let admission = policy.spec.admission.as_ref();
+    let signatures = admission
         .and_then(|a| a.signatures.as_ref())
-    else {
-        return (vec![], vec![]);
-    };
+        .map(|c| c.keys.as_slice())
+        .unwrap_or_default();
+    let attestations = admission
+        .and_then(|a| a.require_attestation.as_ref())
+        .map(|c| c.keys.as_slice())
+        .unwrap_or_default();
     let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
-    let (mut keys, mut errors) = (Vec::new(), Vec::new());
-    for key in &config.keys {
+    let mut keys = crate::policy::Keys::default();
+    let pem_of = async |key: &stella_crds::policy::v1alpha1::SignatureKey,
+                        errors: &mut Vec<String>| {
         let pem = match api.get_opt(&key.secret_ref.name).await {
             Ok(Some(s)) => s
                 .data
@@ -226,19 +224,34 @@ async fn load_keys(
             Ok(None) => None,
             Err(error) => {
                 errors.push(format!("{}: {error}", key.name));
-                continue;
+                return None;
             }
         };
-        match pem.map(|p| crate::signature::parse_public_key(&key.name, &p)) {
-            Some(Ok(k)) => keys.push(k),
-            Some(Err(error)) => errors.push(format!("{}: {error}", key.name)),
-            None => errors.push(format!(
+        if pem.is_none() {
+            errors.push(format!(
                 "{}: secret {}/{} key {} not found",
                 key.name, namespace, key.secret_ref.name, key.secret_ref.key
-            )),
+            ));
+        }
+        pem
+    };
+    for key in signatures {
+        if let Some(pem) = pem_of(key, &mut keys.errors).await {
+            match crate::signature::parse_public_key(&key.name, &pem) {
+                Ok(k) => keys.signatures.push(k),
+                Err(error) => keys.errors.push(format!("{}: {error}", key.name)),
+            }
         }
     }
-    (keys, errors)
+    for key in attestations {
+        if let Some(pem) = pem_of(key, &mut keys.errors).await {
+            match stella_attest::PublicKey::from_pem(&pem) {
+                Ok(k) => keys.attestations.push(k),
+                Err(error) => keys.errors.push(format!("{}: {error}", key.name)),
+            }
+        }
+    }
+    keys
 }
 
 /// Compiles the listed Policies with their keys.

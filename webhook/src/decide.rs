@@ -5,7 +5,7 @@
 use crate::policy::Governing;
 use crate::signature::{self, Check, Signed};
 use crate::workload::ContainerImage;
-use stella_crds::policy::v1alpha1::{AdmissionMode, UnscannedAction};
+use stella_crds::policy::v1alpha1::{AdmissionMode, AttestedPredicate, UnscannedAction};
 
 /// Longest message of one image decision (the API server shows them whole).
 const MAX_MESSAGE: usize = 1024;
@@ -43,6 +43,9 @@ pub enum Reason {
     ScanRequested,
     SignatureMissing,
     SignatureInvalid,
+    AttestationMissing,
+    AttestationInvalid,
+    AttestationVerdict,
     ResolveFailed,
     CatalogUnavailable,
     RegistryUnavailable,
@@ -62,6 +65,9 @@ impl Reason {
             Reason::ScanRequested => "scan-requested",
             Reason::SignatureMissing => "signature-missing",
             Reason::SignatureInvalid => "signature-invalid",
+            Reason::AttestationMissing => "attestation-missing",
+            Reason::AttestationInvalid => "attestation-invalid",
+            Reason::AttestationVerdict => "attestation-verdict",
             Reason::ResolveFailed => "resolve-failed",
             Reason::CatalogUnavailable => "catalog-unavailable",
             Reason::RegistryUnavailable => "registry-unavailable",
@@ -109,6 +115,11 @@ pub struct Facts {
     pub signatures: Option<Result<Vec<Signed>, String>>,
     /// The Scan requested for an unscanned image (`namespace/name`), or why not.
     pub scan: Option<Result<String, String>>,
+    /// The signed envelope of each predicate a governing policy requires (`Ok(None)`: none
+    /// stored for the current result).
+    pub attestations: Vec<(AttestedPredicate, Result<Option<bytes::Bytes>, String>)>,
+    /// When the facts were gathered: attestations' age is judged against it.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// One image decided under one policy.
@@ -365,7 +376,112 @@ pub fn decide(g: &Governing, image: &ContainerImage, facts: &Facts, cap_enforce:
             decision = stricter(decision, sig);
         }
     }
+    if let Some(gate) = attestation(g, digest, &shown, facts, cap_enforce) {
+        decision = stricter(decision, gate);
+    }
     decision
+}
+
+/// `requireAttestation`: the current result's envelope of the required predicate, verified
+/// with the policy's keys for this digest, young enough, and (a report) with an admitted
+/// signed verdict. `None`: satisfied, or not required.
+fn attestation(
+    g: &Governing,
+    digest: &str,
+    shown: &str,
+    facts: &Facts,
+    cap_enforce: bool,
+) -> Option<Decision> {
+    let required = g.config.require_attestation.as_ref()?;
+    let enforce = enforcing(required.mode, cap_enforce);
+    let kind = match required.predicate {
+        AttestedPredicate::Report => stella_attest::Kind::Report,
+        AttestedPredicate::Sbom => stella_attest::Kind::Sbom,
+    };
+    let extra = if g.key_errors.is_empty() {
+        String::new()
+    } else {
+        format!(" [unusable keys: {}]", g.key_errors.join("; "))
+    };
+    let found = facts
+        .attestations
+        .iter()
+        .find(|(p, _)| *p == required.predicate)
+        .map(|(_, found)| found);
+    let bytes = match found {
+        None => {
+            return Some(on_error(
+                g,
+                cap_enforce,
+                Reason::Deadline,
+                &format!("{shown}: its attestation was not checked in time"),
+            ));
+        }
+        Some(Err(e)) => {
+            return Some(on_error(
+                g,
+                cap_enforce,
+                Reason::CatalogUnavailable,
+                &format!("{shown}: its attestation is unavailable: {e}"),
+            ));
+        }
+        Some(Ok(None)) => {
+            return Some(deny_or_warn(
+                enforce,
+                Reason::AttestationMissing,
+                format!(
+                    "{shown} has no signed {} attestation (policy {} requires one; set spec.attest on its Scan)",
+                    kind.as_str(),
+                    g.policy
+                ),
+            ));
+        }
+        Some(Ok(Some(bytes))) => bytes,
+    };
+    let expect = stella_attest::Expect {
+        kind: Some(kind),
+        subject: Some(digest.to_string()),
+        max_age: required
+            .max_age_seconds
+            .map(|s| chrono::Duration::seconds(i64::from(s))),
+    };
+    let now = facts.now.unwrap_or_else(chrono::Utc::now);
+    let verified = match stella_attest::verify(bytes, &g.attestation_keys, &expect, now) {
+        Ok(verified) => verified,
+        Err(e) => {
+            return Some(deny_or_warn(
+                enforce,
+                Reason::AttestationInvalid,
+                format!(
+                    "{shown}: its {} attestation is not valid under policy {}: {e}{extra}",
+                    kind.as_str(),
+                    g.policy
+                ),
+            ));
+        }
+    };
+    if kind != stella_attest::Kind::Report {
+        return None;
+    }
+    let signed = verified
+        .statement
+        .predicate
+        .get("verdict")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    if required.verdicts.iter().any(|v| v.as_str() == signed) {
+        return None;
+    }
+    let admitted: Vec<&str> = required.verdicts.iter().map(|v| v.as_str()).collect();
+    Some(deny_or_warn(
+        enforce,
+        Reason::AttestationVerdict,
+        format!(
+            "{shown}: its signed verdict is {signed}, policy {} admits {}",
+            g.policy,
+            admitted.join(", ")
+        ),
+    ))
 }
 
 /// The stricter of two decisions; on a tie, the first; messages of both are kept when both
@@ -432,7 +548,10 @@ mod tests {
             "apiVersion": "stella-ops.org/v1alpha1", "kind": "Policy", "metadata": {"name": "prod"},
             "spec": {"version": "1.0", "rules": [], "admission": admission}}))
         .unwrap();
-        let set = PolicySet::compile(&[policy], |_| (vec![], vec!["k: missing".into()]));
+        let set = PolicySet::compile(&[policy], |_| crate::policy::Keys {
+            errors: vec!["k: missing".into()],
+            ..Default::default()
+        });
         (*set.policies[0]).clone()
     }
 
@@ -502,6 +621,148 @@ mod tests {
             decide(&dry, &image(), &facts(Some(failing())), true).outcome,
             Outcome::Warn
         );
+    }
+
+    /// A signed report statement about [`DIGEST`] with `verdict`, evaluated at `at`.
+    fn signed_report(key: &stella_attest::SigningKey, verdict: &str, at: &str) -> bytes::Bytes {
+        use stella_attest::statement::{REPORT, Statement, Subject};
+        let statement = Statement::new(
+            vec![
+                Subject::sha256("registry.example.com/shop/web", DIGEST),
+                Subject::sha256("images/x/reports/y.json", &"b".repeat(64)),
+            ],
+            REPORT,
+            json!({"imageDigest": DIGEST, "verdict": verdict, "evaluatedAt": at}),
+        );
+        stella_attest::sign(&statement, key)
+            .unwrap()
+            .to_json()
+            .into()
+    }
+
+    #[test]
+    fn require_attestation_admits_only_a_valid_young_signed_admitted_verdict() {
+        use stella_attest::{Algorithm, Signer, SigningKey};
+        let (key, _) = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
+        let (other, _) = SigningKey::generate(Algorithm::Ed25519).unwrap();
+        let policy = |mode: &str| {
+            let policy = serde_json::from_value(json!({
+                "apiVersion": "stella-ops.org/v1alpha1", "kind": "Policy", "metadata": {"name": "prod"},
+                "spec": {"version": "1.0", "rules": [], "admission": {"mode": "enforce", "unscanned": "allow",
+                    "requireAttestation": {"mode": mode, "maxAgeSeconds": 3600,
+                        "keys": [{"name": "release", "secretRef": {"name": "k", "key": "cosign.pub"}}]}}}}))
+            .unwrap();
+            let set = PolicySet::compile(&[policy], |_| crate::policy::Keys {
+                attestations: vec![key.public().clone()],
+                ..Default::default()
+            });
+            (*set.policies[0]).clone()
+        };
+        let g = policy("enforce");
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-01T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let with = |envelope: Result<Option<bytes::Bytes>, String>| Facts {
+            attestations: vec![(AttestedPredicate::Report, envelope)],
+            now: Some(now),
+            ..facts(Some(Verdict {
+                verdict: Some("PASS".into()),
+                ..Verdict::default()
+            }))
+        };
+        let run = |g: &Governing, f: Facts| decide(g, &image(), &f, true);
+        let good = signed_report(&key, "PASS", "2026-12-01T11:30:00Z");
+        let d = run(&g, with(Ok(Some(good.clone()))));
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Allow, Reason::Pass),
+            "{}",
+            d.message
+        );
+
+        let d = run(&g, with(Ok(None)));
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Deny, Reason::AttestationMissing)
+        );
+        assert!(
+            d.message.contains("has no signed report attestation"),
+            "{}",
+            d.message
+        );
+        let d = run(
+            &g,
+            with(Ok(Some(signed_report(
+                &key,
+                "FAIL",
+                "2026-12-01T11:30:00Z",
+            )))),
+        );
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Deny, Reason::AttestationVerdict)
+        );
+        assert!(
+            d.message
+                .contains("its signed verdict is FAIL, policy prod admits PASS"),
+            "{}",
+            d.message
+        );
+        for (bad, wanted) in [
+            (
+                signed_report(&key, "PASS", "2026-12-01T09:00:00Z"),
+                "older than",
+            ),
+            (
+                signed_report(&other, "PASS", "2026-12-01T11:30:00Z"),
+                "no signature verifies",
+            ),
+            (
+                bytes::Bytes::from(
+                    String::from_utf8(good.to_vec())
+                        .unwrap()
+                        .replace("\"payload\":\"", "\"payload\":\"AAAA"),
+                ),
+                "no signature verifies",
+            ),
+            (good.slice(..40), "not a DSSE envelope"),
+        ] {
+            let d = run(&g, with(Ok(Some(bad))));
+            assert_eq!(
+                (d.outcome, d.reason),
+                (Outcome::Deny, Reason::AttestationInvalid),
+                "{}",
+                d.message
+            );
+            assert!(
+                d.message.contains(wanted),
+                "{} (wanted {wanted})",
+                d.message
+            );
+        }
+        // Dry-run first: the same refusal is a warning.
+        let d = run(&policy("dry-run"), with(Ok(None)));
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Warn, Reason::AttestationMissing)
+        );
+        assert!(
+            d.message.starts_with("dry-run, would deny: "),
+            "{}",
+            d.message
+        );
+        // The catalog down: onError (fail-open by default) decides.
+        let d = run(&g, with(Err("connection refused".into())));
+        assert_eq!(
+            (d.outcome, d.reason),
+            (Outcome::Warn, Reason::CatalogUnavailable)
+        );
+        // Not gathered in time.
+        let late = Facts {
+            attestations: vec![],
+            ..with(Ok(None))
+        };
+        assert_eq!(run(&g, late).reason, Reason::Deadline);
     }
 
     #[test]

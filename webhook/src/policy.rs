@@ -19,6 +19,15 @@ pub struct PublicKey {
     pub point: Vec<u8>,
 }
 
+/// The keys of one Policy, loaded from their Secrets: cosign signature keys, attestation keys,
+/// and why any could not be loaded.
+#[derive(Clone, Debug, Default)]
+pub struct Keys {
+    pub signatures: Vec<PublicKey>,
+    pub attestations: Vec<stella_attest::PublicKey>,
+    pub errors: Vec<String>,
+}
+
 /// One Policy's admission settings.
 #[derive(Clone, Debug)]
 pub struct Governing {
@@ -30,6 +39,9 @@ pub struct Governing {
     /// loaded is absent and reported in `key_errors`.
     pub keys: Vec<PublicKey>,
     pub key_errors: Vec<String>,
+    /// Keys of `config.requireAttestation`, loaded from their Secrets (problems in
+    /// `key_errors`).
+    pub attestation_keys: Vec<stella_attest::PublicKey>,
 }
 
 impl Governing {
@@ -70,26 +82,26 @@ pub struct PolicySet {
 }
 
 impl PolicySet {
-    /// Compiles the Policies; `keys` loads the signature keys of one (pure in tests).
-    pub fn compile(
-        policies: &[Policy],
-        mut keys: impl FnMut(&Policy) -> (Vec<PublicKey>, Vec<String>),
-    ) -> PolicySet {
+    /// Compiles the Policies; `keys` loads the signature and attestation keys of one (pure in
+    /// tests).
+    pub fn compile(policies: &[Policy], mut keys: impl FnMut(&Policy) -> Keys) -> PolicySet {
         let mut compiled: Vec<Arc<Governing>> = policies
             .iter()
             .filter_map(|p| {
                 let config = p.spec.admission.clone()?;
-                let (keys, key_errors) = if config.signatures.is_some() {
+                let loaded = if config.signatures.is_some() || config.require_attestation.is_some()
+                {
                     keys(p)
                 } else {
-                    (vec![], vec![])
+                    Keys::default()
                 };
                 Some(Arc::new(Governing {
                     policy: p.metadata.name.clone().unwrap_or_default(),
                     policy_digest: p.status.as_ref().and_then(|s| s.digest.clone()),
                     config,
-                    keys,
-                    key_errors,
+                    keys: loaded.signatures,
+                    key_errors: loaded.errors,
+                    attestation_keys: loaded.attestations,
                 }))
             })
             .collect();
@@ -185,7 +197,7 @@ mod tests {
                     {"key": "team", "operator": "Exists"}]}}),
                 ),
             ],
-            |_| (vec![], vec![]),
+            |_| Keys::default(),
         );
         let names = |l: &[(&str, &str)]| -> Vec<String> {
             set.governing(&labels(l))

@@ -198,19 +198,34 @@ async fn decide_image(
             .map_err(|e| e.to_string());
         if let Ok(digest) = &resolved {
             let wants_signatures = needing.iter().any(|g| g.config.signatures.is_some());
-            let (verdict, signatures) = tokio::join!(state.verdicts.lookup(digest), async {
-                if wants_signatures {
-                    Some(
-                        state
-                            .registries
-                            .signatures(&image.image, digest, secrets)
-                            .await
-                            .map_err(|e| e.to_string()),
-                    )
-                } else {
-                    None
-                }
-            });
+            let mut predicates: Vec<_> = needing
+                .iter()
+                .filter_map(|g| g.config.require_attestation.as_ref().map(|r| r.predicate))
+                .collect();
+            predicates.dedup();
+            let envelopes = futures::future::join_all(predicates.iter().map(|p| async {
+                let found = state.verdicts.envelope(digest, *p).await;
+                (*p, found.map_err(|e| e.to_string()))
+            }));
+            let (verdict, signatures, attestations) = tokio::join!(
+                state.verdicts.lookup(digest),
+                async {
+                    if wants_signatures {
+                        Some(
+                            state
+                                .registries
+                                .signatures(&image.image, digest, secrets)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        )
+                    } else {
+                        None
+                    }
+                },
+                envelopes
+            );
+            facts.attestations = attestations;
+            facts.now = Some(now);
             let verdict = verdict.map_err(|e| e.to_string());
             let unscanned =
                 matches!(&verdict, Ok(v) if v.as_ref().and_then(|v| v.verdict.as_ref()).is_none());

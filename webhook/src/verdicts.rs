@@ -8,6 +8,7 @@ use crate::metrics::Metrics;
 use serde::Deserialize;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
+use stella_crds::policy::v1alpha1::AttestedPredicate;
 use stella_crds::scan::v1alpha1::Scan;
 use stella_store::Store;
 
@@ -90,6 +91,8 @@ pub struct Verdicts {
     scans: Option<kube::runtime::reflector::Store<Scan>>,
     scan_namespace: String,
     cache: Arc<Cache<String, Option<Verdict>>>,
+    /// `(digest, predicate)` → the envelope of the current result, when there is one.
+    envelopes: Arc<Cache<(String, AttestedPredicate), Option<bytes::Bytes>>>,
     ttl: Duration,
     metrics: Arc<Metrics>,
 }
@@ -118,6 +121,7 @@ impl Verdicts {
             scans,
             scan_namespace,
             cache: Arc::new(Cache::new(capacity)),
+            envelopes: Arc::new(Cache::new(capacity)),
             ttl,
             metrics,
         }
@@ -175,6 +179,55 @@ impl Verdicts {
             found = self.scan_verdict(digest);
         }
         self.cache.insert(digest.to_string(), found.clone());
+        Ok(found)
+    }
+
+    /// The DSSE envelope the operator signed for `digest`'s current result: of its report
+    /// (the latest result's), or of its inventory SBOM. `Ok(None)`: none is stored.
+    pub async fn envelope(
+        &self,
+        digest: &str,
+        predicate: AttestedPredicate,
+    ) -> Result<Option<bytes::Bytes>> {
+        let key = (digest.to_string(), predicate);
+        if let Some(found) = self.envelopes.get(&key, self.ttl) {
+            self.metrics.cache("attestation", true);
+            return Ok(found);
+        }
+        self.metrics.cache("attestation", false);
+        let Some(store) = self.store() else {
+            return Err(Error::CatalogNotOpen);
+        };
+        self.metrics.catalog_call();
+        let bound = match predicate {
+            AttestedPredicate::Report => store
+                .catalog
+                .latest_result(digest)
+                .await?
+                .and_then(|r| r.report_key),
+            AttestedPredicate::Sbom => Some(stella_store::keys::image_artifact(
+                digest,
+                "inventory",
+                "cdx.json",
+            )),
+        };
+        let mut found = None;
+        if let Some(bound) = bound {
+            let artifacts = store.catalog.artifacts(digest).await?;
+            let envelope_key = artifacts
+                .iter()
+                .find(|a| a.key == bound)
+                .map(|a| stella_attest::storage_key(&a.digest));
+            let stored = envelope_key.and_then(|k| {
+                artifacts
+                    .iter()
+                    .find(|a| a.key == k && a.kind == "attestation")
+            });
+            if let Some(row) = stored {
+                found = store.get(&row.key).await?;
+            }
+        }
+        self.envelopes.insert(key, found.clone());
         Ok(found)
     }
 

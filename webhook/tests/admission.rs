@@ -1,6 +1,7 @@
 //! The API server itself allows, warns and denies Pods and Deployments through the webhook:
 //! verdicts from the catalog (PASS / WARN / FAIL with findings and rules), unscanned images,
-//! exemptions, dry-run, scan-and-deny, and cosign signatures (signed / unsigned / wrong key).
+//! exemptions, dry-run, scan-and-deny, cosign signatures (signed / unsigned / wrong key), and
+//! `requireAttestation` (a signed passing report / none).
 
 use crate::Sign;
 use crate::{Registry, cluster, key_pair, kubectl_create, namespace, unique};
@@ -91,6 +92,10 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
     let release = key_pair();
     registry.sign("shop/signed", &signed, &release).await;
     registry.sign("shop/wrong", &wrong, &key_pair()).await;
+    let attested = registry.push_motd("shop/attested", "1.0", "attested").await;
+    let unattested = registry
+        .push_motd("shop/unattested", "1.0", "unattested")
+        .await;
 
     let data = tempfile::tempdir().unwrap();
     let store = stella_store::Store::open_embedded(data.path())
@@ -104,7 +109,66 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
         .put(&key, serde_json::to_vec(&report).unwrap())
         .await
         .unwrap();
+    // The attested image: its report and the envelope the operator would have signed for it.
+    let (attest_key, _) =
+        stella_attest::SigningKey::generate(stella_attest::Algorithm::EcdsaP256).unwrap();
+    let attested_report = serde_json::to_vec(
+        &json!({"schema": "stella-ops.org/policy-report@1", "verdict": "PASS", "findings": []}),
+    )
+    .unwrap();
+    let report_sha = stella_e2e::services::sha256(&attested_report);
+    let report_key = format!("images/{attested}/reports/{}.json", &report_sha[7..]);
+    store
+        .store_artifact(
+            &attested,
+            stella_store::Artifact {
+                key: report_key.clone(),
+                kind: "report",
+                format: "policy-report-json",
+                view: None,
+                bytes: attested_report,
+            },
+        )
+        .await
+        .unwrap();
+    let statement = stella_attest::Statement::new(
+        vec![
+            stella_attest::Subject::sha256(format!("{host}/shop/attested"), &attested),
+            stella_attest::Subject::sha256(&report_key, &report_sha),
+        ],
+        stella_attest::statement::REPORT,
+        json!({"imageDigest": attested, "verdict": "PASS", "evaluatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+    );
+    store
+        .store_artifact(
+            &attested,
+            stella_store::Artifact {
+                key: stella_attest::storage_key(&report_sha),
+                kind: "attestation",
+                format: "dsse-json",
+                view: Some("report"),
+                bytes: stella_attest::sign(&statement, &attest_key)
+                    .unwrap()
+                    .to_json(),
+            },
+        )
+        .await
+        .unwrap();
     for r in [
+        row(
+            &attested,
+            "shop/attested:1.0",
+            "PASS",
+            [0, 0, 0, 0],
+            Some(report_key.clone()),
+        ),
+        row(
+            &unattested,
+            "shop/unattested:1.0",
+            "PASS",
+            [0, 0, 0, 0],
+            None,
+        ),
         row(&pass, "shop/pass:1.0", "PASS", [0, 0, 0, 1], None),
         row(&warn, "shop/warn:1.0", "WARN", [0, 0, 2, 0], None),
         row(&fail, "shop/fail:1.0", "FAIL", [1, 0, 0, 1], Some(key)),
@@ -137,7 +201,20 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
         json!({"stella-ops.org/zastava-e2e": format!("scan-{id}")}),
     )
     .await;
+    let attesting = namespace(
+        &client,
+        &format!("zastava-attest-{id}"),
+        json!({"stella-ops.org/zastava-e2e": format!("attest-{id}")}),
+    )
+    .await;
     let own = namespace(&client, &format!("zastava-system-{id}"), json!({})).await;
+    let attest_pub: Secret = serde_json::from_value(json!({"metadata": {"name": "stella-attest"},
+        "stringData": {"cosign.pub": stella_attest::Signer::public(&attest_key).to_pem()}}))
+    .unwrap();
+    Api::<Secret>::namespaced(client.clone(), &own)
+        .create(&PostParams::default(), &attest_pub)
+        .await
+        .unwrap();
     let pem = stella_webhook::signature::public_key_pem(release.public_key().as_ref());
     let secret: Secret = serde_json::from_value(
         json!({"metadata": {"name": "cosign-release"}, "stringData": {"cosign.pub": pem}}),
@@ -154,6 +231,7 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
         format!("zastava-dry-{id}"),
         format!("zastava-sign-{id}"),
         format!("zastava-scan-{id}"),
+        format!("zastava-attest-{id}"),
     ];
     for p in [
         policy(
@@ -178,6 +256,12 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
             &names[3],
             &format!("scan-{id}"),
             json!({"mode": "enforce", "unscanned": "scan-and-deny"}),
+        ),
+        policy(
+            &names[4],
+            &format!("attest-{id}"),
+            json!({"mode": "enforce", "unscanned": "allow",
+            "requireAttestation": {"mode": "enforce", "maxAgeSeconds": 3600, "keys": [{"name": "stella", "secretRef": {"name": "stella-attest", "key": "cosign.pub"}}]}}),
         ),
     ] {
         policies.create(&PostParams::default(), &p).await.unwrap();
@@ -223,7 +307,7 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
             .iter()
             .filter(|g| names.contains(&g.policy))
             .count()
-            == 4
+            == 5
         && running
             .state
             .policies
@@ -231,7 +315,15 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
             .unwrap()
             .policies
             .iter()
-            .any(|g| !g.keys.is_empty()))
+            .any(|g| !g.keys.is_empty())
+        && running
+            .state
+            .policies
+            .read()
+            .unwrap()
+            .policies
+            .iter()
+            .any(|g| !g.attestation_keys.is_empty()))
     {
         assert!(
             started.elapsed() < Duration::from_secs(20),
@@ -427,6 +519,30 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
         &pod(&signing, "wrong", &[&format!("{host}/shop/wrong:1.0")]),
     );
     assert!(!ok && stderr.contains("no signature verifies"), "{stderr}");
+
+    // requireAttestation: a signed PASS report → allowed; a PASS verdict with nothing signed →
+    // denied, saying what is missing.
+    let (ok, _, stderr) = kubectl_create(
+        cluster,
+        &pod(
+            &attesting,
+            "attested",
+            &[&format!("{host}/shop/attested:1.0")],
+        ),
+    );
+    assert!(ok, "{stderr}");
+    let (ok, _, stderr) = kubectl_create(
+        cluster,
+        &pod(
+            &attesting,
+            "unattested",
+            &[&format!("{host}/shop/unattested:1.0")],
+        ),
+    );
+    assert!(
+        !ok && stderr.contains("has no signed report attestation"),
+        "{stderr}"
+    );
 
     // scan-and-deny: denied, and the Scan is requested as discovery names it.
     let (ok, _, stderr) = kubectl_create(

@@ -45,7 +45,7 @@ fn state(policies: Value, deadline: Duration, insecure: Vec<String>) -> Arc<Stat
         events: Events::start(Sink::Discard, metrics),
         ready: AtomicBool::new(true),
     };
-    state.set_policies(PolicySet::compile(&policies, |_| (vec![], vec![])));
+    state.set_policies(PolicySet::compile(&policies, |_| Default::default()));
     Arc::new(state)
 }
 

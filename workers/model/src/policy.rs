@@ -3,7 +3,7 @@
 //! is exactly this type; the policy engine validates, digests and evaluates it.
 
 use crate::selector::LabelSelector;
-use crate::{SecretKeyRef, Severity};
+use crate::{SecretKeyRef, Severity, Verdict};
 use serde::{Deserialize, Serialize};
 
 /// A policy: rules that turn findings (after VEX) into decisions and a PASS / WARN / FAIL
@@ -376,6 +376,50 @@ pub struct AdmissionConfig {
     /// Cosign signature verification of image digests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signatures: Option<SignatureConfig>,
+    /// A signed Stella Ops attestation the image must have: the DSSE envelope the operator
+    /// signs for a Scan with `spec.attest` (see `stella verify`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_attestation: Option<AttestationRequirement>,
+}
+
+/// What an image's attestation must show to be admitted.
+#[derive(Clone, Debug, Deserialize, Serialize, PartialEq)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub struct AttestationRequirement {
+    /// `dry-run` warns about images without a valid attestation; `enforce` denies them.
+    pub mode: AdmissionMode,
+    /// Public keys (PEM, ECDSA P-256 or Ed25519) the envelope may verify against; any one
+    /// suffices, so keys can rotate.
+    #[cfg_attr(feature = "schemars", schemars(length(min = 1, max = 16)))]
+    pub keys: Vec<SignatureKey>,
+    /// What must be attested: the verdict `report` of the image's current result, or its
+    /// inventory `sbom`.
+    #[serde(default)]
+    pub predicate: AttestedPredicate,
+    /// Refuse attestations older than this (a report's `evaluatedAt`; an SBOM's the image's
+    /// creation time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "schemars", schemars(range(min = 60, max = 31_536_000)))]
+    pub max_age_seconds: Option<u32>,
+    /// The signed verdicts admitted (with `predicate: report`).
+    #[serde(default = "default_verdicts")]
+    #[cfg_attr(feature = "schemars", schemars(length(min = 1, max = 3)))]
+    pub verdicts: Vec<Verdict>,
+}
+
+fn default_verdicts() -> Vec<Verdict> {
+    vec![Verdict::Pass]
+}
+
+/// The predicates `requireAttestation` can ask for.
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "schemars", derive(schemars::JsonSchema))]
+#[serde(rename_all = "kebab-case")]
+pub enum AttestedPredicate {
+    #[default]
+    Report,
+    Sbom,
 }
 
 fn default_unscanned() -> UnscannedAction {
