@@ -1,6 +1,8 @@
 //! Load benchmark on loopback (ignored by default; `make`-free:
 //! `cargo test -p stella-webhook --release --test tests bench -- --ignored --nocapture`):
-//! 1,000 AdmissionReviews/s against a warm cache; then the catalog unreachable (a PostgreSQL
+//! 1,000 AdmissionReviews/s against a warm cache, then the same with `requireAttestation` (a
+//! signed report envelope verified per review) against it as the baseline; then the catalog
+//! unreachable (a PostgreSQL
 //! address that accepts and never answers) and a registry that never answers, where every
 //! answer must still arrive within the deadline.
 
@@ -97,11 +99,78 @@ async fn bench_admission_latency() {
         .create(&PostParams::default(), &policy)
         .await
         .unwrap();
-    let names = vec![name.clone()];
+    // The same image under a policy that requires a signed PASS report.
+    let attest_ns = namespace(
+        &client,
+        &format!("zastava-bench-attest-{id}"),
+        json!({"stella-ops.org/zastava-bench": format!("attest-{id}")}),
+    )
+    .await;
+    let attest_name = format!("zastava-bench-attest-{id}");
+    let attest_policy: Policy = serde_json::from_value(json!({"apiVersion": "stella-ops.org/v1alpha1", "kind": "Policy", "metadata": {"name": attest_name},
+        "spec": {"version": "1.0", "rules": [], "admission": {"mode": "enforce", "unscanned": "warn", "onError": "fail-open",
+            "namespaceSelector": {"matchLabels": {"stella-ops.org/zastava-bench": format!("attest-{id}")}},
+            "requireAttestation": {"mode": "enforce", "maxAgeSeconds": 86400,
+                "keys": [{"name": "old", "secretRef": {"name": "stella-attest", "key": "old.pub"}},
+                         {"name": "new", "secretRef": {"name": "stella-attest", "key": "cosign.pub"}}]}}}}))
+    .unwrap();
+    policies
+        .create(&PostParams::default(), &attest_policy)
+        .await
+        .unwrap();
+    let (key, _) =
+        stella_attest::SigningKey::generate(stella_attest::Algorithm::EcdsaP256).unwrap();
+    let (old, _) = stella_attest::SigningKey::generate(stella_attest::Algorithm::Ed25519).unwrap();
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({"metadata": {"name": "stella-attest"},
+        "stringData": {"cosign.pub": stella_attest::Signer::public(&key).to_pem(), "old.pub": stella_attest::Signer::public(&old).to_pem()}}))
+    .unwrap();
+    Api::<k8s_openapi::api::core::v1::Secret>::namespaced(client.clone(), &own)
+        .create(&PostParams::default(), &secret)
+        .await
+        .unwrap();
+    let names = vec![name.clone(), attest_name.clone()];
 
     // 1. Warm cache: a digest-pinned image whose PASS verdict is in the catalog.
     let data = tempfile::tempdir().unwrap();
     let store = stella_store::Store::open_embedded(data.path())
+        .await
+        .unwrap();
+    let report =
+        br#"{"schema":"stella-ops.org/policy-report@1","verdict":"PASS","findings":[]}"#.to_vec();
+    let report_sha = stella_e2e::services::sha256(&report);
+    let report_key = format!("images/{DIGEST}/reports/{}.json", &report_sha[7..]);
+    store
+        .store_artifact(
+            DIGEST,
+            stella_store::Artifact {
+                key: report_key.clone(),
+                kind: "report",
+                format: "policy-report-json",
+                view: None,
+                bytes: report,
+            },
+        )
+        .await
+        .unwrap();
+    let statement = stella_attest::Statement::new(
+        vec![
+            stella_attest::Subject::sha256("registry.example.com/shop/web", DIGEST),
+            stella_attest::Subject::sha256(&report_key, &report_sha),
+        ],
+        stella_attest::statement::REPORT,
+        json!({"imageDigest": DIGEST, "verdict": "PASS", "evaluatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+    );
+    store
+        .store_artifact(
+            DIGEST,
+            stella_store::Artifact {
+                key: stella_attest::storage_key(&report_sha),
+                kind: "attestation",
+                format: "dsse-json",
+                view: Some("report"),
+                bytes: stella_attest::sign(&statement, &key).unwrap().to_json(),
+            },
+        )
         .await
         .unwrap();
     store
@@ -122,7 +191,7 @@ async fn bench_admission_latency() {
             unknown: 0,
             suppressed: 0,
             components: 1,
-            report_key: None,
+            report_key: Some(report_key),
             finished_at: "2026-01-01T00:00:00Z".into(),
         })
         .await
@@ -156,6 +225,33 @@ async fn bench_admission_latency() {
     );
     assert_eq!(warm.failed, 0);
     assert_eq!(warm.allowed, warm.sent);
+    let attested = review(
+        &attest_ns,
+        &format!("registry.example.com/shop/web@{DIGEST}"),
+    );
+    run(plan(running.admission_addr, attested.clone(), 100, 1, 4))
+        .await
+        .unwrap(); // warm up
+    let signed = run(plan(running.admission_addr, attested, 1000, 10, 16))
+        .await
+        .unwrap();
+    println!(
+        "warm cache with requireAttestation (two trusted keys), 1000/s for 10 s: {}",
+        signed.summary()
+    );
+    let (p99, base) = (signed.quantile(0.99), warm.quantile(0.99));
+    println!(
+        "requireAttestation p99 {:.2} ms = {:.2}x the same reviews without it (target <= 5 ms: {})",
+        p99.as_secs_f64() * 1e3,
+        p99.as_secs_f64() / base.as_secs_f64().max(1e-9),
+        if p99 <= Duration::from_millis(5) {
+            "met"
+        } else {
+            "NOT met"
+        }
+    );
+    assert_eq!(signed.failed, 0);
+    assert_eq!(signed.allowed, signed.sent, "the signed PASS report admits");
     running.stop().await;
 
     // 2. The catalog unreachable: a PostgreSQL address that accepts and never answers.
@@ -226,4 +322,7 @@ async fn bench_admission_latency() {
     running.stop().await;
     drop((blackhole, silent));
     let _ = policies.delete(&name, &DeleteParams::default()).await;
+    let _ = policies
+        .delete(&attest_name, &DeleteParams::default())
+        .await;
 }
