@@ -21,6 +21,9 @@ command -v htpasswd >/dev/null || need+=(apache2-utils)
 command -v protoc >/dev/null || need+=(protobuf-compiler)
 # kubectl ships with the machine image; Debian's own is the fallback.
 command -v kubectl >/dev/null || need+=(kubernetes-client)
+# PKCS#11 signing is tested against SoftHSM2, its keys made with OpenSC's pkcs11-tool.
+command -v softhsm2-util >/dev/null || need+=(softhsm2)
+command -v pkcs11-tool >/dev/null || need+=(opensc)
 if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null

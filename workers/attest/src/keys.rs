@@ -61,6 +61,8 @@ pub enum KeyError {
     Encrypted(String),
     #[error("no randomness: {0}")]
     Random(String),
+    #[error("PKCS#11: {0}")]
+    Token(String),
 }
 
 /// One PEM block: its label and DER body.

@@ -8,6 +8,8 @@
 pub mod cosign;
 pub mod dsse;
 pub mod keys;
+#[cfg(feature = "pkcs11")]
+pub mod pkcs11;
 pub mod statement;
 
 pub use dsse::{Envelope, EnvelopeError};

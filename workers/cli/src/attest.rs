@@ -28,6 +28,11 @@ enum Command {
         #[arg(long, default_value = "COSIGN_PASSWORD")]
         password_env: String,
     },
+    /// Print the public key (PEM) and key id of a signing key: a key file or a PKCS#11 URI.
+    PublicKey {
+        #[command(flatten)]
+        key: KeyArgs,
+    },
     /// Sign an SBOM file (CycloneDX or SPDX JSON) about an image into a DSSE envelope.
     Sign {
         /// The SBOM file.
@@ -52,8 +57,9 @@ enum KeyAlgorithm {
 /// The signing key flags shared by `stella attest sign` and `stella scan --attest-key`.
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct KeyArgs {
-    /// The private key: PKCS#8 or SEC1 PEM, or a cosign key file (`cosign generate-key-pair`).
-    #[arg(long = "key", value_name = "FILE")]
+    /// The private key: PKCS#8 or SEC1 PEM, a cosign key file (`cosign generate-key-pair`),
+    /// or a key on a PKCS#11 token (`pkcs11:token=…;object=…?module-path=…&pin-value=…`).
+    #[arg(long = "key", value_name = "FILE|URI")]
     pub(crate) key: PathBuf,
     /// The environment variable holding an encrypted key's password.
     #[arg(long, default_value = "COSIGN_PASSWORD")]
@@ -61,18 +67,40 @@ pub(crate) struct KeyArgs {
 }
 
 impl KeyArgs {
-    /// The signing key, its password taken from the environment.
-    pub(crate) fn load(&self) -> Result<SigningKey, String> {
+    /// The signing key, its password taken from the environment; a `pkcs11:` URI opens the
+    /// key on its token.
+    pub(crate) fn load(&self) -> Result<Box<dyn Signer>, String> {
+        if let Some(uri) = self.key.to_str().filter(|k| k.starts_with("pkcs11:")) {
+            return stella_attest::pkcs11::Pkcs11Signer::open(uri)
+                .map(|s| Box::new(s) as Box<dyn Signer>)
+                .map_err(|e| format!("{}: {e}", redact_pin(uri)));
+        }
         let text = read_key_file(&self.key)?;
         let password = std::env::var(&self.key_password_env).ok();
-        SigningKey::from_pem(&text, password.as_deref().map(str::as_bytes)).map_err(|e| match e {
-            stella_attest::KeyError::PasswordRequired => format!(
-                "{}: the key is encrypted: set {} to its password",
-                self.key.display(),
-                self.key_password_env
-            ),
-            e => format!("{}: {e}", self.key.display()),
-        })
+        let key = SigningKey::from_pem(&text, password.as_deref().map(str::as_bytes));
+        key.map(|k| Box::new(k) as Box<dyn Signer>)
+            .map_err(|e| match e {
+                stella_attest::KeyError::PasswordRequired => format!(
+                    "{}: the key is encrypted: set {} to its password",
+                    self.key.display(),
+                    self.key_password_env
+                ),
+                e => format!("{}: {e}", self.key.display()),
+            })
+    }
+}
+
+/// The URI without its PIN, for messages.
+fn redact_pin(uri: &str) -> String {
+    match uri.find("pin-value=") {
+        Some(at) => {
+            let start = at + "pin-value=".len();
+            let end = uri[start..]
+                .find(['&', ';'])
+                .map_or(uri.len(), |i| start + i);
+            format!("{}…{}", &uri[..start], &uri[end..])
+        }
+        None => uri.to_string(),
     }
 }
 
@@ -101,6 +129,15 @@ pub(crate) fn run(args: Args) -> Exit {
             key,
             output,
         } => sign_sbom(&sbom, &image, &key, output.as_deref()),
+        Command::PublicKey { key } => key.load().map_err(|m| (Exit::Usage, m)).map(|signer| {
+            let public = signer.public();
+            eprintln!(
+                "key id {} ({})",
+                public.key_id(),
+                public.algorithm().as_str()
+            );
+            print!("{}", public.to_pem());
+        }),
     };
     match result {
         Ok(()) => Exit::Ok,
@@ -218,7 +255,7 @@ fn sign_sbom(
         predicate_type,
         document,
     );
-    let envelope = stella_attest::sign(&statement, &signer)
+    let envelope = stella_attest::sign(&statement, signer.as_ref())
         .map_err(|e| (Exit::Failure, e.to_string()))?
         .to_json();
     write_out(output, &envelope)

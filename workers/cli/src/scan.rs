@@ -281,7 +281,7 @@ pub(crate) fn run(args: Args) -> Exit {
             bundle: bundle.as_ref().map(|(p, b)| (p.as_path(), b.as_slice())),
             at: evaluated_at,
         };
-        if let Err(failure) = signed.attest(signer, &runtime, &store) {
+        if let Err(failure) = signed.attest(signer.as_ref(), &runtime, &store) {
             return failure.report();
         }
     }
@@ -341,7 +341,7 @@ impl Signed<'_> {
     /// `--attest-out`.
     fn attest(
         &self,
-        signer: &stella_attest::SigningKey,
+        signer: &dyn stella_attest::Signer,
         runtime: &tokio::runtime::Runtime,
         store: &stella_store::Store,
     ) -> Result<(), Failure> {
@@ -402,7 +402,7 @@ impl Signed<'_> {
                 "signed {}: {} (key {})",
                 a.kind.as_str(),
                 a.key,
-                &stella_attest::Signer::public(signer).key_id()[..12]
+                &signer.public().key_id()[..12]
             );
         }
         Ok(())

@@ -455,3 +455,147 @@ fn ok_or_fail(out: Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// A key that never leaves a PKCS#11 token (SoftHSM2 as the stand-in for an HSM / KMS):
+/// `stella attest public-key` and `stella attest sign` with a `pkcs11:` URI, the envelope
+/// verified with the token's public key; a wrong PIN, a missing key and a missing token are
+/// clear errors.
+#[test]
+fn a_key_on_a_pkcs11_token_signs() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let tools = ["softhsm2-util", "pkcs11-tool"]
+        .iter()
+        .all(|t| std::process::Command::new(t).arg("--help").output().is_ok());
+    if !tools || !Path::new(module).exists() {
+        stella_e2e::services::skip(
+            "SoftHSM2 / OpenSC are not installed (apt-get install softhsm2 opensc)",
+        );
+        return;
+    }
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::create_dir(w.join("tokens")).unwrap();
+    let conf = w.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            w.join("tokens").display()
+        ),
+    )
+    .unwrap();
+    let tool = |program: &str, args: &[&str]| {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    tool(
+        "softhsm2-util",
+        &[
+            "--init-token",
+            "--free",
+            "--label",
+            "stella",
+            "--so-pin",
+            "0000",
+            "--pin",
+            "1234",
+        ],
+    );
+    tool(
+        "pkcs11-tool",
+        &[
+            "--module",
+            module,
+            "--token-label",
+            "stella",
+            "--login",
+            "--pin",
+            "1234",
+            "--keypairgen",
+            "--key-type",
+            "EC:prime256v1",
+            "--label",
+            "release",
+        ],
+    );
+    let stella_env = |args: &[&str]| {
+        stella()
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .output()
+            .unwrap()
+    };
+    let uri = |token: &str, object: &str, pin: &str| {
+        format!("pkcs11:token={token};object={object}?module-path={module}&pin-value={pin}")
+    };
+    let good = uri("stella", "release", "1234");
+    let out = stella_env(&["attest", "public-key", "--key", &good]);
+    ok(&out);
+    let public = w.join("release.pub");
+    std::fs::write(&public, &out.stdout).unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("(ecdsa-p256)"));
+
+    let sbom = w.join("sbom.cdx.json");
+    std::fs::write(&sbom, br#"{"bomFormat":"CycloneDX","specVersion":"1.6","metadata":{"timestamp":"2026-11-30T10:00:00Z"}}"#).unwrap();
+    let image = format!("registry.example/app@sha256:{}", "c".repeat(64));
+    let envelope = w.join("sbom.dsse.json");
+    ok(&stella_env(&[
+        "attest",
+        "sign",
+        sbom.to_str().unwrap(),
+        "--image",
+        &image,
+        "--key",
+        &good,
+        "-o",
+        envelope.to_str().unwrap(),
+    ]));
+    let out = stella_env(&[
+        "verify",
+        envelope.to_str().unwrap(),
+        "--key",
+        public.to_str().unwrap(),
+        "--type",
+        "sbom",
+        "--artifact",
+        sbom.to_str().unwrap(),
+    ]);
+    assert!(String::from_utf8_lossy(&ok(&out).stdout).contains("(ecdsa-p256)"));
+
+    for (key, wanted) in [
+        (uri("stella", "release", "9999"), "wrong PIN"),
+        (
+            uri("stella", "nope", "1234"),
+            "no private key labelled \"nope\"",
+        ),
+        (
+            uri("other", "release", "1234"),
+            "no token labelled \"other\"",
+        ),
+        (
+            format!(
+                "pkcs11:token=stella;object=release?module-path={}/missing.so&pin-value=1234",
+                w.display()
+            ),
+            "loading the module",
+        ),
+    ] {
+        let out = stella_env(&["attest", "public-key", "--key", &key]);
+        assert_eq!(out.status.code(), Some(2), "{key}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(wanted), "{stderr} (wanted {wanted})");
+        assert!(
+            !stderr.contains("pin-value=9999"),
+            "the PIN is not printed: {stderr}"
+        );
+    }
+}
