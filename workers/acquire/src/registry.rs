@@ -253,15 +253,40 @@ impl RegistryClient {
         path: &str,
         accept: Option<&str>,
     ) -> Result<reqwest::Response> {
+        let url = self.url(&reference.registry, path);
+        self.send(reqwest::Method::GET, reference, &url, accept, None)
+            .await
+    }
+
+    /// A request to `url` (of `reference`'s registry) with auth, retries and backoff: pull
+    /// scope for GET and HEAD, push scope (`pull,push`) with a body.
+    async fn send(
+        &self,
+        method: reqwest::Method,
+        reference: &Reference,
+        url: &str,
+        accept: Option<&str>,
+        body: Option<(bytes::Bytes, &str)>,
+    ) -> Result<reqwest::Response> {
         let registry = &reference.registry;
-        let scope = format!("repository:{}:pull", reference.repository);
-        let url = self.url(registry, path);
+        let push = !matches!(method, reqwest::Method::GET | reqwest::Method::HEAD);
+        let scope = format!(
+            "repository:{}:{}",
+            reference.repository,
+            if push { "pull,push" } else { "pull" }
+        );
+        let url = url.to_string();
         let mut authenticated = false;
         let mut attempt = 0;
         loop {
-            let mut request = self.http.get(&url);
+            let mut request = self.http.request(method.clone(), &url);
             if let Some(accept) = accept {
                 request = request.header(reqwest::header::ACCEPT, accept);
+            }
+            if let Some((bytes, content_type)) = &body {
+                request = request
+                    .header(reqwest::header::CONTENT_TYPE, *content_type)
+                    .body(bytes.clone());
             }
             let token = self
                 .tokens
@@ -471,6 +496,158 @@ impl RegistryClient {
             });
         }
         Ok((bytes, media_type, digest))
+    }
+
+    /// Uploads `bytes` as a blob of `reference`'s repository (nothing when it is there
+    /// already): its digest.
+    pub async fn push_blob(&self, reference: &Reference, bytes: bytes::Bytes) -> Result<Digest> {
+        let digest = Digest::of(&bytes);
+        let repository = &reference.repository;
+        let blob = self.url(&reference.registry, &format!("{repository}/blobs/{digest}"));
+        match self
+            .send(reqwest::Method::HEAD, reference, &blob, None, None)
+            .await
+        {
+            Ok(_) => return Ok(digest),
+            Err(Error::Registry { status: 404, .. }) => {}
+            Err(e) => return Err(e),
+        }
+        let uploads = self.url(&reference.registry, &format!("{repository}/blobs/uploads/"));
+        let started = self
+            .send(
+                reqwest::Method::POST,
+                reference,
+                &uploads,
+                None,
+                Some((bytes::Bytes::new(), "application/octet-stream")),
+            )
+            .await?;
+        let location = started
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|h| h.to_str().ok())
+            .ok_or_else(|| Error::Registry {
+                url: uploads.clone(),
+                status: started.status().as_u16(),
+                message: "no Location for the upload".into(),
+            })?;
+        let location = if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!(
+                "{}://{}{location}",
+                if self.plain_http { "http" } else { "https" },
+                reference.registry
+            )
+        };
+        let put = format!(
+            "{location}{}digest={digest}",
+            if location.contains('?') { "&" } else { "?" }
+        );
+        self.send(
+            reqwest::Method::PUT,
+            reference,
+            &put,
+            None,
+            Some((bytes, "application/octet-stream")),
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    /// Puts a manifest (or index) under `tag_or_digest`: its digest, and whether the
+    /// registry processed its `subject` (the `OCI-Subject` header of the Referrers API).
+    pub async fn push_manifest(
+        &self,
+        reference: &Reference,
+        tag_or_digest: &str,
+        bytes: bytes::Bytes,
+        media_type: &str,
+    ) -> Result<(Digest, bool)> {
+        let digest = Digest::of(&bytes);
+        let url = self.url(
+            &reference.registry,
+            &format!("{}/manifests/{tag_or_digest}", reference.repository),
+        );
+        let response = self
+            .send(
+                reqwest::Method::PUT,
+                reference,
+                &url,
+                None,
+                Some((bytes, media_type)),
+            )
+            .await?;
+        let subject = response.headers().contains_key("oci-subject");
+        Ok((digest, subject))
+    }
+
+    /// The Referrers API's index of the manifests whose `subject` is `digest`; `None` when
+    /// the registry has no Referrers API (404).
+    pub async fn referrers(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>> {
+        let path = format!("{}/referrers/{digest}", reference.repository);
+        match self
+            .get(
+                reference,
+                &path,
+                Some("application/vnd.oci.image.index.v1+json"),
+            )
+            .await
+        {
+            Ok(response) => {
+                let is_index = response
+                    .headers()
+                    .get(reqwest::header::CONTENT_TYPE)
+                    .and_then(|h| h.to_str().ok())
+                    .is_some_and(|t| t.starts_with("application/vnd.oci.image.index.v1+json"));
+                let bytes = read_capped(response, MAX_JSON_BLOB).await?;
+                Ok(is_index.then_some(bytes))
+            }
+            Err(Error::Registry { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The manifest at `tag`, `None` when there is none (404).
+    pub async fn manifest_opt(
+        &self,
+        reference: &Reference,
+        tag: &str,
+    ) -> Result<Option<(Vec<u8>, Option<String>, Digest)>> {
+        match self.manifest(reference, tag).await {
+            Ok(found) => Ok(Some(found)),
+            Err(Error::Registry { status: 404, .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// A blob's bytes (at most `max_size`), verified against its digest.
+    pub async fn blob(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        max_size: u64,
+    ) -> Result<Vec<u8>> {
+        let response = self
+            .get(
+                reference,
+                &format!("{}/blobs/{digest}", reference.repository),
+                None,
+            )
+            .await?;
+        let bytes = read_capped(response, max_size).await?;
+        let actual = Digest::of(&bytes);
+        if &actual != digest {
+            return Err(Error::DigestMismatch {
+                expected: digest.clone(),
+                actual,
+            });
+        }
+        Ok(bytes)
     }
 
     /// Downloads a blob into `dir/sha256/<hex>` (if not already there), verifying its digest

@@ -33,6 +33,35 @@ enum Command {
         #[command(flatten)]
         key: KeyArgs,
     },
+    /// Attach envelopes to the image they are about, in its registry: OCI 1.1 referrers (the
+    /// `sha256-<hex>` index where the registry has no Referrers API) and cosign's `.att` tag.
+    Attach {
+        /// The image: `registry/repo:tag` or `…@sha256:…`.
+        image: String,
+        /// The envelope files (`*.dsse.json`).
+        #[arg(required = true)]
+        envelopes: Vec<PathBuf>,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// List the attestations attached to an image: predicate type, envelope digest, size.
+    List {
+        image: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
+    /// Download the attestations attached to an image into a directory
+    /// (`<kind>-<digest>.dsse.json`), optionally only one kind.
+    Fetch {
+        image: String,
+        #[arg(long = "type", value_name = "sbom|report|vulns|proof")]
+        kind: Option<Kind>,
+        /// Where to write them.
+        #[arg(long, short, default_value = ".")]
+        output: PathBuf,
+        #[command(flatten)]
+        registry: RegistryArgs,
+    },
     /// Sign an SBOM file (CycloneDX or SPDX JSON) about an image into a DSSE envelope.
     Sign {
         /// The SBOM file.
@@ -46,6 +75,54 @@ enum Command {
         #[arg(long, short)]
         output: Option<PathBuf>,
     },
+}
+
+/// How to reach a registry.
+#[derive(Debug, Clone, clap::Args)]
+struct RegistryArgs {
+    /// Talk to the registry over plain HTTP (only for registries on a trusted network).
+    #[arg(long)]
+    insecure_registry: bool,
+    /// Extra registry credentials (a `.dockerconfigjson` or Docker config.json).
+    #[arg(long, value_name = "FILE")]
+    registry_auth_file: Vec<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// A client, the reference and its manifest digest (tags resolved for linux/amd64).
+    fn open(
+        &self,
+        image: &str,
+        runtime: &tokio::runtime::Runtime,
+    ) -> Result<
+        (
+            stella_acquire::RegistryClient,
+            stella_acquire::reference::Reference,
+            stella_acquire::Digest,
+        ),
+        (Exit, String),
+    > {
+        let usage = |e: stella_acquire::Error| (Exit::Usage, e.to_string());
+        let reference = stella_acquire::reference::Reference::parse(image).map_err(usage)?;
+        let credentials =
+            stella_acquire::Credentials::load(&self.registry_auth_file).map_err(usage)?;
+        let client = stella_acquire::RegistryClient::new(credentials, self.insecure_registry)
+            .map_err(|e| (Exit::Unreachable, e.to_string()))?;
+        let digest = match &reference.digest {
+            Some(d) => d.clone(),
+            None => runtime
+                .block_on(client.resolve(&reference, &stella_acquire::Platform::default()))
+                .map_err(|e| (Exit::Unreachable, e.to_string()))?,
+        };
+        Ok((client, reference, digest))
+    }
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, (Exit, String)> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| (Exit::Failure, format!("failed to start the runtime: {e}")))
 }
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
@@ -129,6 +206,18 @@ pub(crate) fn run(args: Args) -> Exit {
             key,
             output,
         } => sign_sbom(&sbom, &image, &key, output.as_deref()),
+        Command::Attach {
+            image,
+            envelopes,
+            registry,
+        } => attach(&image, &envelopes, &registry),
+        Command::List { image, registry } => list(&image, &registry).map(|_| ()),
+        Command::Fetch {
+            image,
+            kind,
+            output,
+            registry,
+        } => fetch(&image, kind, &output, &registry),
         Command::PublicKey { key } => key.load().map_err(|m| (Exit::Usage, m)).map(|signer| {
             let public = signer.public();
             eprintln!(
@@ -143,6 +232,127 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(()) => Exit::Ok,
         Err((exit, message)) => fail(exit, &message),
     }
+}
+
+fn attach(
+    image: &str,
+    envelopes: &[PathBuf],
+    registry: &RegistryArgs,
+) -> Result<(), (Exit, String)> {
+    let runtime = runtime()?;
+    let (client, reference, digest) = registry.open(image, &runtime)?;
+    let mut parsed = Vec::new();
+    for path in envelopes {
+        let bytes =
+            std::fs::read(path).map_err(|e| (Exit::Usage, format!("{}: {e}", path.display())))?;
+        let envelope = stella_attest::Envelope::from_json(&bytes)
+            .map_err(|e| (Exit::Usage, format!("{}: {e}", path.display())))?;
+        let statement = Statement::from_payload(&envelope.payload)
+            .map_err(|e| (Exit::Usage, format!("{}: {e}", path.display())))?;
+        // An envelope about another image is never attached to this one.
+        if !statement
+            .subject
+            .iter()
+            .any(|s| s.sha256_digest().as_deref() == Some(digest.as_str()))
+        {
+            return Err((
+                Exit::Usage,
+                format!("{}: the statement is not about {digest}", path.display()),
+            ));
+        }
+        parsed.push((statement.predicate_type, bytes));
+    }
+    let attached = runtime
+        .block_on(stella_pipeline::referrers::attach(
+            &client, &reference, &digest, &parsed,
+        ))
+        .map_err(|e| (Exit::Failure, e.to_string()))?;
+    for (manifest, (predicate, _)) in attached.manifests.iter().zip(&parsed) {
+        println!("{manifest}  {predicate}");
+    }
+    eprintln!(
+        "attached {} attestations to {digest} ({}; cosign: {})",
+        attached.manifests.len(),
+        if attached.referrers_api {
+            "Referrers API".to_string()
+        } else {
+            format!("referrers tag sha256-{}", digest.hex())
+        },
+        attached.cosign_tag
+    );
+    Ok(())
+}
+
+fn list(
+    image: &str,
+    registry: &RegistryArgs,
+) -> Result<Vec<stella_pipeline::referrers::Referrer>, (Exit, String)> {
+    let runtime = runtime()?;
+    let (client, reference, digest) = registry.open(image, &runtime)?;
+    let found = runtime
+        .block_on(stella_pipeline::referrers::list(
+            &client, &reference, &digest,
+        ))
+        .map_err(|e| (Exit::Failure, e.to_string()))?;
+    let mut rows = vec![[
+        "PREDICATE".to_string(),
+        "ENVELOPE".into(),
+        "SIZE".into(),
+        "MANIFEST".into(),
+    ]];
+    for r in &found {
+        rows.push([
+            r.predicate_type.clone(),
+            r.envelope.to_string(),
+            r.size.to_string(),
+            r.manifest.clone(),
+        ]);
+    }
+    print!("{}", crate::scan::columns(&rows));
+    eprintln!("{} attestations attached to {digest}", found.len());
+    Ok(found)
+}
+
+fn fetch(
+    image: &str,
+    kind: Option<Kind>,
+    output: &Path,
+    registry: &RegistryArgs,
+) -> Result<(), (Exit, String)> {
+    let runtime = runtime()?;
+    let (client, reference, digest) = registry.open(image, &runtime)?;
+    let found = runtime
+        .block_on(stella_pipeline::referrers::list(
+            &client, &reference, &digest,
+        ))
+        .map_err(|e| (Exit::Failure, e.to_string()))?;
+    std::fs::create_dir_all(output)
+        .map_err(|e| (Exit::Failure, format!("{}: {e}", output.display())))?;
+    let mut written = 0;
+    for r in &found {
+        let found_kind = Kind::of_predicate(&r.predicate_type);
+        if kind.is_some() && found_kind != kind {
+            continue;
+        }
+        let bytes = runtime
+            .block_on(stella_pipeline::referrers::fetch(&client, &reference, r))
+            .map_err(|e| (Exit::Failure, e.to_string()))?;
+        let name = format!(
+            "{}-{}.dsse.json",
+            found_kind.map(Kind::as_str).unwrap_or("statement"),
+            &r.envelope.hex()[..12]
+        );
+        let path = output.join(name);
+        std::fs::write(&path, bytes)
+            .map_err(|e| (Exit::Failure, format!("{}: {e}", path.display())))?;
+        println!("{}", path.display());
+        written += 1;
+    }
+    eprintln!(
+        "{written} attestations of {digest} written to {}",
+        output.display()
+    );
+    Ok(())
 }
 
 fn keygen(algorithm: KeyAlgorithm, out: &Path, password_env: &str) -> Result<(), (Exit, String)> {

@@ -599,3 +599,145 @@ fn a_key_on_a_pkcs11_token_signs() {
         );
     }
 }
+
+/// Attestations attached to the image in Debian's `docker-registry` (which has no Referrers
+/// API: the `sha256-<hex>` index and cosign's `.att` tag), listed, fetched and verified; an
+/// envelope about another image is refused.
+#[test]
+fn attestations_are_attached_listed_and_fetched_from_the_registry() {
+    if !super::have_tools(&["docker-registry", "skopeo"]) {
+        return;
+    }
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let registry = super::Registry::start(|_| String::new());
+    let image = registry.push(&dir.join("oci"), "bookworm", "shop/debian:bookworm", None);
+    let repository = image.trim_end_matches(":bookworm").to_string();
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let path = |name: &str| w.join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .env_remove("COSIGN_PASSWORD")
+            .output()
+            .unwrap()
+    };
+    ok(&run(&["attest", "keygen", "--out", &path("k")]));
+    std::fs::write(w.join("policy.yaml"), "version: \"1.0\"\nrules: []\n").unwrap();
+    ok(&run(&[
+        "scan",
+        &image,
+        "--quiet",
+        "--insecure-registry",
+        "--data-dir",
+        data.path().to_str().unwrap(),
+        "--policy",
+        &path("policy.yaml"),
+        "--output",
+        &path("sbom.json"),
+        "--attest-key",
+        &path("k.key"),
+        "--attest-out",
+        &path("att"),
+    ]));
+    let envelopes = ["sbom", "vulns", "report"].map(|k| path(&format!("att/{k}.dsse.json")));
+    let mut attach = vec!["attest", "attach", image.as_str(), "--insecure-registry"];
+    attach.extend(envelopes.iter().map(String::as_str));
+    let out = run(&attach);
+    let stderr = String::from_utf8_lossy(&ok(&out).stderr).to_string();
+    assert!(
+        stderr.contains("attached 3 attestations") && stderr.contains("referrers tag sha256-"),
+        "{stderr}"
+    );
+    // Twice is the same: the index does not grow.
+    ok(&run(&attach));
+
+    let out = run(&["attest", "list", &image, "--insecure-registry"]);
+    let listed = String::from_utf8_lossy(&ok(&out).stdout).to_string();
+    for predicate in [
+        "https://cyclonedx.org/bom",
+        "https://in-toto.io/attestation/vulns/v0.1",
+        "https://stella-ops.org/attestations/report/v1",
+    ] {
+        assert_eq!(listed.matches(predicate).count(), 1, "{listed}");
+    }
+    assert!(String::from_utf8_lossy(&out.stderr).contains("3 attestations attached"));
+
+    let out = run(&[
+        "attest",
+        "fetch",
+        &image,
+        "--insecure-registry",
+        "--type",
+        "report",
+        "-o",
+        &path("fetched"),
+    ]);
+    let fetched = String::from_utf8_lossy(&ok(&out).stdout).trim().to_string();
+    assert!(fetched.contains("report-"), "{fetched}");
+    assert_eq!(
+        std::fs::read(&fetched).unwrap(),
+        std::fs::read(&envelopes[2]).unwrap()
+    );
+    let digest = payload(Path::new(&fetched))["subject"][0]["digest"]["sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    ok(&run(&[
+        "verify",
+        &fetched,
+        "--key",
+        &path("k.pub"),
+        "--type",
+        "report",
+        "--subject",
+        &format!("sha256:{digest}"),
+    ]));
+
+    // cosign's convention: the `.att` image holds the envelopes as layers.
+    let att = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            "--tls-verify=false",
+            &format!("docker://{repository}:sha256-{digest}.att"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        att.status.success(),
+        "{}",
+        String::from_utf8_lossy(&att.stderr)
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(&att.stdout).unwrap();
+    assert_eq!(manifest["layers"].as_array().unwrap().len(), 3);
+    assert_eq!(
+        manifest["layers"][0]["mediaType"],
+        "application/vnd.dsse.envelope.v1+json"
+    );
+
+    // An envelope about another image is not attached.
+    ok(&run(&[
+        "attest",
+        "sign",
+        &path("sbom.json"),
+        "--image",
+        &format!("other.example/x@sha256:{}", "d".repeat(64)),
+        "--key",
+        &path("k.key"),
+        "-o",
+        &path("other.dsse.json"),
+    ]));
+    let out = run(&[
+        "attest",
+        "attach",
+        &image,
+        "--insecure-registry",
+        &path("other.dsse.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is not about"));
+}

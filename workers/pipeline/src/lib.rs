@@ -26,6 +26,7 @@ mod evaluate;
 pub mod events;
 mod policy;
 mod record;
+pub mod referrers;
 mod stored;
 
 pub use acquire::{AcquireOptions, ImageSource, acquire};
