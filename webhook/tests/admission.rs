@@ -112,48 +112,14 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
     // The attested image: its report and the envelope the operator would have signed for it.
     let (attest_key, _) =
         stella_attest::SigningKey::generate(stella_attest::Algorithm::EcdsaP256).unwrap();
-    let attested_report = serde_json::to_vec(
-        &json!({"schema": "stella-ops.org/policy-report@1", "verdict": "PASS", "findings": []}),
+    let report_key = crate::store_signed_report(
+        &store,
+        &attested,
+        &format!("{host}/shop/attested"),
+        "PASS",
+        &attest_key,
     )
-    .unwrap();
-    let report_sha = stella_e2e::services::sha256(&attested_report);
-    let report_key = format!("images/{attested}/reports/{}.json", &report_sha[7..]);
-    store
-        .store_artifact(
-            &attested,
-            stella_store::Artifact {
-                key: report_key.clone(),
-                kind: "report",
-                format: "policy-report-json",
-                view: None,
-                bytes: attested_report,
-            },
-        )
-        .await
-        .unwrap();
-    let statement = stella_attest::Statement::new(
-        vec![
-            stella_attest::Subject::sha256(format!("{host}/shop/attested"), &attested),
-            stella_attest::Subject::sha256(&report_key, &report_sha),
-        ],
-        stella_attest::statement::REPORT,
-        json!({"imageDigest": attested, "verdict": "PASS", "evaluatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
-    );
-    store
-        .store_artifact(
-            &attested,
-            stella_store::Artifact {
-                key: stella_attest::storage_key(&report_sha),
-                kind: "attestation",
-                format: "dsse-json",
-                view: Some("report"),
-                bytes: stella_attest::sign(&statement, &attest_key)
-                    .unwrap()
-                    .to_json(),
-            },
-        )
-        .await
-        .unwrap();
+    .await;
     for r in [
         row(
             &attested,

@@ -135,44 +135,14 @@ async fn bench_admission_latency() {
     let store = stella_store::Store::open_embedded(data.path())
         .await
         .unwrap();
-    let report =
-        br#"{"schema":"stella-ops.org/policy-report@1","verdict":"PASS","findings":[]}"#.to_vec();
-    let report_sha = stella_e2e::services::sha256(&report);
-    let report_key = format!("images/{DIGEST}/reports/{}.json", &report_sha[7..]);
-    store
-        .store_artifact(
-            DIGEST,
-            stella_store::Artifact {
-                key: report_key.clone(),
-                kind: "report",
-                format: "policy-report-json",
-                view: None,
-                bytes: report,
-            },
-        )
-        .await
-        .unwrap();
-    let statement = stella_attest::Statement::new(
-        vec![
-            stella_attest::Subject::sha256("registry.example.com/shop/web", DIGEST),
-            stella_attest::Subject::sha256(&report_key, &report_sha),
-        ],
-        stella_attest::statement::REPORT,
-        json!({"imageDigest": DIGEST, "verdict": "PASS", "evaluatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
-    );
-    store
-        .store_artifact(
-            DIGEST,
-            stella_store::Artifact {
-                key: stella_attest::storage_key(&report_sha),
-                kind: "attestation",
-                format: "dsse-json",
-                view: Some("report"),
-                bytes: stella_attest::sign(&statement, &key).unwrap().to_json(),
-            },
-        )
-        .await
-        .unwrap();
+    let report_key = crate::store_signed_report(
+        &store,
+        DIGEST,
+        "registry.example.com/shop/web",
+        "PASS",
+        &key,
+    )
+    .await;
     store
         .catalog
         .record_result(&stella_store::ResultRow {

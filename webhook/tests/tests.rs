@@ -112,3 +112,58 @@ pub(crate) fn key_pair() -> ring::signature::EcdsaKeyPair {
     let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &rng).unwrap();
     EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, pkcs8.as_ref(), &rng).unwrap()
 }
+
+/// Stores what the operator leaves for an attested image: its canonical report (the latest
+/// result's `report_key`, returned) and the report's envelope signed by `key`, as `verdict`.
+pub(crate) async fn store_signed_report(
+    store: &stella_store::Store,
+    digest: &str,
+    repository: &str,
+    verdict: &str,
+    key: &stella_attest::SigningKey,
+) -> String {
+    let report = serde_json::to_vec(&serde_json::json!({"schema": "stella-ops.org/policy-report@1", "verdict": verdict, "findings": []})).unwrap();
+    let report_sha = sha(&report);
+    let report_key = format!("images/{digest}/reports/{}.json", &report_sha[7..]);
+    let statement = stella_attest::Statement::new(
+        vec![
+            stella_attest::Subject::sha256(repository, digest),
+            stella_attest::Subject::sha256(&report_key, &report_sha),
+        ],
+        stella_attest::statement::REPORT,
+        serde_json::json!({"imageDigest": digest, "verdict": verdict,
+            "evaluatedAt": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)}),
+    );
+    let envelope = stella_attest::sign(&statement, key).unwrap().to_json();
+    for (key, kind, format, view, bytes) in [
+        (
+            report_key.clone(),
+            "report",
+            "policy-report-json",
+            None,
+            report,
+        ),
+        (
+            stella_attest::storage_key(&report_sha),
+            "attestation",
+            "dsse-json",
+            Some("report"),
+            envelope,
+        ),
+    ] {
+        store
+            .store_artifact(
+                digest,
+                stella_store::Artifact {
+                    key,
+                    kind,
+                    format,
+                    view,
+                    bytes,
+                },
+            )
+            .await
+            .unwrap();
+    }
+    report_key
+}

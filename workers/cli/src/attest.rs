@@ -211,7 +211,7 @@ pub(crate) fn run(args: Args) -> Exit {
             envelopes,
             registry,
         } => attach(&image, &envelopes, &registry),
-        Command::List { image, registry } => list(&image, &registry).map(|_| ()),
+        Command::List { image, registry } => list(&image, &registry),
         Command::Fetch {
             image,
             kind,
@@ -283,10 +283,8 @@ fn attach(
     Ok(())
 }
 
-fn list(
-    image: &str,
-    registry: &RegistryArgs,
-) -> Result<Vec<stella_pipeline::referrers::Referrer>, (Exit, String)> {
+/// The attestations attached to `image`, with what reaching them took.
+fn attached(image: &str, registry: &RegistryArgs) -> Result<Attached, (Exit, String)> {
     let runtime = runtime()?;
     let (client, reference, digest) = registry.open(image, &runtime)?;
     let found = runtime
@@ -294,6 +292,25 @@ fn list(
             &client, &reference, &digest,
         ))
         .map_err(|e| (Exit::Failure, e.to_string()))?;
+    Ok(Attached {
+        runtime,
+        client,
+        reference,
+        digest,
+        found,
+    })
+}
+
+struct Attached {
+    runtime: tokio::runtime::Runtime,
+    client: stella_acquire::RegistryClient,
+    reference: stella_acquire::reference::Reference,
+    digest: stella_acquire::Digest,
+    found: Vec<stella_pipeline::referrers::Referrer>,
+}
+
+fn list(image: &str, registry: &RegistryArgs) -> Result<(), (Exit, String)> {
+    let Attached { digest, found, .. } = attached(image, registry)?;
     let mut rows = vec![[
         "PREDICATE".to_string(),
         "ENVELOPE".into(),
@@ -310,7 +327,7 @@ fn list(
     }
     print!("{}", crate::scan::columns(&rows));
     eprintln!("{} attestations attached to {digest}", found.len());
-    Ok(found)
+    Ok(())
 }
 
 fn fetch(
@@ -319,13 +336,13 @@ fn fetch(
     output: &Path,
     registry: &RegistryArgs,
 ) -> Result<(), (Exit, String)> {
-    let runtime = runtime()?;
-    let (client, reference, digest) = registry.open(image, &runtime)?;
-    let found = runtime
-        .block_on(stella_pipeline::referrers::list(
-            &client, &reference, &digest,
-        ))
-        .map_err(|e| (Exit::Failure, e.to_string()))?;
+    let Attached {
+        runtime,
+        client,
+        reference,
+        digest,
+        found,
+    } = attached(image, registry)?;
     std::fs::create_dir_all(output)
         .map_err(|e| (Exit::Failure, format!("{}: {e}", output.display())))?;
     let mut written = 0;
