@@ -10,6 +10,7 @@ pub mod dsse;
 pub mod keys;
 #[cfg(feature = "pkcs11")]
 pub mod pkcs11;
+pub mod rekor;
 pub mod statement;
 
 pub use dsse::{Envelope, EnvelopeError};

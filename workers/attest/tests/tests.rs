@@ -2,6 +2,8 @@
 //! envelope can be wrong, cosign's real encrypted key files, and an independent verifier
 //! (securesystemslib's DSSE and in-toto-attestation's statement validator).
 
+mod rekor;
+
 use serde_json::json;
 use stella_attest::statement::{self, Kind, Statement, Subject};
 use stella_attest::{

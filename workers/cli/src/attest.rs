@@ -62,6 +62,16 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Verify the transparency-log entries of a Sigstore bundle offline: each entry's
+    /// inclusion proof, its checkpoint's tree and the log's checkpoint signature, with the
+    /// logs of a `trusted_root.json`.
+    VerifyLog {
+        /// The Sigstore bundle (`*.sigstore.json`).
+        bundle: PathBuf,
+        /// The trusted root naming the logs and their keys.
+        #[arg(long, value_name = "FILE")]
+        trusted_root: PathBuf,
+    },
     /// Sign an SBOM file (CycloneDX or SPDX JSON) about an image into a DSSE envelope.
     Sign {
         /// The SBOM file.
@@ -218,6 +228,10 @@ pub(crate) fn run(args: Args) -> Exit {
             output,
             registry,
         } => fetch(&image, kind, &output, &registry),
+        Command::VerifyLog {
+            bundle,
+            trusted_root,
+        } => verify_log(&bundle, &trusted_root),
         Command::PublicKey { key } => key.load().map_err(|m| (Exit::Usage, m)).map(|signer| {
             let public = signer.public();
             eprintln!(
@@ -369,6 +383,47 @@ fn fetch(
         "{written} attestations of {digest} written to {}",
         output.display()
     );
+    Ok(())
+}
+
+fn verify_log(bundle: &Path, trusted_root: &Path) -> Result<(), (Exit, String)> {
+    let read = |path: &Path| {
+        let size = std::fs::metadata(path)
+            .map_err(|e| (Exit::Usage, format!("{}: {e}", path.display())))?
+            .len();
+        if size > 64 << 20 {
+            return Err((
+                Exit::Usage,
+                format!("{}: {size} bytes is too large", path.display()),
+            ));
+        }
+        std::fs::read(path).map_err(|e| (Exit::Usage, format!("{}: {e}", path.display())))
+    };
+    let logs = stella_attest::rekor::TrustedLogs::from_trusted_root(&read(trusted_root)?)
+        .map_err(|e| (Exit::Usage, format!("{}: {e}", trusted_root.display())))?;
+    let bundle_json: serde_json::Value = serde_json::from_slice(&read(bundle)?)
+        .map_err(|e| (Exit::Usage, format!("{}: not JSON: {e}", bundle.display())))?;
+    let entries = bundle_json["verificationMaterial"]["tlogEntries"]
+        .as_array()
+        .filter(|e| !e.is_empty())
+        .ok_or_else(|| {
+            (
+                Exit::NotVerified,
+                format!("{}: NOT verified: no log entries", bundle.display()),
+            )
+        })?;
+    for entry in entries {
+        let logged = stella_attest::rekor::verify_entry(entry, &logs).map_err(|e| {
+            (
+                Exit::NotVerified,
+                format!("{}: NOT verified: {e}", bundle.display()),
+            )
+        })?;
+        println!(
+            "logged in {} at index {} (tree size {}, tree index {}): inclusion proof and checkpoint signature verified",
+            logged.origin, logged.log_index, logged.tree_size, logged.tree_index
+        );
+    }
     Ok(())
 }
 

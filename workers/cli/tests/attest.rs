@@ -741,3 +741,37 @@ fn attestations_are_attached_listed_and_fetched_from_the_registry() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("is not about"));
 }
+
+/// `stella attest verify-log` on real Sigstore bundles: a Rekor v2 DSSE bundle verifies, one
+/// with a corrupted inclusion proof does not (exit 9).
+#[test]
+fn sigstore_bundles_log_entries_verify_offline() {
+    let Some(dir) = stella_e2e::services::fixtures("sigstore/conformance/bundle-verify") else {
+        return;
+    };
+    let run = |case: &str, root: &Path| {
+        stella()
+            .args(["attest", "verify-log"])
+            .arg(dir.join(case).join("bundle.sigstore.json"))
+            .arg("--trusted-root")
+            .arg(root)
+            .output()
+            .unwrap()
+    };
+    let out = run(
+        "rekor2-dsse-happy-path",
+        &dir.join("rekor2-dsse-happy-path/trusted_root.json"),
+    );
+    let text = String::from_utf8_lossy(&ok(&out).stdout).to_string();
+    assert!(
+        text.contains("logged in log2025-alpha3.rekor.sigstage.dev"),
+        "{text}"
+    );
+    let production = dir.join("../../trusted-roots/production.trusted_root.json");
+    let out = run("inclusion-proof-corrupted-hash_fail", &production);
+    assert_eq!(out.status.code(), Some(9));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("inclusion proof does not lead to the root hash")
+    );
+}
