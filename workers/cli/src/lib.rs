@@ -54,8 +54,9 @@ enum Command {
     /// The unknowns registry: what scans could not classify (no VEX, conflicting VEX, no
     /// advisory, incomplete SBOM), ranked HOT / WARM / COLD; list, show, resolve, escalate.
     Unknowns(unknowns::Args),
-    /// Attestation keys and signing: `keygen` makes a key pair, `sign` signs an SBOM made
-    /// elsewhere (a build-time SBOM) into a DSSE envelope.
+    /// Attestations: `keygen` and `public-key` for keys (files or PKCS#11), `sign` for an SBOM
+    /// made elsewhere, `attach` / `list` / `fetch` for the image's referrers in its registry,
+    /// `verify-log` for a Sigstore bundle's transparency-log entries.
     Attest(attest::Args),
     /// Verify a DSSE envelope offline against trusted public keys: prints the signer's key
     /// id, the subjects, the predicate and its time; exits 9 when it does not verify.
