@@ -775,3 +775,113 @@ fn sigstore_bundles_log_entries_verify_offline() {
             .contains("inclusion proof does not lead to the root hash")
     );
 }
+
+/// A registry that refuses the push: attaching without credentials to a registry that wants
+/// them fails with the reason and attaches nothing; with the credentials it works.
+#[test]
+fn a_registry_that_refuses_the_push_says_why() {
+    if !super::have_tools(&["docker-registry", "skopeo", "htpasswd"]) {
+        return;
+    }
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let registry = super::registry::with_basic_auth("alice", "wonderland");
+    let image = registry.push(
+        &dir.join("oci"),
+        "bookworm",
+        "shop/locked:bookworm",
+        Some("alice:wonderland"),
+    );
+    let inspect = std::process::Command::new("skopeo")
+        .args([
+            "inspect",
+            "--tls-verify=false",
+            "--creds",
+            "alice:wonderland",
+            "--format",
+            "{{.Digest}}",
+        ])
+        .arg(format!("docker://{image}"))
+        .output()
+        .unwrap();
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let digest = String::from_utf8_lossy(&inspect.stdout).trim().to_string();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    let path = |name: &str| w.join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .env_remove("COSIGN_PASSWORD")
+            .env("DOCKER_CONFIG", w)
+            .output()
+            .unwrap()
+    };
+    ok(&run(&["attest", "keygen", "--out", &path("k")]));
+    std::fs::write(
+        w.join("sbom.json"),
+        br#"{"bomFormat":"CycloneDX","specVersion":"1.6"}"#,
+    )
+    .unwrap();
+    let pinned = format!("{}@{digest}", image.trim_end_matches(":bookworm"));
+    ok(&run(&[
+        "attest",
+        "sign",
+        &path("sbom.json"),
+        "--image",
+        &pinned,
+        "--key",
+        &path("k.key"),
+        "-o",
+        &path("sbom.dsse.json"),
+    ]));
+
+    let out = run(&[
+        "attest",
+        "attach",
+        &pinned,
+        "--insecure-registry",
+        &path("sbom.dsse.json"),
+    ]);
+    assert_ne!(out.status.code(), Some(0));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("Basic auth") && stderr.contains("no credentials"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        w.join("auth.json"),
+        serde_json::json!({"auths": {registry_host(&image): {"auth": "YWxpY2U6d29uZGVybGFuZA=="}}})
+            .to_string(),
+    )
+    .unwrap();
+    let out = run(&[
+        "attest",
+        "attach",
+        &pinned,
+        "--insecure-registry",
+        "--registry-auth-file",
+        &path("auth.json"),
+        &path("sbom.dsse.json"),
+    ]);
+    assert!(String::from_utf8_lossy(&ok(&out).stderr).contains("attached 1 attestations"));
+    let out = run(&[
+        "attest",
+        "list",
+        &pinned,
+        "--insecure-registry",
+        "--registry-auth-file",
+        &path("auth.json"),
+    ]);
+    assert!(String::from_utf8_lossy(&ok(&out).stdout).contains("https://cyclonedx.org/bom"));
+}
+
+fn registry_host(image: &str) -> String {
+    image.split('/').next().unwrap().to_string()
+}
