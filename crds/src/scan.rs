@@ -137,6 +137,11 @@ pub mod v1alpha1 {
         /// Secret's `cosign.password` (or `password`) entry. Only the operator reads it.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub signing_key_secret_ref: Option<SecretKeyRef>,
+        /// Also push the envelopes to the image's registry as OCI referrers (the referrers tag
+        /// schema where the registry has no Referrers API, and cosign's `.att` tag), with the
+        /// Scan's `imagePullSecrets` (which then need push rights).
+        #[serde(default)]
+        pub attach: bool,
         /// Also log the envelopes to this Rekor v2 transparency log (`https://…`). Not
         /// implemented yet: the result is signed and its status says `NotLogged`.
         #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -214,7 +214,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
         "metadata": {"name": "shell", "namespace": ns},
         "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name,
-                 "attest": {"enabled": true, "signingKeySecretRef": {"name": "signing", "key": "cosign.key"}}},
+                 "attest": {"enabled": true, "attach": true, "signingKeySecretRef": {"name": "signing", "key": "cosign.key"}}},
     }))
     .unwrap();
     scans.create(&PostParams::default(), &scan).await.unwrap();
@@ -358,6 +358,39 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         Some(inventory.digest.as_str())
     );
     assert_eq!(verified["report"].predicate["verdict"], "FAIL");
+    // `attach`: the same envelopes are the image's referrers in its registry (Debian's
+    // docker-registry: the referrers tag schema).
+    assert!(
+        attestation
+            .message
+            .as_deref()
+            .is_some_and(|m| m.contains("4 envelopes attached")),
+        "{attestation:?}"
+    );
+    let registry_client =
+        stella_acquire::RegistryClient::new(stella_acquire::Credentials::default(), true).unwrap();
+    let shell = stella_acquire::Reference::parse(&format!("{}/shop/shell", registry.host)).unwrap();
+    let referrers = stella_pipeline::referrers::list(
+        &registry_client,
+        &shell,
+        &stella_acquire::Digest::parse(&digest).unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut attached: Vec<&str> = referrers
+        .iter()
+        .map(|r| r.predicate_type.as_str())
+        .collect();
+    attached.sort();
+    assert_eq!(
+        attached,
+        [
+            "https://cyclonedx.org/bom",
+            "https://in-toto.io/attestation/vulns/v0.1",
+            "https://stella-ops.org/attestations/proof/v1",
+            "https://stella-ops.org/attestations/report/v1",
+        ]
+    );
     let first_report = attestation
         .envelopes
         .iter()

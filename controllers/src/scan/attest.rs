@@ -13,6 +13,7 @@ use super::Context;
 use super::dereference::{References, SecretRef};
 use super::error::{self, Result};
 use super::plan::Outcome;
+use super::validate::ValidatedScan;
 use crate::conditions::{self, Status};
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
@@ -111,6 +112,7 @@ pub async fn attest(
     ctx: &Context,
     scan: &Scan,
     references: &References,
+    validated: Option<&ValidatedScan>,
     outcome: &mut Outcome,
     now: &Time,
 ) -> Result<()> {
@@ -125,9 +127,23 @@ pub async fn attest(
         Err(problem) => Err(problem),
         Ok(key) => sign(ctx, &digest, &key, previous.as_ref()).await?,
     };
+    let attach = scan.spec.attest.as_ref().is_some_and(|a| a.attach);
     let generation = scan.metadata.generation;
     let (attestation, desired) = match result {
-        Ok(mut attestation) => {
+        Ok((mut attestation, signed)) => {
+            if attach && !signed.is_empty() {
+                match push(validated, &digest, &signed).await {
+                    Ok(note) => attestation.message = Some(note),
+                    Err(why) => {
+                        publish(ctx, scan, EventType::Warning, "AttachFailed", &why).await;
+                        attestation.reason = Some("AttachFailed".into());
+                        attestation.message = Some(truncate(&why));
+                    }
+                }
+            } else if attach {
+                attestation.reason = previous.as_ref().and_then(|p| p.reason.clone());
+                attestation.message = previous.as_ref().and_then(|p| p.message.clone());
+            }
             if scan
                 .spec
                 .attest
@@ -192,7 +208,9 @@ async fn sign(
     digest: &str,
     key: &stella_attest::SigningKey,
     previous: Option<&AttestationStatus>,
-) -> Result<std::result::Result<AttestationStatus, Problem>> {
+) -> Result<
+    std::result::Result<(AttestationStatus, Vec<stella_pipeline::attest::Attestation>), Problem>,
+> {
     use stella_attest::Signer;
     let store = &ctx.store;
     let artifacts = store
@@ -244,15 +262,56 @@ async fn sign(
         upsert(&mut envelopes, a.kind.as_str(), &a.key, &a.envelope_digest);
     }
     envelopes.sort_by(|a, b| a.kind.cmp(&b.kind));
-    Ok(Ok(AttestationStatus {
-        state: AttestationState::Signed,
-        reason: None,
-        message: None,
-        key_id: Some(key.public().key_id().to_string()),
-        envelopes,
-        rekor_log_index: None,
-        rekor_uuid: None,
-    }))
+    Ok(Ok((
+        AttestationStatus {
+            state: AttestationState::Signed,
+            reason: None,
+            message: None,
+            key_id: Some(key.public().key_id().to_string()),
+            envelopes,
+            rekor_log_index: None,
+            rekor_uuid: None,
+        },
+        signed,
+    )))
+}
+
+/// Pushes what was just signed to the image's registry as its referrers, with the Scan's
+/// pull credentials; what happened, for the status.
+async fn push(
+    validated: Option<&ValidatedScan>,
+    digest: &str,
+    signed: &[stella_pipeline::attest::Attestation],
+) -> std::result::Result<String, String> {
+    let validated = validated.ok_or("the Scan does not validate: nothing attached")?;
+    let mut credentials = stella_acquire::Credentials::default();
+    if let Some(bytes) = &validated.credentials {
+        credentials
+            .merge(bytes, "imagePullSecrets")
+            .map_err(|e| e.to_string())?;
+    }
+    let client = stella_acquire::RegistryClient::new(credentials, validated.insecure_registry)
+        .map_err(|e| e.to_string())?;
+    let digest = stella_acquire::Digest::parse(digest).map_err(|e| e.to_string())?;
+    let envelopes: Vec<(String, Vec<u8>)> = signed
+        .iter()
+        .map(|a| (a.predicate_type.clone(), a.envelope.clone()))
+        .collect();
+    let attached =
+        stella_pipeline::referrers::attach(&client, &validated.reference, &digest, &envelopes)
+            .await
+            .map_err(|e| format!("attaching to {}: {e}", validated.reference))?;
+    Ok(format!(
+        "{} envelopes attached to {} ({}; cosign: {})",
+        attached.manifests.len(),
+        validated.reference,
+        if attached.referrers_api {
+            "Referrers API".to_string()
+        } else {
+            format!("referrers tag sha256-{}", digest.hex())
+        },
+        attached.cosign_tag
+    ))
 }
 
 fn upsert(envelopes: &mut Vec<AttestedEnvelope>, kind: &str, key: &str, digest: &str) {

@@ -272,13 +272,14 @@ async fn finalized(scan: &Scan, ctx: &Context) -> Result<Action> {
 async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
     let now = now();
     let references = dereference::dereference(&ctx.client, scan, &ctx.worker.namespace).await?;
-    let mut outcome = match validate::validate(scan, &references) {
-        Err(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
-        Ok(validated) => match observe::observe(ctx, scan, &validated).await? {
+    let validation = validate::validate(scan, &references);
+    let mut outcome = match &validation {
+        Err(invalid) => build::invalid(scan, invalid, &ctx.limits, &now),
+        Ok(validated) => match observe::observe(ctx, scan, validated).await? {
             Observation::Unresolved(invalid) => build::invalid(scan, &invalid, &ctx.limits, &now),
             Observation::Observed(observed) => {
                 let resources =
-                    build::build(scan, &validated, &observed, &ctx.limits, &ctx.worker, &now);
+                    build::build(scan, validated, &observed, &ctx.limits, &ctx.worker, &now);
                 match &resources.reevaluation {
                     Some(wanted) => {
                         let (result, delta) =
@@ -298,7 +299,15 @@ async fn reconcile_scan(scan: &Scan, ctx: &Context) -> Result<Action> {
             }
         },
     };
-    attest::attest(ctx, scan, &references, &mut outcome, &now).await?;
+    attest::attest(
+        ctx,
+        scan,
+        &references,
+        validation.as_ref().ok(),
+        &mut outcome,
+        &now,
+    )
+    .await?;
     status::update_status(ctx, scan, &outcome).await?;
     Ok(match outcome.requeue {
         Some(after) => Action::requeue(after.max(Duration::from_secs(1))),
