@@ -284,14 +284,7 @@ async fn push(
     signed: &[stella_pipeline::attest::Attestation],
 ) -> std::result::Result<String, String> {
     let validated = validated.ok_or("the Scan does not validate: nothing attached")?;
-    let mut credentials = stella_acquire::Credentials::default();
-    if let Some(bytes) = &validated.credentials {
-        credentials
-            .merge(bytes, "imagePullSecrets")
-            .map_err(|e| e.to_string())?;
-    }
-    let client = stella_acquire::RegistryClient::new(credentials, validated.insecure_registry)
-        .map_err(|e| e.to_string())?;
+    let client = validated.registry_client().map_err(|e| e.message)?;
     let digest = stella_acquire::Digest::parse(digest).map_err(|e| e.to_string())?;
     let envelopes: Vec<(String, Vec<u8>)> = signed
         .iter()

@@ -173,14 +173,8 @@ async fn feed_untouched(
 async fn resolve(ctx: &Context, validated: &ValidatedScan) -> Result<String, Invalid> {
     use stella_acquire::Error as E;
     let reference = &validated.reference;
-    let mut creds = stella_acquire::Credentials::default();
-    if let Some(bytes) = &validated.credentials {
-        creds
-            .merge(bytes, "imagePullSecrets")
-            .map_err(|e| Invalid::unresolved("InvalidSecret", e.to_string()))?;
-    }
-    let client = stella_acquire::RegistryClient::new(creds, validated.insecure_registry)
-        .map_err(|e| Invalid::unresolved("Unreachable", e.to_string()))?
+    let client = validated
+        .registry_client()?
         .with_retry(ctx.registry_retry.clone());
     client
         .resolve(reference, &validated.platform)

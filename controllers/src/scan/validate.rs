@@ -25,6 +25,20 @@ pub struct ValidatedScan {
     pub insecure_registry: bool,
 }
 
+impl ValidatedScan {
+    /// A registry client with the Scan's merged pull credentials.
+    pub fn registry_client(&self) -> Result<stella_acquire::RegistryClient, Invalid> {
+        let mut credentials = stella_acquire::Credentials::default();
+        if let Some(bytes) = &self.credentials {
+            credentials
+                .merge(bytes, "imagePullSecrets")
+                .map_err(|e| Invalid::unresolved("InvalidSecret", e.to_string()))?;
+        }
+        stella_acquire::RegistryClient::new(credentials, self.insecure_registry)
+            .map_err(|e| Invalid::unresolved("Unreachable", e.to_string()))
+    }
+}
+
 /// A Policy that loads, as the worker will read it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ValidPolicy {

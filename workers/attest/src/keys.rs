@@ -13,6 +13,11 @@ use ring::signature::{self as sig, KeyPair};
 use sha2::{Digest, Sha256};
 
 /// DER prefix of an Ed25519 SubjectPublicKeyInfo (`id-Ed25519`, BIT STRING of 33 bytes).
+/// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point.
+const P256_SPKI_PREFIX: [u8; 26] = [
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+];
 const ED25519_SPKI_PREFIX: [u8; 12] = [
     0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
 ];
@@ -133,6 +138,23 @@ impl PublicKey {
             spki,
             key_id,
         }
+    }
+
+    /// A raw public key: an uncompressed P-256 point (65 bytes, `04‖x‖y`) or an Ed25519 key
+    /// (32 bytes), as tokens hand them out.
+    pub fn from_raw(algorithm: Algorithm, raw: &[u8]) -> Result<PublicKey, KeyError> {
+        let prefix: &[u8] = match algorithm {
+            Algorithm::EcdsaP256 if raw.len() == 65 && raw[0] == 4 => &P256_SPKI_PREFIX,
+            Algorithm::Ed25519 if raw.len() == 32 => &ED25519_SPKI_PREFIX,
+            _ => {
+                return Err(KeyError::Malformed(format!(
+                    "a {}-byte {} public key",
+                    raw.len(),
+                    algorithm.as_str()
+                )));
+            }
+        };
+        PublicKey::from_spki_der(&[prefix, raw].concat())
     }
 
     /// A PEM `PUBLIC KEY` (SubjectPublicKeyInfo) of a P-256 or Ed25519 key.

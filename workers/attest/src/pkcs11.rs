@@ -9,7 +9,7 @@
 //! expect); Ed25519 keys with `CKM_EDDSA`. The public half is read from the token's public key
 //! object of the same label.
 
-use crate::keys::{KeyError, PublicKey, SignError, Signer};
+use crate::keys::{Algorithm, KeyError, PublicKey, SignError, Signer};
 use cryptoki::context::{CInitializeArgs, Pkcs11};
 use cryptoki::mechanism::Mechanism;
 use cryptoki::mechanism::eddsa::{EddsaParams, EddsaSignatureScheme};
@@ -17,16 +17,6 @@ use cryptoki::object::{Attribute, AttributeType, KeyType, ObjectClass, ObjectHan
 use cryptoki::session::{Session, UserType};
 use sha2::{Digest, Sha256};
 use std::sync::Mutex;
-
-/// DER prefix of a P-256 SubjectPublicKeyInfo with an uncompressed point.
-const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
-    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
-];
-/// DER prefix of an Ed25519 SubjectPublicKeyInfo.
-const ED25519_SPKI_PREFIX: [u8; 12] = [
-    0x30, 0x2a, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x70, 0x03, 0x21, 0x00,
-];
 
 /// What a `pkcs11:` URI names.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -226,13 +216,9 @@ impl Pkcs11Signer {
             .as_deref()
             .and_then(der_octet_string)
             .ok_or_else(|| KeyError::Token("the public key has no EC point".into()))?;
-        let (ed25519, spki) = match key_type {
-            Some(KeyType::EC) if point.len() == 65 && point[0] == 4 => {
-                (false, [&P256_SPKI_PREFIX[..], point].concat())
-            }
-            Some(KeyType::EC_EDWARDS) if point.len() == 32 => {
-                (true, [&ED25519_SPKI_PREFIX[..], point].concat())
-            }
+        let algorithm = match key_type {
+            Some(KeyType::EC) => Algorithm::EcdsaP256,
+            Some(KeyType::EC_EDWARDS) => Algorithm::Ed25519,
             other => {
                 return Err(KeyError::UnsupportedKey(format!(
                     "token key of type {other:?} (ECDSA P-256 and Ed25519 are)"
@@ -243,8 +229,8 @@ impl Pkcs11Signer {
             _context: context,
             session: Mutex::new(session),
             key,
-            ed25519,
-            public: PublicKey::from_spki_der(&spki)?,
+            ed25519: algorithm == Algorithm::Ed25519,
+            public: PublicKey::from_raw(algorithm, point)?,
         })
     }
 }

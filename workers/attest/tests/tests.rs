@@ -350,6 +350,25 @@ fn public_keys_round_trip_and_refuse_what_they_are_not() {
         let e = PublicKey::from_pem(text).unwrap_err().to_string();
         assert!(e.contains(wanted), "{text:?}: {e}");
     }
+    // Raw keys as tokens hand them out: the right length and form, or a clear error.
+    let p256 = key(Algorithm::EcdsaP256);
+    let der = p256.public().to_pem();
+    let spki = stella_attest::keys::parse_pem(&der).unwrap().der;
+    let point = &spki[spki.len() - 65..];
+    assert_eq!(
+        &PublicKey::from_raw(Algorithm::EcdsaP256, point).unwrap(),
+        p256.public()
+    );
+    for (algorithm, raw) in [
+        (Algorithm::EcdsaP256, &point[1..]),
+        (Algorithm::Ed25519, point),
+        (Algorithm::Ed25519, &[][..]),
+    ] {
+        assert!(matches!(
+            PublicKey::from_raw(algorithm, raw),
+            Err(KeyError::Malformed(_))
+        ));
+    }
     let big = "A".repeat(stella_attest::keys::MAX_PEM + 1);
     assert!(matches!(PublicKey::from_pem(&big), Err(KeyError::TooLarge)));
 }

@@ -491,10 +491,15 @@ fn sign_sbom(
     let (name, digest) = image
         .rsplit_once('@')
         .filter(|(_, d)| {
-            d.strip_prefix("sha256:")
-                .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            d.strip_prefix("sha256:").is_some_and(|h| {
+                h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            })
         })
-        .ok_or_else(|| usage(format!("--image {image:?} is not name@sha256:<64 hex>")))?;
+        .ok_or_else(|| {
+            usage(format!(
+                "--image {image:?} is not name@sha256:<64 lowercase hex>"
+            ))
+        })?;
     let signer = key.load().map_err(usage)?;
     let size = std::fs::metadata(sbom)
         .map_err(|e| usage(format!("{}: {e}", sbom.display())))?

@@ -409,6 +409,25 @@ fn scans_are_signed_and_verified_offline() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("name@sha256"));
+    // Upper-case hex would sign a statement no verifier accepts: refused up front.
+    let shouting = format!(
+        "registry.example/debian@sha256:{}",
+        image_digest.to_uppercase()
+    );
+    let out = run(
+        &[
+            "attest",
+            "sign",
+            &path("sbom.cdx.json"),
+            "--image",
+            &shouting,
+            "--key",
+            &path("p256.key"),
+        ],
+        &[],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("lowercase hex"));
 
     // securesystemslib and in-toto-attestation agree about the real SBOM envelope.
     let probe = std::process::Command::new("python3")
