@@ -35,6 +35,9 @@ python3 -c "import standardwebhooks" 2>/dev/null || python3 -m pip install --qui
 # The independent DSSE verifier and in-toto statement validator the attestation tests use.
 python3 -c "import securesystemslib.dsse, in_toto_attestation.v1.statement, cryptography" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check securesystemslib in-toto-attestation cryptography
+# The SPDX project's own library, the independent reader of our SPDX 2.3 documents.
+python3 -c "import spdx_tools.spdx.parser.parse_anything" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check spdx-tools
 # The SMTP server the e-mail channel tests deliver to (STARTTLS, AUTH): aiosmtpd.
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 # The test API server and the test node: built once from Debian's kubernetes source package

@@ -19,6 +19,7 @@ pub mod install;
 pub mod node;
 pub mod pki;
 pub mod services;
+pub mod tlog;
 
 pub use cluster::{ClusterKind, Error, TestCluster};
 

@@ -196,6 +196,11 @@ impl PublicKey {
         to_pem("PUBLIC KEY", &self.spki)
     }
 
+    /// The SubjectPublicKeyInfo DER.
+    pub fn spki_der(&self) -> &[u8] {
+        &self.spki
+    }
+
     /// Lowercase hex SHA-256 of the SubjectPublicKeyInfo DER.
     pub fn key_id(&self) -> &str {
         &self.key_id

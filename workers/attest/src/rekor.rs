@@ -5,7 +5,11 @@
 //! by the log that produced the entry (its `logId`), with that log's key from a
 //! `trusted_root.json`. Witness cosignatures with unknown keys are ignored.
 //!
-//! No client posts entries: no Rekor server can run here.
+//! Logging is Rekor v2's: [`entry_request`] is the body of `POST /api/v2/log/entries` for an
+//! envelope, in the "hashedrekord over DSSE" encoding Rekor v2 clients use (the entry stores
+//! SHA-256 of the envelope's PAE and its signature, rekor-v2-spec §6.1.4); [`check_logged`]
+//! checks what the log answered, and [`bundle`] keeps envelope and entry together as a Sigstore
+//! bundle v0.3. The HTTP exchange itself is the caller's (`stella-pipeline`).
 
 use crate::keys::PublicKey;
 use base64::Engine;
@@ -26,6 +30,8 @@ pub enum RekorError {
     UnknownLog(String),
     #[error("no valid checkpoint signature by the entry's log")]
     CheckpointSignature,
+    #[error("the entry is not about this envelope ({0})")]
+    NotThisEnvelope(String),
 }
 
 fn b64(text: &str, what: &str) -> Result<Vec<u8>, RekorError> {
@@ -34,10 +40,13 @@ fn b64(text: &str, what: &str) -> Result<Vec<u8>, RekorError> {
         .map_err(|_| RekorError::Malformed(format!("{what} (not base64)")))
 }
 
-/// The transparency logs of a Sigstore `trusted_root.json`.
+/// The transparency logs of a Sigstore `trusted_root.json`, or one pinned log key.
 #[derive(Clone, Debug, Default)]
 pub struct TrustedLogs {
     logs: Vec<(Vec<u8>, PublicKey)>,
+    /// A key trusted whatever log id an entry names (`--rekor-public-key`, Kyverno's
+    /// `rekor.pubkey`): its checkpoint signature must still verify under it.
+    pinned: Option<PublicKey>,
 }
 
 impl TrustedLogs {
@@ -57,7 +66,20 @@ impl TrustedLogs {
                 logs.push((b64(id, "log id")?, key));
             }
         }
-        Ok(TrustedLogs { logs })
+        Ok(TrustedLogs { logs, pinned: None })
+    }
+
+    /// One log's public key, trusted for any entry.
+    pub fn pinned(key: PublicKey) -> TrustedLogs {
+        TrustedLogs {
+            logs: Vec::new(),
+            pinned: Some(key),
+        }
+    }
+
+    /// Whether no log is trusted (nothing a checkpoint signature could be verified with).
+    pub fn is_empty(&self) -> bool {
+        self.logs.is_empty() && self.pinned.is_none()
     }
 
     fn key(&self, log_id: &[u8]) -> Option<&PublicKey> {
@@ -65,6 +87,7 @@ impl TrustedLogs {
             .iter()
             .find(|(id, _)| id == log_id)
             .map(|(_, k)| k)
+            .or(self.pinned.as_ref())
     }
 }
 
@@ -225,4 +248,132 @@ pub fn verify_entry(entry: &serde_json::Value, logs: &TrustedLogs) -> Result<Log
         tree_size,
         origin,
     })
+}
+
+/// Rekor's name for a key's encoding and signature algorithm.
+fn key_details(key: &PublicKey) -> &'static str {
+    match key.algorithm() {
+        crate::Algorithm::EcdsaP256 => "PKIX_ECDSA_P256_SHA_256",
+        crate::Algorithm::Ed25519 => "PKIX_ED25519",
+    }
+}
+
+fn b64e(bytes: &[u8]) -> String {
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The SHA-256 of the envelope's PAE: what a hashedrekord entry of it stores.
+fn pae_digest(envelope: &crate::Envelope) -> [u8; 32] {
+    Sha256::digest(crate::dsse::pae(&envelope.payload_type, &envelope.payload)).into()
+}
+
+/// The `POST /api/v2/log/entries` body that logs `envelope`'s signature by `key`: a
+/// `hashedRekordRequestV002` over SHA-256 of the envelope's PAE, with the key as verifier.
+/// `None` when the envelope has no signature by `key`.
+pub fn entry_request(envelope: &crate::Envelope, key: &PublicKey) -> Option<serde_json::Value> {
+    let pae = crate::dsse::pae(&envelope.payload_type, &envelope.payload);
+    let signature = envelope
+        .signatures
+        .iter()
+        .find(|s| key.verify(&pae, &s.sig))?;
+    Some(serde_json::json!({
+        "hashedRekordRequestV002": {
+            "digest": b64e(&pae_digest(envelope)),
+            "signature": {
+                "content": b64e(&signature.sig),
+                "verifier": {
+                    "publicKey": {"rawBytes": b64e(key.spki_der())},
+                    "keyDetails": key_details(key),
+                },
+            },
+        }
+    }))
+}
+
+/// Whether a log entry is about `envelope`: a hashedrekord v0.0.2 body whose digest is the
+/// SHA-256 of the envelope's PAE and whose signature is one of the envelope's.
+pub fn check_binds(
+    entry: &serde_json::Value,
+    envelope: &crate::Envelope,
+) -> Result<(), RekorError> {
+    let kind = &entry["kindVersion"];
+    if kind["kind"] != "hashedrekord" || kind["version"] != "0.0.2" {
+        return Err(RekorError::NotThisEnvelope(format!(
+            "a {} {} entry, not hashedrekord 0.0.2",
+            kind["kind"], kind["version"]
+        )));
+    }
+    let body = b64(
+        entry["canonicalizedBody"].as_str().unwrap_or_default(),
+        "canonicalizedBody",
+    )?;
+    let body: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|e| RekorError::Malformed(format!("canonicalizedBody: {e}")))?;
+    let spec = &body["spec"]["hashedRekordV002"];
+    let data = &spec["data"];
+    if data["algorithm"] != "SHA2_256"
+        || b64(data["digest"].as_str().unwrap_or_default(), "entry digest")? != pae_digest(envelope)
+    {
+        return Err(RekorError::NotThisEnvelope(
+            "its digest is not that of the envelope's PAE".into(),
+        ));
+    }
+    let sig = b64(
+        spec["signature"]["content"].as_str().unwrap_or_default(),
+        "entry signature",
+    )?;
+    if !envelope.signatures.iter().any(|s| s.sig == sig) {
+        return Err(RekorError::NotThisEnvelope(
+            "its signature is none of the envelope's".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// What the log answered to [`entry_request`], checked: the entry binds this envelope, its
+/// inclusion proof leads to its checkpoint's root, and the checkpoint is signed by a log of
+/// `logs`.
+pub fn check_logged(
+    entry: &serde_json::Value,
+    envelope: &crate::Envelope,
+    logs: &TrustedLogs,
+) -> Result<Logged, RekorError> {
+    check_binds(entry, envelope)?;
+    verify_entry(entry, logs)
+}
+
+/// A Sigstore bundle v0.3 (`application/vnd.dev.sigstore.bundle.v0.3+json`): the envelope,
+/// the signer's key as a hint (its key id), and the log entry.
+pub fn bundle(
+    envelope: &crate::Envelope,
+    key: &PublicKey,
+    entry: &serde_json::Value,
+) -> serde_json::Value {
+    let signatures: Vec<serde_json::Value> = envelope
+        .signatures
+        .iter()
+        .map(|s| serde_json::json!({"keyid": s.keyid, "sig": b64e(&s.sig)}))
+        .collect();
+    serde_json::json!({
+        "mediaType": "application/vnd.dev.sigstore.bundle.v0.3+json",
+        "verificationMaterial": {
+            "publicKey": {"hint": key.key_id()},
+            "tlogEntries": [entry],
+        },
+        "dsseEnvelope": {
+            "payload": envelope.payload_base64(),
+            "payloadType": envelope.payload_type,
+            "signatures": signatures,
+        },
+    })
+}
+
+/// A bundle's DSSE envelope (`dsseEnvelope`), when it has one.
+pub fn bundle_envelope(bundle: &serde_json::Value) -> Option<Result<crate::Envelope, String>> {
+    let envelope = bundle.get("dsseEnvelope")?;
+    Some(
+        serde_json::to_vec(envelope)
+            .map_err(|e| e.to_string())
+            .and_then(|bytes| crate::Envelope::from_json(&bytes).map_err(|e| e.to_string())),
+    )
 }

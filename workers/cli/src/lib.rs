@@ -9,6 +9,7 @@ mod feeds;
 mod index;
 mod policy;
 mod report;
+mod sbom;
 mod scan;
 mod unknowns;
 mod vex;
@@ -61,6 +62,9 @@ enum Command {
     /// Verify a DSSE envelope offline against trusted public keys: prints the signer's key
     /// id, the subjects, the predicate and its time; exits 9 when it does not verify.
     Verify(attest::VerifyArgs),
+    /// The SBOM of a root filesystem at build time (`--rootfs DIR`), or run as a BuildKit SBOM
+    /// generator (`--buildkit`); sign it with `stella attest sign`.
+    Sbom(sbom::Args),
     /// Print the version of stella and of the analyzer set.
     Version,
 }
@@ -178,6 +182,7 @@ pub fn stella() -> ExitCode {
         Command::Unknowns(args) => unknowns::run(args),
         Command::Attest(args) => attest::run(args),
         Command::Verify(args) => attest::verify(args),
+        Command::Sbom(args) => sbom::run(args),
         Command::Version => {
             println!(
                 "stella {}\nanalyzers {}",

@@ -95,7 +95,11 @@ pub(crate) enum Format {
     CyclonedxJson,
     /// CycloneDX 1.6 protobuf (`cyclonedx.v1_6.Bom`, binary): the same content as the JSON.
     CyclonedxProtobuf,
+    /// SPDX 3.0.1 JSON-LD.
     SpdxJson,
+    /// SPDX 2.3 JSON, for tools that do not read SPDX 3.
+    #[value(name = "spdx-json@2.3")]
+    SpdxJson23,
     /// Packages and vulnerabilities, for people.
     Table,
     /// Vulnerabilities as canonical JSON, for machines.
@@ -252,6 +256,7 @@ pub(crate) fn run(args: Args) -> Exit {
         Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory).into_bytes(),
         Format::CyclonedxProtobuf => stella_sbom::cyclonedx_pb::to_protobuf(&inventory),
         Format::SpdxJson => stella_sbom::spdx::to_json(&inventory).into_bytes(),
+        Format::SpdxJson23 => stella_sbom::spdx2::to_json(&inventory).into_bytes(),
         Format::Table => {
             let mut text = table(&inventory, &findings);
             if let Some(report) = report {
@@ -354,7 +359,7 @@ impl Signed<'_> {
         let cyclonedx;
         let (predicate_type, extension, sbom) = match self.args.format {
             Format::CyclonedxJson => (CYCLONEDX, "cdx.json", self.rendered),
-            Format::SpdxJson => (SPDX, "spdx.json", self.rendered),
+            Format::SpdxJson | Format::SpdxJson23 => (SPDX, "spdx.json", self.rendered),
             _ => {
                 cyclonedx = stella_sbom::cyclonedx::to_json(self.inventory).into_bytes();
                 (CYCLONEDX, "cdx.json", cyclonedx.as_slice())

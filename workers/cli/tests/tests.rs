@@ -94,6 +94,7 @@ mod policy;
 mod registry;
 mod rpm;
 mod s3;
+mod sbom;
 mod storage;
 mod token;
 

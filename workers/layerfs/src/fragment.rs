@@ -191,29 +191,56 @@ pub fn read_layer(reader: impl Read, capture: &dyn Capture) -> Result<Fragment> 
 
 /// Reads an unpacked root filesystem directory into a fragment, as if it were one layer.
 /// Symlinks are recorded, never followed; devices, FIFOs and sockets are recorded as special
-/// and never opened.
+/// and never opened. Only the root itself must be readable: a subdirectory or wanted file that
+/// cannot be read (permissions, removed meanwhile) is skipped and recorded, like a hostile
+/// tar entry. Names that are not UTF-8 are skipped the same way (SBOMs carry text paths).
 pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragment> {
     let mut fragment = Fragment::default();
     let mut stack = vec![std::path::PathBuf::new()];
     while let Some(relative) = stack.pop() {
         let dir = root.join(&relative);
-        let mut children: Vec<_> = std::fs::read_dir(&dir)
-            .map_err(Error::Tar)?
-            .collect::<std::io::Result<_>>()
-            .map_err(Error::Tar)?;
+        let listed =
+            std::fs::read_dir(&dir).and_then(|entries| entries.collect::<Result<Vec<_>, _>>());
+        let mut children = match listed {
+            Ok(children) => children,
+            Err(e) if relative.as_os_str().is_empty() => return Err(Error::Tar(e)),
+            Err(e) => {
+                fragment.skipped.push(format!(
+                    "{}: unreadable directory ({e})",
+                    relative.display()
+                ));
+                continue;
+            }
+        };
         children.sort_by_key(|e| e.file_name());
         for child in children {
             let path = relative.join(child.file_name());
-            let name = path.to_string_lossy().into_owned();
-            let meta = std::fs::symlink_metadata(child.path()).map_err(Error::Tar)?;
+            let Some(name) = path.to_str().map(str::to_string) else {
+                fragment
+                    .skipped
+                    .push(format!("{}: name is not UTF-8", path.to_string_lossy()));
+                continue;
+            };
+            let meta = match std::fs::symlink_metadata(child.path()) {
+                Ok(meta) => meta,
+                Err(e) => {
+                    fragment.skipped.push(format!("{name}: {e}"));
+                    continue;
+                }
+            };
             let file_type = meta.file_type();
             let kind = if file_type.is_dir() {
                 stack.push(path.clone());
                 EntryKind::Dir
             } else if file_type.is_symlink() {
-                let target = std::fs::read_link(child.path()).map_err(Error::Tar)?;
-                EntryKind::Symlink {
-                    target: target.to_string_lossy().into_owned(),
+                match std::fs::read_link(child.path()) {
+                    Ok(target) => EntryKind::Symlink {
+                        target: target.to_string_lossy().into_owned(),
+                    },
+                    Err(e) => {
+                        fragment.skipped.push(format!("{name}: {e}"));
+                        continue;
+                    }
                 }
             } else if file_type.is_file() {
                 use std::os::unix::fs::PermissionsExt;
@@ -231,12 +258,15 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
                 if size > limit {
                     return Err(Error::CaptureTooLarge { path: name, limit });
                 }
-                if let Some(bytes) =
-                    capture.condense(&name, std::fs::read(child.path()).map_err(Error::Tar)?)
-                {
-                    fragment
-                        .files
-                        .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+                match read_regular(&child.path(), limit) {
+                    Ok(bytes) => {
+                        if let Some(bytes) = capture.condense(&name, bytes) {
+                            fragment
+                                .files
+                                .insert(name.clone(), serde_bytes::ByteBuf::from(bytes));
+                        }
+                    }
+                    Err(e) => fragment.skipped.push(format!("{name}: {e}")),
                 }
             }
             fragment.entries.push(FragmentEntry { path: name, kind });
@@ -244,4 +274,21 @@ pub fn read_dir(root: &std::path::Path, capture: &dyn Capture) -> Result<Fragmen
     }
     fragment.entries.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(fragment)
+}
+
+/// Reads a file that was a regular file when listed, at most `limit` bytes: one that became
+/// something else (a FIFO would block, a device never ends) or grew past the limit is refused.
+fn read_regular(path: &std::path::Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    let file = std::fs::File::open(path)?;
+    if !file.metadata()?.is_file() {
+        return Err(std::io::Error::other("no longer a regular file"));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::other(format!(
+            "grew past the {limit}-byte limit while read"
+        )));
+    }
+    Ok(bytes)
 }

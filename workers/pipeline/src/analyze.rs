@@ -105,3 +105,15 @@ async fn store_image(
         })
         .await
 }
+
+/// Analyses a root filesystem directory (a build stage's output, BuildKit's
+/// `BUILDKIT_SCAN_SOURCE`) into its inventory: the same analyzers as an image of one layer,
+/// nothing stored and nothing executed. Blocking.
+pub fn analyze_rootfs(rootfs: &stella_scan::Rootfs) -> Result<Inventory> {
+    stella_scan::scan_rootfs(rootfs, &stella_scan::Options::default())
+        .map(|outcome| outcome.inventory)
+        .map_err(|source| Error::Scan {
+            image: rootfs.name.clone(),
+            source,
+        })
+}

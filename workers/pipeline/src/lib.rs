@@ -28,9 +28,10 @@ mod policy;
 mod record;
 pub mod referrers;
 mod stored;
+pub mod transparency;
 
 pub use acquire::{AcquireOptions, ImageSource, acquire};
-pub use analyze::{AnalyzeOptions, analyze};
+pub use analyze::{AnalyzeOptions, analyze, analyze_rootfs};
 pub use cache::EvaluationCache;
 pub use evaluate::{
     Counts, EvaluateInputs, Evaluation, PolicyEvaluation, advisories_for, evaluate, evaluate_with,
@@ -40,6 +41,7 @@ pub use policy::{load_policy_file, load_policy_text};
 pub use record::{
     DELTA_KIND, delta_key, record, record_reevaluation, record_result, record_result_reporting,
 };
+pub use stella_scan::Rootfs;
 pub use stored::stored_inventory;
 
 /// Why a step failed, for machines: the worker's termination message and run row, the reason
@@ -138,6 +140,11 @@ impl Error {
                 source: stella_scan::Error::Acquire(source),
                 ..
             } => acquire_reason(source),
+            // A directory that cannot be read is the caller's to fix, not a corrupt image.
+            Error::Scan {
+                source: stella_scan::Error::Rootfs { .. },
+                ..
+            } => Reason::InvalidArguments,
             Error::Scan { .. } => Reason::CorruptImage,
             Error::Storage { .. } => Reason::StorageUnavailable,
             Error::InvalidPolicy { .. } => Reason::InvalidPolicy,

@@ -8,6 +8,7 @@ pub mod cyclonedx;
 pub mod cyclonedx_pb;
 pub mod diff;
 pub mod spdx;
+pub mod spdx2;
 
 use serde::{Deserialize, Serialize};
 use stella_analyzers::{Distro, Package};

@@ -164,7 +164,7 @@ pub fn document(inventory: &Inventory) -> Value {
 }
 
 /// SPDX wants `YYYY-MM-DDThh:mm:ssZ`: drop fractional seconds, keep UTC.
-fn normalise_time(time: &str) -> String {
+pub(crate) fn normalise_time(time: &str) -> String {
     match time.split_once('.') {
         Some((seconds, rest)) if rest.ends_with('Z') => format!("{seconds}Z"),
         _ => time.to_string(),

@@ -142,6 +142,82 @@ fn spdx_validates_against_the_3_0_1_schema() {
 }
 
 #[test]
+fn spdx_2_3_validates_against_its_schema() {
+    let Some(dir) = schemas() else { return };
+    let schema = load(dir.join("spdx-2.3/spdx-schema.json"));
+    let validator = jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .unwrap();
+    let mut inventory = sample_inventory();
+    inventory.relationships.push(stella_sbom::Relationship {
+        from: inventory.components[2].package.purl.clone(),
+        to: inventory.components[0].package.purl.clone(),
+        kind: "links_to".into(),
+    });
+    let text = stella_sbom::spdx2::to_json(&inventory);
+    let document: Value = serde_json::from_str(&text).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    assert_eq!(document["spdxVersion"], "SPDX-2.3");
+    // The image, then one package per component, each with its purl and contained by the
+    // image; every relationship names elements the document defines.
+    let packages = document["packages"].as_array().unwrap();
+    assert_eq!(packages.len(), 1 + inventory.components.len());
+    assert_eq!(packages[0]["primaryPackagePurpose"], "CONTAINER");
+    let ids: std::collections::BTreeSet<&str> = packages
+        .iter()
+        .map(|p| p["SPDXID"].as_str().unwrap())
+        .chain(["SPDXRef-DOCUMENT"])
+        .collect();
+    assert_eq!(ids.len(), packages.len() + 1, "SPDXIDs are unique");
+    for r in document["relationships"].as_array().unwrap() {
+        assert!(ids.contains(r["spdxElementId"].as_str().unwrap()), "{r}");
+        assert!(
+            ids.contains(r["relatedSpdxElement"].as_str().unwrap()),
+            "{r}"
+        );
+    }
+    let kinds: Vec<&str> = document["relationships"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["relationshipType"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.iter().filter(|k| **k == "CONTAINS").count(), 3);
+    assert!(kinds.contains(&"DEPENDS_ON") && kinds.contains(&"DYNAMIC_LINK"));
+    assert!(
+        packages[3]["externalRefs"][0]["referenceLocator"]
+            .as_str()
+            .unwrap()
+            .starts_with("pkg:deb/debian/curl@")
+    );
+    assert!(
+        !text.contains("license"),
+        "no licensing fields but dataLicense"
+    );
+    assert_eq!(document["creationInfo"]["created"], "2024-05-01T10:20:30Z");
+    // Byte-identical for the same inventory, and another image gives another namespace.
+    assert_eq!(text, stella_sbom::spdx2::to_json(&inventory.clone()));
+    let mut other = inventory.clone();
+    other.image.digest = format!("sha256:{}", "ef".repeat(32));
+    assert_ne!(
+        document["documentNamespace"],
+        stella_sbom::spdx2::document(&other)["documentNamespace"]
+    );
+    // The validator is not vacuous: a package without its download location is refused.
+    let mut broken = document.clone();
+    broken["packages"][1]
+        .as_object_mut()
+        .unwrap()
+        .remove("downloadLocation");
+    assert!(!validator.is_valid(&broken));
+}
+
+#[test]
 fn output_is_byte_identical_and_content_derived() {
     let inventory = sample_inventory();
     assert_eq!(

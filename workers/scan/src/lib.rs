@@ -25,6 +25,11 @@ pub enum Error {
     },
     #[error("layer {digest}: {reason}")]
     LayerIntegrity { digest: String, reason: String },
+    #[error("{path}: {source}")]
+    Rootfs {
+        path: String,
+        source: stella_layerfs::Error,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -100,10 +105,104 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
     if let Some(progress) = options.progress {
         progress(Event::Analyzing);
     }
+    let (repository, _) = split_reference(&image.source);
+    let info = ImageInfo {
+        digest: image.digest().to_string(),
+        config_digest: image.config_digest.to_string(),
+        name: image.source.clone(),
+        repository,
+        tags: image.tags.clone(),
+        created: image.config.created.clone(),
+        os: image.config.os.clone(),
+        architecture: image.config.architecture.clone(),
+        user: image.config.config.user.clone(),
+        layers: image.layers.iter().map(|l| l.digest.to_string()).collect(),
+    };
+    let inventory = inventory(&fragments, info, Some(&image.config.config));
+    Ok(Outcome { inventory, stats })
+}
+
+/// A root filesystem on disk (a build stage's output, an unpacked image) to scan as an image
+/// of one layer.
+#[derive(Clone, Debug)]
+pub struct Rootfs<'a> {
+    pub path: &'a std::path::Path,
+    /// How SBOMs name it (BuildKit: the target's name, the directory's last component).
+    pub name: String,
+    /// OCI architecture (`amd64`, `arm64`, …).
+    pub architecture: String,
+    /// Build time (RFC 3339), e.g. from `SOURCE_DATE_EPOCH`; none: the SBOMs say the epoch.
+    pub created: Option<String>,
+}
+
+/// Scans a root filesystem directory. It is read once (metadata of every entry, the bytes of
+/// what analyzers want), never written, and nothing in it is executed or followed out of it:
+/// symlinks resolve inside `path` as they would inside an image. Its identity (the `digest`
+/// of the inventory and of its one layer) is the sha256 of that reading: the same tree gives
+/// the same SBOM, a changed file another.
+pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
+    let fragment =
+        stella_layerfs::read_dir(rootfs.path, &stella_analyzers::Analyzers).map_err(|source| {
+            Error::Rootfs {
+                path: rootfs.path.display().to_string(),
+                source,
+            }
+        })?;
+    if let Some(progress) = options.progress {
+        progress(Event::Analyzing);
+    }
+    let digest = tree_digest(&fragment);
+    let info = ImageInfo {
+        digest: digest.clone(),
+        config_digest: digest.clone(),
+        name: rootfs.name.clone(),
+        repository: None,
+        tags: vec![],
+        created: rootfs.created.clone(),
+        os: "linux".into(),
+        architecture: rootfs.architecture.clone(),
+        user: None,
+        layers: vec![digest],
+    };
+    let fragments = [fragment];
+    let inventory = inventory(&fragments, info, None);
+    let stats = Stats {
+        layers: 1,
+        ..Stats::default()
+    };
+    Ok(Outcome { inventory, stats })
+}
+
+/// The sha256 of a directory's reading: every entry (path, kind, size, mode, link target) and
+/// every captured file's bytes, length-prefixed so no two readings collide by concatenation.
+fn tree_digest(fragment: &Fragment) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    let mut field = |bytes: &[u8]| {
+        hasher.update((bytes.len() as u64).to_be_bytes());
+        hasher.update(bytes);
+    };
+    for entry in &fragment.entries {
+        field(entry.path.as_bytes());
+        field(format!("{:?}", entry.kind).as_bytes());
+    }
+    for (path, bytes) in &fragment.files {
+        field(path.as_bytes());
+        field(bytes);
+    }
+    format!("sha256:{}", hex::encode(hasher.finalize()))
+}
+
+/// The inventory of the union of `fragments` (bottom first; `info.layers` are their digests):
+/// analyzers, layer attribution, ELF links, and the entrypoint's trace when `config` has one.
+fn inventory(
+    fragments: &[Fragment],
+    info: ImageInfo,
+    config: Option<&stella_acquire::RuntimeConfig>,
+) -> Inventory {
     let fs = Filesystem::build(fragments.iter());
     let analysis = stella_analyzers::analyze(&fs);
-    let layer_digests: Vec<String> = image.layers.iter().map(|l| l.digest.to_string()).collect();
-    let layers = attribute(&fragments, &fs, &analysis.packages);
+    let layers = attribute(fragments, &fs, &analysis.packages);
     let relationships = analysis
         .links_to()
         .into_iter()
@@ -114,7 +213,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         })
         .collect();
     let properties = analysis.elf_properties();
-    let entry_trace = trace_entrypoint(&fs, &image.config.config);
+    let entry_trace = config.and_then(|config| trace_entrypoint(&fs, config));
     let used = entry_trace
         .as_ref()
         .map(|trace| usage::used_packages(trace, &analysis, &fs))
@@ -127,31 +226,19 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         .enumerate()
         .map(|(i, ((package, layer), properties))| Component {
             package,
-            layer_digest: layer.map(|i| layer_digests[i].clone()),
+            layer_digest: layer.map(|i| info.layers[i].clone()),
             used_by_entrypoint: used.contains(&i),
             properties,
         })
         .collect();
     let mut errors = analysis.errors;
-    for (digest, fragment) in layer_digests.iter().zip(&fragments) {
+    for (digest, fragment) in info.layers.iter().zip(fragments) {
         for skipped in &fragment.skipped {
             errors.push(format!("layer {digest}: skipped {skipped}"));
         }
     }
-    let (repository, _) = split_reference(&image.source);
-    let inventory = Inventory {
-        image: ImageInfo {
-            digest: image.digest().to_string(),
-            config_digest: image.config_digest.to_string(),
-            name: image.source.clone(),
-            repository,
-            tags: image.tags.clone(),
-            created: image.config.created.clone(),
-            os: image.config.os.clone(),
-            architecture: image.config.architecture.clone(),
-            user: image.config.config.user.clone(),
-            layers: layer_digests,
-        },
+    Inventory {
+        image: info,
         distro: analysis.distro,
         components,
         analyzer_version: ANALYZER_VERSION.to_string(),
@@ -159,8 +246,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         relationships,
         entry_trace,
         view: View::Inventory,
-    };
-    Ok(Outcome { inventory, stats })
+    }
 }
 
 /// EntryTrace of the image's ENTRYPOINT / CMD, when it has either.
