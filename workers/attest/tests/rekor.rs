@@ -113,3 +113,50 @@ fn hostile_entries_are_clear_errors() {
     }
     assert!(TrustedLogs::from_trusted_root(b"\x00garbage").is_err());
 }
+
+/// Real Rekor v2 entries of DSSE envelopes ("hashedrekord over DSSE"): the entry of the happy
+/// path binds its envelope; the cases whose envelope or signature differs from what was
+/// logged do not.
+#[test]
+fn rekor_v2_entries_bind_their_envelope() {
+    let Some(base) = stella_e2e::services::fixtures("sigstore/conformance/bundle-verify") else {
+        return;
+    };
+    let case = |name: &str| {
+        let bundle: serde_json::Value = serde_json::from_slice(
+            &std::fs::read(base.join(name).join("bundle.sigstore.json")).unwrap(),
+        )
+        .unwrap();
+        let envelope = stella_attest::rekor::bundle_envelope(&bundle)
+            .unwrap()
+            .unwrap();
+        let entry = bundle["verificationMaterial"]["tlogEntries"][0].clone();
+        let root = std::fs::read(base.join(name).join("trusted_root.json")).unwrap();
+        (
+            entry,
+            envelope,
+            TrustedLogs::from_trusted_root(&root).unwrap(),
+        )
+    };
+    let (entry, envelope, logs) = case("rekor2-dsse-happy-path");
+    stella_attest::rekor::check_binds(&entry, &envelope).unwrap();
+    let logged = stella_attest::rekor::check_logged(&entry, &envelope, &logs).unwrap();
+    assert_eq!(logged.origin, "log2025-alpha3.rekor.sigstage.dev");
+    for name in [
+        "rekor2-dsse-mismatch-sig_fail",
+        "rekor2-dsse-mismatch-envelope_fail",
+    ] {
+        let (entry, envelope, logs) = case(name);
+        assert!(
+            matches!(
+                stella_attest::rekor::check_logged(&entry, &envelope, &logs),
+                Err(RekorError::NotThisEnvelope(_))
+            ),
+            "{name}"
+        );
+    }
+    // A v1 entry (another kind) is not taken for one.
+    let (mut entry, envelope, _) = case("rekor2-dsse-happy-path");
+    entry["kindVersion"]["kind"] = "dsse".into();
+    assert!(stella_attest::rekor::check_binds(&entry, &envelope).is_err());
+}

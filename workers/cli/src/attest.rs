@@ -62,9 +62,23 @@ enum Command {
         #[command(flatten)]
         registry: RegistryArgs,
     },
+    /// Log a signed envelope to a Rekor v2 transparency log and write the Sigstore bundle
+    /// (envelope, log entry, inclusion proof, checkpoint) that `verify-log` verifies offline.
+    Log {
+        /// The DSSE envelope (`*.dsse.json`).
+        envelope: PathBuf,
+        /// The signer's public key (PEM): the log records it as the verifier.
+        #[arg(long, value_name = "FILE")]
+        public_key: PathBuf,
+        #[command(flatten)]
+        rekor: RekorArgs,
+        /// Write the bundle here (default: stdout).
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
     /// Verify the transparency-log entries of a Sigstore bundle offline: each entry's
     /// inclusion proof, its checkpoint's tree and the log's checkpoint signature, with the
-    /// logs of a `trusted_root.json`.
+    /// logs of a `trusted_root.json`; and that the entries are about the bundle's envelope.
     VerifyLog {
         /// The Sigstore bundle (`*.sigstore.json`).
         bundle: PathBuf,
@@ -177,6 +191,63 @@ impl KeyArgs {
     }
 }
 
+/// Where to log envelopes: a Rekor v2 log and the key its checkpoints are verified with.
+#[derive(Debug, Clone, clap::Args)]
+pub(crate) struct RekorArgs {
+    /// Log the envelopes to this Rekor v2 transparency log (`https://…`): each answer's
+    /// inclusion proof and (with a trusted root or key) checkpoint are checked, and a Sigstore
+    /// bundle is kept beside each envelope. Off by default.
+    #[arg(long, value_name = "URL")]
+    pub(crate) rekor_url: Option<String>,
+    /// A Sigstore `trusted_root.json` naming the log: its checkpoint signatures are verified.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "rekor_url",
+        conflicts_with = "rekor_public_key"
+    )]
+    pub(crate) rekor_trusted_root: Option<PathBuf>,
+    /// The log's public key (PEM), trusted for its checkpoints.
+    #[arg(long, value_name = "FILE", requires = "rekor_url")]
+    pub(crate) rekor_public_key: Option<PathBuf>,
+}
+
+impl RekorArgs {
+    /// The log to post to, when `--rekor-url` is given.
+    pub(crate) fn open(&self) -> Result<Option<stella_pipeline::transparency::Log>, String> {
+        let Some(url) = &self.rekor_url else {
+            return Ok(None);
+        };
+        let trusted = match (&self.rekor_trusted_root, &self.rekor_public_key) {
+            (Some(root), _) => {
+                let bytes = read_small(root)?;
+                stella_attest::rekor::TrustedLogs::from_trusted_root(&bytes)
+                    .map_err(|e| format!("{}: {e}", root.display()))?
+            }
+            (None, Some(key)) => {
+                let text = String::from_utf8(read_small(key)?)
+                    .map_err(|_| format!("{}: not PEM text", key.display()))?;
+                stella_attest::rekor::TrustedLogs::pinned(
+                    PublicKey::from_pem(&text).map_err(|e| format!("{}: {e}", key.display()))?,
+                )
+            }
+            (None, None) => stella_attest::rekor::TrustedLogs::default(),
+        };
+        stella_pipeline::transparency::Log::new(url, trusted).map(Some)
+    }
+}
+
+/// A file of at most 64 MiB.
+fn read_small(path: &Path) -> Result<Vec<u8>, String> {
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .len();
+    if size > 64 << 20 {
+        return Err(format!("{}: {size} bytes is too large", path.display()));
+    }
+    std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// The URI without its PIN, for messages.
 fn redact_pin(uri: &str) -> String {
     match uri.find("pin-value=") {
@@ -232,6 +303,12 @@ pub(crate) fn run(args: Args) -> Exit {
             bundle,
             trusted_root,
         } => verify_log(&bundle, &trusted_root),
+        Command::Log {
+            envelope,
+            public_key,
+            rekor,
+            output,
+        } => log(&envelope, &public_key, &rekor, output.as_deref()),
         Command::PublicKey { key } => key.load().map_err(|m| (Exit::Usage, m)).map(|signer| {
             let public = signer.public();
             eprintln!(
@@ -412,8 +489,25 @@ fn verify_log(bundle: &Path, trusted_root: &Path) -> Result<(), (Exit, String)> 
                 format!("{}: NOT verified: no log entries", bundle.display()),
             )
         })?;
+    let envelope = match stella_attest::rekor::bundle_envelope(&bundle_json) {
+        None => None,
+        Some(Ok(envelope)) => Some(envelope),
+        Some(Err(e)) => {
+            return Err((
+                Exit::NotVerified,
+                format!("{}: NOT verified: its DSSE envelope: {e}", bundle.display()),
+            ));
+        }
+    };
     for entry in entries {
-        let logged = stella_attest::rekor::verify_entry(entry, &logs).map_err(|e| {
+        let checked = match &envelope {
+            // Only hashedrekord entries can be checked against the envelope here.
+            Some(envelope) if entry["kindVersion"]["kind"] == "hashedrekord" => {
+                stella_attest::rekor::check_logged(entry, envelope, &logs)
+            }
+            _ => stella_attest::rekor::verify_entry(entry, &logs),
+        };
+        let logged = checked.map_err(|e| {
             (
                 Exit::NotVerified,
                 format!("{}: NOT verified: {e}", bundle.display()),
@@ -425,6 +519,54 @@ fn verify_log(bundle: &Path, trusted_root: &Path) -> Result<(), (Exit, String)> 
         );
     }
     Ok(())
+}
+
+/// The exit code of a logging failure.
+pub(crate) fn log_exit(e: &stella_pipeline::transparency::LogError) -> Exit {
+    use stella_pipeline::transparency::LogError;
+    match e {
+        LogError::Unreachable { .. } => Exit::Unreachable,
+        LogError::Invalid { .. } | LogError::NotSigned(_) => Exit::NotVerified,
+        LogError::Refused { .. } | LogError::Storage(_) => Exit::Failure,
+    }
+}
+
+/// `stella attest log`.
+fn log(
+    envelope: &Path,
+    public_key: &Path,
+    rekor: &RekorArgs,
+    output: Option<&Path>,
+) -> Result<(), (Exit, String)> {
+    let usage = |m: String| (Exit::Usage, m);
+    let log = rekor
+        .open()
+        .map_err(usage)?
+        .ok_or_else(|| usage("--rekor-url is required".into()))?;
+    let text = String::from_utf8(read_small(public_key).map_err(usage)?)
+        .map_err(|_| usage(format!("{}: not PEM text", public_key.display())))?;
+    let key =
+        PublicKey::from_pem(&text).map_err(|e| usage(format!("{}: {e}", public_key.display())))?;
+    let envelope = stella_attest::Envelope::from_json(&read_small(envelope).map_err(usage)?)
+        .map_err(|e| usage(format!("{}: {e}", envelope.display())))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| (Exit::Failure, e.to_string()))?;
+    let logged = runtime
+        .block_on(log.log(&envelope, &key))
+        .map_err(|e| (log_exit(&e), e.to_string()))?;
+    eprintln!(
+        "logged in {} at index {}: inclusion proof verified{}",
+        logged.origin,
+        logged.log_index,
+        if logged.checkpoint_verified {
+            ", checkpoint signature verified"
+        } else {
+            "; checkpoint signature NOT verified (give --rekor-trusted-root or --rekor-public-key)"
+        }
+    );
+    write_out(output, &logged.bundle)
 }
 
 fn keygen(algorithm: KeyAlgorithm, out: &Path, password_env: &str) -> Result<(), (Exit, String)> {

@@ -82,6 +82,10 @@ pub(crate) struct Args {
     /// Also write the envelopes here, as `<kind>.dsse.json` (sbom, vulns, report, proof).
     #[arg(long, value_name = "DIR", requires = "attest_key")]
     pub(crate) attest_out: Option<PathBuf>,
+    /// With `--attest-key`: log the envelopes to a Rekor v2 log, each Sigstore bundle stored
+    /// at `attest/<artifact sha256>.sigstore.json` (and written to `--attest-out`).
+    #[command(flatten)]
+    pub(crate) rekor: crate::attest::RekorArgs,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -214,6 +218,16 @@ pub(crate) fn run(args: Args) -> Exit {
         },
         None => None,
     };
+    if args.rekor.rekor_url.is_some() && signer.is_none() {
+        return fail(
+            Exit::Usage,
+            "--rekor-url logs signed envelopes: give --attest-key",
+        );
+    }
+    let log = match args.rekor.open() {
+        Ok(log) => log,
+        Err(message) => return fail(Exit::Usage, &message),
+    };
     let evaluated_at = inputs.evaluated_at;
     let inventory = match inventory(&Source::of(&args), &data_dir, &runtime, &store) {
         Ok(inventory) => inventory,
@@ -297,6 +311,11 @@ pub(crate) fn run(args: Args) -> Exit {
     if let Err(e) = written {
         return fail(Exit::Failure, &format!("failed to write output: {e}"));
     }
+    if let (Some(log), Some(signer)) = (&log, &signer)
+        && let Err(exit) = log_envelopes(log, signer.public(), &args, &evaluation, &runtime, &store)
+    {
+        return exit;
+    }
     if let Some(threshold) = args.fail_on {
         let floor = threshold.severity().rank();
         let over = findings
@@ -327,6 +346,50 @@ pub(crate) fn run(args: Args) -> Exit {
         }
     }
     Exit::Ok
+}
+
+/// `--rekor-url`: logs the image's envelopes signed by this key that are not logged yet, and
+/// writes their bundles to `--attest-out`. The scan's result is stored whatever happens here.
+fn log_envelopes(
+    log: &stella_pipeline::transparency::Log,
+    key: &stella_attest::PublicKey,
+    args: &Args,
+    evaluation: &stella_pipeline::Evaluation,
+    runtime: &tokio::runtime::Runtime,
+    store: &stella_store::Store,
+) -> Result<(), Exit> {
+    let digest = &evaluation.inventory.image.digest;
+    let logged =
+        runtime.block_on(async {
+            let artifacts = store.catalog.artifacts(digest).await.map_err(|e| {
+                stella_pipeline::Error::Storage {
+                    what: "failed to read the image's artifacts".into(),
+                    source: e,
+                }
+            })?;
+            stella_pipeline::transparency::log_stored(store, digest, &artifacts, log, key).await
+        });
+    let logged = logged.map_err(|e| fail(crate::attest::log_exit(&e), &e.to_string()))?;
+    for entry in &logged {
+        let kind = entry.kind.as_deref().unwrap_or("envelope");
+        if let Some(dir) = &args.attest_out {
+            let path = dir.join(format!("{kind}.sigstore.json"));
+            std::fs::write(&path, &entry.bundle)
+                .map_err(|e| fail(Exit::Failure, &format!("{}: {e}", path.display())))?;
+        }
+        if let Some(index) = entry.log_index.filter(|_| entry.logged_now) {
+            eprintln!(
+                "logged {kind} in {} at index {index}{}",
+                log.url(),
+                if entry.checkpoint_verified {
+                    ""
+                } else {
+                    " (checkpoint signature not verified: give --rekor-trusted-root or --rekor-public-key)"
+                }
+            );
+        }
+    }
+    Ok(())
 }
 
 /// What `--attest-key` signs: the scan's outputs.

@@ -795,6 +795,176 @@ fn sigstore_bundles_log_entries_verify_offline() {
     );
 }
 
+/// `stella scan --rekor-url` and `stella attest log`: the envelopes logged to a Rekor v2 log
+/// (the loopback test log of `stella_e2e::tlog`), a bundle per envelope that `verify-log`
+/// verifies offline, nothing logged twice, and a lying log refused.
+#[test]
+fn envelopes_are_logged_to_a_transparency_log_and_verified_offline() {
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let log = stella_e2e::tlog::TestLog::start("stella-test.log", 4);
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = work.path();
+    std::fs::write(w.join("root.json"), log.trusted_root().to_string()).unwrap();
+    std::fs::write(w.join("log.pub"), log.public_key_pem()).unwrap();
+    let run = |args: &[&str]| {
+        let mut command = stella();
+        command.args(args).env_remove("COSIGN_PASSWORD");
+        if args[0] == "scan" {
+            command.arg("--data-dir").arg(data.path());
+        }
+        command.output().unwrap()
+    };
+    let p = |name: &str| w.join(name).to_str().unwrap().to_string();
+    ok(&run(&["attest", "keygen", "--out", &p("k")]));
+    let image = format!("{}:bookworm", dir.join("oci").display());
+    let scan = |out: &str| {
+        run(&[
+            "scan",
+            &image,
+            "--quiet",
+            "--attest-key",
+            &p("k.key"),
+            "--attest-out",
+            &p(out),
+            "--rekor-url",
+            &log.url,
+            "--rekor-trusted-root",
+            &p("root.json"),
+            "-o",
+            &p("sbom.json"),
+            // The same instant: the same vulnerability statement, hence the same envelope.
+            "--evaluated-at",
+            "2026-12-01T00:00:00Z",
+        ])
+    };
+    let first = scan("out1");
+    ok(&first);
+    let stderr = String::from_utf8_lossy(&first.stderr);
+    assert!(
+        stderr.contains("logged sbom in http://127.0.0.1:"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not verified"), "{stderr}");
+    let logged = log.counts();
+    assert_eq!(
+        logged.0,
+        4 + 2,
+        "the SBOM and the vulnerabilities are logged: {logged:?}"
+    );
+    for kind in ["sbom", "vulns"] {
+        let bundle = p(&format!("out1/{kind}.sigstore.json"));
+        let out = run(&[
+            "attest",
+            "verify-log",
+            &bundle,
+            "--trusted-root",
+            &p("root.json"),
+        ]);
+        let text = String::from_utf8_lossy(&ok(&out).stdout).to_string();
+        assert!(text.contains("logged in stella-test.log"), "{text}");
+        // The bundle's envelope is the one written beside it.
+        let bundle: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&bundle).unwrap()).unwrap();
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(p(&format!("out1/{kind}.dsse.json"))).unwrap())
+                .unwrap();
+        assert_eq!(bundle["dsseEnvelope"]["payload"], envelope["payload"]);
+    }
+    // The same scan again logs nothing new and still writes the bundles.
+    ok(&scan("out2"));
+    assert_eq!(log.counts().0, logged.0, "nothing is logged twice");
+    assert!(w.join("out2/sbom.sigstore.json").exists());
+
+    // A bundle whose envelope was swapped for another does not verify.
+    let mut forged: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("out1/sbom.sigstore.json")).unwrap()).unwrap();
+    let vulns: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(p("out1/vulns.dsse.json")).unwrap()).unwrap();
+    forged["dsseEnvelope"] = vulns;
+    std::fs::write(w.join("forged.json"), forged.to_string()).unwrap();
+    let out = run(&[
+        "attest",
+        "verify-log",
+        &p("forged.json"),
+        "--trusted-root",
+        &p("root.json"),
+    ]);
+    assert_eq!(out.status.code(), Some(9));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not about this envelope"));
+
+    // `stella attest log` for an envelope signed elsewhere, with the log's key pinned.
+    ok(&run(&["attest", "public-key", "--key", &p("k.key")]));
+    std::fs::write(
+        w.join("k.pub.pem"),
+        &run(&["attest", "public-key", "--key", &p("k.key")]).stdout,
+    )
+    .unwrap();
+    let out = run(&[
+        "attest",
+        "log",
+        &p("out1/vulns.dsse.json"),
+        "--public-key",
+        &p("k.pub.pem"),
+        "--rekor-url",
+        &log.url,
+        "--rekor-public-key",
+        &p("log.pub"),
+        "-o",
+        &p("vulns.bundle.json"),
+    ]);
+    let stderr = String::from_utf8_lossy(&ok(&out).stderr).to_string();
+    assert!(stderr.contains("checkpoint signature verified"), "{stderr}");
+    ok(&run(&[
+        "attest",
+        "verify-log",
+        &p("vulns.bundle.json"),
+        "--trusted-root",
+        &p("root.json"),
+    ]));
+    // A log that lies is refused (exit 9), one that is down is unreachable (exit 3).
+    log.misbehave(stella_e2e::tlog::Misbehave::ForeignCheckpoint);
+    let out = run(&[
+        "attest",
+        "log",
+        &p("out1/vulns.dsse.json"),
+        "--public-key",
+        &p("k.pub.pem"),
+        "--rekor-url",
+        &log.url,
+        "--rekor-trusted-root",
+        &p("root.json"),
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(9),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let url = log.url.clone();
+    drop(log);
+    let out = run(&[
+        "attest",
+        "log",
+        &p("out1/vulns.dsse.json"),
+        "--public-key",
+        &p("k.pub.pem"),
+        "--rekor-url",
+        &url,
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // Flags that cannot work are usage errors.
+    let out = run(&["scan", &image, "--rekor-url", &url]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
 /// A registry that refuses the push: attaching without credentials to a registry that wants
 /// them fails with the reason and attaches nothing; with the credentials it works.
 #[test]

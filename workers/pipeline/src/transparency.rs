@@ -5,7 +5,7 @@
 //! checkpoint's signature — and kept as a Sigstore bundle v0.3 beside the envelope
 //! (`attest/<hex>.sigstore.json`), which `stella attest verify-log` verifies offline.
 
-use crate::attest::{ATTESTATION_KIND, Attestation};
+use crate::attest::ATTESTATION_KIND;
 use stella_attest::rekor::{RekorError, TrustedLogs};
 use stella_attest::{Envelope, PublicKey};
 
@@ -210,14 +210,21 @@ pub struct LoggedEnvelope {
     pub envelope_key: String,
     /// `attest/<hex>.sigstore.json`.
     pub bundle_key: String,
-    /// The log index, when logged now (earlier ones are read from their bundle).
+    /// What the envelope attests (`sbom`, `vulns`, `report`, `proof`).
+    pub kind: Option<String>,
+    /// Its log index (read from the bundle for envelopes logged before).
     pub log_index: Option<u64>,
+    /// Whether this run logged it.
+    pub logged_now: bool,
     pub checkpoint_verified: bool,
+    /// The Sigstore bundle (JSON).
+    pub bundle: Vec<u8>,
 }
 
-/// Logs every stored envelope of the image that has no bundle yet (`artifacts`: the image's
-/// catalog rows), signed by `key`, and stores each bundle as a `tlog-bundle` artifact. Stops
-/// at the first failure: what was logged before it stays logged.
+/// Logs every stored envelope of the image signed by `key` that has no bundle yet
+/// (`artifacts`: the image's catalog rows), and stores each bundle as a `tlog-bundle` artifact
+/// at [`bundle_key`]. Returns the logged envelopes, before and now. Stops at the first
+/// failure: what was logged before it stays logged.
 pub async fn log_stored(
     store: &stella_store::Store,
     image_digest: &str,
@@ -229,9 +236,14 @@ pub async fn log_stored(
     for row in artifacts.iter().filter(|a| a.kind == ATTESTATION_KIND) {
         let bundle_key = bundle_key(&row.key);
         if let Some(existing) = artifacts.iter().find(|a| a.key == bundle_key) {
-            let bytes = store.get(&existing.key).await.ok().flatten();
-            let index = bytes
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            let bundle = store
+                .get(&existing.key)
+                .await
+                .map_err(crate::Error::storage("failed to read a stored bundle"))?
+                .map(|b| b.to_vec())
+                .unwrap_or_default();
+            let index = serde_json::from_slice::<serde_json::Value>(&bundle)
+                .ok()
                 .and_then(|b| {
                     let index = &b["verificationMaterial"]["tlogEntries"][0]["logIndex"];
                     index.as_str().and_then(|i| i.parse().ok())
@@ -239,8 +251,11 @@ pub async fn log_stored(
             out.push(LoggedEnvelope {
                 envelope_key: row.key.clone(),
                 bundle_key,
+                kind: row.view.clone(),
                 log_index: index,
+                logged_now: false,
                 checkpoint_verified: !log.trusted.is_empty(),
+                bundle,
             });
             continue;
         }
@@ -257,6 +272,10 @@ pub async fn log_stored(
                 row.key
             ))
         })?;
+        // Signed by another key (before a rotation): that key's to log.
+        if stella_attest::rekor::entry_request(&envelope, key).is_none() {
+            continue;
+        }
         let logged = log.log(&envelope, key).await?;
         store
             .store_artifact(
@@ -276,24 +295,12 @@ pub async fn log_stored(
         out.push(LoggedEnvelope {
             envelope_key: row.key.clone(),
             bundle_key,
+            kind: row.view.clone(),
             log_index: Some(logged.log_index),
+            logged_now: true,
             checkpoint_verified: logged.checkpoint_verified,
+            bundle: logged.bundle,
         });
-    }
-    Ok(out)
-}
-
-/// Logs freshly signed envelopes (the CLI's, not stored): one bundle per attestation.
-pub async fn log_all(
-    log: &Log,
-    attestations: &[Attestation],
-    key: &PublicKey,
-) -> Result<Vec<Logged>, LogError> {
-    let mut out = Vec::new();
-    for a in attestations {
-        let envelope = Envelope::from_json(&a.envelope)
-            .map_err(|e| crate::Error::Internal(format!("{}: {e}", a.key)))?;
-        out.push(log.log(&envelope, key).await?);
     }
     Ok(out)
 }
