@@ -142,11 +142,17 @@ pub mod v1alpha1 {
         /// Scan's `imagePullSecrets` (which then need push rights).
         #[serde(default)]
         pub attach: bool,
-        /// Also log the envelopes to this Rekor v2 transparency log (`https://…`). Not
-        /// implemented yet: the result is signed and its status says `NotLogged`.
+        /// Also log the envelopes to this Rekor v2 transparency log (`https://…`): each
+        /// answer's inclusion proof is checked, its Sigstore bundle stored beside the envelope
+        /// (`attest/<sha256>.sigstore.json`), and the state becomes `Logged`. Off by default.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         #[schemars(length(max = 2048), regex(pattern = r"^https?://[^\s]+$"))]
         pub rekor_url: Option<String>,
+        /// The log's public key (PEM), which its checkpoints must be signed with; without it
+        /// the proofs are checked and the status says the checkpoints were not verified.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schemars(length(max = 4096))]
+        pub rekor_public_key: Option<String>,
     }
 
     /// Observed state of a `Scan`: counts and object-store references, never SBOMs or finding lists.
@@ -370,13 +376,6 @@ pub mod v1alpha1 {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(length(max = 8))]
         pub envelopes: Vec<AttestedEnvelope>,
-        /// Rekor log index, when logged.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        pub rekor_log_index: Option<i64>,
-        /// Rekor entry UUID, when logged.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        #[schemars(length(max = 128))]
-        pub rekor_uuid: Option<String>,
     }
 
     /// One stored DSSE envelope.
@@ -392,6 +391,9 @@ pub mod v1alpha1 {
         /// SHA-256 of the envelope.
         #[schemars(regex(pattern = r"^sha256:[a-f0-9]{64}$"))]
         pub digest: String,
+        /// Its index in the transparency log, when logged (`spec.attest.rekorUrl`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub log_index: Option<i64>,
     }
 
     /// Attestation states.

@@ -73,11 +73,10 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
                     kind: "k".repeat(16),
                     key: "a".repeat(128),
                     digest: digest.clone(),
+                    log_index: Some(i64::MAX),
                 };
                 8
             ],
-            rekor_log_index: Some(i64::MAX),
-            rekor_uuid: Some("u".repeat(128)),
         }),
         job_name: Some("j".repeat(63)),
         attempts: u32::MAX,

@@ -209,12 +209,15 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .await
         .unwrap();
 
+    // A Rekor v2 log on loopback (the test log: no Rekor server runs here), its key pinned.
+    let tlog = stella_e2e::tlog::TestLog::start("stella-test.log", 3);
     let scans: Api<Scan> = Api::namespaced(client.clone(), &ns);
     let scan: Scan = serde_json::from_value(serde_json::json!({
         "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
         "metadata": {"name": "shell", "namespace": ns},
         "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name,
-                 "attest": {"enabled": true, "attach": true, "signingKeySecretRef": {"name": "signing", "key": "cosign.key"}}},
+                 "attest": {"enabled": true, "attach": true, "signingKeySecretRef": {"name": "signing", "key": "cosign.key"},
+                            "rekorUrl": tlog.url, "rekorPublicKey": tlog.public_key_pem()}},
     }))
     .unwrap();
     scans.create(&PostParams::default(), &scan).await.unwrap();
@@ -288,7 +291,7 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         s.status.as_ref().is_some_and(|st| {
             st.attestation
                 .as_ref()
-                .is_some_and(|a| a.state == stella_crds::scan::v1alpha1::AttestationState::Signed)
+                .is_some_and(|a| a.state == stella_crds::scan::v1alpha1::AttestationState::Logged)
         })
     })
     .await;
@@ -313,8 +316,17 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .unwrap();
     assert_eq!(
         (attested.status.as_str(), attested.reason.as_str()),
-        ("True", "Signed")
+        ("True", "Logged")
     );
+    // Every envelope is in the log once, at the index the status says.
+    let mut indices: Vec<i64> = attestation
+        .envelopes
+        .iter()
+        .map(|e| e.log_index.unwrap())
+        .collect();
+    indices.sort();
+    assert_eq!(indices, [3, 4, 5, 6]);
+    assert_eq!(tlog.counts().0, 3 + 4);
     // Anyone with the public key verifies them offline; the SBOM's binds the status's bytes.
     let objects_dir = tempfile::tempdir().unwrap();
     let objects = stella_store::Store::open_embedded(objects_dir.path())
@@ -335,9 +347,25 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
     };
     let trusted = [stella_attest::Signer::public(&key).clone()];
     let mut verified = BTreeMap::new();
+    let trusted_log = stella_attest::rekor::TrustedLogs::from_trusted_root(
+        tlog.trusted_root().to_string().as_bytes(),
+    )
+    .unwrap();
     for envelope in &attestation.envelopes {
         let bytes = fetch(envelope.key.clone()).await;
         assert_eq!(stella_e2e::services::sha256(&bytes), envelope.digest);
+        // Its Sigstore bundle is stored beside it and verifies offline.
+        let bundle: serde_json::Value = serde_json::from_slice(
+            &fetch(stella_pipeline::transparency::bundle_key(&envelope.key)).await,
+        )
+        .unwrap();
+        let logged = stella_attest::rekor::check_logged(
+            &bundle["verificationMaterial"]["tlogEntries"][0],
+            &stella_attest::Envelope::from_json(&bytes).unwrap(),
+            &trusted_log,
+        )
+        .unwrap();
+        assert_eq!(Some(logged.log_index as i64), envelope.log_index);
         let kind: stella_attest::Kind = envelope.kind.parse().unwrap();
         let v = stella_attest::verify(
             &bytes,
@@ -364,7 +392,8 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         attestation
             .message
             .as_deref()
-            .is_some_and(|m| m.contains("4 envelopes attached")),
+            .is_some_and(|m| m.contains("4 envelopes attached")
+                && m.contains("4 envelopes in http://127.0.0.1:")),
         "{attestation:?}"
     );
     let registry_client =
@@ -555,13 +584,17 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .expect("attested after the re-evaluation");
     assert_eq!(
         resigned.state,
-        stella_crds::scan::v1alpha1::AttestationState::Signed
+        stella_crds::scan::v1alpha1::AttestationState::Logged
     );
     let report = resigned
         .envelopes
         .iter()
         .find(|e| e.kind == "report")
         .unwrap();
+    assert!(
+        report.log_index.unwrap() > 6,
+        "the new report is logged after the first four: {report:?}"
+    );
     assert_ne!(
         report.digest, first_report.digest,
         "the new report's envelope"

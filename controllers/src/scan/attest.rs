@@ -123,7 +123,12 @@ pub async fn attest(
         return Ok(());
     };
     let previous = scan.status.as_ref().and_then(|s| s.attestation.clone());
-    let result = match signing_key(scan, references.signing_key.as_ref()) {
+    let key = signing_key(scan, references.signing_key.as_ref());
+    let public = key
+        .as_ref()
+        .ok()
+        .map(|k| stella_attest::Signer::public(k).clone());
+    let result = match key {
         Err(problem) => Err(problem),
         Ok(key) => sign(ctx, &digest, &key, previous.as_ref()).await?,
     };
@@ -144,29 +149,65 @@ pub async fn attest(
                 attestation.reason = previous.as_ref().and_then(|p| p.reason.clone());
                 attestation.message = previous.as_ref().and_then(|p| p.message.clone());
             }
-            if scan
-                .spec
-                .attest
-                .as_ref()
-                .is_some_and(|a| a.rekor_url.is_some())
+            if let Some(attest) = scan.spec.attest.as_ref()
+                && let Some(url) = &attest.rekor_url
+                && let Some(public) = &public
             {
-                attestation.reason = Some("NotLogged".into());
-                attestation.message = Some(
-                    "spec.attest.rekorUrl is set, but logging to Rekor is not implemented yet: the envelopes are signed, not logged".into(),
-                );
+                match log(
+                    ctx,
+                    &digest,
+                    url,
+                    attest.rekor_public_key.as_deref(),
+                    public,
+                )
+                .await
+                {
+                    Ok((logged, note)) => {
+                        for (key, index) in logged {
+                            if let Some(e) = attestation.envelopes.iter_mut().find(|e| e.key == key)
+                            {
+                                e.log_index = Some(index);
+                            }
+                        }
+                        if attestation.envelopes.iter().all(|e| e.log_index.is_some()) {
+                            attestation.state = AttestationState::Logged;
+                        }
+                        attestation.message = Some(truncate(&match attestation.message.take() {
+                            Some(before) => format!("{before}; {note}"),
+                            None => note,
+                        }));
+                    }
+                    Err((reason, why)) => {
+                        if previous.as_ref().and_then(|p| p.reason.as_deref()) != Some(reason) {
+                            publish(ctx, scan, EventType::Warning, reason, &why).await;
+                        }
+                        attestation.reason = Some(reason.into());
+                        attestation.message = Some(truncate(&why));
+                    }
+                }
             }
-            let message = format!(
+            let mut message = format!(
                 "{} envelopes signed by key {}",
                 attestation.envelopes.len(),
                 attestation.key_id.as_deref().unwrap_or_default()
             );
+            if attestation.state == AttestationState::Logged
+                && let Some(url) = scan.spec.attest.as_ref().and_then(|a| a.rekor_url.as_ref())
+            {
+                message.push_str(&format!(" and logged to {url}"));
+            }
             let signed_now = previous.as_ref() != Some(&attestation);
             if signed_now {
                 publish(ctx, scan, EventType::Normal, "Attested", &message).await;
             }
+            let reason = if attestation.state == AttestationState::Logged {
+                "Logged"
+            } else {
+                "Signed"
+            };
             (
                 attestation,
-                conditions::condition(ATTESTED, Status::True, "Signed", message),
+                conditions::condition(ATTESTED, Status::True, reason, message),
             )
         }
         Err(problem) => {
@@ -187,8 +228,6 @@ pub async fn attest(
                     message: Some(truncate(&problem.message)),
                     key_id: None,
                     envelopes: Vec::new(),
-                    rekor_log_index: None,
-                    rekor_uuid: None,
                 },
                 conditions::condition(ATTESTED, Status::False, problem.reason, problem.message),
             )
@@ -269,11 +308,59 @@ async fn sign(
             message: None,
             key_id: Some(key.public().key_id().to_string()),
             envelopes,
-            rekor_log_index: None,
-            rekor_uuid: None,
         },
         signed,
     )))
+}
+
+/// Logs the image's envelopes signed by `key` that are not logged yet to the Rekor v2 log at
+/// `url` (checkpoints verified with `log_key` when given); the log index of every logged
+/// envelope by its key, and what happened, for the status. Failures are `(reason, message)`.
+async fn log(
+    ctx: &Context,
+    digest: &str,
+    url: &str,
+    log_key: Option<&str>,
+    key: &stella_attest::PublicKey,
+) -> std::result::Result<(Vec<(String, i64)>, String), (&'static str, String)> {
+    let trusted = match log_key {
+        Some(pem) => stella_attest::rekor::TrustedLogs::pinned(
+            stella_attest::PublicKey::from_pem(pem).map_err(|e| {
+                (
+                    "RekorKeyInvalid",
+                    format!("spec.attest.rekorPublicKey: {e}"),
+                )
+            })?,
+        ),
+        None => stella_attest::rekor::TrustedLogs::default(),
+    };
+    let log = stella_pipeline::transparency::Log::new(url, trusted)
+        .map_err(|e| ("RekorInvalid", format!("spec.attest.rekorUrl: {e}")))?;
+    let artifacts = ctx
+        .store
+        .catalog
+        .artifacts(digest)
+        .await
+        .map_err(|e| ("StorageUnavailable", e.to_string()))?;
+    let logged =
+        stella_pipeline::transparency::log_stored(&ctx.store, digest, &artifacts, &log, key)
+            .await
+            .map_err(|e| (e.reason(), e.to_string()))?;
+    let now = logged.iter().filter(|l| l.logged_now).count();
+    let note = format!(
+        "{} envelopes in {url} ({now} logged now){}",
+        logged.len(),
+        if log_key.is_some() {
+            ""
+        } else {
+            "; checkpoint signatures not verified: set spec.attest.rekorPublicKey"
+        }
+    );
+    let indices = logged
+        .into_iter()
+        .filter_map(|l| Some((l.envelope_key, i64::try_from(l.log_index?).ok()?)))
+        .collect();
+    Ok((indices, note))
 }
 
 /// Pushes what was just signed to the image's registry as its referrers, with the Scan's
@@ -308,11 +395,16 @@ async fn push(
 }
 
 fn upsert(envelopes: &mut Vec<AttestedEnvelope>, kind: &str, key: &str, digest: &str) {
+    let log_index = envelopes
+        .iter()
+        .find(|e| e.kind == kind && e.key == key)
+        .and_then(|e| e.log_index);
     envelopes.retain(|e| e.kind != kind);
     envelopes.push(AttestedEnvelope {
         kind: kind.to_string(),
         key: key.to_string(),
         digest: digest.to_string(),
+        log_index,
     });
 }
 

@@ -70,12 +70,20 @@ struct ScanResult {
     rekor: Option<Rekor>,
 }
 
+/// Where the result's envelopes are in the transparency log (Rekor v2 has indices, no UUIDs):
+/// the SBOM's index, and every logged envelope's.
 #[derive(Debug, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Rekor {
-    uuid: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    log_index: Option<i64>,
+    log_index: i64,
+    entries: Vec<RekorEntry>,
+}
+
+#[derive(Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RekorEntry {
+    kind: String,
+    log_index: i64,
 }
 
 impl ScanResult {
@@ -94,9 +102,23 @@ impl ScanResult {
             conditions: status.conditions,
             observed_generation: status.observed_generation,
             rekor: status.attestation.and_then(|a| {
+                let entries: Vec<RekorEntry> = a
+                    .envelopes
+                    .iter()
+                    .filter_map(|e| {
+                        Some(RekorEntry {
+                            kind: e.kind.clone(),
+                            log_index: e.log_index?,
+                        })
+                    })
+                    .collect();
+                let sbom = entries
+                    .iter()
+                    .find(|e| e.kind == "sbom")
+                    .or(entries.first());
                 Some(Rekor {
-                    uuid: a.rekor_uuid?,
-                    log_index: a.rekor_log_index,
+                    log_index: sbom?.log_index,
+                    entries,
                 })
             }),
         }

@@ -7,8 +7,11 @@ use super::{have_tools, stella, test_image};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+/// (name, version, architecture) of installed packages.
+type Packages = BTreeSet<(String, String, String)>;
+
 /// The Debian test image's layout and its last layer's expected packages.
-fn debian() -> Option<(PathBuf, BTreeSet<(String, String, String)>)> {
+fn debian() -> Option<(PathBuf, Packages)> {
     let dir = test_image("build-debian.sh", "debian-bookworm")?;
     let expected = std::fs::read_to_string(dir.join("expected-3.txt"))
         .unwrap()
@@ -39,7 +42,7 @@ fn unpack(layout: &Path, into: &Path) -> PathBuf {
 }
 
 /// (name, version, arch) of the deb packages of an SPDX 2.3 document.
-fn debs(document: &serde_json::Value) -> BTreeSet<(String, String, String)> {
+fn debs(document: &serde_json::Value) -> Packages {
     document["packages"]
         .as_array()
         .unwrap()

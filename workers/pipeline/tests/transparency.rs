@@ -41,7 +41,7 @@ fn envelopes_are_logged_proven_and_bundled() {
         let (key, _) = SigningKey::generate(algorithm).unwrap();
         let envelope = envelope(&key, n);
         let logged = runtime
-            .block_on(client.log(&envelope, &key.public()))
+            .block_on(client.log(&envelope, key.public()))
             .unwrap();
         assert_eq!(logged.log_index, 6 + n as u64);
         assert!(logged.checkpoint_verified);
@@ -75,7 +75,7 @@ fn envelopes_are_logged_proven_and_bundled() {
     let (key, _) = SigningKey::generate(Algorithm::EcdsaP256).unwrap();
     let unpinned = Log::new(&log.url, TrustedLogs::default()).unwrap();
     let logged = runtime
-        .block_on(unpinned.log(&envelope(&key, 3), &key.public()))
+        .block_on(unpinned.log(&envelope(&key, 3), key.public()))
         .unwrap();
     assert!(!logged.checkpoint_verified);
 }
@@ -97,7 +97,7 @@ fn a_lying_or_failing_log_is_refused_with_its_reason() {
         (Misbehave::OtherEntry, "not about this envelope"),
     ] {
         log.misbehave(how);
-        let got = runtime.block_on(client.log(&envelope(&key, 1), &key.public()));
+        let got = runtime.block_on(client.log(&envelope(&key, 1), key.public()));
         match got {
             Err(e @ LogError::Invalid { .. }) => {
                 assert!(e.to_string().contains(wanted), "{how:?}: {e}");
@@ -109,7 +109,7 @@ fn a_lying_or_failing_log_is_refused_with_its_reason() {
     // 503 is retried twice, then reported.
     log.misbehave(Misbehave::Unavailable);
     let before = log.counts().1;
-    let got = runtime.block_on(client.log(&envelope(&key, 1), &key.public()));
+    let got = runtime.block_on(client.log(&envelope(&key, 1), key.public()));
     assert!(
         matches!(&got, Err(LogError::Refused { status: 503, .. })),
         "{got:?}"
@@ -117,7 +117,7 @@ fn a_lying_or_failing_log_is_refused_with_its_reason() {
     assert_eq!(log.counts().1 - before, 3, "three attempts");
     // An envelope that the key did not sign is not sent at all.
     let (stranger, _) = SigningKey::generate(Algorithm::Ed25519).unwrap();
-    let got = runtime.block_on(client.log(&envelope(&key, 2), &stranger.public()));
+    let got = runtime.block_on(client.log(&envelope(&key, 2), stranger.public()));
     assert!(matches!(got, Err(LogError::NotSigned(_))), "{got:?}");
     // A log that is not there.
     drop(log);
@@ -125,7 +125,7 @@ fn a_lying_or_failing_log_is_refused_with_its_reason() {
     let url = format!("http://{}", closed.local_addr().unwrap());
     drop(closed);
     let gone = Log::new(&url, TrustedLogs::default()).unwrap();
-    let got = runtime.block_on(gone.log(&envelope(&key, 1), &key.public()));
+    let got = runtime.block_on(gone.log(&envelope(&key, 1), key.public()));
     assert!(matches!(got, Err(LogError::Unreachable { .. })), "{got:?}");
     assert!(Log::new("ftp://log.example", TrustedLogs::default()).is_err());
 }
