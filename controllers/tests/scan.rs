@@ -106,6 +106,10 @@ async fn job_finished(h: &Harness, name: &str, condition: &str, reason: &str) {
         .unwrap();
 }
 
+/// A public key PEM for `trustBuildTimeSboms`: the controller passes it to the Job as written (the
+/// worker parses it).
+const TRUSTED_SBOM_KEY: &str = "-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEvBTWGrWzp9FGy0SqnmqEkSSZ8t/D\nOKgJKlSwYq5yDKMkdzW6CmVA9rq1LSgAu0Xl2rJJYYnkZsyKa0IUtDd3Sw==\n-----END PUBLIC KEY-----\n";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_image_gets_a_locked_down_job_then_the_result_fills_the_status() {
     let Some(h) = Harness::start("scan-new", 4).await else {
@@ -142,7 +146,8 @@ async fn new_image_gets_a_locked_down_job_then_the_result_fills_the_status() {
     let policy_digest = stella_policy::load_str(&policy_json).unwrap().digest;
     h.scan(
         "web",
-        serde_json::json!({"image": format!("{}/shop/web:1.0", h.registry.host), "insecureRegistry": true, "imagePullSecrets": [{"name": "regcred"}], "policyRef": policy_name}),
+        serde_json::json!({"image": format!("{}/shop/web:1.0", h.registry.host), "insecureRegistry": true, "imagePullSecrets": [{"name": "regcred"}], "policyRef": policy_name,
+                           "trustBuildTimeSboms": {"publicKeys": [TRUSTED_SBOM_KEY]}}),
     )
     .await;
     let scan = h
@@ -197,6 +202,11 @@ async fn new_image_gets_a_locked_down_job_then_the_result_fills_the_status() {
     assert!(
         env.iter()
             .any(|e| e.name == "STELLA_POLICY" && e.value.as_deref() == Some(policy_json.as_str()))
+    );
+    // The trusted build-time SBOM keys: public, in the environment.
+    assert!(
+        env.iter().any(|e| e.name == "STELLA_TRUSTED_SBOM_KEYS"
+            && e.value.as_deref() == Some(TRUSTED_SBOM_KEY))
     );
     let rendered = serde_json::to_string(&job).unwrap();
     assert!(

@@ -92,6 +92,24 @@ pub mod v1alpha1 {
         /// Sign the report and SBOMs as a DSSE in-toto statement.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub attest: Option<AttestSpec>,
+
+        /// Trust build-time SBOMs: when the image carries, as an OCI referrer in its registry,
+        /// an SBOM attestation about its digest signed by one of these keys (as `stella sbom`
+        /// and `stella attest sign` / `attach` make it in CI), the worker reads the inventory
+        /// from that SBOM instead of pulling and analysing the layers; the result records it
+        /// as its origin.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pub trust_build_time_sboms: Option<TrustBuildTimeSboms>,
+    }
+
+    /// The keys whose build-time SBOMs are trusted.
+    #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq, Eq)]
+    #[serde(rename_all = "camelCase")]
+    pub struct TrustBuildTimeSboms {
+        /// Public keys (PEM `PUBLIC KEY`, ECDSA P-256 or Ed25519), several at once for
+        /// rotation.
+        #[schemars(length(min = 1, max = 8), inner(length(min = 1, max = 4096)))]
+        pub public_keys: Vec<String>,
     }
 
     fn default_views() -> Vec<SbomView> {

@@ -97,6 +97,7 @@ fn worst_case_scan_status_with_10000_findings_is_under_64_kib() {
             formats: vec![SbomFormat::CyclonedxJson],
             policy_ref: None,
             attest: None,
+            trust_build_time_sboms: None,
         },
     );
     scan.status = Some(status);

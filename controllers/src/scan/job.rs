@@ -259,6 +259,14 @@ pub fn build(attempt: &Attempt<'_>, settings: &WorkerSettings) -> Job {
             ..Default::default()
         });
     }
+    if let Some(trust) = &scan.spec.trust_build_time_sboms {
+        // Public keys only: nothing secret reaches the Job.
+        env.push(EnvVar {
+            name: "STELLA_TRUSTED_SBOM_KEYS".into(),
+            value: Some(trust.public_keys.join("\n")),
+            ..Default::default()
+        });
+    }
     let quantities = |cpu: &str, memory: &str| {
         BTreeMap::from([
             ("cpu".to_string(), Quantity(cpu.to_string())),

@@ -71,6 +71,7 @@ pub fn inventory(count: usize, shift: bool) -> stella_sbom::Inventory {
         relationships: vec![],
         entry_trace: None,
         view: Default::default(),
+        origin: None,
     }
 }
 
@@ -282,6 +283,7 @@ pub fn fleet_inventories(images: usize, per_image: usize) -> Vec<stella_sbom::In
                 relationships: vec![],
                 entry_trace: None,
                 view: Default::default(),
+                origin: None,
             }
         })
         .collect()

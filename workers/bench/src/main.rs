@@ -3,6 +3,7 @@
 //! (b) the floor: only reading, decompressing and digest-verifying the same layers,
 //! (c) a warm rescan (layer analyses cached),
 //! (d) Trivy producing a CycloneDX SBOM of the same docker-archive tar,
+//! (e) `stella sbom --rootfs` on the image unpacked, against walking the tree,
 //! and prints the ratios, plus the peak RSS of the stella process.
 //!
 //! ```sh
@@ -317,6 +318,7 @@ fn main() -> Result<()> {
             );
         }
     }
+    rootfs(&stella, &oci_ref, runs.max(20))?;
     if args.synthetic_gb > 0 {
         let dir = tempfile::tempdir()?;
         eprintln!(
@@ -345,6 +347,74 @@ fn main() -> Result<()> {
             rss as f64 / 1024.0
         );
     }
+    Ok(())
+}
+
+/// (e) `stella sbom --rootfs` on the image unpacked by umoci (a build's output directory,
+/// its files in the page cache after the first run: the "warmed base"), P50 / P95 over `runs`
+/// runs, against the floor of walking the same tree (every entry's metadata, as any rootfs
+/// scanner must).
+fn rootfs(stella: &Path, oci_ref: &str, runs: usize) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let bundle = dir.path().join("bundle");
+    let status = Command::new("umoci")
+        .args(["unpack", "--rootless", "--image", oci_ref])
+        .arg(&bundle)
+        .stdout(Stdio::null())
+        .status()
+        .context("umoci (apt-get install umoci)")?;
+    anyhow::ensure!(status.success(), "umoci unpack failed");
+    let root = bundle.join("rootfs");
+    let walk = || -> Result<(Duration, u64)> {
+        let started = Instant::now();
+        let (mut entries, mut stack) = (0u64, vec![root.clone()]);
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir)? {
+                let entry = entry?;
+                let meta = std::fs::symlink_metadata(entry.path())?;
+                entries += 1;
+                if meta.is_dir() {
+                    stack.push(entry.path());
+                }
+            }
+        }
+        Ok((started.elapsed(), entries))
+    };
+    walk()?;
+    let (mut floors, mut times, mut rss, mut entries) = (Vec::new(), Vec::new(), 0, 0);
+    for _ in 0..runs {
+        let (t, n) = walk()?;
+        floors.push(t);
+        entries = n;
+        let (t, peak) = run(Command::new(stella)
+            .args(["sbom", "--rootfs"])
+            .arg(&root)
+            .args(["-o", "/dev/null"]))?;
+        times.push(t);
+        rss = rss.max(peak);
+    }
+    times.sort();
+    let p50 = times[times.len() / 2];
+    let p95 = times[(times.len() * 95).div_ceil(100) - 1];
+    let floor = median(floors);
+    println!(
+        "
+rootfs (umoci unpack of the image): {entries} entries"
+    );
+    println!(
+        "  (e) floor: walk the tree (metadata)     {:>8.3} s",
+        floor.as_secs_f64()
+    );
+    println!(
+        "      stella sbom --rootfs, P50 / P95     {:>8.3} / {:.3} s   = {:.1}x the floor (P50), {runs} runs",
+        p50.as_secs_f64(),
+        p95.as_secs_f64(),
+        p50.as_secs_f64() / floor.as_secs_f64()
+    );
+    println!(
+        "      stella peak RSS                    {:>8.1} MB",
+        rss as f64 / 1024.0
+    );
     Ok(())
 }
 

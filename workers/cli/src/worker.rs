@@ -65,6 +65,16 @@ pub struct Args {
     /// operator's signer; the worker holds no key.
     #[arg(long)]
     pub attest: bool,
+    /// Trust build-time SBOMs signed by these public keys (PEM blocks, one after another):
+    /// a signed SBOM of the image found among its referrers is its inventory, and no layer is
+    /// pulled (`Scan.spec.trustBuildTimeSboms`).
+    #[arg(
+        long,
+        env = "STELLA_TRUSTED_SBOM_KEYS",
+        value_name = "PEM",
+        hide_env_values = true
+    )]
+    pub trusted_sbom_keys: Option<String>,
     /// Where the final JSON line is also written, when its directory exists.
     #[arg(long, default_value = DEFAULT_TERMINATION_LOG, value_name = "PATH")]
     pub termination_log: PathBuf,
@@ -99,6 +109,8 @@ pub struct Config {
     pub workloads: Vec<String>,
     /// Write the statements for the signer.
     pub attest: bool,
+    /// Keys whose build-time SBOMs are trusted.
+    pub trusted_sbom_keys: Vec<stella_attest::PublicKey>,
     pub storage: StoreConfig,
 }
 
@@ -113,6 +125,32 @@ pub enum ConfigError {
     NotAReference(String),
     #[error("both --policy-file and $STELLA_POLICY name a policy: give one")]
     TwoPolicies,
+    #[error("--trusted-sbom-keys ($STELLA_TRUSTED_SBOM_KEYS): {0}")]
+    TrustedKey(String),
+}
+
+/// The `PUBLIC KEY` PEM blocks of `text`, one after another.
+fn public_keys(text: &str) -> Result<Vec<stella_attest::PublicKey>, ConfigError> {
+    const END: &str = "-----END PUBLIC KEY-----";
+    let mut keys = Vec::new();
+    let mut rest = text.trim();
+    while !rest.is_empty() {
+        let end = rest
+            .find(END)
+            .ok_or_else(|| ConfigError::TrustedKey("a PEM block without its END line".into()))?
+            + END.len();
+        let key = stella_attest::PublicKey::from_pem(&rest[..end])
+            .map_err(|e| ConfigError::TrustedKey(format!("key {}: {e}", keys.len() + 1)))?;
+        keys.push(key);
+        rest = rest[end..].trim_start();
+    }
+    if keys.len() > 8 {
+        return Err(ConfigError::TrustedKey(format!(
+            "{} keys, at most 8",
+            keys.len()
+        )));
+    }
+    Ok(keys)
 }
 
 impl Config {
@@ -147,6 +185,10 @@ impl Config {
             environment: set(&args.environment),
             workloads: args.workloads.clone(),
             attest: args.attest,
+            trusted_sbom_keys: match &args.trusted_sbom_keys {
+                Some(text) => public_keys(text)?,
+                None => Vec::new(),
+            },
             storage: args.storage.config(|| PathBuf::from(DEFAULT_DATA_DIR)),
         })
     }
@@ -367,6 +409,59 @@ pub fn run(config: &Config) -> Report {
     }
 }
 
+/// With trusted keys: the image's signed build-time SBOM among its referrers, adopted as its
+/// inventory (nothing pulled, nothing analysed); `None` when there is none, none verifies, or
+/// the registry cannot list them (said in the log: the layers are analysed instead).
+fn trusted_sbom(
+    config: &Config,
+    source: &stella_pipeline::ImageSource,
+    image: &stella_acquire::Image,
+    runtime: &tokio::runtime::Runtime,
+    store: &Store,
+) -> Result<Option<stella_sbom::Inventory>, Failure> {
+    let stella_pipeline::ImageSource::Registry(reference) = source else {
+        return Ok(None);
+    };
+    if config.trusted_sbom_keys.is_empty() {
+        return Ok(None);
+    }
+    let credentials = stella_acquire::Credentials::load(&config.registry_auth_files)
+        .map_err(|e| Failure::new(Reason::InvalidArguments, e.to_string()))?;
+    let client = stella_acquire::RegistryClient::new(credentials, config.insecure_registry)
+        .map_err(|e| Failure::new(Reason::Internal, e.to_string()))?;
+    let search = match runtime.block_on(stella_pipeline::buildtime::find_trusted(
+        &client,
+        reference,
+        image,
+        &config.trusted_sbom_keys,
+    )) {
+        Ok(search) => search,
+        Err(e) => {
+            log(&format!(
+                "build-time SBOMs: cannot list the referrers ({e}): analysing the layers"
+            ));
+            return Ok(None);
+        }
+    };
+    for rejected in &search.rejected {
+        log(&format!("build-time SBOM not trusted: {rejected}"));
+    }
+    let Some(trusted) = search.trusted else {
+        log("no trusted build-time SBOM: analysing the layers");
+        return Ok(None);
+    };
+    log(&format!(
+        "inventory from the build-time SBOM {} ({}, {} components, signed by key {}): no layer pulled",
+        trusted.envelope_digest,
+        trusted.imported.format,
+        trusted.imported.inventory.components.len(),
+        &trusted.key_id[..12.min(trusted.key_id.len())]
+    ));
+    Ok(Some(runtime.block_on(
+        stella_pipeline::buildtime::adopt(store, image, trusted),
+    )?))
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
@@ -404,13 +499,16 @@ fn scan_image(
         ..stella_pipeline::AcquireOptions::new(&config.storage.data_dir)
     };
     let image = stella_pipeline::acquire(&source, &config.image, &acquire, runtime.handle())?;
-    let inventory = stella_pipeline::analyze(
-        store,
-        &image,
-        &config.image,
-        &stella_pipeline::AnalyzeOptions::default(),
-        runtime.handle(),
-    )?;
+    let inventory = match trusted_sbom(config, &source, &image, runtime, store)? {
+        Some(inventory) => inventory,
+        None => stella_pipeline::analyze(
+            store,
+            &image,
+            &config.image,
+            &stella_pipeline::AnalyzeOptions::default(),
+            runtime.handle(),
+        )?,
+    };
     let digest = inventory.image.digest.clone();
     *image_digest = Some(digest.clone());
     log(&format!(

@@ -521,3 +521,218 @@ fn the_worker_defaults_to_the_embedded_storage_and_refuses_bad_flags() {
         "{end}"
     );
 }
+
+/// `trustBuildTimeSboms`: the image's build-time SBOM (made by `stella sbom --rootfs` from
+/// the unpacked image, signed and attached as CI would) is the worker's inventory when its key
+/// is trusted — no layer is pulled and the result says where it came from — and is ignored,
+/// with the reason in the log, when the key is not.
+#[test]
+fn the_worker_trusts_a_signed_build_time_sbom_and_pulls_no_layer() {
+    if !have_tools(&["docker-registry", "skopeo", "umoci"]) {
+        return;
+    }
+    let Some(image_dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let layout = image_dir.join("oci");
+    let registry = Registry::start(|_| String::new());
+    let reference = registry.push(&layout, "bookworm", "stella-test/debian:bookworm", None);
+    let raw = Command::new("skopeo")
+        .args(["inspect", "--raw", "--tls-verify=false"])
+        .arg(format!("docker://{reference}"))
+        .output()
+        .unwrap();
+    let digest = sha256(&ok(raw).stdout);
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &Command::new("skopeo")
+            .args(["inspect", "--raw", "--tls-verify=false"])
+            .arg(format!("docker://{reference}"))
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let layers: Vec<String> = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            l["digest"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("sha256:")
+                .to_string()
+        })
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name).to_str().unwrap().to_string();
+    // CI: the SBOM of the built filesystem, signed, attached to the pushed image.
+    ok(Command::new("umoci")
+        .args(["unpack", "--rootless", "--image"])
+        .arg(format!("{}:bookworm", layout.display()))
+        .arg(w("bundle"))
+        .output()
+        .unwrap());
+    ok(stella()
+        .args([
+            "sbom",
+            "--rootfs",
+            &w("bundle/rootfs"),
+            "-o",
+            &w("sbom.spdx.json"),
+        ])
+        .output()
+        .unwrap());
+    let repository = reference.rsplit_once(':').unwrap().0;
+    for key in ["ci", "stranger"] {
+        ok(stella()
+            .args(["attest", "keygen", "--out", &w(key)])
+            .env_remove("COSIGN_PASSWORD")
+            .output()
+            .unwrap());
+    }
+    ok(stella()
+        .args(["attest", "sign", &w("sbom.spdx.json"), "--image"])
+        .arg(format!("{repository}@{digest}"))
+        .args(["--key", &w("ci.key"), "-o", &w("sbom.dsse.json")])
+        .output()
+        .unwrap());
+    ok(stella()
+        .args([
+            "attest",
+            "attach",
+            &reference,
+            &w("sbom.dsse.json"),
+            "--insecure-registry",
+        ])
+        .output()
+        .unwrap());
+    let expected = std::fs::read_to_string(image_dir.join("expected-3.txt"))
+        .unwrap()
+        .lines()
+        .count();
+
+    // Trusted: the SBOM is the inventory, and no layer blob was fetched.
+    let sandbox = Sandbox::new();
+    let trusted = std::fs::read_to_string(w("ci.pub")).unwrap();
+    let out = sandbox.run(
+        &reference,
+        "scan-trusted",
+        &[],
+        &[(
+            "STELLA_TRUSTED_SBOM_KEYS",
+            &format!(
+                "{}\n{}",
+                std::fs::read_to_string(w("stranger.pub")).unwrap(),
+                trusted
+            ),
+        )],
+    );
+    let end = ending(&sandbox, &out, 0);
+    assert_eq!(end["imageDigest"], digest.as_str());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("inventory from the build-time SBOM sha256:"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("no layer pulled"), "{stderr}");
+    let fetched = files_under(&sandbox.data());
+    for layer in &layers {
+        assert!(
+            !fetched.iter().any(|f| f == layer),
+            "layer {layer} was pulled"
+        );
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let inventory = runtime.block_on(async {
+        let store = Store::open_embedded(&sandbox.data()).await.unwrap();
+        let artifacts = store.catalog.artifacts(&digest).await.unwrap();
+        stella_pipeline::stored_inventory(&store, &artifacts)
+            .await
+            .unwrap()
+            .unwrap()
+    });
+    let origin = inventory.origin.clone().expect("the origin is recorded");
+    assert_eq!(origin.kind, "build-time-sbom");
+    assert_eq!(origin.format, "SPDX 2.3");
+    assert_eq!(
+        origin.envelope_digest,
+        sha256(&std::fs::read(w("sbom.dsse.json")).unwrap())
+    );
+    let debs = inventory
+        .components
+        .iter()
+        .filter(|c| c.package.purl.starts_with("pkg:deb/"))
+        .count();
+    assert_eq!(debs, expected, "the build-time SBOM's packages");
+    // What matching needs survives the trip: the source package, the architecture.
+    assert!(
+        inventory
+            .components
+            .iter()
+            .any(|c| c.package.name == "libc6"
+                && c.package.source_name.as_deref() == Some("glibc")
+                && c.package.arch.as_deref() == Some("amd64"))
+    );
+    // The stored CycloneDX says where its content came from.
+    let cdx = std::fs::read_to_string(sandbox.data().join("objects").join(
+        stella_store::keys::image_artifact(&digest, "inventory", "cdx.json"),
+    ))
+    .unwrap();
+    assert!(cdx.contains("\"stellaops:origin\"") && cdx.contains("build-time-sbom"));
+
+    // Untrusted: the layers are analysed, and the log says why the SBOM was not used.
+    let sandbox = Sandbox::new();
+    let out = sandbox.run(
+        &reference,
+        "scan-untrusted",
+        &[],
+        &[(
+            "STELLA_TRUSTED_SBOM_KEYS",
+            &std::fs::read_to_string(w("stranger.pub")).unwrap(),
+        )],
+    );
+    ending(&sandbox, &out, 0);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("build-time SBOM not trusted"), "{stderr}");
+    assert!(stderr.contains("analysing the layers"), "{stderr}");
+    let fetched = files_under(&sandbox.data());
+    assert!(
+        layers.iter().all(|l| fetched.iter().any(|f| f == l)),
+        "the layers were pulled"
+    );
+    // A key that is not one: a usage failure, named.
+    let out = sandbox.run(
+        &reference,
+        "scan-bad-key",
+        &[],
+        &[(
+            "STELLA_TRUSTED_SBOM_KEYS",
+            "-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n",
+        )],
+    );
+    let end = ending(&sandbox, &out, 2);
+    assert!(
+        end["message"]
+            .as_str()
+            .unwrap()
+            .contains("STELLA_TRUSTED_SBOM_KEYS"),
+        "{end}"
+    );
+}
+
+/// The file names under `dir`, recursively.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            if entry.file_type().unwrap().is_dir() {
+                stack.push(entry.path());
+            } else {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+    }
+    names
+}

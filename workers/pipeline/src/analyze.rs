@@ -76,7 +76,7 @@ pub fn analyze(
 }
 
 /// Stores the image's artifacts and records the image and its layers in the catalog.
-async fn store_image(
+pub(crate) async fn store_image(
     store: &Store,
     image: &Image,
     inventory: &Inventory,

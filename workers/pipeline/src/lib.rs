@@ -20,10 +20,12 @@
 mod acquire;
 mod analyze;
 pub mod attest;
+pub mod buildtime;
 mod cache;
 pub mod delta;
 mod evaluate;
 pub mod events;
+pub mod imported;
 mod policy;
 mod record;
 pub mod referrers;

@@ -543,3 +543,148 @@ fn the_signer_rehashes_what_statements_bind_before_signing() {
         .unwrap();
     assert!(matches!(sign(&store), Err(Refusal::Invalid { .. })));
 }
+
+/// What matching reads of a package: the fields an imported SBOM must give back.
+type Matched = (
+    String,
+    String,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
+fn matched(inventory: &stella_sbom::Inventory) -> std::collections::BTreeSet<Matched> {
+    inventory
+        .components
+        .iter()
+        .filter(|c| !c.package.purl.starts_with("bin:"))
+        .map(|c| {
+            let p = &c.package;
+            (
+                p.purl.clone(),
+                p.name.clone(),
+                p.version.clone(),
+                p.arch.clone(),
+                p.source_name.clone(),
+                p.source_version.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Our three SBOM formats of the real Debian image read back into the packages, versions,
+/// architectures and source packages matching uses, and the distribution; a real third-party
+/// SBOM (syft's CycloneDX 1.4 of an Alpine image, from grype's test data) read too; and what
+/// is not an SBOM refused with why.
+#[test]
+fn sboms_read_back_into_what_matching_uses() {
+    use stella_pipeline::imported::import_sbom;
+    let Some(image_dir) = debian_image() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let runtime = runtime();
+    let store = runtime.block_on(Store::open_embedded(data.path())).unwrap();
+    let name = format!("{}:bookworm", image_dir.join("oci").display());
+    let image = acquire(
+        &ImageSource::parse(&name).unwrap(),
+        &name,
+        &AcquireOptions::new(data.path()),
+        runtime.handle(),
+    )
+    .unwrap();
+    let inventory = analyze(
+        &store,
+        &image,
+        &name,
+        &AnalyzeOptions::default(),
+        runtime.handle(),
+    )
+    .unwrap();
+    let want = matched(&inventory);
+    assert!(
+        want.iter()
+            .any(|m| m.1 == "libc6" && m.4.as_deref() == Some("glibc"))
+    );
+    for (format, bytes) in [
+        ("CycloneDX 1.6", stella_sbom::cyclonedx::to_json(&inventory)),
+        ("SPDX 2.3", stella_sbom::spdx2::to_json(&inventory)),
+        ("SPDX 3.0.1", stella_sbom::spdx::to_json(&inventory)),
+    ] {
+        let read = import_sbom(bytes.as_bytes(), "sbom.json", inventory.image.clone()).unwrap();
+        assert_eq!(read.format, format);
+        assert_eq!(matched(&read.inventory), want, "{format}");
+        assert_eq!(read.skipped_count, 0, "{format}: {:?}", read.skipped);
+        assert_eq!(
+            read.inventory.distro.as_ref().unwrap().id,
+            "debian",
+            "{format}"
+        );
+        // Wrapped in an in-toto statement (BuildKit's generator output) it reads the same.
+        let statement = serde_json::json!({"_type": "https://in-toto.io/Statement/v1",
+            "predicateType": "https://spdx.dev/Document",
+            "predicate": serde_json::from_str::<serde_json::Value>(&bytes).unwrap()});
+        let wrapped = import_sbom(
+            statement.to_string().as_bytes(),
+            "s",
+            inventory.image.clone(),
+        )
+        .unwrap();
+        assert_eq!(matched(&wrapped.inventory), want, "{format} in a statement");
+    }
+
+    if let Some(dir) =
+        stella_e2e::services::fixtures("schemas/in-toto-dsse/grype-syft-attestations")
+    {
+        use base64::Engine;
+        let envelope: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("alpine.cdx.att.json")).unwrap())
+                .unwrap();
+        let payload = base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap();
+        let read = import_sbom(&payload, "alpine.cdx.att.json", inventory.image.clone()).unwrap();
+        assert_eq!(read.format, "CycloneDX 1.4");
+        assert_eq!(read.inventory.components.len(), 14);
+        let distro = read.inventory.distro.unwrap();
+        assert_eq!(
+            (distro.id.as_str(), distro.version_id.as_deref()),
+            ("alpine", Some("3.15.4"))
+        );
+        let keys = read
+            .inventory
+            .components
+            .iter()
+            .find(|c| c.package.name == "alpine-keys")
+            .unwrap();
+        assert_eq!(keys.package.ecosystem, stella_analyzers::Ecosystem::Apk);
+        assert_eq!(keys.package.version, "2.4-r1");
+        assert_eq!(keys.package.arch.as_deref(), Some("x86_64"));
+        assert_eq!(keys.package.source_name.as_deref(), Some("alpine-keys"));
+    }
+
+    // Not SBOMs, or SBOMs we do not read: refused with why; components without a purl counted.
+    for (bytes, why) in [
+        (&b"\x00garbage"[..], "not JSON"),
+        (br#"{"hello": 1}"#, "neither a CycloneDX"),
+        (
+            br#"{"bomFormat": "CycloneDX", "specVersion": "1.2"}"#,
+            "1.4 to 1.6",
+        ),
+    ] {
+        let e = import_sbom(bytes, "x", inventory.image.clone()).unwrap_err();
+        assert!(e.contains(why), "{e}");
+    }
+    let partial = serde_json::json!({"bomFormat": "CycloneDX", "specVersion": "1.5", "components": [
+        {"type": "library", "name": "a", "version": "1"},
+        {"type": "library", "name": "b", "purl": "pkg:gem/b@1"},
+        {"type": "library", "name": "c", "purl": "pkg:npm/%40scope/c@2.0.0"},
+        {"type": "library", "name": "d", "purl": "not a purl"},
+    ]});
+    let read = import_sbom(partial.to_string().as_bytes(), "x", inventory.image.clone()).unwrap();
+    assert_eq!(read.skipped_count, 3, "{:?}", read.skipped);
+    assert_eq!(read.inventory.components.len(), 1);
+    assert_eq!(read.inventory.components[0].package.name, "@scope/c");
+    assert!(read.inventory.errors[0].contains("3 components"));
+}

@@ -79,6 +79,38 @@ pub struct Inventory {
     /// Which view of the image this is.
     #[serde(default)]
     pub view: View,
+    /// Where the inventory came from when not from our analyzers: a build-time SBOM.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// An inventory read from a signed build-time SBOM instead of analysing the layers
+/// (`trustBuildTimeSboms`): which SBOM, and who signed it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Origin {
+    /// `build-time-sbom`.
+    pub kind: String,
+    /// `CycloneDX 1.6`, `SPDX 2.3`, …
+    pub format: String,
+    /// `sha256:` of the DSSE envelope that carried it.
+    pub envelope_digest: String,
+    /// The signer's key id (hex SHA-256 of its SubjectPublicKeyInfo).
+    pub key_id: String,
+}
+
+impl Origin {
+    /// The `stellaops:` properties that record it in SBOMs.
+    pub fn properties(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("stellaops:origin", self.kind.clone()),
+            ("stellaops:origin.format", self.format.clone()),
+            (
+                "stellaops:origin.envelopeDigest",
+                self.envelope_digest.clone(),
+            ),
+            ("stellaops:origin.keyId", self.key_id.clone()),
+        ]
+    }
 }
 
 /// The two views of an image (seed §5.5).
@@ -127,12 +159,16 @@ impl Inventory {
         }
     }
 
-    /// The `stellaops:` properties that describe the view and the entrypoint's trace: the view
-    /// (usage only), the outcome, each terminal, hop (with file:line) and unresolved reason.
+    /// The `stellaops:` properties that describe the view, the origin (a build-time SBOM) and
+    /// the entrypoint's trace: the view (usage only), the outcome, each terminal, hop (with
+    /// file:line) and unresolved reason.
     pub fn trace_properties(&self) -> Vec<(&'static str, String)> {
         let mut properties = Vec::new();
         if self.view == View::Usage {
             properties.push(("stellaops:view", self.view.as_str().to_string()));
+        }
+        if let Some(origin) = &self.origin {
+            properties.extend(origin.properties());
         }
         let Some(trace) = &self.entry_trace else {
             return properties;

@@ -90,6 +90,13 @@ pub fn document(inventory: &Inventory) -> Value {
         if c.used_by_entrypoint {
             comment.push_str("; stellaops:usedByEntrypoint=true");
         }
+        // What advisories are keyed on for distributions: the source package.
+        if let Some(source) = &p.source_name {
+            comment.push_str(&format!("; stellaops:package.sourceName={source}"));
+        }
+        if let Some(version) = &p.source_version {
+            comment.push_str(&format!("; stellaops:package.sourceVersion={version}"));
+        }
         for (name, value) in &c.properties {
             comment.push_str(&format!("; {name}={value}"));
         }

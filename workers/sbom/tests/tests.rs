@@ -99,6 +99,7 @@ pub fn sample_inventory() -> Inventory {
         relationships: vec![],
         entry_trace: None,
         view: Default::default(),
+        origin: None,
     }
 }
 

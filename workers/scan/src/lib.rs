@@ -246,6 +246,7 @@ fn inventory(
         relationships,
         entry_trace,
         view: View::Inventory,
+        origin: None,
     }
 }
 

@@ -74,6 +74,7 @@ fn inputs() -> Inputs {
             relationships: vec![],
             entry_trace: None,
             view: Default::default(),
+            origin: None,
         },
         advisories: vec![
             osv("CVE-2024-0001", "openssl", "3.0.12-1", CRITICAL),

@@ -70,6 +70,7 @@ fn inventory() -> Inventory {
         }],
         entry_trace: None,
         view: Default::default(),
+        origin: None,
     }
 }
 
