@@ -30,7 +30,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Scan an image into an SBOM and match it against the imported advisories: a registry
-    /// reference, an OCI layout directory (`dir` or `dir:tag`) or a docker-archive tar.
+    /// reference, an OCI layout directory (`dir` or `dir:tag`), a docker-archive tar, or an
+    /// existing SBOM (`sbom:FILE`: CycloneDX 1.4–1.6, SPDX 2.3 or SPDX 3.0.1 JSON).
     Scan(scan::Args),
     /// Import advisory feeds (OSV, Debian Security Tracker, Alpine secdb, NVD), build offline
     /// kits, and show their status.

@@ -11,7 +11,8 @@ use stella_scan::Event;
 #[derive(Debug, clap::Args)]
 pub(crate) struct Args {
     /// The image: a registry reference (`registry/repo:tag`, `…@sha256:…`), an OCI layout
-    /// directory (optionally `dir:tag`) or a docker-archive tar.
+    /// directory (optionally `dir:tag`), a docker-archive tar, or an existing SBOM to match
+    /// without an image (`sbom:FILE`: CycloneDX 1.4–1.6, SPDX 2.3 or SPDX 3.0.1 JSON).
     pub(crate) image: String,
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = Format::CyclonedxJson)]
@@ -173,6 +174,25 @@ pub(crate) fn inventory(
         .map_err(|e: stella_acquire::Error| {
             Failure::new(Reason::InvalidArguments, e.to_string())
         })?;
+    if let Some(file) = source.image.strip_prefix("sbom:") {
+        let imported = runtime.block_on(stella_pipeline::imported::import_file(
+            store,
+            Path::new(file),
+        ))?;
+        if !source.quiet {
+            eprintln!(
+                "{file}: {} ({} components read{})",
+                imported.format,
+                imported.inventory.components.len(),
+                if imported.skipped_count > 0 {
+                    format!(", {} left out", imported.skipped_count)
+                } else {
+                    String::new()
+                }
+            );
+        }
+        return Ok(imported.inventory);
+    }
     let image_source = stella_pipeline::ImageSource::parse(source.image)?;
     let options = stella_pipeline::AcquireOptions {
         platform,

@@ -329,3 +329,94 @@ fn bad_arguments_are_usage_errors() {
     assert_eq!(run.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&run.stderr).contains("SOURCE_DATE_EPOCH"));
 }
+
+/// `stella scan sbom:FILE`: an SBOM made before (ours, in CycloneDX and SPDX 2.3) is matched
+/// without the image and finds what scanning the image finds; what is not an SBOM is a usage
+/// error that says why.
+#[test]
+fn an_existing_sbom_is_matched_like_its_image() {
+    let Some((dir, _)) = debian() else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let work = tempfile::tempdir().unwrap();
+    let w = |name: &str| work.path().join(name).to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
+        stella()
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap()
+    };
+    let ok = |out: std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    };
+    std::fs::create_dir(work.path().join("feeds")).unwrap();
+    std::fs::write(
+        work.path().join("feeds/CVE-2099-3001.json"),
+        serde_json::json!({"id": "CVE-2099-3001", "modified": "2099-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "99:1"}]}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    ok(run(&["feeds", "import", &w("feeds")]));
+    let image = format!("{}:bookworm", dir.join("oci").display());
+    let findings = |out: std::process::Output| -> BTreeSet<(String, String)> {
+        let value: serde_json::Value = serde_json::from_slice(&ok(out).stdout).unwrap();
+        value["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| {
+                (
+                    f["id"].as_str().unwrap().to_string(),
+                    f["purl"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect()
+    };
+    let from_image = findings(run(&[
+        "scan",
+        &image,
+        "--quiet",
+        "--format",
+        "findings-json",
+    ]));
+    assert!(
+        from_image.iter().any(|(id, _)| id == "CVE-2099-3001"),
+        "{from_image:?}"
+    );
+    for format in ["cyclonedx-json", "spdx-json@2.3", "spdx-json"] {
+        let path = w(&format!("image.{format}"));
+        ok(run(&[
+            "scan", &image, "--quiet", "--format", format, "-o", &path,
+        ]));
+        let from_sbom = findings(run(&[
+            "scan",
+            &format!("sbom:{path}"),
+            "--quiet",
+            "--format",
+            "findings-json",
+        ]));
+        assert_eq!(from_sbom, from_image, "{format}");
+    }
+    for (target, why) in [
+        ("sbom:/no/such/file.json".to_string(), "No such file"),
+        (
+            format!("sbom:{}", dir.join("expected-3.txt").display()),
+            "not JSON",
+        ),
+    ] {
+        let out = run(&["scan", &target, "--quiet"]);
+        assert_eq!(out.status.code(), Some(2), "{target}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(why), "{target}: {stderr}");
+    }
+}

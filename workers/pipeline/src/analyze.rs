@@ -81,6 +81,21 @@ pub(crate) async fn store_image(
     image: &Image,
     inventory: &Inventory,
 ) -> stella_store::Result<()> {
+    let layers = image
+        .layers
+        .iter()
+        .map(|l| (l.digest.to_string(), l.size as i64, l.media_type.clone()))
+        .collect();
+    store_inventory(store, inventory, layers).await
+}
+
+/// Stores an inventory's artifacts and records its image (with `layers`: digest, size, media
+/// type) in the catalog.
+pub(crate) async fn store_inventory(
+    store: &Store,
+    inventory: &Inventory,
+    layers: Vec<(String, i64, String)>,
+) -> stella_store::Result<()> {
     let digest = &inventory.image.digest;
     let match_keys = stella_verdict::matching::match_keys(inventory);
     for artifact in stella_store::image_artifacts(inventory, &match_keys) {
@@ -97,11 +112,7 @@ pub(crate) async fn store_image(
             created: inventory.image.created.clone(),
             analyzer_version: inventory.analyzer_version.clone(),
             components: inventory.components.len() as i64,
-            layers: image
-                .layers
-                .iter()
-                .map(|l| (l.digest.to_string(), l.size as i64, l.media_type.clone()))
-                .collect(),
+            layers,
         })
         .await
 }

@@ -111,8 +111,8 @@ pub async fn adopt(store: &Store, image: &Image, trusted: TrustedSbom) -> Result
     inventory.origin = Some(Origin {
         kind: "build-time-sbom".into(),
         format: trusted.imported.format,
-        envelope_digest: trusted.envelope_digest,
-        key_id: trusted.key_id,
+        envelope_digest: Some(trusted.envelope_digest),
+        key_id: Some(trusted.key_id),
     });
     crate::analyze::store_image(store, image, &inventory)
         .await

@@ -84,32 +84,36 @@ pub struct Inventory {
     pub origin: Option<Origin>,
 }
 
-/// An inventory read from a signed build-time SBOM instead of analysing the layers
-/// (`trustBuildTimeSboms`): which SBOM, and who signed it.
+/// An inventory read from an SBOM instead of analysing layers: a signed build-time SBOM
+/// (`trustBuildTimeSboms`: which, and who signed it) or an SBOM file (`stella scan sbom:FILE`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Origin {
-    /// `build-time-sbom`.
+    /// `build-time-sbom` or `sbom-file`.
     pub kind: String,
     /// `CycloneDX 1.6`, `SPDX 2.3`, …
     pub format: String,
-    /// `sha256:` of the DSSE envelope that carried it.
-    pub envelope_digest: String,
-    /// The signer's key id (hex SHA-256 of its SubjectPublicKeyInfo).
-    pub key_id: String,
+    /// `sha256:` of the DSSE envelope that carried it, when signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub envelope_digest: Option<String>,
+    /// The signer's key id (hex SHA-256 of its SubjectPublicKeyInfo), when signed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_id: Option<String>,
 }
 
 impl Origin {
     /// The `stellaops:` properties that record it in SBOMs.
     pub fn properties(&self) -> Vec<(&'static str, String)> {
-        vec![
+        let mut properties = vec![
             ("stellaops:origin", self.kind.clone()),
             ("stellaops:origin.format", self.format.clone()),
-            (
-                "stellaops:origin.envelopeDigest",
-                self.envelope_digest.clone(),
-            ),
-            ("stellaops:origin.keyId", self.key_id.clone()),
-        ]
+        ];
+        if let Some(digest) = &self.envelope_digest {
+            properties.push(("stellaops:origin.envelopeDigest", digest.clone()));
+        }
+        if let Some(key) = &self.key_id {
+            properties.push(("stellaops:origin.keyId", key.clone()));
+        }
+        properties
     }
 }
 
