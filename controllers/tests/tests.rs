@@ -106,6 +106,7 @@ impl Harness {
                 max: Duration::from_millis(10),
             },
             feed_poll: None,
+            signer: None,
             evaluations: Default::default(),
         };
         let mut harness = Harness {

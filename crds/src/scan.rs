@@ -140,11 +140,6 @@ pub mod v1alpha1 {
     /// Attestation of the scan's outputs.
     #[derive(Clone, Debug, Deserialize, Serialize, JsonSchema, PartialEq)]
     #[serde(rename_all = "camelCase")]
-    #[schemars(extend("x-kubernetes-validations" = [{
-        "rule": "!self.enabled || has(self.signingKeySecretRef)",
-        "message": "signingKeySecretRef is required when attestation is enabled",
-        "fieldPath": ".signingKeySecretRef",
-    }]))]
     pub struct AttestSpec {
         /// Sign the result: DSSE envelopes of in-toto statements for the SBOM, the
         /// vulnerabilities, the verdict report and the proof root. The worker only writes the
@@ -153,6 +148,8 @@ pub mod v1alpha1 {
         /// The Secret (in the Scan's namespace) and key holding the private key: PKCS#8 or
         /// SEC1 PEM (ECDSA P-256 or Ed25519) or a cosign key file, whose password is the
         /// Secret's `cosign.password` (or `password`) entry. Only the operator reads it.
+        /// Without it the operator signs with its own key (`--signing-key-uri`, a PKCS#11
+        /// token), or, having none, says `SigningKeyMissing`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub signing_key_secret_ref: Option<SecretKeyRef>,
         /// Also push the envelopes to the image's registry as OCI referrers (the referrers tag

@@ -378,3 +378,98 @@ impl Drop for FeedServer {
         let _ = std::net::TcpStream::connect(self.base.trim_start_matches("http://"));
     }
 }
+
+/// A SoftHSM2 token (Debian's `softhsm2`, the stand-in for an HSM) with one ECDSA P-256 key
+/// pair made by OpenSC's `pkcs11-tool`, in a directory of its own.
+#[derive(Debug)]
+pub struct SoftHsm {
+    /// `SOFTHSM2_CONF` for every process that opens the token.
+    pub conf: std::path::PathBuf,
+    pub module: &'static str,
+    _dir: tempfile::TempDir,
+}
+
+impl SoftHsm {
+    /// Token `token` (user PIN `pin`) with the key pair `key`; `None` (skipped, loudly; a
+    /// failure under CI) where SoftHSM2 or OpenSC is not installed.
+    pub fn start(token: &str, pin: &str, key: &str) -> Option<SoftHsm> {
+        let module = "/usr/lib/softhsm/libsofthsm2.so";
+        let tools = ["softhsm2-util", "pkcs11-tool"]
+            .iter()
+            .all(|t| std::process::Command::new(t).arg("--help").output().is_ok());
+        if !tools || !std::path::Path::new(module).exists() {
+            skip("SoftHSM2 / OpenSC are not installed (apt-get install softhsm2 opensc)");
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(dir.path().join("tokens")).expect("the token directory");
+        let conf = dir.path().join("softhsm2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+                dir.path().join("tokens").display()
+            ),
+        )
+        .expect("the SoftHSM configuration");
+        let hsm = SoftHsm {
+            conf,
+            module,
+            _dir: dir,
+        };
+        hsm.tool(
+            "softhsm2-util",
+            &[
+                "--init-token",
+                "--free",
+                "--label",
+                token,
+                "--so-pin",
+                "0000",
+                "--pin",
+                pin,
+            ],
+        );
+        hsm.tool(
+            "pkcs11-tool",
+            &[
+                "--module",
+                module,
+                "--token-label",
+                token,
+                "--login",
+                "--pin",
+                pin,
+                "--keypairgen",
+                "--key-type",
+                "EC:prime256v1",
+                "--label",
+                key,
+            ],
+        );
+        Some(hsm)
+    }
+
+    /// Runs a SoftHSM / OpenSC tool against this token's configuration; panics on failure.
+    pub fn tool(&self, program: &str, args: &[&str]) {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .env("SOFTHSM2_CONF", &self.conf)
+            .output()
+            .unwrap_or_else(|e| panic!("{program}: {e}"));
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// The RFC 7512 URI of `key` on `token` with the PIN given as a value.
+    pub fn uri(&self, token: &str, key: &str, pin: &str) -> String {
+        format!(
+            "pkcs11:token={token};object={key}?module-path={}&pin-value={pin}",
+            self.module
+        )
+    }
+}

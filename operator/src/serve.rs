@@ -41,6 +41,12 @@ pub struct RunArgs {
     pub worker: WorkerArgs,
     #[command(flatten)]
     pub discovery: DiscoveryArgs,
+    /// The operator's own signing key on a PKCS#11 token (an HSM, a KMS's PKCS#11 library):
+    /// `pkcs11:token=…;object=…?module-path=…&pin-source=/path` (RFC 7512; the PIN also from
+    /// `STELLA_PKCS11_PIN`). Scans with `spec.attest.enabled` and no `signingKeySecretRef` are
+    /// signed with it; the private key never leaves the token.
+    #[arg(long, env = "STELLA_SIGNING_KEY_URI", value_name = "URI")]
+    pub signing_key_uri: Option<String>,
 }
 
 /// Where results live (the operator reads what workers write): the shared storage flags
@@ -213,6 +219,8 @@ pub enum Error {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("--signing-key-uri: {0}")]
+    SigningKey(String),
 }
 
 /// Runs until SIGTERM / Ctrl-C.
@@ -287,16 +295,31 @@ async fn serve(args: RunArgs) -> Result<(), Error> {
             "the advisories are not in the catalog's database: feed changes are not reported to Notify"
         );
     }
+    let signer = match args.signing_key_uri.as_deref().filter(|u| !u.is_empty()) {
+        None => None,
+        Some(uri) => {
+            let signer = stella_attest::pkcs11::Pkcs11Signer::open(uri).map_err(|e| {
+                Error::SigningKey(format!("{}: {e}", stella_attest::pkcs11::redact_pin(uri)))
+            })?;
+            tracing::info!(
+                key_id = stella_attest::Signer::public(&signer).key_id(),
+                "signing with the PKCS#11 key of --signing-key-uri"
+            );
+            Some(Arc::new(signer) as Arc<dyn stella_attest::Signer>)
+        }
+    };
+    let mut scan = scan_context(
+        &args,
+        client.clone(),
+        store.clone(),
+        controller_metrics.clone(),
+        &identity,
+    );
+    scan.signer = signer;
     let controllers = Controllers {
         notify: Default::default(),
         identity: identity.clone(),
-        scan: scan_context(
-            &args,
-            client.clone(),
-            store.clone(),
-            controller_metrics.clone(),
-            &identity,
-        ),
+        scan,
         kit_dir: args.worker.offline_kit_dir.clone(),
         discovery: (!args.discovery.no_discovery).then(|| discovery_settings(&args)),
         gc_every: Duration::from_secs(args.discovery.discovery_gc_interval_seconds),
@@ -547,6 +570,7 @@ fn scan_context(
         registry_retry: Default::default(),
         feed_poll: (w.feed_poll_seconds > 0).then(|| Duration::from_secs(w.feed_poll_seconds)),
         evaluations: Default::default(),
+        signer: None,
     }
 }
 

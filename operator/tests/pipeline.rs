@@ -161,8 +161,18 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         .unwrap()
         .port();
     let log = scratch.path().join("operator.log");
+    // The operator's own key on a PKCS#11 token (SoftHSM2 as the HSM), for Scans that name
+    // no key Secret.
+    let hsm = stella_e2e::services::SoftHsm::start("operator", "4321", "signer");
+    let mut operator = Command::new(env!("CARGO_BIN_EXE_stella-operator"));
+    if let Some(hsm) = &hsm {
+        operator.env("SOFTHSM2_CONF", &hsm.conf).env(
+            "STELLA_SIGNING_KEY_URI",
+            hsm.uri("operator", "signer", "4321"),
+        );
+    }
     let _operator = Process(
-        Command::new(env!("CARGO_BIN_EXE_stella-operator"))
+        operator
             .args([
                 "run",
                 "--lease-duration",
@@ -479,6 +489,75 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         condition.message
     );
     scans.delete("unsigned", &Default::default()).await.unwrap();
+
+    // A Scan of the same image naming no key Secret: the operator's PKCS#11 key signs, and
+    // its signature joins the envelopes the Secret's key made (one envelope per artifact,
+    // several signers).
+    if let Some(hsm) = &hsm {
+        // The token's public key, as `stella attest public-key` reads it off the token.
+        let public = Command::new(workspace_binary("stella"))
+            .args(["attest", "public-key", "--key"])
+            .arg(hsm.uri("operator", "signer", "4321"))
+            .env("SOFTHSM2_CONF", &hsm.conf)
+            .output()
+            .unwrap();
+        assert!(
+            public.status.success(),
+            "{}",
+            String::from_utf8_lossy(&public.stderr)
+        );
+        let token_key =
+            stella_attest::PublicKey::from_pem(&String::from_utf8(public.stdout).unwrap()).unwrap();
+        let by_hsm: Scan = serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "hsm", "namespace": ns},
+            "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true, "policyRef": policy_name,
+                     "attest": {"enabled": true}},
+        }))
+        .unwrap();
+        scans.create(&PostParams::default(), &by_hsm).await.unwrap();
+        let started = Instant::now();
+        let attestation = loop {
+            let scan = scans.get("hsm").await.unwrap();
+            if let Some(a) = scan.status.as_ref().and_then(|s| s.attestation.clone())
+                && a.state == stella_crds::scan::v1alpha1::AttestationState::Signed
+            {
+                break a;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "not signed by the token's key: {:?}\n{}",
+                scan.status.and_then(|s| s.attestation),
+                operator_log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        assert_eq!(attestation.key_id.as_deref(), Some(token_key.key_id()));
+        assert_eq!(attestation.envelopes.len(), 4);
+        for envelope in &attestation.envelopes {
+            let bytes = fetch(envelope.key.clone()).await;
+            let parsed = stella_attest::Envelope::from_json(&bytes).unwrap();
+            assert_eq!(
+                parsed.signatures.len(),
+                2,
+                "{}: both signers",
+                envelope.kind
+            );
+            for key in [
+                token_key.clone(),
+                stella_attest::Signer::public(&key).clone(),
+            ] {
+                stella_attest::verify(
+                    &bytes,
+                    &[key],
+                    &stella_attest::Expect::default(),
+                    chrono::Utc::now(),
+                )
+                .unwrap_or_else(|e| panic!("{}: {e}", envelope.kind));
+            }
+        }
+        scans.delete("hsm", &Default::default()).await.unwrap();
+    }
 
     // One API call away: the SBOM the status references, from S3 through the REST API.
     let token = cluster.token("admin").unwrap();

@@ -63,7 +63,7 @@ pub fn signing_key(
     let (reference, secret) = key.ok_or_else(|| {
         Problem::new(
             "SigningKeyMissing",
-            "spec.attest.signingKeySecretRef names no Secret",
+            "spec.attest.signingKeySecretRef names no Secret, and the operator has no key of its own (--signing-key-uri)",
         )
     })?;
     let secret = secret.as_ref().ok_or_else(|| {
@@ -123,14 +123,22 @@ pub async fn attest(
         return Ok(());
     };
     let previous = scan.status.as_ref().and_then(|s| s.attestation.clone());
-    let key = signing_key(scan, references.signing_key.as_ref());
-    let public = key
+    let from_secret = scan
+        .spec
+        .attest
         .as_ref()
-        .ok()
-        .map(|k| stella_attest::Signer::public(k).clone());
+        .is_some_and(|a| a.signing_key_secret_ref.is_some());
+    // The Scan's Secret when it names one, else the operator's own key (a PKCS#11 token).
+    let key: std::result::Result<std::sync::Arc<dyn stella_attest::Signer>, Problem> =
+        match (&ctx.signer, from_secret) {
+            (Some(signer), false) => Ok(signer.clone()),
+            _ => signing_key(scan, references.signing_key.as_ref())
+                .map(|k| std::sync::Arc::new(k) as std::sync::Arc<dyn stella_attest::Signer>),
+        };
+    let public = key.as_ref().ok().map(|k| k.public().clone());
     let result = match key {
         Err(problem) => Err(problem),
-        Ok(key) => sign(ctx, &digest, &key, previous.as_ref()).await?,
+        Ok(key) => sign(ctx, &digest, key.as_ref(), previous.as_ref()).await?,
     };
     let attach = scan.spec.attest.as_ref().is_some_and(|a| a.attach);
     let generation = scan.metadata.generation;
@@ -245,12 +253,11 @@ pub async fn attest(
 async fn sign(
     ctx: &Context,
     digest: &str,
-    key: &stella_attest::SigningKey,
+    key: &dyn stella_attest::Signer,
     previous: Option<&AttestationStatus>,
 ) -> Result<
     std::result::Result<(AttestationStatus, Vec<stella_pipeline::attest::Attestation>), Problem>,
 > {
-    use stella_attest::Signer;
     let store = &ctx.store;
     let artifacts = store
         .catalog

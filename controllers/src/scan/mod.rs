@@ -78,6 +78,9 @@ pub struct Context {
     /// What re-evaluations under one feed snapshot share (advisories per package, VEX, KEV /
     /// EPSS), read once per snapshot.
     pub evaluations: Arc<stella_pipeline::EvaluationCache>,
+    /// The operator's own signing key (a PKCS#11 token's), for Scans with `spec.attest` and
+    /// no `signingKeySecretRef`.
+    pub signer: Option<Arc<dyn stella_attest::Signer>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -368,6 +371,7 @@ mod tests {
             },
             registry_retry: Default::default(),
             feed_poll: None,
+            signer: None,
             evaluations: Default::default(),
         }
     }

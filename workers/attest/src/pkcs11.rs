@@ -268,6 +268,20 @@ impl Signer for Pkcs11Signer {
     }
 }
 
+/// The URI without its PIN (`pin-value=…`), for messages and logs.
+pub fn redact_pin(uri: &str) -> String {
+    match uri.find("pin-value=") {
+        Some(at) => {
+            let start = at + "pin-value=".len();
+            let end = uri[start..]
+                .find(['&', ';'])
+                .map_or(uri.len(), |i| start + i);
+            format!("{}…{}", &uri[..start], &uri[end..])
+        }
+        None => uri.to_string(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -174,7 +174,7 @@ impl KeyArgs {
         if let Some(uri) = self.key.to_str().filter(|k| k.starts_with("pkcs11:")) {
             return stella_attest::pkcs11::Pkcs11Signer::open(uri)
                 .map(|s| Box::new(s) as Box<dyn Signer>)
-                .map_err(|e| format!("{}: {e}", redact_pin(uri)));
+                .map_err(|e| format!("{}: {e}", stella_attest::pkcs11::redact_pin(uri)));
         }
         let text = read_key_file(&self.key)?;
         let password = std::env::var(&self.key_password_env).ok();
@@ -246,20 +246,6 @@ fn read_small(path: &Path) -> Result<Vec<u8>, String> {
         return Err(format!("{}: {size} bytes is too large", path.display()));
     }
     std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The URI without its PIN, for messages.
-fn redact_pin(uri: &str) -> String {
-    match uri.find("pin-value=") {
-        Some(at) => {
-            let start = at + "pin-value=".len();
-            let end = uri[start..]
-                .find(['&', ';'])
-                .map_or(uri.len(), |i| start + i);
-            format!("{}…{}", &uri[..start], &uri[end..])
-        }
-        None => uri.to_string(),
-    }
 }
 
 fn read_key_file(path: &Path) -> Result<String, String> {

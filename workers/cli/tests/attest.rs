@@ -481,71 +481,12 @@ fn ok_or_fail(out: Output) {
 /// clear errors.
 #[test]
 fn a_key_on_a_pkcs11_token_signs() {
-    let module = "/usr/lib/softhsm/libsofthsm2.so";
-    let tools = ["softhsm2-util", "pkcs11-tool"]
-        .iter()
-        .all(|t| std::process::Command::new(t).arg("--help").output().is_ok());
-    if !tools || !Path::new(module).exists() {
-        stella_e2e::services::skip(
-            "SoftHSM2 / OpenSC are not installed (apt-get install softhsm2 opensc)",
-        );
+    let Some(hsm) = stella_e2e::services::SoftHsm::start("stella", "1234", "release") else {
         return;
-    }
+    };
+    let (module, conf) = (hsm.module, hsm.conf.clone());
     let work = tempfile::tempdir().unwrap();
     let w = work.path();
-    std::fs::create_dir(w.join("tokens")).unwrap();
-    let conf = w.join("softhsm2.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
-            w.join("tokens").display()
-        ),
-    )
-    .unwrap();
-    let tool = |program: &str, args: &[&str]| {
-        let out = std::process::Command::new(program)
-            .args(args)
-            .env("SOFTHSM2_CONF", &conf)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{program} {args:?}: {}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    tool(
-        "softhsm2-util",
-        &[
-            "--init-token",
-            "--free",
-            "--label",
-            "stella",
-            "--so-pin",
-            "0000",
-            "--pin",
-            "1234",
-        ],
-    );
-    tool(
-        "pkcs11-tool",
-        &[
-            "--module",
-            module,
-            "--token-label",
-            "stella",
-            "--login",
-            "--pin",
-            "1234",
-            "--keypairgen",
-            "--key-type",
-            "EC:prime256v1",
-            "--label",
-            "release",
-        ],
-    );
     let stella_env = |args: &[&str]| {
         stella()
             .args(args)

@@ -414,8 +414,19 @@ pub async fn sign_stored(
             source,
         })?;
         let envelope_key = stella_attest::storage_key(&artifact_digest(&statement));
+        // Signed before: by this key, nothing to do; by another (a second Scan of the image
+        // with its own key, a rotation), this key's signature joins the envelope's.
+        let mut cosigned = None;
         if signed.contains(envelope_key.as_str()) {
-            continue;
+            let existing = stella_attest::Envelope::from_json(&read(store, &envelope_key).await?)
+                .map_err(|e| Error::Internal(format!("{envelope_key}: {e}")))?;
+            if existing
+                .verify(std::slice::from_ref(signer.public()))
+                .is_ok()
+            {
+                continue;
+            }
+            cosigned = Some(existing);
         }
         let about = statement.subject[0].sha256_digest().unwrap_or_default();
         if about != image_digest {
@@ -445,7 +456,19 @@ pub async fn sign_stored(
                 });
             }
         }
-        out.push(sign_one(&statement, signer)?);
+        let mut attestation = sign_one(&statement, signer)?;
+        if let Some(mut existing) = cosigned
+            && existing.payload_type == stella_attest::dsse::IN_TOTO_PAYLOAD_TYPE
+            && existing.payload == statement.to_payload()
+            && existing.signatures.len() < stella_attest::dsse::MAX_SIGNATURES
+        {
+            let ours = stella_attest::Envelope::from_json(&attestation.envelope)
+                .map_err(|e| Error::Internal(e.to_string()))?;
+            existing.signatures.extend(ours.signatures);
+            attestation.envelope = existing.to_json();
+            attestation.envelope_digest = sha256(&attestation.envelope);
+        }
+        out.push(attestation);
     }
     self::store(store, image_digest, &out).await?;
     Ok(out)
