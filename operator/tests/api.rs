@@ -626,7 +626,9 @@ async fn create_policy_and_scan(
                 "components": 3,
                 "artifacts": [{"kind": "sbom", "format": "cyclonedx-json", "view": "inventory",
                                "key": key, "digest": sha256(b"x"), "size": 1}],
-                "attestation": {"state": "Logged", "rekorUuid": "24296fb24b8ad77a", "rekorLogIndex": 42},
+                "attestation": {"state": "Logged", "envelopes": [
+                    {"kind": "report", "key": format!("attest/{}.dsse.json", "b".repeat(64)), "digest": format!("sha256:{}", "c".repeat(64)), "logIndex": 43},
+                    {"kind": "sbom", "key": format!("attest/{}.dsse.json", "a".repeat(64)), "digest": format!("sha256:{}", "d".repeat(64)), "logIndex": 42}]},
                 "observedGeneration": 1
             }})),
         )
@@ -876,7 +878,7 @@ fn scans_show_the_result_their_status_records() {
     assert_eq!(body["artifacts"][0]["format"], "cyclonedx-json");
     assert_eq!(
         body["rekor"],
-        json!({"uuid": "24296fb24b8ad77a", "logIndex": 42})
+        json!({"logIndex": 42, "entries": [{"kind": "report", "logIndex": 43}, {"kind": "sbom", "logIndex": 42}]})
     );
     // Not yet seen by the controller: pending, nothing stored.
     let fresh = f
