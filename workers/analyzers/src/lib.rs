@@ -106,11 +106,42 @@ const DATABASE_DIRS: [(&str, Ecosystem); 3] = [
     ("var/lib/rpm", Ecosystem::Rpm),
 ];
 
-/// A package-database directory that is a symlink (or under one) to another directory of the
-/// image that holds files (`var/lib/dpkg → /opt/dpkg`) while no package of its kind was
-/// found: the layer walk captured files by their own paths, so the database behind the link
-/// was not read. Said so, as a degraded result, rather than reported as an image without
-/// packages. (Fedora's `var/lib/rpm → ../../usr/lib/sysimage/rpm` is read where it lands.)
+/// The package-database directories that are symlinks (or under one) to another directory of
+/// the image holding entries (`var/lib/dpkg → /opt/dpkg`): (the database's own path, where it
+/// resolves). The layer walk captures files by their own paths, so what lies behind such a
+/// link is captured by a second read with [`Redirected`].
+pub fn redirected_databases(fs: &Filesystem) -> Vec<(String, String)> {
+    DATABASE_DIRS
+        .iter()
+        .filter_map(|(dir, _)| {
+            let target = fs.resolve(dir).filter(|t| t != dir)?;
+            fs.under(&target).next()?;
+            Some((dir.to_string(), target))
+        })
+        .collect()
+}
+
+/// What a second read of the layers captures: the files under a redirected database
+/// directory's target that the analyzers want at the directory's own path.
+#[derive(Clone, Debug)]
+pub struct Redirected {
+    /// (database directory, its target), from [`redirected_databases`].
+    pub pairs: Vec<(String, String)>,
+}
+
+impl stella_layerfs::Capture for Redirected {
+    fn wants(&self, path: &str) -> bool {
+        self.pairs.iter().any(|(dir, target)| {
+            path.strip_prefix(target.as_str())
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|rest| wants(&format!("{dir}/{rest}")))
+        })
+    }
+}
+
+/// A package-database directory that is a symlink to another directory of the image holding
+/// files while no package of its kind was found, even after the second read: said so, as a
+/// degraded result, rather than reported as an image without packages.
 fn unread_databases(fs: &Filesystem, analysis: &mut Analysis) {
     for (dir, ecosystem) in DATABASE_DIRS {
         let Some(target) = fs.resolve(dir).filter(|t| t != dir) else {
@@ -121,7 +152,7 @@ fn unread_databases(fs: &Filesystem, analysis: &mut Analysis) {
             continue;
         }
         analysis.errors.push(format!(
-            "/{dir} is a symlink to /{target}: the package database behind it was not read (directory symlinks to package databases are not followed yet)"
+            "/{dir} is a symlink to /{target}: no package database was found behind it"
         ));
     }
 }

@@ -101,7 +101,18 @@ pub struct Outcome {
 
 /// Scans an acquired image.
 pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
-    let (fragments, stats) = read_fragments(image, options)?;
+    let (mut fragments, stats) = read_fragments(image, options)?;
+    recapture(&mut fragments, |index, capture| {
+        let digest = image.layers[index].digest.to_string();
+        let mut reader = image.open_layer(index, &options.limits)?;
+        let fragment = stella_layerfs::read_layer(&mut reader, capture);
+        if let Some(reason) = reader.failure() {
+            return Err(Error::LayerIntegrity { digest, reason });
+        }
+        let fragment = fragment.map_err(|source| Error::Layer { digest, source })?;
+        reader.finish()?;
+        Ok(fragment)
+    })?;
     if let Some(progress) = options.progress {
         progress(Event::Analyzing);
     }
@@ -141,13 +152,17 @@ pub struct Rootfs<'a> {
 /// of the inventory and of its one layer) is the sha256 of that reading: the same tree gives
 /// the same SBOM, a changed file another.
 pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
+    let failed = |source| Error::Rootfs {
+        path: rootfs.path.display().to_string(),
+        source,
+    };
     let fragment =
-        stella_layerfs::read_dir(rootfs.path, &stella_analyzers::Analyzers).map_err(|source| {
-            Error::Rootfs {
-                path: rootfs.path.display().to_string(),
-                source,
-            }
-        })?;
+        stella_layerfs::read_dir(rootfs.path, &stella_analyzers::Analyzers).map_err(failed)?;
+    let mut fragments = [fragment];
+    recapture(&mut fragments, |_, capture| {
+        stella_layerfs::read_dir(rootfs.path, capture).map_err(failed)
+    })?;
+    let [fragment] = fragments;
     if let Some(progress) = options.progress {
         progress(Event::Analyzing);
     }
@@ -171,6 +186,34 @@ pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
         ..Stats::default()
     };
     Ok(Outcome { inventory, stats })
+}
+
+/// A package-database directory that is a symlink into another directory of the image
+/// (`var/lib/dpkg → /opt/dpkg`, Fedora's `var/lib/rpm → ../../usr/lib/sysimage/rpm`) was
+/// captured where it lands only if that path is one the analyzers want: the layers holding
+/// wanted files under such targets are read again (`reread`, only those), capturing what the
+/// analyzers want there, and the files join their fragments.
+fn recapture(
+    fragments: &mut [Fragment],
+    mut reread: impl FnMut(usize, &dyn stella_layerfs::Capture) -> Result<Fragment>,
+) -> Result<()> {
+    let pairs = stella_analyzers::redirected_databases(&Filesystem::build(fragments.iter()));
+    if pairs.is_empty() {
+        return Ok(());
+    }
+    let capture = stella_analyzers::Redirected { pairs };
+    for (index, fragment) in fragments.iter_mut().enumerate() {
+        let wanted = fragment.entries.iter().any(|e| {
+            matches!(e.kind, EntryKind::File { .. })
+                && stella_layerfs::Capture::wants(&capture, &e.path)
+                && !fragment.files.contains_key(&e.path)
+        });
+        if wanted {
+            let extra = reread(index, &capture)?;
+            fragment.files.extend(extra.files);
+        }
+    }
+    Ok(())
 }
 
 /// The sha256 of a directory's reading: every entry (path, kind, size, mode, link target) and

@@ -370,3 +370,100 @@ fn device_nodes_and_hostile_links_never_reach_the_host() {
     // package, and the host's /etc/shadow is never read.
     assert!(outcome.inventory.components.is_empty());
 }
+
+/// A layer with a symlink entry `path → target`.
+fn with_symlink(mut tar: Vec<u8>, path: &str, target: &str) -> Vec<u8> {
+    // Append a symlink header before the two zero blocks that end the archive.
+    tar.truncate(tar.len() - 1024);
+    let mut builder = tar::Builder::new(tar);
+    let mut header = tar::Header::new_gnu();
+    header.set_entry_type(tar::EntryType::Symlink);
+    header.set_size(0);
+    header.set_mode(0o777);
+    builder.append_link(&mut header, path, target).unwrap();
+    builder.into_inner().unwrap()
+}
+
+/// `var/lib/dpkg → /opt/dpkg` (absolute, in a later layer than the database) and Fedora's
+/// relative `var/lib/rpm → ../../usr/lib/sysimage/rpm` shape: the database behind a
+/// directory symlink is found where it lands, attributed to the layer that wrote it, and the
+/// same in a root filesystem on disk.
+#[test]
+fn a_database_behind_a_directory_symlink_is_read() {
+    let installed = "install ok installed";
+    let l0 = layer(&[
+        ("etc/os-release", Some(OS_RELEASE)),
+        (
+            "opt/dpkg/status",
+            Some(&(stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", installed))),
+        ),
+        ("opt/dpkg/info/a.list", Some("/usr/bin/a\n")),
+    ]);
+    let l1 = with_symlink(
+        layer(&[("etc/motd", Some("hi\n"))]),
+        "var/lib/dpkg",
+        "/opt/dpkg",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let archive = docker_archive(dir.path(), &[l0.clone(), l1.clone()]);
+    let outcome = scan(&archive);
+    let names: Vec<&str> = outcome
+        .inventory
+        .components
+        .iter()
+        .map(|c| c.package.name.as_str())
+        .collect();
+    assert_eq!(names, ["a", "b"], "{:?}", outcome.inventory.errors);
+    assert!(
+        outcome.inventory.errors.is_empty(),
+        "{:?}",
+        outcome.inventory.errors
+    );
+    let a = &outcome.inventory.components[0];
+    assert_eq!(
+        a.package.files,
+        ["/usr/bin/a"],
+        "its info/*.list was read too"
+    );
+    let layer0 = sha(&l0);
+    assert_eq!(a.layer_digest.as_deref(), Some(layer0.as_str()));
+    // The same tree on disk.
+    let root = dir.path().join("rootfs");
+    std::fs::create_dir_all(root.join("opt/dpkg/info")).unwrap();
+    std::fs::create_dir_all(root.join("var/lib")).unwrap();
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(root.join("etc/os-release"), OS_RELEASE).unwrap();
+    std::fs::write(
+        root.join("opt/dpkg/status"),
+        stanza("a", "1.0-1", installed) + &stanza("b", "2.0-1", installed),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("../../opt/dpkg", root.join("var/lib/dpkg")).unwrap();
+    let rootfs = stella_scan::Rootfs {
+        path: &root,
+        name: "rootfs".into(),
+        architecture: "amd64".into(),
+        created: None,
+    };
+    let outcome = stella_scan::scan_rootfs(&rootfs, &stella_scan::Options::default()).unwrap();
+    assert_eq!(
+        outcome.inventory.components.len(),
+        2,
+        "{:?}",
+        outcome.inventory.errors
+    );
+    // A link to a directory without a database still says so.
+    let l2 = with_symlink(
+        layer(&[("opt/empty/x", Some("x"))]),
+        "var/lib/dpkg",
+        "/opt/empty",
+    );
+    std::fs::create_dir(dir.path().join("empty")).unwrap();
+    let archive = docker_archive(&dir.path().join("empty"), &[l2]);
+    let outcome = scan(&archive);
+    assert!(outcome.inventory.components.is_empty());
+    assert_eq!(
+        outcome.inventory.errors,
+        ["/var/lib/dpkg is a symlink to /opt/empty: no package database was found behind it"]
+    );
+}
