@@ -1,7 +1,7 @@
 //! Applying fragments in layer order into the merged view.
 
 use crate::fragment::{EntryKind, Fragment};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 /// Longest symlink chain followed before giving up (Linux's limit).
@@ -22,6 +22,10 @@ pub struct Node {
 pub struct Filesystem {
     nodes: BTreeMap<String, Node>,
     files: BTreeMap<String, (usize, Arc<[u8]>)>,
+    /// The paths of the symlink nodes: resolution looks only these up, so a path costs its
+    /// length whatever the depth of the tree (a lookup in `nodes` compares long shared
+    /// prefixes: quadratic in depth).
+    symlinks: BTreeSet<String>,
 }
 
 impl Filesystem {
@@ -56,6 +60,7 @@ impl Filesystem {
                     for p in doomed {
                         self.nodes.remove(&p);
                         self.files.remove(&p);
+                        self.symlinks.remove(&p);
                     }
                 }
                 kind => {
@@ -109,6 +114,11 @@ impl Filesystem {
                     } else if !matches!(kind, EntryKind::Hardlink { .. }) {
                         self.files.remove(&path);
                     }
+                    if matches!(kind, EntryKind::Symlink { .. }) {
+                        self.symlinks.insert(path.clone());
+                    } else {
+                        self.symlinks.remove(&path);
+                    }
                     self.nodes.insert(
                         path,
                         Node {
@@ -134,6 +144,7 @@ impl Filesystem {
         for p in doomed {
             self.nodes.remove(&p);
             self.files.remove(&p);
+            self.symlinks.remove(&p);
         }
     }
 
@@ -174,52 +185,55 @@ impl Filesystem {
     }
 
     fn resolve_inner(&self, path: &str, follow_last: bool) -> Option<String> {
-        let mut pending: Vec<String> = path
-            .split('/')
-            .filter(|p| !p.is_empty())
-            .rev()
-            .map(str::to_string)
-            .collect();
-        let mut resolved: Vec<String> = Vec::new();
+        let mut pending: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).rev().collect();
+        // The resolved path so far, and its length before each of its components: `..` and a
+        // symlink's replacement truncate it, never rebuild it.
+        let mut resolved = String::with_capacity(path.len());
+        let mut starts: Vec<usize> = Vec::new();
         let mut hops = 0;
         while let Some(part) = pending.pop() {
-            match part.as_str() {
+            match part {
                 "." => continue,
                 ".." => {
-                    resolved.pop();
+                    if let Some(start) = starts.pop() {
+                        resolved.truncate(start);
+                    }
                     continue;
                 }
                 _ => {}
             }
-            resolved.push(part);
-            let is_last = pending.is_empty();
-            if is_last && !follow_last {
+            starts.push(resolved.len());
+            if !resolved.is_empty() {
+                resolved.push('/');
+            }
+            resolved.push_str(part);
+            if pending.is_empty() && !follow_last {
                 break;
             }
-            let current = resolved.join("/");
-            if let Some(Node {
+            if !self.symlinks.contains(resolved.as_str()) {
+                continue;
+            }
+            let Some(Node {
                 kind: EntryKind::Symlink { target },
                 ..
-            }) = self.nodes.get(&current)
-            {
-                hops += 1;
-                if hops > MAX_HOPS {
-                    return None;
-                }
-                resolved.pop();
-                if target.starts_with('/') {
-                    resolved.clear();
-                }
-                pending.extend(
-                    target
-                        .split('/')
-                        .filter(|p| !p.is_empty())
-                        .rev()
-                        .map(str::to_string),
-                );
+            }) = self.nodes.get(resolved.as_str())
+            else {
+                continue;
+            };
+            hops += 1;
+            if hops > MAX_HOPS {
+                return None;
             }
+            if let Some(start) = starts.pop() {
+                resolved.truncate(start);
+            }
+            if target.starts_with('/') {
+                resolved.clear();
+                starts.clear();
+            }
+            pending.extend(target.split('/').filter(|p| !p.is_empty()).rev());
         }
-        Some(resolved.join("/"))
+        Some(resolved)
     }
 
     /// Bytes of a captured regular file, following symlinks inside the root.
@@ -276,6 +290,67 @@ mod tests {
     }
 
     use tar::EntryType::{Directory as D, Fifo, Link as H, Regular as F, Symlink as S};
+
+    /// 4,000 nested directories with a symlink half-way down and `..` in its target: every
+    /// path resolves where a kernel would put it, and a loop of links ends in `None`.
+    #[test]
+    fn deep_trees_resolve_like_the_kernel() {
+        let mut fragment = Fragment::default();
+        let mut path = String::new();
+        for depth in 0..4000 {
+            if !path.is_empty() {
+                path.push('/');
+            }
+            path.push('d');
+            let kind = if depth == 2000 {
+                EntryKind::Symlink {
+                    target: "../e".into(),
+                }
+            } else {
+                EntryKind::Dir
+            };
+            fragment.entries.push(FragmentEntry {
+                path: path.clone(),
+                kind,
+            });
+        }
+        let half = "d/".repeat(2000);
+        let fs = Filesystem::build([&fragment]);
+        // The link `{half}d` points at `../e`: relative to the directory holding it, so paths
+        // below it land in `e` beside that directory.
+        let beside = format!("{}e", "d/".repeat(1999));
+        assert_eq!(
+            fs.resolve(&format!("{half}d/x")).as_deref(),
+            Some(format!("{beside}/x").as_str())
+        );
+        assert_eq!(
+            fs.resolve_parent(&format!("{half}d")).as_deref(),
+            Some(format!("{half}d").as_str())
+        );
+        assert_eq!(
+            fs.resolve(&format!("{half}../../..")).as_deref(),
+            Some("d/".repeat(1997).trim_end_matches('/'))
+        );
+        // Entries written under the link in a later layer land under its target.
+        let mut upper = Fragment::default();
+        upper.entries.push(FragmentEntry {
+            path: format!("{half}d/f"),
+            kind: EntryKind::Dir,
+        });
+        let fs = Filesystem::build([&fragment, &upper]);
+        assert!(fs.node(&format!("{beside}/f")).is_some());
+        // A loop is not followed forever.
+        let mut looped = Fragment::default();
+        for (path, target) in [("a", "b"), ("b", "a")] {
+            looped.entries.push(FragmentEntry {
+                path: path.into(),
+                kind: EntryKind::Symlink {
+                    target: target.into(),
+                },
+            });
+        }
+        assert_eq!(Filesystem::build([&looped]).resolve("a/x"), None);
+    }
 
     #[test]
     fn whiteouts_opaque_dirs_and_attribution() {
