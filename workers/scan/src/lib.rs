@@ -420,14 +420,22 @@ pub fn attribute(
     packages: &[stella_analyzers::Package],
 ) -> Vec<Option<usize>> {
     let paths: BTreeSet<&str> = packages.iter().map(|p| p.evidence.path.as_str()).collect();
+    // Each layer's whiteouts, once: looking them up per package path was quadratic.
+    let whiteouts: Vec<BTreeSet<&str>> = fragments
+        .iter()
+        .map(|f| {
+            f.entries
+                .iter()
+                .filter(|e| e.kind == EntryKind::Whiteout)
+                .map(|e| e.path.as_str())
+                .collect()
+        })
+        .collect();
     let mut first_seen: BTreeMap<&str, Option<BTreeMap<String, usize>>> = BTreeMap::new();
     for path in paths {
         let mut seen: Option<BTreeMap<String, usize>> = None;
         for (index, fragment) in fragments.iter().enumerate() {
-            if fragment
-                .entries
-                .iter()
-                .any(|e| e.kind == EntryKind::Whiteout && e.path == path)
+            if whiteouts[index].contains(path)
                 && let Some(seen) = seen.as_mut()
             {
                 seen.clear();
