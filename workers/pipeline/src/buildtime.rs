@@ -8,7 +8,7 @@ use crate::imported::{ImportedSbom, import_sbom};
 use crate::{Error, Result};
 use stella_acquire::Image;
 use stella_attest::{Expect, Kind, PublicKey};
-use stella_sbom::{ImageInfo, Inventory, Origin};
+use stella_sbom::{Inventory, Origin};
 use stella_store::Store;
 
 /// A trusted build-time SBOM, read.
@@ -25,23 +25,6 @@ pub struct TrustedSbom {
 pub struct Search {
     pub trusted: Option<TrustedSbom>,
     pub rejected: Vec<String>,
-}
-
-/// The image as an SBOM's subject: what `stella_scan::scan` would record of it.
-pub fn image_info(image: &Image) -> ImageInfo {
-    let (repository, _) = stella_scan::split_reference(&image.source);
-    ImageInfo {
-        digest: image.digest().to_string(),
-        config_digest: image.config_digest.to_string(),
-        name: image.source.clone(),
-        repository,
-        tags: image.tags.clone(),
-        created: image.config.created.clone(),
-        os: image.config.os.clone(),
-        architecture: image.config.architecture.clone(),
-        user: image.config.config.user.clone(),
-        layers: image.layers.iter().map(|l| l.digest.to_string()).collect(),
-    }
 }
 
 /// Looks among the referrers of `reference@image.digest()` for an SBOM attestation that one of
@@ -85,7 +68,7 @@ pub async fn find_trusted(
         let predicate = serde_json::to_vec(&verified.statement.predicate)
             .map_err(|e| Error::Internal(e.to_string()))?;
         let name = format!("referrer {}", referrer.manifest);
-        match import_sbom(&predicate, &name, image_info(image)) {
+        match import_sbom(&predicate, &name, stella_scan::image_info(image)) {
             Ok(imported) => {
                 search.trusted = Some(TrustedSbom {
                     imported,

@@ -80,26 +80,7 @@ pub fn document(inventory: &Inventory) -> Value {
     for c in &inventory.components {
         let p = &c.package;
         let package_id = id("package", &format!("{}#{}", p.purl, p.evidence.path));
-        let mut comment = format!(
-            "stellaops:evidence={}:/{}",
-            p.evidence.source, p.evidence.path
-        );
-        if let Some(layer) = &c.layer_digest {
-            comment.push_str(&format!("; stellaops:layerDigest={layer}"));
-        }
-        if c.used_by_entrypoint {
-            comment.push_str("; stellaops:usedByEntrypoint=true");
-        }
-        // What advisories are keyed on for distributions: the source package.
-        if let Some(source) = &p.source_name {
-            comment.push_str(&format!("; stellaops:package.sourceName={source}"));
-        }
-        if let Some(version) = &p.source_version {
-            comment.push_str(&format!("; stellaops:package.sourceVersion={version}"));
-        }
-        for (name, value) in &c.properties {
-            comment.push_str(&format!("; {name}={value}"));
-        }
+        let comment = package_comment(c);
         let mut package = json!({
             "type": "software_Package", "spdxId": package_id, "creationInfo": "_:creationinfo",
             "name": p.name, "software_primaryPurpose": "library", "comment": comment,
@@ -176,4 +157,31 @@ pub(crate) fn normalise_time(time: &str) -> String {
         Some((seconds, rest)) if rest.ends_with('Z') => format!("{seconds}Z"),
         _ => time.to_string(),
     }
+}
+
+/// A component's `stellaops:` facts as SPDX writes them, in a package's `comment`
+/// (`k=v; k=v`): evidence, layer, entrypoint use, the source package advisories are keyed on,
+/// and the component's properties. `stella scan sbom:` reads them back.
+pub(crate) fn package_comment(c: &crate::Component) -> String {
+    let p = &c.package;
+    let mut comment = format!(
+        "stellaops:evidence={}:/{}",
+        p.evidence.source, p.evidence.path
+    );
+    if let Some(layer) = &c.layer_digest {
+        comment.push_str(&format!("; stellaops:layerDigest={layer}"));
+    }
+    if c.used_by_entrypoint {
+        comment.push_str("; stellaops:usedByEntrypoint=true");
+    }
+    if let Some(source) = &p.source_name {
+        comment.push_str(&format!("; stellaops:package.sourceName={source}"));
+    }
+    if let Some(version) = &p.source_version {
+        comment.push_str(&format!("; stellaops:package.sourceVersion={version}"));
+    }
+    for (name, value) in &c.properties {
+        comment.push_str(&format!("; {name}={value}"));
+    }
+    comment
 }

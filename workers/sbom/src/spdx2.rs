@@ -6,7 +6,7 @@
 //! fields: SPDX 2.3 made them optional and DESIGN.md leaves them out; `dataLicense` is the
 //! licence of the document itself, which the format requires.
 
-use crate::spdx::normalise_time;
+use crate::spdx::{normalise_time, package_comment};
 use crate::{Inventory, TOOL_VERSION, canonical, cyclonedx::oci_purl, derived_uuid};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -75,26 +75,7 @@ pub fn document(inventory: &Inventory) -> Value {
     for c in &inventory.components {
         let p = &c.package;
         let id = id_of(c);
-        let mut comment = format!(
-            "stellaops:evidence={}:/{}",
-            p.evidence.source, p.evidence.path
-        );
-        if let Some(layer) = &c.layer_digest {
-            comment.push_str(&format!("; stellaops:layerDigest={layer}"));
-        }
-        if c.used_by_entrypoint {
-            comment.push_str("; stellaops:usedByEntrypoint=true");
-        }
-        // What advisories are keyed on for distributions: the source package.
-        if let Some(source) = &p.source_name {
-            comment.push_str(&format!("; stellaops:package.sourceName={source}"));
-        }
-        if let Some(version) = &p.source_version {
-            comment.push_str(&format!("; stellaops:package.sourceVersion={version}"));
-        }
-        for (name, value) in &c.properties {
-            comment.push_str(&format!("; {name}={value}"));
-        }
+        let comment = package_comment(c);
         let mut package = json!({
             "SPDXID": id,
             "name": p.name,

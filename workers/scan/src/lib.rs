@@ -116,8 +116,14 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
     if let Some(progress) = options.progress {
         progress(Event::Analyzing);
     }
+    let inventory = inventory(&fragments, image_info(image), Some(&image.config.config));
+    Ok(Outcome { inventory, stats })
+}
+
+/// What an SBOM records of an acquired image: identity, name, tags, platform, user, layers.
+pub fn image_info(image: &Image) -> ImageInfo {
     let (repository, _) = split_reference(&image.source);
-    let info = ImageInfo {
+    ImageInfo {
         digest: image.digest().to_string(),
         config_digest: image.config_digest.to_string(),
         name: image.source.clone(),
@@ -128,9 +134,7 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
         architecture: image.config.architecture.clone(),
         user: image.config.config.user.clone(),
         layers: image.layers.iter().map(|l| l.digest.to_string()).collect(),
-    };
-    let inventory = inventory(&fragments, info, Some(&image.config.config));
-    Ok(Outcome { inventory, stats })
+    }
 }
 
 /// A root filesystem on disk (a build stage's output, an unpacked image) to scan as an image
