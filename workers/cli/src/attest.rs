@@ -639,8 +639,19 @@ fn sign_sbom(
         )));
     }
     let bytes = std::fs::read(sbom).map_err(|e| usage(format!("{}: {e}", sbom.display())))?;
-    let document: serde_json::Value = serde_json::from_slice(&bytes)
+    let mut document: serde_json::Value = serde_json::from_slice(&bytes)
         .map_err(|e| usage(format!("{}: not JSON: {e}", sbom.display())))?;
+    // A BuildKit generator's output (`stella sbom --buildkit`): an in-toto statement without
+    // subject around the SBOM; the SBOM is what is signed, bound by its canonical compact
+    // bytes (what `stella verify --artifact` hashes of a JSON file).
+    let mut bound = bytes.clone();
+    if document["_type"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("https://in-toto.io/Statement/"))
+    {
+        document = document["predicate"].take();
+        bound = stella_sbom::canonical::to_string(&document).into_bytes();
+    }
     let predicate_type = if document.get("bomFormat").and_then(|v| v.as_str()) == Some("CycloneDX")
     {
         statement::CYCLONEDX
@@ -661,7 +672,7 @@ fn sign_sbom(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "sbom.json".into());
-    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes));
+    let sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bound));
     let statement = Statement::new(
         vec![
             Subject::sha256(stella_pipeline::attest::repository(name), digest),

@@ -283,6 +283,43 @@ fn the_buildkit_generator_protocol_writes_one_statement_per_target() {
         );
     }
 
+    // CI signs a generator's output as it is: the SBOM inside the statement is what is signed.
+    let keys = work.path().join("k");
+    let key_out = stella()
+        .args(["attest", "keygen", "--out"])
+        .arg(&keys)
+        .env_remove("COSIGN_PASSWORD")
+        .output()
+        .unwrap();
+    assert!(key_out.status.success());
+    let signed = stella()
+        .args(["attest", "sign"])
+        .arg(destination.join("rootfs.spdx.json"))
+        .args([
+            "--image",
+            &format!("registry.example/app@sha256:{}", "ab".repeat(32)),
+        ])
+        .arg("--key")
+        .arg(work.path().join("k.key"))
+        .output()
+        .unwrap();
+    assert!(
+        signed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&signed.stderr)
+    );
+    let envelope: serde_json::Value = serde_json::from_slice(&signed.stdout).unwrap();
+    use base64::Engine;
+    let statement: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::STANDARD
+            .decode(envelope["payload"].as_str().unwrap())
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(statement["predicateType"], "https://spdx.dev/Document");
+    assert_eq!(statement["predicate"]["spdxVersion"], "SPDX-2.3");
+    assert_eq!(statement["subject"].as_array().unwrap().len(), 2);
+
     // Optional extras that are unset or missing are no extras; required ones are required.
     let run = stella()
         .args(["sbom", "--buildkit"])
