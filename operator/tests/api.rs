@@ -162,7 +162,7 @@ fn inventory(tag: &str, packages: &[(&str, &str, bool)]) -> stella_sbom::Invento
 /// inventory, with their catalog rows.
 async fn record(store: &stella_store::Store, inventory: &stella_sbom::Inventory) {
     let digest = &inventory.image.digest;
-    let mut artifacts = stella_store::image_artifacts(inventory, &[]);
+    let mut artifacts: Vec<_> = stella_store::image_artifacts(inventory, &[]).collect();
     artifacts.push(stella_store::Artifact {
         key: stella_store::keys::inventory(digest),
         kind: api::INVENTORY_KIND,

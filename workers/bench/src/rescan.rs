@@ -220,9 +220,8 @@ pub(crate) async fn run(settings: Settings) -> Result<()> {
                 )],
             })
             .await?;
-        for artifact in stella_store::image_artifacts(&inventory, &keys)
-            .into_iter()
-            .filter(|a| a.kind != "sbom")
+        for artifact in
+            stella_store::image_artifacts(&inventory, &keys).filter(|a| a.kind != "sbom")
         {
             store.store_artifact(&digest, artifact).await?;
         }

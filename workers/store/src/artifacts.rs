@@ -17,50 +17,55 @@ pub struct Artifact {
 }
 
 /// The SBOMs, the BOM-Index (with the advisory `match_keys` of the packages) and the canonical
-/// inventory of `inventory`, keyed under its image digest.
-pub fn image_artifacts(inventory: &stella_sbom::Inventory, match_keys: &[String]) -> Vec<Artifact> {
+/// inventory of `inventory`, keyed under its image digest: rendered one at a time as the
+/// iterator is driven, so a caller that stores each before taking the next holds one
+/// rendering at a time, not all seven (what bounds memory on images of 100,000 packages).
+pub fn image_artifacts<'a>(
+    inventory: &'a stella_sbom::Inventory,
+    match_keys: &'a [String],
+) -> impl Iterator<Item = Artifact> + 'a {
     let digest = &inventory.image.digest;
     let usage = inventory.usage_view();
     let sbom =
-        |view: &'static str, extension: &str, format: &'static str, bytes: Vec<u8>| Artifact {
+        move |view: &'static str, extension: &str, format: &'static str, bytes: Vec<u8>| Artifact {
             key: keys::image_artifact(digest, view, extension),
             kind: "sbom",
             format,
             view: Some(view),
             bytes,
         };
-    vec![
-        sbom(
+    (0..7).map(move |i| match i {
+        0 => sbom(
             "inventory",
             "cdx.json",
             "cyclonedx-json",
             stella_sbom::cyclonedx::to_json(inventory).into_bytes(),
         ),
-        sbom(
+        1 => sbom(
             "inventory",
             "cdx.pb",
             "cyclonedx-protobuf",
             stella_sbom::cyclonedx_pb::to_protobuf(inventory),
         ),
-        sbom(
+        2 => sbom(
             "inventory",
             "spdx.json",
             "spdx-json",
             stella_sbom::spdx::to_json(inventory).into_bytes(),
         ),
-        sbom(
+        3 => sbom(
             "usage",
             "cdx.json",
             "cyclonedx-json",
             stella_sbom::cyclonedx::to_json(&usage).into_bytes(),
         ),
-        sbom(
+        4 => sbom(
             "usage",
             "cdx.pb",
             "cyclonedx-protobuf",
             stella_sbom::cyclonedx_pb::to_protobuf(&usage),
         ),
-        Artifact {
+        5 => Artifact {
             key: keys::bom_index(digest),
             kind: crate::BOM_INDEX_KIND,
             format: "stella-bomindex",
@@ -69,14 +74,14 @@ pub fn image_artifacts(inventory: &stella_sbom::Inventory, match_keys: &[String]
                 .with_match_keys(match_keys.iter().cloned())
                 .to_bytes(),
         },
-        Artifact {
+        _ => Artifact {
             key: keys::inventory(digest),
             kind: crate::INVENTORY_KIND,
             format: "json",
             view: Some("inventory"),
             bytes: serde_json::to_vec(inventory).expect("an inventory serialises"),
         },
-    ]
+    })
 }
 
 impl Store {
