@@ -56,6 +56,7 @@ bench:
 	target/release/stella-bench --emit 5000 --runs 21
 	target/release/stella-bench --notify 30
 	target/release/stella-bench --attest 2000
+	target/release/stella-bench --hostile
 
 ## Container images of the operator, the worker and the webhook, built with buildah from
 ## config/images/Containerfile and the binaries of PROFILE, as docker-archive tars under

@@ -13,6 +13,7 @@
 //! ```
 
 mod attest;
+mod hostile;
 mod notify;
 mod rescan;
 
@@ -28,7 +29,7 @@ use stella_acquire::{Limits, Platform};
 #[command(about = "Benchmark stella scan against the decompression floor and Trivy")]
 struct Args {
     /// Image directory made by e2e/images/build-debian.sh (holds oci/ and image.tar).
-    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan", "notify", "attest"])]
+    #[arg(long, required_unless_present_any = ["matching", "emit", "rescan", "notify", "attest", "hostile"])]
     image: Option<PathBuf>,
     /// Instead: benchmark SBOM emission (CycloneDX JSON and protobuf, SPDX) of this many
     /// components and `stella diff` of two such inventories.
@@ -50,6 +51,10 @@ struct Args {
     /// `attest.rs`).
     #[arg(long, value_name = "COUNT")]
     attest: Option<usize>,
+    /// Instead: scan the hostile shapes (deep trees, deep and wide node_modules) against the
+    /// floor of reading their tar entries (see `hostile.rs`).
+    #[arg(long)]
+    hostile: bool,
     /// With `--rescan`: components per image.
     #[arg(long, default_value_t = 300)]
     components: usize,
@@ -194,6 +199,13 @@ fn trivy(path: Option<PathBuf>) -> Result<Option<PathBuf>> {
 
 fn main() -> Result<()> {
     let args = Args::parse();
+    if args.hostile {
+        let stella = args.stella.clone().map_or_else(
+            || std::env::current_exe().map(|e| e.with_file_name("stella")),
+            Ok,
+        )?;
+        return hostile::run(&stella);
+    }
     if let Some(count) = args.matching {
         return matching(count, args.runs.max(1));
     }
