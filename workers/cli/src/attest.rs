@@ -195,8 +195,8 @@ impl KeyArgs {
 #[derive(Debug, Clone, clap::Args)]
 pub(crate) struct RekorArgs {
     /// Log the envelopes to this Rekor v2 transparency log (`https://…`): each answer's
-    /// inclusion proof and (with a trusted root or key) checkpoint are checked, and a Sigstore
-    /// bundle is kept beside each envelope. Off by default.
+    /// inclusion proof and (with a trusted root or key) checkpoint are checked, and each entry
+    /// is kept as a Sigstore bundle. Off by default.
     #[arg(long, value_name = "URL")]
     pub(crate) rekor_url: Option<String>,
     /// A Sigstore `trusted_root.json` naming the log: its checkpoint signatures are verified.

@@ -102,7 +102,7 @@ pub struct Outcome {
 /// Scans an acquired image.
 pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
     let (mut fragments, stats) = read_fragments(image, options)?;
-    recapture(&mut fragments, |index, capture| {
+    let fs = recapture(&mut fragments, |index, capture| {
         let digest = image.layers[index].digest.to_string();
         let mut reader = image.open_layer(index, &options.limits)?;
         let fragment = stella_layerfs::read_layer(&mut reader, capture);
@@ -116,7 +116,12 @@ pub fn scan(image: &Image, options: &Options) -> Result<Outcome> {
     if let Some(progress) = options.progress {
         progress(Event::Analyzing);
     }
-    let inventory = inventory(&fragments, image_info(image), Some(&image.config.config));
+    let inventory = inventory(
+        &fragments,
+        &fs,
+        image_info(image),
+        Some(&image.config.config),
+    );
     Ok(Outcome { inventory, stats })
 }
 
@@ -163,7 +168,7 @@ pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
     let fragment =
         stella_layerfs::read_dir(rootfs.path, &stella_analyzers::Analyzers).map_err(failed)?;
     let mut fragments = [fragment];
-    recapture(&mut fragments, |_, capture| {
+    let fs = recapture(&mut fragments, |_, capture| {
         stella_layerfs::read_dir(rootfs.path, capture).map_err(failed)
     })?;
     let [fragment] = fragments;
@@ -184,7 +189,7 @@ pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
         layers: vec![digest],
     };
     let fragments = [fragment];
-    let inventory = inventory(&fragments, info, None);
+    let inventory = inventory(&fragments, &fs, info, None);
     let stats = Stats {
         layers: 1,
         ..Stats::default()
@@ -197,13 +202,16 @@ pub fn scan_rootfs(rootfs: &Rootfs, options: &Options) -> Result<Outcome> {
 /// captured where it lands only if that path is one the analyzers want: the layers holding
 /// wanted files under such targets are read again (`reread`, only those), capturing what the
 /// analyzers want there, and the files join their fragments.
+/// Returns the merged filesystem of the fragments as they end up (built once when nothing is
+/// redirected).
 fn recapture(
     fragments: &mut [Fragment],
     mut reread: impl FnMut(usize, &dyn stella_layerfs::Capture) -> Result<Fragment>,
-) -> Result<()> {
-    let pairs = stella_analyzers::redirected_databases(&Filesystem::build(fragments.iter()));
+) -> Result<Filesystem> {
+    let fs = Filesystem::build(fragments.iter());
+    let pairs = stella_analyzers::redirected_databases(&fs);
     if pairs.is_empty() {
-        return Ok(());
+        return Ok(fs);
     }
     let capture = stella_analyzers::Redirected { pairs };
     for (index, fragment) in fragments.iter_mut().enumerate() {
@@ -217,7 +225,7 @@ fn recapture(
             fragment.files.extend(extra.files);
         }
     }
-    Ok(())
+    Ok(Filesystem::build(fragments.iter()))
 }
 
 /// The sha256 of a directory's reading: every entry (path, kind, size, mode, link target) and
@@ -244,12 +252,12 @@ fn tree_digest(fragment: &Fragment) -> String {
 /// analyzers, layer attribution, ELF links, and the entrypoint's trace when `config` has one.
 fn inventory(
     fragments: &[Fragment],
+    fs: &Filesystem,
     info: ImageInfo,
     config: Option<&stella_acquire::RuntimeConfig>,
 ) -> Inventory {
-    let fs = Filesystem::build(fragments.iter());
-    let analysis = stella_analyzers::analyze(&fs);
-    let layers = attribute(fragments, &fs, &analysis.packages);
+    let analysis = stella_analyzers::analyze(fs);
+    let layers = attribute(fragments, fs, &analysis.packages);
     let relationships = analysis
         .links_to()
         .into_iter()
@@ -260,10 +268,10 @@ fn inventory(
         })
         .collect();
     let properties = analysis.elf_properties();
-    let entry_trace = config.and_then(|config| trace_entrypoint(&fs, config));
+    let entry_trace = config.and_then(|config| trace_entrypoint(fs, config));
     let used = entry_trace
         .as_ref()
-        .map(|trace| usage::used_packages(trace, &analysis, &fs))
+        .map(|trace| usage::used_packages(trace, &analysis, fs))
         .unwrap_or_default();
     let components = analysis
         .packages
