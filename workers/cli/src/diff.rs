@@ -57,6 +57,7 @@ pub(crate) fn run(args: Args) -> Exit {
             parallelism: None,
             no_cache: false,
             quiet: args.quiet,
+            no_progress: args.quiet,
         };
         match crate::scan::inventory(&source, &data_dir, &runtime, &store) {
             Ok(inventory) => inventories.push(inventory),

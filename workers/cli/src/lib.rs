@@ -83,21 +83,42 @@ pub(crate) struct WithStorage<C: clap::Subcommand> {
 /// Exit codes: distinct per failure class so CI scripts can tell them apart.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Exit {
-    Ok = 0,
-    Failure = 1,
-    Usage = 2,
-    Unreachable = 3,
-    Auth = 4,
-    CorruptImage = 5,
-    /// `--fail-on`: a finding at or above the threshold.
-    Findings = 6,
-    /// `--policy`: the verdict is FAIL.
-    PolicyFail = 7,
-    /// `stella replay`: the recomputed root differs from the recorded one.
-    NotProved = 8,
+    Ok,
+    Failure,
+    Usage,
+    Unreachable,
+    Auth,
+    CorruptImage,
+    /// `--fail-on`: a finding at or above the threshold (6).
+    Findings,
+    /// `--policy`: the verdict is FAIL (7).
+    PolicyFail,
+    /// `stella replay`: the recomputed root differs from the recorded one (8).
+    NotProved,
     /// `stella verify`: the envelope does not verify (signature, key, statement, subject,
-    /// age or artifact).
-    NotVerified = 9,
+    /// age or artifact) (9).
+    NotVerified,
+    /// `--exit-code N`: a reported finding remains.
+    Gate(u8),
+}
+
+impl Exit {
+    /// The process exit code.
+    pub(crate) fn code(self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failure => 1,
+            Exit::Usage => 2,
+            Exit::Unreachable => 3,
+            Exit::Auth => 4,
+            Exit::CorruptImage => 5,
+            Exit::Findings => 6,
+            Exit::PolicyFail => 7,
+            Exit::NotProved => 8,
+            Exit::NotVerified => 9,
+            Exit::Gate(code) => code,
+        }
+    }
 }
 
 pub use stella_pipeline::Reason;
@@ -111,7 +132,7 @@ pub trait ExitClass {
 
 impl ExitClass for Reason {
     fn exit_code(self) -> u8 {
-        exit_of(self) as u8
+        exit_of(self).code()
     }
 }
 
@@ -165,9 +186,9 @@ pub fn stella() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return ExitCode::from(if e.use_stderr() {
-                Exit::Usage as u8
+                Exit::Usage.code()
             } else {
-                Exit::Ok as u8
+                Exit::Ok.code()
             });
         }
     };
@@ -193,7 +214,7 @@ pub fn stella() -> ExitCode {
             Exit::Ok
         }
     };
-    ExitCode::from(exit as u8)
+    ExitCode::from(exit.code())
 }
 
 pub(crate) fn fail(exit: Exit, message: &str) -> Exit {

@@ -30,9 +30,12 @@ pub(crate) struct Args {
     /// Layers read in parallel (default: the number of CPUs).
     #[arg(long)]
     pub(crate) parallelism: Option<usize>,
-    /// Never draw progress bars.
+    /// Print nothing but the output and errors: no progress bars, no warnings or notes.
     #[arg(long, short)]
     pub(crate) quiet: bool,
+    /// Never draw progress bars (warnings and notes are still printed).
+    #[arg(long)]
+    pub(crate) no_progress: bool,
     #[command(flatten)]
     pub(crate) storage: stella_store::StorageArgs,
     /// Read every layer even when its analysis is cached.
@@ -41,9 +44,34 @@ pub(crate) struct Args {
     /// Talk to the registry over plain HTTP (only for registries on a trusted network).
     #[arg(long)]
     pub(crate) insecure_registry: bool,
-    /// Exit with code 6 when a vulnerability at or above this severity is found.
-    #[arg(long, value_enum)]
+    /// Exit with `--exit-code` (default 6) when a reported vulnerability is at or above this
+    /// severity.
+    #[arg(long, value_enum, ignore_case = true)]
     pub(crate) fail_on: Option<Threshold>,
+    /// The exit code when a reported vulnerability remains (after VEX, the ignore file,
+    /// `--severity` and `--ignore-unfixed`; with `--fail-on`, one at or above it). Checked
+    /// before the policy verdict: when it trips, its code wins over 7.
+    #[arg(long, value_name = "N")]
+    pub(crate) exit_code: Option<u8>,
+    /// Report only these severities (comma-separated: critical,high,medium,low,none,unknown).
+    #[arg(long, value_enum, value_delimiter = ',', ignore_case = true)]
+    pub(crate) severity: Vec<SeverityName>,
+    /// Report only vulnerabilities with a fixed version.
+    #[arg(long, visible_alias = "only-fixed")]
+    pub(crate) ignore_unfixed: bool,
+    /// The ignore file (YAML: entries of `id` and/or `purl`, `expires`, `justification`):
+    /// entries in force hide their findings and, with `--policy`, are waivers the report and
+    /// proof record. Default: `.stellaignore` in the current directory, when there is one.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ignore_file: Option<PathBuf>,
+    /// VEX documents (OpenVEX, CSAF VEX, CycloneDX VEX; files, directories or zips) applied to
+    /// this scan beside the imported ones, without importing them.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) vex: Vec<PathBuf>,
+    /// List findings VEX quiets (`not_affected`, `fixed`), marked as suppressed, instead of
+    /// hiding them.
+    #[arg(long)]
+    pub(crate) show_suppressed: bool,
     /// Extra registry credentials: a Kubernetes `.dockerconfigjson` (or Docker config.json)
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
@@ -97,7 +125,11 @@ pub(crate) enum View {
 
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub(crate) enum Format {
+    /// CycloneDX 1.6 JSON.
     CyclonedxJson,
+    /// CycloneDX 1.5 JSON, for tools that do not read 1.6.
+    #[value(name = "cyclonedx-json@1.5")]
+    CyclonedxJson15,
     /// CycloneDX 1.6 protobuf (`cyclonedx.v1_6.Bom`, binary): the same content as the JSON.
     CyclonedxProtobuf,
     /// SPDX 3.0.1 JSON-LD.
@@ -112,6 +144,33 @@ pub(crate) enum Format {
     /// The policy report (`--policy`): every finding's decision, the deciding rule, the score
     /// breakdown and the verdict, as canonical JSON.
     ReportJson,
+    /// SARIF 2.1.0 (GitHub code scanning and other SARIF readers): a rule per vulnerability,
+    /// a result per finding at the package's database or manifest in the image.
+    Sarif,
+}
+
+/// Severities for `--severity`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SeverityName {
+    Critical,
+    High,
+    Medium,
+    Low,
+    None,
+    Unknown,
+}
+
+impl SeverityName {
+    fn severity(self) -> stella_model::Severity {
+        match self {
+            SeverityName::Critical => stella_model::Severity::Critical,
+            SeverityName::High => stella_model::Severity::High,
+            SeverityName::Medium => stella_model::Severity::Medium,
+            SeverityName::Low => stella_model::Severity::Low,
+            SeverityName::None => stella_model::Severity::None,
+            SeverityName::Unknown => stella_model::Severity::Unknown,
+        }
+    }
 }
 
 /// Severity thresholds for `--fail-on`.
@@ -143,7 +202,10 @@ pub(crate) struct Source<'a> {
     pub(crate) registry_auth_files: &'a [PathBuf],
     pub(crate) parallelism: Option<usize>,
     pub(crate) no_cache: bool,
+    /// No notes on stderr.
     pub(crate) quiet: bool,
+    /// No progress bars.
+    pub(crate) no_progress: bool,
 }
 
 impl<'a> Source<'a> {
@@ -156,6 +218,7 @@ impl<'a> Source<'a> {
             parallelism: args.parallelism,
             no_cache: args.no_cache,
             quiet: args.quiet,
+            no_progress: args.quiet || args.no_progress,
         }
     }
 }
@@ -201,7 +264,10 @@ pub(crate) fn inventory(
         ..stella_pipeline::AcquireOptions::new(data_dir)
     };
     let image = stella_pipeline::acquire(&image_source, source.image, &options, runtime.handle())?;
-    let bars = Bars::new(!source.quiet && std::io::stderr().is_terminal(), &image);
+    let bars = Bars::new(
+        !source.no_progress && std::io::stderr().is_terminal(),
+        &image,
+    );
     let progress = |event: Event| bars.on(event);
     let analyze = stella_pipeline::AnalyzeOptions {
         parallelism: source.parallelism,
@@ -222,8 +288,8 @@ pub(crate) fn run(args: Args) -> Exit {
         Err((exit, message)) => return fail(exit, &message),
     };
     // The evaluation's flags are checked before the image is read: a typo costs no scan.
-    let inputs = match evaluate_inputs(&args) {
-        Ok(inputs) => inputs,
+    let (inputs, ignore) = match evaluate_inputs(&args) {
+        Ok(x) => x,
         Err(failure) => return failure.report(),
     };
     let signer = match &args.attest_key {
@@ -253,8 +319,10 @@ pub(crate) fn run(args: Args) -> Exit {
         Ok(inventory) => inventory,
         Err(failure) => return failure.report(),
     };
-    for error in &inventory.errors {
-        eprintln!("warning: {error}");
+    if !args.quiet {
+        for error in &inventory.errors {
+            eprintln!("warning: {error}");
+        }
     }
     let evaluation = match runtime.block_on(stella_pipeline::evaluate(&store, inventory, inputs)) {
         Ok(evaluation) => evaluation,
@@ -272,27 +340,37 @@ pub(crate) fn run(args: Args) -> Exit {
         return fail(Exit::Failure, &e.to_string());
     }
     let report = evaluation.report();
-    let (inventory, findings) = match args.view {
-        View::Inventory => (
-            std::borrow::Cow::Borrowed(&evaluation.inventory),
-            evaluation.findings.iter().collect::<Vec<_>>(),
-        ),
-        View::Usage => (
-            std::borrow::Cow::Owned(evaluation.inventory.usage_view()),
-            evaluation
-                .findings
-                .iter()
-                .filter(|f| f.used_by_entrypoint)
-                .collect(),
-        ),
+    let inventory = match args.view {
+        View::Inventory => std::borrow::Cow::Borrowed(&evaluation.inventory),
+        View::Usage => std::borrow::Cow::Owned(evaluation.inventory.usage_view()),
     };
+    let filters = stella_verdict::present::Filters {
+        severities: args.severity.iter().map(|s| s.severity()).collect(),
+        ignore_unfixed: args.ignore_unfixed,
+        show_suppressed: args.show_suppressed,
+        ignore: ignore.as_ref().map(|(_, file)| file),
+        at: evaluated_at,
+    };
+    let selection = stella_verdict::present::select(
+        evaluation
+            .findings
+            .iter()
+            .zip(&evaluation.vex)
+            .filter(|(f, _)| args.view == View::Inventory || f.used_by_entrypoint)
+            .map(|(f, c)| (f, c.as_ref())),
+        &filters,
+    );
+    if !args.quiet {
+        notes(&selection, ignore.as_ref(), evaluated_at);
+    }
     let rendered: Vec<u8> = match args.format {
         Format::CyclonedxJson => stella_sbom::cyclonedx::to_json(&inventory).into_bytes(),
+        Format::CyclonedxJson15 => stella_sbom::cyclonedx::to_json_1_5(&inventory).into_bytes(),
         Format::CyclonedxProtobuf => stella_sbom::cyclonedx_pb::to_protobuf(&inventory),
         Format::SpdxJson => stella_sbom::spdx::to_json(&inventory).into_bytes(),
         Format::SpdxJson23 => stella_sbom::spdx2::to_json(&inventory).into_bytes(),
         Format::Table => {
-            let mut text = table(&inventory, &findings);
+            let mut text = table(&inventory, &selection, args.show_suppressed);
             if let Some(report) = report {
                 text.push_str(&verdict_table(report));
             }
@@ -305,11 +383,11 @@ pub(crate) fn run(args: Args) -> Exit {
             }
             None => return fail(Exit::Usage, "--format report-json needs --policy"),
         },
-        Format::FindingsJson => stella_sbom::canonical::to_string_pretty(&serde_json::json!({
-            "image": inventory.image.digest,
-            "findings": serde_json::to_value(&findings).unwrap_or_default(),
-        }))
-        .into_bytes(),
+        Format::FindingsJson => findings_json(&inventory, &selection).into_bytes(),
+        Format::Sarif => {
+            stella_verdict::present::sarif(&inventory, &selection, env!("CARGO_PKG_VERSION"))
+                .into_bytes()
+        }
     };
     if let Some(signer) = &signer {
         let signed = Signed {
@@ -336,16 +414,8 @@ pub(crate) fn run(args: Args) -> Exit {
     {
         return exit;
     }
-    if let Some(threshold) = args.fail_on {
-        let floor = threshold.severity().rank();
-        let over = findings
-            .iter()
-            .filter(|f| f.severity.rank() >= floor)
-            .count();
-        if over > 0 {
-            eprintln!("stella: {over} vulnerabilities at or above {threshold:?}");
-            return Exit::Findings;
-        }
+    if let Some(exit) = gate(&args, &selection) {
+        return exit;
     }
     if let Some(report) = report {
         match report.verdict {
@@ -485,7 +555,7 @@ impl Signed<'_> {
                 })?;
             }
         }
-        for a in &signed {
+        for a in signed.iter().filter(|_| !self.args.quiet) {
             eprintln!(
                 "signed {}: {} (key {})",
                 a.kind.as_str(),
@@ -497,10 +567,205 @@ impl Signed<'_> {
     }
 }
 
-/// The evaluation the flags ask for: `--policy`, `--vex-trust`, `--namespace`, `--env`.
-fn evaluate_inputs(args: &Args) -> Result<stella_pipeline::EvaluateInputs, Failure> {
+/// `--exit-code` / `--fail-on`: the exit when a reported, unquieted finding remains (at or
+/// above `--fail-on` when given). `--exit-code 0` never trips.
+fn gate(args: &Args, selection: &stella_verdict::present::Selection) -> Option<Exit> {
+    let code = args
+        .exit_code
+        .or(args.fail_on.map(|_| Exit::Findings.code()))?;
+    let floor = args.fail_on.map(|t| t.severity().rank());
+    let over = selection
+        .open()
+        .filter(|f| floor.is_none_or(|floor| f.severity.rank() >= floor))
+        .count();
+    if over == 0 || code == 0 {
+        return None;
+    }
+    match args.fail_on {
+        Some(threshold) => eprintln!(
+            "stella: {over} vulnerabilities at or above {}",
+            format!("{threshold:?}").to_lowercase()
+        ),
+        None => eprintln!("stella: {over} vulnerabilities reported"),
+    }
+    Some(match code {
+        6 => Exit::Findings,
+        code => Exit::Gate(code),
+    })
+}
+
+/// What the filters hid, and ignore entries that expired: one note each, on stderr.
+fn notes(
+    selection: &stella_verdict::present::Selection,
+    ignore: Option<&(PathBuf, stella_policy::IgnoreFile)>,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    let mut hidden = Vec::new();
+    if selection.vex_suppressed > 0 {
+        hidden.push(format!(
+            "{} quieted by VEX (--show-suppressed lists them)",
+            selection.vex_suppressed
+        ));
+    }
+    let ignored: usize = selection.ignored.values().sum();
+    if let Some((path, _)) = ignore.filter(|_| ignored > 0) {
+        hidden.push(format!("{ignored} ignored by {}", path.display()));
+    }
+    if selection.below_severity > 0 {
+        hidden.push(format!("{} outside --severity", selection.below_severity));
+    }
+    if selection.unfixed > 0 {
+        hidden.push(format!("{} without a fix", selection.unfixed));
+    }
+    if !hidden.is_empty() {
+        eprintln!("note: findings not reported: {}", hidden.join(", "));
+    }
+    if let Some((path, file)) = ignore {
+        for (index, entry) in file.expired(at) {
+            let what = entry.id.as_deref().or(entry.purl.as_deref()).unwrap_or("?");
+            eprintln!(
+                "warning: {} entry {} ({what}) expired at {}: it no longer hides findings",
+                path.display(),
+                index + 1,
+                entry.expires.as_deref().unwrap_or_default()
+            );
+        }
+    }
+}
+
+/// `--format findings-json`: the reported findings; a VEX-suppressed one listed by
+/// `--show-suppressed` carries `suppressedBy` (status, justification, provider).
+fn findings_json(
+    inventory: &stella_sbom::Inventory,
+    selection: &stella_verdict::present::Selection,
+) -> String {
+    let findings: Vec<serde_json::Value> = selection
+        .reported
+        .iter()
+        .map(|r| {
+            let mut value = serde_json::to_value(r.finding).unwrap_or_default();
+            if let Some(c) = r.suppressed_by {
+                value["suppressedBy"] = serde_json::json!({
+                    "status": c.status.map(|s| s.as_str()),
+                    "justification": c.justification.map(|j| j.as_str()),
+                    "provider": c.support.first().map(|claim| claim.statement.provider.name.as_str()),
+                });
+            }
+            value
+        })
+        .collect();
+    stella_sbom::canonical::to_string_pretty(&serde_json::json!({
+        "image": inventory.image.digest,
+        "findings": findings,
+    }))
+}
+
+/// `--ignore-file`, or `.stellaignore` in the current directory when there is one.
+fn ignore_file(args: &Args) -> Result<Option<(PathBuf, stella_policy::IgnoreFile)>, Failure> {
+    let invalid = |message: String| Failure::new(Reason::InvalidArguments, message);
+    let (path, explicit) = match &args.ignore_file {
+        Some(path) => (path.clone(), true),
+        None => (PathBuf::from(".stellaignore"), false),
+    };
+    let meta = match std::fs::metadata(&path) {
+        Ok(meta) => meta,
+        Err(e) if !explicit && e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(invalid(format!("{}: {e}", path.display()))),
+    };
+    if !meta.is_file() {
+        return Err(invalid(format!("{}: not a regular file", path.display())));
+    }
+    if meta.len() > stella_policy::MAX_IGNORE_BYTES as u64 {
+        return Err(invalid(format!(
+            "{}: {} bytes, more than the {} an ignore file may have",
+            path.display(),
+            meta.len(),
+            stella_policy::MAX_IGNORE_BYTES
+        )));
+    }
+    let text = std::fs::read(&path)
+        .map_err(|e| invalid(format!("{}: {e}", path.display())))
+        .and_then(|bytes| {
+            String::from_utf8(bytes)
+                .map_err(|_| invalid(format!("{}: not UTF-8 text", path.display())))
+        })?;
+    let file = stella_policy::parse_ignore(&text)
+        .map_err(|issues| invalid(format!("{}: invalid ignore file: {issues}", path.display())))?;
+    Ok(Some((path, file)))
+}
+
+/// `--vex`: the statements of the documents given, read as `stella vex import` reads them.
+fn vex_statements(paths: &[PathBuf], quiet: bool) -> Result<Vec<stella_vex::Statement>, Failure> {
+    let mut collected = crate::vex::Collected::default();
+    for path in paths {
+        let (documents, rejected) = (collected.documents.len(), collected.rejected.len());
+        crate::vex::collect(path, &stella_vex::Options::default(), &mut collected).map_err(
+            |e| Failure::new(Reason::InvalidArguments, format!("{}: {e}", path.display())),
+        )?;
+        // A path that gives no document at all is a mistake, not a warning.
+        if collected.documents.len() == documents {
+            let why: Vec<String> = collected.rejected[rejected..]
+                .iter()
+                .map(|(origin, reason)| format!("{origin}: {reason}"))
+                .collect();
+            return Err(Failure::new(
+                Reason::InvalidArguments,
+                format!(
+                    "{}: no VEX document read{}",
+                    path.display(),
+                    if why.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", why.join("; "))
+                    }
+                ),
+            ));
+        }
+    }
+    if !quiet {
+        for (origin, reason) in &collected.rejected {
+            eprintln!("warning: {origin}: {reason}");
+        }
+    }
+    Ok(collected
+        .documents
+        .into_iter()
+        .flat_map(|(_, d)| d.statements)
+        .collect())
+}
+
+/// The evaluation the flags ask for: `--policy` (with the ignore file's waivers), `--vex`,
+/// `--vex-trust`, `--namespace`, `--env`.
+#[allow(clippy::type_complexity)]
+fn evaluate_inputs(
+    args: &Args,
+) -> Result<
+    (
+        stella_pipeline::EvaluateInputs,
+        Option<(PathBuf, stella_policy::IgnoreFile)>,
+    ),
+    Failure,
+> {
+    let ignore = ignore_file(args)?;
     let policy = match &args.policy {
-        Some(path) => Some(stella_pipeline::load_policy_file(path)?),
+        Some(path) => {
+            let loaded = stella_pipeline::load_policy_file(path)?;
+            Some(match &ignore {
+                Some((ignore_path, file)) => {
+                    loaded.with_waivers(file.rules()).map_err(|issues| {
+                        Failure::new(
+                            Reason::InvalidPolicy,
+                            format!(
+                                "{} with the waivers of {}: {issues}",
+                                path.display(),
+                                ignore_path.display()
+                            ),
+                        )
+                    })?
+                }
+                None => loaded,
+            })
+        }
         None => None,
     };
     let trust = match &args.vex_trust {
@@ -526,7 +791,8 @@ fn evaluate_inputs(args: &Args) -> Result<stella_pipeline::EvaluateInputs, Failu
         let at = at.with_timezone(&chrono::Utc);
         inputs.evaluated_at = at.with_nanosecond(0).unwrap_or(at);
     }
-    Ok(inputs)
+    inputs.statements = vex_statements(&args.vex, args.quiet)?;
+    Ok((inputs, ignore))
 }
 
 /// The verdict under the package and vulnerability tables.
@@ -642,7 +908,8 @@ impl Bars {
 
 fn table(
     inventory: &stella_sbom::Inventory,
-    findings: &[&stella_advisories::matching::Finding],
+    selection: &stella_verdict::present::Selection,
+    show_suppressed: bool,
 ) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
@@ -700,15 +967,21 @@ fn table(
             ));
         }
     }
-    let mut sorted: Vec<_> = findings.iter().collect();
+    let mut sorted: Vec<_> = selection.reported.iter().collect();
     sorted.sort_by(|a, b| {
+        let (a, b) = (a.finding, b.finding);
         b.severity
             .rank()
             .cmp(&a.severity.rank())
             .then_with(|| a.id.cmp(&b.id))
             .then_with(|| a.package.cmp(&b.package))
     });
-    out.push_str(&format!("\n{} vulnerabilities\n", findings.len()));
+    let open = selection.open().count();
+    out.push_str(&format!("\n{open} vulnerabilities"));
+    if open < sorted.len() {
+        out.push_str(&format!(", {} suppressed by VEX", sorted.len() - open));
+    }
+    out.push('\n');
     if !sorted.is_empty() {
         let mut rows = vec![[
             "SEVERITY".to_string(),
@@ -717,8 +990,15 @@ fn table(
             "INSTALLED".into(),
             "FIXED".into(),
             "LAYER".into(),
+            if show_suppressed { "VEX" } else { "" }.into(),
         ]];
-        for f in sorted {
+        for reported in sorted {
+            let f = reported.finding;
+            let vex = reported
+                .suppressed_by
+                .and_then(|c| c.status)
+                .map(|s| s.as_str())
+                .unwrap_or_default();
             let layer = f
                 .layer_digest
                 .as_deref()
@@ -737,6 +1017,7 @@ fn table(
                 f.installed.clone(),
                 fixed,
                 layer,
+                vex.into(),
             ]);
         }
         out.push_str(&columns(&rows));

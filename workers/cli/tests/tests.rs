@@ -84,6 +84,7 @@ fn a_file_that_is_not_an_image_is_reported_not_scanned() {
 }
 
 mod attest;
+mod ci;
 mod concurrent;
 mod debian;
 mod diff;

@@ -30,6 +30,9 @@ pub struct EvaluateInputs {
     /// When the policy is evaluated (waivers expire): whole seconds, as the scan manifest
     /// records it ([`crate::now_seconds`]).
     pub evaluated_at: DateTime<Utc>,
+    /// VEX statements for this evaluation only (`stella scan --vex FILE`): they join the
+    /// stored ones (and the pinned inputs and VEX snapshot hash with them), and are not stored.
+    pub statements: Vec<Statement>,
 }
 
 impl EvaluateInputs {
@@ -41,6 +44,7 @@ impl EvaluateInputs {
             namespace: None,
             environment: None,
             evaluated_at: crate::now_seconds(),
+            statements: Vec::new(),
         }
     }
 }
@@ -236,6 +240,16 @@ impl Judged {
             self.statements,
             self.exploits,
         );
+        let statements = if inputs.statements.is_empty() {
+            statements
+        } else {
+            let mut all = statements.statements.clone();
+            all.extend(inputs.statements.iter().cloned());
+            std::sync::Arc::new(crate::cache::VexState {
+                hash: Some(stella_vex::snapshot_hash(&all)),
+                statements: all,
+            })
+        };
         let vex_snapshot = statements.hash.clone();
         let vex = stella_verdict::evaluate::vex_decisions(
             &statements.statements,

@@ -345,7 +345,7 @@ fn any_glob(globs: &[Option<Glob>], text: &str) -> bool {
 
 /// `pkg:deb/debian/openssl` matches itself and `…@3.0.11-1?arch=amd64`, but not
 /// `pkg:deb/debian/openssl-dev`: a prefix must end at a purl boundary.
-fn purl_matches(prefix: &str, purl: &str) -> bool {
+pub(crate) fn purl_matches(prefix: &str, purl: &str) -> bool {
     match purl.strip_prefix(prefix) {
         Some("") => true,
         Some(rest) => {

@@ -17,6 +17,7 @@ mod cel;
 mod convert;
 mod evaluate;
 mod glob;
+mod ignore;
 mod load;
 mod scoring;
 mod validate;
@@ -27,6 +28,7 @@ pub use evaluate::{
     Context, Counts, DecidedBy, ExpiredWaiver, FindingDecision, Image, Input, Outcome,
     REPORT_SCHEMA, Report, ScoreBreakdown, UnknownState, VexConsensus, VexStatus, Waiver, evaluate,
 };
+pub use ignore::{IgnoreEntry, IgnoreFile, MAX_IGNORE_BYTES, MAX_IGNORE_ENTRIES, parse_ignore};
 pub use load::{DocumentKind, Loaded, MAX_DOCUMENT_BYTES, load_file, load_str};
 pub use scoring::default_scoring;
 pub use stella_model::policy::{

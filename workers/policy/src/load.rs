@@ -124,7 +124,7 @@ fn too_large(len: u64) -> Issue {
 }
 
 /// Parses YAML (or JSON) into a JSON value under budgets.
-fn parse(text: &str) -> Result<Value, Issue> {
+pub(crate) fn parse(text: &str) -> Result<Value, Issue> {
     if text.trim_start().starts_with('{') {
         let value: Value = serde_json::from_str(text).map_err(|e| Issue {
             position: Some((e.line() as u64, e.column() as u64)),

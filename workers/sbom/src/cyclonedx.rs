@@ -21,6 +21,27 @@ pub fn to_json(inventory: &Inventory) -> String {
     String::from_utf8(out).expect("serde_json writes UTF-8")
 }
 
+/// Renders the inventory as a CycloneDX 1.5 JSON document, for tools that do not read 1.6 yet:
+/// the same content (nothing we emit is new in 1.6), `specVersion` 1.5 and its own serial
+/// number (another document).
+pub fn to_json_1_5(inventory: &Inventory) -> String {
+    let mut bom = Bom::new(inventory);
+    bom.spec_version = "1.5";
+    bom.serial_number = format!(
+        "urn:uuid:{}",
+        derived_uuid(&[
+            "cyclonedx-1.5",
+            &inventory.image.digest,
+            &inventory.analyzer_version,
+            inventory.view.as_str()
+        ])
+    );
+    let mut out = Vec::with_capacity(1024 + inventory.components.len() * 1024);
+    serde_json::to_writer_pretty(&mut out, &bom).expect("a BOM serialises");
+    out.push(b'\n');
+    String::from_utf8(out).expect("serde_json writes UTF-8")
+}
+
 /// The document as a JSON value.
 pub fn document(inventory: &Inventory) -> Value {
     serde_json::to_value(Bom::new(inventory)).expect("a BOM serialises")

@@ -122,6 +122,39 @@ fn cyclonedx_validates_against_the_1_6_schema() {
 }
 
 #[test]
+fn cyclonedx_1_5_validates_against_the_1_5_schema_and_not_as_1_6() {
+    let Some(dir) = schemas() else { return };
+    let build = |name: &str| {
+        jsonschema::options()
+            .with_retriever(LocalSchemas(dir.join("cyclonedx")))
+            .should_validate_formats(true)
+            .build(&load(dir.join("cyclonedx").join(name)))
+            .unwrap()
+    };
+    let (v15, v16) = (build("bom-1.5.schema.json"), build("bom-1.6.schema.json"));
+    let text = stella_sbom::cyclonedx::to_json_1_5(&sample_inventory());
+    assert_eq!(
+        text,
+        stella_sbom::cyclonedx::to_json_1_5(&sample_inventory())
+    );
+    let document: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(document["specVersion"], "1.5");
+    let errors: Vec<String> = v15
+        .iter_errors(&document)
+        .map(|e| format!("{}: {e}", e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // The 1.6 document is another one: another serial number, the same components.
+    let six: Value =
+        serde_json::from_str(&stella_sbom::cyclonedx::to_json(&sample_inventory())).unwrap();
+    assert_ne!(six["serialNumber"], document["serialNumber"]);
+    assert_eq!(six["components"], document["components"]);
+    // The 1.5 schema is not vacuous: it refuses a 1.6 specVersion.
+    assert!(!v15.is_valid(&six));
+    assert!(v16.is_valid(&six));
+}
+
+#[test]
 fn spdx_validates_against_the_3_0_1_schema() {
     let Some(dir) = schemas() else { return };
     let schema = load(dir.join("spdx-3.0.1/spdx-json-schema.json"));

@@ -25,6 +25,7 @@
 pub mod bundle;
 pub mod evaluate;
 pub mod matching;
+pub mod present;
 
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
