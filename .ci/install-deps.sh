@@ -38,6 +38,10 @@ python3 -c "import securesystemslib.dsse, in_toto_attestation.v1.statement, cryp
 # The SPDX project's own library, the independent reader of our SPDX 2.3 documents.
 python3 -c "import spdx_tools.spdx.parser.parse_anything" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check spdx-tools
+# The CycloneDX project's own library, the independent reader and strict validator of our
+# CycloneDX 1.5 / 1.6 documents.
+python3 -c "import cyclonedx.validation.json, jsonschema" 2>/dev/null \
+    || python3 -m pip install --quiet --disable-pip-version-check "cyclonedx-python-lib[json-validation]"
 # The SMTP server the e-mail channel tests deliver to (STARTTLS, AUTH): aiosmtpd.
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 # The test API server and the test node: built once from Debian's kubernetes source package

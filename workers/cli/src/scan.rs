@@ -555,7 +555,7 @@ impl Signed<'_> {
                 })?;
             }
         }
-        for a in signed.iter().filter(|_| !self.args.quiet) {
+        for a in &signed {
             eprintln!(
                 "signed {}: {} (key {})",
                 a.kind.as_str(),

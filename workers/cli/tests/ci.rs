@@ -506,7 +506,7 @@ fn vex_at_scan_time_quiets_without_importing() {
 }
 
 #[test]
-fn cyclonedx_1_5_is_written_on_request() {
+fn cyclonedx_1_5_and_1_6_read_back_by_cyclonedx_python_lib() {
     let Some(f) = fixture() else { return };
     let out = f.scan(&["--quiet", "--format", "cyclonedx-json@1.5"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -522,4 +522,79 @@ fn cyclonedx_1_5_is_written_on_request() {
             .iter()
             .any(|c| c["name"] == "dash")
     );
+    // The CycloneDX project's own library validates both strictly and reads back exactly the
+    // components we wrote.
+    for (name, bytes) in [
+        ("bom-1.5.json", &out.stdout),
+        ("bom-1.6.json", &{
+            f.scan(&["--quiet", "--format", "cyclonedx-json"]).stdout
+        }),
+    ] {
+        let path = f.work.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let Some(read) = read_with_cyclonedx_python_lib(&path) else {
+            return;
+        };
+        let ours: Value = serde_json::from_slice(bytes).unwrap();
+        assert_eq!(read["specVersion"], ours["specVersion"]);
+        assert_eq!(read["errors"], json!([]), "{name}: {read}");
+        let mut wrote: Vec<Value> = ours["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| match c["purl"].as_str() {
+                Some(purl) => json!([c["name"], c["version"], purl.replace("%3A", ":")]),
+                None => json!([c["name"], c["version"], null]),
+            })
+            .collect();
+        wrote.sort_by_key(|v| v.to_string());
+        // packageurl-python writes an epoch's `%3A` as `:` (both are valid purls).
+        let mut theirs: Vec<Value> = read["components"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| match c[2].as_str() {
+                Some(purl) => json!([c[0], c[1], purl.replace("%3A", ":")]),
+                None => c.clone(),
+            })
+            .collect();
+        theirs.sort_by_key(|v| v.to_string());
+        assert_eq!(theirs, wrote, "{name}");
+        assert!(read["dependencies"].as_u64().unwrap() > 0);
+        assert_eq!(
+            read["serialNumber"],
+            ours["serialNumber"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("urn:uuid:")
+        );
+    }
+}
+
+/// cyclonedx-python-lib's reading of a file, or `None` (skip) where it is not installed.
+fn read_with_cyclonedx_python_lib(path: &Path) -> Option<Value> {
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import cyclonedx.validation.json, jsonschema"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        stella_e2e::services::skip(
+            "cyclonedx-python-lib is not installed (pip install 'cyclonedx-python-lib[json-validation]')",
+        );
+        return None;
+    }
+    let out = std::process::Command::new("python3")
+        .arg(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/read_cyclonedx.py"
+        ))
+        .arg(path)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "cyclonedx-python-lib could not read {}: {}",
+        path.display(),
+        text(&out.stderr)
+    );
+    Some(serde_json::from_slice(&out.stdout).unwrap())
 }
