@@ -40,7 +40,7 @@ test-install: test-harness
 ## Every test: unit, integration, the API-server and node tests, and the install (which skips,
 ## with a message, when the images of IMAGES_DIR are missing; under CI it fails).
 test: test-harness
-	STELLA_IMAGES_DIR=$(IMAGES_DIR) $(CARGO) test --workspace
+	STELLA_IMAGES_DIR=$(IMAGES_DIR) $(CARGO) test --workspace --no-fail-fast
 
 ## Only the end-to-end tests (local API server, or the kind/k3d cluster in KUBECONFIG).
 e2e: test-harness

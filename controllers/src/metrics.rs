@@ -243,7 +243,7 @@ impl Metrics {
             for (feed, at) in &m.feed_last_success {
                 let _ = writeln!(out, "stella_feed_age_seconds{{feed=\"{feed}\"}} {}", (now - at).max(0));
             }
-            out.push_str("# HELP stella_feed_impact_total Completed Scans a changed feed snapshot re-evaluated, or left alone because its delta touched none of their packages.\n# TYPE stella_feed_impact_total counter\n");
+            out.push_str("# HELP stella_feed_impact_total Checks of a Completed Scan against a changed feed snapshot: re-evaluated, or left alone because the delta touched none of its packages.\n# TYPE stella_feed_impact_total counter\n");
             for outcome in ["reevaluated", "unaffected"] {
                 let n = m.feed_impact.get(outcome).copied().unwrap_or(0);
                 let _ = writeln!(out, "stella_feed_impact_total{{outcome=\"{outcome}\"}} {n}");

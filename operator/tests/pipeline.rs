@@ -1057,10 +1057,13 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         metrics.contains("stella_scans{phase=\"Completed\"} 1\n"),
         "{metrics}"
     );
-    assert!(
-        metrics.contains("stella_feed_impact_total{outcome=\"unaffected\"} 1\n"),
-        "{metrics}"
-    );
+    // At least once: a reconcile that runs again before the new pin reaches the watch cache
+    // checks the same delta again (and leaves the Scan alone again).
+    let unaffected = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("stella_feed_impact_total{outcome=\"unaffected\"} "))
+        .and_then(|n| n.parse::<u64>().ok());
+    assert!(unaffected.is_some_and(|n| n >= 1), "{metrics}");
     assert!(
         metrics.contains("stella_reconcile_runs_total{controller=\"scan\"}"),
         "{metrics}"
