@@ -15,6 +15,12 @@ pub const VALID: &str = "Valid";
 /// `Synced` (FeedSource, SymbolSource): the last sync succeeded.
 pub const SYNCED: &str = "Synced";
 
+/// `Reconciling` (kstatus): work toward the spec is under way.
+pub const RECONCILING: &str = "Reconciling";
+/// `Stalled` (kstatus): the object cannot reach its spec without a change (an invalid spec, a
+/// missing reference) or its last attempt failed; the reason says which.
+pub const STALLED: &str = "Stalled";
+
 /// Longest condition message kept; longer ones are cut on a character boundary.
 pub const MAX_MESSAGE_LEN: usize = 1024;
 
@@ -79,6 +85,31 @@ pub fn condition(
         reason,
         message: message.into(),
     }
+}
+
+/// `Reconciling=True` and `Stalled=False`: work under way, with its reason.
+pub fn in_progress(reason: &'static str, message: impl Into<String>) -> [Desired; 2] {
+    let message = message.into();
+    [
+        condition(RECONCILING, Status::True, reason, message),
+        condition(STALLED, Status::False, reason, "not stalled"),
+    ]
+}
+
+/// `Reconciling=False` and `Stalled=False`: done, nothing stuck.
+pub fn settled(reason: &'static str) -> [Desired; 2] {
+    [
+        condition(RECONCILING, Status::False, reason, "nothing in progress"),
+        condition(STALLED, Status::False, reason, "not stalled"),
+    ]
+}
+
+/// `Reconciling=False` and `Stalled=True`: stuck, with why.
+pub fn stalled(reason: &'static str, message: impl Into<String>) -> [Desired; 2] {
+    [
+        condition(RECONCILING, Status::False, reason, "nothing in progress"),
+        condition(STALLED, Status::True, reason, message),
+    ]
 }
 
 /// Merges `desired` into `current`: conditions of the same type are replaced, keeping their

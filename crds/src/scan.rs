@@ -27,6 +27,7 @@ pub mod v1alpha1 {
         printcolumn = r#"{"name":"Digest","type":"string","jsonPath":".status.imageDigest"}"#,
         printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#,
         printcolumn = r#"{"name":"Verdict","type":"string","jsonPath":".status.verdict"}"#,
+        printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
         printcolumn = r#"{"name":"Critical","type":"integer","jsonPath":".status.counts.critical"}"#,
         printcolumn = r#"{"name":"High","type":"integer","jsonPath":".status.counts.high"}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
@@ -224,7 +225,9 @@ pub mod v1alpha1 {
         /// When the last attempt finished (successfully or not).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         pub completion_time: Option<Time>,
-        /// `Ready`, `Scanned`, `Failed` (with machine-readable reasons).
+        /// `Ready`, `Scanned`, `Failed`, and kstatus' `Reconciling` (a Job scanning, waiting for
+        /// a slot) and `Stalled` (an invalid spec, a missing reference, a failed last attempt),
+        /// each with a machine-readable reason and `observedGeneration`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         #[schemars(schema_with = "conditions_schema")]
         pub conditions: Conditions,

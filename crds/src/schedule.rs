@@ -25,6 +25,7 @@ pub mod v1alpha1 {
         printcolumn = r#"{"name":"Suspend","type":"boolean","jsonPath":".spec.suspend"}"#,
         printcolumn = r#"{"name":"Last Run","type":"date","jsonPath":".status.lastRunTime"}"#,
         printcolumn = r#"{"name":"Next Run","type":"date","jsonPath":".status.nextRunTime"}"#,
+        printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,
         printcolumn = r#"{"name":"Age","type":"date","jsonPath":".metadata.creationTimestamp"}"#,
         printcolumn = r#"{"name":"Scope","type":"string","priority":1,"jsonPath":".spec.selection.scope"}"#,
         printcolumn = r#"{"name":"Last Result","type":"string","priority":1,"jsonPath":".status.lastRun.state"}"#

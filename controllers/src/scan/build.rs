@@ -290,6 +290,24 @@ mod tests {
         let field = look_again(None, Invalid::field("InvalidImage", "bad"));
         assert_eq!(field.requeue, None);
         assert_eq!(field.status.phase, Some(ScanPhase::Failed));
+        // kstatus: Stalled with the problem's reason, nothing reconciling.
+        let stalled = field
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == "Stalled")
+            .unwrap();
+        assert_eq!(
+            (stalled.status.as_str(), stalled.reason.as_str()),
+            ("True", "InvalidImage")
+        );
+        assert!(
+            field
+                .status
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "Reconciling" && c.status == "False")
+        );
         assert_eq!(
             field.event.as_ref().map(|e| e.transition),
             Some(Transition::Failed("InvalidImage"))

@@ -469,9 +469,14 @@ pub fn status(
                 job_name.unwrap_or_default(),
                 observed.digest
             );
+            let [reconciling, stalled] = conditions::in_progress("Scanning", message.clone());
             set(
                 &mut new,
-                &[conditions::not_ready("Scanning", message.clone())],
+                &[
+                    conditions::not_ready("Scanning", message.clone()),
+                    reconciling,
+                    stalled,
+                ],
             );
             (
                 Some(Duration::from_secs(300)),
@@ -484,9 +489,14 @@ pub fn status(
                 "waiting for a worker slot: {} of {} running",
                 observed.running_jobs, limits.max_concurrent
             );
+            let [reconciling, stalled] = conditions::in_progress("WaitingForSlot", message.clone());
             set(
                 &mut new,
-                &[conditions::not_ready("WaitingForSlot", message)],
+                &[
+                    conditions::not_ready("WaitingForSlot", message),
+                    reconciling,
+                    stalled,
+                ],
             );
             (Some(Duration::from_secs(10)), None)
         }
@@ -531,9 +541,12 @@ pub fn status(
                 Completion::Scanned => (Transition::ScanSucceeded, format!("scanned: {summary}")),
             };
             let reason = transition.reason();
+            let [reconciling, stalled] = conditions::settled(reason);
             set(
                 &mut new,
                 &[
+                    reconciling,
+                    stalled,
                     conditions::ready(reason, message.clone()),
                     conditions::condition(SCANNED, Status::True, reason, message.clone()),
                     conditions::condition(
@@ -563,9 +576,14 @@ pub fn status(
                 new.attempts.max(1),
                 retry.as_secs()
             );
+            // Stalled until the retry starts: the last attempt failed, and the reason says
+            // why (a GitOps tool shows it degraded, not "progressing" forever).
+            let [reconciling, stalled] = conditions::stalled(reason, message.clone());
             set(
                 &mut new,
                 &[
+                    reconciling,
+                    stalled,
                     conditions::not_ready(reason, message.clone()),
                     conditions::condition(SCANNED, Status::False, reason, message.clone()),
                     conditions::condition(FAILED, Status::True, reason, message.clone()),
@@ -600,10 +618,15 @@ pub fn invalid(
         observed_generation: generation,
         conditions: conditions::merge(
             &old.conditions,
-            &[
-                conditions::not_ready(reason, message),
-                conditions::condition(FAILED, Status::True, reason, message),
-            ],
+            &{
+                let [reconciling, stalled] = conditions::stalled(reason, message);
+                [
+                    reconciling,
+                    stalled,
+                    conditions::not_ready(reason, message),
+                    conditions::condition(FAILED, Status::True, reason, message),
+                ]
+            },
             generation,
             now,
         ),
@@ -1334,7 +1357,9 @@ mod tests {
             "conditions": [
                 {"type": "Failed", "status": "False", "reason": "ScanSucceeded", "message": "the last attempt succeeded", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
                 {"type": "Ready", "status": "True", "reason": "ScanSucceeded", "message": "scanned: 120 components; 0 critical, 3 high, 1 medium, 7 low; verdict WARN", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
+                {"type": "Reconciling", "status": "False", "reason": "ScanSucceeded", "message": "nothing in progress", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
                 {"type": "Scanned", "status": "True", "reason": "ScanSucceeded", "message": "scanned: 120 components; 0 critical, 3 high, 1 medium, 7 low; verdict WARN", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
+                {"type": "Stalled", "status": "False", "reason": "ScanSucceeded", "message": "not stalled", "lastTransitionTime": "2025-11-28T08:00:00Z", "observedGeneration": 1},
             ],
             "observedGeneration": 1,
         });
@@ -1382,6 +1407,44 @@ mod tests {
             )
         );
         assert_eq!(outcome.requeue, Some(Duration::from_secs(30)));
+        // kstatus: stalled with the reason until the retry starts, then reconciling again.
+        let kstatus = |status: &ScanStatus| -> Vec<(String, String, String)> {
+            status
+                .conditions
+                .iter()
+                .filter(|c| c.type_ == "Reconciling" || c.type_ == "Stalled")
+                .map(|c| (c.type_.clone(), c.status.clone(), c.reason.clone()))
+                .collect()
+        };
+        let owned = |v: [(&str, &str, &str); 2]| -> Vec<(String, String, String)> {
+            v.iter()
+                .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            kstatus(&outcome.status),
+            owned([
+                ("Reconciling", "False", "Unreachable"),
+                ("Stalled", "True", "Unreachable")
+            ])
+        );
+        let mut retrying = scan(Some(outcome.status.clone()));
+        retrying.metadata.generation = Some(1);
+        let retried = status(
+            &retrying,
+            &observed(),
+            &Plan::Create { attempt: 2 },
+            Some("stella-scan-2"),
+            &limits(),
+            &at(90),
+        );
+        assert_eq!(
+            kstatus(&retried.status),
+            owned([
+                ("Reconciling", "True", "Scanning"),
+                ("Stalled", "False", "Scanning")
+            ])
+        );
         assert_eq!(
             outcome
                 .event
