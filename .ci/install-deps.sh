@@ -24,6 +24,8 @@ command -v kubectl >/dev/null || need+=(kubernetes-client)
 # PKCS#11 signing is tested against SoftHSM2, its keys made with OpenSC's pkcs11-tool.
 command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
+# Argo CD health scripts (config/argocd/health.lua) are run with Debian's Lua.
+command -v lua5.4 >/dev/null || need+=(lua5.4)
 if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null

@@ -13,6 +13,7 @@
 //! (kubelet, containerd, controller-manager, scheduler, kube-proxy, DNS, hostpath storage)
 //! started by `e2e/harness/node.sh`; see the [`node`] module.
 
+pub mod argocd;
 pub mod cluster;
 pub mod compat;
 pub mod install;

@@ -4,6 +4,7 @@
 //! of its own is the `install_node` test binary.
 
 mod architecture;
+mod argocd;
 mod crds;
 mod install;
 mod kind;

@@ -257,6 +257,16 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
             .is_some_and(|st| st.phase == Some(ScanPhase::Scanning))
     })
     .await;
+    // Argo CD's health of the objects as the API server returns them (config/argocd).
+    let lua = stella_e2e::argocd::available();
+    let argo = |object: &dyn erased::Serialize| -> (String, String) {
+        stella_e2e::argocd::health(&object.to_json())
+    };
+    if lua {
+        let (health, message) = argo(&scanning);
+        assert_eq!(health, "Progressing", "{message}");
+        assert!(message.starts_with("Scanning: worker Job"), "{message}");
+    }
     let job_name = scanning.status.unwrap().job_name.unwrap();
     run_worker_job(&client, &ns, &job_name, &storage, &digest).await;
     let done = wait("Completed", |s| {
@@ -265,6 +275,56 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
             .is_some_and(|st| st.phase == Some(ScanPhase::Completed))
     })
     .await;
+    if lua {
+        // A FAIL verdict is a scan that worked: Healthy, the verdict in the message.
+        let (health, message) = argo(&done);
+        assert_eq!(health, "Healthy", "{message}");
+        assert!(message.ends_with("verdict FAIL"), "{message}");
+        let policy = Api::<stella_crds::policy::v1alpha1::Policy>::all(client.clone())
+            .get(&policy_name)
+            .await
+            .unwrap();
+        assert_eq!(argo(&policy).0, "Healthy", "{:?}", argo(&policy));
+        // A Scan naming a Policy that does not exist: Stalled, so Degraded with the reason.
+        let orphan: Scan = serde_json::from_value(serde_json::json!({
+            "apiVersion": "stella-ops.org/v1alpha1", "kind": "Scan",
+            "metadata": {"name": "orphan", "namespace": ns},
+            "spec": {"image": format!("{}/shop/shell:1.0", registry.host), "insecureRegistry": true,
+                     "policyRef": "no-such-policy"},
+        }))
+        .unwrap();
+        scans.create(&PostParams::default(), &orphan).await.unwrap();
+        let started = Instant::now();
+        let stalled = loop {
+            let scan = scans.get("orphan").await.unwrap();
+            let stalled = scan.status.as_ref().is_some_and(|st| {
+                st.conditions
+                    .iter()
+                    .any(|c| c.type_ == "Stalled" && c.status == "True")
+            });
+            if stalled {
+                break scan;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the orphan Scan never stalled:\n{}",
+                operator_log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let (health, message) = argo(&stalled);
+        assert_eq!(health, "Degraded", "{message}");
+        assert!(message.starts_with("PolicyNotFound: "), "{message}");
+        scans.delete("orphan", &Default::default()).await.unwrap();
+        let started = Instant::now();
+        while scans.get_opt("orphan").await.unwrap().is_some() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "orphan not deleted"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let status = done.status.unwrap();
     assert_eq!(status.image_digest.as_deref(), Some(digest.as_str()));
     assert_eq!(status.counts.critical, 1, "dash 0.5.12-2 < 0.5.12-3");
@@ -848,6 +908,10 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         (ready.status.as_str(), ready.reason.as_str()),
         ("True", "Scheduled")
     );
+    if lua {
+        let schedule = schedules.get(&nightly).await.unwrap();
+        assert_eq!(argo(&schedule).0, "Healthy", "{:?}", argo(&schedule));
+    }
     let before = scans.get("shell").await.unwrap().status.unwrap();
     run_now(nightly.clone(), "1").await;
     let finished = schedule_status(nightly.clone(), "a completed run", |s| {
@@ -1169,7 +1233,11 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         suppressed_before + 1
     );
     assert_eq!(job_count().await, jobs_before_vex, "VEX: no Job");
-    let synced = feed_sources.get(&vex_feed).await.unwrap().status.unwrap();
+    let synced = feed_sources.get(&vex_feed).await.unwrap();
+    if lua {
+        assert_eq!(argo(&synced).0, "Healthy", "{:?}", argo(&synced));
+    }
+    let synced = synced.status.unwrap();
     assert_eq!(
         synced.last_delta.as_ref().map(|d| d.vex_products),
         Some(1),
@@ -1265,4 +1333,17 @@ async fn run_worker_job(
         )
         .await
         .unwrap();
+}
+
+/// Objects of any kind as JSON, for the Argo CD health script.
+mod erased {
+    pub(crate) trait Serialize {
+        fn to_json(&self) -> serde_json::Value;
+    }
+
+    impl<T: serde::Serialize> Serialize for T {
+        fn to_json(&self) -> serde_json::Value {
+            serde_json::to_value(self).unwrap()
+        }
+    }
 }
