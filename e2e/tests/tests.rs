@@ -6,6 +6,7 @@
 mod architecture;
 mod argocd;
 mod crds;
+mod helm;
 mod install;
 mod kind;
 mod leader;
