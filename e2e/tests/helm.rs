@@ -139,12 +139,12 @@ fn the_chart_lints_and_renders_config_default() {
     for (key, object) in &chart {
         let mut ours = object.clone();
         let mut theirs = kustomized[key].clone();
-        if ours["kind"] == "CustomResourceDefinition" {
-            if let Some(labels) = theirs["metadata"]["labels"].as_object_mut() {
-                labels.remove(CRD_LABEL);
-                if labels.is_empty() {
-                    theirs["metadata"].as_object_mut().unwrap().remove("labels");
-                }
+        if ours["kind"] == "CustomResourceDefinition"
+            && let Some(labels) = theirs["metadata"]["labels"].as_object_mut()
+        {
+            labels.remove(CRD_LABEL);
+            if labels.is_empty() {
+                theirs["metadata"].as_object_mut().unwrap().remove("labels");
             }
         }
         numbers(&mut ours);
