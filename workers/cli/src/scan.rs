@@ -72,6 +72,10 @@ pub(crate) struct Args {
     /// hiding them.
     #[arg(long)]
     pub(crate) show_suppressed: bool,
+    /// Let `--exit-code` / `--fail-on` pass when the catalog holds no advisory data (by
+    /// default a gate with nothing checked fails).
+    #[arg(long)]
+    pub(crate) allow_no_advisories: bool,
     /// Extra registry credentials: a Kubernetes `.dockerconfigjson` (or Docker config.json)
     /// file; `$DOCKER_CONFIG/config.json` or `~/.docker/config.json` is always read.
     #[arg(long, value_name = "FILE")]
@@ -324,6 +328,14 @@ pub(crate) fn run(args: Args) -> Exit {
             eprintln!("warning: {error}");
         }
     }
+    let data = match runtime.block_on(advisory_data(&store, evaluated_at)) {
+        Ok(data) => data,
+        Err(failure) => return failure.report(),
+    };
+    // Said whatever --quiet asks: a report must never pass for "no vulnerabilities" unchecked.
+    if let Some(warning) = data.warning() {
+        eprintln!("warning: {warning}");
+    }
     let evaluation = match runtime.block_on(stella_pipeline::evaluate(&store, inventory, inputs)) {
         Ok(evaluation) => evaluation,
         Err(e) => return Failure::from(e).report(),
@@ -370,7 +382,7 @@ pub(crate) fn run(args: Args) -> Exit {
         Format::SpdxJson => stella_sbom::spdx::to_json(&inventory).into_bytes(),
         Format::SpdxJson23 => stella_sbom::spdx2::to_json(&inventory).into_bytes(),
         Format::Table => {
-            let mut text = table(&inventory, &selection, args.show_suppressed);
+            let mut text = table(&inventory, &selection, &data, args.show_suppressed);
             if let Some(report) = report {
                 text.push_str(&verdict_table(report));
             }
@@ -383,9 +395,9 @@ pub(crate) fn run(args: Args) -> Exit {
             }
             None => return fail(Exit::Usage, "--format report-json needs --policy"),
         },
-        Format::FindingsJson => findings_json(&inventory, &selection).into_bytes(),
+        Format::FindingsJson => findings_json(&inventory, &selection, &data).into_bytes(),
         Format::Sarif => {
-            stella_verdict::present::sarif(&inventory, &selection, env!("CARGO_PKG_VERSION"))
+            stella_verdict::present::sarif(&inventory, &selection, &data, env!("CARGO_PKG_VERSION"))
                 .into_bytes()
         }
     };
@@ -414,7 +426,7 @@ pub(crate) fn run(args: Args) -> Exit {
     {
         return exit;
     }
-    if let Some(exit) = gate(&args, &selection) {
+    if let Some(exit) = gate(&args, &selection, &data) {
         return exit;
     }
     if let Some(report) = report {
@@ -569,10 +581,24 @@ impl Signed<'_> {
 
 /// `--exit-code` / `--fail-on`: the exit when a reported, unquieted finding remains (at or
 /// above `--fail-on` when given). `--exit-code 0` never trips.
-fn gate(args: &Args, selection: &stella_verdict::present::Selection) -> Option<Exit> {
+fn gate(
+    args: &Args,
+    selection: &stella_verdict::present::Selection,
+    data: &stella_verdict::present::AdvisoryData,
+) -> Option<Exit> {
     let code = args
         .exit_code
         .or(args.fail_on.map(|_| Exit::Findings.code()))?;
+    // Nothing checked is not a pass, unless the caller says it is.
+    if data.unchecked() && !args.allow_no_advisories && code != 0 {
+        eprintln!(
+            "stella: the gate cannot pass: no advisory data was checked (--allow-no-advisories lets it)"
+        );
+        return Some(match code {
+            6 => Exit::Findings,
+            code => Exit::Gate(code),
+        });
+    }
     let floor = args.fail_on.map(|t| t.severity().rank());
     let over = selection
         .open()
@@ -633,11 +659,40 @@ fn notes(
     }
 }
 
+/// What the catalog holds to check against: counts and the last import.
+async fn advisory_data(
+    store: &stella_store::Store,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<stella_verdict::present::AdvisoryData, Failure> {
+    let storage = |e: stella_store::Error| {
+        Failure::new(
+            Reason::StorageUnavailable,
+            format!("failed to read the advisory catalog: {e}"),
+        )
+    };
+    let total: i64 = store
+        .advisories
+        .advisory_counts()
+        .await
+        .map_err(storage)?
+        .iter()
+        .map(|(_, n)| n)
+        .sum();
+    let last = store.advisories.last_import().await.map_err(storage)?;
+    Ok(stella_verdict::present::AdvisoryData::judge(
+        total,
+        last.as_ref().map(|(_, at, _, _)| at.as_str()),
+        now,
+    ))
+}
+
 /// `--format findings-json`: the reported findings; a VEX-suppressed one listed by
-/// `--show-suppressed` carries `suppressedBy` (status, justification, provider).
+/// `--show-suppressed` carries `suppressedBy` (status, justification, provider);
+/// `advisoryData` says what they were checked against.
 fn findings_json(
     inventory: &stella_sbom::Inventory,
     selection: &stella_verdict::present::Selection,
+    data: &stella_verdict::present::AdvisoryData,
 ) -> String {
     let findings: Vec<serde_json::Value> = selection
         .reported
@@ -657,6 +712,7 @@ fn findings_json(
     stella_sbom::canonical::to_string_pretty(&serde_json::json!({
         "image": inventory.image.digest,
         "findings": findings,
+        "advisoryData": data,
     }))
 }
 
@@ -909,6 +965,7 @@ impl Bars {
 fn table(
     inventory: &stella_sbom::Inventory,
     selection: &stella_verdict::present::Selection,
+    data: &stella_verdict::present::AdvisoryData,
     show_suppressed: bool,
 ) -> String {
     let mut rows = vec![[
@@ -977,9 +1034,16 @@ fn table(
             .then_with(|| a.package.cmp(&b.package))
     });
     let open = selection.open().count();
+    if data.unchecked() {
+        out.push_str("\nVulnerabilities: not checked: no advisory data (stella feeds import …)\n");
+        return out;
+    }
     out.push_str(&format!("\n{open} vulnerabilities"));
     if open < sorted.len() {
         out.push_str(&format!(", {} suppressed by VEX", sorted.len() - open));
+    }
+    if let Some(warning) = data.warning() {
+        out.push_str(&format!(" ({warning})"));
     }
     out.push('\n');
     if !sorted.is_empty() {

@@ -598,3 +598,73 @@ fn read_with_cyclonedx_python_lib(path: &Path) -> Option<Value> {
     );
     Some(serde_json::from_slice(&out.stdout).unwrap())
 }
+
+#[test]
+fn nothing_checked_is_never_a_clean_report() {
+    let Some(dir) = test_image("build-debian.sh", "debian-bookworm") else {
+        return;
+    };
+    let data = tempfile::tempdir().unwrap();
+    let target = format!("{}:bookworm", dir.join("oci").display());
+    let scan = |args: &[&str]| {
+        stella()
+            .arg("scan")
+            .arg(&target)
+            .args(args)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_remove("STELLA_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    // The README's first command, on a fresh data dir: no "0 vulnerabilities".
+    let table = scan(&["--format", "table", "--quiet"]);
+    assert!(table.status.success());
+    let stdout = text(&table.stdout);
+    assert!(
+        stdout.contains("Vulnerabilities: not checked: no advisory data"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("0 vulnerabilities"), "{stdout}");
+    // Said on stderr even with --quiet.
+    assert!(
+        text(&table.stderr).contains("warning: not checked: no advisory data"),
+        "{}",
+        text(&table.stderr)
+    );
+    let json: Value =
+        serde_json::from_slice(&scan(&["--format", "findings-json", "--quiet"]).stdout).unwrap();
+    assert_eq!(json["advisoryData"]["state"], "none");
+    assert_eq!(json["advisoryData"]["advisories"], 0);
+    let sarif: Value =
+        serde_json::from_slice(&scan(&["--format", "sarif", "--quiet"]).stdout).unwrap();
+    if let Some(validator) = sarif_validator() {
+        assert!(validator.is_valid(&sarif));
+    }
+    let notification = &sarif["runs"][0]["invocations"][0]["toolExecutionNotifications"][0];
+    assert_eq!(notification["level"], "error");
+    assert!(
+        notification["message"]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("not checked: no advisory data")
+    );
+    // A gate with nothing checked fails, unless told otherwise.
+    let gated = scan(&["--quiet", "--exit-code", "1"]);
+    assert_eq!(gated.status.code(), Some(1));
+    assert!(
+        text(&gated.stderr).contains("no advisory data was checked"),
+        "{}",
+        text(&gated.stderr)
+    );
+    assert_eq!(
+        scan(&["--quiet", "--fail-on", "high"]).status.code(),
+        Some(6)
+    );
+    assert_eq!(
+        scan(&["--quiet", "--exit-code", "1", "--allow-no-advisories"])
+            .status
+            .code(),
+        Some(0)
+    );
+}

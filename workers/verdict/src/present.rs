@@ -21,6 +21,72 @@ use stella_policy::IgnoreFile;
 use stella_sbom::Inventory;
 use stella_vex::Consensus;
 
+/// Advisory data older than this is reported as stale (grype's default maximum database age).
+pub const STALE_AFTER_SECONDS: i64 = 5 * 24 * 3600;
+
+/// What the findings were checked against: a report never says "0 vulnerabilities" when
+/// nothing was checked.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdvisoryData {
+    /// `none` (no advisory imported: nothing was checked), `stale` (the last import is older
+    /// than [`STALE_AFTER_SECONDS`]) or `current`.
+    pub state: &'static str,
+    /// Advisories in the catalog.
+    pub advisories: i64,
+    /// The last import (RFC 3339), when there was one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_import: Option<String>,
+    /// Seconds since the last import, at the evaluation time (not written: the same inputs
+    /// give the same bytes; `lastImport` and `state` say it).
+    #[serde(skip)]
+    pub age_seconds: Option<i64>,
+}
+
+impl AdvisoryData {
+    /// The state of `advisories` advisories last imported at `last_import`, judged at `now`.
+    pub fn judge(advisories: i64, last_import: Option<&str>, now: DateTime<Utc>) -> AdvisoryData {
+        let age_seconds = last_import
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| (now - t.with_timezone(&Utc)).num_seconds().max(0));
+        let state = if advisories == 0 {
+            "none"
+        } else if age_seconds.is_some_and(|age| age > STALE_AFTER_SECONDS) {
+            "stale"
+        } else {
+            "current"
+        };
+        AdvisoryData {
+            state,
+            advisories,
+            last_import: last_import.map(str::to_string),
+            age_seconds,
+        }
+    }
+
+    /// Whether nothing was checked.
+    pub fn unchecked(&self) -> bool {
+        self.state == "none"
+    }
+
+    /// One line for people: `not checked: no advisory data …`, the age of stale data, or
+    /// `None` when current.
+    pub fn warning(&self) -> Option<String> {
+        match self.state {
+            "none" => Some(
+                "not checked: no advisory data (import some: stella feeds import <OSV, Debian, Alpine or NVD files or URLs>)"
+                    .into(),
+            ),
+            "stale" => Some(format!(
+                "advisory data is {} days old (last import {}): newer vulnerabilities are not reported",
+                self.age_seconds.unwrap_or_default() / 86_400,
+                self.last_import.as_deref().unwrap_or("unknown")
+            )),
+            _ => None,
+        }
+    }
+}
+
 /// The filters of a scan's report.
 #[derive(Clone, Debug)]
 pub struct Filters<'a> {
@@ -165,7 +231,12 @@ fn fixed_text(finding: &Finding) -> String {
 
 /// The selection as a SARIF 2.1.0 log (canonical JSON, pretty-printed). `version` is the
 /// tool's version.
-pub fn sarif(inventory: &Inventory, selection: &Selection, version: &str) -> String {
+pub fn sarif(
+    inventory: &Inventory,
+    selection: &Selection,
+    data: &AdvisoryData,
+    version: &str,
+) -> String {
     let paths: BTreeMap<&str, &str> = inventory
         .components
         .iter()
@@ -273,10 +344,26 @@ pub fn sarif(inventory: &Inventory, selection: &Selection, version: &str) -> Str
             result
         })
         .collect();
+    // What was checked, as a tool notification code scanning shows beside the results.
+    let notifications: Vec<Value> = data
+        .warning()
+        .map(|text| {
+            json!({
+                "level": if data.unchecked() { "error" } else { "warning" },
+                "message": {"text": text},
+                "descriptor": {"id": format!("advisory-data-{}", data.state)},
+            })
+        })
+        .into_iter()
+        .collect();
     let log = json!({
         "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
         "version": "2.1.0",
         "runs": [{
+            "invocations": [{
+                "executionSuccessful": true,
+                "toolExecutionNotifications": notifications,
+            }],
             "tool": {"driver": {
                 "name": "stella",
                 "fullName": "Stella Ops",
@@ -290,6 +377,7 @@ pub fn sarif(inventory: &Inventory, selection: &Selection, version: &str) -> Str
             "properties": {
                 "imageName": inventory.image.name,
                 "imageDigest": inventory.image.digest,
+                "advisoryData": data,
             },
         }],
     });
@@ -343,6 +431,30 @@ mod tests {
                 comparator: "semver".into(),
             },
         }
+    }
+
+    #[test]
+    fn advisory_data_is_none_stale_or_current() {
+        let now = DateTime::parse_from_rfc3339("2026-12-10T00:00:00Z")
+            .unwrap()
+            .into();
+        let none = AdvisoryData::judge(0, None, now);
+        assert!(none.unchecked());
+        assert!(
+            none.warning()
+                .unwrap()
+                .starts_with("not checked: no advisory data")
+        );
+        let stale = AdvisoryData::judge(5, Some("2026-12-01T00:00:00Z"), now);
+        assert_eq!(stale.state, "stale");
+        assert!(
+            stale
+                .warning()
+                .unwrap()
+                .starts_with("advisory data is 9 days old")
+        );
+        let current = AdvisoryData::judge(5, Some("2026-12-08T00:00:00Z"), now);
+        assert_eq!((current.state, current.warning()), ("current", None));
     }
 
     #[test]
@@ -429,8 +541,9 @@ mod tests {
             view: Default::default(),
             origin: None,
         };
-        let text = sarif(&inventory, &selection, "0.0.0");
-        assert_eq!(text, sarif(&inventory, &selection, "0.0.0"));
+        let data = AdvisoryData::judge(10, Some("2026-01-01T00:00:00Z"), Utc::now());
+        let text = sarif(&inventory, &selection, &data, "0.0.0");
+        assert_eq!(text, sarif(&inventory, &selection, &data, "0.0.0"));
         let log: Value = serde_json::from_str(&text).unwrap();
         let rules = log["runs"][0]["tool"]["driver"]["rules"]
             .as_array()
