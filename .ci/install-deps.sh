@@ -26,6 +26,8 @@ command -v softhsm2-util >/dev/null || need+=(softhsm2)
 command -v pkcs11-tool >/dev/null || need+=(opensc)
 # Argo CD health scripts (config/argocd/health.lua) are run with Debian's Lua.
 command -v lua5.4 >/dev/null || need+=(lua5.4)
+# The alert rules are checked and unit-tested with promtool (Debian's prometheus package).
+command -v promtool >/dev/null || need+=(prometheus)
 if ((${#need[@]})); then
     apt-get update -qq
     apt-get install -y -qq "${need[@]}" >/dev/null

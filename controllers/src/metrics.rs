@@ -23,6 +23,8 @@ struct Inner {
     durations: BTreeMap<&'static str, Histogram>,
     /// Phase of every Scan the controller has seen, by `namespace/name`.
     phases: BTreeMap<String, &'static str>,
+    /// Verdict and finding counts of every Scan with a result, by `namespace/name`.
+    results: BTreeMap<String, ScanResult>,
     /// Scans created, refreshed and collected by workload discovery.
     discovery: BTreeMap<&'static str, u64>,
     /// Feed downloads: how many, and their total seconds.
@@ -43,6 +45,19 @@ struct Inner {
     notify_coalesced: u64,
     notify_latency: Histogram,
 }
+
+/// What a Scan's status says of its result, for the verdict and findings gauges.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ScanResult {
+    pub namespace: String,
+    /// `PASS`, `WARN`, `FAIL`, or `none` (no policy).
+    pub verdict: &'static str,
+    /// Findings after VEX: critical, high, medium, low, none, unknown.
+    pub counts: [u64; 6],
+}
+
+/// The severities of [`ScanResult::counts`], in order.
+const SEVERITIES: [&str; 6] = ["critical", "high", "medium", "low", "none", "unknown"];
 
 /// Upper bounds (seconds) of the event-to-delivery latency histogram.
 const NOTIFY_BUCKETS: [f64; 10] = [0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -88,6 +103,18 @@ impl Metrics {
             }
             None => {
                 m.phases.remove(key);
+            }
+        });
+    }
+
+    /// The Scan `key`'s result as its status says (`None`: no result, or deleted).
+    pub fn scan_result(&self, key: &str, result: Option<ScanResult>) {
+        self.with(|m| match result {
+            Some(result) => {
+                m.results.insert(key.to_string(), result);
+            }
+            None => {
+                m.results.remove(key);
             }
         });
     }
@@ -214,6 +241,30 @@ impl Metrics {
             for (phase, n) in &by_phase {
                 let _ = writeln!(out, "stella_scans{{phase=\"{phase}\"}} {n}");
             }
+            let mut by_verdict: BTreeMap<&str, u64> = ["PASS", "WARN", "FAIL", "none"]
+                .into_iter()
+                .map(|v| (v, 0))
+                .collect();
+            // Bounded labels: namespace × severity (no image, no CVE label).
+            let mut findings: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+            for result in m.results.values() {
+                *by_verdict.entry(result.verdict).or_default() += 1;
+                for (severity, n) in SEVERITIES.iter().zip(result.counts) {
+                    *findings.entry((result.namespace.as_str(), severity)).or_default() += n;
+                }
+            }
+            out.push_str("# HELP stella_scan_verdicts Scans with a result, by verdict (none: no policy).\n# TYPE stella_scan_verdicts gauge\n");
+            for (verdict, n) in &by_verdict {
+                let _ = writeln!(out, "stella_scan_verdicts{{verdict=\"{verdict}\"}} {n}");
+            }
+            out.push_str("# HELP stella_scan_findings Findings after VEX of the Scans' current results, by namespace and severity.\n# TYPE stella_scan_findings gauge\n");
+            for ((namespace, severity), n) in &findings {
+                let _ = writeln!(
+                    out,
+                    "stella_scan_findings{{namespace=\"{}\",severity=\"{severity}\"}} {n}",
+                    namespace.replace('\\', "\\\\").replace('"', "\\\"")
+                );
+            }
             out.push_str("# HELP stella_scan_queue_depth Scans waiting for a worker slot.\n# TYPE stella_scan_queue_depth gauge\n");
             let _ = writeln!(
                 out,
@@ -296,6 +347,22 @@ mod tests {
         metrics.scan_phase("a/y", Some("Completed"));
         metrics.scan_phase("a/z", Some("Pending"));
         metrics.scan_phase("a/z", None);
+        metrics.scan_result(
+            "a/y",
+            Some(ScanResult {
+                namespace: "a".into(),
+                verdict: "FAIL",
+                counts: [1, 2, 0, 0, 0, 3],
+            }),
+        );
+        metrics.scan_result(
+            "b/w",
+            Some(ScanResult {
+                namespace: "b".into(),
+                verdict: "PASS",
+                counts: [0, 0, 4, 0, 0, 0],
+            }),
+        );
         let text = metrics.render();
         assert!(text.contains("stella_reconcile_runs_total{controller=\"scan\"} 2\n"));
         assert!(
@@ -313,6 +380,10 @@ mod tests {
         assert!(text.contains("stella_scans{phase=\"Pending\"} 1\n"));
         assert!(text.contains("stella_scans{phase=\"Completed\"} 1\n"));
         assert!(text.contains("stella_scans{phase=\"Failed\"} 0\n"));
+        assert!(text.contains("stella_scan_verdicts{verdict=\"FAIL\"} 1\n"));
+        assert!(text.contains("stella_scan_verdicts{verdict=\"WARN\"} 0\n"));
+        assert!(text.contains("stella_scan_findings{namespace=\"a\",severity=\"critical\"} 1\n"));
+        assert!(text.contains("stella_scan_findings{namespace=\"b\",severity=\"medium\"} 4\n"));
         assert!(text.contains("stella_scan_queue_depth 1\n"));
     }
 

@@ -103,6 +103,15 @@ fn every_kind_is_in_the_stella_category_with_a_short_name_and_conditions() {
             columns.iter().any(|c| c.name == "Age"),
             "{kind} has no Age column"
         );
+        // Every kind a controller reconciles shows its Ready condition (SymbolSource has none
+        // yet: a column would read empty forever).
+        if kind != "SymbolSource" {
+            assert!(
+                columns.iter().any(|c| c.name == "Ready"
+                    && c.json_path == ".status.conditions[?(@.type==\"Ready\")].status"),
+                "{kind} has no Ready column"
+            );
+        }
     }
 }
 
@@ -124,7 +133,7 @@ fn scan_columns_are_what_kubectl_get_scans_shows() {
     assert_eq!(
         default,
         [
-            "Image", "Digest", "Phase", "Verdict", "Critical", "High", "Age"
+            "Image", "Digest", "Phase", "Verdict", "Ready", "Critical", "High", "Age"
         ]
     );
     assert!(

@@ -17,6 +17,7 @@ pub mod argocd;
 pub mod cluster;
 pub mod compat;
 pub mod install;
+pub mod monitoring;
 pub mod node;
 pub mod pki;
 pub mod services;

@@ -10,6 +10,7 @@ mod helm;
 mod install;
 mod kind;
 mod leader;
+mod monitoring;
 mod node;
 
 use stella_e2e::{cluster, repo_root, run, unique_namespace};

@@ -1121,6 +1121,19 @@ async fn a_scan_runs_through_operator_worker_catalog_and_api() {
         metrics.contains("stella_scans{phase=\"Completed\"} 1\n"),
         "{metrics}"
     );
+    // Every operator metric the shipped alerts and dashboard query is served, and the
+    // result gauges carry this Scan.
+    let missing = stella_e2e::monitoring::missing(&metrics, false);
+    assert!(
+        missing.is_empty(),
+        "monitored, not served: {missing:?}\n{metrics}"
+    );
+    assert!(
+        metrics.contains(&format!(
+            "stella_scan_findings{{namespace=\"{ns}\",severity=\"critical\"}}"
+        )),
+        "{metrics}"
+    );
     // At least once: a reconcile that runs again before the new pin reaches the watch cache
     // checks the same delta again (and leaves the Scan alone again).
     let unaffected = metrics

@@ -570,6 +570,12 @@ async fn the_api_server_allows_warns_and_denies_through_the_webhook() {
         .text()
         .await
         .unwrap();
+    // Every webhook metric the shipped alerts and dashboard query is served.
+    let missing = stella_e2e::monitoring::missing(&metrics, true);
+    assert!(
+        missing.is_empty(),
+        "monitored, not served: {missing:?}\n{metrics}"
+    );
     assert!(
         metrics.contains(&format!(
             "namespace=\"{enforce}\",decision=\"deny\",reason=\"verdict-fail\""

@@ -266,6 +266,7 @@ async fn finalized(scan: &Scan, ctx: &Context) -> Result<Action> {
     };
     if scan.meta().deletion_timestamp.is_some() {
         ctx.metrics.scan_phase(&status::key(scan), None);
+        ctx.metrics.scan_result(&status::key(scan), None);
     }
     Ok(action)
 }

@@ -15,6 +15,8 @@ use stella_crds::scan::v1alpha1::{Scan, ScanPhase, ScanStatus};
 pub async fn update_status(ctx: &Context, scan: &Scan, outcome: &Outcome) -> Result<()> {
     ctx.metrics
         .scan_phase(&key(scan), phase_name(outcome.status.phase));
+    ctx.metrics
+        .scan_result(&key(scan), result_of(scan, &outcome.status));
     let finished = completion_events(scan, &outcome.status);
     if !finished.is_empty() {
         let rows: Vec<_> = finished.iter().map(|e| e.to_outbox()).collect();
@@ -243,4 +245,23 @@ mod tests {
             vec!["Deployment/web".to_string()]
         );
     }
+}
+
+/// The result a status reports, for the verdict and findings gauges (none before a result).
+pub(crate) fn result_of(scan: &Scan, status: &ScanStatus) -> Option<crate::metrics::ScanResult> {
+    status.completion_time.as_ref()?;
+    if status.inputs.is_none() {
+        return None;
+    }
+    let c = &status.counts;
+    Some(crate::metrics::ScanResult {
+        namespace: scan.namespace().unwrap_or_default(),
+        verdict: match status.verdict {
+            Some(stella_model::Verdict::Pass) => "PASS",
+            Some(stella_model::Verdict::Warn) => "WARN",
+            Some(stella_model::Verdict::Fail) => "FAIL",
+            None => "none",
+        },
+        counts: [c.critical, c.high, c.medium, c.low, c.none, c.unknown].map(u64::from),
+    })
 }
