@@ -4,6 +4,7 @@
 //! pipeline.
 
 mod attest;
+mod config;
 mod diff;
 mod feeds;
 mod index;
@@ -25,6 +26,11 @@ use std::process::ExitCode;
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Configuration file (default: `$STELLA_CONFIG`, else `stella.yaml` here when there is
+    /// one): each command's flags by long name. A flag given, then its `STELLA_<FLAG>`
+    /// variable, then the file, then the default.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -181,7 +187,15 @@ pub fn command() -> clap::Command {
 
 /// `stella`: parses the command line and runs the command; the process's exit code.
 pub fn stella() -> ExitCode {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let command = match config::apply(command(), &args) {
+        Ok(command) => command,
+        Err(message) => return ExitCode::from(fail(Exit::Usage, &message).code()),
+    };
+    let parsed = command
+        .try_get_matches_from(args)
+        .and_then(|matches| <Cli as clap::FromArgMatches>::from_arg_matches(&matches));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();

@@ -668,3 +668,75 @@ fn nothing_checked_is_never_a_clean_report() {
         Some(0)
     );
 }
+
+#[test]
+fn a_config_file_then_environment_then_flags() {
+    let Some(f) = fixture() else { return };
+    let ids = |env: &[(&str, &str)], args: &[&str]| -> Vec<String> {
+        let out = stella()
+            .arg("scan")
+            .arg(&f.target)
+            .args(args)
+            .arg("--data-dir")
+            .arg(f.data.path())
+            .current_dir(f.work.path())
+            .env_remove("STELLA_DATABASE_URL")
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        report["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    // stella.yaml in the current directory: its values are the defaults.
+    std::fs::write(
+        f.work.path().join("stella.yaml"),
+        "scan:\n  format: findings-json\n  quiet: true\n  severity: [critical]\n",
+    )
+    .unwrap();
+    assert_eq!(ids(&[], &[]), ["OSV-2099-1"]);
+    // The environment over the file, the command line over both.
+    assert_eq!(ids(&[("STELLA_SEVERITY", "high")], &[]), ["CVE-2099-1000"]);
+    assert_eq!(
+        ids(&[("STELLA_SEVERITY", "high")], &["--severity", "medium"]),
+        ["CVE-2099-1003"]
+    );
+    // --config names another file; $STELLA_CONFIG too.
+    std::fs::write(
+        f.path("other.yaml"),
+        "scan:\n  format: findings-json\n  quiet: true\n  ignore-unfixed: true\n",
+    )
+    .unwrap();
+    let mut fixed = ids(&[], &["--config", &f.path("other.yaml")]);
+    fixed.sort();
+    assert_eq!(fixed, ["CVE-2099-1000", "OSV-2099-1"]);
+    let mut fixed = ids(&[("STELLA_CONFIG", &f.path("other.yaml"))], &[]);
+    fixed.sort();
+    assert_eq!(fixed, ["CVE-2099-1000", "OSV-2099-1"]);
+    // Bad files: the location and the problem, exit 2, nothing scanned.
+    for (content, wanted) in [
+        ("scan:\n  formt: sarif\n", "scan.formt: no such flag"),
+        ("scan:\n  format: [table\n", "bad.yaml:2:"),
+        (
+            "scan:\n  format: [table, sarif]\n",
+            "scan.format: takes one value",
+        ),
+        ("deploy:\n  x: 1\n", "deploy: not a configurable command"),
+        ("- scan\n", "expected a mapping of commands"),
+    ] {
+        std::fs::write(f.path("bad.yaml"), content).unwrap();
+        let out = f.scan(&["--config", &f.path("bad.yaml")]);
+        assert_eq!(out.status.code(), Some(2), "{content}");
+        assert!(
+            text(&out.stderr).contains(wanted),
+            "{content}: {}",
+            text(&out.stderr)
+        );
+    }
+    std::fs::remove_file(f.work.path().join("stella.yaml")).unwrap();
+}
