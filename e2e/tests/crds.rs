@@ -214,6 +214,7 @@ async fn crds_install_and_samples_round_trip() {
             "DIGEST",
             "PHASE",
             "VERDICT",
+            "READY",
             "CRITICAL",
             "HIGH",
             "AGE"
