@@ -216,6 +216,8 @@ fn values_do_what_they_say() {
         "apps/v1/Deployment/stella-system/stella-s3",
         "v1/Secret/stella-system/stella-storage",
         "v1/Secret/stella-system/stella-storage-servers",
+        "networking.k8s.io/v1/NetworkPolicy/stella-system/stella-postgres",
+        "networking.k8s.io/v1/NetworkPolicy/stella-system/stella-s3",
     ] {
         assert!(!rendered.contains_key(gone), "{gone}");
     }

@@ -65,8 +65,56 @@ fn manifests_render_with_least_privilege_and_locked_down_pods() {
             "StatefulSet",
             "Service",
             "ValidatingWebhookConfiguration",
+            "NetworkPolicy",
+            "PodDisruptionBudget",
         ] {
             assert!(kinds.contains(kind), "{dir}: no {kind}");
+        }
+        // Every pod we run (and the worker Jobs' pods) is selected by an ingress policy, and
+        // both serving Deployments keep a replica through voluntary disruptions.
+        let selected = |name: &str| {
+            of_kind(&objects, "NetworkPolicy").any(|p| {
+                p["spec"]["policyTypes"]
+                    .as_array()
+                    .is_some_and(|t| t.iter().any(|t| t == "Ingress"))
+                    && p["spec"]["podSelector"]["matchLabels"]["app.kubernetes.io/name"] == name
+            })
+        };
+        for name in [
+            "stella-operator",
+            "stella-webhook",
+            "stella-worker",
+            "stella-postgres",
+            "stella-s3",
+        ] {
+            assert!(
+                selected(name),
+                "{dir}: no ingress NetworkPolicy selects {name}"
+            );
+        }
+        for name in ["stella-operator", "stella-webhook"] {
+            assert!(
+                of_kind(&objects, "PodDisruptionBudget").any(|p| p["spec"]["minAvailable"] == 1
+                    && p["spec"]["selector"]["matchLabels"]["app.kubernetes.io/name"] == name),
+                "{dir}: no PodDisruptionBudget for {name}"
+            );
+        }
+        // The worker's policy admits nothing; the storage admits only our own pods.
+        let worker = of_kind(&objects, "NetworkPolicy")
+            .find(|p| p["metadata"]["name"] == "stella-worker")
+            .unwrap();
+        assert!(worker["spec"]["ingress"].is_null(), "{dir}: {worker}");
+        for name in ["stella-postgres", "stella-s3"] {
+            let policy = of_kind(&objects, "NetworkPolicy")
+                .find(|p| p["metadata"]["name"] == name)
+                .unwrap();
+            let from =
+                &policy["spec"]["ingress"][0]["from"][0]["podSelector"]["matchExpressions"][0];
+            assert_eq!(
+                from["values"],
+                serde_json::json!(["stella-operator", "stella-webhook", "stella-worker"]),
+                "{dir}: {name}"
+            );
         }
         assert_eq!(
             of_kind(&objects, "CustomResourceDefinition").count(),
