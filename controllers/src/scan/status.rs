@@ -190,6 +190,23 @@ fn phase_name(phase: Option<ScanPhase>) -> Option<&'static str> {
     })
 }
 
+/// The result a status reports, for the verdict and findings gauges (none before a result).
+pub(crate) fn result_of(scan: &Scan, status: &ScanStatus) -> Option<crate::metrics::ScanResult> {
+    status.completion_time.as_ref()?;
+    status.inputs.as_ref()?;
+    let c = &status.counts;
+    Some(crate::metrics::ScanResult {
+        namespace: scan.namespace().unwrap_or_default(),
+        verdict: match status.verdict {
+            Some(stella_model::Verdict::Pass) => "PASS",
+            Some(stella_model::Verdict::Warn) => "WARN",
+            Some(stella_model::Verdict::Fail) => "FAIL",
+            None => "none",
+        },
+        counts: [c.critical, c.high, c.medium, c.low, c.none, c.unknown].map(u64::from),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,23 +262,4 @@ mod tests {
             vec!["Deployment/web".to_string()]
         );
     }
-}
-
-/// The result a status reports, for the verdict and findings gauges (none before a result).
-pub(crate) fn result_of(scan: &Scan, status: &ScanStatus) -> Option<crate::metrics::ScanResult> {
-    status.completion_time.as_ref()?;
-    if status.inputs.is_none() {
-        return None;
-    }
-    let c = &status.counts;
-    Some(crate::metrics::ScanResult {
-        namespace: scan.namespace().unwrap_or_default(),
-        verdict: match status.verdict {
-            Some(stella_model::Verdict::Pass) => "PASS",
-            Some(stella_model::Verdict::Warn) => "WARN",
-            Some(stella_model::Verdict::Fail) => "FAIL",
-            None => "none",
-        },
-        counts: [c.critical, c.high, c.medium, c.low, c.none, c.unknown].map(u64::from),
-    })
 }

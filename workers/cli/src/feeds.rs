@@ -37,6 +37,27 @@ pub(crate) enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Fetch the public sources and import them, as `import` does with their URLs: OSV's
+    /// per-ecosystem archives, the Debian Security Tracker, Alpine's secdb, CISA KEV and FIRST
+    /// EPSS. Needs the network (or `--mirror`); offline kits stay the air-gap path.
+    Sync {
+        /// Only these sources (default: all).
+        #[arg(long = "source", value_enum)]
+        sources: Vec<SyncSource>,
+        /// OSV ecosystems to fetch.
+        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_ECOSYSTEMS.map(String::from))]
+        ecosystems: Vec<String>,
+        /// Alpine releases whose secdb to fetch (`v3.21`).
+        #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_ALPINE.map(String::from))]
+        alpine: Vec<String>,
+        /// Fetch every URL from this base instead of its own host (a mirror keeping the
+        /// upstream paths under `/<host>/…`, e.g. `http://mirror.internal/feeds`).
+        #[arg(long, value_name = "URL")]
+        mirror: Option<String>,
+        /// Print the URLs and fetch nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Write the snapshot: every advisory as one canonical JSON line, sorted (byte-identical
     /// for the same content); prints its hash.
     Export {
@@ -48,6 +69,89 @@ pub(crate) enum Command {
     Diff { old: PathBuf, new: PathBuf },
 }
 
+/// The public sources `feeds sync` fetches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum SyncSource {
+    Osv,
+    Debian,
+    Alpine,
+    Kev,
+    Epss,
+}
+
+/// OSV ecosystems fetched by default: the ones our analyzers find packages of.
+const DEFAULT_ECOSYSTEMS: [&str; 9] = [
+    "Debian",
+    "Alpine",
+    "npm",
+    "PyPI",
+    "Go",
+    "Maven",
+    "NuGet",
+    "crates.io",
+    "RubyGems",
+];
+/// Alpine releases fetched by default.
+const DEFAULT_ALPINE: [&str; 2] = ["v3.20", "v3.21"];
+
+/// The URLs of `feeds sync`, in fetch order.
+pub(crate) fn sync_urls(
+    sources: &[SyncSource],
+    ecosystems: &[String],
+    alpine: &[String],
+    mirror: Option<&str>,
+) -> Vec<String> {
+    let wanted = |s: SyncSource| sources.is_empty() || sources.contains(&s);
+    let mut urls = Vec::new();
+    if wanted(SyncSource::Osv) {
+        for ecosystem in ecosystems {
+            let segment: String = ecosystem
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' => {
+                        (b as char).to_string()
+                    }
+                    other => format!("%{other:02X}"),
+                })
+                .collect();
+            urls.push(format!(
+                "https://osv-vulnerabilities.storage.googleapis.com/{segment}/all.zip"
+            ));
+        }
+    }
+    if wanted(SyncSource::Debian) {
+        urls.push("https://security-tracker.debian.org/tracker/data/json".into());
+    }
+    if wanted(SyncSource::Alpine) {
+        for release in alpine {
+            for repo in ["main", "community"] {
+                urls.push(format!(
+                    "https://secdb.alpinelinux.org/{release}/{repo}.json"
+                ));
+            }
+        }
+    }
+    if wanted(SyncSource::Kev) {
+        urls.push(
+            "https://www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+                .into(),
+        );
+    }
+    if wanted(SyncSource::Epss) {
+        urls.push("https://epss.cyentia.com/epss_scores-current.csv.gz".into());
+    }
+    match mirror {
+        Some(base) => urls
+            .into_iter()
+            .map(|url| {
+                let rest = url.strip_prefix("https://").unwrap_or(&url);
+                format!("{}/{rest}", base.trim_end_matches('/'))
+            })
+            .collect(),
+        None => urls,
+    }
+}
+
 pub(crate) fn run(args: Args) -> Exit {
     let (runtime, store) =
         match crate::open_store(&args.storage.config(stella_store::default_data_dir)) {
@@ -55,77 +159,25 @@ pub(crate) fn run(args: Args) -> Exit {
             Err((exit, message)) => return crate::fail(exit, &message),
         };
     match args.command {
-        Command::Import { paths } => {
-            let mut records = stella_feeds::Records::default();
-            let downloads =
-                std::env::temp_dir().join(format!("stella-feeds-{}", std::process::id()));
-            for path in &paths {
-                let shown = path.display().to_string();
-                let result = if shown.starts_with("http://") || shown.starts_with("https://") {
-                    runtime
-                        .block_on(download(&shown, &downloads))
-                        .and_then(|file| {
-                            let before = records.rejected.len();
-                            let r = stella_feeds::collect(&file, &mut records);
-                            // Name the URL, not the temporary file, in rejections.
-                            let temp = file.display().to_string();
-                            for (origin, _) in &mut records.rejected[before..] {
-                                *origin = origin.replacen(&temp, &shown, 1);
-                            }
-                            r
-                        })
-                } else if let Some(signals) = stella_feeds::exploit_signals(path) {
-                    // CISA KEV and FIRST EPSS files: exploit signals, stored beside.
-                    match signals.and_then(|s| runtime.block_on(store_signals(&store, s))) {
-                        Ok(message) => {
-                            println!("{shown}: {message}");
-                            continue;
-                        }
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    stella_feeds::collect(path, &mut records)
-                };
-                if let Err(e) = result {
-                    let _ = std::fs::remove_dir_all(&downloads);
-                    return crate::fail(Exit::Usage, &format!("{shown}: {e}"));
+        Command::Sync {
+            sources,
+            ecosystems,
+            alpine,
+            mirror,
+            dry_run,
+        } => {
+            let urls = sync_urls(&sources, &ecosystems, &alpine, mirror.as_deref());
+            if dry_run {
+                for url in &urls {
+                    println!("{url}");
                 }
+                return Exit::Ok;
             }
-            let _ = std::fs::remove_dir_all(&downloads);
-            for kit in &records.kits {
-                eprintln!("{kit}");
-            }
-            let (accepted, rejected) = (&records.advisories, &records.rejected);
-            let result = runtime.block_on(async {
-                let prepared = stella_store::prepare_advisories(accepted);
-                let rows = stella_store::advisory_rows(accepted, &prepared);
-                store.advisories.put_advisories(&rows).await?;
-                let origin = paths
-                    .iter()
-                    .map(|p| p.display().to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ");
-                store
-                    .advisories
-                    .record_import(&origin, accepted.len() as i64, rejected.len() as i64)
-                    .await
-            });
-            if let Err(e) = result {
-                return crate::fail(Exit::Failure, &format!("failed to store advisories: {e}"));
-            }
-            for (origin, reason) in rejected.iter().take(20) {
-                eprintln!("rejected {origin}: {reason}");
-            }
-            if rejected.len() > 20 {
-                eprintln!("... and {} more rejected", rejected.len() - 20);
-            }
-            println!(
-                "imported {} advisories, rejected {}",
-                accepted.len(),
-                rejected.len()
-            );
-            Exit::Ok
+            eprintln!("fetching {} sources", urls.len());
+            let paths: Vec<PathBuf> = urls.iter().map(PathBuf::from).collect();
+            import(&runtime, &store, &paths)
         }
+        Command::Import { paths } => import(&runtime, &store, &paths),
         Command::Status { json } => {
             let status = runtime.block_on(async {
                 let snapshot = store.advisories.feed_snapshot().await?;
@@ -291,6 +343,97 @@ async fn store_signals(
 
 /// Largest download accepted from an http(s) feed URL.
 const MAX_DOWNLOAD: u64 = 4 << 30;
+
+/// `feeds import` (and `feeds sync`, with the sources' URLs): files, directories, zips, kits
+/// and http(s) URLs; KEV and EPSS documents (also downloaded ones) as exploit signals.
+fn import(
+    runtime: &tokio::runtime::Runtime,
+    store: &stella_store::Store,
+    paths: &[PathBuf],
+) -> Exit {
+    let mut records = stella_feeds::Records::default();
+    let downloads = std::env::temp_dir().join(format!("stella-feeds-{}", std::process::id()));
+    for path in paths {
+        let shown = path.display().to_string();
+        let result = if shown.starts_with("http://") || shown.starts_with("https://") {
+            let downloaded = runtime.block_on(download(&shown, &downloads));
+            // A downloaded KEV catalog or EPSS file: exploit signals, stored beside.
+            if let Ok(file) = &downloaded
+                && let Some(signals) = stella_feeds::exploit_signals(file)
+            {
+                match signals.and_then(|s| runtime.block_on(store_signals(store, s))) {
+                    Ok(message) => {
+                        println!("{shown}: {message}");
+                        continue;
+                    }
+                    Err(e) => {
+                        let _ = std::fs::remove_dir_all(&downloads);
+                        return crate::fail(Exit::Usage, &format!("{shown}: {e}"));
+                    }
+                }
+            }
+            downloaded.and_then(|file| {
+                let before = records.rejected.len();
+                let r = stella_feeds::collect(&file, &mut records);
+                // Name the URL, not the temporary file, in rejections.
+                let temp = file.display().to_string();
+                for (origin, _) in &mut records.rejected[before..] {
+                    *origin = origin.replacen(&temp, &shown, 1);
+                }
+                r
+            })
+        } else if let Some(signals) = stella_feeds::exploit_signals(path) {
+            // CISA KEV and FIRST EPSS files: exploit signals, stored beside.
+            match signals.and_then(|s| runtime.block_on(store_signals(store, s))) {
+                Ok(message) => {
+                    println!("{shown}: {message}");
+                    continue;
+                }
+                Err(e) => Err(e),
+            }
+        } else {
+            stella_feeds::collect(path, &mut records)
+        };
+        if let Err(e) = result {
+            let _ = std::fs::remove_dir_all(&downloads);
+            return crate::fail(Exit::Usage, &format!("{shown}: {e}"));
+        }
+    }
+    let _ = std::fs::remove_dir_all(&downloads);
+    for kit in &records.kits {
+        eprintln!("{kit}");
+    }
+    let (accepted, rejected) = (&records.advisories, &records.rejected);
+    let result = runtime.block_on(async {
+        let prepared = stella_store::prepare_advisories(accepted);
+        let rows = stella_store::advisory_rows(accepted, &prepared);
+        store.advisories.put_advisories(&rows).await?;
+        let origin = paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        store
+            .advisories
+            .record_import(&origin, accepted.len() as i64, rejected.len() as i64)
+            .await
+    });
+    if let Err(e) = result {
+        return crate::fail(Exit::Failure, &format!("failed to store advisories: {e}"));
+    }
+    for (origin, reason) in rejected.iter().take(20) {
+        eprintln!("rejected {origin}: {reason}");
+    }
+    if rejected.len() > 20 {
+        eprintln!("... and {} more rejected", rejected.len() - 20);
+    }
+    println!(
+        "imported {} advisories, rejected {}",
+        accepted.len(),
+        rejected.len()
+    );
+    Exit::Ok
+}
 
 /// Downloads a feed URL into `dir` (named after the URL's last segment, so `.yaml` and `.zip`
 /// are recognised), capped at [`MAX_DOWNLOAD`].

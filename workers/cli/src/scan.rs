@@ -1035,7 +1035,7 @@ fn table(
     });
     let open = selection.open().count();
     if data.unchecked() {
-        out.push_str("\nVulnerabilities: not checked: no advisory data (stella feeds import …)\n");
+        out.push_str("\nVulnerabilities: not checked: no advisory data (stella feeds sync, or stella feeds import …)\n");
         return out;
     }
     out.push_str(&format!("\n{open} vulnerabilities"));

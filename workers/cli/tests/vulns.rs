@@ -740,3 +740,132 @@ fn offline_kits_verify_and_http_sources_import() {
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("unreachable"));
 }
+
+/// `stella feeds sync` against a mirror on loopback keeping the upstream paths: OSV's
+/// per-ecosystem archive, the Debian tracker, Alpine's secdb, KEV and EPSS, all imported in
+/// one run (KEV and EPSS downloaded as exploit signals); a missing source fails the sync.
+#[test]
+fn feeds_sync_fetches_the_public_sources() {
+    use std::io::Write;
+    let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    zip.start_file("OSV-2099-7.json", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    zip.write_all(
+        serde_json::json!({"id": "OSV-2099-7", "modified": "2099-01-01T00:00:00Z",
+            "affected": [{"package": {"ecosystem": "Debian:12", "name": "dash"},
+                "ranges": [{"type": "ECOSYSTEM", "events": [{"introduced": "0"}, {"fixed": "9"}]}]}]})
+        .to_string()
+        .as_bytes(),
+    )
+    .unwrap();
+    let osv = zip.finish().unwrap().into_inner();
+    let tracker = serde_json::json!({"dash": {"CVE-2099-7000": {"description": "x",
+        "releases": {"bookworm": {"status": "open", "urgency": "low"}}}}});
+    let secdb = serde_json::json!({"distroversion": "v3.21", "reponame": "main",
+        "urlprefix": "https://dl-cdn.alpinelinux.org/alpine", "apkurl": "{{urlprefix}}/{{distroversion}}/{{reponame}}/{{arch}}/{{pkg.name}}-{{pkg.ver}}.apk",
+        "archs": ["x86_64"], "packages": [{"pkg": {"name": "busybox", "secfixes": {"1.36.1-r1": ["CVE-2099-7001"]}}}]});
+    let kev = serde_json::json!({"title": "CISA Catalog of Known Exploited Vulnerabilities",
+        "catalogVersion": "2099.01.01", "count": 1, "vulnerabilities": [
+            {"cveID": "CVE-2099-7000", "vendorProject": "Debian", "product": "dash",
+             "dateAdded": "2099-01-01", "knownRansomwareCampaignUse": "Unknown"}]});
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(b"#model_version:v2023.03.01,score_date:2099-01-01T00:00:00+0000\ncve,epss,percentile\nCVE-2099-7000,0.5,0.9\n")
+        .unwrap();
+    let base = serve(vec![
+        (
+            "/osv-vulnerabilities.storage.googleapis.com/Debian/all.zip",
+            osv,
+        ),
+        (
+            "/security-tracker.debian.org/tracker/data/json",
+            tracker.to_string().into_bytes(),
+        ),
+        (
+            "/secdb.alpinelinux.org/v3.21/main.json",
+            secdb.to_string().into_bytes(),
+        ),
+        (
+            "/secdb.alpinelinux.org/v3.21/community.json",
+            secdb.to_string().into_bytes(),
+        ),
+        (
+            "/www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json",
+            kev.to_string().into_bytes(),
+        ),
+        (
+            "/epss.cyentia.com/epss_scores-current.csv.gz",
+            gz.finish().unwrap(),
+        ),
+    ]);
+    let data = tempfile::tempdir().unwrap();
+    let sync = |extra: &[&str]| {
+        stella()
+            .args([
+                "feeds",
+                "sync",
+                "--ecosystems",
+                "Debian",
+                "--alpine",
+                "v3.21",
+                "--mirror",
+                &base,
+            ])
+            .args(extra)
+            .arg("--data-dir")
+            .arg(data.path())
+            .env_remove("STELLA_DATABASE_URL")
+            .output()
+            .unwrap()
+    };
+    let out = sync(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("KEV catalog 2099.01.01"), "{stdout}");
+    assert!(stdout.contains("EPSS scores of 2099-01-01"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("fetching 6 sources"), "{stderr}");
+    let status = stella()
+        .args(["feeds", "status", "--json", "--data-dir"])
+        .arg(data.path())
+        .output()
+        .unwrap();
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    let sources: Vec<&str> = status["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["source"].as_str().unwrap())
+        .collect();
+    for wanted in ["debian-tracker", "osv", "alpine-secdb"] {
+        assert!(sources.contains(&wanted), "{wanted} in {status}");
+    }
+    // The URLs it would fetch, without fetching; an unreachable source is an error.
+    let listed = sync(&["--dry-run", "--source", "kev"]);
+    assert_eq!(
+        String::from_utf8_lossy(&listed.stdout).trim(),
+        format!(
+            "{base}/www.cisa.gov/sites/default/files/feeds/known_exploited_vulnerabilities.json"
+        )
+    );
+    let missing = stella()
+        .args([
+            "feeds",
+            "sync",
+            "--source",
+            "osv",
+            "--ecosystems",
+            "npm",
+            "--mirror",
+            &base,
+        ])
+        .arg("--data-dir")
+        .arg(data.path())
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("404"));
+}

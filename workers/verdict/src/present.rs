@@ -74,7 +74,7 @@ impl AdvisoryData {
     pub fn warning(&self) -> Option<String> {
         match self.state {
             "none" => Some(
-                "not checked: no advisory data (import some: stella feeds import <OSV, Debian, Alpine or NVD files or URLs>)"
+                "not checked: no advisory data (fetch it: stella feeds sync, or stella feeds import <files, URLs or an offline kit>)"
                     .into(),
             ),
             "stale" => Some(format!(
