@@ -119,9 +119,18 @@ pub fn comparator_name(ecosystem: &str) -> Option<&'static str> {
     })
 }
 
+/// Longest version compared: no real version comes near it, and some orders (Maven's
+/// `ComparableVersion`) cost more than linear time in the length (found by fuzzing: a 29 kB
+/// "version" took 3 s).
+pub const MAX_VERSION_LEN: usize = 1024;
+
 /// Compares two versions with the named comparator (`dpkg`, `rpm`, `apk`, `semver`, `pep440`,
-/// `maven`, `nuget`, `go`); `None` when either does not parse.
+/// `maven`, `nuget`, `go`); `None` when either does not parse or is longer than
+/// [`MAX_VERSION_LEN`].
 pub fn compare(comparator: &str, a: &str, b: &str) -> Option<Ordering> {
+    if a.len() > MAX_VERSION_LEN || b.len() > MAX_VERSION_LEN {
+        return None;
+    }
     match comparator {
         "dpkg" => dpkg::compare(a, b).ok(),
         "apk" => Some(apk::compare(a, b)),

@@ -707,3 +707,23 @@ fn random_inputs_keep_a_total_order_and_never_panic() {
         }
     }
 }
+
+/// Found by fuzzing (fuzz/fuzz_targets/version_compare.rs): Maven's order took 3 s on a 29 kB
+/// "version". Versions over 1 KiB are not compared by any comparator; versions up to it are.
+#[test]
+fn over_long_versions_are_not_compared() {
+    use stella_advisories::matching::{MAX_VERSION_LEN, compare};
+    let long = format!("1.{}", "0.a-".repeat(8_000));
+    for comparator in [
+        "dpkg", "rpm", "apk", "semver", "go", "pep440", "maven", "nuget",
+    ] {
+        assert_eq!(compare(comparator, &long, "1.0"), None, "{comparator}");
+        assert_eq!(compare(comparator, "1.0", &long), None, "{comparator}");
+    }
+    let at_limit = format!("1.{}", "0".repeat(MAX_VERSION_LEN - 2));
+    assert_eq!(at_limit.len(), MAX_VERSION_LEN);
+    assert_eq!(
+        compare("maven", &at_limit, "2.0"),
+        Some(std::cmp::Ordering::Less)
+    );
+}

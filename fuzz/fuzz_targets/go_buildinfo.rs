@@ -1,0 +1,6 @@
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    let _ = stella_analyzers::golang::read(data);
+    let _ = stella_analyzers::golang::condense(data);
+});
