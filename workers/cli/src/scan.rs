@@ -30,7 +30,8 @@ pub(crate) struct Args {
     /// Layers read in parallel (default: the number of CPUs).
     #[arg(long)]
     pub(crate) parallelism: Option<usize>,
-    /// Print nothing but the output and errors: no progress bars, no warnings or notes.
+    /// No progress bars, warnings or notes: stderr keeps errors, the gate's and the verdict's
+    /// messages, what was signed or logged, and the "no advisory data" warning.
     #[arg(long, short)]
     pub(crate) quiet: bool,
     /// Never draw progress bars (warnings and notes are still printed).
