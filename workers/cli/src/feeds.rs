@@ -166,6 +166,14 @@ pub(crate) fn run(args: Args) -> Exit {
             mirror,
             dry_run,
         } => {
+            if let Some(m) = &mirror
+                && !(m.starts_with("http://") || m.starts_with("https://"))
+            {
+                return crate::fail(
+                    Exit::Usage,
+                    &format!("--mirror {m:?}: expected an http:// or https:// URL"),
+                );
+            }
             let urls = sync_urls(&sources, &ecosystems, &alpine, mirror.as_deref());
             if dry_run {
                 for url in &urls {

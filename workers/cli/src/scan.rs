@@ -595,10 +595,7 @@ fn gate(
         eprintln!(
             "stella: the gate cannot pass: no advisory data was checked (--allow-no-advisories lets it)"
         );
-        return Some(match code {
-            6 => Exit::Findings,
-            code => Exit::Gate(code),
-        });
+        return Some(gate_exit(code));
     }
     let floor = args.fail_on.map(|t| t.severity().rank());
     let over = selection
@@ -615,10 +612,15 @@ fn gate(
         ),
         None => eprintln!("stella: {over} vulnerabilities reported"),
     }
-    Some(match code {
+    Some(gate_exit(code))
+}
+
+/// The exit of a tripped gate: 6 keeps its name, any other code is the caller's.
+fn gate_exit(code: u8) -> Exit {
+    match code {
         6 => Exit::Findings,
         code => Exit::Gate(code),
-    })
+    }
 }
 
 /// What the filters hid, and ignore entries that expired: one note each, on stderr.

@@ -868,4 +868,19 @@ fn feeds_sync_fetches_the_public_sources() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("404"));
+    // A mirror that is not an http(s) URL is refused before anything is read.
+    for mirror in ["file:///etc", "/etc", "not a url"] {
+        let refused = stella()
+            .args(["feeds", "sync", "--source", "kev", "--mirror", mirror])
+            .arg("--data-dir")
+            .arg(data.path())
+            .output()
+            .unwrap();
+        assert_eq!(refused.status.code(), Some(2), "{mirror}");
+        assert!(
+            String::from_utf8_lossy(&refused.stderr)
+                .contains("expected an http:// or https:// URL"),
+            "{mirror}"
+        );
+    }
 }

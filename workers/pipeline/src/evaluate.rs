@@ -124,12 +124,7 @@ impl Evaluation {
 
 /// Whether a consensus quiets its finding (`not_affected` or `fixed`).
 fn quieted(consensus: Option<&Consensus>) -> bool {
-    consensus.and_then(|c| c.status).is_some_and(|s| {
-        matches!(
-            s,
-            stella_vex::Status::NotAffected | stella_vex::Status::Fixed
-        )
-    })
+    consensus.is_some_and(stella_verdict::present::quiets)
 }
 
 /// Judges `inventory` against the store's advisories, VEX and exploit signals, under
@@ -233,7 +228,7 @@ struct Judged {
 }
 
 impl Judged {
-    fn judge(self, inputs: EvaluateInputs) -> Evaluation {
+    fn judge(self, mut inputs: EvaluateInputs) -> Evaluation {
         let (inventory, findings, statements, exploits) = (
             self.inventory,
             self.findings,
@@ -244,7 +239,7 @@ impl Judged {
             statements
         } else {
             let mut all = statements.statements.clone();
-            all.extend(inputs.statements.iter().cloned());
+            all.append(&mut inputs.statements);
             std::sync::Arc::new(crate::cache::VexState {
                 hash: Some(stella_vex::snapshot_hash(&all)),
                 statements: all,
